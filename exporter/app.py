@@ -1,0 +1,89 @@
+"""The exporter's HTTP server: /metrics, /healthz and /api/v1/checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from exporter.collectors.check import CommandCheckCollector
+from exporter.metrics import ExporterMetrics
+from exporter.runner import CommandRunner
+from exporter.scheduler import Scheduler
+from exporter.wiring import build_collectors
+from warden.config import Config
+
+log = logging.getLogger(__name__)
+
+SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler", Scheduler)
+REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+
+
+def make_app(config: Config) -> web.Application:
+    runner = CommandRunner()
+    scheduler = Scheduler(build_collectors(config, runner))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ExporterMetrics(scheduler))
+    app = web.Application()
+    app[SCHEDULER] = scheduler
+    app[REGISTRY] = registry
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await scheduler.start()
+        yield
+        runner.kill_all()
+        await scheduler.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/v1/checks", checks)
+    app.router.add_get("/", index)
+    return app
+
+
+async def metrics(request: web.Request) -> web.Response:
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encoder(request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the server answers. Collector failures are in /metrics, not here."""
+    states = request.app[SCHEDULER].states
+    body: dict[str, Any] = {
+        "status": "ok",
+        "collectors": {
+            name: {
+                "success": st.success,
+                "last_run_timestamp_seconds": st.last_run_timestamp or None,
+                "last_error": st.last_error or None,
+            }
+            for name, st in states.items()
+        },
+    }
+    return web.json_response(body, dumps=_dumps)
+
+
+async def checks(request: web.Request) -> web.Response:
+    body = {
+        c.name: c.report()
+        for c in request.app[SCHEDULER].collectors
+        if isinstance(c, CommandCheckCollector)
+    }
+    return web.json_response(body, dumps=_dumps)
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(
+        text="Warden exporter: /metrics, /healthz, /api/v1/checks\n", content_type="text/plain"
+    )
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, indent=1)

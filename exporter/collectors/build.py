@@ -1,0 +1,14 @@
+"""Build collector (T1, J3): the project's build command, every 30 s and on change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exporter.collectors.check import CommandCheckCollector
+from exporter.runner import CommandRunner
+from warden.config import CommandCheck
+
+
+class BuildCollector(CommandCheckCollector):
+    def __init__(self, settings: CommandCheck, project_dir: Path, runner: CommandRunner) -> None:
+        super().__init__("build", settings, project_dir, runner)

@@ -1,0 +1,128 @@
+"""The shared shape of build, tests and typecheck: a project command on a schedule.
+
+Each check exports the same families under its own prefix
+(`warden_build_success`, `warden_tests_success`, ...), so an alert reads
+`warden_build_success == 0` and a dashboard needs no label juggling. The last
+output, and the last failing output, are kept for `/api/v1/checks`: a bugfix
+swarm is handed the error text from there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from exporter.collectors import Collector
+from exporter.runner import CommandResult, CommandRunner
+from exporter.treewatch import TreeWatcher
+from warden.config import CommandCheck
+
+RESULTS = ("success", "failure", "timeout")
+
+
+class CommandCheckCollector(Collector):
+    """Runs `settings.command`; subclasses add what they read from the output."""
+
+    def __init__(
+        self, name: str, settings: CommandCheck, project_dir: Path, runner: CommandRunner
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.project_dir = project_dir
+        self.runner = runner
+        self.interval = settings.interval
+        self._watcher = TreeWatcher(project_dir) if settings.run_on_change else None
+        self.watch_interval = settings.change_poll_interval if self._watcher else None
+        self._lock = threading.Lock()
+        self.last: CommandResult | None = None
+        self.last_failure: CommandResult | None = None
+        self.consecutive_failures = 0
+        self.runs = dict.fromkeys(RESULTS, 0)
+
+    def changed(self) -> bool:
+        return self._watcher is not None and self._watcher.changed()
+
+    def collect(self) -> Sequence[Metric]:
+        result = self.runner.run(
+            self.settings.command,
+            self.project_dir,
+            self.settings.timeout,
+            self.settings.output_tail_bytes,
+            self.settings.env,
+        )
+        if self._watcher:
+            self._watcher.mark()
+        extra = self.read_output(result)
+        with self._lock:
+            self.last = result
+            outcome = "timeout" if result.timed_out else "success" if result.ok else "failure"
+            self.runs[outcome] += 1
+            if result.ok:
+                self.consecutive_failures = 0
+            else:
+                self.consecutive_failures += 1
+                self.last_failure = result
+        return [*self.check_families(result), *extra]
+
+    def read_output(self, result: CommandResult) -> list[Metric]:
+        """Families a subclass derives from the run (test counts, type errors)."""
+        return []
+
+    def check_families(self, r: CommandResult) -> list[Metric]:
+        p = f"warden_{self.name}"
+        what = f"the configured {self.name} command"
+        cached = "Cached: measured in the background, see the _last_run_timestamp_seconds metric."
+        runs = CounterMetricFamily(f"{p}_runs", f"Runs of {what} by result.", labels=["result"])
+        for outcome, n in self.runs.items():
+            runs.add_metric([outcome], n)
+        return [
+            GaugeMetricFamily(
+                f"{p}_success",
+                f"1 if {what} last exited 0, else 0. {cached}",
+                value=1.0 if r.ok else 0.0,
+            ),
+            GaugeMetricFamily(
+                f"{p}_exit_code",
+                f"Exit code of {what}'s last run; -1 when it timed out.",
+                value=-1 if r.exit_code is None else r.exit_code,
+            ),
+            GaugeMetricFamily(
+                f"{p}_duration_seconds",
+                f"How long {what}'s last run took.",
+                value=r.duration_seconds,
+            ),
+            GaugeMetricFamily(
+                f"{p}_last_run_timestamp_seconds",
+                f"When {what} last started (Unix time).",
+                value=r.started_at,
+            ),
+            GaugeMetricFamily(
+                f"{p}_consecutive_failures",
+                f"Failed runs of {what} in a row; 0 after a success.",
+                value=self.consecutive_failures,
+            ),
+            runs,
+        ]
+
+    def report(self) -> dict[str, Any]:
+        """The JSON served at /api/v1/checks for this check."""
+        with self._lock:
+            return {
+                "command": list(self.settings.command),
+                "consecutive_failures": self.consecutive_failures,
+                "last_run": _result_json(self.last),
+                "last_failure": _result_json(self.last_failure),
+            }
+
+
+def _result_json(r: CommandResult | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    out = asdict(r)
+    out["ok"] = r.ok
+    return out

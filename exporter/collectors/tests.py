@@ -1,0 +1,98 @@
+"""Tests collector (T2): runs the test command and/or reads its JUnit XML report."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from exporter.collectors import Collector
+from exporter.collectors.check import CommandCheckCollector
+from exporter.runner import CommandResult, CommandRunner
+from warden.config import TestsSettings
+
+
+@dataclass(frozen=True)
+class CaseCounts:
+    passed: int
+    failed: int
+    skipped: int
+
+
+def parse_junit(path: Path) -> CaseCounts:
+    """Count test cases of a JUnit XML report (jest-junit, pytest, surefire...).
+
+    Cases are counted one by one rather than trusting the suites' totals,
+    which runners fill in inconsistently (errors vs failures, nested suites).
+    """
+    # The report is written by the project's own test runner on this host.
+    root = ET.parse(path).getroot()  # noqa: S314
+    passed = failed = skipped = 0
+    for case in root.iter("testcase"):
+        tags = {child.tag for child in case}
+        if tags & {"failure", "error"}:
+            failed += 1
+        elif "skipped" in tags:
+            skipped += 1
+        else:
+            passed += 1
+    return CaseCounts(passed, failed, skipped)
+
+
+class _ReportReader:
+    def __init__(self, report: Path | None) -> None:
+        self.report = report
+
+    def families(self) -> list[Metric]:
+        if self.report is None:
+            return []
+        counts = parse_junit(self.report)
+        cases = GaugeMetricFamily(
+            "warden_tests_cases",
+            "Test cases in the last JUnit report, by result (passed, failed, skipped).",
+            labels=["result"],
+        )
+        cases.add_metric(["passed"], counts.passed)
+        cases.add_metric(["failed"], counts.failed)
+        cases.add_metric(["skipped"], counts.skipped)
+        mtime = GaugeMetricFamily(
+            "warden_tests_report_timestamp_seconds",
+            "When the JUnit report was last written (file mtime, Unix time).",
+            value=os.stat(self.report).st_mtime,
+        )
+        return [cases, mtime]
+
+
+class SuiteCommandCollector(CommandCheckCollector):
+    """Runs the test command, then reads the report it wrote."""
+
+    def __init__(self, settings: TestsSettings, project_dir: Path, runner: CommandRunner):
+        assert settings.check is not None
+        super().__init__("tests", settings.check, project_dir, runner)
+        self._report = _ReportReader(settings.junit_report)
+
+    def read_output(self, result: CommandResult) -> list[Metric]:
+        return self._report.families()
+
+
+class SuiteReportCollector(Collector):
+    """Only reads a report that something else (CI, a watcher) writes."""
+
+    name = "tests"
+
+    def __init__(self, settings: TestsSettings) -> None:
+        self.interval = settings.interval
+        self._report = _ReportReader(settings.junit_report)
+
+    def collect(self) -> Sequence[Metric]:
+        return self._report.families()
+
+
+def suite_collector(settings: TestsSettings, project_dir: Path, runner: CommandRunner) -> Collector:
+    if settings.check is not None:
+        return SuiteCommandCollector(settings, project_dir, runner)
+    return SuiteReportCollector(settings)

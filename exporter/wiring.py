@@ -1,0 +1,38 @@
+"""Turns the config into the list of collectors to run."""
+
+from __future__ import annotations
+
+from exporter.collectors import Collector
+from exporter.collectors.agents import AgentsCollector
+from exporter.collectors.build import BuildCollector
+from exporter.collectors.coverage import CoverageCollector
+from exporter.collectors.git import GitCollector
+from exporter.collectors.host import HostCollector
+from exporter.collectors.logs import LogsCollector
+from exporter.collectors.probes import ProbesCollector
+from exporter.collectors.tests import suite_collector
+from exporter.collectors.typecheck import TypecheckCollector
+from exporter.runner import CommandRunner
+from warden.config import Config
+
+
+def build_collectors(config: Config, runner: CommandRunner) -> list[Collector]:
+    d = config.project_dir
+    out: list[Collector] = [HostCollector(config.host)]
+    if config.build:
+        out.append(BuildCollector(config.build, d, runner))
+    if config.tests:
+        out.append(suite_collector(config.tests, d, runner))
+    if config.typecheck:
+        out.append(TypecheckCollector(config.typecheck, d, runner))
+    if config.coverage:
+        out.append(CoverageCollector(config.coverage))
+    if config.git:
+        out.append(GitCollector(config.git, d))
+    if config.logs:
+        out.append(LogsCollector(config.logs, config.exporter.state_dir))
+    if config.probes:
+        out.append(ProbesCollector(config.probes, d, runner))
+    if config.agents:
+        out.append(AgentsCollector(config.agents))
+    return out

@@ -1,0 +1,172 @@
+"""Shared fixtures: real git repos, real exporter processes, free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "examples" / "demo"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def git(cwd: Path, *args: str, date: int | None = None) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+    if date is not None:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"@{date} +0000"
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def commit_all(repo: Path, message: str, when: int | None = None) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message, date=when)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def demo_repo(tmp_path: Path) -> Path:
+    """A copy of the demo project as a git repository of its own."""
+    repo = tmp_path / "demo"
+    shutil.copytree(
+        DEMO,
+        repo,
+        ignore=shutil.ignore_patterns("dist", "reports", "coverage", "logs", "__pycache__"),
+    )
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "initial")
+    return repo
+
+
+def write_config(path: Path, body: str) -> Path:
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+class ExporterProcess:
+    def __init__(self, config: Path, port: int | None = None) -> None:
+        port = port or free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = config.parent / f"exporter-{port}.log"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "warden.cli",
+                "exporter",
+                "-c",
+                str(config),
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exporter exited: {self.log.read_text()}")
+            try:
+                if http_get(self.url + "/healthz", timeout=1)[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"exporter did not come up: {self.log.read_text()}")
+
+    def metrics(self) -> str:
+        status, body = http_get(self.url + "/metrics")
+        assert status == 200
+        return body
+
+    def wait_until(self, predicate: Callable[[str], bool], timeout: float = 20.0) -> str:
+        """Scrape until `predicate(text)` holds; return that scrape's text."""
+        found: list[str] = []
+
+        def check() -> bool:
+            text = self.metrics()
+            if predicate(text):
+                found.append(text)
+                return True
+            return False
+
+        wait_for(check, timeout)
+        return found[0]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return int(self.proc.returncode)
+
+
+@pytest.fixture
+def exporter_factory() -> Iterator[type[ExporterProcess]]:
+    started: list[ExporterProcess] = []
+
+    class Factory(ExporterProcess):
+        def __init__(self, config: Path, port: int | None = None) -> None:
+            super().__init__(config, port)
+            started.append(self)
+
+    yield Factory
+    for e in started:
+        e.stop()
+
+
+def sample(text: str, name: str, labels: dict[str, str] | None = None) -> float | None:
+    """The value of one sample in exposition text, or None when it is absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and (
+                labels is None or all(s.labels.get(k) == v for k, v in labels.items())
+            ):
+                return float(s.value)
+    return None
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout} s (last value: {value!r})")
+        time.sleep(interval)

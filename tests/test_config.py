@@ -1,0 +1,214 @@
+"""The config is validated on load: every kind of mistake names file, key and expectation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, free_port, write_config
+from warden.config import ConfigError, load_config
+from warden.configreader import parse_duration
+
+
+def problems(tmp_path: Path, body: str) -> list[str]:
+    cfg = write_config(tmp_path / "w.yml", body)
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    assert info.value.file == cfg
+    assert str(cfg) in str(info.value)
+    return info.value.problems
+
+
+def test_shipped_config_is_valid_and_complete() -> None:
+    config = load_config(REPO / "warden.yml")
+    assert config.project_dir == (REPO / "examples" / "demo").resolve()
+    assert config.exporter.listen.host == "127.0.0.1"
+    assert config.exporter.listen.port != 9464
+    assert config.build is not None and config.build.command == ("python3", "build.py")
+    assert config.build.interval == 30 and config.build.run_on_change
+    for section in ("tests", "typecheck", "coverage", "git", "logs", "probes", "agents"):
+        assert getattr(config, section) is not None, section
+    assert config.probes is not None
+    assert config.probes.http[0].url == "http://127.0.0.1:18789/readyz"
+
+
+def test_minimal_config_takes_defaults(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path / "w.yml", "collectors:\n  git: {}\n"))
+    assert config.project_dir == tmp_path
+    assert config.build is None and config.git is not None
+    assert config.git.review_ref == "refs/warden/reviewed" and config.git.interval == 30
+    assert config.exporter.listen.port == 8947
+    assert config.exporter.state_dir == tmp_path / ".warden"
+
+
+def test_unknown_key(tmp_path: Path) -> None:
+    found = problems(tmp_path, "collectors:\n  build:\n    command: [git, x]\n    timout: 5m\n")
+    assert found == [
+        "collectors.build.timout: unknown key (known keys here: change_poll_interval, command, "
+        "enabled, env, interval, output_tail_bytes, run_on_change, timeout)"
+    ]
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    assert problems(tmp_path, "colectors: {}\n")[0].startswith("colectors: unknown key")
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        "collectors:\n  build:\n    command: [true]\n    enabled: 'yes'\n"
+        "    output_tail_bytes: lots\n",
+    )
+    assert "collectors.build.enabled: expected true or false, got a string ('yes')" in found
+    assert "collectors.build.output_tail_bytes: expected an integer, got a string ('lots')" in found
+
+
+def test_section_must_be_a_mapping(tmp_path: Path) -> None:
+    assert problems(tmp_path, "collectors:\n  git: [1]\n") == [
+        "collectors.git: expected a mapping, got a list"
+    ]
+
+
+@pytest.mark.parametrize("value", ["5 minutes", "5", "-1s", "1d"])
+def test_bad_duration(tmp_path: Path, value: str) -> None:
+    found = problems(tmp_path, f"collectors:\n  git:\n    interval: '{value}'\n")
+    assert found == [
+        f"collectors.git.interval: expected a duration like 250ms, 30s, 5m or 1h30m, got {value!r}"
+    ]
+
+
+def test_duration_given_as_number(tmp_path: Path) -> None:
+    found = problems(tmp_path, "collectors:\n  git:\n    interval: 30\n")
+    assert found == [
+        "collectors.git.interval: expected a duration like 250ms, 30s, 5m or 1h30m, "
+        "got a number (30)"
+    ]
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("250ms") == 0.25
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("5m") == 300
+    assert parse_duration("2m30s") == 150
+
+
+def test_missing_project_dir(tmp_path: Path) -> None:
+    found = problems(tmp_path, "project:\n  dir: nowhere\n")
+    assert found == [f"project.dir: directory {str(tmp_path / 'nowhere')!r} does not exist"]
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "absent.yml")
+    assert "cannot read the config file: No such file or directory" in str(info.value)
+    assert "absent.yml" in str(info.value)
+
+
+def test_missing_program(tmp_path: Path) -> None:
+    found = problems(tmp_path, "collectors:\n  build:\n    command: [no-such-program-zz, x]\n")
+    assert found == [
+        f"collectors.build.command[0]: program 'no-such-program-zz' not found "
+        f"(looked in PATH and relative to {str(tmp_path)!r})"
+    ]
+
+
+def test_command_must_be_a_list(tmp_path: Path) -> None:
+    found = problems(tmp_path, "collectors:\n  build:\n    command: 'npm run build; rm -rf /'\n")
+    assert found[0].startswith("collectors.build.command: expected an argument list")
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    assert problems(tmp_path, "collectors: [\n")[0].startswith("not valid YAML: while parsing")
+
+
+def test_item_of_wrong_type(tmp_path: Path) -> None:
+    assert problems(tmp_path, "collectors:\n  build:\n    command: [true]\n") == [
+        "collectors.build.command[0]: expected a string, got a boolean (True)"
+    ]
+
+
+def test_bad_regex_and_duplicate_names(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        collectors:
+          logs:
+            sources:
+              - {name: app, path: a.log, patterns: ['(unclosed']}
+              - {name: app, path: b.log}
+        """,
+    )
+    assert any(
+        p.startswith("collectors.logs.sources[0].patterns[0]: invalid regular expression")
+        for p in found
+    )
+    assert (
+        "collectors.logs.sources: name 'app' is used twice; names label metrics and must be unique"
+        in found
+    )
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        "exporter:\n  listen: nowhere\ncollectors:\n  coverage:\n    format: xml\n"
+        "  host:\n    interval: soon\n",
+    )
+    assert len(found) == 3
+    assert found[0].startswith("exporter.listen: expected HOST:PORT")
+    assert (
+        found[1]
+        == "collectors.coverage.format: expected one of auto, istanbul, cobertura, lcov, got 'xml'"
+    )
+
+
+def test_secret_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = """
+    collectors:
+      probes:
+        http:
+          - name: gw
+            url: http://127.0.0.1:1/readyz
+            headers: {Authorization: 'Bearer ${WARDEN_TEST_TOKEN}'}
+    """
+    monkeypatch.setenv("WARDEN_TEST_TOKEN", "s3cret")
+    config = load_config(write_config(tmp_path / "w.yml", body))
+    assert config.probes is not None
+    assert config.probes.http[0].headers == {"Authorization": "Bearer s3cret"}
+    monkeypatch.delenv("WARDEN_TEST_TOKEN")
+    assert problems(tmp_path, body) == [
+        "collectors.probes.http[0].headers.Authorization: environment variable "
+        "WARDEN_TEST_TOKEN is not set"
+    ]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "warden.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_config_cli(tmp_path: Path) -> None:
+    ok = run_cli("check-config", "-c", str(REPO / "warden.yml"))
+    assert ok.returncode == 0, ok.stderr
+    bad = write_config(tmp_path / "bad.yml", "collectors:\n  git:\n    interval: soon\n    x: 1\n")
+    res = run_cli("check-config", "-c", str(bad))
+    assert res.returncode == 1
+    assert f"{bad}: collectors.git.interval: expected a duration" in res.stderr
+    assert f"{bad}: collectors.git.x: unknown key" in res.stderr
+
+
+def test_exporter_refuses_to_start_on_bad_config(tmp_path: Path) -> None:
+    bad = write_config(tmp_path / "bad.yml", "collectors:\n  git:\n    interval: soon\n")
+    res = run_cli("exporter", "-c", str(bad), "--listen", f"127.0.0.1:{free_port()}")
+    assert res.returncode == 1
+    assert "refusing to start" in res.stderr
+    assert "collectors.git.interval" in res.stderr

@@ -1,0 +1,77 @@
+"""The `warden` command: one entry point for every component."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from warden.config import Config, ConfigError, load_config, parse_listen
+
+
+def _load(path: str) -> Config | None:
+    try:
+        return load_config(Path(path))
+    except ConfigError as exc:
+        print(f"{exc.file}: {len(exc.problems)} problem(s):", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {exc.file}: {p}", file=sys.stderr)
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 1
+    print(f"{args.config}: OK (project {config.project_dir})")
+    return 0
+
+
+def cmd_exporter(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        print("warden exporter: refusing to start with an invalid config", file=sys.stderr)
+        return 1
+    listen = config.exporter.listen
+    if args.listen:
+        try:
+            listen = parse_listen(args.listen)
+        except ValueError as exc:
+            print(f"warden exporter: --listen: {exc}", file=sys.stderr)
+            return 2
+    from aiohttp import web
+
+    from exporter.app import make_app
+
+    logging.getLogger(__name__).info("exporter listening on http://%s/metrics", listen)
+    web.run_app(make_app(config), host=listen.host, port=listen.port, print=None, access_log=None)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="warden", description=__doc__)
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, helptext in (
+        ("check-config", cmd_check_config, "validate a config file and print every problem"),
+        ("exporter", cmd_exporter, "serve the health metrics on /metrics"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")
+        p.set_defaults(func=func)
+        if name == "exporter":
+            p.add_argument("--listen", help="HOST:PORT to listen on (overrides exporter.listen)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
