@@ -1,0 +1,38 @@
+"""Helpers the benchmarks share: percentiles and scraping over one kept-alive connection."""
+
+from __future__ import annotations
+
+import http.client
+import time
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def scrape_latencies(
+    port: int, n: int, pace: float = 0.0, path: str = "/metrics"
+) -> tuple[list[float], bytes]:
+    """Scrape `n` times like Prometheus does (one kept-alive connection),
+    starting one every `pace` seconds so background work overlaps the run."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    latencies: list[float] = []
+    body = b""
+    for _ in range(n):
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers={"Accept": "text/plain;version=0.0.4"})
+        resp = conn.getresponse()
+        body = resp.read()
+        elapsed = time.perf_counter() - t0
+        latencies.append(elapsed)
+        assert resp.status == 200, resp.status
+        if pace > elapsed:
+            time.sleep(pace - elapsed)
+    conn.close()
+    return latencies, body
+
+
+def series_count(body: bytes) -> int:
+    return sum(1 for line in body.decode().splitlines() if line and not line.startswith("#"))
