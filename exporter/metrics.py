@@ -9,7 +9,7 @@ time of each collector's last run is exported as well.
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -19,8 +19,30 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector as PromCollector
 
-from exporter.scheduler import Scheduler
+from exporter.scheduler import CollectorState, Scheduler
 from warden import __version__
+
+_GAUGES: list[tuple[str, str, Callable[[CollectorState], float]]] = [
+    (
+        "success",
+        "Whether the collector's last run succeeded (1) or failed (0).",
+        lambda st: 1.0 if st.success else 0.0,
+    ),
+    ("duration_seconds", "How long the collector's last run took.", lambda st: st.duration_seconds),
+    (
+        "last_run_timestamp_seconds",
+        "When the collector's last run ended (Unix time); the values it serves are from then.",
+        lambda st: st.last_run_timestamp,
+    ),
+]
+_COUNTERS: list[tuple[str, str, Callable[[CollectorState], float]]] = [
+    ("runs", "Runs of the collector since the exporter started.", lambda st: st.runs_total),
+    (
+        "failures",
+        "Failed runs of the collector since the exporter started.",
+        lambda st: st.failures_total,
+    ),
+]
 
 
 class ExporterMetrics(PromCollector):
@@ -33,39 +55,21 @@ class ExporterMetrics(PromCollector):
             "Warden's version and the Python it runs on; always 1.",
             value={"version": __version__, "python_version": platform.python_version()},
         )
-        success = GaugeMetricFamily(
-            "warden_collector_success",
-            "Whether the collector's last run succeeded (1) or failed (0).",
-            labels=["collector"],
-        )
-        duration = GaugeMetricFamily(
-            "warden_collector_duration_seconds",
-            "How long the collector's last run took.",
-            labels=["collector"],
-        )
-        last_run = GaugeMetricFamily(
-            "warden_collector_last_run_timestamp_seconds",
-            "When the collector's last run ended (Unix time); the values it serves are from then.",
-            labels=["collector"],
-        )
-        runs = CounterMetricFamily(
-            "warden_collector_runs",
-            "Runs of the collector since the exporter started.",
-            labels=["collector"],
-        )
-        failures = CounterMetricFamily(
-            "warden_collector_failures",
-            "Failed runs of the collector since the exporter started.",
-            labels=["collector"],
-        )
+        families: list[
+            tuple[GaugeMetricFamily | CounterMetricFamily, Callable[[CollectorState], float]]
+        ] = [
+            (GaugeMetricFamily(f"warden_collector_{suffix}", text, labels=["collector"]), get)
+            for suffix, text, get in _GAUGES
+        ] + [
+            (CounterMetricFamily(f"warden_collector_{suffix}", text, labels=["collector"]), get)
+            for suffix, text, get in _COUNTERS
+        ]
         for name, st in self.scheduler.states.items():
             if st.success is None:
                 continue  # not run yet: no value is better than a made-up one
-            success.add_metric([name], 1.0 if st.success else 0.0)
-            duration.add_metric([name], st.duration_seconds)
-            last_run.add_metric([name], st.last_run_timestamp)
-            runs.add_metric([name], st.runs_total)
-            failures.add_metric([name], st.failures_total)
-        yield from (success, duration, last_run, runs, failures)
+            for family, get in families:
+                family.add_metric([name], get(st))
+        for family, _ in families:
+            yield family
         for st in self.scheduler.states.values():
             yield from st.families

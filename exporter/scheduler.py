@@ -82,9 +82,13 @@ class Scheduler:
             state.families = ()
             state.success = False
             state.failures_total += 1
-            state.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("collector %s failed: %s", c.name, state.last_error)
+            error = f"{type(exc).__name__}: {exc}"
+            if error != state.last_error:  # log a new failure once, not every 250 ms
+                log.warning("collector %s failed: %s", c.name, error)
+            state.last_error = error
         else:
+            if state.success is False:
+                log.info("collector %s recovered", c.name)
             state.families = families
             state.success = True
             state.last_error = ""

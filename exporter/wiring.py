@@ -18,7 +18,9 @@ from warden.config import Config
 
 def build_collectors(config: Config, runner: CommandRunner) -> list[Collector]:
     d = config.project_dir
-    out: list[Collector] = [HostCollector(config.host)]
+    out: list[Collector] = []
+    if config.host:
+        out.append(HostCollector(config.host))
     if config.build:
         out.append(BuildCollector(config.build, d, runner))
     if config.tests:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from exporter.collectors.tests import SuiteReportCollector, parse_junit, suite_c
 from exporter.collectors.typecheck import TypecheckCollector
 from exporter.runner import CommandRunner
 from tests.conftest import write_config
-from warden.config import load_config
+from warden.config import Config, load_config
 
 
 class Fixed(PromCollector):
@@ -34,16 +35,20 @@ def value(
     return registry.get_sample_value(name, labels)
 
 
+def project_config(project: Path, collectors: str) -> Config:
+    """Load a config whose project is `project`, with these collector sections."""
+    body = f"project: {{dir: {project}}}\ncollectors:\n" + textwrap.indent(
+        textwrap.dedent(collectors), "  "
+    )
+    return load_config(write_config(project / ".warden-test.yml", body))
+
+
 def test_build_success_failure_and_recovery(demo_repo: Path) -> None:
-    cfg = load_config(
-        write_config(
-            demo_repo.parent / "w.yml",
-            f"""
-        project: {{dir: {demo_repo}}}
-        collectors:
+    cfg = project_config(
+        demo_repo,
+        f"""
           build: {{command: [{sys.executable}, build.py], run_on_change: false}}
     """,
-        )
     )
     assert cfg.build is not None
     build = BuildCollector(cfg.build, demo_repo, CommandRunner())
@@ -74,14 +79,11 @@ def test_build_success_failure_and_recovery(demo_repo: Path) -> None:
 
 
 def test_build_timeout(tmp_path: Path) -> None:
-    cfg = load_config(
-        write_config(
-            tmp_path / "w.yml",
-            f"""
-        collectors:
+    cfg = project_config(
+        tmp_path,
+        f"""
           build: {{command: [{sys.executable}, -c, 'import time; time.sleep(60)'], timeout: 500ms}}
     """,
-        )
     )
     assert cfg.build is not None
     fam = BuildCollector(cfg.build, tmp_path, CommandRunner()).collect()
@@ -91,15 +93,11 @@ def test_build_timeout(tmp_path: Path) -> None:
 
 
 def test_tests_command_and_junit(demo_repo: Path) -> None:
-    cfg = load_config(
-        write_config(
-            demo_repo.parent / "w.yml",
-            f"""
-        project: {{dir: {demo_repo}}}
-        collectors:
+    cfg = project_config(
+        demo_repo,
+        f"""
           tests: {{command: [{sys.executable}, run_tests.py], junit_report: reports/junit.xml}}
     """,
-        )
     )
     assert cfg.tests is not None
     collector = suite_collector(cfg.tests, demo_repo, CommandRunner())
@@ -133,14 +131,11 @@ def test_junit_report_only(tmp_path: Path) -> None:
     (tmp_path / "junit.xml").write_text(JUNIT)
     counts = parse_junit(tmp_path / "junit.xml")
     assert (counts.passed, counts.failed, counts.skipped) == (3, 2, 1)
-    cfg = load_config(
-        write_config(
-            tmp_path / "w.yml",
-            """
-        collectors:
+    cfg = project_config(
+        tmp_path,
+        """
           tests: {junit_report: junit.xml, interval: 10s}
     """,
-        )
     )
     assert cfg.tests is not None and cfg.tests.check is None
     collector = suite_collector(cfg.tests, tmp_path, CommandRunner())
@@ -151,15 +146,11 @@ def test_junit_report_only(tmp_path: Path) -> None:
 
 
 def test_typecheck_counts_errors(demo_repo: Path) -> None:
-    cfg = load_config(
-        write_config(
-            demo_repo.parent / "w.yml",
-            f"""
-        project: {{dir: {demo_repo}}}
-        collectors:
+    cfg = project_config(
+        demo_repo,
+        f"""
           typecheck: {{command: [{sys.executable}, typecheck.py]}}
     """,
-        )
     )
     assert cfg.typecheck is not None
     collector = TypecheckCollector(cfg.typecheck, demo_repo, CommandRunner())
@@ -175,16 +166,13 @@ def test_typecheck_counts_errors(demo_repo: Path) -> None:
 
 def test_typecheck_pattern_is_configurable(tmp_path: Path) -> None:
     script = "print('a.py:1: error: bad'); print('b.py:2: error: worse'); print('note: x')"
-    cfg = load_config(
-        write_config(
-            tmp_path / "w.yml",
-            f"""
-        collectors:
+    cfg = project_config(
+        tmp_path,
+        f"""
           typecheck:
             command: [{sys.executable}, -c, "{script}"]
             error_pattern: ': error: '
     """,
-        )
     )
     assert cfg.typecheck is not None
     fam = TypecheckCollector(cfg.typecheck, tmp_path, CommandRunner()).collect()

@@ -44,6 +44,16 @@ def test_minimal_config_takes_defaults(tmp_path: Path) -> None:
     assert config.exporter.state_dir == tmp_path / ".warden"
 
 
+def test_enabled_false_turns_a_collector_off(tmp_path: Path) -> None:
+    config = load_config(
+        write_config(
+            tmp_path / "w.yml",
+            "collectors:\n  git: {enabled: false, interval: 1m}\n  host: {enabled: false}\n",
+        )
+    )
+    assert config.git is None and config.host is None
+
+
 def test_unknown_key(tmp_path: Path) -> None:
     found = problems(tmp_path, "collectors:\n  build:\n    command: [git, x]\n    timout: 5m\n")
     assert found == [

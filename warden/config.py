@@ -158,7 +158,7 @@ class Config:
     coverage: CoverageSettings | None
     git: GitSettings | None
     logs: LogsSettings | None
-    host: HostSettings
+    host: HostSettings | None
     probes: ProbesSettings | None
     agents: AgentsSettings | None
 
@@ -211,8 +211,7 @@ def _parse(root: Reader) -> Config:
         coverage=sub.enabled("coverage", lambda r: _coverage(r, project_dir)),
         git=sub.enabled("git", _git),
         logs=sub.enabled("logs", lambda r: _logs(r, project_dir)),
-        host=sub.enabled("host", lambda r: _host(r, project_dir))
-        or _host(Reader({}, "collectors.host", root.problems, root.base_dir), project_dir),
+        host=sub.enabled("host", lambda r: _host(r, project_dir), default_on=True),
         probes=sub.enabled("probes", lambda r: _probes(r, project_dir)),
         agents=sub.enabled("agents", _agents),
     )
@@ -221,16 +220,21 @@ def _parse(root: Reader) -> Config:
 
 
 class _Sections:
-    """Parses optional collector sections: absent or `enabled: false` means off."""
+    """Parses collector sections: `enabled: false` means off; absent means off
+    unless `default_on` (the host collector, which needs no settings)."""
 
     def __init__(self, reader: Reader, project_dir: Path) -> None:
         self.reader = reader
         self.project_dir = project_dir
 
-    def enabled(self, name: str, parse: Callable[[Reader], S]) -> S | None:
+    def enabled(
+        self, name: str, parse: Callable[[Reader], S], default_on: bool = False
+    ) -> S | None:
         section = self.reader.section(name)
         if section is None:
-            return None
+            if not default_on:
+                return None
+            section = Reader({}, self.reader.key(name), self.reader.problems, self.project_dir)
         section.base_dir = self.project_dir
         on = section.boolean("enabled", True)
         result = parse(section)
