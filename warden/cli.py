@@ -7,7 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
+from warden.atomicfile import write_atomic
 from warden.config import Config, ConfigError, load_config, parse_listen
+
+RULES_FILE = "prometheus/rules/warden.rules.yml"
 
 
 def _load(path: str) -> Config | None:
@@ -49,6 +52,26 @@ def cmd_exporter(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 1
+    from warden.rules import render
+
+    text = render(config)
+    out = Path(args.output) if args.output else config.file.parent / RULES_FILE
+    if args.check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            print(f"{out} is stale: run `warden rules -c {args.config}`", file=sys.stderr)
+            return 1
+        print(f"{out}: up to date")
+        return 0
+    write_atomic(out, text.encode())
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="warden", description=__doc__)
     parser.add_argument(
@@ -58,12 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     for name, func, helptext in (
         ("check-config", cmd_check_config, "validate a config file and print every problem"),
         ("exporter", cmd_exporter, "serve the health metrics on /metrics"),
+        ("rules", cmd_rules, "render the Prometheus rules from the config's thresholds"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")
         p.set_defaults(func=func)
         if name == "exporter":
             p.add_argument("--listen", help="HOST:PORT to listen on (overrides exporter.listen)")
+        if name == "rules":
+            p.add_argument("-o", "--output", help=f"rules file (default: {RULES_FILE} beside -c)")
+            p.add_argument("--check", action="store_true",
+                           help="exit 1 if the rules file differs from what the config renders")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level,

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import yaml
 
+from warden.alertspecs import ALERTS, BUDGET_TIERS, Param
 from warden.configreader import ConfigError, Problems, Reader
 
 DEFAULT_EXPORTER_PORT = 8947
@@ -148,6 +149,20 @@ class ExporterSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    runbook_base_url: str
+    values: dict[str, dict[str, object]]
+    """Per alert, every parameter's value (seconds for durations)."""
+    for_: dict[str, float]
+    """Per alert, its `for:` in seconds."""
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    tiers: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Config:
     file: Path
     project_dir: Path
@@ -161,6 +176,8 @@ class Config:
     host: HostSettings | None
     probes: ProbesSettings | None
     agents: AgentsSettings | None
+    budget: BudgetSettings
+    alerts: AlertSettings
 
 
 def load_config(file: Path | str) -> Config:
@@ -214,9 +231,54 @@ def _parse(root: Reader) -> Config:
         host=sub.enabled("host", lambda r: _host(r, project_dir), default_on=True),
         probes=sub.enabled("probes", lambda r: _probes(r, project_dir)),
         agents=sub.enabled("agents", _agents),
+        budget=_budget(_section(root, "budget")),
+        alerts=_alerts(_section(root, "alerts")),
     )
     col.finish()
     return config
+
+
+def _section(root: Reader, name: str) -> Reader:
+    return root.section(name) or Reader({}, name, root.problems, root.base_dir)
+
+
+def _budget(r: Reader) -> BudgetSettings:
+    t = _section(r, "tiers")
+    tiers = {name: t.ratio(name, default) for name, default in BUDGET_TIERS.items()}
+    t.finish()
+    values = list(tiers.values())
+    if values != sorted(values):
+        t.problems.add(t.path, f"tiers must rise in the order {', '.join(tiers)}, got {values}")
+    r.finish()
+    return BudgetSettings(tiers)
+
+
+def _alerts(r: Reader) -> AlertSettings:
+    """Thresholds of every alert; `warden rules` renders them into Prometheus rules."""
+    base = r.string("runbook_base_url", "docs/runbooks.md")
+    rules = _section(r, "rules")
+    values: dict[str, dict[str, object]] = {}
+    for_: dict[str, float] = {}
+    for spec in ALERTS:
+        a = _section(rules, spec.name)
+        for_[spec.name] = a.duration("for", spec.for_, minimum=0)
+        values[spec.name] = {
+            name: _param(a, name, p) for name, p in spec.params.items() if p.kind != "budget"
+        }
+        a.finish()
+    rules.finish()
+    r.finish()
+    return AlertSettings(base, values, for_)
+
+
+def _param(r: Reader, name: str, p: Param) -> object:
+    if p.kind == "number":
+        return r.number(name, float(p.default))  # type: ignore[arg-type]
+    if p.kind == "ratio":
+        return r.ratio(name, float(p.default))  # type: ignore[arg-type]
+    if p.kind in ("seconds", "window"):
+        return r.duration(name, str(p.default))
+    return r.string_list(name, list(p.default))  # type: ignore[call-overload]
 
 
 class _Sections:

@@ -163,14 +163,24 @@ class Reader:
             return default
         return raw
 
-    def ratio(self, name: str, default: float) -> float:
+    def number(self, name: str, default: float, maximum: float | None = None) -> float:
+        """A non-negative number, at most `maximum` when given."""
         raw = self._raw(name)
         if raw is _MISSING:
             return default
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 1:
-            self.problems.add(self.key(name), f"expected a number from 0 to 1, got {raw!r}")
+        upper = "" if maximum is None else f" to {maximum:g}"
+        if (
+            isinstance(raw, bool)
+            or not isinstance(raw, int | float)
+            or raw < 0
+            or (maximum is not None and raw > maximum)
+        ):
+            self.problems.add(self.key(name), f"expected a number from 0{upper}, got {raw!r}")
             return default
-        return float(raw)
+        return raw
+
+    def ratio(self, name: str, default: float) -> float:
+        return float(self.number(name, default, maximum=1))
 
     def duration(self, name: str, default: str, minimum: float = 0.001) -> float:
         raw = self._raw(name)
