@@ -51,23 +51,35 @@ class AlertSpec:
 ALERTS: tuple[AlertSpec, ...] = (
     # ---- T: critical triggers -------------------------------------------------
     AlertSpec(
-        "BuildFailing", "T1", "critical", "build",
-        "warden_build_consecutive_failures >= {failures}", "0s",
+        "BuildFailing",
+        "T1",
+        "critical",
+        "build",
+        "warden_build_consecutive_failures >= {failures}",
+        "0s",
         "The project's build is failing.",
         "The build command failed {{{{ $value }}}} time(s) in a row on {{{{ $labels.instance }}}}. "
         "Its output is at /api/v1/checks of the exporter.",
         {"failures": Param("number", 1, "failed builds in a row that count as broken")},
     ),
     AlertSpec(
-        "TestsFailing", "T2", "critical", "tests",
-        "(max by (job, instance) (warden_tests_cases{{result=\"failed\"}}) >= {failed_cases})"
-        " or (max by (job, instance) (warden_tests_consecutive_failures) >= 1)", "0s",
+        "TestsFailing",
+        "T2",
+        "critical",
+        "tests",
+        '(max by (job, instance) (warden_tests_cases{{result="failed"}}) >= {failed_cases})'
+        " or (max by (job, instance) (warden_tests_consecutive_failures) >= 1)",
+        "0s",
         "Tests of the project are failing.",
-        "{{{{ $value }}}} failing test case(s) or failed test run(s) on {{{{ $labels.instance }}}}.",
+        "{{{{ $value }}}} failing test case(s) or failed test run(s) on "
+        "{{{{ $labels.instance }}}}.",
         {"failed_cases": Param("number", 1, "failed test cases that count as failing")},
     ),
     AlertSpec(
-        "AgentDied", "T3", "critical", "agents",
+        "AgentDied",
+        "T3",
+        "critical",
+        "agents",
         "sum by (job, instance, type) (increase(warden_swarm_agent_deaths_total[{window}])) > 0",
         "0s",
         "An agent process died.",
@@ -76,9 +88,12 @@ ALERTS: tuple[AlertSpec, ...] = (
         {"window": Param("window", "1m", "how far back a death counts")},
     ),
     AlertSpec(
-        "SwarmFailed", "T4", "critical", "swarms",
+        "SwarmFailed",
+        "T4",
+        "critical",
+        "swarms",
         "sum by (job, instance, type) "
-        "(increase(warden_swarms_finished_total{{result=\"failed\"}}[{window}])) > 0",
+        '(increase(warden_swarms_finished_total{{result="failed"}}[{window}])) > 0',
         "0s",
         "A swarm exhausted its retries.",
         "{{{{ $value | humanize }}}} {{{{ $labels.type }}}} swarm(s) failed after all retries "
@@ -86,15 +101,22 @@ ALERTS: tuple[AlertSpec, ...] = (
         {"window": Param("window", "5m", "how far back a failure counts")},
     ),
     AlertSpec(
-        "BudgetNearlyExhausted", "T5, B", "critical", "budget",
-        "warden_budget_spend_usd / warden_budget_cap_usd >= {notify}", "0s",
+        "BudgetNearlyExhausted",
+        "T5, B",
+        "critical",
+        "budget",
+        "warden_budget_spend_usd / warden_budget_cap_usd >= {notify}",
+        "0s",
         "The period's budget is nearly spent: a person is told.",
         "{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.period }}}} budget is spent.",
         {"notify": Param("budget", "notify", "from budget.tiers.notify")},
         notify_human=True,
     ),
     AlertSpec(
-        "ErrorLogSpike", "T6", "critical", "logs",
+        "ErrorLogSpike",
+        "T6",
+        "critical",
+        "logs",
         "sum without (source) (rate(warden_log_error_lines_total[{window}])) * 60 "
         "> {lines_per_minute}",
         "0s",
@@ -107,16 +129,26 @@ ALERTS: tuple[AlertSpec, ...] = (
         },
     ),
     AlertSpec(
-        "OpenClawDisconnected", "T7", "critical", "probes",
-        "warden_probe_success{{probe=~\"{probes}\"}} == 0", "30s",
+        "OpenClawDisconnected",
+        "T7",
+        "critical",
+        "probes",
+        'warden_probe_success{{probe=~"{probes}"}} == 0',
+        "30s",
         "The OpenClaw gateway is unreachable.",
         "Probe {{{{ $labels.probe }}}} ({{{{ $labels.kind }}}}) fails on "
         "{{{{ $labels.instance }}}}.",
-        {"probes": Param("names", ["openclaw", "openclaw_health"],
-                         "names of the probes that check OpenClaw")},
+        {
+            "probes": Param(
+                "names", ["openclaw", "openclaw_health"], "names of the probes that check OpenClaw"
+            )
+        },
     ),
     AlertSpec(
-        "DiskSpaceLow", "T8", "critical", "disk",
+        "DiskSpaceLow",
+        "T8",
+        "critical",
+        "disk",
         "warden_host_filesystem_free_bytes / warden_host_filesystem_size_bytes < {free_ratio}",
         "0s",
         "A watched filesystem is almost full.",
@@ -127,15 +159,22 @@ ALERTS: tuple[AlertSpec, ...] = (
     ),
     # ---- W: warning triggers --------------------------------------------------
     AlertSpec(
-        "SlowResponse", "W1", "warning", "probes",
-        "warden_probe_duration_seconds > {seconds}", "30s",
+        "SlowResponse",
+        "W1",
+        "warning",
+        "probes",
+        "warden_probe_duration_seconds > {seconds}",
+        "30s",
         "A probed endpoint answers slowly.",
         "Probe {{{{ $labels.probe }}}} took {{{{ $value | humanizeDuration }}}} "
         "(threshold {seconds}s).",
         {"seconds": Param("seconds", "5s", "answer time above which it fires")},
     ),
     AlertSpec(
-        "MemoryHigh", "W2", "warning", "memory",
+        "MemoryHigh",
+        "W2",
+        "warning",
+        "memory",
         "1 - warden_host_memory_available_bytes / warden_host_memory_total_bytes > {used_ratio}",
         "1m",
         "Host memory use is high.",
@@ -144,22 +183,33 @@ ALERTS: tuple[AlertSpec, ...] = (
         {"used_ratio": Param("ratio", 0.80, "memory use above which it fires")},
     ),
     AlertSpec(
-        "SwarmStuck", "W3", "warning", "swarms",
-        "max by (job, instance, type) (warden_swarm_longest_silence_seconds) > {after}", "0s",
+        "SwarmStuck",
+        "W3",
+        "warning",
+        "swarms",
+        "max by (job, instance, type) (warden_swarm_longest_silence_seconds) > {after}",
+        "0s",
         "A swarm made no progress for a long time.",
         "A {{{{ $labels.type }}}} swarm has been silent for {{{{ $value | humanizeDuration }}}}.",
         {"after": Param("seconds", "10m", "silence after which a swarm is stuck")},
     ),
     AlertSpec(
-        "AgentStuckSpawning", "W4", "warning", "agents",
-        "max by (job, instance, type) (warden_swarm_longest_spawning_seconds) > {after}", "0s",
+        "AgentStuckSpawning",
+        "W4",
+        "warning",
+        "agents",
+        "max by (job, instance, type) (warden_swarm_longest_spawning_seconds) > {after}",
+        "0s",
         "An agent has been spawning for too long.",
         "An agent of a {{{{ $labels.type }}}} swarm has been spawning for "
         "{{{{ $value | humanizeDuration }}}} without any output.",
         {"after": Param("seconds", "5m", "spawning time after which an agent is stuck")},
     ),
     AlertSpec(
-        "CoverageDecreased", "W5", "warning", "coverage",
+        "CoverageDecreased",
+        "W5",
+        "warning",
+        "coverage",
         "max_over_time(warden_coverage_lines_ratio[{window}]) - warden_coverage_lines_ratio"
         " > {drop}",
         "0s",
@@ -172,15 +222,22 @@ ALERTS: tuple[AlertSpec, ...] = (
         },
     ),
     AlertSpec(
-        "CommitsAwaitingReview", "W6", "warning", "review",
-        "warden_git_unreviewed_commits >= {commits}", "5m",
+        "CommitsAwaitingReview",
+        "W6",
+        "warning",
+        "review",
+        "warden_git_unreviewed_commits >= {commits}",
+        "5m",
         "Commits are waiting for a review.",
         "{{{{ $value }}}} commit(s) on the watched branch are not reviewed yet.",
         {"commits": Param("number", 1, "unreviewed commits that call for a review")},
     ),
     # ---- X: the pipeline watching itself -------------------------------------
     AlertSpec(
-        "ResponderHeartbeatMissing", "X1, R1", "critical", "pipeline",
+        "ResponderHeartbeatMissing",
+        "X1, R1",
+        "critical",
+        "pipeline",
         "(time() - max_over_time(warden_responder_heartbeat_timestamp_seconds[1h]) > {max_age})"
         " or (absent_over_time(warden_responder_heartbeat_timestamp_seconds[1h]) * 3600)",
         "0s",
@@ -191,8 +248,11 @@ ALERTS: tuple[AlertSpec, ...] = (
         notify_human=True,
     ),
     AlertSpec(
-        "SwarmsBelowMinimum", "X2, R2", "warning", "swarms",
-        "(sum(warden_swarms{{state=\"running\"}}) or vector(0)) < {minimum}"
+        "SwarmsBelowMinimum",
+        "X2, R2",
+        "warning",
+        "swarms",
+        '(sum(warden_swarms{{state="running"}}) or vector(0)) < {minimum}'
         " unless on () (max(warden_budget_spend_usd / warden_budget_cap_usd) >= {stop})",
         "1m",
         "Fewer swarms are running than the minimum.",
@@ -203,41 +263,64 @@ ALERTS: tuple[AlertSpec, ...] = (
         },
     ),
     AlertSpec(
-        "TargetDown", "X3", "warning", "pipeline",
-        "up{{job=~\"warden-exporter|warden-responder\"}} == 0", "30s",
+        "TargetDown",
+        "X3",
+        "warning",
+        "pipeline",
+        'up{{job=~"warden-exporter|warden-responder"}} == 0',
+        "30s",
         "A Warden component cannot be scraped.",
         "Prometheus cannot scrape {{{{ $labels.job }}}} at {{{{ $labels.instance }}}}.",
         notify_human=True,
     ),
     AlertSpec(
-        "CollectorFailing", "X4", "warning", "pipeline",
-        "warden_collector_success == 0", "5m",
+        "CollectorFailing",
+        "X4",
+        "warning",
+        "pipeline",
+        "warden_collector_success == 0",
+        "5m",
         "An exporter collector keeps failing.",
         "Collector {{{{ $labels.collector }}}} on {{{{ $labels.instance }}}} has been failing; "
         "its last error is at /healthz of the exporter.",
         notify_human=True,
     ),
     AlertSpec(
-        "Watchdog", "X5", "none", "pipeline",
-        "vector(1)", "0s",
+        "Watchdog",
+        "X5",
+        "none",
+        "pipeline",
+        "vector(1)",
+        "0s",
         "Always firing: proves the alerting pipeline works end to end.",
         "This alert always fires. The responder expects it on its watchdog endpoint; if it "
         "stops arriving, Prometheus, Alertmanager or the route between them is broken.",
     ),
     # ---- B: the budget tiers above T5 ----------------------------------------
     AlertSpec(
-        "BudgetNonCriticalStopped", "B", "critical", "budget",
-        "warden_budget_spend_usd / warden_budget_cap_usd >= {kill_non_critical}", "0s",
+        "BudgetNonCriticalStopped",
+        "B",
+        "critical",
+        "budget",
+        "warden_budget_spend_usd / warden_budget_cap_usd >= {kill_non_critical}",
+        "0s",
         "The budget's kill tier is reached: non-critical swarms are killed.",
         "{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.period }}}} budget is spent; "
         "Warden kills every swarm below CRITICAL.",
-        {"kill_non_critical": Param("budget", "kill_non_critical",
-                                    "from budget.tiers.kill_non_critical")},
+        {
+            "kill_non_critical": Param(
+                "budget", "kill_non_critical", "from budget.tiers.kill_non_critical"
+            )
+        },
         notify_human=True,
     ),
     AlertSpec(
-        "BudgetCriticalOnly", "B", "critical", "budget",
-        "warden_budget_spend_usd / warden_budget_cap_usd >= {critical_only}", "0s",
+        "BudgetCriticalOnly",
+        "B",
+        "critical",
+        "budget",
+        "warden_budget_spend_usd / warden_budget_cap_usd >= {critical_only}",
+        "0s",
         "The budget's critical-only tier is reached: only CRITICAL swarms may run.",
         "{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.period }}}} budget is spent; "
         "only CRITICAL swarms may run or start.",
@@ -245,8 +328,12 @@ ALERTS: tuple[AlertSpec, ...] = (
         notify_human=True,
     ),
     AlertSpec(
-        "BudgetExhausted", "B", "critical", "budget",
-        "warden_budget_spend_usd / warden_budget_cap_usd >= {stop}", "0s",
+        "BudgetExhausted",
+        "B",
+        "critical",
+        "budget",
+        "warden_budget_spend_usd / warden_budget_cap_usd >= {stop}",
+        "0s",
         "The budget is spent: all spending stops until the period resets.",
         "{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.period }}}} budget is spent; "
         "Warden stops every swarm until the period resets.",
@@ -274,37 +361,43 @@ class RecordingSpec:
 
 PERFORMANCE: tuple[RecordingSpec, ...] = (
     RecordingSpec(
-        "job:warden_swarms_completed:ratio_1h", "P1",
-        "sum by (job) (increase(warden_swarms_finished_total{result=\"succeeded\"}[1h]))"
+        "job:warden_swarms_completed:ratio_1h",
+        "P1",
+        'sum by (job) (increase(warden_swarms_finished_total{result="succeeded"}[1h]))'
         " / sum by (job) (increase(warden_swarms_finished_total[1h]))",
         "Swarm completion rate: succeeded swarms over all that ended, last hour.",
     ),
     RecordingSpec(
-        "job:warden_swarm_time_to_fix_seconds:avg_1h", "P2",
+        "job:warden_swarm_time_to_fix_seconds:avg_1h",
+        "P2",
         "sum by (job) (increase(warden_swarm_duration_seconds_sum"
-        "{type=\"bugfix\", result=\"succeeded\"}[1h]))"
+        '{type="bugfix", result="succeeded"}[1h]))'
         " / sum by (job) (increase(warden_swarm_duration_seconds_count"
-        "{type=\"bugfix\", result=\"succeeded\"}[1h]))",
+        '{type="bugfix", result="succeeded"}[1h]))',
         "Average time to fix: mean duration of successful bugfix swarms, last hour.",
     ),
     RecordingSpec(
-        "job:warden_spend_usd_per_improvement:ratio_1h", "P3",
+        "job:warden_spend_usd_per_improvement:ratio_1h",
+        "P3",
         "sum by (job) (increase(warden_budget_spend_usd_total[1h]))"
-        " / sum by (job) (increase(warden_swarms_finished_total{result=\"succeeded\"}[1h]))",
+        ' / sum by (job) (increase(warden_swarms_finished_total{result="succeeded"}[1h]))',
         "Budget efficiency: dollars spent per successful swarm, last hour.",
     ),
     RecordingSpec(
-        "job:warden_coverage_lines_ratio:delta_1h", "P4",
+        "job:warden_coverage_lines_ratio:delta_1h",
+        "P4",
         "max by (job) (delta(warden_coverage_lines_ratio[1h]))",
         "Coverage velocity: change of line coverage (0-1) over the last hour.",
     ),
     RecordingSpec(
-        "job:warden_log_error_lines:increase_1h", "P5",
+        "job:warden_log_error_lines:increase_1h",
+        "P5",
         "sum by (job) (increase(warden_log_error_lines_total[1h]))",
         "Error rate: error log lines in the last hour.",
     ),
     RecordingSpec(
-        "job:warden_crisis_recovery_seconds:avg_1h", "P6",
+        "job:warden_crisis_recovery_seconds:avg_1h",
+        "P6",
         "sum by (job) (increase(warden_crisis_duration_seconds_sum[1h]))"
         " / sum by (job) (increase(warden_crisis_duration_seconds_count[1h]))",
         "Recovery time: mean time from a crisis starting to its end, crises ended last hour.",
@@ -313,31 +406,36 @@ PERFORMANCE: tuple[RecordingSpec, ...] = (
 
 LEARNING: tuple[RecordingSpec, ...] = (
     RecordingSpec(
-        "type:warden_swarms_completed:ratio_1d", "L1",
-        "sum by (job, type) (increase(warden_swarms_finished_total{result=\"succeeded\"}[1d]))"
+        "type:warden_swarms_completed:ratio_1d",
+        "L1",
+        'sum by (job, type) (increase(warden_swarms_finished_total{result="succeeded"}[1d]))'
         " / sum by (job, type) (increase(warden_swarms_finished_total[1d]))",
         "Which swarm types are most effective: success rate by type, last day.",
     ),
     RecordingSpec(
-        "alertname:warden_alert_episodes:increase_1d", "L2",
+        "alertname:warden_alert_episodes:increase_1d",
+        "L2",
         "sum by (job, alertname) (increase(warden_responder_alert_episodes_total[1d]))",
         "Which patterns cause issues: firing episodes by alert, last day.",
     ),
     RecordingSpec(
-        "type:warden_spend_usd:increase_1d", "L3",
+        "type:warden_spend_usd:increase_1d",
+        "L3",
         "sum by (job, type) (increase(warden_budget_spend_usd_total[1d]))",
         "Budget allocation: dollars spent by swarm type, last day.",
     ),
     RecordingSpec(
-        "type:warden_spend_usd_per_success:ratio_1d", "L3",
+        "type:warden_spend_usd_per_success:ratio_1d",
+        "L3",
         "sum by (job, type) (increase(warden_budget_spend_usd_total[1d]))"
-        " / sum by (job, type) (increase(warden_swarms_finished_total{result=\"succeeded\"}[1d]))",
+        ' / sum by (job, type) (increase(warden_swarms_finished_total{result="succeeded"}[1d]))',
         "Budget allocation efficiency: dollars per successful swarm by type, last day.",
     ),
     RecordingSpec(
-        "type_size:warden_swarms_completed:ratio_1d", "L5",
+        "type_size:warden_swarms_completed:ratio_1d",
+        "L5",
         "sum by (job, type, size) (increase(warden_swarms_finished_total"
-        "{result=\"succeeded\"}[1d]))"
+        '{result="succeeded"}[1d]))'
         " / sum by (job, type, size) (increase(warden_swarms_finished_total[1d]))",
         "Optimal swarm size per task: success rate by type and size, last day.",
     ),

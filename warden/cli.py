@@ -90,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--listen", help="HOST:PORT to listen on (overrides exporter.listen)")
         if name == "rules":
             p.add_argument("-o", "--output", help=f"rules file (default: {RULES_FILE} beside -c)")
-            p.add_argument("--check", action="store_true",
-                           help="exit 1 if the rules file differs from what the config renders")
+            p.add_argument(
+                "--check",
+                action="store_true",
+                help="exit 1 if the rules file differs from what the config renders",
+            )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level,

@@ -1,0 +1,214 @@
+"""Real Prometheus and Alertmanager on loopback, with the shipped configs.
+
+The shipped `prometheus/prometheus.yml` and `alertmanager/alertmanager.yml`
+are loaded and only their addresses are rewritten to free ports (and the
+webhook token file to a temp one); rules, intervals, routes and receivers
+stay as shipped. `defaults=True` instead resets the timings to Prometheus'
+and Alertmanager's own defaults, for comparison in the benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import REPO, free_port, http_get
+
+PROMETHEUS = shutil.which("prometheus")
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+TOKEN = "test-token-0123456789"  # noqa: S105  (a throwaway token for loopback tests)
+
+# Prometheus flags the stack runs with (docs/alerting.md). Without a short
+# resend delay, an alert that fired before Prometheus had discovered its
+# Alertmanager (the first evaluations after a start) is dropped and only sent
+# again a minute later: the default --rules.alert.resend-delay.
+PROMETHEUS_FLAGS = ["--rules.alert.resend-delay=10s"]
+
+
+@dataclass
+class Hook:
+    path: str
+    authorization: str
+    body: dict[str, Any]
+    received: float
+
+
+@dataclass
+class Receiver:
+    """An HTTP server standing in for the responder's webhook endpoints."""
+
+    hooks: list[Hook] = field(default_factory=list)
+    port: int = 0
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                size = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(size))
+                receiver.hooks.append(
+                    Hook(self.path, self.headers.get("Authorization", ""), body, time.time())
+                )
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self._server.server_address[1])
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+    def alerts(self, alertname: str, status: str = "firing") -> list[tuple[Hook, dict[str, Any]]]:
+        return [
+            (h, a)
+            for h in list(self.hooks)
+            for a in h.body.get("alerts", [])
+            if a["labels"].get("alertname") == alertname and a["status"] == status
+        ]
+
+
+class Stack:
+    def __init__(
+        self, work: Path, exporter_port: int, receiver: Receiver, defaults: bool = False
+    ) -> None:
+        if PROMETHEUS is None or ALERTMANAGER is None:
+            raise RuntimeError(
+                "prometheus and prometheus-alertmanager are needed: "
+                "apt-get install prometheus prometheus-alertmanager"
+            )
+        self.work = work
+        self.prom_port, self.am_port = free_port(), free_port()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.prometheus_flags = [] if defaults else PROMETHEUS_FLAGS
+        self._write_alertmanager(receiver, defaults)
+        self._write_prometheus(exporter_port, defaults)
+
+    def _write_alertmanager(self, receiver: Receiver, defaults: bool) -> None:
+        am = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
+        (self.work / "am" / "secrets").mkdir(parents=True)
+        (self.work / "am" / "secrets" / "webhook-token").write_text(TOKEN + "\n")
+        for r in am["receivers"]:
+            for w in r.get("webhook_configs", []):
+                w["url"] = w["url"].replace("127.0.0.1:8948", f"127.0.0.1:{receiver.port}")
+        if defaults:  # Alertmanager's own defaults: 30s, 5m, 4h on every route
+            for route in [am["route"], *am["route"]["routes"]]:
+                for key in ("group_wait", "group_interval", "repeat_interval"):
+                    route.pop(key, None)
+        (self.work / "am" / "alertmanager.yml").write_text(yaml.safe_dump(am))
+
+    def _write_prometheus(self, exporter_port: int, defaults: bool) -> None:
+        prom = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+        rules = (REPO / "prometheus" / "rules" / "warden.rules.yml").read_text()
+        (self.work / "prom" / "rules").mkdir(parents=True)
+        rule_doc = yaml.safe_load(rules)
+        if defaults:  # Prometheus' own defaults: scrape and evaluate every 1m
+            prom["global"] = {}
+            for job in prom["scrape_configs"]:
+                job.pop("scrape_interval", None)
+                job.pop("scrape_timeout", None)
+            for group in rule_doc["groups"]:
+                group.pop("interval", None)
+        (self.work / "prom" / "rules" / "warden.rules.yml").write_text(yaml.safe_dump(rule_doc))
+        prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
+            f"127.0.0.1:{self.am_port}"
+        ]
+        ports = {
+            "warden-exporter": exporter_port,
+            "warden-responder": free_port(),
+            "prometheus": self.prom_port,
+        }
+        for job in prom["scrape_configs"]:
+            job["static_configs"][0]["targets"] = [f"127.0.0.1:{ports[job['job_name']]}"]
+        (self.work / "prom" / "prometheus.yml").write_text(yaml.safe_dump(prom))
+
+    def start(self) -> None:
+        log = (self.work / "stack.log").open("ab")
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    str(ALERTMANAGER),
+                    f"--config.file={self.work / 'am' / 'alertmanager.yml'}",
+                    f"--storage.path={self.work / 'am' / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.am_port}",
+                    "--cluster.listen-address=",
+                    "--log.level=warn",
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        )
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    str(PROMETHEUS),
+                    f"--config.file={self.work / 'prom' / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.work / 'prom' / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.prom_port}",
+                    "--log.level=warn",
+                    *self.prometheus_flags,
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        )
+        for port, path in ((self.am_port, "/-/ready"), (self.prom_port, "/-/ready")):
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if http_get(f"http://127.0.0.1:{port}{path}", timeout=1)[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"not ready on {port}: {(self.work / 'stack.log').read_text()}"
+                    )
+                time.sleep(0.1)
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """An instant PromQL query's result vector."""
+        url = f"http://127.0.0.1:{self.prom_port}/api/v1/query?" + urllib.parse.urlencode(
+            {"query": expr}
+        )
+        with urllib.request.urlopen(url) as r:
+            return list(json.loads(r.read())["data"]["result"])
+
+    def am_alerts(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.am_port}/api/v2/alerts") as r:
+            return list(json.loads(r.read()))
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.am_port}/api/v2/alerts",
+            data=json.dumps(alerts).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 200
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
