@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import percentile
-from tests.conftest import ExporterProcess, wait_for, write_config
-from tests.stack import Receiver, Stack
+from tests.conftest import ExporterProcess, wait_for
+from tests.stack import Receiver, Stack, build_project
 
 BUILD = """\
 import pathlib, sys, time
@@ -39,15 +38,8 @@ if pathlib.Path("state").read_text().strip() == "fail":
 
 def trials(defaults: bool, n: int) -> list[float]:
     work = Path(tempfile.mkdtemp(prefix="warden-bench-alerts-"))
-    (work / "build.py").write_text(BUILD)
     (work / "state").write_text("ok")
-    cfg = write_config(
-        work / "w.yml",
-        f"""
-        collectors:
-          build: {{command: [{sys.executable}, build.py], interval: 1s, run_on_change: false}}
-    """,
-    )
+    cfg = build_project(work, BUILD)
     receiver = Receiver()
     receiver.start()
     exporter = ExporterProcess(cfg)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -23,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import REPO, free_port, http_get
+from tests.conftest import REPO, free_port, http_get, write_config
 
 PROMETHEUS = shutil.which("prometheus")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -81,6 +82,18 @@ class Receiver:
             for a in h.body.get("alerts", [])
             if a["labels"].get("alertname") == alertname and a["status"] == status
         ]
+
+
+def build_project(work: Path, script: str) -> Path:
+    """A project whose build is `script`, run every second; returns its config."""
+    (work / "build.py").write_text(script)
+    return write_config(
+        work / "w.yml",
+        f"""
+        collectors:
+          build: {{command: [{sys.executable}, build.py], interval: 1s, run_on_change: false}}
+    """,
+    )
 
 
 class Stack:

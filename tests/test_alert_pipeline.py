@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ExporterProcess, wait_for, write_config
-from tests.stack import TOKEN, Receiver, Stack
+from tests.conftest import ExporterProcess, wait_for
+from tests.stack import TOKEN, Receiver, Stack, build_project
 
 
 @pytest.fixture
@@ -43,14 +42,7 @@ def test_build_failure_reaches_the_responder_webhook(
     stack_factory: Callable[[int], Stack],
     exporter_factory: type[ExporterProcess],
 ) -> None:
-    (tmp_path / "build.py").write_text("import sys\nprint('error TS2322: boom')\nsys.exit(2)\n")
-    cfg = write_config(
-        tmp_path / "w.yml",
-        f"""
-        collectors:
-          build: {{command: [{sys.executable}, build.py], interval: 1s, run_on_change: false}}
-    """,
-    )
+    cfg = build_project(tmp_path, "import sys\nprint('error TS2322: boom')\nsys.exit(2)\n")
     exporter = exporter_factory(cfg)
     stack_factory(int(exporter.url.rsplit(":", 1)[1]))
 

@@ -21,6 +21,15 @@ def lines(f: FileFollower) -> list[str]:
     return [line.decode() for line in f.poll()]
 
 
+def followed(tmp_path: Path) -> tuple[Path, FileFollower]:
+    """An empty log file and a follower that has already looked at it once."""
+    log = tmp_path / "a.log"
+    log.write_text("")
+    f = FileFollower(log)
+    assert lines(f) == []
+    return log, f
+
+
 def test_starts_at_end_and_reads_appends(tmp_path: Path) -> None:
     log = tmp_path / "a.log"
     log.write_text("old 1\nold 2\n")
@@ -46,10 +55,7 @@ def test_file_created_later_is_read_from_its_start(tmp_path: Path) -> None:
 
 
 def test_partial_line_waits_for_its_newline(tmp_path: Path) -> None:
-    log = tmp_path / "a.log"
-    log.write_text("")
-    f = FileFollower(log)
-    lines(f)
+    log, f = followed(tmp_path)
     append(log, "hello wo")
     assert lines(f) == []
     position = f.position()
@@ -60,10 +66,7 @@ def test_partial_line_waits_for_its_newline(tmp_path: Path) -> None:
 
 
 def test_rotation_reads_the_old_file_to_its_end_then_the_new_one(tmp_path: Path) -> None:
-    log = tmp_path / "a.log"
-    log.write_text("")
-    f = FileFollower(log)
-    lines(f)
+    log, f = followed(tmp_path)
     append(log, "before\n")
     assert lines(f) == ["before"]
     append(log, "late line in old file\nunfinished")
@@ -76,10 +79,7 @@ def test_rotation_reads_the_old_file_to_its_end_then_the_new_one(tmp_path: Path)
 
 
 def test_rotation_to_nothing_then_recreated(tmp_path: Path) -> None:
-    log = tmp_path / "a.log"
-    log.write_text("")
-    f = FileFollower(log)
-    lines(f)
+    log, f = followed(tmp_path)
     append(log, "x\n")
     os.unlink(log)
     assert lines(f) == ["x"]
@@ -89,10 +89,7 @@ def test_rotation_to_nothing_then_recreated(tmp_path: Path) -> None:
 
 
 def test_truncation_starts_over(tmp_path: Path) -> None:
-    log = tmp_path / "a.log"
-    log.write_text("")
-    f = FileFollower(log)
-    lines(f)
+    log, f = followed(tmp_path)
     append(log, "a long line number one\nand two\n")
     assert len(lines(f)) == 2
     with log.open("w") as fh:  # copytruncate-style: same inode, shorter
