@@ -87,7 +87,7 @@ def main() -> None:
     sources = "\n".join(f"      - {{name: app{i}, path: {p}}}" for i, p in enumerate(logs))
     config = work / "warden.yml"
     config.write_text(
-        f"project: {{dir: {work}}}\nexporter: {{state_dir: {work / 'state'}}}\n"
+        f"project: {{dir: {work}}}\nstate_dir: {work / 'state'}\n"
         "collectors:\n"
         "  host: {interval: 1s}\n"
         "  agents:\n    interval: 2s\n"

@@ -9,7 +9,6 @@ whatever it left behind in its process group is killed right after.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import tempfile
 import threading
@@ -18,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-KILL_GRACE_SECONDS = 2.0
+from warden.proc import kill_group, kill_groups
 
 
 @dataclass(frozen=True)
@@ -88,61 +87,4 @@ class CommandRunner:
         """Kill every group still running (exporter shutdown)."""
         with self._lock:
             groups = list(self._groups)
-        for pgid in groups:
-            kill_group(pgid)
-
-
-def kill_group(pgid: int, grace: float = KILL_GRACE_SECONDS) -> None:
-    """SIGTERM the whole group, then SIGKILL whatever is left after `grace`.
-
-    Returns once no member can run any more (bounded by a second `grace`
-    after SIGKILL), so a caller can rely on the group being gone.
-    """
-    if not _signal_group(pgid, signal.SIGTERM):
-        return
-    if _wait_group_gone(pgid, grace):
-        return
-    _signal_group(pgid, signal.SIGKILL)
-    _wait_group_gone(pgid, grace)
-
-
-def _wait_group_gone(pgid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _group_alive(pgid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> bool:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    # A leader that exited but was not yet reaped still counts as a member;
-    # it cannot run any more, so it does not keep the group "alive".
-    return _has_live_member(pgid)
-
-
-def _has_live_member(pgid: int) -> bool:
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
+        kill_groups(groups)

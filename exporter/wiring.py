@@ -32,7 +32,7 @@ def build_collectors(config: Config, runner: CommandRunner) -> list[Collector]:
     if config.git:
         out.append(GitCollector(config.git, d))
     if config.logs:
-        out.append(LogsCollector(config.logs, config.exporter.state_dir))
+        out.append(LogsCollector(config.logs, config.state_dir))
     if config.probes:
         out.append(ProbesCollector(config.probes, d, runner))
     if config.agents:

@@ -41,7 +41,7 @@ def test_minimal_config_takes_defaults(tmp_path: Path) -> None:
     assert config.build is None and config.git is not None
     assert config.git.review_ref == "refs/warden/reviewed" and config.git.interval == 30
     assert config.exporter.listen.port == 8947
-    assert config.exporter.state_dir == tmp_path / ".warden"
+    assert config.state_dir == tmp_path / ".warden"
 
 
 def test_enabled_false_turns_a_collector_off(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ def full_config(repo: Path, build_interval: str = "1h") -> Path:
         repo.parent / "warden.yml",
         f"""
         project: {{dir: {repo}}}
-        exporter: {{state_dir: {repo.parent / "state"}}}
+        state_dir: {repo.parent / "state"}
         collectors:
           build:
             command: [{sys.executable}, build.py]

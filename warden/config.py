@@ -9,16 +9,18 @@ folder (project settings) or the project folder (files inside the project).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from warden.alertspecs import ALERTS, BUDGET_TIERS, Param
-from warden.configreader import ConfigError, Problems, Reader
+from warden.configreader import NAME_RE, ConfigError, Problems, Reader
 
 DEFAULT_EXPORTER_PORT = 8947
 S = TypeVar("S")
@@ -145,7 +147,6 @@ class AgentsSettings:
 @dataclass(frozen=True)
 class ExporterSettings:
     listen: Listen
-    state_dir: Path
 
 
 @dataclass(frozen=True)
@@ -157,15 +158,76 @@ class AlertSettings:
     """Per alert, its `for:` in seconds."""
 
 
+MODES = ("ACTIVE", "NIGHT", "MAINTENANCE", "CRISIS")
+PRIORITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
+ADAPTERS = ("claude", "generic")
+PLACEHOLDERS = ("{prompt}", "{context_file}", "{budget_usd}", "{swarm_id}", "{agent_id}")
+CLAUDE_COMMAND = [
+    "claude",
+    "-p",
+    "{prompt}",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--max-budget-usd",
+    "{budget_usd}",
+]
+DEFAULT_PROMPTS = {
+    "bugfix": "Fix what is failing in this project. What failed, and its output, is in "
+    "{context_file}. Make the smallest change that fixes it and run the checks again.",
+    "tests": "Make the failing tests pass without weakening them. Details are in {context_file}.",
+    "coverage": "Add meaningful tests for untested code in this project. Context: {context_file}.",
+    "monitor": "Find out why the failure described in {context_file} happened and add a check "
+    "that prevents it from happening again.",
+    "review": "Review the commits not yet reviewed (see {context_file}); fix what is wrong, "
+    "then mark them reviewed with `git update-ref refs/warden/reviewed HEAD`.",
+    "improvement": "Make one small, safe improvement to this project's code or tests. "
+    "Context: {context_file}.",
+    "cleanup": "Free disk space and remove stale build outputs, caches and logs that this "
+    "project does not need. Context: {context_file}.",
+}
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """Local time of the project's day: when NIGHT and ACTIVE begin (M1, M2, J9)."""
+
+    timezone: ZoneInfo
+    night_start: dt.time
+    day_start: dt.time
+
+
+@dataclass(frozen=True)
+class SwarmType:
+    name: str
+    prompt: str
+    command: tuple[str, ...]
+    adapter: str
+    cwd: Path
+    env: dict[str, str]
+    timeout: float
+    retries: int
+    retry_backoff: float
+    budget_usd: float
+    """Spending cap of one agent run (`{budget_usd}`, Claude's --max-budget-usd)."""
+    size: int
+    stuck_after: float
+    spawn_timeout: float
+    kill_grace: float
+
+
 @dataclass(frozen=True)
 class BudgetSettings:
     tiers: dict[str, float]
+    caps: dict[str, float]
+    """Cap per period, by the mode the period belongs to (M1-M4)."""
 
 
 @dataclass(frozen=True)
 class Config:
     file: Path
     project_dir: Path
+    state_dir: Path
     exporter: ExporterSettings
     build: CommandCheck | None
     tests: TestsSettings | None
@@ -178,6 +240,8 @@ class Config:
     agents: AgentsSettings | None
     budget: BudgetSettings
     alerts: AlertSettings
+    schedule: ScheduleSettings
+    swarm_types: dict[str, SwarmType]
 
 
 def load_config(file: Path | str) -> Config:
@@ -211,7 +275,7 @@ def _parse(root: Reader) -> Config:
     except ValueError as exc:
         exp.problems.add(exp.key("listen"), str(exc))
         listen = Listen("127.0.0.1", DEFAULT_EXPORTER_PORT)
-    exporter = ExporterSettings(listen, exp.path_value("state_dir", ".warden"))
+    exporter = ExporterSettings(listen)
     exp.finish()
 
     col = root.section("collectors") or Reader({}, "collectors", root.problems, root.base_dir)
@@ -219,6 +283,7 @@ def _parse(root: Reader) -> Config:
     config = Config(
         file=root.problems.file,
         project_dir=project_dir,
+        state_dir=root.path_value("state_dir", ".warden"),
         exporter=exporter,
         build=sub.enabled(
             "build", lambda r: _check(r, project_dir, ["npm", "run", "build"], "30s", "10m", True)
@@ -233,6 +298,8 @@ def _parse(root: Reader) -> Config:
         agents=sub.enabled("agents", _agents),
         budget=_budget(_section(root, "budget")),
         alerts=_alerts(_section(root, "alerts")),
+        schedule=_schedule(_section(root, "schedule")),
+        swarm_types=_swarms(root.section("swarms"), root, project_dir),
     )
     col.finish()
     return config
@@ -249,8 +316,96 @@ def _budget(r: Reader) -> BudgetSettings:
     values = list(tiers.values())
     if values != sorted(values):
         t.problems.add(t.path, f"tiers must rise in the order {', '.join(tiers)}, got {values}")
+    c = _section(r, "caps")
+    defaults = {"ACTIVE": 100.0, "NIGHT": 25.0, "MAINTENANCE": 50.0, "CRISIS": 200.0}
+    caps = {mode: float(c.number(mode, default)) for mode, default in defaults.items()}
+    c.finish()
     r.finish()
-    return BudgetSettings(tiers)
+    return BudgetSettings(tiers, caps)
+
+
+def _clock_time(r: Reader, name: str, default: str) -> dt.time:
+    text = r.string(name, default)
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        r.problems.add(r.key(name), f"expected a time of day like 23:00, got {text!r}")
+        return dt.time.fromisoformat(default)
+
+
+def _schedule(r: Reader) -> ScheduleSettings:
+    name = r.string("timezone", "UTC")
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        r.problems.add(
+            r.key("timezone"), f"unknown time zone {name!r}, expected e.g. Europe/Berlin"
+        )
+        zone = ZoneInfo("UTC")
+    settings = ScheduleSettings(
+        zone, _clock_time(r, "night_start", "23:00"), _clock_time(r, "day_start", "07:00")
+    )
+    r.finish()
+    return settings
+
+
+def _swarm_type(r: Reader, name: str, base: SwarmType | None, cwd: Path, check: bool) -> SwarmType:
+    """One swarm type: every key falls back to `base` (the `swarms:` defaults)."""
+
+    def dur(key: str, default: str) -> float:
+        return r.duration(key, default) if r.has(key) or base is None else getattr(base, key)
+
+    command = (
+        r.command("command", list(CLAUDE_COMMAND), cwd, check_program=check)
+        if r.has("command") or base is None
+        else base.command
+    )
+    for i, arg in enumerate(command):
+        if arg.startswith("{") and arg.endswith("}") and arg not in PLACEHOLDERS:
+            r.problems.add(
+                f"{r.key('command')}[{i}]",
+                f"unknown placeholder {arg} (known: {', '.join(PLACEHOLDERS)})",
+            )
+    t = SwarmType(
+        name=name,
+        prompt=r.string("prompt", DEFAULT_PROMPTS.get(name, base.prompt if base else "")),
+        command=command,
+        adapter=r.choice("adapter", ADAPTERS, base.adapter if base else "claude"),
+        cwd=r.path_value("cwd", ".", must_exist="dir" if r.has("cwd") else "")
+        if r.has("cwd") or base is None
+        else base.cwd,
+        env={**(base.env if base else {}), **r.string_map("env")},
+        timeout=dur("timeout", "1h"),
+        retries=r.integer("retries", base.retries if base else 3),
+        retry_backoff=dur("retry_backoff", "5s"),
+        budget_usd=float(r.number("budget_usd", base.budget_usd if base else 2.0)),
+        size=r.integer("size", base.size if base else 1, minimum=1),
+        stuck_after=dur("stuck_after", "10m"),
+        spawn_timeout=dur("spawn_timeout", "5m"),
+        kill_grace=dur("kill_grace", "10s"),
+    )
+    r.finish()
+    return t
+
+
+def _swarms(section: Reader | None, root: Reader, project_dir: Path) -> dict[str, SwarmType]:
+    """Swarm types. Without a `swarms:` section the defaults (Claude Code) are
+    used unchecked: a config for the exporter alone needs no `claude` on PATH."""
+    check = section is not None
+    r = section or Reader({}, "swarms", root.problems, project_dir)
+    r.base_dir = project_dir
+    types_reader = _section(r, "types")
+    base = _swarm_type(r, "default", None, project_dir, check)
+    out: dict[str, SwarmType] = {}
+    names = list(DEFAULT_PROMPTS) + [n for n in types_reader.names() if n not in DEFAULT_PROMPTS]
+    for name in names:
+        t = _section(types_reader, name)
+        t.base_dir = project_dir
+        if not NAME_RE.match(name):
+            r.problems.add(types_reader.key(name), "expected a short name of letters and digits")
+        out[name] = _swarm_type(t, name, base, project_dir, check)
+    types_reader.finish()
+    return out
 
 
 def _alerts(r: Reader) -> AlertSettings:

@@ -86,6 +86,9 @@ class Reader:
     def has(self, name: str) -> bool:
         return name in self._data
 
+    def names(self) -> list[str]:
+        return [str(k) for k in self._data]
+
     def _raw(self, name: str) -> Any:
         self._seen.add(name)
         return self._data.get(name, _MISSING)
@@ -278,7 +281,9 @@ class Reader:
             self.problems.add(self.key(name), f"file {str(path)!r} does not exist")
         return path
 
-    def command(self, name: str, default: list[str] | None, cwd: Path) -> tuple[str, ...]:
+    def command(
+        self, name: str, default: list[str] | None, cwd: Path, check_program: bool = True
+    ) -> tuple[str, ...]:
         """An argument list (never a shell string) whose program can be found."""
         raw = self._raw(name)
         if isinstance(raw, str):
@@ -298,6 +303,8 @@ class Reader:
                 self.problems.add(self.key(name), "expected a non-empty argument list")
             return ()
         program = args[0]
+        if not check_program:
+            return tuple(args)
         found = (cwd / program).is_file() if "/" in program else bool(shutil.which(program))
         if not found:
             self.problems.add(

@@ -1,0 +1,90 @@
+"""The budget: periods, caps and the B tiers, as plain functions of spend, cap and priority.
+
+Tiers (fractions of the current period's cap, `budget.tiers` in warden.yml):
+- notify (90 %): a person is told; everything may run.
+- kill_non_critical (95 %): improvement work stops: MEDIUM and LOW swarms are
+  killed and may not start; CRITICAL and HIGH (crises and issues) go on.
+- critical_only (99 %): only CRITICAL swarms may run or start.
+- stop (100 %): nothing runs until the period resets.
+The seed names 95 % "kill non-critical" and 99 % "only CRITICAL"; reading
+"non-critical" as "not urgent" (below HIGH) gives each tier its own effect.
+
+A period is where spend is counted: the day (ACTIVE, in the configured time
+zone), the night, a maintenance window, a crisis. Each has its mode's cap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from responder.model import Priority
+from warden.config import BudgetSettings, ScheduleSettings
+
+TIERS = ("none", "notify", "kill_non_critical", "critical_only", "stop")
+
+
+@dataclass(frozen=True)
+class Period:
+    mode: str
+    key: str
+    """Unique per period: `day:2026-11-26`, `night:2026-11-26`, `crisis:<id>`."""
+    cap_usd: float
+
+    @property
+    def label(self) -> str:
+        """The bounded `period` label value: day, night, maintenance or crisis."""
+        return self.key.split(":", 1)[0]
+
+
+def tier(spend: float, cap: float, tiers: dict[str, float]) -> int:
+    """0 (below every tier) to 4 (stop), from the share of the cap spent."""
+    if cap <= 0:
+        return len(TIERS) - 1
+    ratio = spend / cap
+    return sum(1 for name in TIERS[1:] if ratio >= tiers[name])
+
+
+def may_run(priority: Priority, spend: float, cap: float, tiers: dict[str, float]) -> bool:
+    """Whether a swarm of `priority` may run (or start) at this spend."""
+    t = TIERS[tier(spend, cap, tiers)]
+    if t == "stop":
+        return False
+    if t == "critical_only":
+        return priority is Priority.CRITICAL
+    if t == "kill_non_critical":
+        return priority in (Priority.CRITICAL, Priority.HIGH)
+    return True
+
+
+def guard(spend: float, committed: float, cost: float, cap: float) -> str | None:
+    """Why a new spend of at most `cost` is refused, or None if it fits.
+
+    `committed` is what running agents may still spend (their caps): with it
+    counted, spend can pass the cap only if an agent passes its own cap.
+    """
+    if spend + committed + cost > cap + 1e-9:
+        return (
+            f"spend ${spend:.2f} + running ${committed:.2f} + this ${cost:.2f} "
+            f"would pass the period's cap ${cap:.2f}"
+        )
+    return None
+
+
+def scheduled_period(
+    now: dt.datetime, schedule: ScheduleSettings, budget: BudgetSettings
+) -> Period:
+    """The day or night period `now` falls in, by the project's local clock."""
+    local = now.astimezone(schedule.timezone)
+    t = local.time()
+    start, end = schedule.night_start, schedule.day_start
+    night = (start <= t or t < end) if start > end else (start <= t < end)
+    if not night:
+        return Period("ACTIVE", f"day:{local.date().isoformat()}", budget.caps["ACTIVE"])
+    # A night that began before midnight is named after the evening it began.
+    began = (
+        local.date()
+        if (start > end and t >= start) or start <= end
+        else (local.date() - dt.timedelta(days=1))
+    )
+    return Period("NIGHT", f"night:{began.isoformat()}", budget.caps["NIGHT"])

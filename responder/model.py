@@ -1,0 +1,45 @@
+"""The vocabulary of swarms and agents, shared by the runtime, the store and the metrics."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Priority(StrEnum):
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+    @property
+    def rank(self) -> int:
+        """0 for CRITICAL, 3 for LOW: lower is more urgent."""
+        return list(Priority).index(self)
+
+
+class AgentState(StrEnum):
+    SPAWNING = "spawning"  # started, no output yet
+    RUNNING = "running"
+    STUCK = "stuck"  # no progress for stuck_after (W3) or no output for spawn_timeout (W4)
+    WAITING = "waiting"  # ended abnormally; a retry is due at retry_at
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def live(self) -> bool:
+        """A process exists (or may) for this agent."""
+        return self in (AgentState.SPAWNING, AgentState.RUNNING, AgentState.STUCK)
+
+
+class SwarmState(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    KILLED = "killed"
+
+
+LIVE_AGENT_STATES = tuple(s.value for s in AgentState if s.live)
+DEATH_REASONS = ("crashed", "killed", "error")
+"""crashed: died by a signal or exited non-zero; killed: SIGTERM/SIGKILL from
+outside Warden; error: exited 0 but reported an error result."""

@@ -1,0 +1,261 @@
+"""Durable state of the swarm runtime in SQLite: swarms, agents, spend ledger, decisions.
+
+Why SQLite in WAL mode: every change is one transaction that either happens
+whole or not at all, also when the process is SIGKILLed mid-write; readers
+(metrics, the CLI in another process) never block the writer. Every write
+here is a single `with self._tx()` block.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS swarms (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    trigger TEXT NOT NULL,
+    context TEXT NOT NULL,
+    context_file TEXT NOT NULL,
+    budget_usd REAL NOT NULL,
+    period TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    ended_at REAL
+);
+CREATE TABLE IF NOT EXISTS agents (
+    id TEXT PRIMARY KEY,
+    swarm_id TEXT NOT NULL REFERENCES swarms(id),
+    slot INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER,
+    start_time REAL,
+    log_path TEXT NOT NULL,
+    log_offset INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    first_output_at REAL,
+    last_progress_at REAL,
+    ended_at REAL,
+    retry_at REAL,
+    exit_code INTEGER,
+    death_reason TEXT,
+    result_error INTEGER,
+    cost_usd REAL
+);
+CREATE INDEX IF NOT EXISTS agents_state ON agents(state);
+CREATE TABLE IF NOT EXISTS ledger (
+    agent_id TEXT PRIMARY KEY,
+    swarm_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    period TEXT NOT NULL,
+    amount_usd REAL NOT NULL,
+    estimated INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_period ON ledger(period);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"""
+
+
+@dataclass
+class SwarmRow:
+    id: str
+    type: str
+    priority: str
+    size: int
+    trigger: str
+    context: str
+    context_file: str
+    budget_usd: float
+    period: str
+    state: str
+    reason: str
+    created_at: float
+    ended_at: float | None
+
+
+@dataclass
+class AgentRow:
+    id: str
+    swarm_id: str
+    slot: int
+    attempt: int
+    state: str
+    pid: int | None
+    start_time: float | None
+    log_path: str
+    log_offset: int
+    started_at: float | None
+    first_output_at: float | None
+    last_progress_at: float | None
+    ended_at: float | None
+    retry_at: float | None
+    exit_code: int | None
+    death_reason: str | None
+    result_error: int | None
+    cost_usd: float | None
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One atomic transaction; rolled back whole if anything in it fails."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._db.execute(sql, args))
+
+    # -- swarms -----------------------------------------------------------
+    def add_swarm(self, swarm: SwarmRow, agents: list[AgentRow]) -> None:
+        """A swarm and its first agents appear together or not at all."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO swarms VALUES (:id, :type, :priority, :size, :trigger, :context,"
+                " :context_file, :budget_usd, :period, :state, :reason, :created_at, :ended_at)",
+                vars(swarm),
+            )
+            for a in agents:
+                self._insert_agent(db, a)
+
+    def swarm(self, swarm_id: str) -> SwarmRow | None:
+        rows = self._rows("SELECT * FROM swarms WHERE id = ?", swarm_id)
+        return SwarmRow(**dict(rows[0])) if rows else None
+
+    def swarms(self, state: str | None = None) -> list[SwarmRow]:
+        if state is None:
+            rows = self._rows("SELECT * FROM swarms ORDER BY created_at")
+        else:
+            rows = self._rows("SELECT * FROM swarms WHERE state = ? ORDER BY created_at", state)
+        return [SwarmRow(**dict(r)) for r in rows]
+
+    def end_swarm(self, swarm_id: str, state: str, reason: str, at: float) -> bool:
+        """Mark a running swarm ended; False if it had already ended (idempotent)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE swarms SET state = ?, reason = ?, ended_at = ?"
+                " WHERE id = ? AND state = 'running'",
+                (state, reason, at, swarm_id),
+            )
+            return cur.rowcount == 1
+
+    # -- agents -----------------------------------------------------------
+    @staticmethod
+    def _insert_agent(db: sqlite3.Connection, a: AgentRow) -> None:
+        db.execute(
+            "INSERT INTO agents VALUES (:id, :swarm_id, :slot, :attempt, :state, :pid,"
+            " :start_time, :log_path, :log_offset, :started_at, :first_output_at,"
+            " :last_progress_at, :ended_at, :retry_at, :exit_code, :death_reason,"
+            " :result_error, :cost_usd)",
+            vars(a),
+        )
+
+    def add_agent(self, a: AgentRow) -> None:
+        with self._tx() as db:
+            self._insert_agent(db, a)
+
+    def agents(self, swarm_id: str | None = None, states: tuple[str, ...] = ()) -> list[AgentRow]:
+        sql, args = "SELECT * FROM agents WHERE 1=1", []
+        if swarm_id is not None:
+            sql += " AND swarm_id = ?"
+            args.append(swarm_id)
+        if states:
+            sql += f" AND state IN ({', '.join('?' * len(states))})"
+            args.extend(states)
+        return [AgentRow(**dict(r)) for r in self._rows(sql + " ORDER BY slot, attempt", *args)]
+
+    def update_agent(self, agent_id: str, **fields: Any) -> None:
+        cols = ", ".join(f"{k} = :{k}" for k in fields)
+        with self._tx() as db:
+            db.execute(f"UPDATE agents SET {cols} WHERE id = :id", {**fields, "id": agent_id})  # noqa: S608  (column names are ours)
+
+    def end_agent(self, agent_id: str, ledger: LedgerEntry | None, **fields: Any) -> None:
+        """The agent's end and its spend are written in one transaction."""
+        cols = ", ".join(f"{k} = :{k}" for k in fields)
+        with self._tx() as db:
+            db.execute(f"UPDATE agents SET {cols} WHERE id = :id", {**fields, "id": agent_id})  # noqa: S608  (column names are ours)
+            if ledger is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO ledger VALUES (:agent_id, :swarm_id, :type, :period,"
+                    " :amount_usd, :estimated, :at)",
+                    vars(ledger),
+                )
+
+    # -- ledger -----------------------------------------------------------
+    def spend(self, period: str) -> float:
+        rows = self._rows(
+            "SELECT COALESCE(SUM(amount_usd), 0) FROM ledger WHERE period = ?", period
+        )
+        return float(rows[0][0])
+
+    def spend_by_type(self) -> dict[str, float]:
+        rows = self._rows("SELECT type, SUM(amount_usd) FROM ledger GROUP BY type")
+        return {r[0]: float(r[1]) for r in rows}
+
+    def swarm_spend(self, swarm_id: str) -> float:
+        rows = self._rows(
+            "SELECT COALESCE(SUM(amount_usd), 0) FROM ledger WHERE swarm_id = ?", swarm_id
+        )
+        return float(rows[0][0])
+
+    # -- decisions --------------------------------------------------------
+    def log_decision(self, kind: str, detail: dict[str, Any], at: float | None = None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO decisions (at, kind, detail) VALUES (?, ?, ?)",
+                (time.time() if at is None else at, kind, json.dumps(detail, sort_keys=True)),
+            )
+
+    def decisions(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM decisions ORDER BY id DESC LIMIT ?", limit)
+        return [{"at": r["at"], "kind": r["kind"], **json.loads(r["detail"])} for r in rows]
+
+
+@dataclass
+class LedgerEntry:
+    agent_id: str
+    swarm_id: str
+    type: str
+    period: str
+    amount_usd: float
+    estimated: int
+    at: float
