@@ -220,6 +220,18 @@ class Store:
                     vars(ledger),
                 )
 
+    def death_counts(self) -> dict[tuple[str, str], int]:
+        """(swarm type, death reason) -> agents that died so, ever."""
+        rows = self._rows(
+            "SELECT s.type, a.death_reason, COUNT(*) FROM agents a JOIN swarms s"
+            " ON a.swarm_id = s.id WHERE a.death_reason IS NOT NULL GROUP BY 1, 2"
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def ended_swarms(self) -> list[SwarmRow]:
+        rows = self._rows("SELECT * FROM swarms WHERE state != 'running'")
+        return [SwarmRow(**dict(r)) for r in rows]
+
     # -- ledger -----------------------------------------------------------
     def spend(self, period: str) -> float:
         rows = self._rows(

@@ -379,7 +379,7 @@ PERFORMANCE: tuple[RecordingSpec, ...] = (
     RecordingSpec(
         "job:warden_spend_usd_per_improvement:ratio_1h",
         "P3",
-        "sum by (job) (increase(warden_budget_spend_usd_total[1h]))"
+        "sum by (job) (increase(warden_ledger_spend_usd_total[1h]))"
         ' / sum by (job) (increase(warden_swarms_finished_total{result="succeeded"}[1h]))',
         "Budget efficiency: dollars spent per successful swarm, last hour.",
     ),
@@ -421,13 +421,13 @@ LEARNING: tuple[RecordingSpec, ...] = (
     RecordingSpec(
         "type:warden_spend_usd:increase_1d",
         "L3",
-        "sum by (job, type) (increase(warden_budget_spend_usd_total[1d]))",
+        "sum by (job, type) (increase(warden_ledger_spend_usd_total[1d]))",
         "Budget allocation: dollars spent by swarm type, last day.",
     ),
     RecordingSpec(
         "type:warden_spend_usd_per_success:ratio_1d",
         "L3",
-        "sum by (job, type) (increase(warden_budget_spend_usd_total[1d]))"
+        "sum by (job, type) (increase(warden_ledger_spend_usd_total[1d]))"
         ' / sum by (job, type) (increase(warden_swarms_finished_total{result="succeeded"}[1d]))',
         "Budget allocation efficiency: dollars per successful swarm by type, last day.",
     ),

@@ -95,12 +95,18 @@ def main(argv: list[str] | None = None) -> int:
                 action="store_true",
                 help="exit 1 if the rules file differs from what the config renders",
             )
+    from responder.cli import add_commands
+
+    add_commands(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if hasattr(args, "runtime_func"):
+        config = _load(args.config)
+        return 1 if config is None else int(args.runtime_func(config, args))
     return int(args.func(args))
 
 
