@@ -353,8 +353,13 @@ class Runtime:
         row, result, now = live.row, live.adapter.result, self.clock()
         self._live.pop(row.id, None)
         live.follower.close()
+        stored = self.store.agent(row.id)
+        if stored is not None and not AgentState(stored.state).live:
+            return  # another runtime (`warden swarm kill`) settled it already
         error = bool(result and result.is_error)
-        if live.killing and not replace:
+        swarm = self.store.swarm(row.swarm_id)
+        swarm_over = swarm is not None and swarm.state != SwarmState.RUNNING
+        if (live.killing and not replace) or (swarm_over and exit_code != 0):
             state, death = AgentState.KILLED, None
         elif (
             not live.killing
@@ -396,7 +401,7 @@ class Runtime:
             result_error=None if result is None else int(error),
         )
         report.ended.append((row.id, state))
-        if state == AgentState.FAILED:
+        if state == AgentState.FAILED and not swarm_over:
             self._retry_or_fail(live, death or "replaced", now, report)
 
     def _retry_or_fail(self, live: _Live, why: str, now: float, report: PollReport) -> None:
@@ -450,17 +455,19 @@ class Runtime:
                 self._end_swarm(swarm.id, SwarmState.SUCCEEDED, "all agents succeeded", report)
 
     def _end_swarm(self, swarm_id: str, state: SwarmState, reason: str, report: PollReport) -> None:
-        if state != SwarmState.SUCCEEDED:
-            others = [lv for lv in self._live.values() if lv.row.swarm_id == swarm_id]
-            self._kill(others, reason, replace=False, report=report)
+        # The swarm's end is written first: a runtime in another process that
+        # sees one of its agents die then knows it was killed, not a death.
         now = self.clock()
-        for row in self.store.agents(swarm_id, states=(AgentState.WAITING,)):
-            self.store.update_agent(row.id, state=AgentState.KILLED, ended_at=now)
         if self.store.end_swarm(swarm_id, state, reason, now):
             self.store.log_decision(
                 "swarm_end", {"swarm": swarm_id, "state": str(state), "reason": reason}, now
             )
             report.swarms_ended.append((swarm_id, state))
+        if state != SwarmState.SUCCEEDED:
+            others = [lv for lv in self._live.values() if lv.row.swarm_id == swarm_id]
+            self._kill(others, reason, replace=False, report=report)
+        for row in self.store.agents(swarm_id, states=(AgentState.WAITING,)):
+            self.store.update_agent(row.id, state=AgentState.KILLED, ended_at=now)
 
     # -- killing --------------------------------------------------------------
     def _kill(self, lives: list[_Live], reason: str, replace: bool, report: PollReport) -> None:

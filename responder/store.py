@@ -193,6 +193,10 @@ class Store:
         with self._tx() as db:
             self._insert_agent(db, a)
 
+    def agent(self, agent_id: str) -> AgentRow | None:
+        rows = self._rows("SELECT * FROM agents WHERE id = ?", agent_id)
+        return AgentRow(**dict(rows[0])) if rows else None
+
     def agents(self, swarm_id: str | None = None, states: tuple[str, ...] = ()) -> list[AgentRow]:
         sql, args = "SELECT * FROM agents WHERE 1=1", []
         if swarm_id is not None:
