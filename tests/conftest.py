@@ -65,6 +65,18 @@ def write_config(path: Path, body: str) -> Path:
     return path
 
 
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`warden ARGS` as a separate process, as a person would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "warden.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+
+
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:

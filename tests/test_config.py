@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, write_config
+from tests.conftest import REPO, free_port, run_cli, write_config
 from warden.config import ConfigError, load_config
 from warden.configreader import parse_duration
 
@@ -193,17 +191,6 @@ def test_secret_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         "collectors.probes.http[0].headers.Authorization: environment variable "
         "WARDEN_TEST_TOKEN is not set"
     ]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "warden.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_check_config_cli(tmp_path: Path) -> None:

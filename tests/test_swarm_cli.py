@@ -9,19 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO, run_cli, wait_for
 from tests.test_runtime import config
 
 
 def warden(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "warden.cli", *args, "-c", str(cfg)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, "-c", str(cfg))
 
 
 def test_run_list_budget_and_kill(tmp_path: Path) -> None:
