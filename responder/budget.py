@@ -71,6 +71,13 @@ def guard(spend: float, committed: float, cost: float, cap: float) -> str | None
     return None
 
 
+def event_period(mode: str, event_id: str, budget: BudgetSettings) -> Period:
+    """The period of a maintenance window or a crisis: its own cap, counted from zero."""
+    if mode not in ("MAINTENANCE", "CRISIS"):
+        raise ValueError(f"only MAINTENANCE and CRISIS periods are events, not {mode}")
+    return Period(mode, f"{mode.lower()}:{event_id}", budget.caps[mode])
+
+
 def scheduled_period(
     now: dt.datetime, schedule: ScheduleSettings, budget: BudgetSettings
 ) -> Period:

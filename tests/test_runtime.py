@@ -395,6 +395,17 @@ def test_scheduled_periods_follow_the_local_clock(tmp_path: Path) -> None:
     assert at("2026-11-27T06:00:00+00:00") == Period("ACTIVE", "day:2026-11-27", 100.0)
 
 
+def test_event_periods_have_their_own_caps(tmp_path: Path) -> None:
+    from responder.budget import event_period
+
+    cfg = load_config(write_config(tmp_path / "w.yml", "budget: {caps: {CRISIS: 150}}\n"))
+    crisis = event_period("CRISIS", "c1", cfg.budget)
+    assert (crisis.key, crisis.cap_usd, crisis.label) == ("crisis:c1", 150.0, "crisis")
+    assert event_period("MAINTENANCE", "w", cfg.budget).cap_usd == 50.0
+    with pytest.raises(ValueError, match="not ACTIVE"):
+        event_period("ACTIVE", "x", cfg.budget)
+
+
 def test_metrics_are_clean_and_documented(tmp_path: Path, runtimes: list[Runtime]) -> None:
     cfg = config(tmp_path, "bugfix: {env: {FAKE_CLAUDE: 'mode=fail'}, retries: 0}")
     rt = make(runtimes, cfg)
