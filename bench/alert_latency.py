@@ -43,7 +43,7 @@ def trials(defaults: bool, n: int) -> list[float]:
     receiver = Receiver()
     receiver.start()
     exporter = ExporterProcess(cfg)
-    stack = Stack(work / "stack", int(exporter.url.rsplit(":", 1)[1]), receiver, defaults)
+    stack = Stack(work / "stack", exporter.port, receiver.port, defaults)
     stack.start()
     latencies: list[float] = []
     timeout = 600 if defaults else 60

@@ -65,6 +65,23 @@ CREATE TABLE IF NOT EXISTS ledger (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ledger_period ON ledger(period);
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    body BLOB NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox(done);
+CREATE TABLE IF NOT EXISTS episodes (
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    acted INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL DEFAULT '',
+    resolved_at REAL,
+    PRIMARY KEY (fingerprint, starts_at)
+);
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -252,6 +269,72 @@ class Store:
             "SELECT COALESCE(SUM(amount_usd), 0) FROM ledger WHERE swarm_id = ?", swarm_id
         )
         return float(rows[0][0])
+
+    # -- webhook inbox and firing episodes ---------------------------------
+    def add_inbox(self, body: bytes, at: float) -> int:
+        """Keep an accepted webhook body; it is answered 2xx only after this returns."""
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO inbox (received_at, body) VALUES (?, ?)", (at, body))
+            return int(cur.lastrowid or 0)
+
+    def pending_inbox(self) -> list[tuple[int, bytes]]:
+        return [
+            (r[0], bytes(r[1]))
+            for r in self._rows("SELECT id, body FROM inbox WHERE done = 0 ORDER BY id")
+        ]
+
+    def inbox_done(self, inbox_id: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE inbox SET done = 1, body = x'' WHERE id = ?", (inbox_id,))
+
+    def open_episode(self, fingerprint: str, starts_at: str, alertname: str, at: float) -> bool:
+        """Remember a firing episode; True the first time it is seen."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO episodes (fingerprint, starts_at, alertname, first_seen)"
+                " VALUES (?, ?, ?, ?)",
+                (fingerprint, starts_at, alertname, at),
+            )
+            return cur.rowcount == 1
+
+    def episode_acted(self, fingerprint: str, starts_at: str, outcome: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE episodes SET acted = 1, outcome = ? WHERE fingerprint = ?"
+                " AND starts_at = ?",
+                (outcome, fingerprint, starts_at),
+            )
+
+    def unacted_episodes(self) -> list[tuple[str, str, str]]:
+        """Episodes seen but not yet acted upon (a crash came in between)."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self._rows(
+                "SELECT fingerprint, starts_at, alertname FROM episodes WHERE acted = 0"
+                " AND resolved_at IS NULL"
+            )
+        ]
+
+    def close_episode(self, fingerprint: str, starts_at: str, at: float) -> bool:
+        """Mark an episode resolved; True only the first time."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE episodes SET resolved_at = ? WHERE fingerprint = ?"
+                " AND starts_at = ? AND resolved_at IS NULL",
+                (at, fingerprint, starts_at),
+            )
+            return cur.rowcount == 1
+
+    def episode_counts(self) -> dict[str, int]:
+        """Firing episodes by alert name, ever (L2)."""
+        return {
+            r[0]: int(r[1])
+            for r in self._rows("SELECT alertname, COUNT(*) FROM episodes GROUP BY alertname")
+        }
+
+    def swarms_by_trigger(self, trigger: str) -> list[SwarmRow]:
+        rows = self._rows("SELECT * FROM swarms WHERE trigger = ?", trigger)
+        return [SwarmRow(**dict(r)) for r in rows]
 
     # -- decisions --------------------------------------------------------
     def log_decision(self, kind: str, detail: dict[str, Any], at: float | None = None) -> None:

@@ -85,17 +85,22 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-class ExporterProcess:
+class ServiceProcess:
+    """`warden exporter` or `warden responder` as a real process on a free port."""
+
+    component = "exporter"
+
     def __init__(self, config: Path, port: int | None = None) -> None:
         port = port or free_port()
+        self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.log = config.parent / f"exporter-{port}.log"
+        self.log = config.parent / f"{self.component}-{port}.log"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "warden.cli",
-                "exporter",
+                self.component,
                 "-c",
                 str(config),
                 "--listen",
@@ -108,13 +113,13 @@ class ExporterProcess:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"exporter exited: {self.log.read_text()}")
+                raise AssertionError(f"{self.component} exited: {self.log.read_text()}")
             try:
                 if http_get(self.url + "/healthz", timeout=1)[0] == 200:
                     return
             except OSError:
                 time.sleep(0.05)
-        raise AssertionError(f"exporter did not come up: {self.log.read_text()}")
+        raise AssertionError(f"{self.component} did not come up: {self.log.read_text()}")
 
     def metrics(self) -> str:
         status, body = http_get(self.url + "/metrics")
@@ -146,11 +151,38 @@ class ExporterProcess:
         return int(self.proc.returncode)
 
 
+class ExporterProcess(ServiceProcess):
+    component = "exporter"
+
+
+class ResponderProcess(ServiceProcess):
+    component = "responder"
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to clean up."""
+        self.proc.kill()
+        self.proc.wait()
+
+
 @pytest.fixture
 def exporter_factory() -> Iterator[type[ExporterProcess]]:
-    started: list[ExporterProcess] = []
+    started: list[ServiceProcess] = []
 
     class Factory(ExporterProcess):
+        def __init__(self, config: Path, port: int | None = None) -> None:
+            super().__init__(config, port)
+            started.append(self)
+
+    yield Factory
+    for e in started:
+        e.stop()
+
+
+@pytest.fixture
+def responder_factory() -> Iterator[type[ResponderProcess]]:
+    started: list[ServiceProcess] = []
+
+    class Factory(ResponderProcess):
         def __init__(self, config: Path, port: int | None = None) -> None:
             super().__init__(config, port)
             started.append(self)

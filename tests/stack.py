@@ -98,7 +98,7 @@ def build_project(work: Path, script: str) -> Path:
 
 class Stack:
     def __init__(
-        self, work: Path, exporter_port: int, receiver: Receiver, defaults: bool = False
+        self, work: Path, exporter_port: int, webhook_port: int, defaults: bool = False
     ) -> None:
         if PROMETHEUS is None or ALERTMANAGER is None:
             raise RuntimeError(
@@ -109,16 +109,16 @@ class Stack:
         self.prom_port, self.am_port = free_port(), free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.prometheus_flags = [] if defaults else PROMETHEUS_FLAGS
-        self._write_alertmanager(receiver, defaults)
+        self._write_alertmanager(webhook_port, defaults)
         self._write_prometheus(exporter_port, defaults)
 
-    def _write_alertmanager(self, receiver: Receiver, defaults: bool) -> None:
+    def _write_alertmanager(self, webhook_port: int, defaults: bool) -> None:
         am = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
         (self.work / "am" / "secrets").mkdir(parents=True)
         (self.work / "am" / "secrets" / "webhook-token").write_text(TOKEN + "\n")
         for r in am["receivers"]:
             for w in r.get("webhook_configs", []):
-                w["url"] = w["url"].replace("127.0.0.1:8948", f"127.0.0.1:{receiver.port}")
+                w["url"] = w["url"].replace("127.0.0.1:8948", f"127.0.0.1:{webhook_port}")
         if defaults:  # Alertmanager's own defaults: 30s, 5m, 4h on every route
             for route in [am["route"], *am["route"]["routes"]]:
                 for key in ("group_wait", "group_interval", "repeat_interval"):

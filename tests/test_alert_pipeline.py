@@ -26,7 +26,7 @@ def stack_factory(tmp_path: Path, receiver: Receiver) -> Iterator[Callable[[int]
     started: list[Stack] = []
 
     def start(exporter_port: int) -> Stack:
-        stack = Stack(tmp_path / f"stack{len(started)}", exporter_port, receiver)
+        stack = Stack(tmp_path / f"stack{len(started)}", exporter_port, receiver.port)
         started.append(stack)
         stack.start()
         return stack

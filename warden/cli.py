@@ -52,6 +52,28 @@ def cmd_exporter(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_responder(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        print("warden responder: refusing to start with an invalid config", file=sys.stderr)
+        return 1
+    listen = config.responder.listen
+    if args.listen:
+        try:
+            listen = parse_listen(args.listen)
+        except ValueError as exc:
+            print(f"warden responder: --listen: {exc}", file=sys.stderr)
+            return 2
+    from aiohttp import web
+
+    from responder.app import Service, make_app
+
+    service = Service(config)
+    logging.getLogger(__name__).info("responder listening on http://%s/", listen)
+    web.run_app(make_app(service), host=listen.host, port=listen.port, print=None, access_log=None)
+    return 0
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
@@ -82,12 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         ("check-config", cmd_check_config, "validate a config file and print every problem"),
         ("exporter", cmd_exporter, "serve the health metrics on /metrics"),
         ("rules", cmd_rules, "render the Prometheus rules from the config's thresholds"),
+        ("responder", cmd_responder, "take Alertmanager's webhooks and run the swarms"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")
         p.set_defaults(func=func)
-        if name == "exporter":
-            p.add_argument("--listen", help="HOST:PORT to listen on (overrides exporter.listen)")
+        if name in ("exporter", "responder"):
+            p.add_argument("--listen", help=f"HOST:PORT to listen on (overrides {name}.listen)")
         if name == "rules":
             p.add_argument("-o", "--output", help=f"rules file (default: {RULES_FILE} beside -c)")
             p.add_argument(

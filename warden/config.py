@@ -23,6 +23,7 @@ from warden.alertspecs import ALERTS, BUDGET_TIERS, Param
 from warden.configreader import NAME_RE, ConfigError, Problems, Reader
 
 DEFAULT_EXPORTER_PORT = 8947
+DEFAULT_RESPONDER_PORT = 8948
 S = TypeVar("S")
 
 
@@ -150,6 +151,27 @@ class ExporterSettings:
 
 
 @dataclass(frozen=True)
+class PolicySettings:
+    """One alert's policy as written in `responder.policies` (see responder/policy.py)."""
+
+    spawn: tuple[tuple[str, str], ...]
+    kill_below: str | None
+    enforce_budget: bool
+    max_running: int
+
+
+@dataclass(frozen=True)
+class ResponderSettings:
+    listen: Listen
+    token_file: Path
+    """The webhook bearer token, the same file Alertmanager's credentials_file reads."""
+    max_body_bytes: int
+    alertmanager_url: str
+    poll_interval: float
+    policies: dict[str, PolicySettings]
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     runbook_base_url: str
     values: dict[str, dict[str, object]]
@@ -229,6 +251,7 @@ class Config:
     project_dir: Path
     state_dir: Path
     exporter: ExporterSettings
+    responder: ResponderSettings
     build: CommandCheck | None
     tests: TestsSettings | None
     typecheck: TypecheckSettings | None
@@ -268,15 +291,19 @@ def _parse(root: Reader) -> Config:
     project_dir = project.path_value("dir", ".", must_exist="dir")
     project.finish()
 
-    exp = root.section("exporter") or Reader({}, "exporter", root.problems, root.base_dir)
-    listen_text = exp.string("listen", f"127.0.0.1:{DEFAULT_EXPORTER_PORT}")
-    try:
-        listen = parse_listen(listen_text)
-    except ValueError as exc:
-        exp.problems.add(exp.key("listen"), str(exc))
-        listen = Listen("127.0.0.1", DEFAULT_EXPORTER_PORT)
-    exporter = ExporterSettings(listen)
+    exp = _section(root, "exporter")
+    exporter = ExporterSettings(_listen(exp, DEFAULT_EXPORTER_PORT))
     exp.finish()
+    resp = _section(root, "responder")
+    responder = ResponderSettings(
+        listen=_listen(resp, DEFAULT_RESPONDER_PORT),
+        token_file=resp.path_value("token_file", "alertmanager/secrets/webhook-token"),
+        max_body_bytes=resp.integer("max_body_bytes", 1 << 20, minimum=1024),
+        alertmanager_url=resp.string("alertmanager_url", "http://127.0.0.1:9093"),
+        poll_interval=resp.duration("poll_interval", "200ms"),
+        policies=_policies(_section(resp, "policies")),
+    )
+    resp.finish()
 
     col = root.section("collectors") or Reader({}, "collectors", root.problems, root.base_dir)
     sub = _Sections(col, project_dir)
@@ -285,6 +312,7 @@ def _parse(root: Reader) -> Config:
         project_dir=project_dir,
         state_dir=root.path_value("state_dir", ".warden"),
         exporter=exporter,
+        responder=responder,
         build=sub.enabled(
             "build", lambda r: _check(r, project_dir, ["npm", "run", "build"], "30s", "10m", True)
         ),
@@ -302,7 +330,51 @@ def _parse(root: Reader) -> Config:
         swarm_types=_swarms(root.section("swarms"), root, project_dir),
     )
     col.finish()
+    _check_policies(root, config)
     return config
+
+
+def _policies(r: Reader) -> dict[str, PolicySettings]:
+    """Overrides of the default policies, per alertname; checked against the
+    swarm types and priorities once the swarm types are known (`_check_policies`)."""
+    out: dict[str, PolicySettings] = {}
+    for name in r.names():
+        p = _section(r, name)
+        spawn = []
+        for s in p.sections("spawn"):
+            spawn.append((s.string("type"), s.choice("priority", PRIORITIES, "HIGH")))
+            s.finish()
+        kill = p.string("kill_below", "")
+        if kill and kill not in PRIORITIES:
+            p.problems.add(p.key("kill_below"), f"expected one of {', '.join(PRIORITIES)}")
+        out[name] = PolicySettings(
+            tuple(spawn),
+            kill or None,
+            p.boolean("enforce_budget", False),
+            p.integer("max_running", 1, minimum=1),
+        )
+        p.finish()
+    return out
+
+
+def _check_policies(root: Reader, config: Config) -> None:
+    for name, policy in config.responder.policies.items():
+        for i, (stype, _) in enumerate(policy.spawn):
+            if stype not in config.swarm_types:
+                known = ", ".join(sorted(config.swarm_types))
+                root.problems.add(
+                    f"responder.policies.{name}.spawn[{i}].type",
+                    f"unknown swarm type {stype!r} (known: {known})",
+                )
+
+
+def _listen(r: Reader, default_port: int) -> Listen:
+    text = r.string("listen", f"127.0.0.1:{default_port}")
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        r.problems.add(r.key("listen"), str(exc))
+        return Listen("127.0.0.1", default_port)
 
 
 def _section(root: Reader, name: str) -> Reader:

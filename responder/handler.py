@@ -1,0 +1,179 @@
+"""From stored webhook bodies to actions, once per firing episode.
+
+The HTTP handler only stores an accepted body (`inbox`) and answers; this
+worker reads the inbox, handles each alert on its own and marks the body
+done. Exactly once, across crashes:
+- an episode (fingerprint + startsAt) is remembered in SQLite the first time
+  it fires; a re-send of it is a duplicate;
+- each swarm an action starts carries the episode in its `trigger`, written
+  with the swarm in one transaction; an action redone after a crash skips
+  the swarms that already exist;
+- a body is marked done only after all its alerts are handled, so a crash
+  midway handles the body again, and the two rules above make that harmless.
+A resolved alert never runs the firing action.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections import Counter
+from typing import Any
+
+from prometheus_client import Histogram, disable_created_metrics
+
+from responder.model import Priority
+from responder.policy import DEFAULT_POLICIES, Policy, Spawn
+from responder.runtime import Runtime, SpawnRefused
+from responder.webhook import Alert, BadBody, parse_body
+from warden.config import PolicySettings
+
+log = logging.getLogger(__name__)
+CHECKS_FOR = {"BuildFailing": "build", "TestsFailing": "tests"}
+
+
+def policies_from(overrides: dict[str, PolicySettings]) -> dict[str, Policy]:
+    out = dict(DEFAULT_POLICIES)
+    for name, p in overrides.items():
+        out[name] = Policy(
+            spawn=tuple(Spawn(t, Priority(pr)) for t, pr in p.spawn),
+            kill_below=Priority(p.kill_below) if p.kill_below else None,
+            enforce_budget=p.enforce_budget,
+            max_running=p.max_running,
+        )
+    return out
+
+
+class AlertHandler:
+    def __init__(self, runtime: Runtime, policies: dict[str, Policy], checks_url: str) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.policies = policies
+        self.checks_url = checks_url
+        self.received: Counter[str] = Counter()
+        self.duplicates = 0
+        self.actions: Counter[tuple[str, str]] = Counter()
+        self.skipped: Counter[str] = Counter()
+        # No `_created` series: they would double the families for no use.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.action_latency = Histogram(
+            "warden_responder_action_duration_seconds",
+            "How long acting on one firing episode took.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=None,
+        )
+
+    def process_inbox(self) -> int:
+        """Handle every stored body not yet done; returns how many alerts were handled."""
+        handled = 0
+        for inbox_id, raw in self.store.pending_inbox():
+            try:
+                alerts = parse_body(raw)
+            except BadBody:  # refused before storing; only a changed parser lands here
+                log.exception("stored body %s no longer parses; skipped", inbox_id)
+                alerts = []
+            for alert in alerts:
+                self.handle(alert)
+                handled += 1
+            self.store.inbox_done(inbox_id)
+        return handled
+
+    def handle(self, alert: Alert) -> None:
+        self.received[alert.status] += 1
+        now = self.runtime.clock()
+        fp, starts = alert.episode
+        if alert.status == "resolved":
+            if not self.store.close_episode(fp, starts, now):
+                self.duplicates += 1
+            return
+        new = self.store.open_episode(fp, starts, alert.name, now)
+        if not new and not self._unacted(fp, starts):
+            self.duplicates += 1
+            return
+        with self.action_latency.time():
+            outcome = self._act(alert)
+        self.store.episode_acted(fp, starts, outcome)
+
+    def _unacted(self, fp: str, starts: str) -> bool:
+        return any(e[:2] == (fp, starts) for e in self.store.unacted_episodes())
+
+    def _act(self, alert: Alert) -> str:
+        policy = self.policies.get(alert.name, Policy())
+        rt = self.runtime
+        done: list[str] = []
+        if policy.kill_below is not None:
+            rank = policy.kill_below.rank
+            killed = rt.kill_where(
+                lambda s: Priority(s.priority).rank <= rank, f"{alert.name}: less urgent work stops"
+            )
+            self.actions[("kill", "done")] += len(killed)
+            done.append(f"killed {len(killed)}")
+        if policy.enforce_budget:
+            killed = rt.enforce_budget()
+            self.actions[("enforce_budget", "done")] += 1
+            done.append(f"budget killed {len(killed)}")
+        base = f"alert:{alert.name}:{alert.fingerprint}:{alert.starts_at}"
+        running = [
+            s for s in self.store.swarms("running") if s.trigger.startswith(f"alert:{alert.name}:")
+        ]
+        context = self._context(alert) if policy.spawn else ""
+        for i, spawn in enumerate(policy.spawn):
+            trigger = f"{base}:{i}"
+            if self.store.swarms_by_trigger(trigger):
+                done.append(f"{spawn.type} already started")
+                continue
+            if len(running) >= policy.max_running:
+                self.skipped["concurrency"] += 1
+                done.append(f"{spawn.type} skipped: {len(running)} running")
+                continue
+            try:
+                swarm = rt.start_swarm(spawn.type, spawn.priority, trigger, context)
+            except SpawnRefused as exc:
+                reason = "budget" if "budget" in str(exc) or "guard" in str(exc) else "refused"
+                self.skipped[reason] += 1
+                self.actions[("spawn", "refused")] += 1
+                done.append(f"{spawn.type} refused: {exc}")
+                continue
+            running.append(swarm)
+            self.actions[("spawn", "done")] += 1
+            done.append(f"started {spawn.type} {swarm.id}")
+        outcome = "; ".join(done) or "recorded"
+        self.store.log_decision(
+            "alert",
+            {
+                "alert": alert.name,
+                "fingerprint": alert.fingerprint,
+                "startsAt": alert.starts_at,
+                "outcome": outcome,
+            },
+            self.runtime.clock(),
+        )
+        return outcome
+
+    def _context(self, alert: Alert) -> str:
+        """What the agents are told: the alert, and for a build or test failure its output."""
+        lines = [
+            f"# {alert.name}",
+            "",
+            alert.annotations.get("summary", ""),
+            alert.annotations.get("description", ""),
+            "",
+            "Labels:",
+        ]
+        lines += [f"- {k}: {v}" for k, v in sorted(alert.labels.items())]
+        check = CHECKS_FOR.get(alert.name)
+        if check:
+            failure = self._check_output(check)
+            if failure:
+                lines += ["", f"Last failing {check} output:", "```", failure, "```"]
+        return "\n".join(lines) + "\n"
+
+    def _check_output(self, check: str) -> str:
+        try:
+            with urllib.request.urlopen(self.checks_url, timeout=2) as resp:  # noqa: S310
+                body: dict[str, Any] = json.loads(resp.read())
+        except (OSError, ValueError):
+            return ""
+        failure = (body.get(check) or {}).get("last_failure") or {}
+        return str(failure.get("output_tail", ""))

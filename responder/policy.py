@@ -1,0 +1,69 @@
+"""What the responder does when an alert fires: the policies, defaulting to the seed.
+
+A policy says, for one alertname, which swarms to start (type, priority),
+which running swarms to kill first (those less urgent than a priority), and
+whether to enforce the budget tiers. `max_running` caps how many swarms one
+alertname may have running at once; what is skipped is counted by reason.
+Policies are overridden per alertname in `warden.yml` (`responder.policies`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from responder.model import Priority
+
+
+@dataclass(frozen=True)
+class Spawn:
+    type: str
+    priority: Priority
+
+
+@dataclass(frozen=True)
+class Policy:
+    spawn: tuple[Spawn, ...] = ()
+    kill_below: Priority | None = None
+    """Kill running swarms less urgent than this before starting (R4: CRITICAL)."""
+    enforce_budget: bool = False
+    max_running: int = 1
+
+
+def _p(*spawn: tuple[str, Priority], **kw: object) -> Policy:
+    return Policy(spawn=tuple(Spawn(t, p) for t, p in spawn), **kw)  # type: ignore[arg-type]
+
+
+C, H, M = Priority.CRITICAL, Priority.HIGH, Priority.MEDIUM
+
+DEFAULT_POLICIES: dict[str, Policy] = {
+    # R4: a CRITICAL bugfix swarm with the failure output; everything less
+    # urgent stops until the build passes.
+    "BuildFailing": _p(("bugfix", C), kill_below=C),
+    "TestsFailing": _p(("tests", C), kill_below=C),
+    "ErrorLogSpike": _p(("bugfix", C)),
+    "OpenClawDisconnected": _p(("bugfix", C)),
+    "DiskSpaceLow": _p(("cleanup", C)),
+    # T3/T4, W3/W4: the runtime already retries and replaces agents; the
+    # alerts are recorded, and a failed swarm's type is not started again here.
+    "AgentDied": Policy(),
+    "SwarmFailed": Policy(),
+    "SwarmStuck": Policy(),
+    "AgentStuckSpawning": Policy(),
+    "SlowResponse": _p(("monitor", H)),
+    "MemoryHigh": Policy(),
+    "CoverageDecreased": _p(("coverage", H)),
+    "CommitsAwaitingReview": _p(("review", M)),
+    # R2: three recovery swarms when the swarms died out.
+    "SwarmsBelowMinimum": _p(("bugfix", H), ("coverage", H), ("monitor", H), max_running=3),
+    # B: the tiers, enforced on the runtime at once.
+    "BudgetNearlyExhausted": Policy(enforce_budget=True),
+    "BudgetNonCriticalStopped": Policy(enforce_budget=True),
+    "BudgetCriticalOnly": Policy(enforce_budget=True),
+    "BudgetExhausted": Policy(enforce_budget=True),
+    # What the responder cannot fix itself goes to a person (Alertmanager's
+    # human route); it records them.
+    "ResponderHeartbeatMissing": Policy(),
+    "TargetDown": Policy(),
+    "CollectorFailing": Policy(),
+    "Watchdog": Policy(),
+}

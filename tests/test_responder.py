@@ -1,0 +1,367 @@
+"""The responder as a real process: webhooks in, one action per firing episode, swarms out."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import REPO, ResponderProcess, sample, wait_for, write_config
+from tests.docs_table import documented_metrics, served_metrics
+from tests.stack import TOKEN, Stack
+from tests.test_exporter import promtool
+
+FAKE = REPO / "examples" / "fake_claude.py"
+
+
+def responder_config(tmp_path: Path, extra: str = "") -> Path:
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    return write_config(
+        tmp_path / "warden.yml",
+        f"""\
+state_dir: {tmp_path / "state"}
+responder:
+  token_file: {tmp_path / "token"}
+  max_body_bytes: 65536
+  poll_interval: 50ms
+  policies:
+    StormAlert:
+      spawn: [{{type: tests, priority: LOW}}]
+      max_running: 10000
+swarms:
+  command: [{sys.executable}, {FAKE}, -p, "{{prompt}}", --output-format, stream-json,
+            --verbose, --max-budget-usd, "{{budget_usd}}"]
+  budget_usd: 0.01
+  kill_grace: 500ms
+  env: {{FAKE_CLAUDE: 'turns=1,delay=0.01,cost=0.001'}}
+  types:
+    review: {{env: {{FAKE_CLAUDE: 'mode=hang'}}, stuck_after: 1h}}
+{extra}""",
+    )
+
+
+def alert(
+    name: str,
+    status: str = "firing",
+    fp: str = "a1",
+    starts: str = "2026-11-26T20:00:00Z",
+    **labels: str,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": name, **labels},
+        "annotations": {"summary": f"{name} happened", "description": "details"},
+        "startsAt": starts,
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": fp,
+        "generatorURL": "",
+    }
+
+
+def body(*alerts: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {
+            "version": "4",
+            "groupKey": "{}",
+            "status": "firing",
+            "receiver": "r",
+            "groupLabels": {},
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "",
+            "truncatedAlerts": 0,
+            "alerts": list(alerts),
+        }
+    ).encode()
+
+
+def post(
+    url: str, data: bytes, token: str | None = TOKEN, path: str = "/api/v1/alerts"
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url + path, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return int(r.status), json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def db(tmp_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(tmp_path / "state" / "warden.db")
+
+
+def swarms(tmp_path: Path) -> list[tuple[str, str, str, str]]:
+    with db(tmp_path) as conn:
+        return list(
+            conn.execute("SELECT type, priority, state, trigger FROM swarms ORDER BY created_at")
+        )
+
+
+def test_webhook_is_authenticated_limited_and_validated(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    resp = responder_factory(responder_config(tmp_path))
+    ok = body(alert("BuildFailing"))
+    assert post(resp.url, ok, token=None)[0] == 401
+    assert post(resp.url, ok, token=TOKEN[::-1])[0] == 401
+    assert post(resp.url, b"x" * 70000)[0] == 413
+    cases = [
+        (b"not json", "body is not JSON"),
+        (b"[]", "body must be a JSON object"),
+        (json.dumps({"version": "3", "alerts": []}).encode(), 'version must be "4"'),
+        (body({**alert("X"), "status": "pending"}), "alerts[0].status must be firing or resolved"),
+        (body({**alert("X"), "labels": {}}), "alerts[0].labels.alertname is missing"),
+        (body({**alert("X"), "fingerprint": "; rm -rf /"}), "alerts[0].fingerprint"),
+        (body({**alert("X"), "startsAt": "yesterday"}), "alerts[0].startsAt"),
+    ]
+    for data, reason in cases:
+        status, answer = post(resp.url, data)
+        assert status == 400 and reason in answer["error"], (data, answer)
+    with db(tmp_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM inbox").fetchone()[0] == 0, "a 4xx stores nothing"
+    text = urllib.request.urlopen(resp.url + "/metrics").read().decode()
+    check = subprocess.run(
+        [promtool(), "check", "metrics"], input=text, text=True, capture_output=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    served, documented = served_metrics(text), documented_metrics("Responder")
+    assert served.items() <= documented.items(), "every metric served is documented as such"
+    # Named in the docs for the rules; they come with the modes and escalation.
+    assert set(documented) - set(served) == {
+        "warden_mode",
+        "warden_escalation_level",
+        "warden_crisis_duration_seconds",
+    }
+    assert sample(text, "warden_responder_webhooks_rejected_total", {"reason": "unauthorized"}) == 2
+    assert sample(text, "warden_responder_webhooks_rejected_total", {"reason": "bad_body"}) == 7
+    assert sample(text, "warden_responder_webhooks_rejected_total", {"reason": "too_large"}) == 1
+
+
+def test_one_action_per_firing_episode(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    resp = responder_factory(responder_config(tmp_path))
+    first = body(alert("CoverageDecreased", fp="c1"))
+    for _ in range(3):  # Alertmanager re-sends the group
+        assert post(resp.url, first) == (200, {"accepted": 1})
+    # One body mixing a new firing alert and a resolved one, with group status
+    # "firing": each is handled on its own.
+    mixed = body(
+        alert("CoverageDecreased", status="resolved", fp="c1"), alert("SlowResponse", fp="5a1")
+    )
+    assert post(resp.url, mixed)[0] == 200
+    # A resolved alert that never fired here starts nothing.
+    assert post(resp.url, body(alert("ErrorLogSpike", status="resolved", fp="e1")))[0] == 200
+    wait_for(
+        lambda: len(swarms(tmp_path)) == 2 and all(s[2] != "running" for s in swarms(tmp_path)), 20
+    )
+    assert [(t, p) for t, p, _, _ in swarms(tmp_path)] == [
+        ("coverage", "HIGH"),
+        ("monitor", "HIGH"),
+    ]
+    # The same alert firing again is a new episode (a new startsAt): a new action.
+    post(resp.url, body(alert("CoverageDecreased", fp="c1", starts="2026-11-26T21:00:00Z")))
+    wait_for(lambda: len(swarms(tmp_path)) == 3, 20)
+    text = urllib.request.urlopen(resp.url + "/metrics").read().decode()
+    assert sample(text, "warden_responder_alerts_deduplicated_total") == 3
+    assert (
+        sample(text, "warden_responder_alert_episodes_total", {"alertname": "CoverageDecreased"})
+        == 2
+    )
+    assert (
+        sample(text, "warden_responder_actions_total", {"action": "spawn", "outcome": "done"}) == 3
+    )
+
+
+def test_default_policies_r4_and_r2(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    resp = responder_factory(responder_config(tmp_path))
+    post(resp.url, body(alert("CommitsAwaitingReview", fp="7e1")))
+    wait_for(lambda: [s[2] for s in swarms(tmp_path)] == ["running"], 20)
+    # R4: the build breaks: non-critical work is killed, a CRITICAL bugfix swarm starts.
+    post(resp.url, body(alert("BuildFailing", fp="b1", severity="critical")))
+    wait_for(lambda: len(swarms(tmp_path)) == 2, 20)
+    review, bugfix = swarms(tmp_path)
+    assert review[:3] == ("review", "MEDIUM", "killed")
+    assert bugfix[:2] == ("bugfix", "CRITICAL")
+    # R2: all swarms died: three recovery swarms.
+    post(resp.url, body(alert("SwarmsBelowMinimum", fp="3b1")))
+    wait_for(lambda: len(swarms(tmp_path)) == 5, 20)
+    assert sorted((t, p) for t, p, _, _ in swarms(tmp_path)[2:]) == [
+        ("bugfix", "HIGH"),
+        ("coverage", "HIGH"),
+        ("monitor", "HIGH"),
+    ]
+    # Policies only record what the runtime handles itself.
+    post(resp.url, body(alert("AgentDied", fp="d1")))
+    wait_for(
+        lambda: any(
+            d["kind"] == "alert" and d["alert"] == "AgentDied"
+            for d in json.loads(urllib.request.urlopen(resp.url + "/api/v1/status").read())[
+                "decisions"
+            ]
+        ),
+        20,
+    )
+    assert len(swarms(tmp_path)) == 5
+
+
+def test_real_alertmanager_delivers_to_the_responder(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    resp = responder_factory(responder_config(tmp_path))
+    stack = Stack(tmp_path / "stack", 1, resp.port)
+    stack.start()
+    try:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stack.post_alerts(
+            [
+                {
+                    "labels": {
+                        "alertname": "DiskSpaceLow",
+                        "severity": "critical",
+                        "component": "disk",
+                        "notify": "human",
+                        "path": "/",
+                    },
+                    "annotations": {"summary": "disk", "description": "19% free"},
+                    "startsAt": now,
+                },
+            ]
+        )
+        wait_for(lambda: [s[:2] for s in swarms(tmp_path)] == [("cleanup", "CRITICAL")], 30)
+        # The human route delivered it to the responder's log for a person too.
+        status = wait_for(
+            lambda: (
+                (s := json.loads(urllib.request.urlopen(resp.url + "/api/v1/status").read()))[
+                    "for_a_person"
+                ]
+                and s
+            ),
+            60,
+        )
+        assert status["for_a_person"][0]["alert"] == "DiskSpaceLow"
+        # Alertmanager sends the same alert again when it is updated: no second action.
+        stack.post_alerts(
+            [
+                {
+                    "labels": {
+                        "alertname": "DiskSpaceLow",
+                        "severity": "critical",
+                        "component": "disk",
+                        "notify": "human",
+                        "path": "/",
+                    },
+                    "annotations": {"summary": "disk", "description": "18% free"},
+                    "startsAt": now,
+                },
+            ]
+        )
+        time.sleep(3)
+        assert len(swarms(tmp_path)) == 1
+    finally:
+        stack.stop()
+
+
+def test_sigkill_in_a_storm_loses_and_doubles_nothing(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    cfg = responder_config(tmp_path)
+    resp = responder_factory(cfg)
+    accepted: list[bytes] = []
+    stop = threading.Event()
+
+    def storm() -> None:
+        i = 0
+        while not stop.is_set():
+            data = body(*(alert("StormAlert", fp=f"{(i * 5 + k) % 60:x}") for k in range(5)))
+            try:
+                if post(resp.url, data)[0] == 200:
+                    accepted.append(data)
+            except OSError:
+                return  # the responder is gone
+            i += 1
+
+    thread = threading.Thread(target=storm)
+    thread.start()
+    wait_for(lambda: len(accepted) >= 40, 30)
+    resp.kill()
+    stop.set()
+    thread.join()
+
+    again = responder_factory(cfg)
+    episodes = {a["fingerprint"] for d in accepted for a in json.loads(d)["alerts"]}
+
+    def pending() -> int:
+        with db(tmp_path) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM inbox WHERE done = 0").fetchone()[0])
+
+    wait_for(lambda: pending() == 0, 60)  # every acknowledged body is handled
+    with db(tmp_path) as conn:
+        triggers = [t for (t,) in conn.execute("SELECT trigger FROM swarms")]
+    fingerprints = [t.split(":")[2] for t in triggers]
+    assert sorted(fingerprints) == sorted(episodes), "every acknowledged episode acted on once"
+    assert again.proc.poll() is None
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False)
+        | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "version",
+                        "alerts",
+                        "status",
+                        "labels",
+                        "fingerprint",
+                        "startsAt",
+                        "annotations",
+                        "alertname",
+                        "x",
+                    ]
+                ),
+                children,
+                max_size=5,
+            )
+        ),
+        max_leaves=20,
+    )
+)
+def test_fuzzed_bodies_never_get_a_5xx(fuzz_responder: ResponderProcess, value: Any) -> None:
+    data = json.dumps(value).encode()
+    status, _ = post(fuzz_responder.url, data)
+    assert status in (200, 400, 413)
+
+
+@pytest.fixture(scope="module")
+def fuzz_responder(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    resp = ResponderProcess(responder_config(tmp))
+    yield resp
+    assert resp.proc.poll() is None
+    resp.stop()
