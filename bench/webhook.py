@@ -1,0 +1,159 @@
+"""The responder's webhook under a storm, and how fast a decision becomes a running agent.
+
+The responder runs as its own process (`warden responder`), with real SQLite
+and real agents (examples/fake_claude.py); this process is the load.
+
+- storm: 2,000 webhook bodies of 5 alerts each (10,000 alerts) over one
+  kept-alive connection, drawn from 200 firing episodes, so most alerts are
+  repeats. Prints the POST latency p50/p99 and alerts accepted per second,
+  then checks that exactly one swarm was started per episode.
+- decision: 20 new episodes, one at a time: from the webhook being sent to
+  the swarm's agent process started (its `started_at` in SQLite).
+
+Run: .venv/bin/python -m bench.webhook [--bodies 2000] [--episodes 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import percentile
+from tests.conftest import REPO, ResponderProcess, wait_for, write_config
+from tests.stack import TOKEN
+
+FAKE = REPO / "examples" / "fake_claude.py"
+
+
+def config(work: Path) -> Path:
+    (work / "token").write_text(TOKEN)
+    return write_config(
+        work / "warden.yml",
+        f"""\
+state_dir: {work / "state"}
+responder:
+  token_file: {work / "token"}
+  poll_interval: 20ms
+  policies:
+    StormAlert: {{spawn: [{{type: tests, priority: LOW}}], max_running: 100000}}
+    DecisionAlert: {{spawn: [{{type: bugfix, priority: CRITICAL}}], max_running: 100000}}
+swarms:
+  command: [{sys.executable}, {FAKE}, -p, "{{prompt}}", --output-format, stream-json,
+            --verbose, --max-budget-usd, "{{budget_usd}}"]
+  budget_usd: 0.0001
+  env: {{FAKE_CLAUDE: 'turns=1,delay=0,cost=0.0001'}}
+""",
+    )
+
+
+def body(name: str, fingerprints: list[str]) -> bytes:
+    alerts = [
+        {
+            "status": "firing",
+            "labels": {"alertname": name, "n": fp},
+            "annotations": {"summary": "s"},
+            "startsAt": "2026-11-26T20:00:00Z",
+            "fingerprint": fp,
+        }
+        for fp in fingerprints
+    ]
+    return json.dumps({"version": "4", "status": "firing", "alerts": alerts}).encode()
+
+
+def post(conn: http.client.HTTPConnection, data: bytes) -> None:
+    conn.request(
+        "POST",
+        "/api/v1/alerts",
+        body=data,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 200, resp.status
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bodies", type=int, default=2000)
+    ap.add_argument("--episodes", type=int, default=200)
+    ap.add_argument("--decisions", type=int, default=20)
+    args = ap.parse_args()
+    rng = random.Random(7)  # noqa: S311  (a repeatable load, not a secret)
+    with tempfile.TemporaryDirectory(prefix="warden-bench-webhook-") as tmp:
+        work = Path(tmp)
+        resp = ResponderProcess(config(work))
+        db = sqlite3.connect(work / "state" / "warden.db")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", resp.port, timeout=30)
+            pool = [f"{i:x}" for i in range(args.episodes)]
+            latencies, sent = [], set()
+            t0 = time.perf_counter()
+            for _ in range(args.bodies):
+                fps = rng.sample(pool, 5)
+                sent.update(fps)
+                s = time.perf_counter()
+                post(conn, body("StormAlert", fps))
+                latencies.append(time.perf_counter() - s)
+            wall = time.perf_counter() - t0
+            print(
+                f"storm: {args.bodies * 5} alerts in {args.bodies} bodies, {len(sent)} episodes: "
+                f"POST p50={percentile(latencies, 50) * 1000:.1f} ms "
+                f"p99={percentile(latencies, 99) * 1000:.1f} ms, "
+                f"{args.bodies * 5 / wall:,.0f} alerts/s accepted"
+            )
+            t1 = time.perf_counter()
+            wait_for(
+                lambda: db.execute("SELECT COUNT(*) FROM inbox WHERE done = 0").fetchone()[0] == 0,
+                600,
+                0.2,
+            )
+            triggers = [
+                t
+                for (t,) in db.execute(
+                    "SELECT trigger FROM swarms WHERE trigger LIKE 'alert:StormAlert:%'"
+                )
+            ]
+            episodes = {t.split(":")[2] for t in triggers}
+            once = len(triggers) == len(episodes) == len(sent)
+            print(
+                f"       handled {time.perf_counter() - t1 + wall:.1f} s after the first POST; "
+                f"swarms started: {len(triggers)} for {len(sent)} episodes "
+                f"({'exactly one each' if once else 'MISMATCH'})"
+            )
+
+            decisions = []
+            for i in range(args.decisions):
+                fp = f"d{i:x}"
+                s = time.time()
+                post(conn, body("DecisionAlert", [fp]))
+                trigger = f"alert:DecisionAlert:{fp}:2026-11-26T20:00:00Z:0"
+
+                def started(trigger: str = trigger) -> float | None:
+                    row = db.execute(
+                        "SELECT a.started_at FROM agents a JOIN swarms s ON a.swarm_id = s.id"
+                        " WHERE s.trigger = ? AND a.started_at IS NOT NULL",
+                        (trigger,),
+                    ).fetchone()
+                    return None if row is None else float(row[0])
+
+                decisions.append(wait_for(started, 30, 0.005) - s)
+                time.sleep(0.2)
+            print(
+                f"decision: webhook sent to agent process started, {args.decisions} trials: "
+                f"p50={percentile(decisions, 50) * 1000:.1f} ms "
+                f"p99={percentile(decisions, 99) * 1000:.1f} ms"
+            )
+        finally:
+            db.close()
+            resp.stop()
+
+
+if __name__ == "__main__":
+    main()
