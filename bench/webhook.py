@@ -44,6 +44,9 @@ responder:
   policies:
     StormAlert: {{spawn: [{{type: tests, priority: LOW}}], max_running: 100000}}
     DecisionAlert: {{spawn: [{{type: bugfix, priority: CRITICAL}}], max_running: 100000}}
+modes:
+  ACTIVE: {{max_swarms: 100000}}
+  NIGHT: {{max_swarms: 100000, priorities: [CRITICAL, HIGH, MEDIUM, LOW]}}
 swarms:
   command: [{sys.executable}, {FAKE}, -p, "{{prompt}}", --output-format, stream-json,
             --verbose, --max-budget-usd, "{{budget_usd}}"]

@@ -27,33 +27,44 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector
 
+from responder import statefile
 from responder.handler import AlertHandler, policies_from
 from responder.metrics import RuntimeMetrics
+from responder.modes import assess
 from responder.runtime import Runtime
+from responder.store import Store
 from responder.webhook import BadBody, parse_body
 from warden.alertspecs import ALERTS
 from warden.config import Config
+from warden.configreader import parse_duration
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CRISIS_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0)
 
 
 class Service:
     """The runtime, the alert handler and the worker thread that drives both."""
 
-    def __init__(self, config: Config, runtime: Runtime | None = None) -> None:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock
         self.token = read_token(config.responder.token_file)
-        self.runtime = runtime or Runtime(config)
+        store = Store(config.state_dir / "warden.db")
+        self.situation = assess(config, store, clock())
+        self.runtime = Runtime(config, store, clock, period=lambda: self.situation.period)
+        self.state_file = config.state_dir / "state.json"
         listen = config.exporter.listen
         self.handler = AlertHandler(
             self.runtime,
             policies_from(config.responder.policies),
             f"http://{listen.host}:{listen.port}/api/v1/checks",
+            gate=self.gate,
         )
         self.rejected: dict[str, int] = {}
         self.heartbeat = 0.0
@@ -78,13 +89,60 @@ class Service:
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
-                self.handler.process_inbox()
-                self.runtime.poll()
-                self.heartbeat = self.runtime.clock()
+                self.step()
             except Exception:
                 log.exception("responder worker step failed; continuing")
             self._wake.wait(self.config.responder.poll_interval)
             self._wake.clear()
+
+    def step(self) -> None:
+        """One cycle: alerts in, the situation assessed, agents watched, state written."""
+        self.handler.process_inbox()
+        self.reassess()
+        self.runtime.poll()
+        self.heartbeat = self.clock()
+        statefile.write(
+            self.state_file, statefile.build(self.runtime, self.situation, self.heartbeat)
+        )
+
+    def reassess(self) -> None:
+        """Mode and escalation from firing alerts and the clock (M1-M4, E, J9)."""
+        old, new = self.situation, assess(self.config, self.runtime.store, self.clock())
+        self.situation = new
+        if (old.mode, old.escalation) == (new.mode, new.escalation):
+            return
+        self.runtime.store.log_decision(
+            "mode",
+            {
+                "from": old.mode,
+                "to": new.mode,
+                "escalation": new.escalation,
+                "period": new.period.key,
+            },
+            self.clock(),
+        )
+        if old.mode != new.mode:
+            allowed = set(self.config.modes[new.mode].priorities)
+            killed = self.runtime.kill_where(
+                lambda s: s.priority in allowed, f"{new.mode}: {', '.join(sorted(allowed))} only"
+            )
+            log.info(
+                "mode %s -> %s (escalation %d); killed %d swarm(s)",
+                old.mode,
+                new.mode,
+                new.escalation,
+                len(killed),
+            )
+
+    def gate(self, priority: str) -> str | None:
+        """Why the current mode refuses a swarm of `priority` now, or None."""
+        mode = self.config.modes[self.situation.mode]
+        if priority not in mode.priorities:
+            return f"{self.situation.mode} allows only {', '.join(mode.priorities)}"
+        running = len(self.runtime.store.swarms("running"))
+        if running >= mode.max_swarms:
+            return f"{self.situation.mode} allows {mode.max_swarms} swarms, {running} run"
+        return None
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -128,6 +186,8 @@ def make_app(service: Service) -> web.Application:
     app.router.add_post("/api/v1/watchdog", watchdog)
     app.router.add_post("/api/v1/human", human)
     app.router.add_get("/api/v1/status", status)
+    app.router.add_post("/api/v1/maintenance", maintenance_start)
+    app.router.add_delete("/api/v1/maintenance", maintenance_stop)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     return app
@@ -219,6 +279,8 @@ async def status(request: web.Request) -> web.Response:
 
     def snapshot() -> dict[str, Any]:
         return {
+            "mode": service.situation.mode,
+            "escalation": service.situation.escalation,
             "heartbeat": service.heartbeat,
             "watchdog_at": service.watchdog_at or None,
             "budget": rt.budget_status(),
@@ -239,6 +301,30 @@ async def status(request: web.Request) -> web.Response:
 
     body = await loop.run_in_executor(None, snapshot)
     return web.json_response(body, dumps=lambda o: json.dumps(o, sort_keys=True, indent=1))
+
+
+async def maintenance_start(request: web.Request) -> web.Response:
+    """Start a maintenance window now: `{"for": "2h"}`."""
+    service = request.app[SERVICE]
+    if not _authorized(request):
+        return _unauthorized()
+    try:
+        seconds = parse_duration(str((await request.json()).get("for", "")))
+    except (ValueError, AttributeError):
+        return web.json_response({"error": 'expected {"for": DURATION} such as "2h"'}, status=400)
+    now = service.clock()
+    window = service.runtime.store.start_maintenance(now, now + seconds)
+    service.wake()
+    return web.json_response({"window": window, "until": now + seconds})
+
+
+async def maintenance_stop(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    if not _authorized(request):
+        return _unauthorized()
+    stopped = service.runtime.store.stop_maintenance(service.clock())
+    service.wake()
+    return web.json_response({"stopped": stopped})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -264,6 +350,28 @@ class ResponderMetrics(Collector):
             "When the responder's worker last completed a cycle.",
             value=s.heartbeat,
         )
+        mode = GaugeMetricFamily(
+            "warden_mode", "1 for the current operating mode, else 0.", labels=["mode"]
+        )
+        for m in s.config.modes:
+            mode.add_metric([m], 1.0 if s.situation.mode == m else 0.0)
+        yield mode
+        yield GaugeMetricFamily(
+            "warden_escalation_level",
+            "1 normal, 2 a warning fires, 3 a critical alert fires.",
+            value=s.situation.escalation,
+        )
+        durations = s.runtime.store.crisis_durations()
+        crisis = HistogramMetricFamily(
+            "warden_crisis_duration_seconds", "Time from a crisis starting to its end."
+        )
+        crisis.add_metric(
+            [],
+            [(f"{b:g}", sum(1 for d in durations if d <= b)) for b in CRISIS_BUCKETS]
+            + [("+Inf", len(durations))],
+            sum(durations),
+        )
+        yield crisis
         yield GaugeMetricFamily(
             "warden_responder_watchdog_timestamp_seconds",
             "When the Watchdog alert last arrived; 0 if never.",
@@ -311,7 +419,7 @@ class ResponderMetrics(Collector):
             "Spawns skipped, by reason (concurrency, budget, refused).",
             labels=["reason"],
         )
-        for reason in ("concurrency", "budget", "refused"):
+        for reason in ("concurrency", "mode", "budget", "refused"):
             skipped.add_metric([reason], h.skipped[reason])
         yield skipped
         episodes = CounterMetricFamily(

@@ -12,7 +12,9 @@ from typing import Any
 
 from responder.model import Priority
 from responder.runtime import Runtime, SpawnRefused
+from responder.store import Store
 from warden.config import Config
+from warden.configreader import parse_duration
 
 POLL_SECONDS = 0.2
 
@@ -147,6 +149,62 @@ def budget(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def status(config: Config, args: argparse.Namespace) -> int:
+    """The state file, for a person (or as JSON); works while the responder is down."""
+    path = config.state_dir / "state.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        print(f"no state yet: {path} appears once `warden responder` has run", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(state, indent=1, sort_keys=True))
+        return 0
+    op, mode = state["operationalState"], state["modeConfig"]
+    age = time.time() - state["lastHeartbeat"] / 1000
+    print(
+        f"mode {state['mode']}  escalation {state['escalationLevel']}  {state['status']}"
+        f"  (heartbeat {age:.0f} s ago)"
+    )
+    print(
+        f"swarms {op['activeSwarms']}/{mode['maxSwarms']}  stuck agents {op['agentsStuck']}"
+        f"  build {op['buildStatus']}"
+    )
+    print(
+        f"budget {op['budgetPeriod']}: ${op['budgetRemaining']:.2f} left of "
+        f"${mode['budgetLimit']:.2f}"
+    )
+    print("firing: " + (", ".join(op["firingAlerts"]) or "nothing"))
+    for d in state["recentDecisions"][:10]:
+        when = time.strftime("%H:%M:%S", time.localtime(d["timestamp"] / 1000))
+        detail = ", ".join(
+            f"{k}={v}" for k, v in sorted(d.items()) if k not in ("timestamp", "kind")
+        )
+        print(f"  {when} {d['kind']}: {detail}")
+    return 0
+
+
+def maintenance(config: Config, args: argparse.Namespace) -> int:
+    """Start or stop a maintenance window; the responder sees it at its next cycle."""
+    store = Store(config.state_dir / "warden.db")
+    now = time.time()
+    if args.action == "start":
+        try:
+            seconds = parse_duration(args.duration)
+        except ValueError:
+            print(f"--for: expected a duration such as 2h, got {args.duration!r}", file=sys.stderr)
+            return 2
+        window = store.start_maintenance(now, now + seconds)
+        print(
+            f"maintenance window {window} until "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now + seconds))}"
+        )
+    else:
+        print("maintenance stopped" if store.stop_maintenance(now) else "no maintenance window")
+    store.close()
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     swarm = sub.add_parser("swarm", help="run, list and kill swarms")
     swarm_sub = swarm.add_subparsers(dest="swarm_command", required=True)
@@ -167,5 +225,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     bud = sub.add_parser("budget", help="the current period's spend and cap")
     bud.add_argument("--json", action="store_true")
     bud.set_defaults(runtime_func=budget)
-    for p in (swarm, run, lst, kill, bud):
+    st = sub.add_parser("status", help="mode, escalation, swarms, budget, last decisions")
+    st.add_argument("--json", action="store_true", help="print the state file")
+    st.set_defaults(runtime_func=status)
+    mt = sub.add_parser("maintenance", help="start or stop a maintenance window")
+    mt.add_argument("action", choices=["start", "stop"])
+    mt.add_argument("--for", dest="duration", default="1h", help="how long (default 1h)")
+    mt.set_defaults(runtime_func=maintenance)
+    for p in (swarm, run, lst, kill, bud, st, mt):
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")

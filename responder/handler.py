@@ -19,6 +19,7 @@ import json
 import logging
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Histogram, disable_created_metrics
@@ -46,7 +47,14 @@ def policies_from(overrides: dict[str, PolicySettings]) -> dict[str, Policy]:
 
 
 class AlertHandler:
-    def __init__(self, runtime: Runtime, policies: dict[str, Policy], checks_url: str) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        policies: dict[str, Policy],
+        checks_url: str,
+        gate: Callable[[str], str | None] = lambda priority: None,
+    ) -> None:
+        self.gate = gate
         self.runtime = runtime
         self.store = runtime.store
         self.policies = policies
@@ -87,7 +95,7 @@ class AlertHandler:
             if not self.store.close_episode(fp, starts, now):
                 self.duplicates += 1
             return
-        new = self.store.open_episode(fp, starts, alert.name, now)
+        new = self.store.open_episode(fp, starts, alert.labels, now)
         if not new and not self._unacted(fp, starts):
             self.duplicates += 1
             return
@@ -122,6 +130,11 @@ class AlertHandler:
             trigger = f"{base}:{i}"
             if self.store.swarms_by_trigger(trigger):
                 done.append(f"{spawn.type} already started")
+                continue
+            refused = self.gate(str(spawn.priority))
+            if refused:
+                self.skipped["mode"] += 1
+                done.append(f"{spawn.type} skipped: {refused}")
                 continue
             if len(running) >= policy.max_running:
                 self.skipped["concurrency"] += 1

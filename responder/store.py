@@ -76,11 +76,23 @@ CREATE TABLE IF NOT EXISTS episodes (
     fingerprint TEXT NOT NULL,
     starts_at TEXT NOT NULL,
     alertname TEXT NOT NULL,
+    severity TEXT NOT NULL DEFAULT '',
+    component TEXT NOT NULL DEFAULT '',
     first_seen REAL NOT NULL,
     acted INTEGER NOT NULL DEFAULT 0,
     outcome TEXT NOT NULL DEFAULT '',
     resolved_at REAL,
     PRIMARY KEY (fingerprint, starts_at)
+);
+CREATE TABLE IF NOT EXISTS crises (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,
+    ended_at REAL
+);
+CREATE TABLE IF NOT EXISTS maintenance (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    starts_at REAL NOT NULL,
+    ends_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -287,15 +299,92 @@ class Store:
         with self._tx() as db:
             db.execute("UPDATE inbox SET done = 1, body = x'' WHERE id = ?", (inbox_id,))
 
-    def open_episode(self, fingerprint: str, starts_at: str, alertname: str, at: float) -> bool:
+    def open_episode(
+        self, fingerprint: str, starts_at: str, labels: dict[str, str], at: float
+    ) -> bool:
         """Remember a firing episode; True the first time it is seen."""
         with self._tx() as db:
             cur = db.execute(
-                "INSERT OR IGNORE INTO episodes (fingerprint, starts_at, alertname, first_seen)"
-                " VALUES (?, ?, ?, ?)",
-                (fingerprint, starts_at, alertname, at),
+                "INSERT OR IGNORE INTO episodes (fingerprint, starts_at, alertname, severity,"
+                " component, first_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    fingerprint,
+                    starts_at,
+                    labels["alertname"],
+                    labels.get("severity", ""),
+                    labels.get("component", ""),
+                    at,
+                ),
             )
             return cur.rowcount == 1
+
+    def firing(self) -> list[tuple[str, str, str]]:
+        """(alertname, severity, component) of every episode not yet resolved."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self._rows(
+                "SELECT alertname, severity, component FROM episodes WHERE resolved_at IS NULL"
+            )
+        ]
+
+    # -- crises and maintenance windows -------------------------------------
+    def open_crisis(self, at: float) -> int:
+        """The open crisis' id, opening one at `at` if none is open."""
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM crises WHERE ended_at IS NULL").fetchone()
+            if row is not None:
+                return int(row[0])
+            cur = db.execute("INSERT INTO crises (started_at) VALUES (?)", (at,))
+            return int(cur.lastrowid or 0)
+
+    def close_crisis(self, at: float) -> float | None:
+        """End the open crisis; its duration, or None if none was open."""
+        with self._tx() as db:
+            row = db.execute("SELECT id, started_at FROM crises WHERE ended_at IS NULL").fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE crises SET ended_at = ? WHERE id = ?", (at, row[0]))
+            return at - float(row[1])
+
+    def crisis_durations(self) -> list[float]:
+        return [
+            float(r[0])
+            for r in self._rows(
+                "SELECT ended_at - started_at FROM crises WHERE ended_at IS NOT NULL"
+            )
+        ]
+
+    def last_crisis(self) -> tuple[float, float | None] | None:
+        rows = self._rows("SELECT started_at, ended_at FROM crises ORDER BY id DESC LIMIT 1")
+        return (float(rows[0][0]), rows[0][1]) if rows else None
+
+    def start_maintenance(self, starts_at: float, ends_at: float) -> int:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE maintenance SET ends_at = ? WHERE ends_at > ?", (starts_at, starts_at)
+            )
+            cur = db.execute(
+                "INSERT INTO maintenance (starts_at, ends_at) VALUES (?, ?)", (starts_at, ends_at)
+            )
+            return int(cur.lastrowid or 0)
+
+    def stop_maintenance(self, at: float) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE maintenance SET ends_at = ? WHERE starts_at <= ? AND ends_at > ?",
+                (at, at, at),
+            )
+            return cur.rowcount > 0
+
+    def maintenance_at(self, at: float) -> tuple[int, float] | None:
+        """(id, end) of the maintenance window open at `at`."""
+        rows = self._rows(
+            "SELECT id, ends_at FROM maintenance WHERE starts_at <= ? AND"
+            " ends_at > ? ORDER BY id DESC LIMIT 1",
+            at,
+            at,
+        )
+        return (int(rows[0][0]), float(rows[0][1])) if rows else None
 
     def episode_acted(self, fingerprint: str, starts_at: str, outcome: str) -> None:
         with self._tx() as db:

@@ -220,6 +220,25 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class ModeSettings:
+    """M1-M4: how each mode runs (the budget cap is `budget.caps`)."""
+
+    heartbeat: float
+    crisis_wake: float
+    max_swarms: int
+    priorities: tuple[str, ...]
+    """Priorities of swarms that may start in this mode."""
+
+
+MODE_DEFAULTS: dict[str, tuple[str, str, int, tuple[str, ...]]] = {
+    "ACTIVE": ("1m", "10s", 10, PRIORITIES),
+    "NIGHT": ("3m", "30s", 3, ("CRITICAL", "HIGH")),
+    "MAINTENANCE": ("5m", "1m", 5, PRIORITIES),
+    "CRISIS": ("10s", "0s", 15, ("CRITICAL", "HIGH")),
+}
+
+
+@dataclass(frozen=True)
 class SwarmType:
     name: str
     prompt: str
@@ -264,6 +283,7 @@ class Config:
     budget: BudgetSettings
     alerts: AlertSettings
     schedule: ScheduleSettings
+    modes: dict[str, ModeSettings]
     swarm_types: dict[str, SwarmType]
 
 
@@ -327,6 +347,7 @@ def _parse(root: Reader) -> Config:
         budget=_budget(_section(root, "budget")),
         alerts=_alerts(_section(root, "alerts")),
         schedule=_schedule(_section(root, "schedule")),
+        modes=_modes(_section(root, "modes")),
         swarm_types=_swarms(root.section("swarms"), root, project_dir),
     )
     col.finish()
@@ -394,6 +415,25 @@ def _budget(r: Reader) -> BudgetSettings:
     c.finish()
     r.finish()
     return BudgetSettings(tiers, caps)
+
+
+def _modes(r: Reader) -> dict[str, ModeSettings]:
+    out: dict[str, ModeSettings] = {}
+    for mode, (heartbeat, wake, max_swarms, priorities) in MODE_DEFAULTS.items():
+        m = _section(r, mode)
+        allowed = m.string_list("priorities", list(priorities))
+        for p in allowed:
+            if p not in PRIORITIES:
+                m.problems.add(m.key("priorities"), f"unknown priority {p!r}")
+        out[mode] = ModeSettings(
+            heartbeat=m.duration("heartbeat", heartbeat),
+            crisis_wake=m.duration("crisis_wake", wake, minimum=0),
+            max_swarms=m.integer("max_swarms", max_swarms),
+            priorities=tuple(allowed),
+        )
+        m.finish()
+    r.finish()
+    return out
 
 
 def _clock_time(r: Reader, name: str, default: str) -> dt.time:

@@ -1,0 +1,56 @@
+"""Operating modes (M1-M4) and escalation levels (E), from firing alerts and the clock.
+
+- CRISIS while any critical alert fires, except the budget tiers: a budget
+  running low is not a crisis of the project, and CRISIS has the largest cap.
+- MAINTENANCE during a window started from the CLI or the API.
+- Otherwise NIGHT or ACTIVE by the project's local clock (`schedule`).
+Escalation: 3 while a critical alert (budget tiers included) fires, 2 while a
+warning fires, else 1. Each crisis and maintenance window is a budget period
+of its own, so its spend starts from zero under its own cap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from responder.budget import Period, event_period, scheduled_period
+from responder.store import Store
+from warden.config import Config
+
+NOT_A_CRISIS = ("budget",)
+
+
+@dataclass(frozen=True)
+class Situation:
+    mode: str
+    escalation: int
+    period: Period
+    crisis_id: int | None
+    maintenance_until: float | None
+
+
+def assess(config: Config, store: Store, now: float) -> Situation:
+    """Where Warden stands now; opens or closes the crisis record as needed."""
+    firing = store.firing()
+    critical = [a for a in firing if a[1] == "critical"]
+    crisis = [a for a in critical if a[2] not in NOT_A_CRISIS]
+    escalation = 3 if critical else 2 if any(a[1] == "warning" for a in firing) else 1
+    if crisis:
+        crisis_id = store.open_crisis(now)
+        return Situation(
+            "CRISIS",
+            escalation,
+            event_period("CRISIS", str(crisis_id), config.budget),
+            crisis_id,
+            None,
+        )
+    store.close_crisis(now)
+    window = store.maintenance_at(now)
+    if window is not None:
+        period = event_period("MAINTENANCE", str(window[0]), config.budget)
+        return Situation("MAINTENANCE", escalation, period, None, window[1])
+    period = scheduled_period(
+        dt.datetime.fromtimestamp(now, dt.UTC), config.schedule, config.budget
+    )
+    return Situation(period.mode, escalation, period, None, None)

@@ -1,0 +1,182 @@
+"""Modes (M1-M4), escalation (E), maintenance windows and the state file (S), with a set clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from responder.app import ResponderMetrics, Service
+from responder.model import Priority
+from responder.webhook import Alert
+from tests.conftest import run_cli
+from tests.test_responder import responder_config
+
+
+class Clock:
+    """A clock the test sets: Unix seconds."""
+
+    def __init__(self, text: str) -> None:
+        self.now = dt.datetime.fromisoformat(text).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, text: str) -> None:
+        self.now = dt.datetime.fromisoformat(text).timestamp()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[Service, Clock]]:
+    cfg = responder_config(
+        tmp_path,
+        """\
+modes:
+  NIGHT: {max_swarms: 3, priorities: [CRITICAL, HIGH]}
+""",
+    )
+    from warden.config import load_config
+
+    clock = Clock("2026-11-26T22:59:50+00:00")
+    svc = Service(load_config(cfg), clock=clock)
+    yield svc, clock
+    for s in svc.runtime.store.swarms("running"):
+        svc.runtime.kill_swarm(s.id, "test end")
+    svc.runtime.close()
+
+
+def fire(
+    svc: Service,
+    name: str,
+    severity: str,
+    status: str = "firing",
+    fp: str = "f1",
+    component: str = "build",
+) -> None:
+    svc.handler.handle(
+        Alert(
+            fp,
+            status,
+            {"alertname": name, "severity": severity, "component": component},
+            {},
+            "2026-11-26T22:00:00Z",
+        )
+    )
+
+
+def decisions(svc: Service, kind: str) -> list[dict[str, object]]:
+    return [d for d in svc.runtime.store.decisions(200) if d["kind"] == kind]
+
+
+def test_night_at_23_and_day_at_07(service: tuple[Service, Clock]) -> None:
+    svc, clock = service
+    svc.step()
+    assert svc.situation.mode == "ACTIVE"
+    improvement = svc.runtime.start_swarm("improvement", Priority.MEDIUM, "job", "")
+    issue = svc.runtime.start_swarm("monitor", Priority.HIGH, "job", "")
+    clock.set("2026-11-26T23:00:10+00:00")
+    svc.step()
+    assert svc.situation.mode == "NIGHT"
+    assert svc.situation.period.key == "night:2026-11-26"
+    assert svc.situation.period.cap_usd == 25.0
+    states = {s.id: s.state for s in svc.runtime.store.swarms()}
+    assert states[improvement.id] == "killed", "the night allows CRITICAL and HIGH only"
+    assert states[issue.id] != "killed"
+    assert decisions(svc, "mode")[0]["to"] == "NIGHT"
+    # At night a MEDIUM swarm is not started; the skip is counted by reason.
+    fire(svc, "CommitsAwaitingReview", "warning", fp="c0", component="review")
+    assert svc.handler.skipped["mode"] == 1
+    clock.set("2026-11-27T07:00:01+00:00")
+    svc.step()
+    assert (svc.situation.mode, svc.situation.period.key) == ("ACTIVE", "day:2026-11-27")
+
+
+def test_crisis_lasts_while_a_critical_alert_fires(service: tuple[Service, Clock]) -> None:
+    svc, clock = service
+    clock.set("2026-11-26T12:00:00+00:00")
+    svc.step()
+    assert (svc.situation.mode, svc.situation.escalation) == ("ACTIVE", 1)
+    fire(svc, "SlowResponse", "warning", fp="a1", component="probes")
+    svc.step()
+    assert (svc.situation.mode, svc.situation.escalation) == ("ACTIVE", 2)
+    fire(svc, "BudgetNearlyExhausted", "critical", fp="b1", component="budget")
+    svc.step()
+    assert (svc.situation.mode, svc.situation.escalation) == ("ACTIVE", 3), (
+        "a budget tier escalates but is not a crisis"
+    )
+    fire(svc, "BuildFailing", "critical", fp="c1")
+    svc.step()
+    assert svc.situation.mode == "CRISIS"
+    assert svc.situation.period.key == "crisis:1" and svc.situation.period.cap_usd == 200.0
+    clock.now += 90
+    fire(svc, "BuildFailing", "critical", status="resolved", fp="c1")
+    svc.step()
+    assert svc.situation.mode == "ACTIVE"
+    registry = CollectorRegistry()
+    registry.register(ResponderMetrics(svc))
+    assert registry.get_sample_value("warden_crisis_duration_seconds_count") == 1
+    assert registry.get_sample_value("warden_crisis_duration_seconds_sum") == 90
+    assert registry.get_sample_value("warden_mode", {"mode": "ACTIVE"}) == 1
+    assert registry.get_sample_value("warden_escalation_level") == 3
+
+
+def test_maintenance_window(service: tuple[Service, Clock], tmp_path: Path) -> None:
+    svc, clock = service
+    clock.set("2026-11-26T12:00:00+00:00")
+    svc.runtime.store.start_maintenance(clock.now, clock.now + 3600)
+    svc.step()
+    assert svc.situation.mode == "MAINTENANCE"
+    assert (svc.situation.period.key, svc.situation.period.cap_usd) == ("maintenance:1", 50.0)
+    clock.now += 3601
+    svc.step()
+    assert svc.situation.mode == "ACTIVE", "the window ended by itself"
+    # From the command line (another process, the same state folder).
+    res = run_cli("maintenance", "start", "--for", "2h", "-c", str(tmp_path / "warden.yml"))
+    assert res.returncode == 0, res.stderr
+    clock.set(dt.datetime.now(dt.UTC).isoformat())
+    svc.step()
+    assert svc.situation.mode == "MAINTENANCE"
+    assert run_cli("maintenance", "stop", "-c", str(tmp_path / "warden.yml")).returncode == 0
+    clock.set(dt.datetime.now(dt.UTC).isoformat())
+    svc.step()
+    assert svc.situation.mode != "MAINTENANCE"
+
+
+def test_state_file_and_warden_status(service: tuple[Service, Clock], tmp_path: Path) -> None:
+    svc, clock = service
+    clock.set("2026-11-26T12:00:00+00:00")
+    fire(svc, "BuildFailing", "critical", fp="c1")
+    svc.step()
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    seed_keys = {
+        "version",
+        "mode",
+        "lastHeartbeat",
+        "lastFullCheck",
+        "status",
+        "operationalState",
+        "modeConfig",
+        "escalationLevel",
+        "lastCrisis",
+        "recentDecisions",
+        "pendingActions",
+        "nightModeActive",
+        "nextScheduledEvent",
+    }
+    assert seed_keys <= set(state)
+    assert state["mode"] == "CRISIS" and state["escalationLevel"] == 3
+    assert state["status"] == "CRISIS"
+    assert state["operationalState"]["buildStatus"] == "FAILING"
+    assert state["operationalState"]["activeSwarms"] == 1
+    assert state["modeConfig"]["heartbeatMs"] == 10_000
+    assert state["lastCrisis"]["endedAt"] is None
+    assert any(d["kind"] == "alert" for d in state["recentDecisions"])
+    cfg = str(tmp_path / "warden.yml")
+    as_json = run_cli("status", "--json", "-c", cfg)
+    assert json.loads(as_json.stdout) == state
+    text = run_cli("status", "-c", cfg).stdout
+    assert "mode CRISIS  escalation 3" in text and "firing: BuildFailing" in text
