@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 
 from responder import statefile
 from responder.handler import AlertHandler, policies_from
+from responder.jobs import Jobs
 from responder.metrics import RuntimeMetrics
 from responder.modes import assess
 from responder.runtime import Runtime
@@ -65,7 +66,9 @@ class Service:
             policies_from(config.responder.policies),
             f"http://{listen.host}:{listen.port}/api/v1/checks",
             gate=self.gate,
+            run_job=lambda job: self.jobs.run_now(job),
         )
+        self.jobs = Jobs(self)
         self.rejected: dict[str, int] = {}
         self.heartbeat = 0.0
         self.watchdog_at = 0.0
@@ -76,8 +79,10 @@ class Service:
 
     def start(self) -> None:
         self._thread.start()
+        self.jobs.start()
 
     def stop(self) -> None:
+        self.jobs.stop()
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=30)
@@ -122,6 +127,7 @@ class Service:
             self.clock(),
         )
         if old.mode != new.mode:
+            self.jobs.on_mode_change(new.mode)
             allowed = set(self.config.modes[new.mode].priorities)
             killed = self.runtime.kill_where(
                 lambda s: s.priority in allowed, f"{new.mode}: {', '.join(sorted(allowed))} only"

@@ -24,6 +24,7 @@ from typing import Any
 
 from prometheus_client import Histogram, disable_created_metrics
 
+from responder import learning
 from responder.model import Priority
 from responder.policy import DEFAULT_POLICIES, Policy, Spawn
 from responder.runtime import Runtime, SpawnRefused
@@ -53,8 +54,10 @@ class AlertHandler:
         policies: dict[str, Policy],
         checks_url: str,
         gate: Callable[[str], str | None] = lambda priority: None,
+        run_job: Callable[[str], None] = lambda job: None,
     ) -> None:
         self.gate = gate
+        self.run_job = run_job
         self.runtime = runtime
         self.store = runtime.store
         self.policies = policies
@@ -121,6 +124,9 @@ class AlertHandler:
             killed = rt.enforce_budget()
             self.actions[("enforce_budget", "done")] += 1
             done.append(f"budget killed {len(killed)}")
+        for job in policy.run_jobs:
+            self.run_job(job)
+            done.append(f"ran {job}")
         base = f"alert:{alert.name}:{alert.fingerprint}:{alert.starts_at}"
         running = [
             s for s in self.store.swarms("running") if s.trigger.startswith(f"alert:{alert.name}:")
@@ -140,8 +146,10 @@ class AlertHandler:
                 self.skipped["concurrency"] += 1
                 done.append(f"{spawn.type} skipped: {len(running)} running")
                 continue
+            stype = rt.config.swarm_types.get(spawn.type)
+            size = learning.best_size(self.store, spawn.type, stype.size if stype else 1)
             try:
-                swarm = rt.start_swarm(spawn.type, spawn.priority, trigger, context)
+                swarm = rt.start_swarm(spawn.type, spawn.priority, trigger, context, size=size)
             except SpawnRefused as exc:
                 reason = "budget" if "budget" in str(exc) or "guard" in str(exc) else "refused"
                 self.skipped[reason] += 1
@@ -180,6 +188,9 @@ class AlertHandler:
             failure = self._check_output(check)
             if failure:
                 lines += ["", f"Last failing {check} output:", "```", failure, "```"]
+        history = self.runtime.config.state_dir / "context.md"  # J7's summary
+        if history.exists():
+            lines += ["", history.read_text(encoding="utf-8")]
         return "\n".join(lines) + "\n"
 
     def _check_output(self, check: str) -> str:

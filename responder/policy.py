@@ -27,6 +27,8 @@ class Policy:
     """Kill running swarms less urgent than this before starting (R4: CRITICAL)."""
     enforce_budget: bool = False
     max_running: int = 1
+    run_jobs: tuple[str, ...] = ()
+    """Scheduled jobs to run at once (SwarmsBelowMinimum runs J2, the swarm watchdog)."""
 
 
 def _p(*spawn: tuple[str, Priority], **kw: object) -> Policy:
@@ -53,8 +55,10 @@ DEFAULT_POLICIES: dict[str, Policy] = {
     "MemoryHigh": Policy(),
     "CoverageDecreased": _p(("coverage", H)),
     "CommitsAwaitingReview": _p(("review", M)),
-    # R2: three recovery swarms when the swarms died out.
-    "SwarmsBelowMinimum": _p(("bugfix", H), ("coverage", H), ("monitor", H), max_running=3),
+    # R2: the swarm watchdog (J2) tops the swarms up with recovery swarms
+    # (bugfix, coverage, monitor), so the alert and the job never both spawn.
+    "SwarmsBelowMinimum": Policy(run_jobs=("J2",)),
+    "HumanNeeded": Policy(),
     # B: the tiers, enforced on the runtime at once.
     "BudgetNearlyExhausted": Policy(enforce_budget=True),
     "BudgetNonCriticalStopped": Policy(enforce_budget=True),

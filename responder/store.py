@@ -276,6 +276,20 @@ class Store:
         rows = self._rows("SELECT type, SUM(amount_usd) FROM ledger GROUP BY type")
         return {r[0]: float(r[1]) for r in rows}
 
+    def spend_by_swarm(self) -> dict[str, float]:
+        rows = self._rows("SELECT swarm_id, SUM(amount_usd) FROM ledger GROUP BY swarm_id")
+        return {r[0]: float(r[1]) for r in rows}
+
+    def prune(self, before: float, keep_decisions: int = 1000) -> None:
+        """J7: drop handled webhook bodies and old decisions, keeping the newest ones."""
+        with self._tx() as db:
+            db.execute("DELETE FROM inbox WHERE done = 1 AND received_at < ?", (before,))
+            db.execute(
+                "DELETE FROM decisions WHERE at < ? AND id NOT IN"
+                " (SELECT id FROM decisions ORDER BY id DESC LIMIT ?)",
+                (before, keep_decisions),
+            )
+
     def swarm_spend(self, swarm_id: str) -> float:
         rows = self._rows(
             "SELECT COALESCE(SUM(amount_usd), 0) FROM ledger WHERE swarm_id = ?", swarm_id

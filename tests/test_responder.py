@@ -25,7 +25,7 @@ from tests.test_exporter import promtool
 FAKE = REPO / "examples" / "fake_claude.py"
 
 
-def responder_config(tmp_path: Path, extra: str = "") -> Path:
+def responder_config(tmp_path: Path, extra: str = "", responder_extra: str = "") -> Path:
     (tmp_path / "token").write_text(TOKEN + "\n")
     return write_config(
         tmp_path / "warden.yml",
@@ -35,6 +35,7 @@ responder:
   token_file: {tmp_path / "token"}
   max_body_bytes: 65536
   poll_interval: 50ms
+{responder_extra}
   policies:
     StormAlert:
       spawn: [{{type: tests, priority: LOW}}]

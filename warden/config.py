@@ -167,6 +167,7 @@ class ResponderSettings:
     """The webhook bearer token, the same file Alertmanager's credentials_file reads."""
     max_body_bytes: int
     alertmanager_url: str
+    prometheus_url: str
     poll_interval: float
     policies: dict[str, PolicySettings]
 
@@ -319,7 +320,8 @@ def _parse(root: Reader) -> Config:
         listen=_listen(resp, DEFAULT_RESPONDER_PORT),
         token_file=resp.path_value("token_file", "alertmanager/secrets/webhook-token"),
         max_body_bytes=resp.integer("max_body_bytes", 1 << 20, minimum=1024),
-        alertmanager_url=resp.string("alertmanager_url", "http://127.0.0.1:9093"),
+        alertmanager_url=_url(resp, "alertmanager_url", "http://127.0.0.1:9093"),
+        prometheus_url=_url(resp, "prometheus_url", "http://127.0.0.1:9090"),
         poll_interval=resp.duration("poll_interval", "200ms"),
         policies=_policies(_section(resp, "policies")),
     )
@@ -387,6 +389,13 @@ def _check_policies(root: Reader, config: Config) -> None:
                     f"responder.policies.{name}.spawn[{i}].type",
                     f"unknown swarm type {stype!r} (known: {known})",
                 )
+
+
+def _url(r: Reader, name: str, default: str) -> str:
+    url = r.string(name, default)
+    if not url.startswith(("http://", "https://")):
+        r.problems.add(r.key(name), f"expected an http:// or https:// URL, got {url!r}")
+    return url
 
 
 def _listen(r: Reader, default_port: int) -> Listen:

@@ -1,0 +1,63 @@
+"""Tell a person through Alertmanager: the responder posts its own alerts (item 7).
+
+Alertmanager routes `notify="human"` to the `human` receiver (email, Slack,
+or by default back to the responder's own log), so a person hears of what the
+responder cannot settle by itself, through the same channel as every alert.
+Alerts are posted with an end time: if the responder stops re-posting, they
+resolve by themselves instead of staying open forever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import urllib.request
+
+log = logging.getLogger(__name__)
+REASONS = ("budget_exhausted", "crisis_unresolved", "swarms_failing", "pipeline_silent")
+
+
+def post_human_alert(
+    alertmanager_url: str,
+    reason: str,
+    summary: str,
+    description: str,
+    now: float,
+    valid_for: float = 900.0,
+) -> bool:
+    """POST a HumanNeeded alert to Alertmanager's v2 API; False if it could not be sent."""
+    assert reason in REASONS, reason
+    alert = {
+        "labels": {
+            "alertname": "HumanNeeded",
+            "severity": "warning",
+            "component": "responder",
+            "notify": "human",
+            "reason": reason,
+        },
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": "docs/runbooks.md#humanneeded",
+        },
+        "startsAt": _rfc3339(now),
+        "endsAt": _rfc3339(now + valid_for),
+    }
+    # The config admits only http:// and https:// URLs.
+    request = urllib.request.Request(  # noqa: S310
+        alertmanager_url.rstrip("/") + "/api/v2/alerts",
+        data=json.dumps([alert]).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310  (configured URL)
+            return bool(200 <= resp.status < 300)
+    except OSError as exc:
+        log.warning("could not tell Alertmanager (%s): %s", reason, exc)
+        return False
+
+
+def _rfc3339(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")

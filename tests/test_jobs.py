@@ -1,0 +1,206 @@
+"""The scheduled jobs (J1, J2, J5-J10), the learning loop and telling a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from responder import learning
+from responder.app import Service
+from responder.model import Priority
+from tests.conftest import wait_for
+from tests.stack import Stack
+from tests.test_modes import Clock, decisions, fire
+from tests.test_responder import responder_config
+from warden.config import load_config
+
+
+def make_service(
+    tmp_path: Path, extra: str = "", when: str = "2026-11-26T12:00:00+00:00"
+) -> tuple[Service, Clock]:
+    cfg = responder_config(tmp_path, extra)
+    clock = Clock(when)
+    return Service(load_config(cfg), clock=clock), clock
+
+
+@pytest.fixture
+def hanging(tmp_path: Path) -> Iterator[tuple[Service, Clock]]:
+    """A service whose recovery and improvement swarms hang until killed."""
+    svc, clock = make_service(
+        tmp_path,
+        """\
+    bugfix: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
+    coverage: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
+    monitor: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
+    improvement: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
+""",
+    )
+    yield svc, clock
+    for s in svc.runtime.store.swarms("running"):
+        svc.runtime.kill_swarm(s.id, "test end")
+    svc.runtime.close()
+
+
+def ended(svc: Service, swarm_id: str) -> bool:
+    row = svc.runtime.store.swarm(swarm_id)
+    return row is not None and row.state != "running"
+
+
+def running(svc: Service) -> list[tuple[str, str]]:
+    return sorted((s.type, s.priority) for s in svc.runtime.store.swarms("running"))
+
+
+def test_j2_keeps_the_minimum_and_the_alert_runs_it(hanging: tuple[Service, Clock]) -> None:
+    svc, _ = hanging
+    fire(svc, "SwarmsBelowMinimum", "warning", fp="a1", component="swarms")
+    assert running(svc) == [("bugfix", "HIGH"), ("coverage", "HIGH"), ("monitor", "HIGH")]
+    svc.jobs.run_now("J2")
+    assert len(running(svc)) == 3, "topped up, not doubled"
+    svc.runtime.kill_swarm(svc.runtime.store.swarms("running")[0].id)
+    svc.jobs.run_now("J2")
+    assert len(running(svc)) == 3
+
+
+def test_j1_wake_cycle_logs_its_decision_and_acts_in_a_crisis(
+    hanging: tuple[Service, Clock],
+) -> None:
+    svc, _ = hanging
+    svc.jobs.run_now("J1")
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "all good"
+    snapshot = j1["snapshot"]
+    assert isinstance(snapshot, dict) and snapshot["mode"] == "ACTIVE"
+    assert snapshot["build_success"] is None, "no Prometheus here: the snapshot says so"
+    svc.handler.policies = {}  # the alert alone starts nothing: J1 must
+    fire(svc, "BuildFailing", "critical", fp="b1")
+    svc.reassess()
+    svc.jobs.run_now("J1")
+    assert running(svc) == [("bugfix", "CRITICAL")]
+    svc.jobs.run_now("J1")
+    assert running(svc) == [("bugfix", "CRITICAL")], "one CRITICAL swarm at a time"
+    assert decisions(svc, "J1")[0]["decision"] == "a critical alert fires"
+
+
+def test_j8_improves_only_when_healthy(hanging: tuple[Service, Clock]) -> None:
+    svc, _ = hanging
+    fire(svc, "SlowResponse", "warning", fp="c1", component="probes")
+    svc.reassess()
+    svc.jobs.run_now("J8")
+    assert ("improvement", "MEDIUM") not in running(svc)
+    fire(svc, "SlowResponse", "warning", status="resolved", fp="c1", component="probes")
+    svc.reassess()
+    svc.jobs.run_now("J8")
+    assert ("improvement", "MEDIUM") in running(svc)
+
+
+def test_j9_scheduler_and_heartbeat_follow_the_mode(tmp_path: Path) -> None:
+    svc, clock = make_service(tmp_path, when="2026-11-26T22:59:59+00:00")
+    svc.jobs.start()
+    try:
+        jobs = {j.id: j for j in svc.jobs.scheduler.get_jobs()}
+        assert set(jobs) == {"J1", "J2", "J5", "J6", "J7", "J8", "J9-night", "J9-day", "J10"}
+        assert jobs["J1"].trigger.interval.total_seconds() == 60
+        night = jobs["J9-night"].trigger.get_next_fire_time(
+            None, dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+        )
+        assert night == dt.datetime(2026, 11, 26, 23, 0, tzinfo=dt.UTC)
+        assert str(jobs["J10"].trigger) == "cron[hour='22', minute='0']"
+        clock.set("2026-11-26T23:00:01+00:00")
+        svc.jobs.run_now("J9")
+        assert svc.situation.mode == "NIGHT"
+        assert svc.jobs.scheduler.get_job("J1").trigger.interval.total_seconds() == 180
+        fire(svc, "BuildFailing", "critical", fp="d1")
+        svc.reassess()
+        assert svc.jobs.scheduler.get_job("J1").trigger.interval.total_seconds() == 10
+    finally:
+        svc.jobs.stop()
+        svc.runtime.close()
+
+
+def test_reports_and_the_compressed_context(tmp_path: Path) -> None:
+    svc, clock = make_service(tmp_path)
+    try:
+        fire(svc, "CoverageDecreased", "warning", fp="e1", component="coverage")
+        wait_for(
+            lambda: svc.runtime.poll() is not None and not svc.runtime.store.swarms("running"), 20
+        )
+        clock.now += 60
+        svc.jobs.run_now("J6")
+        svc.jobs.run_now("J10")
+        svc.jobs.run_now("J7")
+        folder = tmp_path / "state" / "reports"
+        progress = next(folder.glob("progress-*.md")).read_text()
+        assert "Swarms started: 1; ended: 1 (1 succeeded" in progress
+        assert "alert: alert=CoverageDecreased" in progress
+        daily = next(folder.glob("daily-*.md")).read_text()
+        assert "Swarm completion rate: 1 of 1 (100%)" in daily
+        assert "| coverage | 1 | 1 | 100% |" in daily
+        assert "CoverageDecreased 1" in daily
+        context = (tmp_path / "state" / "context.md").read_text()
+        assert "Swarm results today: coverage 1/1." in context
+        # The next swarm is handed that summary with its alert.
+        fire(svc, "SlowResponse", "warning", fp="f1", component="probes")
+        swarm = svc.runtime.store.swarms("running")[0]
+        assert "Swarm results today: coverage 1/1." in Path(swarm.context_file).read_text()
+    finally:
+        svc.runtime.close()
+
+
+def test_learning_picks_the_size_with_the_most_successes_per_dollar(tmp_path: Path) -> None:
+    svc, _ = make_service(
+        tmp_path,
+        """\
+    tests: {env: {FAKE_CLAUDE: 'turns=1,delay=0,cost=0.001'}}
+""",
+    )
+    rt = svc.runtime
+    try:
+        assert learning.best_size(rt.store, "tests", 1) == 1, "nothing learned yet"
+        for size in (1, 2, 2, 2, 1, 1):
+            s = rt.start_swarm("tests", Priority.LOW, "job", "", size=size)
+            wait_for(
+                lambda s=s: rt.poll() is not None and rt.store.swarm(s.id).state != "running",  # type: ignore[union-attr]
+                20,
+            )
+        stats = {(s.type, s.size): s for s in learning.stats(rt.store)}
+        assert stats[("tests", 1)].runs == 3 and stats[("tests", 2)].runs == 3
+        # Size 2 costs twice as much per success: size 1 wins.
+        assert learning.best_size(rt.store, "tests", 2) == 1
+        assert learning.best_hour(rt.store, rt.config.schedule, "tests") is not None
+    finally:
+        rt.close()
+
+
+def test_j5_tells_a_person_through_alertmanager(tmp_path: Path) -> None:
+    stack = Stack(tmp_path / "stack", 1, 1)
+    stack.start()
+    cfg = responder_config(
+        tmp_path,
+        """\
+    tests: {budget_usd: 0.001, env: {FAKE_CLAUDE: 'turns=1,delay=0,cost=0.001'}}
+budget:
+  caps: {ACTIVE: 0.002}
+""",
+        f"  alertmanager_url: http://127.0.0.1:{stack.am_port}",
+    )
+    svc = Service(load_config(cfg), clock=Clock("2026-11-26T12:00:00+00:00"))
+    try:
+        for _ in range(2):  # two runs of $0.001: the $0.002 day is spent
+            s = svc.runtime.start_swarm("tests", Priority.CRITICAL, "job", "")
+            wait_for(lambda i=s.id: svc.runtime.poll() is not None and ended(svc, i), 20)
+        svc.jobs.run_now("J5")
+        assert decisions(svc, "J5")[0]["tier"] == "stop"
+        alerts = wait_for(
+            lambda: [a for a in stack.am_alerts() if a["labels"]["alertname"] == "HumanNeeded"], 20
+        )
+        assert alerts[0]["labels"]["reason"] == "budget_exhausted"
+        assert {r["name"] for r in alerts[0]["receivers"]} == {"human", "responder-warning"}
+        svc.jobs.run_now("J5")
+        assert len(decisions(svc, "J5")) == 2
+        assert svc.jobs.notified == {"day:2026-11-26"}, "told once per period"
+    finally:
+        svc.runtime.close()
+        stack.stop()
