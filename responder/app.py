@@ -47,6 +47,7 @@ from warden.configreader import parse_duration
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CRISIS_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0)
+WATCHDOG_SILENCE_SECONDS = 90.0
 
 
 class Service:
@@ -72,6 +73,7 @@ class Service:
         self.rejected: dict[str, int] = {}
         self.heartbeat = 0.0
         self.watchdog_at = 0.0
+        self.started_at = time.time()
         self.human: list[dict[str, Any]] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -139,6 +141,16 @@ class Service:
                 new.escalation,
                 len(killed),
             )
+
+    def pipeline_silent(self) -> bool:
+        """X5: the Watchdog stopped arriving (or never came) for WATCHDOG_SILENCE seconds.
+
+        The Watchdog's route repeats every 30 s; three missed repeats mean
+        Prometheus, Alertmanager or the route between them is broken, and
+        alerts cannot be trusted to arrive.
+        """
+        last = self.watchdog_at or self.started_at
+        return time.time() - last > WATCHDOG_SILENCE_SECONDS
 
     def gate(self, priority: str) -> str | None:
         """Why the current mode refuses a swarm of `priority` now, or None."""
@@ -289,6 +301,7 @@ async def status(request: web.Request) -> web.Response:
             "escalation": service.situation.escalation,
             "heartbeat": service.heartbeat,
             "watchdog_at": service.watchdog_at or None,
+            "pipeline_silent": service.pipeline_silent(),
             "budget": rt.budget_status(),
             "swarms": [
                 {
@@ -378,6 +391,11 @@ class ResponderMetrics(Collector):
             sum(durations),
         )
         yield crisis
+        yield GaugeMetricFamily(
+            "warden_responder_pipeline_silent",
+            "1 while the Watchdog has not arrived for 90 s: alerts may not reach Warden.",
+            value=1.0 if s.pipeline_silent() else 0.0,
+        )
         yield GaugeMetricFamily(
             "warden_responder_watchdog_timestamp_seconds",
             "When the Watchdog alert last arrived; 0 if never.",

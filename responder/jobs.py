@@ -23,6 +23,7 @@ from responder.budget import TIERS, tier
 from responder.model import Priority
 from responder.notify import post_human_alert
 from responder.runtime import SpawnRefused
+from responder.webhook import Alert
 
 if TYPE_CHECKING:
     from responder.app import Service
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 RECOVERY = ("bugfix", "coverage", "monitor")
 CRISIS_TOO_LONG_SECONDS = 1800.0
 CRISIS_RETRY_SECONDS = 300.0
+DIRECT_FINGERPRINT = "00000000000d1ec7"
+"""The episode fingerprint of BuildFailing raised from the exporter directly."""
 """J1 starts another CRITICAL swarm in a crisis only if none ran for this long."""
 
 
@@ -135,6 +138,9 @@ class Jobs:
             reasons.append("warnings fire; their alerts start HIGH swarms")
         else:
             reasons.append("all good")
+        if svc.pipeline_silent():
+            reasons.append("the Watchdog is silent: the exporter is asked directly")
+            actions.extend(self.direct_checks())
         orphans = rt.reap_orphans()
         if orphans:
             actions.append(f"reaped {len(orphans)} orphan process(es)")
@@ -146,6 +152,54 @@ class Jobs:
             {"decision": reasons[0], "reasons": reasons, "actions": actions, "snapshot": snapshot},
             svc.clock(),
         )
+
+    def direct_checks(self) -> list[str]:
+        """X5 fallback: while alerts may not arrive, read the build's result from the
+        exporter itself and raise or resolve BuildFailing as Prometheus would."""
+        listen = self.config.exporter.listen
+        url = f"http://{listen.host}:{listen.port}/api/v1/checks"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                build = json.loads(resp.read()).get("build") or {}
+        except (OSError, ValueError):
+            return ["exporter unreachable too"]
+        last = build.get("last_run") or {}
+        failure = build.get("last_failure") or {}
+        if not last:
+            return []
+        # One episode per failure streak: named after the streak's first failure.
+        starts = f"direct:{failure.get('started_at', 0):.0f}"
+        labels = {
+            "alertname": "BuildFailing",
+            "severity": "critical",
+            "component": "build",
+            "source": "exporter",
+        }
+        status = "resolved" if last.get("ok") else "firing"
+        self.service.handler.handle(
+            Alert(
+                DIRECT_FINGERPRINT,
+                status,
+                labels,
+                {
+                    "summary": "The project's build is failing (seen directly).",
+                    "description": "Raised by the responder from the exporter's checks "
+                    "while the Watchdog is silent.",
+                },
+                starts,
+            )
+        )
+        if "pipeline" not in self.notified:
+            self.notified.add("pipeline")
+            return [
+                f"build {status} (direct)",
+                self._tell(
+                    "pipeline_silent",
+                    "Alerts stopped arriving: the Watchdog is silent.",
+                    "Prometheus, Alertmanager or the route to the responder is broken.",
+                ),
+            ]
+        return [f"build {status} (direct)"]
 
     def health_snapshot(self) -> dict[str, Any]:
         """Own state, plus what Prometheus says when it answers (best effort)."""

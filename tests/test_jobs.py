@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import pytest
 from responder import learning
 from responder.app import Service
 from responder.model import Priority
-from tests.conftest import wait_for
-from tests.stack import Stack
+from tests.conftest import ExporterProcess, http_get, wait_for
+from tests.stack import Stack, build_project
 from tests.test_modes import Clock, decisions, fire
 from tests.test_responder import responder_config
 from warden.config import load_config
@@ -204,3 +205,44 @@ budget:
     finally:
         svc.runtime.close()
         stack.stop()
+
+
+def test_a_silent_watchdog_makes_the_responder_look_for_itself(
+    tmp_path: Path, exporter_factory: type[ExporterProcess]
+) -> None:
+    cfg = build_project(tmp_path, "import sys\nprint('boom')\nsys.exit(1)\n")
+    exporter = exporter_factory(cfg)
+    (tmp_path / "r").mkdir()
+    svc, _ = make_service(
+        tmp_path / "r",
+        f"""\
+    bugfix: {{env: {{FAKE_CLAUDE: 'mode=hang'}}, stuck_after: 1h}}
+exporter: {{listen: "127.0.0.1:{exporter.port}"}}
+""",
+    )
+    try:
+        wait_for(
+            lambda: (
+                json.loads(http_get(exporter.url + "/api/v1/checks")[1])
+                .get("build", {})
+                .get("last_failure")
+            ),
+            20,
+        )
+        assert not svc.pipeline_silent()
+        svc.started_at -= 91  # no Watchdog for 91 s
+        assert svc.pipeline_silent()
+        svc.jobs.run_now("J1")
+        svc.reassess()
+        assert svc.situation.mode == "CRISIS"
+        assert running(svc) == [("bugfix", "CRITICAL")]
+        assert decisions(svc, "J1")[0]["reasons"] == [
+            "all good",
+            "the Watchdog is silent: the exporter is asked directly",
+        ]
+        svc.jobs.run_now("J1")
+        assert running(svc) == [("bugfix", "CRITICAL")], "the same failure is one episode"
+    finally:
+        for s in svc.runtime.store.swarms("running"):
+            svc.runtime.kill_swarm(s.id)
+        svc.runtime.close()
