@@ -14,6 +14,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -355,7 +356,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    return web.json_response({"status": "ok", "heartbeat": service.heartbeat})
+    return web.json_response({"status": "ok", "heartbeat": service.heartbeat, "pid": os.getpid()})
 
 
 class ResponderMetrics(Collector):

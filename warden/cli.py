@@ -74,6 +74,36 @@ def cmd_responder(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_supervise(args: argparse.Namespace) -> int:
+    """Run a component and restart it when it dies or hangs (R1)."""
+    config = _load(args.config)
+    if config is None:
+        return 1
+    from warden.configreader import parse_duration
+    from warden.supervise import Supervisor
+
+    try:
+        hang_after, every = parse_duration(args.hang_after), parse_duration(args.check_interval)
+    except ValueError as exc:
+        print(f"warden supervise: expected a duration such as 2m, got {exc}", file=sys.stderr)
+        return 2
+    listen = config.responder.listen if args.component == "responder" else config.exporter.listen
+    argv = [
+        sys.executable,
+        "-m",
+        "warden.cli",
+        "--log-level",
+        args.log_level,
+        args.component,
+        "-c",
+        args.config,
+    ]
+    supervisor = Supervisor(
+        args.component, argv, f"http://{listen.host}:{listen.port}/healthz", hang_after, every
+    )
+    return supervisor.run_forever()
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
@@ -105,12 +135,21 @@ def main(argv: list[str] | None = None) -> int:
         ("exporter", cmd_exporter, "serve the health metrics on /metrics"),
         ("rules", cmd_rules, "render the Prometheus rules from the config's thresholds"),
         ("responder", cmd_responder, "take Alertmanager's webhooks and run the swarms"),
+        ("supervise", cmd_supervise, "run a component, restart it when it dies or hangs"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")
         p.set_defaults(func=func)
         if name in ("exporter", "responder"):
             p.add_argument("--listen", help=f"HOST:PORT to listen on (overrides {name}.listen)")
+        if name == "supervise":
+            p.add_argument("component", choices=["responder", "exporter"])
+            p.add_argument(
+                "--hang-after",
+                default="2m",
+                help="restart when /healthz is unhealthy this long (default 2m)",
+            )
+            p.add_argument("--check-interval", default="5s", help="how often to look (5s)")
         if name == "rules":
             p.add_argument("-o", "--output", help=f"rules file (default: {RULES_FILE} beside -c)")
             p.add_argument(

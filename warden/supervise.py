@@ -1,0 +1,103 @@
+"""Keep a Warden service running: restart it when it dies, kill and restart it when it hangs.
+
+R1: a crash is seen at once (the child exits); a hang (a deadlock, SIGSTOP)
+is seen when `/healthz` stops answering or reports a heartbeat older than
+`hang_after`, and the whole process group is SIGKILLed (which works on a
+stopped process too), then started again. The service continues from its
+persisted state. Restarts back off from 1 s to 30 s while they keep failing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Sequence
+from types import FrameType
+
+from warden.proc import kill_group
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        health_url: str,
+        hang_after: float,
+        check_interval: float = 5.0,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.health_url = health_url
+        self.hang_after = hang_after
+        self.check_interval = check_interval
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = False
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, start_new_session=True)
+        self._started = self._last_ok = time.monotonic()
+        log.info("%s started (pid %d)", self.name, self.proc.pid)
+
+    def healthy(self) -> bool:
+        """/healthz answers and its heartbeat (if it reports one) is recent."""
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=min(5.0, self.hang_after)) as r:  # noqa: S310  (loopback URL we built)
+                body = json.loads(r.read())
+        except (OSError, ValueError):
+            return False
+        beat = body.get("heartbeat")
+        return not beat or time.time() - float(beat) <= self.hang_after
+
+    def check(self) -> str | None:
+        """One look at the child; restarts it if needed and says why."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            why = f"exited with {self.proc.returncode}"
+        elif self.healthy():
+            self._last_ok = time.monotonic()
+            return None
+        elif time.monotonic() - self._last_ok > self.hang_after:
+            why = f"hung: no healthy answer for {self.hang_after:g} s"
+        else:
+            return None
+        self.restart(why)
+        return why
+
+    def restart(self, why: str) -> None:
+        assert self.proc is not None
+        log.warning("%s %s: restarting", self.name, why)
+        kill_group(self.proc.pid, grace=0.0)
+        self.proc.wait()
+        self.restarts += 1
+        failing_fast = time.monotonic() - self._started < 30
+        time.sleep(min(30.0, 2.0 ** min(self.restarts, 5)) if failing_fast else 1.0)
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            kill_group(self.proc.pid, grace=10.0)
+            self.proc.wait()
+
+    def run_forever(self) -> int:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            self._stopping = True
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        try:
+            while not self._stopping:
+                time.sleep(self.check_interval)
+                if not self._stopping:
+                    self.check()
+        finally:
+            self.stop()
+        return 0
