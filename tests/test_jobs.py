@@ -16,6 +16,7 @@ from tests.conftest import ExporterProcess, http_get, wait_for
 from tests.stack import Stack, build_project
 from tests.test_modes import Clock, decisions, fire
 from tests.test_responder import responder_config
+from warden.alertspecs import ALERTS
 from warden.config import load_config
 
 
@@ -242,6 +243,57 @@ exporter: {{listen: "127.0.0.1:{exporter.port}"}}
         ]
         svc.jobs.run_now("J1")
         assert running(svc) == [("bugfix", "CRITICAL")], "the same failure is one episode"
+    finally:
+        for s in svc.runtime.store.swarms("running"):
+            svc.runtime.kill_swarm(s.id)
+        svc.runtime.close()
+
+
+SPAWNS = {
+    "BuildFailing": [("bugfix", "CRITICAL")],
+    "TestsFailing": [("tests", "CRITICAL")],
+    "ErrorLogSpike": [("bugfix", "CRITICAL")],
+    "OpenClawDisconnected": [("bugfix", "CRITICAL")],
+    "DiskSpaceLow": [("cleanup", "CRITICAL")],
+    "SlowResponse": [("monitor", "HIGH")],
+    "CoverageDecreased": [("coverage", "HIGH")],
+    "CommitsAwaitingReview": [("review", "MEDIUM")],
+    "SwarmsBelowMinimum": [("bugfix", "HIGH"), ("coverage", "HIGH"), ("monitor", "HIGH")],
+}
+
+
+@pytest.mark.parametrize("name", sorted({a.name for a in ALERTS} | {"HumanNeeded"}))
+def test_every_default_policy(tmp_path: Path, name: str) -> None:
+    svc, _ = make_service(
+        tmp_path,
+        """\
+    tests: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
+    cleanup: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
+    bugfix: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
+    coverage: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
+    monitor: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
+    improvement: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
+""",
+    )
+    try:
+        before = svc.runtime.start_swarm("improvement", Priority.LOW, "job", "")
+        spec = next((a for a in ALERTS if a.name == name), None)
+        severity = spec.severity if spec else "warning"
+        fire(svc, name, severity, fp="aa", component=spec.component if spec else "responder")
+        started = sorted(
+            (s.type, s.priority) for s in svc.runtime.store.swarms() if s.id != before.id
+        )
+        expected = sorted(SPAWNS.get(name, []))
+        if name == "SwarmsBelowMinimum":  # J2 tops up to 3, counting the LOW one running
+            expected = [("bugfix", "HIGH"), ("coverage", "HIGH")]
+        assert started == expected
+        low = svc.runtime.store.swarm(before.id)
+        assert low is not None
+        killed = name in ("BuildFailing", "TestsFailing")  # R4: less urgent work stops
+        assert (low.state == "killed") == killed
+        assert any(
+            d["kind"] == "alert" and d["alert"] == name for d in svc.runtime.store.decisions()
+        )
     finally:
         for s in svc.runtime.store.swarms("running"):
             svc.runtime.kill_swarm(s.id)
