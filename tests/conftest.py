@@ -164,11 +164,11 @@ class ResponderProcess(ServiceProcess):
         self.proc.wait()
 
 
-@pytest.fixture
-def exporter_factory() -> Iterator[type[ExporterProcess]]:
+def _factory(kind: type[ServiceProcess]) -> Iterator[type[ServiceProcess]]:
+    """A subclass of `kind` whose processes are stopped when the test ends."""
     started: list[ServiceProcess] = []
 
-    class Factory(ExporterProcess):
+    class Factory(kind):  # type: ignore[valid-type,misc]
         def __init__(self, config: Path, port: int | None = None) -> None:
             super().__init__(config, port)
             started.append(self)
@@ -179,17 +179,13 @@ def exporter_factory() -> Iterator[type[ExporterProcess]]:
 
 
 @pytest.fixture
-def responder_factory() -> Iterator[type[ResponderProcess]]:
-    started: list[ServiceProcess] = []
+def exporter_factory() -> Iterator[type[ServiceProcess]]:
+    yield from _factory(ExporterProcess)
 
-    class Factory(ResponderProcess):
-        def __init__(self, config: Path, port: int | None = None) -> None:
-            super().__init__(config, port)
-            started.append(self)
 
-    yield Factory
-    for e in started:
-        e.stop()
+@pytest.fixture
+def responder_factory() -> Iterator[type[ServiceProcess]]:
+    yield from _factory(ResponderProcess)
 
 
 def sample(text: str, name: str, labels: dict[str, str] | None = None) -> float | None:

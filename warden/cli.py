@@ -31,47 +31,42 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_exporter(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, component: str) -> int:
+    """Start `component`'s HTTP service, on --listen or the config's address."""
     config = _load(args.config)
     if config is None:
-        print("warden exporter: refusing to start with an invalid config", file=sys.stderr)
+        print(f"warden {component}: refusing to start with an invalid config", file=sys.stderr)
         return 1
-    listen = config.exporter.listen
+    settings = config.exporter if component == "exporter" else config.responder
+    listen = settings.listen
     if args.listen:
         try:
             listen = parse_listen(args.listen)
         except ValueError as exc:
-            print(f"warden exporter: --listen: {exc}", file=sys.stderr)
+            print(f"warden {component}: --listen: {exc}", file=sys.stderr)
             return 2
     from aiohttp import web
 
-    from exporter.app import make_app
+    if component == "exporter":
+        from exporter.app import make_app as make_exporter
 
-    logging.getLogger(__name__).info("exporter listening on http://%s/metrics", listen)
-    web.run_app(make_app(config), host=listen.host, port=listen.port, print=None, access_log=None)
+        app = make_exporter(config)
+    else:
+        from responder.app import Service
+        from responder.app import make_app as make_responder
+
+        app = make_responder(Service(config))
+    logging.getLogger(__name__).info("%s listening on http://%s/", component, listen)
+    web.run_app(app, host=listen.host, port=listen.port, print=None, access_log=None)
     return 0
+
+
+def cmd_exporter(args: argparse.Namespace) -> int:
+    return _serve(args, "exporter")
 
 
 def cmd_responder(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    if config is None:
-        print("warden responder: refusing to start with an invalid config", file=sys.stderr)
-        return 1
-    listen = config.responder.listen
-    if args.listen:
-        try:
-            listen = parse_listen(args.listen)
-        except ValueError as exc:
-            print(f"warden responder: --listen: {exc}", file=sys.stderr)
-            return 2
-    from aiohttp import web
-
-    from responder.app import Service, make_app
-
-    service = Service(config)
-    logging.getLogger(__name__).info("responder listening on http://%s/", listen)
-    web.run_app(make_app(service), host=listen.host, port=listen.port, print=None, access_log=None)
-    return 0
+    return _serve(args, "responder")
 
 
 def cmd_supervise(args: argparse.Namespace) -> int:
