@@ -25,16 +25,17 @@ from typing import Any
 import yaml
 
 from tests.conftest import REPO, free_port, http_get, write_config
+from warden.stackconfig import (
+    PROMETHEUS_FLAGS,
+    Addresses,
+    alertmanager_config,
+    prometheus_config,
+    write_yaml,
+)
 
 PROMETHEUS = shutil.which("prometheus")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TOKEN = "test-token-0123456789"  # noqa: S105  (a throwaway token for loopback tests)
-
-# Prometheus flags the stack runs with (docs/alerting.md). Without a short
-# resend delay, an alert that fired before Prometheus had discovered its
-# Alertmanager (the first evaluations after a start) is dropped and only sent
-# again a minute later: the default --rules.alert.resend-delay.
-PROMETHEUS_FLAGS = ["--rules.alert.resend-delay=10s"]
 
 
 @dataclass
@@ -108,28 +109,33 @@ class Stack:
         self.work = work
         self.prom_port, self.am_port = free_port(), free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.prometheus_flags = [] if defaults else PROMETHEUS_FLAGS
+        self.prometheus_flags = [] if defaults else list(PROMETHEUS_FLAGS)
         self._write_alertmanager(webhook_port, defaults)
         self._write_prometheus(exporter_port, defaults)
 
     def _write_alertmanager(self, webhook_port: int, defaults: bool) -> None:
-        am = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
-        (self.work / "am" / "secrets").mkdir(parents=True)
-        (self.work / "am" / "secrets" / "webhook-token").write_text(TOKEN + "\n")
-        for r in am["receivers"]:
-            for w in r.get("webhook_configs", []):
-                w["url"] = w["url"].replace("127.0.0.1:8948", f"127.0.0.1:{webhook_port}")
+        token = self.work / "am" / "secrets" / "webhook-token"
+        token.parent.mkdir(parents=True)
+        token.write_text(TOKEN + "\n")
+        am = alertmanager_config(
+            REPO / "alertmanager" / "alertmanager.yml", f"127.0.0.1:{webhook_port}", token
+        )
         if defaults:  # Alertmanager's own defaults: 30s, 5m, 4h on every route
             for route in [am["route"], *am["route"]["routes"]]:
                 for key in ("group_wait", "group_interval", "repeat_interval"):
                     route.pop(key, None)
-        (self.work / "am" / "alertmanager.yml").write_text(yaml.safe_dump(am))
+        write_yaml(self.work / "am" / "alertmanager.yml", am)
 
     def _write_prometheus(self, exporter_port: int, defaults: bool) -> None:
-        prom = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
-        rules = (REPO / "prometheus" / "rules" / "warden.rules.yml").read_text()
-        (self.work / "prom" / "rules").mkdir(parents=True)
-        rule_doc = yaml.safe_load(rules)
+        rules = self.work / "prom" / "rules" / "warden.rules.yml"
+        rule_doc = yaml.safe_load((REPO / "prometheus" / "rules" / "warden.rules.yml").read_text())
+        addresses = Addresses(
+            f"127.0.0.1:{exporter_port}",
+            f"127.0.0.1:{free_port()}",
+            f"127.0.0.1:{self.prom_port}",
+            f"127.0.0.1:{self.am_port}",
+        )
+        prom = prometheus_config(REPO / "prometheus" / "prometheus.yml", addresses, rules)
         if defaults:  # Prometheus' own defaults: scrape and evaluate every 1m
             prom["global"] = {}
             for job in prom["scrape_configs"]:
@@ -137,18 +143,8 @@ class Stack:
                 job.pop("scrape_timeout", None)
             for group in rule_doc["groups"]:
                 group.pop("interval", None)
-        (self.work / "prom" / "rules" / "warden.rules.yml").write_text(yaml.safe_dump(rule_doc))
-        prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
-            f"127.0.0.1:{self.am_port}"
-        ]
-        ports = {
-            "warden-exporter": exporter_port,
-            "warden-responder": free_port(),
-            "prometheus": self.prom_port,
-        }
-        for job in prom["scrape_configs"]:
-            job["static_configs"][0]["targets"] = [f"127.0.0.1:{ports[job['job_name']]}"]
-        (self.work / "prom" / "prometheus.yml").write_text(yaml.safe_dump(prom))
+        write_yaml(rules, rule_doc)
+        write_yaml(self.work / "prom" / "prometheus.yml", prom)
 
     def start(self) -> None:
         log = (self.work / "stack.log").open("ab")
