@@ -99,7 +99,7 @@ class Jobs:
             except Exception:
                 log.exception("job %s failed", job)
 
-        run.__name__ = job
+        run.__name__ = run.__qualname__ = job
         return run
 
     # -- the jobs ---------------------------------------------------------------

@@ -99,6 +99,16 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     return supervisor.run_forever()
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        print("warden up: refusing to start with an invalid config", file=sys.stderr)
+        return 1
+    from warden.up import Up
+
+    return Up(config, Path(args.config)).run()
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
@@ -131,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         ("rules", cmd_rules, "render the Prometheus rules from the config's thresholds"),
         ("responder", cmd_responder, "take Alertmanager's webhooks and run the swarms"),
         ("supervise", cmd_supervise, "run a component, restart it when it dies or hangs"),
+        ("up", cmd_up, "run the whole stack: exporter, responder, Prometheus, Alertmanager"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")
@@ -156,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_commands(sub)
     args = parser.parse_args(argv)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,

@@ -161,6 +161,16 @@ class PolicySettings:
 
 
 @dataclass(frozen=True)
+class StackSettings:
+    """`warden up`: where Prometheus and Alertmanager listen, and their shipped configs."""
+
+    prometheus_listen: Listen
+    alertmanager_listen: Listen
+    prometheus_config: Path
+    alertmanager_config: Path
+
+
+@dataclass(frozen=True)
 class ResponderSettings:
     listen: Listen
     token_file: Path
@@ -272,6 +282,7 @@ class Config:
     state_dir: Path
     exporter: ExporterSettings
     responder: ResponderSettings
+    stack: StackSettings
     build: CommandCheck | None
     tests: TestsSettings | None
     typecheck: TypecheckSettings | None
@@ -335,6 +346,7 @@ def _parse(root: Reader) -> Config:
         state_dir=root.path_value("state_dir", ".warden"),
         exporter=exporter,
         responder=responder,
+        stack=_stack(_section(root, "stack")),
         build=sub.enabled(
             "build", lambda r: _check(r, project_dir, ["npm", "run", "build"], "30s", "10m", True)
         ),
@@ -391,6 +403,17 @@ def _check_policies(root: Reader, config: Config) -> None:
                 )
 
 
+def _stack(r: Reader) -> StackSettings:
+    settings = StackSettings(
+        prometheus_listen=_listen(r, 9090, "prometheus_listen"),
+        alertmanager_listen=_listen(r, 9093, "alertmanager_listen"),
+        prometheus_config=r.path_value("prometheus_config", "prometheus/prometheus.yml"),
+        alertmanager_config=r.path_value("alertmanager_config", "alertmanager/alertmanager.yml"),
+    )
+    r.finish()
+    return settings
+
+
 def _url(r: Reader, name: str, default: str) -> str:
     url = r.string(name, default)
     if not url.startswith(("http://", "https://")):
@@ -398,12 +421,12 @@ def _url(r: Reader, name: str, default: str) -> str:
     return url
 
 
-def _listen(r: Reader, default_port: int) -> Listen:
-    text = r.string("listen", f"127.0.0.1:{default_port}")
+def _listen(r: Reader, default_port: int, key: str = "listen") -> Listen:
+    text = r.string(key, f"127.0.0.1:{default_port}")
     try:
         return parse_listen(text)
     except ValueError as exc:
-        r.problems.add(r.key("listen"), str(exc))
+        r.problems.add(r.key(key), str(exc))
         return Listen("127.0.0.1", default_port)
 
 

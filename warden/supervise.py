@@ -50,10 +50,14 @@ class Supervisor:
         """/healthz answers and its heartbeat (if it reports one) is recent."""
         try:
             with urllib.request.urlopen(self.health_url, timeout=min(5.0, self.hang_after)) as r:  # noqa: S310  (loopback URL we built)
-                body = json.loads(r.read())
-        except (OSError, ValueError):
+                text = r.read()
+        except OSError:
             return False
-        beat = body.get("heartbeat")
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return True  # a plain-text health page (Prometheus, Alertmanager): it answered
+        beat = body.get("heartbeat") if isinstance(body, dict) else None
         return not beat or time.time() - float(beat) <= self.hang_after
 
     def check(self) -> str | None:
