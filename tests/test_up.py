@@ -1,0 +1,140 @@
+"""`warden up` end to end: exporter, Prometheus, Alertmanager, responder and real agents.
+
+R4 through the real pipeline: the demo's build breaks, a CRITICAL bugfix
+swarm starts with the build error in its context, non-critical work is
+killed, the mode is CRISIS; the build is mended and the crisis ends. Then
+Ctrl-C (SIGTERM) leaves no process of Warden's behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tests.conftest import REPO, free_port, git, http_get, wait_for
+from tests.stack import TOKEN
+from tests.test_responder import alert, body, post
+
+
+def stack_config(tmp_path: Path, project: Path) -> tuple[Path, dict[str, int]]:
+    """The shipped warden.yml, pointed at `project` and at free ports."""
+    ports = {
+        "exporter": free_port(),
+        "responder": free_port(),
+        "prometheus": free_port(),
+        "alertmanager": free_port(),
+    }
+    text = (REPO / "warden.yml").read_text()
+    for old, new in (
+        ("  dir: examples/demo", f"  dir: {project}"),
+        ("state_dir: .warden", f"state_dir: {tmp_path / 'state'}"),
+        ("  token_file: alertmanager/secrets/webhook-token", f"  token_file: {tmp_path / 'token'}"),
+        (
+            "  prometheus_config: prometheus/prometheus.yml",
+            f"  prometheus_config: {REPO / 'prometheus' / 'prometheus.yml'}",
+        ),
+        (
+            "  alertmanager_config: alertmanager/alertmanager.yml",
+            f"  alertmanager_config: {REPO / 'alertmanager' / 'alertmanager.yml'}",
+        ),
+        ("../fake_claude.py", str(REPO / "examples" / "fake_claude.py")),
+        ("127.0.0.1:8947", f"127.0.0.1:{ports['exporter']}"),
+        ("127.0.0.1:8948", f"127.0.0.1:{ports['responder']}"),
+        ("127.0.0.1:9090", f"127.0.0.1:{ports['prometheus']}"),
+        ("127.0.0.1:9093", f"127.0.0.1:{ports['alertmanager']}"),
+        (
+            "    bugfix: {size: 1}",
+            "    bugfix: {size: 1, stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}\n"
+            "    review: {stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}",
+        ),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    cfg = tmp_path / "warden.yml"
+    cfg.write_text(text)
+    return cfg, ports
+
+
+def status(ports: dict[str, int]) -> dict[str, Any] | None:
+    try:
+        code, text = http_get(f"http://127.0.0.1:{ports['responder']}/api/v1/status", 2)
+    except OSError:
+        return None
+    return json.loads(text) if code == 200 else None
+
+
+def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
+    cfg, ports = stack_config(tmp_path, demo_repo)
+    out = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen(
+        [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    responder = f"http://127.0.0.1:{ports['responder']}"
+    try:
+        wait_for(lambda: status(ports), 60)
+        # Prometheus scrapes the exporter and sees the build pass first.
+        wait_for(
+            lambda: (
+                "warden_build_success 1.0"
+                in http_get(f"http://127.0.0.1:{ports['exporter']}/metrics")[1]
+            ),
+            60,
+        )
+        assert post(responder, body(alert("CommitsAwaitingReview", fp="7e1")))[0] == 200
+        wait_for(lambda: [s["type"] for s in status(ports)["swarms"]] == ["review"], 30)  # type: ignore[index]
+
+        calc = demo_repo / "src" / "calc.py"
+        calc.write_text(calc.read_text() + "\ndef broken(:\n")
+        t0 = time.monotonic()
+        s = wait_for(
+            lambda: (
+                (st := status(ports))
+                and any(x["priority"] == "CRITICAL" for x in st["swarms"])
+                and st
+            ),
+            60,
+        )
+        crisis_after = time.monotonic() - t0
+        assert s["mode"] == "CRISIS" and s["escalation"] == 3
+        swarms = s["swarms"]
+        assert [(x["type"], x["priority"]) for x in swarms] == [("bugfix", "CRITICAL")], (
+            "the review swarm was killed: fix first"
+        )
+        assert swarms[0]["trigger"].startswith("alert:BuildFailing:")
+        context = next((tmp_path / "state" / "agents" / swarms[0]["id"]).glob("context.md"))
+        assert "SyntaxError: invalid syntax" in context.read_text()
+        state = json.loads((tmp_path / "state" / "state.json").read_text())
+        assert state["mode"] == "CRISIS" and state["modeConfig"]["heartbeatMs"] == 10_000
+        with sqlite3.connect(tmp_path / "state" / "warden.db") as db:
+            kinds = dict(db.execute("SELECT type, state FROM swarms").fetchall())
+        assert kinds["review"] == "killed"
+
+        git(demo_repo, "checkout", "src/calc.py")
+        wait_for(lambda: status(ports)["mode"] != "CRISIS", 60)  # type: ignore[index]
+        print(f"crisis seen and a CRITICAL swarm running {crisis_after:.1f} s after the break")
+    finally:
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=60) == 0
+        out.close()
+    log = (tmp_path / "up.log").read_text()
+    assert re.search(r"exporter +http://127\.0\.0\.1:\d+/metrics", log)
+    assert "Warden is down." in log
+    left = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if str(tmp_path) in cmd and p.pid != up.pid:
+            left.append(cmd)
+    assert not left, f"left running: {left}"
