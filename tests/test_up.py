@@ -102,6 +102,7 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         s = wait_for(
             lambda: (
                 (st := status(ports))
+                and st["mode"] == "CRISIS"
                 and any(x["priority"] == "CRITICAL" for x in st["swarms"])
                 and st
             ),
