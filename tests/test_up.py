@@ -25,7 +25,9 @@ from tests.stack import TOKEN
 from tests.test_responder import alert, body, post
 
 
-def stack_config(tmp_path: Path, project: Path) -> tuple[Path, dict[str, int]]:
+def stack_config(
+    tmp_path: Path, project: Path, bugfix: str = "mode=hang"
+) -> tuple[Path, dict[str, int]]:
     """The shipped warden.yml, pointed at `project` and at free ports."""
     ports = {
         "exporter": free_port(),
@@ -53,7 +55,7 @@ def stack_config(tmp_path: Path, project: Path) -> tuple[Path, dict[str, int]]:
         ("127.0.0.1:9093", f"127.0.0.1:{ports['alertmanager']}"),
         (
             "    bugfix: {size: 1}",
-            "    bugfix: {size: 1, stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}\n"
+            f"    bugfix: {{size: 1, stuck_after: 1h, env: {{FAKE_CLAUDE: '{bugfix}'}}}}\n"
             "    review: {stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}",
         ),
     ):

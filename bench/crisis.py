@@ -1,0 +1,133 @@
+"""Crisis response through the whole stack (`warden up`): from the build command
+exiting non-zero to the CRITICAL bugfix swarm's agent process running.
+
+A copy of the demo project in a git repository, the shipped warden.yml with
+free ports and a fake agent that keeps running, and `warden up` with the
+shipped configs. Each trial breaks the build (a syntax error), waits for the
+bugfix agent, mends the build, and waits for the crisis to end. The build's
+exit time is the exporter's own record (`/api/v1/checks`: start + duration);
+the agent's start is the runtime's (`started_at` in SQLite).
+
+Run: .venv/bin/python -m bench.crisis [--trials 20]
+With `--defaults`, Prometheus and Alertmanager run with their default
+intervals instead (1m scrape and evaluation, 30s group_wait): minutes a trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench.common import percentile
+from tests.conftest import DEMO, REPO, commit_all, git, http_get, wait_for
+from tests.test_up import stack_config, status
+
+
+def defaults_configs(tmp: Path, cfg: Path) -> None:
+    """Point the stack at copies of the shipped configs with the intervals removed."""
+    prom = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    prom["global"] = {}
+    for job in prom["scrape_configs"]:
+        job.pop("scrape_interval", None)
+        job.pop("scrape_timeout", None)
+    am = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
+    for route in [am["route"], *am["route"]["routes"]]:
+        for key in ("group_wait", "group_interval", "repeat_interval"):
+            route.pop(key, None)
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(prom))
+    (tmp / "alertmanager.yml").write_text(yaml.safe_dump(am))
+    text = cfg.read_text()
+    text = text.replace(str(REPO / "prometheus" / "prometheus.yml"), str(tmp / "prometheus.yml"))
+    text = text.replace(
+        str(REPO / "alertmanager" / "alertmanager.yml"), str(tmp / "alertmanager.yml")
+    )
+    cfg.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--defaults", action="store_true")
+    args = ap.parse_args()
+    rng = random.Random(11)  # noqa: S311  (trial spacing, not a secret)
+    with tempfile.TemporaryDirectory(prefix="warden-bench-crisis-") as t:
+        tmp = Path(t)
+        project = tmp / "demo"
+        shutil.copytree(
+            DEMO,
+            project,
+            ignore=shutil.ignore_patterns("dist", "reports", "coverage", "logs", "__pycache__"),
+        )
+        git(project, "init", "-q", "-b", "main")
+        commit_all(project, "initial")
+        # Bugfix agents work for 2 s and succeed, so each trial's swarm has
+        # ended before the next break (one bugfix swarm per alert at a time).
+        cfg, ports = stack_config(tmp, project, bugfix="turns=20,delay=0.1")
+        if args.defaults:
+            defaults_configs(tmp, cfg)
+        up = subprocess.Popen(
+            [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        timeout = 900 if args.defaults else 120
+        latencies = []
+        try:
+            wait_for(lambda: status(ports), 60)
+            checks = f"http://127.0.0.1:{ports['exporter']}/api/v1/checks"
+            wait_for(
+                lambda: (
+                    "warden_build_success 1.0"
+                    in http_get(f"http://127.0.0.1:{ports['exporter']}/metrics")[1]
+                ),
+                60,
+            )
+            time.sleep(5)  # let Prometheus scrape the passing build
+            db = sqlite3.connect(tmp / "state" / "warden.db")
+            calc = project / "src" / "calc.py"
+            good = calc.read_text()
+            for i in range(args.trials):
+                time.sleep(rng.uniform(0, 4))  # random phases of the 2 s cycles
+                seen = {r[0] for r in db.execute("SELECT id FROM swarms")}
+                calc.write_text(good + "\ndef broken(:\n")
+
+                def agent_started(seen: set[str] = seen) -> float | None:
+                    row = db.execute(
+                        "SELECT s.id, a.started_at FROM swarms s JOIN agents a ON a.swarm_id"
+                        " = s.id WHERE s.priority = 'CRITICAL' AND s.type = 'bugfix' AND"
+                        " a.started_at IS NOT NULL ORDER BY a.started_at DESC LIMIT 1"
+                    ).fetchone()
+                    return float(row[1]) if row and row[0] not in seen else None
+
+                started = wait_for(agent_started, timeout, 0.02)
+                failure = json.loads(http_get(checks)[1])["build"]["last_failure"]
+                exited = failure["started_at"] + failure["duration_seconds"]
+                latencies.append(started - exited)
+                print(f"  trial {i + 1:2d}: {latencies[-1]:6.2f} s", flush=True)
+                calc.write_text(good)
+                wait_for(lambda: (s := status(ports)) and s["mode"] != "CRISIS", timeout, 0.2)
+            db.close()
+        finally:
+            up.send_signal(signal.SIGTERM)
+            up.wait(timeout=60)
+        label = "defaults" if args.defaults else "shipped"
+        print(
+            f"{label}: build exit -> CRITICAL bugfix agent running, n={len(latencies)}: "
+            f"p50={percentile(latencies, 50):.2f} s p95={percentile(latencies, 95):.2f} s "
+            f"max={max(latencies):.2f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
