@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import yaml
 
 from tests.conftest import REPO, free_port, git, http_get, wait_for
 from tests.stack import TOKEN
@@ -49,6 +50,13 @@ def stack_config(
             f"  alertmanager_config: {REPO / 'alertmanager' / 'alertmanager.yml'}",
         ),
         ("../fake_claude.py", str(REPO / "examples" / "fake_claude.py")),
+        # The probe on: an endpoint that answers (the exporter's own health).
+        (
+            "    enabled: false\n    interval: 15s\n    http:\n      - name: openclaw\n"
+            "        url: http://127.0.0.1:18789/readyz",
+            "    enabled: true\n    interval: 15s\n    http:\n      - name: openclaw\n"
+            "        url: http://127.0.0.1:8947/healthz",
+        ),
         ("127.0.0.1:8947", f"127.0.0.1:{ports['exporter']}"),
         ("127.0.0.1:8948", f"127.0.0.1:{ports['responder']}"),
         ("127.0.0.1:9090", f"127.0.0.1:{ports['prometheus']}"),
@@ -75,6 +83,23 @@ def status(ports: dict[str, int]) -> dict[str, Any] | None:
     return json.loads(text) if code == 200 else None
 
 
+def unserved_rule_metrics(ports: dict[str, int]) -> set[str]:
+    """Metrics a rule names that the live exporter and responder do not serve."""
+    served = set()
+    for component in ("exporter", "responder"):
+        text = http_get(f"http://127.0.0.1:{ports[component]}/metrics")[1]
+        served |= set(re.findall(r"^# TYPE (warden_\S+) ", text, re.M))
+    rules = yaml.safe_load((REPO / "prometheus" / "rules" / "warden.rules.yml").read_text())
+    used = {
+        m
+        for g in rules["groups"]
+        for r in g["rules"]
+        for m in re.findall(r"\b(warden_[a-z0-9_]+)", r["expr"])
+    }
+    base = {re.sub(r"_(sum|count|bucket)$", "", m) for m in used}
+    return {m for m in base if m not in served}
+
+
 def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
     cfg, ports = stack_config(tmp_path, demo_repo)
     out = (tmp_path / "up.log").open("wb")
@@ -95,6 +120,9 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
             ),
             60,
         )
+        # Every metric a rule names is served live (coverage once the tests wrote
+        # their first report: the coverage collector looks every 30 s).
+        wait_for(lambda: not unserved_rule_metrics(ports), 90, 1.0)
         assert post(responder, body(alert("CommitsAwaitingReview", fp="7e1")))[0] == 200
         wait_for(lambda: [s["type"] for s in status(ports)["swarms"]] == ["review"], 30)  # type: ignore[index]
 
