@@ -9,6 +9,7 @@ Ctrl-C (SIGTERM) leaves no process of Warden's behind.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -100,6 +101,13 @@ def unserved_rule_metrics(ports: dict[str, int]) -> set[str]:
     return {m for m in base if m not in served}
 
 
+def health_pid(url: str) -> int | None:
+    try:
+        return int(json.loads(http_get(url + "/healthz", 2)[1])["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
     cfg, ports = stack_config(tmp_path, demo_repo)
     out = (tmp_path / "up.log").open("wb")
@@ -152,6 +160,14 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         with sqlite3.connect(tmp_path / "state" / "warden.db") as db:
             kinds = dict(db.execute("SELECT type, state FROM swarms").fetchall())
         assert kinds["review"] == "killed"
+
+        # R1: the responder is SIGKILLed mid-crisis; warden up starts it again and
+        # it carries on: the same bugfix swarm, no second one, still CRISIS.
+        pid = json.loads(http_get(responder + "/healthz")[1])["pid"]
+        os.kill(pid, signal.SIGKILL)
+        after = wait_for(lambda: (h := health_pid(responder)) and h != pid and status(ports), 60)
+        assert after["mode"] == "CRISIS"
+        assert [x["id"] for x in after["swarms"]] == [swarms[0]["id"]]
 
         git(demo_repo, "checkout", "src/calc.py")
         wait_for(lambda: status(ports)["mode"] != "CRISIS", 60)  # type: ignore[index]
