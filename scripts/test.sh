@@ -22,6 +22,15 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 
+# The Compose specification's JSON schema, to check docker-compose.yml without
+# a Docker engine: it ships inside the docker-compose 1.x wheel.
+if [ ! -f .cache/compose_spec.json ]; then
+    mkdir -p .cache
+    .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps -d .cache \
+        docker-compose==1.29.2
+    .venv/bin/python -c "import glob, zipfile; z = zipfile.ZipFile(glob.glob('.cache/docker_compose-*.whl')[0]); open('.cache/compose_spec.json', 'wb').write(z.read('compose/config/compose_spec.json'))"
+fi
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

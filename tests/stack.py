@@ -35,7 +35,7 @@ from warden.stackconfig import (
 
 PROMETHEUS = shutil.which("prometheus")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-TOKEN = "test-token-0123456789"  # noqa: S105  (a throwaway token for loopback tests)
+TOKEN = "test-token-0123456789"
 
 
 @dataclass

@@ -109,6 +109,31 @@ def cmd_up(args: argparse.Namespace) -> int:
     return Up(config, Path(args.config)).run()
 
 
+def cmd_compose_config(args: argparse.Namespace) -> int:
+    """Render (or --check) the configs the docker compose stack mounts."""
+    if _load(args.config) is None:
+        return 1
+    from warden.stackconfig import COMPOSE_DIR, compose_files
+
+    folder = Path(args.config).resolve().parent / COMPOSE_DIR
+    stale = []
+    for name, text in compose_files(Path(args.config)).items():
+        path = folder / name
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+        else:
+            write_atomic(path, text.encode())
+            print(f"wrote {path}")
+    if stale:
+        print(
+            f"stale: {', '.join(stale)}: run `warden compose-config -c {args.config}`",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
@@ -142,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         ("responder", cmd_responder, "take Alertmanager's webhooks and run the swarms"),
         ("supervise", cmd_supervise, "run a component, restart it when it dies or hangs"),
         ("up", cmd_up, "run the whole stack: exporter, responder, Prometheus, Alertmanager"),
+        ("compose-config", cmd_compose_config, "render the configs the compose stack mounts"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")
@@ -156,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                 help="restart when /healthz is unhealthy this long (default 2m)",
             )
             p.add_argument("--check-interval", default="5s", help="how often to look (5s)")
+        if name == "compose-config":
+            p.add_argument(
+                "--check", action="store_true", help="exit 1 if the rendered files are stale"
+            )
         if name == "rules":
             p.add_argument("-o", "--output", help=f"rules file (default: {RULES_FILE} beside -c)")
             p.add_argument(

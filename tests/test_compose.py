@@ -1,0 +1,111 @@
+"""docker-compose.yml without a Docker engine: valid against the Compose spec,
+everything it mounts or builds exists, and it agrees with the configs it mounts."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.conftest import REPO, run_cli
+
+COMPOSE = REPO / "docker-compose.yml"
+SCHEMA = REPO / ".cache" / "compose_spec.json"
+SERVICES = {
+    "exporter": 8947,
+    "responder": 8948,
+    "prometheus": 9090,
+    "alertmanager": 9093,
+    "grafana": 3000,
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return doc
+
+
+def test_valid_against_the_compose_spec(compose: dict[str, Any]) -> None:
+    if not SCHEMA.exists():
+        pytest.fail(f"{SCHEMA} is missing: run the README's test command, which fetches it")
+    jsonschema.validate(compose, json.loads(SCHEMA.read_text()))
+    broken = {
+        **compose,
+        "services": {
+            **compose["services"],
+            "exporter": {**compose["services"]["exporter"], "restart": ["always"]},
+        },
+    }
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, json.loads(SCHEMA.read_text()))
+
+
+def test_services_images_health_restart_and_loopback(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == set(SERVICES)
+    for name, svc in services.items():
+        image = svc["image"]
+        assert re.match(r"^[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: pin {image}"
+        assert svc["restart"] == "unless-stopped", name
+        assert svc["healthcheck"]["test"][0] == "CMD", name
+        assert svc["ports"] == [f"127.0.0.1:{SERVICES[name]}:{SERVICES[name]}"], name
+    for volume in compose["volumes"]:
+        assert any(volume in str(s.get("volumes", [])) for s in services.values())
+
+
+def test_everything_mounted_or_built_exists(compose: dict[str, Any]) -> None:
+    for name, svc in compose["services"].items():
+        if "build" in svc:
+            assert (REPO / svc["build"] / "Dockerfile").is_file()
+        for volume in svc.get("volumes", []):
+            default = re.match(r"^\$\{\w+:-([^}]*)\}:", volume)  # ${VAR:-default}:/path
+            source = default.group(1) if default else volume.split(":")[0]
+            if source.startswith("."):
+                assert (REPO / source).exists(), f"{name} mounts missing {source}"
+    for name, secret in compose["secrets"].items():
+        path = REPO / secret["file"]
+        assert (path.parent / "README.md").exists(), f"{name}: say how to make {path}"
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=REPO, check=False)
+        assert ignored.returncode == 0, f"{path} must never be committed"
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (REPO / source).exists(), source
+
+
+def test_it_agrees_with_the_configs_it_mounts() -> None:
+    assert run_cli("compose-config", "-c", "warden.yml", "--check").returncode == 0
+    folder = REPO / "deploy" / "compose"
+    prom = yaml.safe_load((folder / "prometheus.yml").read_text())
+    targets = {j["job_name"]: j["static_configs"][0]["targets"][0] for j in prom["scrape_configs"]}
+    assert targets == {
+        "warden-exporter": "exporter:8947",
+        "warden-responder": "responder:8948",
+        "prometheus": "prometheus:9090",
+    }
+    assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093"
+    ]
+    am = yaml.safe_load((folder / "alertmanager.yml").read_text())
+    for receiver in am["receivers"]:
+        for hook in receiver["webhook_configs"]:
+            assert hook["url"].startswith("http://responder:8948/api/v1/")
+            assert (
+                hook["http_config"]["authorization"]["credentials_file"]
+                == "/run/secrets/webhook-token"
+            )
+    warden = yaml.safe_load((folder / "warden.yml").read_text())
+    assert warden["exporter"]["listen"].endswith(":8947")
+    assert warden["responder"]["listen"].endswith(":8948")
+    assert warden["responder"]["token_file"] == "/run/secrets/webhook-token"
+    assert warden["responder"]["alertmanager_url"] == "http://alertmanager:9093"
+    datasource = yaml.safe_load(
+        (REPO / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
