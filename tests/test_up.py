@@ -149,11 +149,12 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         crisis_after = time.monotonic() - t0
         assert s["mode"] == "CRISIS" and s["escalation"] == 3
         swarms = s["swarms"]
-        assert [(x["type"], x["priority"]) for x in swarms] == [("bugfix", "CRITICAL")], (
-            "the review swarm was killed: fix first"
-        )
-        assert swarms[0]["trigger"].startswith("alert:BuildFailing:")
-        context = next((tmp_path / "state" / "agents" / swarms[0]["id"]).glob("context.md"))
+        # Only CRITICAL work runs (the broken build fails the tests too, so a
+        # CRITICAL tests swarm may run beside the bugfix swarm): fix first.
+        assert {x["priority"] for x in swarms} == {"CRITICAL"}
+        bugfix = [x for x in swarms if x["type"] == "bugfix"]
+        assert len(bugfix) == 1 and bugfix[0]["trigger"].startswith("alert:BuildFailing:")
+        context = next((tmp_path / "state" / "agents" / bugfix[0]["id"]).glob("context.md"))
         assert "SyntaxError: invalid syntax" in context.read_text()
         state = json.loads((tmp_path / "state" / "state.json").read_text())
         assert state["mode"] == "CRISIS" and state["modeConfig"]["heartbeatMs"] == 10_000
@@ -167,7 +168,7 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         os.kill(pid, signal.SIGKILL)
         after = wait_for(lambda: (h := health_pid(responder)) and h != pid and status(ports), 60)
         assert after["mode"] == "CRISIS"
-        assert [x["id"] for x in after["swarms"]] == [swarms[0]["id"]]
+        assert [x["id"] for x in after["swarms"] if x["type"] == "bugfix"] == [bugfix[0]["id"]]
 
         git(demo_repo, "checkout", "src/calc.py")
         wait_for(lambda: status(ports)["mode"] != "CRISIS", 60)  # type: ignore[index]
