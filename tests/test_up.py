@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 import yaml
 
-from tests.conftest import REPO, free_port, git, http_get, wait_for
+from tests.conftest import REPO, free_port, git, http_get, run_cli, wait_for
 from tests.stack import TOKEN
 from tests.test_responder import alert, body, post
 
@@ -162,6 +162,30 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
             kinds = dict(db.execute("SELECT type, state FROM swarms").fetchall())
         assert kinds["review"] == "killed"
 
+        # T3: the bugfix agent is killed from outside: the runtime starts it again
+        # and AgentDied comes back through Prometheus and Alertmanager.
+        db_path = tmp_path / "state" / "warden.db"
+
+        def agents() -> list[tuple[int, str]]:
+            with sqlite3.connect(db_path) as db:
+                return db.execute(
+                    "SELECT pid, state FROM agents WHERE swarm_id = ? ORDER BY attempt",
+                    (bugfix[0]["id"],),
+                ).fetchall()
+
+        os.kill(agents()[0][0], signal.SIGKILL)
+        wait_for(lambda: [a[1] for a in agents()] == ["failed", "running"], 30)
+
+        def agent_died_seen() -> bool:
+            with sqlite3.connect(db_path) as db:
+                return bool(
+                    db.execute(
+                        "SELECT COUNT(*) FROM episodes WHERE alertname = 'AgentDied'"
+                    ).fetchone()[0]
+                )
+
+        wait_for(agent_died_seen, 60)
+
         # R1: the responder is SIGKILLed mid-crisis; warden up starts it again and
         # it carries on: the same bugfix swarm, no second one, still CRISIS.
         pid = json.loads(http_get(responder + "/healthz")[1])["pid"]
@@ -172,6 +196,11 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
 
         git(demo_repo, "checkout", "src/calc.py")
         wait_for(lambda: status(ports)["mode"] != "CRISIS", 60)  # type: ignore[index]
+        # M: a maintenance window from the command line, while the stack runs.
+        assert run_cli("maintenance", "start", "--for", "1h", "-c", str(cfg)).returncode == 0
+        wait_for(lambda: status(ports)["mode"] == "MAINTENANCE", 30)  # type: ignore[index]
+        assert run_cli("maintenance", "stop", "-c", str(cfg)).returncode == 0
+        wait_for(lambda: status(ports)["mode"] in ("ACTIVE", "NIGHT"), 30)  # type: ignore[index]
         print(f"crisis seen and a CRITICAL swarm running {crisis_after:.1f} s after the break")
     finally:
         up.send_signal(signal.SIGTERM)
