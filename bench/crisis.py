@@ -11,6 +11,8 @@ the agent's start is the runtime's (`started_at` in SQLite).
 Run: .venv/bin/python -m bench.crisis [--trials 20]
 With `--defaults`, Prometheus and Alertmanager run with their default
 intervals instead (1m scrape and evaluation, 30s group_wait): minutes a trial.
+The responder is unchanged there: when the Watchdog is late (90 s) it reads
+the exporter itself, so that figure shows Warden's fallback as well.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -53,6 +56,26 @@ def defaults_configs(tmp: Path, cfg: Path) -> None:
         str(REPO / "alertmanager" / "alertmanager.yml"), str(tmp / "alertmanager.yml")
     )
     cfg.write_text(text)
+
+
+def default_rule_intervals(tmp: Path, ports: dict[str, int]) -> None:
+    """`warden up` renders the rules with their own group intervals; take them out
+    (every group then runs at Prometheus' default 1m) and reload Prometheus."""
+    rules = tmp / "state" / "stack" / "prometheus" / "warden.rules.yml"
+    doc = yaml.safe_load(rules.read_text())
+    for group in doc["groups"]:
+        group.pop("interval", None)
+    rules.write_text(yaml.safe_dump(doc))
+    url = f"http://127.0.0.1:{ports['prometheus']}/-/reload"
+    wait_for(lambda: http_post_ok(url), 60, 0.5)
+
+
+def http_post_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
 
 
 def main() -> None:
@@ -85,6 +108,8 @@ def main() -> None:
         latencies = []
         try:
             wait_for(lambda: status(ports), 60)
+            if args.defaults:
+                default_rule_intervals(tmp, ports)
             checks = f"http://127.0.0.1:{ports['exporter']}/api/v1/checks"
             wait_for(
                 lambda: (
