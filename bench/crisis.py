@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from bench.common import percentile
-from tests.conftest import DEMO, REPO, commit_all, git, http_get, wait_for
+from tests.conftest import REPO, http_get, make_demo_repo, wait_for
 from tests.test_up import stack_config, status
 
 
@@ -86,14 +85,7 @@ def main() -> None:
     rng = random.Random(11)  # noqa: S311  (trial spacing, not a secret)
     with tempfile.TemporaryDirectory(prefix="warden-bench-crisis-") as t:
         tmp = Path(t)
-        project = tmp / "demo"
-        shutil.copytree(
-            DEMO,
-            project,
-            ignore=shutil.ignore_patterns("dist", "reports", "coverage", "logs", "__pycache__"),
-        )
-        git(project, "init", "-q", "-b", "main")
-        commit_all(project, "initial")
+        project = make_demo_repo(tmp / "demo")
         # Bugfix agents work for 2 s and succeed, so each trial's swarm has
         # ended before the next break (one bugfix swarm per alert at a time).
         cfg, ports = stack_config(tmp, project, bugfix="turns=20,delay=0.1")

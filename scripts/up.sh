@@ -6,18 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
-    || need+=(prometheus-alertmanager)
-if ((${#need[@]})); then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "installing from Debian: ${need[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-        "${need[@]}" >/dev/null
-fi
+./scripts/debian-packages.sh prometheus:prometheus \
+    prometheus-alertmanager:prometheus-alertmanager
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .

@@ -46,10 +46,8 @@ def commit_all(repo: Path, message: str, when: int | None = None) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-@pytest.fixture
-def demo_repo(tmp_path: Path) -> Path:
-    """A copy of the demo project as a git repository of its own."""
-    repo = tmp_path / "demo"
+def make_demo_repo(repo: Path) -> Path:
+    """A copy of the demo project at `repo`, as a git repository of its own."""
     shutil.copytree(
         DEMO,
         repo,
@@ -58,6 +56,11 @@ def demo_repo(tmp_path: Path) -> Path:
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "initial")
     return repo
+
+
+@pytest.fixture
+def demo_repo(tmp_path: Path) -> Path:
+    return make_demo_repo(tmp_path / "demo")
 
 
 def write_config(path: Path, body: str) -> Path:
