@@ -69,6 +69,7 @@ class Service:
             f"http://{listen.host}:{listen.port}/api/v1/checks",
             gate=self.gate,
             run_job=lambda job: self.jobs.run_now(job),
+            reassess=lambda: self.reassess(),
         )
         self.jobs = Jobs(self)
         self.rejected: dict[str, int] = {}

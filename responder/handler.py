@@ -55,9 +55,13 @@ class AlertHandler:
         checks_url: str,
         gate: Callable[[str], str | None] = lambda priority: None,
         run_job: Callable[[str], None] = lambda job: None,
+        reassess: Callable[[], None] = lambda: None,
     ) -> None:
         self.gate = gate
         self.run_job = run_job
+        # Called once a new episode is recorded and before acting on it, so a
+        # crisis it opens is already the mode (and budget period) its swarms run in.
+        self.reassess = reassess
         self.runtime = runtime
         self.store = runtime.store
         self.policies = policies
@@ -102,6 +106,7 @@ class AlertHandler:
         if not new and not self._unacted(fp, starts):
             self.duplicates += 1
             return
+        self.reassess()
         with self.action_latency.time():
             outcome = self._act(alert)
         self.store.episode_acted(fp, starts, outcome)

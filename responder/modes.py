@@ -19,6 +19,9 @@ from responder.store import Store
 from warden.config import Config
 
 NOT_A_CRISIS = ("budget",)
+STALE_AFTER = {"critical": 12 * 60.0, "warning": 65 * 60.0, "": 9 * 3600.0}
+"""An episode not re-sent for twice its route's repeat_interval (5 min for
+critical, 30 min for warning, 4 h for the rest) has resolved unseen."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Situation:
 
 def assess(config: Config, store: Store, now: float) -> Situation:
     """Where Warden stands now; opens or closes the crisis record as needed."""
+    store.expire_episodes(now, STALE_AFTER)
     firing = store.firing()
     critical = [a for a in firing if a[1] == "critical"]
     crisis = [a for a in critical if a[2] not in NOT_A_CRISIS]

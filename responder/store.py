@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS episodes (
     severity TEXT NOT NULL DEFAULT '',
     component TEXT NOT NULL DEFAULT '',
     first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL DEFAULT 0,
     acted INTEGER NOT NULL DEFAULT 0,
     outcome TEXT NOT NULL DEFAULT '',
     resolved_at REAL,
@@ -316,11 +317,12 @@ class Store:
     def open_episode(
         self, fingerprint: str, starts_at: str, labels: dict[str, str], at: float
     ) -> bool:
-        """Remember a firing episode; True the first time it is seen."""
+        """Remember a firing episode; True the first time it is seen. Every
+        notification of it (re-sends included) moves its `last_seen`."""
         with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO episodes (fingerprint, starts_at, alertname, severity,"
-                " component, first_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                " component, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     fingerprint,
                     starts_at,
@@ -328,9 +330,36 @@ class Store:
                     labels.get("severity", ""),
                     labels.get("component", ""),
                     at,
+                    at,
                 ),
             )
+            if cur.rowcount == 0:
+                db.execute(
+                    "UPDATE episodes SET last_seen = ? WHERE fingerprint = ? AND starts_at = ?",
+                    (at, fingerprint, starts_at),
+                )
             return cur.rowcount == 1
+
+    def expire_episodes(self, now: float, stale_after: dict[str, float]) -> int:
+        """Close episodes that stopped being re-sent: their resolution was missed
+        (Warden was down when it came). `stale_after` is per severity, with
+        "" for any other; Alertmanager re-sends firing alerts every
+        repeat_interval, so twice that is safe."""
+        with self._tx() as db:
+            open_ = db.execute(
+                "SELECT fingerprint, starts_at, severity, last_seen FROM episodes"
+                " WHERE resolved_at IS NULL"
+            ).fetchall()
+            stale = [
+                (fp, starts)
+                for fp, starts, severity, seen in open_
+                if seen < now - stale_after.get(severity, stale_after[""])
+            ]
+            db.executemany(
+                "UPDATE episodes SET resolved_at = ? WHERE fingerprint = ? AND starts_at = ?",
+                [(now, fp, starts) for fp, starts in stale],
+            )
+            return len(stale)
 
     def firing(self) -> list[tuple[str, str, str]]:
         """(alertname, severity, component) of every episode not yet resolved."""

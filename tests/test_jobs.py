@@ -289,7 +289,9 @@ def test_every_default_policy(tmp_path: Path, name: str) -> None:
         assert started == expected
         low = svc.runtime.store.swarm(before.id)
         assert low is not None
-        killed = name in ("BuildFailing", "TestsFailing")  # R4: less urgent work stops
+        # R4: a critical alert (not a budget tier) opens CRISIS, where only CRITICAL
+        # and HIGH may run: less urgent work stops at once.
+        killed = spec is not None and spec.severity == "critical" and spec.component != "budget"
         assert (low.state == "killed") == killed
         assert any(
             d["kind"] == "alert" and d["alert"] == name for d in svc.runtime.store.decisions()

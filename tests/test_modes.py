@@ -180,3 +180,22 @@ def test_state_file_and_warden_status(service: tuple[Service, Clock], tmp_path: 
     assert json.loads(as_json.stdout) == state
     text = run_cli("status", "-c", cfg).stdout
     assert "mode CRISIS  escalation 3" in text and "firing: BuildFailing" in text
+
+
+def test_an_episode_no_longer_re_sent_expires(service: tuple[Service, Clock]) -> None:
+    """Warden missed the resolution (it was down): the episode must not hold the
+    crisis forever. Alertmanager re-sends a firing critical alert every 5 min."""
+    svc, clock = service
+    clock.set("2026-11-26T12:00:00+00:00")
+    fire(svc, "BuildFailing", "critical", fp="c1")
+    svc.step()
+    assert svc.situation.mode == "CRISIS"
+    clock.now += 11 * 60
+    fire(svc, "BuildFailing", "critical", fp="c1")  # a re-send: still firing
+    svc.step()
+    clock.now += 11 * 60
+    svc.step()
+    assert svc.situation.mode == "CRISIS", "re-sent 11 minutes ago: still fresh"
+    clock.now += 2 * 60
+    svc.step()
+    assert svc.situation.mode == "ACTIVE", "13 minutes without a re-send: resolved unseen"

@@ -218,7 +218,18 @@ class Up:
         parts.append(
             f"budget {budget['period']}: ${budget['spend_usd']:.2f} of ${budget['cap_usd']:.2f}"
         )
+        recent = [d for d in status["decisions"] if d["kind"] in ("alert", "swarm_end", "mode")]
+        parts.append("lately:" + "".join(f"\n  {_decision(d)}" for d in recent[:4]))
         return "\n".join(parts)
+
+
+def _decision(d: dict[str, Any]) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(d["at"]))
+    if d["kind"] == "alert":
+        return f"{when} {d['alert']}: {d['outcome']}"
+    if d["kind"] == "mode":
+        return f"{when} mode {d['from']} -> {d['to']}"
+    return f"{when} swarm {d['swarm']} {d['state']}: {d['reason']}"
 
 
 def _get_json(url: str) -> Any:
