@@ -156,8 +156,11 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         assert len(bugfix) == 1 and bugfix[0]["trigger"].startswith("alert:BuildFailing:")
         context = next((tmp_path / "state" / "agents" / bugfix[0]["id"]).glob("context.md"))
         assert "SyntaxError: invalid syntax" in context.read_text()
-        state = json.loads((tmp_path / "state" / "state.json").read_text())
-        assert state["mode"] == "CRISIS" and state["modeConfig"]["heartbeatMs"] == 10_000
+        state_file = tmp_path / "state" / "state.json"  # written at the end of each cycle
+        state = wait_for(
+            lambda: (st := json.loads(state_file.read_text()))["mode"] == "CRISIS" and st, 10
+        )
+        assert state["modeConfig"]["heartbeatMs"] == 10_000
         with sqlite3.connect(tmp_path / "state" / "warden.db") as db:
             kinds = dict(db.execute("SELECT type, state FROM swarms").fetchall())
         assert kinds["review"] == "killed"
