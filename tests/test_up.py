@@ -28,9 +28,13 @@ from tests.test_responder import alert, body, post
 
 
 def stack_config(
-    tmp_path: Path, project: Path, bugfix: str = "mode=hang"
+    tmp_path: Path,
+    project: Path,
+    bugfix: str = "mode=hang",
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> tuple[Path, dict[str, int]]:
-    """The shipped warden.yml, pointed at `project` and at free ports."""
+    """The shipped warden.yml, pointed at `project` and at free ports; `extra`
+    replaces more of its lines."""
     ports = {
         "exporter": free_port(),
         "responder": free_port(),
@@ -67,6 +71,7 @@ def stack_config(
             f"    bugfix: {{size: 1, stuck_after: 1h, env: {{FAKE_CLAUDE: '{bugfix}'}}}}\n"
             "    review: {stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}",
         ),
+        *extra,
     ):
         assert old in text, old
         text = text.replace(old, new)
@@ -218,3 +223,72 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         if str(tmp_path) in cmd and p.pid != up.pid:
             left.append(cmd)
     assert not left, f"left running: {left}"
+
+
+def test_budget_tiers_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
+    """B: spend crosses every tier; a person is told through Alertmanager's human
+    route, the tiers are enforced, and nothing more may start."""
+    cfg, ports = stack_config(
+        tmp_path,
+        demo_repo,
+        extra=(
+            ("  budget_usd: 2.0 ", "  budget_usd: 0.01 "),
+            ("    ACTIVE: 100 ", "    ACTIVE: 0.05 "),
+            ("    NIGHT: 25\n", "    NIGHT: 0.05\n"),
+        ),
+    )
+    up = subprocess.Popen(
+        [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    responder = f"http://127.0.0.1:{ports['responder']}"
+    try:
+        wait_for(lambda: status(ports), 60)
+        # Five coverage swarms of $0.01 each spend the whole $0.05 period.
+        for i in range(5):
+            assert post(responder, body(alert("CoverageDecreased", fp=f"c{i}")))[0] == 200
+            wait_for(
+                lambda i=i: (
+                    (st := status(ports)) and st["budget"]["spend_usd"] >= 0.01 * (i + 1) - 1e-9
+                ),
+                30,
+            )
+        alerts_url = f"http://127.0.0.1:{ports['alertmanager']}/api/v2/alerts"
+
+        def firing() -> dict[str, Any]:
+            return {a["labels"]["alertname"]: a for a in json.loads(http_get(alerts_url)[1])}
+
+        tiers = (
+            "BudgetNearlyExhausted",
+            "BudgetNonCriticalStopped",
+            "BudgetCriticalOnly",
+            "BudgetExhausted",
+        )
+        seen = wait_for(lambda: (f := firing()) and all(t in f for t in tiers) and f, 60)
+        exhausted = seen["BudgetExhausted"]
+        assert {r["name"] for r in exhausted["receivers"]} == {"human", "responder-critical"}
+        assert seen["BudgetNearlyExhausted"]["status"]["state"] == "suppressed", (
+            "the higher tier silences the lower ones"
+        )
+        # Nothing more may start in this period. (A crisis would open a period of
+        # its own, with the CRISIS cap: fix first.)
+        assert post(responder, body(alert("CoverageDecreased", fp="c9")))[0] == 200
+
+        def outcome_of(fp: str) -> str | None:
+            st = status(ports)
+            return next(
+                (
+                    d["outcome"]
+                    for d in (st or {}).get("decisions", [])
+                    if d.get("fingerprint") == fp
+                ),
+                None,
+            )
+
+        outcome = wait_for(lambda: outcome_of("c9"), 30)
+        assert "refused" in outcome and "budget tier" in outcome
+    finally:
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=60) == 0
