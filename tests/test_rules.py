@@ -17,8 +17,8 @@ from tests.docs_table import DOC
 from warden.alertspecs import ALERTS, LEARNING, PERFORMANCE
 
 RULES = REPO / "prometheus" / "rules" / "warden.rules.yml"
-RULE_TESTS = REPO / "prometheus" / "rules" / "warden.rules.test.yml"
-RECORDING_TESTS = REPO / "prometheus" / "rules" / "warden.recording.test.yml"
+RULE_TESTS = REPO / "prometheus" / "tests" / "warden.rules.test.yml"
+RECORDING_TESTS = REPO / "prometheus" / "tests" / "warden.recording.test.yml"
 AM_CONFIG = REPO / "alertmanager" / "alertmanager.yml"
 REQUIREMENTS = REPO.parent / "shared" / "REQUIREMENTS.md"
 
@@ -98,7 +98,8 @@ def test_unit_tests_catch_a_changed_threshold(tmp_path: Path, override: str, bro
     name = override.split(":")[0]
     config = re.sub(rf"^    {name}: .*$", f"    {override}", config, flags=re.M)
     (tmp_path / "warden.yml").write_text(config)
-    out = tmp_path / "warden.rules.yml"
+    # The same layout as the repository's: rules/ beside tests/.
+    out = tmp_path / "rules" / "warden.rules.yml"
     res = run(
         sys.executable,
         "-m",
@@ -110,8 +111,9 @@ def test_unit_tests_catch_a_changed_threshold(tmp_path: Path, override: str, bro
         str(out),
     )
     assert res.returncode == 0, res.stderr
-    shutil.copy(RULE_TESTS, tmp_path / RULE_TESTS.name)
-    test = run(tool("promtool"), "test", "rules", str(tmp_path / RULE_TESTS.name))
+    (tmp_path / "tests").mkdir()
+    shutil.copy(RULE_TESTS, tmp_path / "tests" / RULE_TESTS.name)
+    test = run(tool("promtool"), "test", "rules", str(tmp_path / "tests" / RULE_TESTS.name))
     assert test.returncode != 0
     assert broken in test.stdout + test.stderr
 
