@@ -28,18 +28,17 @@ def make_service(
     return Service(load_config(cfg), clock=clock), clock
 
 
+def hang(*types: str) -> str:
+    """Swarm types (as `swarms.types` lines) whose agents hang until killed."""
+    return "".join(
+        f"    {t}: {{env: {{FAKE_CLAUDE: 'mode=hang'}}, stuck_after: 1h}}\n" for t in types
+    )
+
+
 @pytest.fixture
 def hanging(tmp_path: Path) -> Iterator[tuple[Service, Clock]]:
     """A service whose recovery and improvement swarms hang until killed."""
-    svc, clock = make_service(
-        tmp_path,
-        """\
-    bugfix: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
-    coverage: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
-    monitor: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
-    improvement: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
-""",
-    )
+    svc, clock = make_service(tmp_path, hang("bugfix", "coverage", "monitor", "improvement"))
     yield svc, clock
     for s in svc.runtime.store.swarms("running"):
         svc.runtime.kill_swarm(s.id, "test end")
@@ -265,15 +264,7 @@ SPAWNS = {
 @pytest.mark.parametrize("name", sorted({a.name for a in ALERTS} | {"HumanNeeded"}))
 def test_every_default_policy(tmp_path: Path, name: str) -> None:
     svc, _ = make_service(
-        tmp_path,
-        """\
-    tests: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
-    cleanup: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
-    bugfix: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
-    coverage: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
-    monitor: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
-    improvement: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}
-""",
+        tmp_path, hang("tests", "cleanup", "bugfix", "coverage", "monitor", "improvement")
     )
     try:
         before = svc.runtime.start_swarm("improvement", Priority.LOW, "job", "")

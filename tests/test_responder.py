@@ -218,6 +218,22 @@ def test_default_policies_r4_and_r2(
     assert len(swarms(tmp_path)) == 5
 
 
+def disk_low(starts: str, description: str) -> dict[str, Any]:
+    """DiskSpaceLow as Prometheus would post it to Alertmanager."""
+    labels = {
+        "alertname": "DiskSpaceLow",
+        "severity": "critical",
+        "component": "disk",
+        "notify": "human",
+        "path": "/",
+    }
+    return {
+        "labels": labels,
+        "annotations": {"summary": "disk", "description": description},
+        "startsAt": starts,
+    }
+
+
 def test_real_alertmanager_delivers_to_the_responder(
     tmp_path: Path, responder_factory: type[ResponderProcess]
 ) -> None:
@@ -226,21 +242,7 @@ def test_real_alertmanager_delivers_to_the_responder(
     stack.start()
     try:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        stack.post_alerts(
-            [
-                {
-                    "labels": {
-                        "alertname": "DiskSpaceLow",
-                        "severity": "critical",
-                        "component": "disk",
-                        "notify": "human",
-                        "path": "/",
-                    },
-                    "annotations": {"summary": "disk", "description": "19% free"},
-                    "startsAt": now,
-                },
-            ]
-        )
+        stack.post_alerts([disk_low(now, "19% free")])
         wait_for(lambda: [s[:2] for s in swarms(tmp_path)] == [("cleanup", "CRITICAL")], 30)
         # The human route delivered it to the responder's log for a person too.
         status = wait_for(
@@ -254,21 +256,7 @@ def test_real_alertmanager_delivers_to_the_responder(
         )
         assert status["for_a_person"][0]["alert"] == "DiskSpaceLow"
         # Alertmanager sends the same alert again when it is updated: no second action.
-        stack.post_alerts(
-            [
-                {
-                    "labels": {
-                        "alertname": "DiskSpaceLow",
-                        "severity": "critical",
-                        "component": "disk",
-                        "notify": "human",
-                        "path": "/",
-                    },
-                    "annotations": {"summary": "disk", "description": "18% free"},
-                    "startsAt": now,
-                },
-            ]
-        )
+        stack.post_alerts([disk_low(now, "18% free")])
         time.sleep(3)
         assert len(swarms(tmp_path)) == 1
     finally:
