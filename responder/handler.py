@@ -103,16 +103,13 @@ class AlertHandler:
                 self.duplicates += 1
             return
         new = self.store.open_episode(fp, starts, alert.labels, now)
-        if not new and not self._unacted(fp, starts):
+        if not new and not self.store.awaits_action(fp, starts):
             self.duplicates += 1
             return
         self.reassess()
         with self.action_latency.time():
             outcome = self._act(alert)
         self.store.episode_acted(fp, starts, outcome)
-
-    def _unacted(self, fp: str, starts: str) -> bool:
-        return any(e[:2] == (fp, starts) for e in self.store.unacted_episodes())
 
     def _act(self, alert: Alert) -> str:
         policy = self.policies.get(alert.name, Policy())

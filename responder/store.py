@@ -437,15 +437,16 @@ class Store:
                 (outcome, fingerprint, starts_at),
             )
 
-    def unacted_episodes(self) -> list[tuple[str, str, str]]:
-        """Episodes seen but not yet acted upon (a crash came in between)."""
-        return [
-            (r[0], r[1], r[2])
-            for r in self._rows(
-                "SELECT fingerprint, starts_at, alertname FROM episodes WHERE acted = 0"
-                " AND resolved_at IS NULL"
+    def awaits_action(self, fingerprint: str, starts_at: str) -> bool:
+        """An open episode seen but not yet acted upon (a crash came in between)."""
+        return bool(
+            self._rows(
+                "SELECT 1 FROM episodes WHERE fingerprint = ? AND starts_at = ? AND acted = 0"
+                " AND resolved_at IS NULL",
+                fingerprint,
+                starts_at,
             )
-        ]
+        )
 
     def close_episode(self, fingerprint: str, starts_at: str, at: float) -> bool:
         """Mark an episode resolved; True only the first time."""
