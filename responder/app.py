@@ -74,8 +74,10 @@ class Service:
         self.jobs = Jobs(self)
         self.rejected: dict[str, int] = {}
         self.heartbeat = 0.0
-        self.watchdog_at = 0.0
-        self.started_at = time.time()
+        self.watchdog_at = 0.0  # wall clock, for people and the metric
+        # Silence is timed on the monotonic clock: a step of the wall clock
+        # (NTP, a suspended VM) must not look like a silent pipeline.
+        self.watchdog_seen = time.monotonic()
         self.human: list[dict[str, Any]] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -151,8 +153,11 @@ class Service:
         Prometheus, Alertmanager or the route between them is broken, and
         alerts cannot be trusted to arrive.
         """
-        last = self.watchdog_at or self.started_at
-        return time.time() - last > WATCHDOG_SILENCE_SECONDS
+        return time.monotonic() - self.watchdog_seen > WATCHDOG_SILENCE_SECONDS
+
+    def watchdog_arrived(self) -> None:
+        self.watchdog_at = time.time()
+        self.watchdog_seen = time.monotonic()
 
     def gate(self, priority: str) -> str | None:
         """Why the current mode refuses a swarm of `priority` now, or None."""
@@ -265,7 +270,7 @@ async def watchdog(request: web.Request) -> web.Response:
     except BadBody as exc:
         service.reject("bad_body")
         return web.json_response({"error": str(exc)}, status=400)
-    service.watchdog_at = time.time()
+    service.watchdog_arrived()
     return web.json_response({"ok": True})
 
 

@@ -240,15 +240,19 @@ class Jobs:
         """J2: keep the minimum number of swarms running (R2), as mode and budget allow."""
         rt = self.service.runtime
         minimum = int(self.config.alerts.values["SwarmsBelowMinimum"]["minimum"])  # type: ignore[call-overload]
-        missing = minimum - len(rt.store.swarms("running"))
+        running = rt.store.swarms("running")
+        missing = minimum - len(running)
+        # The recovery types not running yet come first (a crisis may have
+        # started its own bugfix swarm already).
+        kinds = sorted(RECOVERY, key=lambda k: any(s.type == k for s in running))
         actions = []
         for i in range(max(0, missing)):
-            kind = RECOVERY[i % len(RECOVERY)]
+            kind = kinds[i % len(kinds)]
             actions.append(
                 self._spawn(
                     kind,
                     Priority.HIGH,
-                    f"job:J2:{int(time.time())}:{i}",
+                    f"job:J2:{int(self.service.clock())}:{i}",
                     "Fewer swarms run than the minimum; recovery swarm "
                     f"({kind}): find why they stopped and carry on.",
                 )
@@ -326,7 +330,7 @@ class Jobs:
         self._spawn(
             "improvement",
             Priority.MEDIUM,
-            f"job:J8:{int(time.time())}",
+            f"job:J8:{int(svc.clock())}",
             "All is well: make one small, safe improvement.",
         )
 

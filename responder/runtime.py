@@ -538,9 +538,13 @@ class Runtime:
                 for line in live.follower.poll():
                     live.adapter.feed(line)
                 if _same_process_alive(row.pid, row.start_time):
-                    # Its last output is when its log last grew.
+                    # Its last output is when its log last grew. The file's
+                    # mtime is on the kernel's real-time clock; its age is
+                    # carried over to this runtime's clock (which may be set).
                     with contextlib.suppress(OSError):
-                        row.last_progress_at = Path(row.log_path).stat().st_mtime
+                        mtime = Path(row.log_path).stat().st_mtime
+                        age = max(0.0, time.clock_gettime(time.CLOCK_REALTIME) - mtime)
+                        row.last_progress_at = self.clock() - age
                     self._live[row.id] = live
                 else:
                     self._end(live, None, report)

@@ -68,8 +68,9 @@ def write_config(path: Path, body: str) -> Path:
     return path
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """`warden ARGS` as a separate process, as a person would run it."""
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`warden ARGS` as a separate process, as a person would run it (with `env`
+    added to the environment)."""
     return subprocess.run(
         [sys.executable, "-m", "warden.cli", *args],
         capture_output=True,
@@ -77,6 +78,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         cwd=REPO,
         timeout=60,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 

@@ -230,7 +230,7 @@ exporter: {{listen: "127.0.0.1:{exporter.port}"}}
             20,
         )
         assert not svc.pipeline_silent()
-        svc.started_at -= 91  # no Watchdog for 91 s
+        svc.watchdog_seen -= 91  # no Watchdog for 91 s (monotonic)
         assert svc.pipeline_silent()
         svc.jobs.run_now("J1")
         svc.reassess()

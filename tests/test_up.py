@@ -1,13 +1,23 @@
 """`warden up` end to end: exporter, Prometheus, Alertmanager, responder and real agents.
 
-R4 through the real pipeline: the demo's build breaks, a CRITICAL bugfix
-swarm starts with the build error in its context, non-critical work is
-killed, the mode is CRISIS; the build is mended and the crisis ends. Then
-Ctrl-C (SIGTERM) leaves no process of Warden's behind.
+- R4 (with T3, R1 after a crash, maintenance from the CLI, the consistency
+  of rules and live metrics): the demo's build breaks, a CRITICAL bugfix
+  swarm starts with the build error in its context, non-critical work is
+  killed, the mode is CRISIS; the build is mended and the crisis ends.
+- B: spend crosses every budget tier.
+- M, W3, R2 and R1 after a hang: NIGHT at 23:00 and ACTIVE at 07:00, a
+  silent agent replaced, every swarm dead and three recovery swarms, a
+  frozen responder restarted with its agents kept.
+
+Each stack runs on a set clock (tests/clockshift), so what a test expects of
+the day does not depend on the hour it runs. Ctrl-C (SIGTERM) must leave no
+process of Warden's behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -16,6 +26,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +100,27 @@ def status(ports: dict[str, int]) -> dict[str, Any] | None:
     return json.loads(text) if code == 200 else None
 
 
+def metrics_text(ports: dict[str, int], component: str) -> str:
+    try:
+        return http_get(f"http://127.0.0.1:{ports[component]}/metrics", 2)[1]
+    except OSError:
+        return ""  # not listening yet
+
+
+def outcome_of(ports: dict[str, int], fp: str) -> str | None:
+    """What the responder did about the alert with fingerprint `fp`, once it has."""
+    st = status(ports)
+    return next(
+        (d["outcome"] for d in (st or {}).get("decisions", []) if d.get("fingerprint") == fp),
+        None,
+    )
+
+
 def unserved_rule_metrics(ports: dict[str, int]) -> set[str]:
     """Metrics a rule names that the live exporter and responder do not serve."""
     served = set()
     for component in ("exporter", "responder"):
-        text = http_get(f"http://127.0.0.1:{ports[component]}/metrics")[1]
+        text = metrics_text(ports, component)
         served |= set(re.findall(r"^# TYPE (warden_\S+) ", text, re.M))
     rules = yaml.safe_load((REPO / "prometheus" / "rules" / "warden.rules.yml").read_text())
     used = {
@@ -106,6 +133,68 @@ def unserved_rule_metrics(ports: dict[str, int]) -> set[str]:
     return {m for m in base if m not in served}
 
 
+class StackClock:
+    """Moves the wall clock of a `warden up` stack forward (tests/clockshift)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0.0
+        self.env = {
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(REPO / "tests" / "clockshift"), os.environ.get("PYTHONPATH")) if p
+            ),
+            "WARDEN_TEST_CLOCK_FILE": str(path),
+        }
+
+    @classmethod
+    def at_noon(cls, tmp_path: Path) -> StackClock:
+        """A day-time clock: what a test expects of ACTIVE must not depend on
+        the hour it runs."""
+        clock = cls(tmp_path / "clock")
+        clock.set(12, 0, 0)
+        return clock
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def set(self, hour: int, minute: int, second: int) -> float:
+        """On to the next hour:minute:second UTC; returns that time."""
+        now = self.now()
+        at = dt.datetime.fromtimestamp(now, dt.UTC).replace(
+            hour=hour, minute=minute, second=second, microsecond=0
+        )
+        if at.timestamp() <= now:
+            at += dt.timedelta(days=1)
+        self.offset += at.timestamp() - now
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(f"{self.offset}\n")
+        tmp.replace(self.path)
+        return at.timestamp()
+
+
+@contextlib.contextmanager
+def warden_up(
+    cfg: Path, clock: StackClock, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`warden up -c cfg` on `clock` for the length of the block; SIGTERM must
+    stop it cleanly."""
+    out = log.open("wb") if log else subprocess.DEVNULL
+    up = subprocess.Popen(
+        [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env={**os.environ, **clock.env},
+    )
+    try:
+        yield up
+    finally:
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=60) == 0
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
 def health_pid(url: str) -> int | None:
     try:
         return int(json.loads(http_get(url + "/healthz", 2)[1])["pid"])
@@ -115,24 +204,12 @@ def health_pid(url: str) -> int | None:
 
 def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
     cfg, ports = stack_config(tmp_path, demo_repo)
-    out = (tmp_path / "up.log").open("wb")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-    )
     responder = f"http://127.0.0.1:{ports['responder']}"
-    try:
+    clock = StackClock.at_noon(tmp_path)
+    with warden_up(cfg, clock, tmp_path / "up.log") as up:
         wait_for(lambda: status(ports), 60)
         # Prometheus scrapes the exporter and sees the build pass first.
-        wait_for(
-            lambda: (
-                "warden_build_success 1.0"
-                in http_get(f"http://127.0.0.1:{ports['exporter']}/metrics")[1]
-            ),
-            60,
-        )
+        wait_for(lambda: "warden_build_success 1.0" in metrics_text(ports, "exporter"), 60)
         # Every metric a rule names is served live (coverage once the tests wrote
         # their first report: the coverage collector looks every 30 s).
         wait_for(lambda: not unserved_rule_metrics(ports), 90, 1.0)
@@ -205,15 +282,14 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         git(demo_repo, "checkout", "src/calc.py")
         wait_for(lambda: status(ports)["mode"] != "CRISIS", 60)  # type: ignore[index]
         # M: a maintenance window from the command line, while the stack runs.
-        assert run_cli("maintenance", "start", "--for", "1h", "-c", str(cfg)).returncode == 0
+        assert (
+            run_cli("maintenance", "start", "--for", "1h", "-c", str(cfg), env=clock.env).returncode
+            == 0
+        )
         wait_for(lambda: status(ports)["mode"] == "MAINTENANCE", 30)  # type: ignore[index]
-        assert run_cli("maintenance", "stop", "-c", str(cfg)).returncode == 0
+        assert run_cli("maintenance", "stop", "-c", str(cfg), env=clock.env).returncode == 0
         wait_for(lambda: status(ports)["mode"] in ("ACTIVE", "NIGHT"), 30)  # type: ignore[index]
         print(f"crisis seen and a CRITICAL swarm running {crisis_after:.1f} s after the break")
-    finally:
-        up.send_signal(signal.SIGTERM)
-        assert up.wait(timeout=60) == 0
-        out.close()
     log = (tmp_path / "up.log").read_text()
     assert re.search(r"exporter +http://127\.0\.0\.1:\d+/metrics", log)
     assert "Warden is down." in log
@@ -237,14 +313,8 @@ def test_budget_tiers_through_warden_up(tmp_path: Path, demo_repo: Path) -> None
             ("    NIGHT: 25\n", "    NIGHT: 0.05\n"),
         ),
     )
-    up = subprocess.Popen(
-        [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-    )
     responder = f"http://127.0.0.1:{ports['responder']}"
-    try:
+    with warden_up(cfg, StackClock.at_noon(tmp_path)):
         wait_for(lambda: status(ports), 60)
         # Five coverage swarms of $0.01 each spend the whole $0.05 period.
         for i in range(5):
@@ -275,20 +345,127 @@ def test_budget_tiers_through_warden_up(tmp_path: Path, demo_repo: Path) -> None
         # Nothing more may start in this period. (A crisis would open a period of
         # its own, with the CRISIS cap: fix first.)
         assert post(responder, body(alert("CoverageDecreased", fp="c9")))[0] == 200
+        outcome = wait_for(lambda: outcome_of(ports, "c9"), 30)
+        assert "refused" in outcome and "budget tier" in outcome
 
-        def outcome_of(fp: str) -> str | None:
-            st = status(ports)
-            return next(
-                (
-                    d["outcome"]
-                    for d in (st or {}).get("decisions", [])
-                    if d.get("fingerprint") == fp
-                ),
-                None,
+
+def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
+    tmp_path: Path, demo_repo: Path
+) -> None:
+    """M: NIGHT at 23:00 and ACTIVE at 07:00 with the stack's clock set. R2:
+    every swarm dies and three recovery swarms start. W3: a silent agent is
+    replaced. R1: a frozen responder is restarted within 2.5 minutes and
+    carries on with the same swarms."""
+    cfg, ports = stack_config(
+        tmp_path,
+        demo_repo,
+        extra=(
+            ("  env: {}\n", "  env: {FAKE_CLAUDE: 'mode=hang'}\n"),  # agents work until stopped
+            ("  retries: 3 ", "  retries: 0 "),  # an agent's death ends its swarm
+            (
+                "    review: {stuck_after: 1h, ",
+                "    review: {stuck_after: 10s, retries: 1, retry_backoff: 1s, ",
+            ),
+        ),
+    )
+    clock = StackClock(tmp_path / "clock")
+    night = clock.set(22, 59, 30)
+    responder = f"http://127.0.0.1:{ports['responder']}"
+    db_path = tmp_path / "state" / "warden.db"
+
+    def running() -> list[dict[str, Any]]:
+        swarms: list[dict[str, Any]] = (status(ports) or {}).get("swarms", [])
+        return swarms
+
+    def agent_states(swarm_id: str) -> list[str]:
+        with sqlite3.connect(db_path) as db:
+            rows = db.execute(
+                "SELECT state FROM agents WHERE swarm_id = ? ORDER BY attempt", (swarm_id,)
+            )
+            return [r[0] for r in rows]
+
+    def mode_change(to: str) -> dict[str, Any] | None:
+        with sqlite3.connect(db_path) as db:
+            rows = db.execute("SELECT at, detail FROM decisions WHERE kind = 'mode'").fetchall()
+        changes = [{"at": at, **json.loads(detail)} for at, detail in rows]
+        return next((c for c in changes if c["to"] == to), None)
+
+    def recovery_swarms(other_than: set[str]) -> list[dict[str, Any]] | None:
+        swarms = running()
+        fresh = [s for s in swarms if s["id"] not in other_than]
+        types = sorted(s["type"] for s in fresh)
+        return fresh if types == ["bugfix", "coverage", "monitor"] and swarms == fresh else None
+
+    with warden_up(cfg, clock, tmp_path / "up.log"):
+        wait_for(lambda: status(ports), 60)
+        # M2: the night begins at 23:00 by the project's clock.
+        to_night = wait_for(lambda: mode_change("NIGHT"), 60)
+        assert to_night["from"] == "ACTIVE"
+        assert night <= to_night["at"] < night + 40
+        state = json.loads((tmp_path / "state" / "state.json").read_text())
+        assert state["modeConfig"]["maxSwarms"] == 3
+        assert state["modeConfig"]["allowedPriorities"] == ["CRITICAL", "HIGH"]
+        assert post(responder, body(alert("CommitsAwaitingReview", fp="a1")))[0] == 200
+        assert "NIGHT allows only CRITICAL, HIGH" in wait_for(lambda: outcome_of(ports, "a1"), 30)
+
+        # M1: the day begins at 07:00. (The clock jumps while nothing runs: a
+        # swarm would be 8 hours old after it, and past its timeout.)
+        day = clock.set(6, 59, 50)
+        to_day = wait_for(lambda: mode_change("ACTIVE"), 60)
+        assert to_day["from"] == "NIGHT" and day <= to_day["at"] < day + 40
+
+        # R2 from the start: no swarm runs, SwarmsBelowMinimum fires after its
+        # minute and J2 starts the three recovery swarms.
+        first = wait_for(lambda: recovery_swarms(set()), 150, 1.0)
+        assert {s["priority"] for s in first} == {"HIGH"}
+
+        # W3: an agent that stops making progress is killed and replaced.
+        assert post(responder, body(alert("CommitsAwaitingReview", fp="a2")))[0] == 200
+        review = wait_for(lambda: [s for s in running() if s["type"] == "review"], 30)[0]
+        wait_for(lambda: agent_states(review["id"]) == ["failed", "running"], 60)
+        with sqlite3.connect(db_path) as db:
+            stuck = db.execute(
+                "SELECT COUNT(*) FROM decisions WHERE kind = 'agent_stuck'"
+            ).fetchone()[0]
+        assert stuck == 1
+
+        # R2: every swarm dies (each agent is killed; no retries left) and three
+        # recovery swarms replace them.
+        before = {s["id"] for s in running()}
+        assert len(before) == 4
+        with sqlite3.connect(db_path) as db:
+            pids = [r[0] for r in db.execute("SELECT pid FROM agents WHERE state = 'running'")]
+        assert len(pids) == 4
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        died = time.monotonic()
+        second = wait_for(lambda: recovery_swarms(before), 180, 1.0)
+        recovered_after = time.monotonic() - died
+        # J2 starts them; AgentDied is critical, so J1 may have started the
+        # crisis's bugfix swarm first, and J2 then the other two.
+        assert all(re.match(r"job:(J2:|J1:crisis$)", s["trigger"]) for s in second)
+        with sqlite3.connect(db_path) as db:
+            pids = sorted(
+                r[0] for r in db.execute("SELECT pid FROM agents WHERE state = 'running'")
             )
 
-        outcome = wait_for(lambda: outcome_of("c9"), 30)
-        assert "refused" in outcome and "budget tier" in outcome
-    finally:
-        up.send_signal(signal.SIGTERM)
-        assert up.wait(timeout=60) == 0
+        # R1: the responder freezes; warden up sees its heartbeat stop, kills
+        # and restarts it, and it carries on with the swarms it had.
+        pid = health_pid(responder)
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        after = wait_for(lambda: (h := health_pid(responder)) and h != pid and status(ports), 170)
+        restarted_after = time.monotonic() - frozen
+        assert restarted_after < 150
+        assert sorted(s["id"] for s in after["swarms"]) == sorted(s["id"] for s in second)
+        with sqlite3.connect(db_path) as db:
+            kept = sorted(
+                r[0] for r in db.execute("SELECT pid FROM agents WHERE state = 'running'")
+            )
+        assert kept == pids, "the agents kept running and were adopted"
+        print(
+            f"recovery swarms {recovered_after:.0f} s after every swarm died; "
+            f"frozen responder answering again after {restarted_after:.0f} s"
+        )
+    assert "responder hung" in (tmp_path / "up.log").read_text()

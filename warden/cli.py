@@ -94,7 +94,12 @@ def cmd_supervise(args: argparse.Namespace) -> int:
         args.config,
     ]
     supervisor = Supervisor(
-        args.component, argv, f"http://{listen.host}:{listen.port}/healthz", hang_after, every
+        args.component,
+        argv,
+        f"http://{listen.host}:{listen.port}/healthz",
+        hang_after,
+        every,
+        adopts_children=args.component == "responder",
     )
     return supervisor.run_forever()
 

@@ -20,14 +20,17 @@ import psutil
 KILL_GRACE_SECONDS = 2.0
 
 
-def kill_groups(pgids: Iterable[int], grace: float = KILL_GRACE_SECONDS) -> None:
-    """SIGTERM every group and every descendant, SIGKILL what is left after `grace`.
+def kill_groups(
+    pgids: Iterable[int], grace: float = KILL_GRACE_SECONDS, descendants: bool = True
+) -> None:
+    """SIGTERM every group (and every descendant, unless told not to), SIGKILL
+    what is left after `grace`.
 
     Returns once nothing of theirs can run any more (bounded by a second
     `grace` after SIGKILL), so a caller can rely on them being gone.
     """
     groups = list(pgids)
-    strays = [p for g in groups for p in _descendants(g)]
+    strays = [p for g in groups for p in _descendants(g)] if descendants else []
     for g in groups:
         _signal_group(g, signal.SIGTERM)
     for p in strays:
@@ -41,8 +44,8 @@ def kill_groups(pgids: Iterable[int], grace: float = KILL_GRACE_SECONDS) -> None
     _wait_gone(groups, strays, grace)
 
 
-def kill_group(pgid: int, grace: float = KILL_GRACE_SECONDS) -> None:
-    kill_groups([pgid], grace)
+def kill_group(pgid: int, grace: float = KILL_GRACE_SECONDS, descendants: bool = True) -> None:
+    kill_groups([pgid], grace, descendants)
 
 
 def group_alive(pgid: int) -> bool:

@@ -4,7 +4,9 @@ R1: a crash is seen at once (the child exits); a hang (a deadlock, SIGSTOP)
 is seen when `/healthz` stops answering or reports a heartbeat older than
 `hang_after`, and the whole process group is SIGKILLed (which works on a
 stopped process too), then started again. The service continues from its
-persisted state. Restarts back off from 1 s to 30 s while they keep failing.
+persisted state. The responder's agents lead sessions of their own and are
+left running (`adopts_children`): its next run adopts them, so a restart
+costs no agent its work. Restarts back off from 1 s to 30 s while they keep failing.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ class Supervisor:
         health_url: str,
         hang_after: float,
         check_interval: float = 5.0,
+        adopts_children: bool = False,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.health_url = health_url
         self.hang_after = hang_after
         self.check_interval = check_interval
+        self.adopts_children = adopts_children
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._stopping = False
@@ -78,7 +82,7 @@ class Supervisor:
     def restart(self, why: str) -> None:
         assert self.proc is not None
         log.warning("%s %s: restarting", self.name, why)
-        kill_group(self.proc.pid, grace=0.0)
+        kill_group(self.proc.pid, grace=0.0, descendants=not self.adopts_children)
         self.proc.wait()
         self.restarts += 1
         failing_fast = time.monotonic() - self._started < 30
@@ -87,7 +91,7 @@ class Supervisor:
 
     def stop(self) -> None:
         if self.proc is not None:
-            kill_group(self.proc.pid, grace=10.0)
+            kill_group(self.proc.pid, grace=10.0, descendants=not self.adopts_children)
             self.proc.wait()
 
     def run_forever(self) -> int:
