@@ -10,9 +10,10 @@ the agent's start is the runtime's (`started_at` in SQLite).
 
 Run: .venv/bin/python -m bench.crisis [--trials 20]
 With `--defaults`, Prometheus and Alertmanager run with their default
-intervals instead (1m scrape and evaluation, 30s group_wait): minutes a trial.
-The responder is unchanged there: when the Watchdog is late (90 s) it reads
-the exporter itself, so that figure shows Warden's fallback as well.
+intervals instead (1m scrape and evaluation, 30s group_wait, 5m
+group_interval): minutes a trial. The Watchdog's route keeps its 30 s repeat,
+so the responder's own fallback (reading the exporter after 90 s without a
+Watchdog) stays out of that figure.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def defaults_configs(tmp: Path, cfg: Path) -> None:
         job.pop("scrape_interval", None)
         job.pop("scrape_timeout", None)
     am = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
-    for route in [am["route"], *am["route"]["routes"]]:
+    # The Watchdog's route keeps its 30 s repeat: it is Warden's dead man's
+    # switch, not a speed setting, and without it the responder would read the
+    # exporter itself after 90 s of silence and hide the defaults' delay.
+    routes = [r for r in am["route"]["routes"] if 'alertname="Watchdog"' not in r["matchers"]]
+    for route in [am["route"], *routes]:
         for key in ("group_wait", "group_interval", "repeat_interval"):
             route.pop(key, None)
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(prom))

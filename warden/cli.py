@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("component", choices=["responder", "exporter"])
             p.add_argument(
                 "--hang-after",
-                default="2m",
-                help="restart when /healthz is unhealthy this long (default 2m)",
+                default="1m",
+                help="restart when /healthz is unhealthy this long (default 1m)",
             )
             p.add_argument("--check-interval", default="5s", help="how often to look (5s)")
         if name == "compose-config":

@@ -23,6 +23,9 @@ from types import FrameType
 from warden.proc import kill_group
 
 log = logging.getLogger(__name__)
+# R1 asks a hang to be seen within 2 minutes: a minute without a healthy
+# answer (or with a stale heartbeat), plus one round of checks, is well inside.
+HANG_AFTER_SECONDS = 60.0
 
 
 class Supervisor:

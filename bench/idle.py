@@ -1,0 +1,93 @@
+"""Idle cost of the whole stack (`warden up`) on the demo project.
+
+The shipped warden.yml with free ports, nothing breaking: after a warm-up
+(first builds, tests, scrapes and rule evaluations), each component's CPU
+time over a window, as a share of one core, and its resident memory at the
+end. The exporter's figure includes the commands it runs and waits for (git,
+the build and tests when something changes); the responder's does not
+include its agents, which are the work, not the overhead.
+
+Run: .venv/bin/python -m bench.idle [--seconds 60] [--warmup 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.conftest import make_demo_repo, wait_for
+from tests.test_up import stack_config, status
+
+COMPONENTS = ("exporter", "responder", "prometheus", "alertmanager")
+
+
+def component_of(proc: psutil.Process) -> str | None:
+    cmd = proc.cmdline()
+    if len(cmd) > 3 and cmd[1:3] == ["-m", "warden.cli"] and cmd[3] in COMPONENTS:
+        return cmd[3]
+    name = Path(cmd[0]).name if cmd else ""
+    if name == "prometheus":
+        return "prometheus"
+    if name in ("prometheus-alertmanager", "alertmanager"):
+        return "alertmanager"
+    return None
+
+
+def cpu_seconds(proc: psutil.Process, with_children: bool) -> float:
+    t = proc.cpu_times()
+    own = t.user + t.system
+    return own + (t.children_user + t.children_system if with_children else 0.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--warmup", type=float, default=30.0)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="warden-bench-idle-") as t:
+        tmp = Path(t)
+        cfg, ports = stack_config(tmp, make_demo_repo(tmp / "demo"))
+        up = subprocess.Popen(
+            [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: status(ports), 60)
+            time.sleep(args.warmup)
+            root = psutil.Process(up.pid)
+            procs = {"warden up": root}
+            for child in root.children():
+                name = component_of(child)
+                if name:
+                    procs[name] = child
+            assert set(procs) == {"warden up", *COMPONENTS}, sorted(procs)
+
+            def sample() -> dict[str, float]:
+                return {n: cpu_seconds(p, n == "exporter") for n, p in procs.items()}
+
+            before, t0 = sample(), time.monotonic()
+            time.sleep(args.seconds)
+            after, elapsed = sample(), time.monotonic() - t0
+            rss = {n: p.memory_info().rss for n, p in procs.items()}
+        finally:
+            up.send_signal(signal.SIGTERM)
+            up.wait(timeout=60)
+    print(f"idle stack over {elapsed:.0f} s after a {args.warmup:.0f} s warm-up:")
+    print(f"  {'component':<13} {'CPU (share of one core)':>24} {'RSS MiB':>8}")
+    for name in procs:
+        share = (after[name] - before[name]) / elapsed
+        print(f"  {name:<13} {share:>23.2%} {rss[name] / 2**20:>8.1f}")
+    total = sum(after.values()) - sum(before.values())
+    print(f"  {'total':<13} {total / elapsed:>23.2%} {sum(rss.values()) / 2**20:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
