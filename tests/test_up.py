@@ -26,6 +26,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ import yaml
 from tests.conftest import REPO, free_port, git, http_get, run_cli, wait_for
 from tests.stack import TOKEN
 from tests.test_responder import alert, body, post
+from warden.config import load_config
+from warden.dashboards import boards
+from warden.dashboards.render import ANNOTATIONS
 
 
 def stack_config(
@@ -116,21 +120,42 @@ def outcome_of(ports: dict[str, int], fp: str) -> str | None:
     )
 
 
-def unserved_rule_metrics(ports: dict[str, int]) -> set[str]:
-    """Metrics a rule names that the live exporter and responder do not serve."""
+def named_metrics(exprs: list[str]) -> set[str]:
+    """Warden's metric names in PromQL expressions (not recording rules' names,
+    which hold a metric name between colons); histogram series by their family."""
+    names = set(re.findall(r"(?<![:\w])(warden_[a-z0-9_]+)\b(?!:)", " ".join(exprs)))
+    return {re.sub(r"_(sum|count|bucket)$", "", m) for m in names}
+
+
+def rule_and_dashboard_exprs(cfg: Path) -> list[str]:
+    rules = yaml.safe_load((REPO / "prometheus" / "rules" / "warden.rules.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    for board in boards(load_config(cfg)):
+        exprs += [q.expr for p in board.panels() for q in p.queries]
+    return exprs + [a["expr"] for a in ANNOTATIONS]
+
+
+def unserved_metrics(ports: dict[str, int], cfg: Path) -> set[str]:
+    """Metrics a rule or a dashboard names that the live exporter and responder do not serve."""
     served = set()
     for component in ("exporter", "responder"):
         text = metrics_text(ports, component)
         served |= set(re.findall(r"^# TYPE (warden_\S+) ", text, re.M))
-    rules = yaml.safe_load((REPO / "prometheus" / "rules" / "warden.rules.yml").read_text())
-    used = {
-        m
-        for g in rules["groups"]
-        for r in g["rules"]
-        for m in re.findall(r"\b(warden_[a-z0-9_]+)", r["expr"])
-    }
-    base = {re.sub(r"_(sum|count|bucket)$", "", m) for m in used}
-    return {m for m in base if m not in served}
+    return named_metrics(rule_and_dashboard_exprs(cfg)) - served
+
+
+def check_dashboard_queries(ports: dict[str, int], cfg: Path) -> None:
+    """Every dashboard query is valid PromQL for the live Prometheus, and those a
+    running stack always answers return data."""
+    prometheus = f"http://127.0.0.1:{ports['prometheus']}/api/v1/query?"
+    for board in boards(load_config(cfg)):
+        for panel in board.panels():
+            for q in panel.queries:
+                expr = q.expr.replace("$type", ".*").replace("$instance", ".*")
+                code, text = http_get(prometheus + urllib.parse.urlencode({"query": expr}))
+                assert code == 200, (panel.title, expr, text)
+                if q.always:
+                    assert json.loads(text)["data"]["result"], (board.uid, panel.title, expr)
 
 
 class StackClock:
@@ -210,9 +235,9 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         wait_for(lambda: status(ports), 60)
         # Prometheus scrapes the exporter and sees the build pass first.
         wait_for(lambda: "warden_build_success 1.0" in metrics_text(ports, "exporter"), 60)
-        # Every metric a rule names is served live (coverage once the tests wrote
+        # Every metric a rule or a dashboard names is served live (coverage once the tests wrote
         # their first report: the coverage collector looks every 30 s).
-        wait_for(lambda: not unserved_rule_metrics(ports), 90, 1.0)
+        wait_for(lambda: not unserved_metrics(ports, cfg), 90, 1.0)
         assert post(responder, body(alert("CommitsAwaitingReview", fp="7e1")))[0] == 200
         wait_for(lambda: [s["type"] for s in status(ports)["swarms"]] == ["review"], 30)  # type: ignore[index]
 
@@ -289,6 +314,7 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         wait_for(lambda: status(ports)["mode"] == "MAINTENANCE", 30)  # type: ignore[index]
         assert run_cli("maintenance", "stop", "-c", str(cfg), env=clock.env).returncode == 0
         wait_for(lambda: status(ports)["mode"] in ("ACTIVE", "NIGHT"), 30)  # type: ignore[index]
+        check_dashboard_queries(ports, cfg)
         print(f"crisis seen and a CRITICAL swarm running {crisis_after:.1f} s after the break")
     log = (tmp_path / "up.log").read_text()
     assert re.search(r"exporter +http://127\.0\.0\.1:\d+/metrics", log)

@@ -114,6 +114,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     return Up(config, Path(args.config)).run()
 
 
+def _write_or_check(files: dict[Path, str], check: bool, again: str) -> int:
+    """Write generated files, or with --check fail naming those that differ."""
+    stale = []
+    for path, text in sorted(files.items()):
+        if check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+        else:
+            write_atomic(path, text.encode())
+            print(f"wrote {path}")
+    if stale:
+        print(f"stale: {', '.join(stale)}: run `{again}`", file=sys.stderr)
+        return 1
+    if check:
+        print(f"up to date: {len(files)} file(s)")
+    return 0
+
+
 def cmd_compose_config(args: argparse.Namespace) -> int:
     """Render (or --check) the configs the docker compose stack mounts."""
     if _load(args.config) is None:
@@ -121,22 +139,8 @@ def cmd_compose_config(args: argparse.Namespace) -> int:
     from warden.stackconfig import COMPOSE_DIR, compose_files
 
     folder = Path(args.config).resolve().parent / COMPOSE_DIR
-    stale = []
-    for name, text in compose_files(Path(args.config)).items():
-        path = folder / name
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(str(path))
-        else:
-            write_atomic(path, text.encode())
-            print(f"wrote {path}")
-    if stale:
-        print(
-            f"stale: {', '.join(stale)}: run `warden compose-config -c {args.config}`",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    files = {folder / name: text for name, text in compose_files(Path(args.config)).items()}
+    return _write_or_check(files, args.check, f"warden compose-config -c {args.config}")
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
@@ -145,18 +149,20 @@ def cmd_rules(args: argparse.Namespace) -> int:
         return 1
     from warden.rules import render
 
-    text = render(config)
     out = Path(args.output) if args.output else config.file.parent / RULES_FILE
-    if args.check:
-        current = out.read_text(encoding="utf-8") if out.exists() else ""
-        if current != text:
-            print(f"{out} is stale: run `warden rules -c {args.config}`", file=sys.stderr)
-            return 1
-        print(f"{out}: up to date")
-        return 0
-    write_atomic(out, text.encode())
-    print(f"wrote {out}")
-    return 0
+    return _write_or_check({out: render(config)}, args.check, f"warden rules -c {args.config}")
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    """Render (or --check) the Grafana dashboards from the config's thresholds."""
+    config = _load(args.config)
+    if config is None:
+        return 1
+    from warden.dashboards import DASHBOARDS_DIR, render
+
+    folder = Path(args.output) if args.output else config.file.parent / DASHBOARDS_DIR
+    files = {folder / name: text for name, text in render(config).items()}
+    return _write_or_check(files, args.check, f"warden dashboards -c {args.config}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         ("supervise", cmd_supervise, "run a component, restart it when it dies or hangs"),
         ("up", cmd_up, "run the whole stack: exporter, responder, Prometheus, Alertmanager"),
         ("compose-config", cmd_compose_config, "render the configs the compose stack mounts"),
+        ("dashboards", cmd_dashboards, "render the Grafana dashboards from the config"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")
@@ -187,17 +194,16 @@ def main(argv: list[str] | None = None) -> int:
                 help="restart when /healthz is unhealthy this long (default 1m)",
             )
             p.add_argument("--check-interval", default="5s", help="how often to look (5s)")
-        if name == "compose-config":
-            p.add_argument(
-                "--check", action="store_true", help="exit 1 if the rendered files are stale"
-            )
-        if name == "rules":
-            p.add_argument("-o", "--output", help=f"rules file (default: {RULES_FILE} beside -c)")
+        if name in ("compose-config", "rules", "dashboards"):
             p.add_argument(
                 "--check",
                 action="store_true",
-                help="exit 1 if the rules file differs from what the config renders",
+                help="exit 1 if the files differ from what the config renders",
             )
+        if name == "rules":
+            p.add_argument("-o", "--output", help=f"rules file (default: {RULES_FILE} beside -c)")
+        if name == "dashboards":
+            p.add_argument("-o", "--output", help="folder (default: grafana/dashboards beside -c)")
     from responder.cli import add_commands
 
     add_commands(sub)
