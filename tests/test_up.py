@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 import yaml
 
 from tests.conftest import REPO, free_port, git, http_get, run_cli, wait_for
@@ -227,6 +228,7 @@ def health_pid(url: str) -> int | None:
         return None
 
 
+@pytest.mark.timeout(300)
 def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
     cfg, ports = stack_config(tmp_path, demo_repo)
     responder = f"http://127.0.0.1:{ports['responder']}"
@@ -327,6 +329,7 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
     assert not left, f"left running: {left}"
 
 
+@pytest.mark.timeout(300)
 def test_budget_tiers_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
     """B: spend crosses every tier; a person is told through Alertmanager's human
     route, the tiers are enforced, and nothing more may start."""
@@ -375,6 +378,7 @@ def test_budget_tiers_through_warden_up(tmp_path: Path, demo_repo: Path) -> None
         assert "refused" in outcome and "budget tier" in outcome
 
 
+@pytest.mark.timeout(600)  # about 3 minutes: SwarmsBelowMinimum's `for` twice, a minute's hang
 def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
     tmp_path: Path, demo_repo: Path
 ) -> None:
