@@ -41,14 +41,13 @@ from responder.modes import assess
 from responder.runtime import Runtime
 from responder.store import Store
 from responder.webhook import BadBody, parse_body
-from warden.alertspecs import ALERTS
+from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS
 from warden.config import Config
 from warden.configreader import parse_duration
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CRISIS_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0)
-WATCHDOG_SILENCE_SECONDS = 90.0
 
 
 class Service:

@@ -7,9 +7,11 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from responder import reports
 from responder.model import Priority
 from responder.runtime import Runtime, SpawnRefused
 from responder.store import Store
@@ -205,6 +207,30 @@ def maintenance(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def report(config: Config, args: argparse.Namespace) -> int:
+    """The daily summary now (what J10 writes at 22:00), with its charts."""
+    from responder.modes import assess
+
+    try:
+        seconds = parse_duration(args.period)
+    except ValueError:
+        print(f"--period: expected a duration such as 24h, got {args.period!r}", file=sys.stderr)
+        return 2
+    runtime = Runtime(config)
+    try:
+        now = time.time()
+        folder = Path(args.output) if args.output else config.state_dir / "reports"
+        stem = time.strftime("report-%Y%m%d-%H%M%S", time.gmtime(now))
+        situation = assess(config, runtime.store, now)
+        path = reports.write_daily(runtime, situation, now, folder, stem, seconds)
+    finally:
+        runtime.close()
+    print(f"wrote {path}")
+    for chart in sorted(folder.glob(f"{stem}-*.png")):
+        print(f"wrote {chart}")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     swarm = sub.add_parser("swarm", help="run, list and kill swarms")
     swarm_sub = swarm.add_subparsers(dest="swarm_command", required=True)
@@ -232,5 +258,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     mt.add_argument("action", choices=["start", "stop"])
     mt.add_argument("--for", dest="duration", default="1h", help="how long (default 1h)")
     mt.set_defaults(runtime_func=maintenance)
-    for p in (swarm, run, lst, kill, bud, st, mt):
+    rep = sub.add_parser("report", help="the daily summary now, with charts from Prometheus")
+    rep.add_argument("-o", "--output", help="folder (default: state_dir/reports)")
+    rep.add_argument("--period", default="24h", help="what the charts cover, up to now (24h)")
+    rep.set_defaults(runtime_func=report)
+    for p in (swarm, run, lst, kill, bud, st, mt, rep):
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")

@@ -345,11 +345,12 @@ class Jobs:
         """J10: the end-of-day report with the P and L figures."""
         svc = self.service
         now = svc.clock()
-        text = reports.daily(svc.runtime, svc.situation, now)
-        reports.write(
+        reports.write_daily(
+            svc.runtime,
+            svc.situation,
+            now,
             self.config.state_dir / "reports",
-            time.strftime("daily-%Y%m%d.md", time.gmtime(now)),
-            text,
+            time.strftime("daily-%Y%m%d", time.gmtime(now)),
         )
 
     # -- helpers ------------------------------------------------------------------

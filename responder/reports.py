@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from responder import learning
+from responder import charts, learning
 from responder.modes import Situation
 from responder.runtime import Runtime
 from warden.atomicfile import write_atomic
@@ -85,6 +85,34 @@ def daily(runtime: Runtime, situation: Situation, now: float) -> str:
         + (f"{hour:02d}:00." if hour is not None else "not known yet."),
     ]
     return "\n".join(lines) + "\n"
+
+
+def charts_section(runtime: Runtime, start: float, end: float, folder: Path, stem: str) -> str:
+    """The period's charts as PNG files beside the report, and the Markdown that shows them."""
+    config = runtime.config
+    try:
+        paths = charts.render(config, start, end, folder, stem)
+    except charts.PrometheusUnavailable as exc:
+        return f"\n## Charts\n\nNot drawn: Prometheus did not answer ({exc}).\n"
+    lines = ["", "## Charts", ""]
+    for (_, panel), path in zip(charts.chart_panels(config), paths, strict=True):
+        lines += [f"![{panel.title}]({path.name})", ""]
+    return "\n".join(lines)
+
+
+def write_daily(
+    runtime: Runtime,
+    situation: Situation,
+    now: float,
+    folder: Path,
+    stem: str,
+    chart_seconds: float = 86400.0,
+) -> Path:
+    """The daily summary (J10, `warden report`) with its charts of the last
+    `chart_seconds` (a day unless asked otherwise)."""
+    start = now - chart_seconds
+    text = daily(runtime, situation, now) + charts_section(runtime, start, now, folder, stem)
+    return write(folder, f"{stem}.md", text)
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -140,6 +140,7 @@ def test_reports_and_the_compressed_context(tmp_path: Path) -> None:
         assert "Swarm completion rate: 1 of 1 (100%)" in daily
         assert "| coverage | 1 | 1 | 100% |" in daily
         assert "CoverageDecreased 1" in daily
+        assert "## Charts\n\nNot drawn: Prometheus did not answer" in daily
         context = (tmp_path / "state" / "context.md").read_text()
         assert "Swarm results today: coverage 1/1." in context
         # The next swarm is handed that summary with its alert.

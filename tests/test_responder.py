@@ -35,6 +35,7 @@ responder:
   token_file: {tmp_path / "token"}
   max_body_bytes: 65536
   poll_interval: 50ms
+  prometheus_url: http://127.0.0.1:1   # none: reports say their charts were not drawn
 {responder_extra}
   policies:
     StormAlert:

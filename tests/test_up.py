@@ -31,10 +31,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import psutil
 import pytest
 import yaml
 
+from responder.charts import chart_panels
 from tests.conftest import REPO, free_port, git, http_get, run_cli, wait_for
 from tests.stack import TOKEN
 from tests.test_responder import alert, body, post
@@ -221,6 +223,24 @@ def warden_up(
             out.close()  # type: ignore[union-attr]
 
 
+def check_report(folder: Path, cfg: Path) -> None:
+    """`warden report`: the daily summary with its charts, PNG files drawn from
+    Prometheus' range queries, each shown in the Markdown."""
+    # On the real clock: Prometheus keeps the real time, and the charts cover
+    # the minutes this test ran.
+    result = run_cli("report", "-c", str(cfg), "-o", str(folder), "--period", "4m")
+    assert result.returncode == 0, result.stderr
+    report = next(folder.glob("report-*.md"))
+    images = re.findall(r"!\[([^]]+)\]\(([^)]+)\)", report.read_text())
+    assert [t for t, _ in images] == [p.title for _, p in chart_panels(load_config(cfg))]
+    for _, name in images:
+        assert (folder / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
+        pixels = plt.imread(folder / name)[..., :3]
+        # Axes and text are grey; data is in colour (an empty chart has none).
+        coloured = (pixels.max(axis=2) - pixels.min(axis=2) > 0.25).mean()
+        assert pixels.shape[1] == 900 and coloured > 0.0005, (name, coloured)
+
+
 def health_pid(url: str) -> int | None:
     try:
         return int(json.loads(http_get(url + "/healthz", 2)[1])["pid"])
@@ -317,6 +337,7 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         assert run_cli("maintenance", "stop", "-c", str(cfg), env=clock.env).returncode == 0
         wait_for(lambda: status(ports)["mode"] in ("ACTIVE", "NIGHT"), 30)  # type: ignore[index]
         check_dashboard_queries(ports, cfg)
+        check_report(tmp_path / "report", cfg)
         print(f"crisis seen and a CRITICAL swarm running {crisis_after:.1f} s after the break")
     log = (tmp_path / "up.log").read_text()
     assert re.search(r"exporter +http://127\.0\.0\.1:\d+/metrics", log)

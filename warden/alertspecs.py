@@ -342,6 +342,10 @@ ALERTS: tuple[AlertSpec, ...] = (
     ),
 )
 
+WATCHDOG_SILENCE_SECONDS = 90.0
+"""X5: the Watchdog's route repeats every 30 s; the responder calls the pipeline
+silent after three missed repeats, and the Pipeline dashboard turns red there."""
+
 BUDGET_TIERS: dict[str, float] = {
     "notify": 0.90,
     "kill_non_critical": 0.95,

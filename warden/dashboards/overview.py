@@ -30,6 +30,32 @@ AREAS = (
 )
 
 
+OUTCOMES_BY_TYPE = Panel(
+    "bars",
+    "Swarm outcomes by type",
+    "Swarms that ended in each hour, by type and result (succeeded, failed, killed).",
+    "short",
+    (
+        Query(
+            "sum by (type, result) (increase(warden_swarms_finished_total[1h]))",
+            "{{type}} {{result}}",
+        ),
+    ),
+    width=12,
+    height=7,
+    stacked=True,
+)
+COVERAGE_OVER_TIME = Panel(
+    "series",
+    "Coverage over time",
+    "Line coverage of each report; CoverageDecreased fires on a fall from the last hour's high.",
+    "percentunit",
+    (Query("max(warden_coverage_lines_ratio)", "coverage", always=True),),
+    width=12,
+    height=7,
+)
+
+
 def area_panel(letter: str, title: str) -> Panel:
     names = [a.name for a in ALERTS if a.requirement.startswith(letter) and a.name != "Watchdog"]
     severe = (
@@ -183,6 +209,8 @@ def board(config: Config) -> Board:
             ),
             spend_against_cap(width=12),
             by_priority(width=12),
+            OUTCOMES_BY_TYPE,
+            COVERAGE_OVER_TIME,
             Panel(
                 "bars",
                 "Firing alerts",

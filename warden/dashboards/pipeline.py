@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from responder.app import WATCHDOG_SILENCE_SECONDS
+from warden.alertspecs import WATCHDOG_SILENCE_SECONDS
 from warden.config import Config
 from warden.dashboards.spec import Board, Panel, Query, Section, alert_steps, threshold
 from warden.rules import prom_duration
@@ -10,8 +10,32 @@ from warden.rules import prom_duration
 INSTANCE = 'instance=~"$instance"'
 
 
-def board(config: Config) -> Board:
+def error_lines(config: Config) -> Panel:
     errors_window = prom_duration(threshold(config, "ErrorLogSpike", "window"))
+    return Panel(
+        "series",
+        "Error log lines per minute",
+        f"Error lines in the followed logs per minute over {errors_window}; red where"
+        " ErrorLogSpike fires.",
+        "short",
+        (
+            Query(
+                f"sum without (source) (rate(warden_log_error_lines_total{{{INSTANCE}}}"
+                f"[{errors_window}])) * 60",
+                "errors/min",
+                always=True,
+            ),
+        ),
+        steps=alert_steps(
+            "ErrorLogSpike", threshold(config, "ErrorLogSpike", "lines_per_minute"), ">"
+        ),
+        width=12,
+        height=7,
+        alert="ErrorLogSpike",
+    )
+
+
+def board(config: Config) -> Board:
     pipeline = Section(
         "Pipeline",
         (
@@ -165,27 +189,7 @@ def board(config: Config) -> Board:
                 width=12,
                 height=7,
             ),
-            Panel(
-                "series",
-                "Error log lines per minute",
-                f"Error lines in the followed logs per minute over {errors_window}; red where"
-                " ErrorLogSpike fires.",
-                "short",
-                (
-                    Query(
-                        f"sum without (source) (rate(warden_log_error_lines_total{{{INSTANCE}}}"
-                        f"[{errors_window}])) * 60",
-                        "errors/min",
-                        always=True,
-                    ),
-                ),
-                steps=alert_steps(
-                    "ErrorLogSpike", threshold(config, "ErrorLogSpike", "lines_per_minute"), ">"
-                ),
-                width=12,
-                height=7,
-                alert="ErrorLogSpike",
-            ),
+            error_lines(config),
         ),
     )
     probes = Section(

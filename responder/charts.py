@@ -1,0 +1,172 @@
+"""Charts for the reports (J10's daily summary, `warden report`): dashboard
+panels drawn from Prometheus range queries with matplotlib, as PNG files
+beside the Markdown.
+
+The charts are the dashboards' own panels (`warden.dashboards`), so a report
+shows what Grafana would, for a person who reads the report and never opens
+Grafana (and for the docs: Grafana does not run on the build machine).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from warden.config import Config
+from warden.dashboards import boards
+from warden.dashboards.spec import Panel
+
+# What a report shows: budget burn against the cap, swarm outcomes by type,
+# coverage and errors over the period, the mode and escalation timeline.
+CHARTS: tuple[tuple[str, str, str], ...] = (
+    ("budget", "warden-overview", "Spend against the cap"),
+    ("outcomes", "warden-overview", "Swarm outcomes by type"),
+    ("coverage", "warden-overview", "Coverage over time"),
+    ("errors", "warden-pipeline", "Error log lines per minute"),
+    ("mode", "warden-overview", "Mode over time"),
+    ("escalation", "warden-overview", "Escalation over time"),
+)
+COLOURS = {"dark-red": "darkred"}  # Grafana's names matplotlib lacks
+POINTS = 240  # samples per chart
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    times: list[float]
+    values: list[float]
+
+
+class PrometheusUnavailable(Exception):
+    pass
+
+
+def chart_panels(config: Config) -> list[tuple[str, Panel]]:
+    found = {(b.uid, p.title): p for b in boards(config) for p in b.panels()}
+    return [(name, found[(uid, title)]) for name, uid, title in CHARTS]
+
+
+def query_range(url: str, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+    expr = expr.replace("$type", ".*").replace("$instance", ".*")
+    query = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
+    target = f"{url.rstrip('/')}/api/v1/query_range?{query}"
+    try:
+        with urllib.request.urlopen(target, timeout=10) as r:  # noqa: S310  (configured URL)
+            body = json.loads(r.read())
+    except (OSError, ValueError) as exc:
+        raise PrometheusUnavailable(f"{url}: {exc}") from exc
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def legend(fmt: str, labels: dict[str, str]) -> str:
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), fmt).strip()
+
+
+def fetch(url: str, panel: Panel, start: float, end: float) -> list[Series]:
+    step = max(15.0, (end - start) / POINTS)
+    out = []
+    for q in panel.queries:
+        for r in query_range(url, q.expr, start, end, step):
+            pairs = [(float(t), float(v)) for t, v in r["values"]]
+            name = legend(q.legend, r["metric"]) or panel.title
+            out.append(Series(name, [t for t, _ in pairs], [v for _, v in pairs]))
+    return out
+
+
+def draw(
+    panel: Panel, series: Sequence[Series], path: Path, start: float, end: float, tz: Any
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+    def colour(name: str) -> str:
+        return COLOURS.get(name, name)
+
+    def when(t: float) -> float:
+        return t / 86400.0  # matplotlib's dates: days since 1970-01-01
+
+    tall = 2.2 if panel.kind == "timeline" else 3.4
+    fig, ax = plt.subplots(figsize=(9, tall), dpi=100)
+    ax.set_title(panel.title, loc="left", fontsize=11)
+    if not series:
+        ax.text(
+            0.5, 0.5, "no data in this period", ha="center", va="center", transform=ax.transAxes
+        )
+    elif panel.kind == "timeline":
+        texts = {float(v): (text, colour(c)) for v, text, c in panel.mappings}
+        s = series[0]
+        for i, (t, v) in enumerate(zip(s.times, s.values, strict=True)):
+            t1 = s.times[i + 1] if i + 1 < len(s.times) else t + (end - start) / POINTS
+            ax.axvspan(when(t), when(t1), color=texts.get(v, ("?", "grey"))[1], linewidth=0)
+        seen = sorted({v for v in s.values if v in texts})
+        ax.legend(
+            handles=[Patch(color=texts[v][1], label=texts[v][0]) for v in seen],
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+            fontsize=8,
+            frameon=False,
+        )
+        ax.set_yticks([])
+    elif panel.kind == "bars":
+        # Counters start at zero for every label set; bars of nothing only crowd the legend.
+        series = [s for s in series if any(s.values)] or series
+        width = (
+            (series[0].times[1] - series[0].times[0]) / 86400.0
+            if len(series[0].times) > 1
+            else 0.01
+        )
+        bottoms: dict[float, float] = {}
+        for s in series:
+            base = [bottoms.get(t, 0.0) for t in s.times]
+            ax.bar([when(t) for t in s.times], s.values, width=width, bottom=base, label=s.name)
+            for t, v in zip(s.times, s.values, strict=True):
+                bottoms[t] = bottoms.get(t, 0.0) + v
+    else:
+        for s in series:
+            ax.plot([when(t) for t in s.times], s.values, label=s.name, linewidth=1.4)
+    if panel.kind != "timeline":
+        for value, name in panel.steps[1:]:
+            if value is not None:
+                ax.axhline(value, color=colour(name), linestyle="--", linewidth=1)
+        if panel.unit == "percentunit":
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        elif panel.unit == "currencyUSD":
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:,.2f}"))
+        elif panel.unit == "s":
+            ax.set_ylabel("seconds")
+        if series:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        ax.grid(alpha=0.3)
+    ax.set_xlim(when(start), when(end))
+    fmt = "%H:%M" if end - start >= 3600 else "%H:%M:%S"
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt, tz=tz))  # type: ignore[no-untyped-call]
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def render(config: Config, start: float, end: float, folder: Path, prefix: str) -> list[Path]:
+    """Every chart of the period as `folder/prefix-NAME.png`; raises
+    PrometheusUnavailable when Prometheus does not answer."""
+    url = config.responder.prometheus_url
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, panel in chart_panels(config):
+        path = folder / f"{prefix}-{name}.png"
+        tmp = path.with_suffix(".png.tmp")
+        draw(panel, fetch(url, panel, start, end), tmp, start, end, config.schedule.timezone)
+        tmp.replace(path)
+        paths.append(path)
+    return paths
