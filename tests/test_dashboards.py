@@ -20,6 +20,9 @@ from warden.dashboards import boards
 from warden.dashboards.spec import STRICT
 
 FILES = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
+PROVISIONED_UID = yaml.safe_load(
+    (REPO / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+)["datasources"][0]["uid"]
 
 
 def panels(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -62,10 +65,12 @@ def test_every_panel_has_a_title_unit_description_and_the_datasource(path: Path)
         assert p["fieldConfig"]["defaults"]["unit"], p["title"]
         assert p["targets"] and all(t["expr"] for t in p["targets"]), p["title"]
         for t in p["targets"]:
-            assert t["datasource"]["uid"] == "warden-prometheus"
+            assert t["datasource"]["uid"] == PROVISIONED_UID
         pos = p["gridPos"]
         assert pos["x"] + pos["w"] <= 24
-    names = {a["name"] for a in doc["annotations"]["list"]}
+    annotations = doc["annotations"]["list"]
+    assert {a["datasource"]["uid"] for a in annotations} == {PROVISIONED_UID}
+    names = {a["name"] for a in annotations}
     assert names == {"Mode changes", "Crises"}
 
 
