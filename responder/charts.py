@@ -9,6 +9,7 @@ Grafana (and for the docs: Grafana does not run on the build machine).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import urllib.parse
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from warden.atomicfile import write_atomic
 from warden.config import Config
 from warden.dashboards import boards
-from warden.dashboards.spec import Panel
+from warden.dashboards.spec import Panel, at_all
 
 # What a report shows: budget burn against the cap, swarm outcomes by type,
 # coverage and errors over the period, the mode and escalation timeline.
@@ -53,8 +55,9 @@ def chart_panels(config: Config) -> list[tuple[str, Panel]]:
 
 
 def query_range(url: str, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-    expr = expr.replace("$type", ".*").replace("$instance", ".*")
-    query = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
+    query = urllib.parse.urlencode(
+        {"query": at_all(expr), "start": start, "end": end, "step": step}
+    )
     target = f"{url.rstrip('/')}/api/v1/query_range?{query}"
     try:
         with urllib.request.urlopen(target, timeout=10) as r:  # noqa: S310  (configured URL)
@@ -80,9 +83,8 @@ def fetch(url: str, panel: Panel, start: float, end: float) -> list[Series]:
     return out
 
 
-def draw(
-    panel: Panel, series: Sequence[Series], path: Path, start: float, end: float, tz: Any
-) -> None:
+def draw(panel: Panel, series: Sequence[Series], start: float, end: float, tz: Any) -> bytes:
+    """The panel as a PNG image."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,20 +155,22 @@ def draw(
     fmt = "%H:%M" if end - start >= 3600 else "%H:%M:%S"
     ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt, tz=tz))  # type: ignore[no-untyped-call]
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
+    return png.getvalue()
 
 
-def render(config: Config, start: float, end: float, folder: Path, prefix: str) -> list[Path]:
-    """Every chart of the period as `folder/prefix-NAME.png`; raises
-    PrometheusUnavailable when Prometheus does not answer."""
+def render(
+    config: Config, start: float, end: float, folder: Path, prefix: str
+) -> list[tuple[Panel, Path]]:
+    """Every chart of the period as `folder/prefix-NAME.png`, with the panel it
+    draws; raises PrometheusUnavailable when Prometheus does not answer."""
     url = config.responder.prometheus_url
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    drawn = []
     for name, panel in chart_panels(config):
         path = folder / f"{prefix}-{name}.png"
-        tmp = path.with_suffix(".png.tmp")
-        draw(panel, fetch(url, panel, start, end), tmp, start, end, config.schedule.timezone)
-        tmp.replace(path)
-        paths.append(path)
-    return paths
+        png = draw(panel, fetch(url, panel, start, end), start, end, config.schedule.timezone)
+        write_atomic(path, png)
+        drawn.append((panel, path))
+    return drawn

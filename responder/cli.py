@@ -222,12 +222,11 @@ def report(config: Config, args: argparse.Namespace) -> int:
         folder = Path(args.output) if args.output else config.state_dir / "reports"
         stem = time.strftime("report-%Y%m%d-%H%M%S", time.gmtime(now))
         situation = assess(config, runtime.store, now)
-        path = reports.write_daily(runtime, situation, now, folder, stem, seconds)
+        written = reports.write_daily(runtime, situation, now, folder, stem, seconds)
     finally:
         runtime.close()
-    print(f"wrote {path}")
-    for chart in sorted(folder.glob(f"{stem}-*.png")):
-        print(f"wrote {chart}")
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 

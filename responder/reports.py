@@ -10,6 +10,7 @@ from responder import charts, learning
 from responder.modes import Situation
 from responder.runtime import Runtime
 from warden.atomicfile import write_atomic
+from warden.config import Config
 
 
 def _stamp(t: float, runtime: Runtime) -> str:
@@ -87,17 +88,18 @@ def daily(runtime: Runtime, situation: Situation, now: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def charts_section(runtime: Runtime, start: float, end: float, folder: Path, stem: str) -> str:
+def charts_section(
+    config: Config, start: float, end: float, folder: Path, stem: str
+) -> tuple[str, list[Path]]:
     """The period's charts as PNG files beside the report, and the Markdown that shows them."""
-    config = runtime.config
     try:
-        paths = charts.render(config, start, end, folder, stem)
+        drawn = charts.render(config, start, end, folder, stem)
     except charts.PrometheusUnavailable as exc:
-        return f"\n## Charts\n\nNot drawn: Prometheus did not answer ({exc}).\n"
+        return f"\n## Charts\n\nNot drawn: Prometheus did not answer ({exc}).\n", []
     lines = ["", "## Charts", ""]
-    for (_, panel), path in zip(charts.chart_panels(config), paths, strict=True):
+    for panel, path in drawn:
         lines += [f"![{panel.title}]({path.name})", ""]
-    return "\n".join(lines)
+    return "\n".join(lines), [path for _, path in drawn]
 
 
 def write_daily(
@@ -107,12 +109,11 @@ def write_daily(
     folder: Path,
     stem: str,
     chart_seconds: float = 86400.0,
-) -> Path:
+) -> list[Path]:
     """The daily summary (J10, `warden report`) with its charts of the last
-    `chart_seconds` (a day unless asked otherwise)."""
-    start = now - chart_seconds
-    text = daily(runtime, situation, now) + charts_section(runtime, start, now, folder, stem)
-    return write(folder, f"{stem}.md", text)
+    `chart_seconds` (a day unless asked otherwise): the report's path, then the charts'."""
+    section, pngs = charts_section(runtime.config, now - chart_seconds, now, folder, stem)
+    return [write(folder, f"{stem}.md", daily(runtime, situation, now) + section), *pngs]
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -43,6 +43,7 @@ from tests.test_responder import alert, body, post
 from warden.config import load_config
 from warden.dashboards import boards
 from warden.dashboards.render import ANNOTATIONS
+from warden.dashboards.spec import at_all
 
 
 def stack_config(
@@ -154,7 +155,7 @@ def check_dashboard_queries(ports: dict[str, int], cfg: Path) -> None:
     for board in boards(load_config(cfg)):
         for panel in board.panels():
             for q in panel.queries:
-                expr = q.expr.replace("$type", ".*").replace("$instance", ".*")
+                expr = at_all(q.expr)
                 code, text = http_get(prometheus + urllib.parse.urlencode({"query": expr}))
                 assert code == 200, (panel.title, expr, text)
                 if q.always:

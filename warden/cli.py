@@ -9,6 +9,7 @@ from pathlib import Path
 
 from warden.atomicfile import write_atomic
 from warden.config import Config, ConfigError, load_config, parse_listen
+from warden.supervise import HANG_AFTER_SECONDS, Supervisor
 
 RULES_FILE = "prometheus/rules/warden.rules.yml"
 
@@ -75,7 +76,6 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     from warden.configreader import parse_duration
-    from warden.supervise import Supervisor
 
     try:
         hang_after, every = parse_duration(args.hang_after), parse_duration(args.check_interval)
@@ -190,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("component", choices=["responder", "exporter"])
             p.add_argument(
                 "--hang-after",
-                default="1m",
-                help="restart when /healthz is unhealthy this long (default 1m)",
+                default=f"{HANG_AFTER_SECONDS:g}s",
+                help=f"restart when /healthz is unhealthy this long ({HANG_AFTER_SECONDS:g}s)",
             )
             p.add_argument("--check-interval", default="5s", help="how often to look (5s)")
         if name in ("compose-config", "rules", "dashboards"):

@@ -8,6 +8,7 @@ and Grafana JSON.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -85,3 +86,10 @@ def threshold(config: Config, alert: str, param: str) -> float:
     value = config.alerts.values[alert][param]
     assert isinstance(value, int | float), (alert, param)
     return float(value)
+
+
+def at_all(expr: str) -> str:
+    """The query with every template variable at "All" (each is a regex
+    matcher, and All is `.*`): as Grafana runs it by default, and as the
+    report charts and the tests run it outside Grafana."""
+    return re.sub(r"\$[a-z]\w*", ".*", expr)
