@@ -9,7 +9,7 @@ Code's stream-json mode prints) and a real SQLite file in a temp folder.
   all), polled every 200 ms as the responder does: the CPU time of this
   process over the wall time, as a share of one core.
 - kill: a 10-agent swarm, from kill_swarm() being called to every process of
-  it gone (kill_swarm returns only then; checked with psutil).
+  it gone (kill_swarm(wait=True) returns only then; checked with psutil).
 
 Run: .venv/bin/python -m bench.swarms [--trials 50] [--chatty 200] [--seconds 20]
 """
@@ -26,8 +26,10 @@ import psutil
 
 from bench.common import percentile
 from responder.budget import Period
+from responder.launcher import ENV_RUNTIME
 from responder.model import Priority
-from responder.runtime import ENV_RUNTIME, Runtime
+from responder.modes import Situation
+from responder.runtime import Runtime
 from tests.conftest import REPO, write_config
 from warden.config import load_config
 
@@ -52,7 +54,8 @@ def runtime(work: Path) -> Runtime:
     """,
     )
     # A period with room for every run: the bench measures the runtime, not the budget.
-    return Runtime(load_config(cfg), period=lambda: Period("ACTIVE", "bench", 1e6))
+    period = Period("ACTIVE", "bench", 1e6)
+    return Runtime(load_config(cfg), situation=lambda: Situation("ACTIVE", 1, period, None, None))
 
 
 def ms(values: list[float]) -> str:
@@ -104,6 +107,7 @@ def watch(rt: Runtime, n: int, seconds: float) -> None:
     )
     for s in swarms:
         rt.kill_swarm(s.id, "bench done")
+    rt.wait_kills()
 
 
 def _log_lines(rt: Runtime) -> int:
@@ -118,7 +122,7 @@ def kill(rt: Runtime, trials: int) -> None:
             rt.poll()
             time.sleep(0.01)
         t0 = time.perf_counter()
-        rt.kill_swarm(swarm.id, "bench")
+        rt.kill_swarm(swarm.id, "bench", wait=True)
         latencies.append(time.perf_counter() - t0)
         left = [p for p in psutil.process_iter() if _marked(p, rt.instance)]
         assert not left, left

@@ -15,12 +15,14 @@ import hmac
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -36,51 +38,81 @@ from prometheus_client.registry import Collector
 from responder import statefile
 from responder.handler import AlertHandler, policies_from
 from responder.jobs import Jobs
+from responder.launcher import Launcher
 from responder.metrics import RuntimeMetrics
 from responder.modes import assess
-from responder.runtime import Runtime
+from responder.runtime import Runtime, budget_status
 from responder.store import Store
 from responder.webhook import BadBody, parse_body
 from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS
 from warden.config import Config
 from warden.configreader import parse_duration
+from warden.serve import read_body
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+INBOX_BATCH = 200
+"""Webhook bodies one step handles: a backlog is worked through step by step, so
+agents are watched meanwhile and the heartbeat shows progress, not a hang."""
+IDLE_WAKE_SECONDS = 5.0
+VIEW_REFRESH_SECONDS = 5.0
 CRISIS_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0)
 
 
 class Service:
-    """The runtime, the alert handler and the worker thread that drives both."""
+    """The runtime, the alert handler and the one worker thread that owns both.
 
-    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
+    Every change (alerts handled, swarms started and killed, jobs' actions,
+    maintenance windows) runs on the worker: other threads hand it a command
+    (`on_owner`) and HTTP readers take `view` and the runtime's snapshot,
+    which the worker publishes after each step. Nothing a reader needs is
+    held while the worker waits.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Callable[[], float] = time.time,
+        launcher: Launcher | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.token = read_token(config.responder.token_file)
         store = Store(config.state_dir / "warden.db")
         self.situation = assess(config, store, clock())
-        self.runtime = Runtime(config, store, clock, period=lambda: self.situation.period)
+        self.runtime = Runtime(
+            config, store, clock, situation=lambda: self.situation, launcher=launcher
+        )
         self.state_file = config.state_dir / "state.json"
         listen = config.exporter.listen
         self.handler = AlertHandler(
             self.runtime,
             policies_from(config.responder.policies),
             f"http://{listen.host}:{listen.port}/api/v1/checks",
-            gate=self.gate,
             run_job=lambda job: self.jobs.run_now(job),
             reassess=lambda: self.reassess(),
         )
         self.jobs = Jobs(self)
         self.rejected: dict[str, int] = {}
         self.heartbeat = 0.0
+        """When the worker last completed a step (0 until the first): it proves progress."""
         self.watchdog_at = 0.0  # wall clock, for people and the metric
         # Silence is timed on the monotonic clock: a step of the wall clock
         # (NTP, a suspended VM) must not look like a silent pipeline.
         self.watchdog_seen = time.monotonic()
         self.human: list[dict[str, Any]] = []
+        self._commands: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = (
+            queue.SimpleQueue()
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="responder-worker", daemon=True)
+        self._state_written: tuple[str, float] = ("", 0.0)
+        self._view_writes = -1
+        self._view_at = 0.0
+        self.view: dict[str, Any] = {}
+        self._publish()
 
     def start(self) -> None:
         self._thread.start()
@@ -90,11 +122,25 @@ class Service:
         self.jobs.stop()
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=60)
         self.runtime.close()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def on_owner(self, fn: Callable[[], T], timeout: float | None = 120.0) -> T:
+        """Run `fn` on the worker (at once when called there, or before it started)
+        and return its result; the caller waits, the worker's readers do not."""
+        if not self._thread.is_alive() or threading.current_thread() is self._thread:
+            return fn()
+        return self.submit(fn).result(timeout)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Hand `fn` to the worker; its result arrives in the future."""
+        future: Future[T] = Future()
+        self._commands.put((fn, future))
+        self._wake.set()
+        return future
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -102,21 +148,73 @@ class Service:
                 self.step()
             except Exception:
                 log.exception("responder worker step failed; continuing")
-            self._wake.wait(self.config.responder.poll_interval)
+            self._wake.wait(self._idle_wait())
             self._wake.clear()
+        self._run_commands()  # none is left waiting on a stopped worker
+
+    def _idle_wait(self) -> float:
+        """Poll agents at poll_interval while any live or waits; otherwise sleep until
+        woken (a webhook, a job, a command) or IDLE_WAKE_SECONDS, for the clock's sake."""
+        snap = self.runtime.snapshot
+        busy = snap.live or snap.waiting or self.runtime.killing()
+        return self.config.responder.poll_interval if busy else IDLE_WAKE_SECONDS
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                fn, future = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
 
     def step(self) -> None:
-        """One cycle: alerts in, the situation assessed, agents watched, state written."""
-        self.handler.process_inbox()
+        """One cycle: commands, a batch of alerts, the situation assessed, agents
+        watched, the view and the state file published."""
+        self._run_commands()
+        self.handler.process_inbox(limit=INBOX_BATCH)
         self.reassess()
         self.runtime.poll()
         self.heartbeat = self.clock()
-        statefile.write(
-            self.state_file, statefile.build(self.runtime, self.situation, self.heartbeat)
-        )
+        self._publish()
+        self._write_state()
+
+    def _publish(self) -> None:
+        """The view the status API and the metrics read, rebuilt when the store moved."""
+        store = self.runtime.store
+        now = time.monotonic()
+        if store.writes == self._view_writes and now - self._view_at < VIEW_REFRESH_SECONDS:
+            return
+        self._view_writes, self._view_at = store.writes, now
+        self.view = {
+            "decisions": store.decisions(20),
+            "crisis_durations": store.crisis_durations(),
+            "episode_counts": store.episode_counts(),
+            "dead_letters": store.dead_letters(5),
+            "dead_letter_count": store.dead_letter_count(),
+            "last_crisis": store.last_crisis(),
+            "firing": store.firing(),
+            "pending": store.agents(states=("waiting",)),
+        }
+
+    def _write_state(self) -> None:
+        """The state file, when its content changed or a heartbeat passed, never more."""
+        state = statefile.build(self, self.heartbeat)
+        content = statefile.content_key(state)
+        last, at = self._state_written
+        every = self.config.modes[self.situation.mode].heartbeat
+        if content == last and self.heartbeat - at < every:
+            return
+        statefile.write(self.state_file, state)
+        self._state_written = (content, self.heartbeat)
 
     def reassess(self) -> None:
-        """Mode and escalation from firing alerts and the clock (M1-M4, E, J9)."""
+        """Mode and escalation from firing alerts and the clock (M1-M4, E, J9).
+        What the new situation no longer admits is stopped by the runtime's next poll."""
         old, new = self.situation, assess(self.config, self.runtime.store, self.clock())
         self.situation = new
         if (old.mode, old.escalation) == (new.mode, new.escalation):
@@ -133,17 +231,7 @@ class Service:
         )
         if old.mode != new.mode:
             self.jobs.on_mode_change(new.mode)
-            allowed = set(self.config.modes[new.mode].priorities)
-            killed = self.runtime.kill_where(
-                lambda s: s.priority in allowed, f"{new.mode}: {', '.join(sorted(allowed))} only"
-            )
-            log.info(
-                "mode %s -> %s (escalation %d); killed %d swarm(s)",
-                old.mode,
-                new.mode,
-                new.escalation,
-                len(killed),
-            )
+            log.info("mode %s -> %s (escalation %d)", old.mode, new.mode, new.escalation)
 
     def pipeline_silent(self) -> bool:
         """X5: the Watchdog stopped arriving (or never came) for WATCHDOG_SILENCE seconds.
@@ -157,16 +245,6 @@ class Service:
     def watchdog_arrived(self) -> None:
         self.watchdog_at = time.time()
         self.watchdog_seen = time.monotonic()
-
-    def gate(self, priority: str) -> str | None:
-        """Why the current mode refuses a swarm of `priority` now, or None."""
-        mode = self.config.modes[self.situation.mode]
-        if priority not in mode.priorities:
-            return f"{self.situation.mode} allows only {', '.join(mode.priorities)}"
-        running = len(self.runtime.store.swarms("running"))
-        if running >= mode.max_swarms:
-            return f"{self.situation.mode} allows {mode.max_swarms} swarms, {running} run"
-        return None
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -228,9 +306,11 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def _authorized(request: web.Request) -> bool:
     service = request.app[SERVICE]
-    given = request.headers.get("Authorization", "")
-    expected = f"Bearer {service.token}"
-    if hmac.compare_digest(given.encode(), expected.encode()):
+    # aiohttp keeps undecodable header bytes as surrogates: encoded back as they
+    # came, any header compares (and fails) without raising.
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    expected = f"Bearer {service.token}".encode()
+    if hmac.compare_digest(given, expected):
         return True
     service.reject("unauthorized")
     return False
@@ -248,7 +328,7 @@ async def alerts(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     if not _authorized(request):
         return _unauthorized()
-    raw = await request.read()
+    raw = await read_body(request)
     try:
         parsed = parse_body(raw)
     except BadBody as exc:
@@ -265,7 +345,7 @@ async def watchdog(request: web.Request) -> web.Response:
     if not _authorized(request):
         return _unauthorized()
     try:
-        parse_body(await request.read())
+        parse_body(await read_body(request))
     except BadBody as exc:
         service.reject("bad_body")
         return web.json_response({"error": str(exc)}, status=400)
@@ -279,7 +359,7 @@ async def human(request: web.Request) -> web.Response:
     if not _authorized(request):
         return _unauthorized()
     try:
-        parsed = parse_body(await request.read())
+        parsed = parse_body(await read_body(request))
     except BadBody as exc:
         service.reject("bad_body")
         return web.json_response({"error": str(exc)}, status=400)
@@ -297,34 +377,31 @@ async def human(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
+    """From the worker's published view and the runtime's snapshot: never waits on it."""
     service = request.app[SERVICE]
-    rt = service.runtime
-    loop = asyncio.get_running_loop()
-
-    def snapshot() -> dict[str, Any]:
-        return {
-            "mode": service.situation.mode,
-            "escalation": service.situation.escalation,
-            "heartbeat": service.heartbeat,
-            "watchdog_at": service.watchdog_at or None,
-            "pipeline_silent": service.pipeline_silent(),
-            "budget": rt.budget_status(),
-            "swarms": [
-                {
-                    "id": s.id,
-                    "type": s.type,
-                    "priority": s.priority,
-                    "size": s.size,
-                    "trigger": s.trigger,
-                    "created_at": s.created_at,
-                }
-                for s in rt.store.swarms("running")
-            ],
-            "decisions": rt.store.decisions(20),
-            "for_a_person": service.human[-20:],
-        }
-
-    body = await loop.run_in_executor(None, snapshot)
+    snap, view = service.runtime.snapshot, service.view
+    body = {
+        "mode": service.situation.mode,
+        "escalation": service.situation.escalation,
+        "heartbeat": service.heartbeat,
+        "watchdog_at": service.watchdog_at or None,
+        "pipeline_silent": service.pipeline_silent(),
+        "budget": budget_status(snap.facts),
+        "swarms": [
+            {
+                "id": s.id,
+                "type": s.type,
+                "priority": s.priority,
+                "size": s.size,
+                "trigger": s.trigger,
+                "created_at": s.created_at,
+            }
+            for s in snap.running
+        ],
+        "decisions": view["decisions"],
+        "dead_letters": {"count": view["dead_letter_count"], "recent": view["dead_letters"]},
+        "for_a_person": service.human[-20:],
+    }
     return web.json_response(body, dumps=lambda o: json.dumps(o, sort_keys=True, indent=1))
 
 
@@ -334,12 +411,14 @@ async def maintenance_start(request: web.Request) -> web.Response:
     if not _authorized(request):
         return _unauthorized()
     try:
-        seconds = parse_duration(str((await request.json()).get("for", "")))
-    except (ValueError, AttributeError):
+        seconds = parse_duration(str(json.loads(await read_body(request)).get("for", "")))
+    except (ValueError, AttributeError, RecursionError):
         return web.json_response({"error": 'expected {"for": DURATION} such as "2h"'}, status=400)
     now = service.clock()
-    window = service.runtime.store.start_maintenance(now, now + seconds)
-    service.wake()
+    store = service.runtime.store
+    window = await asyncio.wrap_future(
+        service.submit(lambda: store.start_maintenance(now, now + seconds))
+    )
     return web.json_response({"window": window, "until": now + seconds})
 
 
@@ -347,8 +426,10 @@ async def maintenance_stop(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     if not _authorized(request):
         return _unauthorized()
-    stopped = service.runtime.store.stop_maintenance(service.clock())
-    service.wake()
+    store = service.runtime.store
+    stopped = await asyncio.wrap_future(
+        service.submit(lambda: store.stop_maintenance(service.clock()))
+    )
     return web.json_response({"stopped": stopped})
 
 
@@ -360,6 +441,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """The worker's heartbeat: 0 until its first step ends, which a supervisor must
+    not take for health (a worker stuck in its first step never beats)."""
     service = request.app[SERVICE]
     return web.json_response({"status": "ok", "heartbeat": service.heartbeat, "pid": os.getpid()})
 
@@ -386,7 +469,7 @@ class ResponderMetrics(Collector):
             "1 normal, 2 a warning fires, 3 a critical alert fires.",
             value=s.situation.escalation,
         )
-        durations = s.runtime.store.crisis_durations()
+        durations = s.view["crisis_durations"]
         crisis = HistogramMetricFamily(
             "warden_crisis_duration_seconds", "Time from a crisis starting to its end."
         )
@@ -433,25 +516,14 @@ class ResponderMetrics(Collector):
             "Actions taken on alerts, by action and outcome.",
             labels=["action", "outcome"],
         )
-        for key in sorted(
-            {
-                ("spawn", "done"),
-                ("spawn", "refused"),
-                ("kill", "done"),
-                ("enforce_budget", "done"),
-                *h.actions,
-            }
-        ):
+        for key in sorted({("spawn", "done"), ("spawn", "refused"), *h.actions}):
             actions.add_metric(list(key), h.actions[key])
         yield actions
-        skipped = CounterMetricFamily(
-            "warden_responder_actions_skipped",
-            "Spawns skipped, by reason (concurrency, budget, refused).",
-            labels=["reason"],
+        yield CounterMetricFamily(
+            "warden_responder_dead_letters",
+            "Alerts whose handling raised, set aside with their error (warden status).",
+            value=s.view["dead_letter_count"],
         )
-        for reason in ("concurrency", "mode", "budget", "refused"):
-            skipped.add_metric([reason], h.skipped[reason])
-        yield skipped
         episodes = CounterMetricFamily(
             "warden_responder_alert_episodes",
             "Firing episodes (fingerprint + startsAt), by alert.",
@@ -461,7 +533,7 @@ class ResponderMetrics(Collector):
         # authenticated sender used is counted as "other", keeping them bounded.
         known = {a.name for a in ALERTS}
         counts = Counter({n if n in known else "other": 0 for n in (*known, "other")})
-        for name, n in s.runtime.store.episode_counts().items():
+        for name, n in s.view["episode_counts"].items():
             counts[name if name in known else "other"] += n
         for name in sorted(counts):
             episodes.add_metric([name], counts[name])

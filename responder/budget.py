@@ -1,6 +1,7 @@
 """The budget: periods, caps and the B tiers, as plain functions of spend, cap and priority.
 
-Tiers (fractions of the current period's cap, `budget.tiers` in warden.yml):
+Tiers (fractions of the current period's cap, `budget.tiers` in warden.yml;
+what each allows is decided by `responder.admission`):
 - notify (90 %): a person is told; everything may run.
 - kill_non_critical (95 %): improvement work stops: MEDIUM and LOW swarms are
   killed and may not start; CRITICAL and HIGH (crises and issues) go on.
@@ -10,7 +11,8 @@ The seed names 95 % "kill non-critical" and 99 % "only CRITICAL"; reading
 "non-critical" as "not urgent" (below HIGH) gives each tier its own effect.
 
 A period is where spend is counted: the day (ACTIVE, in the configured time
-zone), the night, a maintenance window, a crisis. Each has its mode's cap.
+zone), the night, a maintenance window, a crisis. Each has its mode's cap,
+and every period of a calendar day draws on the day's ceiling too (B5).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from responder.model import Priority
 from warden.config import BudgetSettings, ScheduleSettings
 
 TIERS = ("none", "notify", "kill_non_critical", "critical_only", "stop")
@@ -43,32 +44,6 @@ def tier(spend: float, cap: float, tiers: dict[str, float]) -> int:
         return len(TIERS) - 1
     ratio = spend / cap
     return sum(1 for name in TIERS[1:] if ratio >= tiers[name])
-
-
-def may_run(priority: Priority, spend: float, cap: float, tiers: dict[str, float]) -> bool:
-    """Whether a swarm of `priority` may run (or start) at this spend."""
-    t = TIERS[tier(spend, cap, tiers)]
-    if t == "stop":
-        return False
-    if t == "critical_only":
-        return priority is Priority.CRITICAL
-    if t == "kill_non_critical":
-        return priority in (Priority.CRITICAL, Priority.HIGH)
-    return True
-
-
-def guard(spend: float, committed: float, cost: float, cap: float) -> str | None:
-    """Why a new spend of at most `cost` is refused, or None if it fits.
-
-    `committed` is what running agents may still spend (their caps): with it
-    counted, spend can pass the cap only if an agent passes its own cap.
-    """
-    if spend + committed + cost > cap + 1e-9:
-        return (
-            f"spend ${spend:.2f} + running ${committed:.2f} + this ${cost:.2f} "
-            f"would pass the period's cap ${cap:.2f}"
-        )
-    return None
 
 
 def event_period(mode: str, event_id: str, budget: BudgetSettings) -> Period:

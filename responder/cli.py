@@ -1,9 +1,17 @@
-"""`warden swarm run|list|kill` and `warden budget`: the runtime from a terminal."""
+"""`warden swarm run|list|kill` and `warden budget`: the runtime from a terminal.
+
+`swarm run` and `swarm kill` act: each runs a runtime of its own on the shared
+store, which owns the swarm it starts (and takes over swarms whose owner
+died). `swarm list`, `budget` and `status` only look: they open the store
+read-only, so they never adopt, reap or settle anything, and need no agent
+program on PATH.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import time
@@ -12,8 +20,9 @@ from types import FrameType
 from typing import Any
 
 from responder import reports
-from responder.model import Priority
-from responder.runtime import Runtime, SpawnRefused
+from responder.model import EndReason, Priority
+from responder.modes import assess
+from responder.runtime import Runtime, SpawnRefused, budget_status, gather_facts
 from responder.store import Store
 from warden.config import Config
 from warden.configreader import parse_duration
@@ -27,7 +36,7 @@ def swarm_run(config: Config, args: argparse.Namespace) -> int:
     context = sys.stdin.read() if args.context == "-" else (args.context or "")
     try:
         swarm = runtime.start_swarm(
-            args.type, Priority(args.priority), "cli", context, size=args.size
+            args.type, Priority(args.priority), "cli", context, size=args.size, path="cli"
         )
     except SpawnRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
@@ -59,10 +68,10 @@ def swarm_run(config: Config, args: argparse.Namespace) -> int:
                 break
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
-        runtime.kill_swarm(swarm.id, "interrupted")
+        runtime.kill_swarm(swarm.id, "interrupted", EndReason.SHUTDOWN, wait=True)
     if not args.json and sys.stderr.isatty():
         print(file=sys.stderr)
-    out = outcome(runtime, swarm.id)
+    out = outcome(runtime.store, swarm.id, runtime.clock())
     runtime.close()
     if args.json:
         print(json.dumps(out, indent=1, sort_keys=True))
@@ -79,8 +88,8 @@ def swarm_run(config: Config, args: argparse.Namespace) -> int:
     return 0 if out["state"] == "succeeded" else 1
 
 
-def outcome(runtime: Runtime, swarm_id: str) -> dict[str, Any]:
-    row = runtime.store.swarm(swarm_id)
+def outcome(store: Store, swarm_id: str, now: float) -> dict[str, Any]:
+    row = store.swarm(swarm_id)
     assert row is not None
     return {
         "id": row.id,
@@ -89,8 +98,8 @@ def outcome(runtime: Runtime, swarm_id: str) -> dict[str, Any]:
         "size": row.size,
         "state": row.state,
         "reason": row.reason,
-        "spend_usd": runtime.store.swarm_spend(row.id),
-        "duration_seconds": (row.ended_at or runtime.clock()) - row.created_at,
+        "spend_usd": store.swarm_spend(row.id),
+        "duration_seconds": (row.ended_at or now) - row.created_at,
         "agents": [
             {
                 "id": a.id,
@@ -99,19 +108,27 @@ def outcome(runtime: Runtime, swarm_id: str) -> dict[str, Any]:
                 "state": a.state,
                 "exit_code": a.exit_code,
                 "death_reason": a.death_reason,
+                "end_reason": a.end_reason,
                 "cost_usd": a.cost_usd,
                 "log": a.log_path,
             }
-            for a in runtime.store.agents(row.id)
+            for a in store.agents(row.id)
         ],
     }
 
 
+def _read_only(config: Config) -> Store:
+    """The store for a command that only looks; StoreError (exit 2) names the file."""
+    return Store(config.state_dir / "warden.db", read_only=True)
+
+
 def swarm_list(config: Config, args: argparse.Namespace) -> int:
-    runtime = Runtime(config)
-    swarms = runtime.store.swarms(None if args.all else "running")
-    rows = [outcome(runtime, s.id) for s in swarms]
-    runtime.close()
+    store = _read_only(config)
+    try:
+        swarms = store.swarms(None if args.all else "running")
+        rows = [outcome(store, s.id, time.time()) for s in swarms]
+    finally:
+        store.close()
     if args.json:
         print(json.dumps(rows, indent=1, sort_keys=True))
         return 0
@@ -127,7 +144,7 @@ def swarm_list(config: Config, args: argparse.Namespace) -> int:
 
 def swarm_kill(config: Config, args: argparse.Namespace) -> int:
     runtime = Runtime(config)
-    killed = runtime.kill_swarm(args.id, "killed from the command line")
+    killed = runtime.kill_swarm(args.id, "killed from the command line", wait=True)
     runtime.close()
     if not killed:
         print(f"swarm {args.id} is not running", file=sys.stderr)
@@ -137,17 +154,22 @@ def swarm_kill(config: Config, args: argparse.Namespace) -> int:
 
 
 def budget(config: Config, args: argparse.Namespace) -> int:
-    runtime = Runtime(config)
-    status = runtime.budget_status()
-    runtime.close()
+    store = _read_only(config)
+    try:
+        now = time.time()
+        status = budget_status(gather_facts(config, store, assess(config, store, now), now))
+    finally:
+        store.close()
     if args.json:
         print(json.dumps(status, indent=1, sort_keys=True))
     else:
         print(
             f"{status['period']} ({status['mode']}): spent ${status['spend_usd']:.2f} of "
             f"${status['cap_usd']:.2f}, ${status['remaining_usd']:.2f} left, "
-            f"${status['committed_usd']:.2f} committed to running agents"
+            f"${status['committed_usd']:.2f} committed to running agents; tier {status['tier']}"
         )
+        for name, c in status["ceilings"].items():  # type: ignore[attr-defined]
+            print(f"  {name} ceiling: spent ${c['spend_usd']:.2f} of ${c['cap_usd']:.2f}")
     return 0
 
 
@@ -177,6 +199,11 @@ def status(config: Config, args: argparse.Namespace) -> int:
         f"${mode['budgetLimit']:.2f}"
     )
     print("firing: " + (", ".join(op["firingAlerts"]) or "nothing"))
+    if op.get("deadLetters"):
+        print(
+            f"set aside: {op['deadLetters']} alert(s) whose handling failed "
+            "(GET /api/v1/status shows the errors)"
+        )
     for d in state["recentDecisions"][:10]:
         when = time.strftime("%H:%M:%S", time.localtime(d["timestamp"] / 1000))
         detail = ", ".join(
@@ -209,25 +236,40 @@ def maintenance(config: Config, args: argparse.Namespace) -> int:
 
 def report(config: Config, args: argparse.Namespace) -> int:
     """The daily summary now (what J10 writes at 22:00), with its charts."""
-    from responder.modes import assess
-
     try:
         seconds = parse_duration(args.period)
     except ValueError:
         print(f"--period: expected a duration such as 24h, got {args.period!r}", file=sys.stderr)
         return 2
-    runtime = Runtime(config)
+    store = _read_only(config)
     try:
         now = time.time()
         folder = Path(args.output) if args.output else config.state_dir / "reports"
         stem = time.strftime("report-%Y%m%d-%H%M%S", time.gmtime(now))
-        situation = assess(config, runtime.store, now)
-        written = reports.write_daily(runtime, situation, now, folder, stem, seconds)
+        situation = assess(config, store, now)
+        written = reports.write_daily(config, store, situation, now, folder, stem, seconds)
     finally:
-        runtime.close()
+        store.close()
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def simulate(config: Config, args: argparse.Namespace) -> int:
+    """The decision core living `--days` under a virtual clock; exit 1 if an invariant broke."""
+    from responder.simulate import DEFAULT_SCENARIO, ScenarioError, load_scenario
+    from responder.simulate import simulate as run
+
+    try:
+        scenario = load_scenario(Path(args.scenario) if args.scenario else DEFAULT_SCENARIO)
+    except ScenarioError as exc:
+        print(f"warden simulate: {exc}", file=sys.stderr)
+        return 2
+    # The decisions are in the report; the responder's own log lines are noise here.
+    logging.getLogger("responder").setLevel(logging.ERROR)
+    report = run(config, scenario, args.days, args.seed)
+    print(report.text())
+    return 1 if report.broken else 0
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -243,16 +285,16 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     lst = swarm_sub.add_parser("list", help="list running swarms")
     lst.add_argument("--all", action="store_true", help="ended swarms too")
     lst.add_argument("--json", action="store_true")
-    lst.set_defaults(runtime_func=swarm_list)
+    lst.set_defaults(runtime_func=swarm_list, reads_only=True)
     kill = swarm_sub.add_parser("kill", help="kill a swarm and all its processes")
     kill.add_argument("id")
     kill.set_defaults(runtime_func=swarm_kill)
     bud = sub.add_parser("budget", help="the current period's spend and cap")
     bud.add_argument("--json", action="store_true")
-    bud.set_defaults(runtime_func=budget)
+    bud.set_defaults(runtime_func=budget, reads_only=True)
     st = sub.add_parser("status", help="mode, escalation, swarms, budget, last decisions")
     st.add_argument("--json", action="store_true", help="print the state file")
-    st.set_defaults(runtime_func=status)
+    st.set_defaults(runtime_func=status, reads_only=True)
     mt = sub.add_parser("maintenance", help="start or stop a maintenance window")
     mt.add_argument("action", choices=["start", "stop"])
     mt.add_argument("--for", dest="duration", default="1h", help="how long (default 1h)")
@@ -260,6 +302,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     rep = sub.add_parser("report", help="the daily summary now, with charts from Prometheus")
     rep.add_argument("-o", "--output", help="folder (default: state_dir/reports)")
     rep.add_argument("--period", default="24h", help="what the charts cover, up to now (24h)")
-    rep.set_defaults(runtime_func=report)
-    for p in (swarm, run, lst, kill, bud, st, mt, rep):
+    rep.set_defaults(runtime_func=report, reads_only=True)
+    sim = sub.add_parser(
+        "simulate", help="the decision core under a virtual clock, with invariants checked"
+    )
+    sim.add_argument("--days", type=float, default=7.0, help="simulated days (7)")
+    sim.add_argument("--scenario", help="scenario file (default: the shipped week)")
+    sim.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    sim.set_defaults(runtime_func=simulate, reads_only=True)
+    for p in (swarm, run, lst, kill, bud, st, mt, rep, sim):
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")

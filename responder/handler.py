@@ -10,7 +10,9 @@ done. Exactly once, across crashes:
   the swarms that already exist;
 - a body is marked done only after all its alerts are handled, so a crash
   midway handles the body again, and the two rules above make that harmless.
-A resolved alert never runs the firing action.
+A resolved alert never runs the firing action. An alert whose handling raises
+is set aside as a dead letter with its error (counted, shown by `warden
+status`) and the next one is handled: one poison alert never blocks the line.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from prometheus_client import Histogram, disable_created_metrics
 
 from responder import learning
+from responder.admission import Refusal
 from responder.model import Priority
 from responder.policy import DEFAULT_POLICIES, Policy, Spawn
 from responder.runtime import Runtime, SpawnRefused
@@ -39,10 +42,7 @@ def policies_from(overrides: dict[str, PolicySettings]) -> dict[str, Policy]:
     out = dict(DEFAULT_POLICIES)
     for name, p in overrides.items():
         out[name] = Policy(
-            spawn=tuple(Spawn(t, Priority(pr)) for t, pr in p.spawn),
-            kill_below=Priority(p.kill_below) if p.kill_below else None,
-            enforce_budget=p.enforce_budget,
-            max_running=p.max_running,
+            spawn=tuple(Spawn(t, Priority(pr)) for t, pr in p.spawn), max_running=p.max_running
         )
     return out
 
@@ -53,11 +53,9 @@ class AlertHandler:
         runtime: Runtime,
         policies: dict[str, Policy],
         checks_url: str,
-        gate: Callable[[str], str | None] = lambda priority: None,
         run_job: Callable[[str], None] = lambda job: None,
         reassess: Callable[[], None] = lambda: None,
     ) -> None:
-        self.gate = gate
         self.run_job = run_job
         # Called once a new episode is recorded and before acting on it, so a
         # crisis it opens is already the mode (and budget period) its swarms run in.
@@ -69,7 +67,7 @@ class AlertHandler:
         self.received: Counter[str] = Counter()
         self.duplicates = 0
         self.actions: Counter[tuple[str, str]] = Counter()
-        self.skipped: Counter[str] = Counter()
+        self.dead_letters = 0
         # No `_created` series: they would double the families for no use.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.action_latency = Histogram(
@@ -79,20 +77,29 @@ class AlertHandler:
             registry=None,
         )
 
-    def process_inbox(self) -> int:
-        """Handle every stored body not yet done; returns how many alerts were handled."""
+    def process_inbox(self, limit: int = -1) -> int:
+        """Handle stored bodies not yet done, the oldest `limit` of them (-1: all);
+        returns how many alerts were handled."""
         handled = 0
-        for inbox_id, raw in self.store.pending_inbox():
+        for inbox_id, raw in self.store.pending_inbox(limit):
             try:
                 alerts = parse_body(raw)
-            except BadBody:  # refused before storing; only a changed parser lands here
-                log.exception("stored body %s no longer parses; skipped", inbox_id)
+            except BadBody as exc:  # refused before storing; only a changed parser lands here
+                self._set_aside(inbox_id, exc, raw.decode("utf-8", "replace")[:2000])
                 alerts = []
             for alert in alerts:
-                self.handle(alert)
+                try:
+                    self.handle(alert)
+                except Exception as exc:
+                    self._set_aside(inbox_id, exc, json.dumps(alert.labels, sort_keys=True))
                 handled += 1
             self.store.inbox_done(inbox_id)
         return handled
+
+    def _set_aside(self, inbox_id: int, exc: Exception, what: str) -> None:
+        log.exception("alert set aside (inbox %s): %s", inbox_id, what)
+        self.dead_letters += 1
+        self.store.dead_letter(inbox_id, self.runtime.clock(), f"{type(exc).__name__}: {exc}", what)
 
     def handle(self, alert: Alert) -> None:
         self.received[alert.status] += 1
@@ -107,56 +114,44 @@ class AlertHandler:
             self.duplicates += 1
             return
         self.reassess()
-        with self.action_latency.time():
-            outcome = self._act(alert)
+        try:
+            with self.action_latency.time():
+                outcome = self._act(alert)
+        except Exception as exc:
+            # Acted on, badly: its re-sends are duplicates, not the same error again.
+            self.store.episode_acted(fp, starts, f"error: {type(exc).__name__}: {exc}")
+            raise
         self.store.episode_acted(fp, starts, outcome)
 
     def _act(self, alert: Alert) -> str:
         policy = self.policies.get(alert.name, Policy())
         rt = self.runtime
         done: list[str] = []
-        if policy.kill_below is not None:
-            rank = policy.kill_below.rank
-            killed = rt.kill_where(
-                lambda s: Priority(s.priority).rank <= rank, f"{alert.name}: less urgent work stops"
-            )
-            self.actions[("kill", "done")] += len(killed)
-            done.append(f"killed {len(killed)}")
-        if policy.enforce_budget:
-            killed = rt.enforce_budget()
-            self.actions[("enforce_budget", "done")] += 1
-            done.append(f"budget killed {len(killed)}")
         for job in policy.run_jobs:
             self.run_job(job)
             done.append(f"ran {job}")
         base = f"alert:{alert.name}:{alert.fingerprint}:{alert.starts_at}"
-        running = [
-            s for s in self.store.swarms("running") if s.trigger.startswith(f"alert:{alert.name}:")
-        ]
+        running = [s for s in rt.snapshot.running if s.trigger.startswith(f"alert:{alert.name}:")]
         context = self._context(alert) if policy.spawn else ""
         for i, spawn in enumerate(policy.spawn):
             trigger = f"{base}:{i}"
             if self.store.swarms_by_trigger(trigger):
                 done.append(f"{spawn.type} already started")
                 continue
-            refused = self.gate(str(spawn.priority))
-            if refused:
-                self.skipped["mode"] += 1
-                done.append(f"{spawn.type} skipped: {refused}")
-                continue
             if len(running) >= policy.max_running:
-                self.skipped["concurrency"] += 1
-                done.append(f"{spawn.type} skipped: {len(running)} running")
+                detail = f"{alert.name} has {len(running)} swarm(s) running (max_running)"
+                rt.refuse("alert", Refusal.CONCURRENCY, detail, type=spawn.type, trigger=trigger)
+                done.append(f"{spawn.type} refused: {detail}")
                 continue
             stype = rt.config.swarm_types.get(spawn.type)
             size = learning.best_size(self.store, spawn.type, stype.size if stype else 1)
             try:
-                swarm = rt.start_swarm(spawn.type, spawn.priority, trigger, context, size=size)
+                swarm = rt.start_swarm(
+                    spawn.type, spawn.priority, trigger, context, size=size, path="alert"
+                )
             except SpawnRefused as exc:
-                reason = "budget" if "budget" in str(exc) or "guard" in str(exc) else "refused"
-                self.skipped[reason] += 1
                 self.actions[("spawn", "refused")] += 1
-                done.append(f"{spawn.type} refused: {exc}")
+                done.append(f"{spawn.type} refused ({exc.reason}): {exc}")
                 continue
             running.append(swarm)
             self.actions[("spawn", "done")] += 1

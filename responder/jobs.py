@@ -4,6 +4,13 @@ Each job is a method that can also be called directly (tests, `run_now`);
 the scheduler only decides when. J1 runs at the current mode's heartbeat and
 is rescheduled when the mode changes; J9 runs at the schedule's night and day
 start in the project's time zone.
+
+Jobs that act run on the responder's worker (`Service.on_owner`): they never
+change swarms, agents or episodes from the scheduler's threads. What they
+need from the network (Prometheus, the exporter) is read before, off the
+worker, so it never waits on a slow peer. Reports (J6, J10) only read, and
+run on the scheduler's thread. Every swarm a job wants goes through the
+admission rule, with the job as its `path`.
 """
 
 from __future__ import annotations
@@ -19,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from responder import learning, reports
-from responder.budget import TIERS, tier
-from responder.model import Priority
+from responder.model import Priority, SwarmState
 from responder.notify import post_human_alert
 from responder.runtime import SpawnRefused
 from responder.webhook import Alert
@@ -30,11 +36,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RECOVERY = ("bugfix", "coverage", "monitor")
+"""R2: when every swarm died, why they died, carry on, and prevent it again."""
+WORK = ("coverage", "improvement", "review")
+"""J2 refills with work swarms when swarms simply finished."""
 CRISIS_TOO_LONG_SECONDS = 1800.0
 CRISIS_RETRY_SECONDS = 300.0
+"""J1 starts another CRITICAL swarm in a crisis only if none ran for this long."""
 DIRECT_FINGERPRINT = "00000000000d1ec7"
 """The episode fingerprint of BuildFailing raised from the exporter directly."""
-"""J1 starts another CRITICAL swarm in a crisis only if none ran for this long."""
+PROMQL = {
+    "build_success": "max(warden_build_success)",
+    "errors_per_minute": "sum(rate(warden_log_error_lines_total[5m])) * 60",
+}
 
 
 class Jobs:
@@ -43,6 +56,7 @@ class Jobs:
         self.config = service.config
         self.scheduler: Any = None
         self.last_progress = service.clock()
+        self.last_watchdog = service.clock()
         self.notified: set[str] = set()
 
     @property
@@ -90,12 +104,24 @@ class Jobs:
             self.scheduler.reschedule_job("J1", trigger="interval", seconds=seconds)
 
     def run_now(self, job: str) -> None:
-        self.table[job]()
+        """Run a job now, on the worker where it acts (from a test, or SwarmsBelowMinimum)."""
+        self._run(job)
+
+    def _run(self, job: str) -> None:
+        if job == "J1":
+            # The network first, off the worker; then the decision on it.
+            prom = {key: self._promql(q) for key, q in PROMQL.items()}
+            build = self.read_build() if self.service.pipeline_silent() else None
+            self.service.on_owner(lambda: self.wake_cycle(prom, build))
+        elif job in ("J6", "J10"):
+            self.table[job]()  # read-only: reports
+        else:
+            self.service.on_owner(self.table[job])
 
     def _guarded(self, job: str) -> Callable[[], None]:
         def run() -> None:
             try:
-                self.table[job]()
+                self._run(job)
             except Exception:
                 log.exception("job %s failed", job)
 
@@ -103,22 +129,27 @@ class Jobs:
         return run
 
     # -- the jobs ---------------------------------------------------------------
-    def wake_cycle(self) -> None:
-        """J1: a health snapshot, a decision with its reasons, the actions, all logged."""
+    def wake_cycle(
+        self, prom: dict[str, float | None] | None = None, build: dict[str, Any] | None = None
+    ) -> None:
+        """J1: a health snapshot, a decision with its reasons, the actions, all logged.
+
+        `prom` (PromQL figures) and `build` (the exporter's build result, read
+        while the Watchdog is silent) are read off the worker by the scheduler."""
         svc = self.service
         rt, sit = svc.runtime, svc.situation
-        snapshot = self.health_snapshot()
+        snapshot = self.health_snapshot(prom or {})
         reasons: list[str] = []
         actions: list[str] = []
         if sit.mode == "CRISIS":
             reasons.append("a critical alert fires")
             recent = svc.clock() - CRISIS_RETRY_SECONDS
-            if not any(
-                s.priority == "CRITICAL" and (s.state == "running" or s.created_at > recent)
-                for s in rt.store.swarms()
+            if not any(s.priority == "CRITICAL" for s in rt.store.swarms(since=recent)) and not any(
+                s.priority == "CRITICAL" for s in rt.snapshot.running
             ):
                 actions.append(
                     self._spawn(
+                        "J1",
                         "bugfix",
                         Priority.CRITICAL,
                         "job:J1:crisis",
@@ -126,7 +157,14 @@ class Jobs:
                     )
                 )
             crisis = rt.store.last_crisis()
-            if crisis and crisis[1] is None and svc.clock() - crisis[0] > CRISIS_TOO_LONG_SECONDS:
+            if (
+                sit.crisis_id is not None
+                and crisis
+                and crisis[1] is None
+                and svc.clock() - crisis[0] > CRISIS_TOO_LONG_SECONDS
+                and rt.store.tell_once_about_crisis(sit.crisis_id, svc.clock())
+            ):
+                # Once per crisis: Alertmanager's repeat_interval reminds the person.
                 actions.append(
                     self._tell(
                         "crisis_unresolved",
@@ -138,30 +176,30 @@ class Jobs:
             reasons.append("warnings fire; their alerts start HIGH swarms")
         else:
             reasons.append("all good")
-        if svc.pipeline_silent():
+        if build is not None:
             reasons.append("the Watchdog is silent: the exporter is asked directly")
-            actions.extend(self.direct_checks())
-        orphans = rt.reap_orphans()
-        if orphans:
-            actions.append(f"reaped {len(orphans)} orphan process(es)")
-        killed = rt.enforce_budget()
-        if killed:
-            actions.append(f"budget killed {len(killed)} swarm(s)")
+            actions.extend(self.direct_checks(build))
+        rt.adopt()
         rt.store.log_decision(
             "J1",
             {"decision": reasons[0], "reasons": reasons, "actions": actions, "snapshot": snapshot},
             svc.clock(),
         )
 
-    def direct_checks(self) -> list[str]:
-        """X5 fallback: while alerts may not arrive, read the build's result from the
-        exporter itself and raise or resolve BuildFailing as Prometheus would."""
+    def read_build(self) -> dict[str, Any]:
+        """The exporter's build result (`{}` if it does not answer): X5's fallback."""
         listen = self.config.exporter.listen
         url = f"http://{listen.host}:{listen.port}/api/v1/checks"
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
-                build = json.loads(resp.read()).get("build") or {}
+                return dict(json.loads(resp.read()).get("build") or {"unreachable": True})
         except (OSError, ValueError):
+            return {"unreachable": True}
+
+    def direct_checks(self, build: dict[str, Any]) -> list[str]:
+        """X5 fallback: while alerts may not arrive, take the build's result read from
+        the exporter itself and raise or resolve BuildFailing as Prometheus would."""
+        if build.get("unreachable"):
             return ["exporter unreachable too"]
         last = build.get("last_run") or {}
         failure = build.get("last_failure") or {}
@@ -201,27 +239,22 @@ class Jobs:
             ]
         return [f"build {status} (direct)"]
 
-    def health_snapshot(self) -> dict[str, Any]:
-        """Own state, plus what Prometheus says when it answers (best effort)."""
+    def health_snapshot(self, prom: dict[str, float | None]) -> dict[str, Any]:
+        """Own state, plus what Prometheus said when it answered (best effort)."""
         svc = self.service
-        rt = svc.runtime
-        budget = rt.budget_status()
-        snap: dict[str, Any] = {
+        snap = svc.runtime.snapshot
+        facts = snap.facts
+        cap = facts.period.cap_usd
+        return {
             "mode": svc.situation.mode,
             "escalation": svc.situation.escalation,
-            "swarms_running": len(rt.store.swarms("running")),
-            "agents_stuck": sum(1 for a in rt.live_agents() if a.state == "stuck"),
-            "budget_spent_ratio": round(budget["spend_usd"] / budget["cap_usd"], 4)  # type: ignore[operator]
-            if budget["cap_usd"]
-            else 1.0,
-            "firing": sorted({a[0] for a in rt.store.firing()}),
+            "swarms_running": len(snap.running),
+            "agents_stuck": sum(1 for a in snap.live if a.state == "stuck"),
+            "budget_spent_ratio": round(facts.period_spend / cap, 4) if cap else 1.0,
+            "budget_tier": facts.tier_name,
+            "firing": sorted({a[0] for a in svc.runtime.store.firing()}),
+            **prom,
         }
-        for key, query in (
-            ("build_success", "max(warden_build_success)"),
-            ("errors_per_minute", "sum(rate(warden_log_error_lines_total[5m])) * 60"),
-        ):
-            snap[key] = self._promql(query)
-        return snap
 
     def _promql(self, query: str) -> float | None:
         url = (
@@ -237,52 +270,86 @@ class Jobs:
         return float(result[0]["value"][1]) if result else None
 
     def swarm_watchdog(self) -> None:
-        """J2: keep the minimum number of swarms running (R2), as mode and budget allow."""
-        rt = self.service.runtime
+        """J2: keep the minimum number of swarms running (R2, X2).
+
+        When every swarm that ended since the last look died (failed), the
+        recovery trio starts: bugfix (why they died), coverage (carry on),
+        monitor (prevent it). When swarms simply finished, work swarms refill
+        the minimum, the learning loop choosing type and size. Never more than
+        the minimum per run; every start asks the admission rule."""
+        svc = self.service
+        rt, now = svc.runtime, svc.clock()
         minimum = int(self.config.alerts.values["SwarmsBelowMinimum"]["minimum"])  # type: ignore[call-overload]
-        running = rt.store.swarms("running")
-        missing = minimum - len(running)
-        # The recovery types not running yet come first (a crisis may have
-        # started its own bugfix swarm already).
-        kinds = sorted(RECOVERY, key=lambda k: any(s.type == k for s in running))
+        running = rt.snapshot.running
+        missing = min(minimum, minimum - len(running))
+        ended = rt.store.ended_swarms(since=self.last_watchdog)
+        self.last_watchdog = now
+        if missing <= 0:
+            return
+        died = [s for s in ended if s.state == SwarmState.FAILED]
         actions = []
-        for i in range(max(0, missing)):
-            kind = kinds[i % len(kinds)]
-            actions.append(
-                self._spawn(
-                    kind,
-                    Priority.HIGH,
-                    f"job:J2:{int(self.service.clock())}:{i}",
-                    "Fewer swarms run than the minimum; recovery swarm "
-                    f"({kind}): find why they stopped and carry on.",
+        if ended and len(died) == len(ended):
+            # The recovery types not running yet come first (a crisis may have
+            # started its own bugfix swarm already).
+            kinds = sorted(RECOVERY, key=lambda k: any(s.type == k for s in running))
+            why = "; ".join(f"{s.type} {s.id}: {s.reason}" for s in died[:10])
+            for i in range(missing):
+                kind = kinds[i % len(kinds)]
+                actions.append(
+                    self._spawn(
+                        "J2",
+                        kind,
+                        Priority.HIGH,
+                        f"job:J2:{int(now)}:{i}",
+                        f"Every swarm died ({why}). Recovery swarm ({kind}): find why "
+                        "they stopped, carry on, and prevent it from happening again.",
+                    )
                 )
-            )
-        if actions:
-            rt.store.log_decision(
-                "J2", {"minimum": minimum, "actions": actions}, self.service.clock()
-            )
+            decision = "recovery"
+        else:
+            kinds = [k for k in learning.rank_types(rt.store, WORK) if k in self.config.swarm_types]
+            for i in range(missing):
+                kind = kinds[i % len(kinds)]
+                actions.append(
+                    self._spawn(
+                        "J2",
+                        kind,
+                        Priority.MEDIUM,
+                        f"job:J2:{int(now)}:{i}",
+                        "Fewer swarms run than the minimum: carry on with the project's work.",
+                    )
+                )
+            decision = "refill"
+        rt.store.log_decision(
+            "J2", {"minimum": minimum, "decision": decision, "actions": actions}, now
+        )
 
     def budget_watchdog(self) -> None:
-        """J5: enforce the tiers; tell a person once per period when spending stops."""
+        """J5: the runtime stops what the tier no longer allows as soon as spend is
+        recorded; J5 tells a person once per period when spending stops."""
         svc = self.service
-        rt = svc.runtime
-        killed = rt.enforce_budget()
-        period = svc.situation.period
-        level = TIERS[tier(rt.store.spend(period.key), period.cap_usd, self.config.budget.tiers)]
-        if level == "stop" and period.key not in self.notified:
+        facts = svc.runtime.snapshot.facts
+        period = facts.period
+        if facts.tier_name == "stop" and period.key not in self.notified:
             self.notified.add(period.key)
             self._tell(
                 "budget_exhausted",
                 "The budget is spent: all swarms stopped.",
-                f"Period {period.key} reached its cap of ${period.cap_usd:.2f}.",
+                f"Period {period.key} reached its cap of ${period.cap_usd:.2f}"
+                + "".join(
+                    f"; {c.name} ${c.spend_usd:.2f} of ${c.cap_usd:.2f}" for c in facts.ceilings
+                )
+                + ".",
             )
-        rt.store.log_decision("J5", {"tier": level, "killed": killed}, svc.clock())
+        svc.runtime.store.log_decision("J5", {"tier": facts.tier_name}, svc.clock())
 
     def progress_report(self) -> None:
         """J6: a progress summary of the last 30 minutes."""
         svc = self.service
         now = svc.clock()
-        text = reports.progress(svc.runtime, svc.situation, self.last_progress, now)
+        text = reports.progress(
+            self.config, svc.runtime.store, svc.situation, self.last_progress, now
+        )
         name = time.strftime("progress-%Y%m%d-%H%M.md", time.gmtime(now))
         reports.write(self.config.state_dir / "reports", name, text)
         self.last_progress = now
@@ -317,17 +384,16 @@ class Jobs:
         reports.write(self.config.state_dir, "context.md", "\n".join(lines) + "\n")
 
     def self_improvement(self) -> None:
-        """J8: an improvement swarm when all is well and the budget allows."""
+        """J8: an improvement swarm when all is well and the budget is below every tier."""
         svc = self.service
         rt = svc.runtime
-        period = svc.situation.period
-        spent = tier(rt.store.spend(period.key), period.cap_usd, self.config.budget.tiers)
-        if svc.situation.escalation != 1 or spent > 0:
+        if svc.situation.escalation != 1 or rt.snapshot.facts.tier > 0:
             rt.store.log_decision(
                 "J8", {"skipped": "not healthy or budget above notify"}, svc.clock()
             )
             return
         self._spawn(
+            "J8",
             "improvement",
             Priority.MEDIUM,
             f"job:J8:{int(svc.clock())}",
@@ -346,7 +412,8 @@ class Jobs:
         svc = self.service
         now = svc.clock()
         reports.write_daily(
-            svc.runtime,
+            self.config,
+            svc.runtime.store,
             svc.situation,
             now,
             self.config.state_dir / "reports",
@@ -354,17 +421,13 @@ class Jobs:
         )
 
     # -- helpers ------------------------------------------------------------------
-    def _spawn(self, kind: str, priority: Priority, trigger: str, context: str) -> str:
-        svc = self.service
-        refused = svc.gate(str(priority))
-        if refused:
-            return f"{kind} skipped: {refused}"
-        stype = self.config.swarm_types[kind]
-        size = learning.best_size(svc.runtime.store, kind, stype.size)
+    def _spawn(self, path: str, kind: str, priority: Priority, trigger: str, context: str) -> str:
+        rt = self.service.runtime
+        size = learning.best_size(rt.store, kind, self.config.swarm_types[kind].size)
         try:
-            swarm = svc.runtime.start_swarm(kind, priority, trigger, context, size=size)
+            swarm = rt.start_swarm(kind, priority, trigger, context, size=size, path=path)
         except SpawnRefused as exc:
-            return f"{kind} refused: {exc}"
+            return f"{kind} refused ({exc.reason}): {exc}"
         return f"started {kind} {swarm.id} (size {size})"
 
     def _tell(self, reason: str, summary: str, description: str) -> str:

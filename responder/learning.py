@@ -35,17 +35,27 @@ class Stat:
 
 
 def stats(store: Store, since: float = 0.0) -> list[Stat]:
-    """L1, L3, L5: per swarm type and size, ended swarms, successes and spend."""
-    spend = store.spend_by_swarm()
-    acc: dict[tuple[str, int], list[float]] = {}
-    for s in store.ended_swarms():
-        if s.created_at < since:
-            continue
-        a = acc.setdefault((s.type, s.size), [0, 0, 0.0])
-        a[0] += 1
-        a[1] += s.state == "succeeded"
-        a[2] += spend.get(s.id, 0.0)
-    return [Stat(t, size, int(a[0]), int(a[1]), a[2]) for (t, size), a in sorted(acc.items())]
+    """L1, L3, L5: per swarm type and size, ended swarms, successes and spend (SQL sums)."""
+    return [Stat(*row) for row in store.swarm_results(since)]
+
+
+def rank_types(store: Store, types: tuple[str, ...]) -> list[str]:
+    """L1 used by J2's refill: types never tried first (so each is learned), then by
+    successes per dollar, best first."""
+    seen: dict[str, list[float]] = {}
+    for s in stats(store):
+        if s.type in types:
+            acc = seen.setdefault(s.type, [0, 0.0])
+            acc[0] += s.succeeded
+            acc[1] += s.spend_usd
+
+    def key(t: str) -> tuple[int, float]:
+        if t not in seen:
+            return (0, 0.0)
+        succeeded, spend = seen[t]
+        return (1, -(succeeded / spend) if spend else -float(succeeded))
+
+    return sorted(types, key=key)
 
 
 def best_size(store: Store, swarm_type: str, default: int) -> int:

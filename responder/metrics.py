@@ -18,25 +18,27 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
-from responder.model import DEATH_REASONS, AgentState, Priority, SwarmState
-from responder.runtime import Runtime
+from responder.admission import PATHS, Refusal
+from responder.model import DEATH_REASONS, AgentState, EndReason, Priority
+from responder.runtime import DURATION_BUCKETS, Runtime
 
-DURATION_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 SWARM_STATES = ("spawning", "running", "stuck")
 AGENT_STATES = ("spawning", "running", "stuck", "waiting")
 RESULTS = ("succeeded", "failed", "killed")
 
 
 class RuntimeMetrics(Collector):
+    """Reads the runtime's published snapshot only: a scrape never waits on the
+    owner (a kill in progress, a write) and never reads the store."""
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
         rt = self.runtime
+        snap = rt.snapshot
         types = sorted(rt.config.swarm_types)
-        now = rt.clock()
-        live = rt.live_agents()
-        store = rt.store
+        now = snap.at
 
         agents = GaugeMetricFamily(
             "warden_swarm_agents",
@@ -53,16 +55,12 @@ class RuntimeMetrics(Collector):
             "Longest time an agent of the type has been spawning without output; 0 if none.",
             labels=["type"],
         )
-        running_swarms = store.swarms(SwarmState.RUNNING)
-        swarm_type = {s.id: s.type for s in running_swarms}
-        waiting = Counter(
-            swarm_type.get(a.swarm_id, "") for a in store.agents(states=(AgentState.WAITING,))
-        )
+        swarm_type = {s.id: s.type for s in snap.running}
         by_state: Counter[tuple[str, str]] = Counter()
         longest_silence: dict[str, float] = {}
         longest_spawn: dict[str, float] = {}
         swarm_states: dict[str, set[str]] = {}
-        for a in live:
+        for a in snap.live:
             t = swarm_type.get(a.swarm_id, "")
             by_state[(t, str(a.state))] += 1
             swarm_states.setdefault(a.swarm_id, set()).add(str(a.state))
@@ -72,7 +70,7 @@ class RuntimeMetrics(Collector):
                 longest_spawn[t] = max(longest_spawn.get(t, 0.0), now - a.started_at)
         for t in types:
             for state in AGENT_STATES:
-                n = waiting[t] if state == "waiting" else by_state[(t, state)]
+                n = snap.waiting.get(t, 0) if state == "waiting" else by_state[(t, state)]
                 agents.add_metric([t, state], n)
             silence.add_metric([t], longest_silence.get(t, 0.0))
             spawning.add_metric([t], longest_spawn.get(t, 0.0))
@@ -83,7 +81,7 @@ class RuntimeMetrics(Collector):
             labels=["type", "priority", "state"],
         )
         counts: Counter[tuple[str, str, str]] = Counter()
-        for s in running_swarms:
+        for s in snap.running:
             states = swarm_states.get(s.id, set())
             state = (
                 "stuck"
@@ -98,15 +96,32 @@ class RuntimeMetrics(Collector):
                 for state in SWARM_STATES:
                     swarms.add_metric([t, str(p), state], counts[(t, str(p), state)])
 
+        history = snap.history
         deaths = CounterMetricFamily(
             "warden_swarm_agent_deaths",
             "Agents that died: crashed, killed from outside, or error.",
             labels=["type", "reason"],
         )
-        death_counts = store.death_counts()
         for t in types:
             for reason in DEATH_REASONS:
-                deaths.add_metric([t, reason], death_counts.get((t, reason), 0))
+                deaths.add_metric([t, reason], history.deaths.get((t, reason), 0))
+
+        ended = CounterMetricFamily(
+            "warden_swarm_agents_ended_by_warden",
+            "Agents Warden itself killed, by why (stuck, budget, mode, build, timeout, ...).",
+            labels=["type", "why"],
+        )
+        stuck = CounterMetricFamily(
+            "warden_swarm_agents_stuck",
+            "Agents Warden found stuck and replaced: silent (W3) or never started (W4).",
+            labels=["type", "why"],
+        )
+        for t in types:
+            for why in EndReason:
+                n = history.ended_by_warden.get((t, str(why)), 0)
+                ended.add_metric([t, str(why)], n)
+                if why.stuck:
+                    stuck.add_metric([t, why.stuck], n)
 
         finished = CounterMetricFamily(
             "warden_swarms_finished",
@@ -118,43 +133,76 @@ class RuntimeMetrics(Collector):
             "How long swarms ran, start to end.",
             labels=["type", "result"],
         )
-        ended = store.ended_swarms()
         fin: Counter[tuple[str, str, str]] = Counter()
-        dur: dict[tuple[str, str], list[float]] = {}
-        for s in ended:
-            fin[(s.type, str(s.size), s.state)] += 1
-            dur.setdefault((s.type, s.state), []).append((s.ended_at or now) - s.created_at)
+        dur: dict[tuple[str, str], tuple[list[int], int, float]] = {}
+        for (t, size, result), (n, total, le) in history.finished.items():
+            fin[(t, str(size), result)] += n
+            old = dur.get((t, result), ([0] * len(DURATION_BUCKETS), 0, 0.0))
+            dur[(t, result)] = (
+                [a + b for a, b in zip(old[0], le, strict=True)],
+                old[1] + n,
+                old[2] + total,
+            )
         keys = {(t, str(rt.config.swarm_types[t].size), r) for t in types for r in RESULTS}
         for key in sorted(keys | set(fin)):
             finished.add_metric(list(key), fin[key])
         for t in types:
             for r in RESULTS:
-                values = dur.get((t, r), [])
-                buckets = [(f"{b:g}", sum(1 for v in values if v <= b)) for b in DURATION_BUCKETS]
-                buckets.append(("+Inf", len(values)))
-                durations.add_metric([t, r], buckets, sum(values))
+                le, n, total = dur.get((t, r), ([0] * len(DURATION_BUCKETS), 0, 0.0))
+                buckets = [(f"{b:g}", v) for b, v in zip(DURATION_BUCKETS, le, strict=True)]
+                buckets.append(("+Inf", n))
+                durations.add_metric([t, r], buckets, total)
 
-        period = rt.period()
-        spend_now = store.spend(period.key)
-        yield from (agents, silence, spawning, swarms, deaths, finished, durations)
+        facts = snap.facts
+        period = facts.period
+        yield from (agents, silence, spawning, swarms, deaths, ended, stuck, finished, durations)
         for name, text, value in (
-            ("spend", "Spend in the current budget period, from the ledger.", spend_now),
+            ("spend", "Spend in the current budget period, from the ledger.", facts.period_spend),
             ("cap", "The current budget period's cap.", period.cap_usd),
             (
                 "remaining",
                 "What the current period's cap still allows.",
-                max(0.0, period.cap_usd - spend_now),
+                max(0.0, period.cap_usd - facts.period_spend),
             ),
         ):
             g = GaugeMetricFamily(f"warden_budget_{name}_usd", text, labels=["period"])
             g.add_metric([period.label], value)
             yield g
-        total = CounterMetricFamily(
+        ceiling_spend = GaugeMetricFamily(
+            "warden_budget_ceiling_spend_usd",
+            "Spend of every period in the current calendar day, week or month (B5).",
+            labels=["ceiling"],
+        )
+        ceiling_cap = GaugeMetricFamily(
+            "warden_budget_ceiling_usd",
+            "The configured ceiling over a calendar day, week or month.",
+            labels=["ceiling"],
+        )
+        for c in facts.ceilings:
+            ceiling_spend.add_metric([c.name], c.spend_usd)
+            ceiling_cap.add_metric([c.name], c.cap_usd)
+        yield ceiling_spend
+        yield ceiling_cap
+        yield GaugeMetricFamily(
+            "warden_budget_tier",
+            "The budget tier in force: 0 none, 1 notify, 2 kill_non_critical, "
+            "3 critical_only, 4 stop (the highest of the period's and the ceilings').",
+            value=facts.tier,
+        )
+        ledger = CounterMetricFamily(
             "warden_ledger_spend_usd",
             "All spend by swarm type, from the ledger's per-run totals.",
             labels=["type"],
         )
-        by_type = store.spend_by_type()
         for t in types:
-            total.add_metric([t], by_type.get(t, 0.0))
-        yield total
+            ledger.add_metric([t], history.spend_by_type.get(t, 0.0))
+        yield ledger
+        refusals = CounterMetricFamily(
+            "warden_admission_refusals",
+            "Work the admission rule refused to start or stopped, by who asked and why.",
+            labels=["path", "reason"],
+        )
+        for path in PATHS:
+            for reason in Refusal:
+                refusals.add_metric([path, str(reason)], snap.refusals.get((path, str(reason)), 0))
+        yield refusals

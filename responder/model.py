@@ -39,6 +39,26 @@ class SwarmState(StrEnum):
     KILLED = "killed"
 
 
+class EndReason(StrEnum):
+    """Why Warden itself ended an agent (recorded with it as `killed`)."""
+
+    STUCK_SILENT = "stuck_silent"  # running, but no progress for stuck_after (W3)
+    STUCK_SPAWNING = "stuck_spawning"  # no first output within spawn_timeout (W4)
+    BUDGET = "budget"  # the budget tier or a ceiling stops its priority (B)
+    MODE = "mode"  # the mode no longer runs its priority (M)
+    BUILD = "build"  # the build or tests fail: only CRITICAL work (R4)
+    PAUSED = "paused"  # its swarm type is paused
+    SWARM_FAILED = "swarm_failed"  # another agent of its swarm used up its retries
+    SWARM_KILLED = "swarm_killed"  # its swarm was killed on request (CLI, API)
+    TIMEOUT = "timeout"  # its swarm ran past the type's timeout
+    SHUTDOWN = "shutdown"  # `warden up` stopped, or `warden swarm run` was interrupted
+
+    @property
+    def stuck(self) -> str | None:
+        """silent or spawning for the stuck reasons (the W3/W4 counter's `why`)."""
+        return {"stuck_silent": "silent", "stuck_spawning": "spawning"}.get(self.value)
+
+
 LIVE_AGENT_STATES = tuple(s.value for s in AgentState if s.live)
 DEATH_REASONS = ("crashed", "killed", "error")
 """crashed: died by a signal or exited non-zero; killed: SIGTERM/SIGKILL from

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from responder.admission import BUILD_BROKEN_ALERTS
 from responder.budget import Period, event_period, scheduled_period
 from responder.store import Store
 from warden.config import Config
@@ -31,30 +32,38 @@ class Situation:
     period: Period
     crisis_id: int | None
     maintenance_until: float | None
+    build_broken: bool = False
+    """BuildFailing or TestsFailing fires: only CRITICAL work (R4)."""
 
 
 def assess(config: Config, store: Store, now: float) -> Situation:
-    """Where Warden stands now; opens or closes the crisis record as needed."""
-    store.expire_episodes(now, STALE_AFTER)
+    """Where Warden stands now; opens or closes the crisis record as needed.
+    On a read-only store (a command that only looks) nothing is written: an
+    open crisis is reported as it stands."""
+    if not store.read_only:
+        store.expire_episodes(now, STALE_AFTER)
     firing = store.firing()
     critical = [a for a in firing if a[1] == "critical"]
     crisis = [a for a in critical if a[2] not in NOT_A_CRISIS]
     escalation = 3 if critical else 2 if any(a[1] == "warning" for a in firing) else 1
+    broken = any(a[0] in BUILD_BROKEN_ALERTS for a in firing)
     if crisis:
-        crisis_id = store.open_crisis(now)
+        crisis_id = store.open_crisis_id() if store.read_only else store.open_crisis(now)
         return Situation(
             "CRISIS",
             escalation,
-            event_period("CRISIS", str(crisis_id), config.budget),
+            event_period("CRISIS", str(crisis_id or "next"), config.budget),
             crisis_id,
             None,
+            broken,
         )
-    store.close_crisis(now)
+    if not store.read_only:
+        store.close_crisis(now)
     window = store.maintenance_at(now)
     if window is not None:
         period = event_period("MAINTENANCE", str(window[0]), config.budget)
-        return Situation("MAINTENANCE", escalation, period, None, window[1])
+        return Situation("MAINTENANCE", escalation, period, None, window[1], broken)
     period = scheduled_period(
         dt.datetime.fromtimestamp(now, dt.UTC), config.schedule, config.budget
     )
-    return Situation(period.mode, escalation, period, None, None)
+    return Situation(period.mode, escalation, period, None, None, broken)

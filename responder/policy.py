@@ -1,9 +1,10 @@
 """What the responder does when an alert fires: the policies, defaulting to the seed.
 
-A policy says, for one alertname, which swarms to start (type, priority),
-which running swarms to kill first (those less urgent than a priority), and
-whether to enforce the budget tiers. `max_running` caps how many swarms one
-alertname may have running at once; what is skipped is counted by reason.
+A policy says, for one alertname, which swarms to start (type, priority) and
+which jobs to run. `max_running` caps how many swarms one alertname may have
+running at once. Whether a swarm may start, and what running work must stop
+(R4's "kill non-critical", the budget tiers, the mode), is not a policy's
+call: the admission rule (`responder.admission`) decides it for every path.
 Policies are overridden per alertname in `warden.yml` (`responder.policies`).
 """
 
@@ -23,9 +24,6 @@ class Spawn:
 @dataclass(frozen=True)
 class Policy:
     spawn: tuple[Spawn, ...] = ()
-    kill_below: Priority | None = None
-    """Kill running swarms less urgent than this before starting (R4: CRITICAL)."""
-    enforce_budget: bool = False
     max_running: int = 1
     run_jobs: tuple[str, ...] = ()
     """Scheduled jobs to run at once (SwarmsBelowMinimum runs J2, the swarm watchdog)."""
@@ -38,10 +36,10 @@ def _p(*spawn: tuple[str, Priority], **kw: object) -> Policy:
 C, H, M = Priority.CRITICAL, Priority.HIGH, Priority.MEDIUM
 
 DEFAULT_POLICIES: dict[str, Policy] = {
-    # R4: a CRITICAL bugfix swarm with the failure output; everything less
-    # urgent stops until the build passes.
-    "BuildFailing": _p(("bugfix", C), kill_below=C),
-    "TestsFailing": _p(("tests", C), kill_below=C),
+    # R4: a CRITICAL bugfix swarm with the failure output; the admission rule
+    # stops everything less urgent until the build passes.
+    "BuildFailing": _p(("bugfix", C)),
+    "TestsFailing": _p(("tests", C)),
     "ErrorLogSpike": _p(("bugfix", C)),
     "OpenClawDisconnected": _p(("bugfix", C)),
     "DiskSpaceLow": _p(("cleanup", C)),
@@ -59,11 +57,12 @@ DEFAULT_POLICIES: dict[str, Policy] = {
     # (bugfix, coverage, monitor), so the alert and the job never both spawn.
     "SwarmsBelowMinimum": Policy(run_jobs=("J2",)),
     "HumanNeeded": Policy(),
-    # B: the tiers, enforced on the runtime at once.
-    "BudgetNearlyExhausted": Policy(enforce_budget=True),
-    "BudgetNonCriticalStopped": Policy(enforce_budget=True),
-    "BudgetCriticalOnly": Policy(enforce_budget=True),
-    "BudgetExhausted": Policy(enforce_budget=True),
+    # B: the runtime enforces the tiers as spend is recorded; the alerts are
+    # for a person (Alertmanager's human route) and recorded here.
+    "BudgetNearlyExhausted": Policy(),
+    "BudgetNonCriticalStopped": Policy(),
+    "BudgetCriticalOnly": Policy(),
+    "BudgetExhausted": Policy(),
     # What the responder cannot fix itself goes to a person (Alertmanager's
     # human route); it records them.
     "ResponderHeartbeatMissing": Policy(),

@@ -8,22 +8,21 @@ from pathlib import Path
 
 from responder import charts, learning
 from responder.modes import Situation
-from responder.runtime import Runtime
+from responder.store import Store
 from warden.atomicfile import write_atomic
 from warden.config import Config
 
 
-def _stamp(t: float, runtime: Runtime) -> str:
-    return dt.datetime.fromtimestamp(t, runtime.config.schedule.timezone).strftime("%Y-%m-%d %H:%M")
+def _stamp(t: float, config: Config) -> str:
+    return dt.datetime.fromtimestamp(t, config.schedule.timezone).strftime("%Y-%m-%d %H:%M")
 
 
-def progress(runtime: Runtime, situation: Situation, since: float, now: float) -> str:
-    store = runtime.store
-    started = [s for s in store.swarms() if s.created_at >= since]
-    ended = [s for s in store.ended_swarms() if (s.ended_at or 0) >= since]
+def progress(config: Config, store: Store, situation: Situation, since: float, now: float) -> str:
+    started = store.swarms(since=since)
+    ended = store.ended_swarms(since)
     spend = store.spend(situation.period.key)
     lines = [
-        f"# Progress {_stamp(since, runtime)} to {_stamp(now, runtime)}",
+        f"# Progress {_stamp(since, config)} to {_stamp(now, config)}",
         "",
         f"- Mode {situation.mode}, escalation level {situation.escalation}.",
         f"- Budget {situation.period.key}: ${spend:.2f} of ${situation.period.cap_usd:.2f}.",
@@ -39,22 +38,21 @@ def progress(runtime: Runtime, situation: Situation, since: float, now: float) -
     for d in reversed(store.decisions(200)):
         if d["at"] >= since:
             detail = ", ".join(f"{k}={v}" for k, v in sorted(d.items()) if k not in ("at", "kind"))
-            lines.append(f"- {_stamp(d['at'], runtime)} {d['kind']}: {detail}")
+            lines.append(f"- {_stamp(d['at'], config)} {d['kind']}: {detail}")
     return "\n".join(lines) + "\n"
 
 
-def daily(runtime: Runtime, situation: Situation, now: float) -> str:
-    store, since = runtime.store, now - 86400
-    day = [s for s in store.ended_swarms() if (s.ended_at or 0) >= since]
+def daily(config: Config, store: Store, situation: Situation, now: float) -> str:
+    since = now - 86400
+    day = store.ended_swarms(since)
     succeeded = [s for s in day if s.state == "succeeded"]
     fixes = [(s.ended_at or now) - s.created_at for s in succeeded if s.type == "bugfix"]
-    spend_by = store.spend_by_swarm()
-    day_spend = sum(spend_by.get(s.id, 0.0) for s in day)
+    day_spend = store.spend_between(since, now)
     crises = store.crisis_durations()
     stats = learning.stats(store, since)
-    hour = learning.best_hour(store, runtime.config.schedule)
+    hour = learning.best_hour(store, config.schedule)
     lines = [
-        f"# Daily summary {_stamp(now, runtime)}",
+        f"# Daily summary {_stamp(now, config)}",
         "",
         "## Performance (P)",
         "",
@@ -103,7 +101,8 @@ def charts_section(
 
 
 def write_daily(
-    runtime: Runtime,
+    config: Config,
+    store: Store,
     situation: Situation,
     now: float,
     folder: Path,
@@ -112,8 +111,8 @@ def write_daily(
 ) -> list[Path]:
     """The daily summary (J10, `warden report`) with its charts of the last
     `chart_seconds` (a day unless asked otherwise): the report's path, then the charts'."""
-    section, pngs = charts_section(runtime.config, now - chart_seconds, now, folder, stem)
-    return [write(folder, f"{stem}.md", daily(runtime, situation, now) + section), *pngs]
+    section, pngs = charts_section(config, now - chart_seconds, now, folder, stem)
+    return [write(folder, f"{stem}.md", daily(config, store, situation, now) + section), *pngs]
 
 
 def write(folder: Path, name: str, text: str) -> Path:

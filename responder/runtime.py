@@ -6,21 +6,30 @@ under `state_dir/agents/`. The log is how the runtime sees progress: it
 follows the file, so a restarted runtime re-reads it and loses nothing. Every
 state change is written to the store before anything depends on it.
 
-`poll()` is one step of watching; the caller runs it in a loop (the CLI) or
-on a timer in a worker thread (the responder). It never blocks for long:
-killing is the only wait, bounded by the type's `kill_grace`.
+One owner: a runtime belongs to one thread (the responder's worker, or the
+terminal of `warden swarm run`). It never waits: a kill sends SIGTERM and
+each `poll` advances it (SIGKILL after the grace, the record once the
+processes are gone), so kills of many swarms pay the grace once and the
+owner keeps watching the others meanwhile. Readers on other threads (a
+scrape, the status API) read `snapshot`, which the owner publishes after
+every step; they never touch the runtime itself.
+
+Several runtimes may share one store (the responder and a `warden swarm run`
+in a terminal): each swarm and agent row names its owner, each runtime
+watches, retries and times out only its own, and takes over those whose
+owner died. An agent process is an orphan only if no runtime knows it as live.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
+import dataclasses
 import hashlib
+import logging
 import os
-import subprocess
-import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,20 +38,45 @@ import psutil
 
 from exporter.logfollow import FileFollower
 from responder.adapters import Adapter, make_adapter
-from responder.budget import Period, guard, may_run, scheduled_period
-from responder.model import LIVE_AGENT_STATES, AgentState, Priority, SwarmState
+from responder.admission import (
+    PATHS,
+    Ceiling,
+    Facts,
+    Refusal,
+    admit,
+    ceiling_windows,
+    explain,
+)
+from responder.launcher import (
+    ENV_AGENT,
+    ENV_RUNTIME,
+    Launcher,
+    Process,
+    Processes,
+    Stopping,
+    same_process_alive,
+)
+from responder.model import LIVE_AGENT_STATES, AgentState, EndReason, Priority, SwarmState
+from responder.modes import Situation, assess
 from responder.store import AgentRow, LedgerEntry, Store, SwarmRow
 from warden.atomicfile import write_atomic
 from warden.config import Config, SwarmType
-from warden.proc import kill_groups
 
-ENV_RUNTIME = "WARDEN_RUNTIME"
-ENV_AGENT = "WARDEN_AGENT_ID"
+log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
+HISTORY_RECOUNT_SECONDS = 300.0
+"""How stale the tallies of ended work may get when another runtime ends work."""
+_OPEN_OWNERS: set[str] = set()
+"""Owners of the runtimes open in this process (an owner in another process is
+alive while its process is)."""
 
 
 class SpawnRefused(Exception):
-    """A swarm was not started; `reason` says why (budget, priority, unknown type)."""
+    """A swarm was not started: `reason` is from the admission rule's closed set."""
+
+    def __init__(self, reason: Refusal, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass
@@ -52,10 +86,13 @@ class _Live:
     type: SwarmType
     follower: FileFollower
     adapter: Adapter
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Process | None = None
     """Set for agents this process started; None for agents adopted after a restart."""
-    killing: bool = False
-    kill_reason: str = ""
+    kill: Stopping | None = None
+    why: EndReason | None = None
+    """Set when Warden began killing it: recorded as killed, with this reason."""
+    replace: bool = False
+    """A stuck agent is killed and replaced (a retry), not ended with its swarm."""
 
 
 @dataclass
@@ -68,63 +105,114 @@ class PollReport:
     """(swarm id, state)."""
 
 
+@dataclass
+class History:
+    """Tallies of ended work: counted by SQL when the runtime opens (and every
+    HISTORY_RECOUNT_SECONDS, for work other runtimes ended), then kept up by
+    the owner as work ends, so their cost does not grow with the history."""
+
+    deaths: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(type, death reason) -> agents."""
+    ended_by_warden: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(type, end reason) -> agents."""
+    finished: dict[tuple[str, int, str], tuple[int, float, list[int]]] = field(default_factory=dict)
+    """(type, size, state) -> (swarms, total seconds, swarms within each bucket)."""
+    spend_by_type: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def count(cls, store: Store) -> History:
+        return cls(
+            Counter(store.death_counts()),
+            Counter(store.end_counts()),
+            {
+                (t, size, state): (n, total, le)
+                for t, size, state, n, total, le in store.finished(DURATION_BUCKETS)
+            },
+            store.spend_by_type(),
+        )
+
+    def add_swarm(self, swarm: SwarmRow, state: str, seconds: float) -> None:
+        n, total, le = self.finished.get((swarm.type, swarm.size, state), (0, 0.0, []))
+        le = le or [0] * len(DURATION_BUCKETS)
+        within = [v + (seconds <= b) for v, b in zip(le, DURATION_BUCKETS, strict=True)]
+        self.finished[(swarm.type, swarm.size, state)] = (n + 1, total + seconds, within)
+
+    def copy(self) -> History:
+        return History(
+            Counter(self.deaths),
+            Counter(self.ended_by_warden),
+            dict(self.finished),
+            dict(self.spend_by_type),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What readers see: the owner's view after its last step, never changed in place."""
+
+    at: float
+    facts: Facts
+    live: tuple[AgentRow, ...]
+    running: tuple[SwarmRow, ...]
+    waiting: dict[str, int]
+    """Agents waiting for a retry, by swarm type."""
+    history: History
+    refusals: dict[tuple[str, str], int]
+    """(path, reason) -> refusals, since this runtime started."""
+
+
+DURATION_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
+
+
 class Runtime:
     def __init__(
         self,
         config: Config,
         store: Store | None = None,
         clock: Callable[[], float] = time.time,
-        period: Callable[[], Period] | None = None,
+        situation: Callable[[], Situation] | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
+        self.launcher = launcher or Processes()
         self.agents_dir = config.state_dir / "agents"
         self.store = store or Store(config.state_dir / "warden.db")
-        self._period = period or self.scheduled_period
-        # Agents carry this in their environment: it tells this runtime's
-        # orphans from those of another Warden on the same host.
+        self._situation = situation or (lambda: assess(config, self.store, self.clock()))
+        # Agents carry this in their environment: it tells the agents of
+        # this state from those of another Warden on the same host.
         self.instance = hashlib.sha256(str(self.store.path.resolve()).encode()).hexdigest()[:16]
+        self.owner = _owner_id()
+        _OPEN_OWNERS.add(self.owner)
         self._live: dict[str, _Live] = {}
-        self._lock = threading.RLock()
+        self._foreign: list[Stopping] = []
+        """Kills of agents another live runtime owns (`warden swarm kill`)."""
+        self.refusals: Counter[tuple[str, str]] = Counter()
+        self._history = History.count(self.store)
+        self._history_at = time.monotonic()
+        self._published_history = self._history.copy()
+        self._history_changed = False
+        self.snapshot: Snapshot
         self.adopt()
 
-    # -- budget ---------------------------------------------------------------
-    def scheduled_period(self) -> Period:
-        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        return scheduled_period(now, self.config.schedule, self.config.budget)
+    # -- admission and budget -------------------------------------------------
+    def facts(self) -> Facts:
+        """Everything the admission rule looks at, now."""
+        return gather_facts(self.config, self.store, self._situation(), self.clock())
 
-    def period(self) -> Period:
-        return self._period()
+    def period(self) -> str:
+        return self._situation().period.key
 
-    def committed(self) -> float:
-        """What live agents may still spend: each run's cap (its own limit)."""
-        with self._lock:
-            return sum(live.type.budget_usd for live in self._live.values())
-
-    def budget_status(self) -> dict[str, object]:
-        p = self.period()
-        spend = self.store.spend(p.key)
-        return {
-            "mode": p.mode,
-            "period": p.key,
-            "cap_usd": p.cap_usd,
-            "spend_usd": spend,
-            "remaining_usd": max(0.0, p.cap_usd - spend),
-            "committed_usd": self.committed(),
-        }
-
-    def _check_budget(self, priority: Priority, cost: float) -> None:
-        p = self.period()
-        spend = self.store.spend(p.key)
-        tiers = self.config.budget.tiers
-        if not may_run(priority, spend, p.cap_usd, tiers):
-            raise SpawnRefused(
-                f"budget tier: {priority} may not start at ${spend:.2f} of "
-                f"${p.cap_usd:.2f} ({p.key})"
-            )
-        reason = guard(spend, self.committed(), cost, p.cap_usd)
-        if reason:
-            raise SpawnRefused(f"spawn guard: {reason} ({p.key})")
+    def refuse(self, path: str, reason: Refusal, detail: str, **context: str) -> SpawnRefused:
+        """Count and log a refusal (every path, one metric); the caller raises or reports it."""
+        assert path in PATHS, path
+        self.refusals[(path, str(reason))] += 1
+        self.store.log_decision(
+            "refused",
+            {"path": path, "reason": str(reason), "detail": detail, **context},
+            self.clock(),
+        )
+        return SpawnRefused(reason, detail)
 
     # -- starting -------------------------------------------------------------
     def start_swarm(
@@ -134,70 +222,63 @@ class Runtime:
         trigger: str,
         context: str,
         size: int | None = None,
+        path: str = "cli",
     ) -> SwarmRow:
-        """Start a swarm, or raise SpawnRefused. The refusal is logged as a decision."""
+        """Start a swarm if the admission rule allows it, or raise SpawnRefused
+        (counted under `path` and logged as a decision)."""
         stype = self.config.swarm_types.get(type_name)
+        ctx = {"type": type_name, "priority": str(priority), "trigger": trigger}
         if stype is None:
             known = ", ".join(sorted(self.config.swarm_types))
-            raise SpawnRefused(f"unknown swarm type {type_name!r} (known: {known})")
+            raise self.refuse(
+                path, Refusal.UNKNOWN_TYPE, f"unknown swarm type {type_name!r} (known: {known})"
+            )
         n = size or stype.size
-        with self._lock:
-            try:
-                self._check_budget(priority, n * stype.budget_usd)
-            except SpawnRefused as exc:
-                self.store.log_decision(
-                    "spawn_refused",
-                    {
-                        "type": type_name,
-                        "priority": str(priority),
-                        "trigger": trigger,
-                        "reason": str(exc),
-                    },
-                    self.clock(),
-                )
-                raise
-            now = self.clock()
-            swarm_id = f"s{uuid.uuid4().hex[:10]}"
-            folder = self.agents_dir / swarm_id
-            context_file = folder / "context.md"
-            write_atomic(context_file, context.encode())
-            swarm = SwarmRow(
-                swarm_id,
-                type_name,
-                str(priority),
-                n,
-                trigger,
-                context,
-                str(context_file),
-                stype.budget_usd,
-                self.period().key,
-                SwarmState.RUNNING,
-                "",
-                now,
-                None,
-            )
-            agents = [self._new_agent(swarm, slot, 0) for slot in range(n)]
-            self.store.add_swarm(swarm, agents)
-            self.store.log_decision(
-                "spawn",
-                {
-                    "swarm": swarm_id,
-                    "type": type_name,
-                    "priority": str(priority),
-                    "size": n,
-                    "trigger": trigger,
-                },
-                now,
-            )
-            for a in agents:
-                self._spawn(a, swarm, stype)
-            return swarm
+        facts = self.facts()
+        refusal = admit(facts, priority, type_name, n * stype.budget_usd)
+        if refusal is not None:
+            detail = explain(facts, refusal, priority, n * stype.budget_usd)
+            raise self.refuse(path, refusal, detail, **ctx)
+        now = self.clock()
+        swarm_id = f"s{uuid.uuid4().hex[:10]}"
+        folder = self.agents_dir / swarm_id
+        context_file = folder / "context.md"
+        write_atomic(context_file, context.encode())
+        swarm = SwarmRow(
+            swarm_id,
+            type_name,
+            str(priority),
+            n,
+            trigger,
+            context,
+            str(context_file),
+            stype.budget_usd,
+            facts.period.key,
+            SwarmState.RUNNING,
+            "",
+            now,
+            None,
+            self.owner,
+        )
+        # Rows before processes: an agent's process exists only while its row
+        # says it is live, so no runtime can take it for an orphan.
+        agents = [self._new_agent(swarm, slot, 0) for slot in range(n)]
+        self.store.add_swarm(swarm, agents)
+        self.store.log_decision(
+            "spawn",
+            {"swarm": swarm_id, "size": n, **ctx},
+            now,
+        )
+        for a in agents:
+            self._spawn(a, swarm, stype)
+        self._publish()
+        return swarm
 
     def _new_agent(
         self, swarm: SwarmRow, slot: int, attempt: int, retry_at: float | None = None
     ) -> AgentRow:
         agent_id = f"{swarm.id}-{slot}-{attempt}"
-        log = self.agents_dir / swarm.id / f"{agent_id}.log"
+        log_path = self.agents_dir / swarm.id / f"{agent_id}.log"
         state = AgentState.WAITING if retry_at is not None else AgentState.SPAWNING
         return AgentRow(
             agent_id,
@@ -207,7 +288,7 @@ class Runtime:
             state,
             None,
             None,
-            str(log),
+            str(log_path),
             0,
             None,
             None,
@@ -218,6 +299,7 @@ class Runtime:
             None,
             None,
             None,
+            self.owner,
         )
 
     def _spawn(self, row: AgentRow, swarm: SwarmRow, stype: SwarmType) -> None:
@@ -235,68 +317,49 @@ class Runtime:
             ENV_RUNTIME: self.instance,
             ENV_AGENT: row.id,
             "WARDEN_SWARM_ID": swarm.id,
+            "WARDEN_SWARM_TYPE": swarm.type,
             "WARDEN_CONTEXT_FILE": swarm.context_file,
         }
         log_path = Path(row.log_path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         now = self.clock()
-        with log_path.open("ab") as log:
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    cwd=stype.cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                log.write(f"warden: cannot start {argv[0]!r}: {exc}\n".encode())
-                proc = None
-        if proc is None:
-            row.state, row.started_at = AgentState.SPAWNING, now
-            live = _Live(
-                row,
-                swarm,
-                stype,
-                FileFollower(log_path, start_at_end=False),
-                make_adapter(stype.adapter),
-            )
-            self._end(live, exit_code=127, report=PollReport())
-            return
-        try:
-            start_time = psutil.Process(proc.pid).create_time()
-        except psutil.Error:
-            start_time = None
-        row.pid, row.start_time, row.started_at = proc.pid, start_time, now
-        row.state = AgentState.SPAWNING
-        self.store.update_agent(
-            row.id,
-            state=row.state,
-            pid=proc.pid,
-            start_time=start_time,
-            started_at=now,
-            retry_at=None,
-        )
-        self._live[row.id] = _Live(
+        if row.state != AgentState.SPAWNING:  # a retry: live before its process exists
+            row.state = AgentState.SPAWNING
+            self.store.update_agent(row.id, state=row.state, retry_at=None)
+        live = _Live(
             row,
             swarm,
             stype,
             FileFollower(log_path, start_at_end=False),
             make_adapter(stype.adapter),
-            proc=proc,
         )
+        try:
+            live.proc = self.launcher.start(argv, stype.cwd, env, log_path)
+        except OSError:
+            row.started_at = now
+            self._end(live, exit_code=127, report=PollReport())
+            return
+        start_time = self.launcher.start_time(live.proc.pid)
+        row.pid, row.start_time, row.started_at = live.proc.pid, start_time, now
+        self.store.update_agent(row.id, pid=row.pid, start_time=start_time, started_at=now)
+        self._live[row.id] = live
 
     # -- watching -------------------------------------------------------------
     def poll(self) -> PollReport:
+        """One step of the owner: watch agents, advance kills, retry, settle swarms,
+        stop what the admission rule no longer allows, publish a snapshot."""
         report = PollReport()
-        with self._lock:
-            now = self.clock()
-            for live in list(self._live.values()):
+        now = self.clock()
+        for live in list(self._live.values()):
+            if live.kill is not None:
+                self._advance_kill(live, report)
+            else:
                 self._watch(live, now, report)
-            self._start_due_retries(now, report)
-            self._check_swarms(now, report)
+        self._foreign = [t for t in self._foreign if not t.step()]
+        self._start_due_retries(now, report)
+        self._check_swarms(now, report)
+        self._enforce(report)
+        self._publish()
         return report
 
     def _watch(self, live: _Live, now: float, report: PollReport) -> None:
@@ -325,69 +388,77 @@ class Runtime:
             return
         stype = live.type
         if row.state == AgentState.SPAWNING and now - (row.started_at or now) > stype.spawn_timeout:
-            self._mark_stuck(live, "spawning", report)
+            self._mark_stuck(live, EndReason.STUCK_SPAWNING)
         elif (
             row.state == AgentState.RUNNING
             and now - (row.last_progress_at or now) > stype.stuck_after
         ):
-            self._mark_stuck(live, "silent", report)
+            self._mark_stuck(live, EndReason.STUCK_SILENT)
 
-    def _mark_stuck(self, live: _Live, why: str, report: PollReport) -> None:
+    def _mark_stuck(self, live: _Live, why: EndReason) -> None:
         """W3/W4: a stuck agent is killed and replaced (a retry, with its backoff)."""
         live.row.state = AgentState.STUCK
         self.store.update_agent(live.row.id, state=AgentState.STUCK)
-        self.store.log_decision("agent_stuck", {"agent": live.row.id, "why": why}, self.clock())
-        self._kill([live], f"stuck ({why})", replace=True, report=report)
+        self.store.log_decision(
+            "agent_stuck", {"agent": live.row.id, "why": why.stuck}, self.clock()
+        )
+        self._begin_kill([live], why, replace=True)
 
     def _exit_status(self, live: _Live) -> tuple[int | None, bool]:
         """(exit code or None if unknown, whether the agent is gone)."""
         if live.proc is not None:
             code = live.proc.poll()
             return code, code is not None
-        return None, not _same_process_alive(live.row.pid, live.row.start_time)
+        return None, not self.launcher.alive(live.row.pid, live.row.start_time)
 
-    def _end(
-        self, live: _Live, exit_code: int | None, report: PollReport, replace: bool = False
-    ) -> None:
+    def _end(self, live: _Live, exit_code: int | None, report: PollReport) -> None:
         """Record how an agent ended, pay for it, and retry it or settle its swarm."""
         row, result, now = live.row, live.adapter.result, self.clock()
         self._live.pop(row.id, None)
         live.follower.close()
         stored = self.store.agent(row.id)
         if stored is not None and not AgentState(stored.state).live:
-            return  # another runtime (`warden swarm kill`) settled it already
+            return  # settled already (a retry of this step after a crash)
         error = bool(result and result.is_error)
         swarm = self.store.swarm(row.swarm_id)
         swarm_over = swarm is not None and swarm.state != SwarmState.RUNNING
-        if (live.killing and not replace) or (swarm_over and exit_code != 0):
-            state, death = AgentState.KILLED, None
-        elif (
-            not live.killing
-            and not error
-            and (exit_code == 0 or (exit_code is None and result is not None))
-        ):
-            state, death = AgentState.SUCCEEDED, None
+        why = live.why
+        death: str | None = None
+        if why is None and swarm_over and exit_code != 0:
+            why = EndReason.SWARM_KILLED  # its swarm was ended by another Warden command
+        if why is not None:
+            state = AgentState.KILLED
+        elif not error and (exit_code == 0 or (exit_code is None and result is not None)):
+            state = AgentState.SUCCEEDED
         else:
             state = AgentState.FAILED
-            if live.killing:
-                death = None  # replaced by Warden (stuck): not a death
-            elif error:
+            if error:
                 death = "error"
             elif exit_code is not None and exit_code in (-9, -15):
                 death = "killed"
             else:
                 death = "crashed"
         started = row.started_at is not None and row.pid is not None
-        cost = result.cost_usd if result and result.cost_usd is not None else None
-        amount = cost if cost is not None else (live.type.budget_usd if started else 0.0)
+        cap = live.type.budget_usd
+        reported = result.cost_usd if result and result.cost_usd is not None else None
+        amount = reported if reported is not None else (cap if started else 0.0)
+        if amount > cap:
+            # A run is charged at most its cap: what the guard reserved for it.
+            self.store.log_decision(
+                "charge_clamped",
+                {"agent": row.id, "reported_usd": amount, "cap_usd": cap},
+                now,
+            )
+            amount = cap
         ledger = LedgerEntry(
             row.id,
             row.swarm_id,
             live.swarm.type,
             live.swarm.period,
             amount,
-            int(cost is None and started),
+            int(reported is None and started),
             now,
+            reported if reported is not None and reported > cap else None,
         )
         row.state = state
         self.store.end_agent(
@@ -397,12 +468,24 @@ class Runtime:
             ended_at=now,
             exit_code=exit_code,
             death_reason=death,
+            end_reason=None if why is None else str(why),
             cost_usd=amount,
             result_error=None if result is None else int(error),
         )
         report.ended.append((row.id, state))
-        if state == AgentState.FAILED and not swarm_over:
-            self._retry_or_fail(live, death or "replaced", now, report)
+        h = self._history
+        h.spend_by_type[live.swarm.type] = h.spend_by_type.get(live.swarm.type, 0.0) + amount
+        if death is not None:
+            h.deaths[(live.swarm.type, death)] += 1
+        if why is not None:
+            h.ended_by_warden[(live.swarm.type, str(why))] += 1
+        self._history_changed = True
+        if swarm_over:
+            return
+        if state == AgentState.FAILED:
+            self._retry_or_fail(live, death or "failed", now, report)
+        elif state == AgentState.KILLED and live.replace:
+            self._retry_or_fail(live, str(why), now, report)
 
     def _retry_or_fail(self, live: _Live, why: str, now: float, report: PollReport) -> None:
         row, stype, swarm = live.row, live.type, live.swarm
@@ -410,6 +493,7 @@ class Runtime:
             self._end_swarm(
                 swarm.id,
                 SwarmState.FAILED,
+                EndReason.SWARM_FAILED,
                 f"agent slot {row.slot} failed {row.attempt + 1} times ({why})",
                 report,
             )
@@ -418,7 +502,7 @@ class Runtime:
         self.store.add_agent(self._new_agent(swarm, row.slot, row.attempt + 1, now + delay))
 
     def _start_due_retries(self, now: float, report: PollReport) -> None:
-        for row in self.store.agents(states=(AgentState.WAITING,)):
+        for row in self.store.agents(states=(AgentState.WAITING,), owner=self.owner):
             if row.retry_at is None or row.retry_at > now:
                 continue
             swarm = self.store.swarm(row.swarm_id)
@@ -426,35 +510,89 @@ class Runtime:
                 self.store.update_agent(row.id, state=AgentState.KILLED, ended_at=now)
                 continue
             stype = self.config.swarm_types[swarm.type]
-            try:
-                self._check_budget(Priority(swarm.priority), stype.budget_usd)
-            except SpawnRefused as exc:
-                self.store.update_agent(row.id, state=AgentState.KILLED, ended_at=now)
-                self._end_swarm(swarm.id, SwarmState.FAILED, f"retry refused: {exc}", report)
+            # The swarm is running already: it is not counted again against the mode's cap.
+            facts = dataclasses.replace(self.facts(), running=self.store.count_running() - 1)
+            priority = Priority(swarm.priority)
+            refusal = admit(facts, priority, swarm.type, stype.budget_usd)
+            if refusal is not None:
+                detail = explain(facts, refusal, priority, stype.budget_usd)
+                self.refuse("retry", refusal, detail, type=swarm.type, swarm=swarm.id)
+                self.store.update_agent(
+                    row.id,
+                    state=AgentState.KILLED,
+                    ended_at=now,
+                    end_reason=str(refusal.end_reason),
+                )
+                self._end_swarm(
+                    swarm.id,
+                    SwarmState.FAILED,
+                    refusal.end_reason,
+                    f"retry refused: {detail}",
+                    report,
+                )
                 continue
             self._spawn(row, swarm, stype)
 
     def _check_swarms(self, now: float, report: PollReport) -> None:
-        for swarm in self.store.swarms(SwarmState.RUNNING):
+        running = self.store.swarms(SwarmState.RUNNING, owner=self.owner)
+        for swarm in running:
             stype = self.config.swarm_types.get(swarm.type)
             if stype is not None and now - swarm.created_at > stype.timeout:
-                self.kill_swarm(
+                self._end_swarm(
                     swarm.id,
+                    SwarmState.FAILED,
+                    EndReason.TIMEOUT,
                     f"timeout after {stype.timeout:g}s",
-                    state=SwarmState.FAILED,
-                    report=report,
+                    report,
                 )
                 continue
-            agents = self.store.agents(swarm.id)
             latest: dict[int, AgentRow] = {}
-            for a in agents:
+            for a in self.store.agents(swarm.id):
                 latest[a.slot] = a
             if len(latest) == swarm.size and all(
                 a.state == AgentState.SUCCEEDED for a in latest.values()
             ):
-                self._end_swarm(swarm.id, SwarmState.SUCCEEDED, "all agents succeeded", report)
+                self._end_swarm(
+                    swarm.id, SwarmState.SUCCEEDED, None, "all agents succeeded", report
+                )
+        # Agents whose swarm another Warden command ended (`warden swarm kill`).
+        ids = {s.id for s in running}
+        over = [lv for lv in self._live.values() if lv.kill is None and lv.swarm.id not in ids]
+        self._begin_kill(over, EndReason.SWARM_KILLED)
 
-    def _end_swarm(self, swarm_id: str, state: SwarmState, reason: str, report: PollReport) -> None:
+    def _enforce(self, report: PollReport) -> None:
+        """Stop own swarms the admission rule no longer lets run (R4, mode, budget
+        tiers), then, past the mode's cap on concurrent swarms (a mode with a lower
+        cap began), the least urgent and youngest first."""
+        running = self.store.swarms(SwarmState.RUNNING, owner=self.owner)
+        if not running:
+            return
+        facts = self.facts()
+        kept = []
+        for swarm in running:
+            priority = Priority(swarm.priority)
+            refusal = admit(facts, priority, swarm.type)
+            if refusal is None:
+                kept.append(swarm)
+                continue
+            detail = explain(facts, refusal, priority, None)
+            self.refuse("keep", refusal, detail, type=swarm.type, swarm=swarm.id)
+            self._end_swarm(swarm.id, SwarmState.KILLED, refusal.end_reason, detail, report)
+        excess = facts.running - (len(running) - len(kept)) - facts.mode_settings.max_swarms
+        by_urgency = sorted(kept, key=lambda s: (Priority(s.priority).rank, s.created_at))
+        for swarm in by_urgency[len(by_urgency) - max(0, excess) :]:
+            detail = explain(facts, Refusal.MODE_CAPACITY, Priority(swarm.priority), None)
+            self.refuse("keep", Refusal.MODE_CAPACITY, detail, type=swarm.type, swarm=swarm.id)
+            self._end_swarm(swarm.id, SwarmState.KILLED, EndReason.MODE, detail, report)
+
+    def _end_swarm(
+        self,
+        swarm_id: str,
+        state: SwarmState,
+        why: EndReason | None,
+        reason: str,
+        report: PollReport,
+    ) -> None:
         # The swarm's end is written first: a runtime in another process that
         # sees one of its agents die then knows it was killed, not a death.
         now = self.clock()
@@ -463,134 +601,240 @@ class Runtime:
                 "swarm_end", {"swarm": swarm_id, "state": str(state), "reason": reason}, now
             )
             report.swarms_ended.append((swarm_id, state))
-        if state != SwarmState.SUCCEEDED:
-            others = [lv for lv in self._live.values() if lv.row.swarm_id == swarm_id]
-            self._kill(others, reason, replace=False, report=report)
-        for row in self.store.agents(swarm_id, states=(AgentState.WAITING,)):
-            self.store.update_agent(row.id, state=AgentState.KILLED, ended_at=now)
+            swarm = self.store.swarm(swarm_id)
+            assert swarm is not None
+            self._history.add_swarm(swarm, str(state), now - swarm.created_at)
+            self._history_changed = True
+        if why is not None:
+            self._begin_kill([lv for lv in self._live.values() if lv.row.swarm_id == swarm_id], why)
+            for row in self.store.agents(swarm_id, states=(AgentState.WAITING,)):
+                self.store.update_agent(
+                    row.id, state=AgentState.KILLED, ended_at=now, end_reason=str(why)
+                )
 
     # -- killing --------------------------------------------------------------
-    def _kill(self, lives: list[_Live], reason: str, replace: bool, report: PollReport) -> None:
-        if not lives:
+    def _begin_kill(self, lives: list[_Live], why: EndReason, replace: bool = False) -> None:
+        """SIGTERM now; `poll` sends SIGKILL after the grace and records the end."""
+        for live in lives:
+            if live.kill is not None:
+                continue
+            live.why, live.replace = why, replace
+            pids = [live.row.pid] if live.row.pid else []
+            live.kill = self.launcher.terminate(pids, live.type.kill_grace)
+
+    def _advance_kill(self, live: _Live, report: PollReport) -> None:
+        assert live.kill is not None
+        if not live.kill.step():
+            if live.kill.overdue:
+                log.warning("agent %s survives SIGKILL (pid %s)", live.row.id, live.row.pid)
             return
-        for live in lives:
-            live.killing, live.kill_reason = True, reason
-        grace = max(live.type.kill_grace for live in lives)
-        kill_groups([lv.row.pid for lv in lives if lv.row.pid], grace)
-        for live in lives:
-            if live.proc is not None:
-                live.proc.wait()
-            code = live.proc.returncode if live.proc is not None else None
-            for line in live.follower.poll():
-                live.adapter.feed(line)
-            self._end(live, code, report, replace=replace)
+        code = live.proc.poll() if live.proc is not None else None
+        for line in live.follower.poll():
+            live.adapter.feed(line)
+        self._end(live, code, report)
+
+    def killing(self) -> int:
+        """Kills in progress (their processes not yet all gone)."""
+        return sum(lv.kill is not None for lv in self._live.values()) + len(self._foreign)
+
+    def wait_kills(self, timeout: float = 60.0) -> None:
+        """Poll until every kill in progress is done: for a caller that may wait."""
+        deadline = time.monotonic() + timeout
+        while self.killing() and time.monotonic() < deadline:
+            time.sleep(0.02)
+            self.poll()
 
     def kill_swarm(
         self,
         swarm_id: str,
         reason: str = "killed on request",
-        state: SwarmState = SwarmState.KILLED,
-        report: PollReport | None = None,
+        why: EndReason = EndReason.SWARM_KILLED,
+        wait: bool = False,
     ) -> bool:
-        """Kill every agent of the swarm (certainly) and end it; False if not running."""
-        with self._lock:
-            swarm = self.store.swarm(swarm_id)
-            if swarm is None or swarm.state != SwarmState.RUNNING:
-                return False
-            self._end_swarm(swarm_id, state, reason, report or PollReport())
-            return True
+        """Kill every agent of the swarm (certainly) and end it; False if not running.
 
-    def kill_where(self, keep: Callable[[SwarmRow], bool], reason: str) -> list[str]:
-        """Kill every running swarm for which `keep` is False (budget tiers, crises)."""
-        killed = [s.id for s in self.store.swarms(SwarmState.RUNNING) if not keep(s)]
-        for swarm_id in killed:
-            self.kill_swarm(swarm_id, reason)
-        return killed
-
-    def enforce_budget(self) -> list[str]:
-        """J5: kill what the current tier no longer allows."""
-        p = self.period()
-        spend = self.store.spend(p.key)
-        tiers = self.config.budget.tiers
-        return self.kill_where(
-            lambda s: may_run(Priority(s.priority), spend, p.cap_usd, tiers),
-            f"budget: ${spend:.2f} of ${p.cap_usd:.2f} spent in {p.key}",
-        )
+        With `wait`, return once its processes are gone (the terminal may wait;
+        the responder's owner does not)."""
+        swarm = self.store.swarm(swarm_id)
+        if swarm is None or swarm.state != SwarmState.RUNNING:
+            return False
+        self._end_swarm(swarm_id, SwarmState.KILLED, why, reason, PollReport())
+        if swarm.owner != self.owner and _owner_alive(swarm.owner):
+            # Its owner records the end; the kill is made certain from here too.
+            grace = self.config.swarm_types[swarm.type].kill_grace
+            pids = [a.pid for a in self.store.agents(swarm_id, states=LIVE_AGENT_STATES) if a.pid]
+            self._foreign.append(self.launcher.terminate(pids, grace))
+        if wait:
+            self.wait_kills()
+        self._publish()
+        return True
 
     # -- restarts -------------------------------------------------------------
     def adopt(self) -> None:
-        """Take over agents a previous runtime started; settle those that died meanwhile."""
+        """Take over the swarms of runtimes that died (or closed), adopt their live
+        agents, settle those that died meanwhile, and reap orphans."""
         report = PollReport()
-        with self._lock:
-            for row in self.store.agents(states=LIVE_AGENT_STATES):
-                swarm = self.store.swarm(row.swarm_id)
-                assert swarm is not None
-                stype = self.config.swarm_types.get(swarm.type)
-                if stype is None:
-                    stype = next(iter(self.config.swarm_types.values()))
-                live = _Live(
-                    row,
-                    swarm,
-                    stype,
-                    FileFollower(Path(row.log_path), start_at_end=False),
-                    make_adapter(stype.adapter),
-                )
-                for line in live.follower.poll():
-                    live.adapter.feed(line)
-                if _same_process_alive(row.pid, row.start_time):
-                    # Its last output is when its log last grew. The file's
-                    # mtime is on the kernel's real-time clock; its age is
-                    # carried over to this runtime's clock (which may be set).
-                    with contextlib.suppress(OSError):
-                        mtime = Path(row.log_path).stat().st_mtime
-                        age = max(0.0, time.clock_gettime(time.CLOCK_REALTIME) - mtime)
-                        row.last_progress_at = self.clock() - age
-                    self._live[row.id] = live
-                else:
-                    self._end(live, None, report)
-            self.reap_orphans()
+        orphaned = [
+            s.id
+            for s in self.store.swarms(SwarmState.RUNNING)
+            if s.owner != self.owner and not _owner_alive(s.owner)
+        ]
+        if orphaned:
+            self.store.take_over(orphaned, self.owner)
+        for row in self.store.agents(states=LIVE_AGENT_STATES):
+            if row.id in self._live or (row.owner != self.owner and _owner_alive(row.owner)):
+                continue
+            swarm = self.store.swarm(row.swarm_id)
+            assert swarm is not None
+            stype = self.config.swarm_types.get(swarm.type) or next(
+                iter(self.config.swarm_types.values())
+            )
+            live = _Live(
+                row,
+                swarm,
+                stype,
+                FileFollower(Path(row.log_path), start_at_end=False),
+                make_adapter(stype.adapter),
+            )
+            for line in live.follower.poll():
+                live.adapter.feed(line)
+            if self.launcher.alive(row.pid, row.start_time):
+                # Its last output is when its log last grew. The file's
+                # mtime is on the kernel's real-time clock; its age is
+                # carried over to this runtime's clock (which may be set).
+                with contextlib.suppress(OSError):
+                    mtime = Path(row.log_path).stat().st_mtime
+                    age = max(0.0, time.clock_gettime(time.CLOCK_REALTIME) - mtime)
+                    row.last_progress_at = self.clock() - age
+                self._live[row.id] = live
+            else:
+                self._end(live, None, report)
+        self.reap_orphans()
+        self._publish()
 
     def reap_orphans(self) -> list[int]:
-        """Kill processes carrying this runtime's mark that belong to no live agent."""
-        own = set(self._live)
-        orphans: list[psutil.Process] = []
-        for proc in psutil.process_iter(["pid"]):
-            try:
-                env = proc.environ()
-            except psutil.Error:
-                continue
-            if env.get(ENV_RUNTIME) == self.instance and env.get(ENV_AGENT) not in own:
-                orphans.append(proc)
-        pids = [p.pid for p in orphans]
+        """SIGKILL processes carrying this state's mark whose agent no runtime knows as
+        live (their agent ended, yet something it started lives on).
+
+        The processes are listed before the live agents are read: an agent's row
+        is live before its process starts, so a process started meanwhile is
+        always known. Nothing is waited for: waiting would reap this process's
+        own children behind the runtime's back."""
+        marked = self.launcher.marked(self.instance)
+        if not marked:
+            return []
+        known = self.store.live_agent_ids() | set(self._live)
+        pids = [pid for pid, agent in marked if agent not in known]
         if pids:
-            for p in orphans:
-                with contextlib.suppress(psutil.Error):
-                    p.kill()
-            psutil.wait_procs(orphans, timeout=5)
+            self.launcher.kill(pids)
             self.store.log_decision("reap_orphans", {"pids": pids}, self.clock())
         return pids
 
     def live_agents(self) -> list[AgentRow]:
-        with self._lock:
-            return [lv.row for lv in self._live.values()]
+        return [dataclasses.replace(lv.row) for lv in self._live.values()]
+
+    # -- snapshots --------------------------------------------------------------
+    def _publish(self) -> None:
+        store = self.store
+        now = self.clock()
+        running = tuple(store.swarms(SwarmState.RUNNING))
+        type_of = {s.id: s.type for s in running}
+        waiting = Counter(
+            type_of.get(a.swarm_id, "") for a in store.agents(states=(AgentState.WAITING,))
+        )
+        self.snapshot = Snapshot(
+            now,
+            self.facts(),
+            tuple(self.live_agents()),
+            running,
+            dict(waiting),
+            self._current_history(),
+            dict(self.refusals),
+        )
+
+    def _current_history(self) -> History:
+        """A copy for readers, made only when the tallies changed."""
+        if time.monotonic() - self._history_at > HISTORY_RECOUNT_SECONDS:
+            self._history, self._history_at = History.count(self.store), time.monotonic()
+            self._history_changed = True
+        if self._history_changed:
+            self._published_history = self._history.copy()
+            self._history_changed = False
+        return self._published_history
+
+    def drop(self) -> None:
+        """Forget everything without a word to the store: what a SIGKILL of the
+        process leaves behind (the simulator's responder crash)."""
+        self._live.clear()
+        self._foreign.clear()
+        _OPEN_OWNERS.discard(self.owner)
+        self.store.close()
 
     def close(self) -> None:
-        """Stop watching; agents keep running and a new runtime adopts them."""
-        with self._lock:
-            for live in self._live.values():
-                live.follower.close()
-            self._live.clear()
-            self.store.close()
+        """Finish the kills under way, then stop watching: the agents keep running
+        and any runtime may adopt them."""
+        self.wait_kills()
+        for live in self._live.values():
+            live.follower.close()
+        self._live.clear()
+        if not self.store.read_only:
+            self.store.release(self.owner)
+        _OPEN_OWNERS.discard(self.owner)
+        self.store.close()
 
 
-def _same_process_alive(pid: int | None, start_time: float | None) -> bool:
-    """The pid runs and is the process we started (not a reused pid)."""
-    if pid is None:
+def gather_facts(config: Config, store: Store, sit: Situation, now: float) -> Facts:
+    """The admission rule's facts from the store (read-only commands use it too)."""
+    budget = config.budget
+    ceilings = tuple(
+        Ceiling(name, cap, store.spend_between(start, end))
+        for name, cap, start, end in ceiling_windows(now, budget, config.schedule.timezone)
+    )
+    return Facts(
+        mode=sit.mode,
+        mode_settings=config.modes[sit.mode],
+        running=store.count_running(),
+        build_broken=sit.build_broken,
+        period=sit.period,
+        period_spend=store.spend(sit.period.key),
+        committed=store.committed(),
+        tiers=budget.tiers,
+        ceilings=ceilings,
+    )
+
+
+def budget_status(facts: Facts) -> dict[str, object]:
+    """The budget as `warden budget` and the status API show it."""
+    p = facts.period
+    return {
+        "mode": p.mode,
+        "period": p.key,
+        "cap_usd": p.cap_usd,
+        "spend_usd": facts.period_spend,
+        "remaining_usd": max(0.0, p.cap_usd - facts.period_spend),
+        "committed_usd": facts.committed,
+        "tier": facts.tier_name,
+        "ceilings": {
+            c.name: {"cap_usd": c.cap_usd, "spend_usd": c.spend_usd} for c in facts.ceilings
+        },
+    }
+
+
+def _owner_id() -> str:
+    me = psutil.Process()
+    return f"{me.pid}:{me.create_time()!r}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """The runtime that owns a row still runs (in this process: is still open)."""
+    if not owner:
         return False
+    pid_text, _, rest = owner.partition(":")
+    start_text = rest.partition(":")[0]
     try:
-        p = psutil.Process(pid)
-        if p.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return start_time is None or abs(p.create_time() - start_time) < 0.05
-    except psutil.Error:
+        pid, start = int(pid_text), float(start_text)
+    except ValueError:
         return False
+    if pid == os.getpid():
+        return owner in _OPEN_OWNERS
+    return same_process_alive(pid, start)

@@ -1,7 +1,8 @@
 """The state file (S): the seed's JSON view of Warden, for people and for restarts.
 
-Written atomically (a temp file, fsync, rename) after every worker cycle in
-which something changed, so a reader never sees half a file. The durable
+Written atomically (a temp file, fsync, rename) when its content changed or a
+heartbeat of the mode passed, never more, so a reader never sees half a file
+and an idle responder does not rewrite it five times a second. The durable
 truth is SQLite; this file is its summary in the seed's shape, and `warden
 status` reads it without needing the responder to run.
 """
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from responder.modes import Situation
-from responder.runtime import Runtime
 from warden.atomicfile import write_atomic
+
+if TYPE_CHECKING:
+    from responder.app import Service
 
 VERSION = "4.0"
 SEED_MODE_NAMES = {
@@ -25,13 +27,14 @@ SEED_MODE_NAMES = {
 }
 
 
-def build(runtime: Runtime, situation: Situation, heartbeat: float) -> dict[str, Any]:
-    config, store = runtime.config, runtime.store
+def build(service: Service, heartbeat: float) -> dict[str, Any]:
+    """From the worker's published view and the runtime's snapshot (no store reads)."""
+    config, situation = service.config, service.situation
+    snap, view = service.runtime.snapshot, service.view
     mode = config.modes[situation.mode]
-    running = store.swarms("running")
-    spend = store.spend(situation.period.key)
-    firing = {a[0] for a in store.firing()}
-    last = store.last_crisis()
+    facts = snap.facts
+    firing = {a[0] for a in view["firing"]}
+    last = view["last_crisis"]
     ms = 1000
     return {
         "version": VERSION,
@@ -40,14 +43,20 @@ def build(runtime: Runtime, situation: Situation, heartbeat: float) -> dict[str,
         "lastFullCheck": int(heartbeat * ms),
         "status": {3: "CRISIS", 2: "DEGRADED", 1: "HEALTHY"}[situation.escalation],
         "operationalState": {
-            "activeSwarms": len(running),
+            "activeSwarms": len(snap.running),
             "maxSwarms": mode.max_swarms,
-            "budgetRemaining": round(max(0.0, situation.period.cap_usd - spend), 4),
+            "budgetRemaining": round(max(0.0, facts.period.cap_usd - facts.period_spend), 4),
             "budgetDaily": config.budget.caps["ACTIVE"],
-            "budgetPeriod": situation.period.key,
-            "agentsStuck": sum(1 for a in runtime.live_agents() if a.state == "stuck"),
+            "budgetPeriod": facts.period.key,
+            "budgetTier": facts.tier_name,
+            "budgetCeilings": {
+                c.name: {"capUsd": c.cap_usd, "spendUsd": round(c.spend_usd, 4)}
+                for c in facts.ceilings
+            },
+            "agentsStuck": sum(1 for a in snap.live if a.state == "stuck"),
             "buildStatus": "FAILING" if "BuildFailing" in firing else "PASSING",
             "firingAlerts": sorted(firing),
+            "deadLetters": view["dead_letter_count"],
         },
         "modeConfig": {
             "heartbeatMs": int(mode.heartbeat * ms),
@@ -65,10 +74,12 @@ def build(runtime: Runtime, situation: Situation, heartbeat: float) -> dict[str,
             "startedAt": int(last[0] * ms),
             "endedAt": None if last[1] is None else int(last[1] * ms),
         },
-        "recentDecisions": [{**d, "timestamp": int(d.pop("at") * ms)} for d in store.decisions(20)],
+        "recentDecisions": [
+            {**{k: v for k, v in d.items() if k != "at"}, "timestamp": int(d["at"] * ms)}
+            for d in view["decisions"]
+        ],
         "pendingActions": [
-            {"agent": a.id, "retryAt": int((a.retry_at or 0) * ms)}
-            for a in store.agents(states=("waiting",))
+            {"agent": a.id, "retryAt": int((a.retry_at or 0) * ms)} for a in view["pending"]
         ],
         "nightModeActive": situation.mode == "NIGHT",
         "maintenanceUntil": None
@@ -76,6 +87,12 @@ def build(runtime: Runtime, situation: Situation, heartbeat: float) -> dict[str,
         else int(situation.maintenance_until * ms),
         "nextScheduledEvent": None,
     }
+
+
+def content_key(state: dict[str, Any]) -> str:
+    """The state without its heartbeat: what must change for a write between heartbeats."""
+    rest = {k: v for k, v in state.items() if k not in ("lastHeartbeat", "lastFullCheck")}
+    return json.dumps(rest, sort_keys=True)
 
 
 def write(path: Path, state: dict[str, Any]) -> None:

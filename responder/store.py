@@ -4,6 +4,15 @@ Why SQLite in WAL mode: every change is one transaction that either happens
 whole or not at all, also when the process is SIGKILLed mid-write; readers
 (metrics, the CLI in another process) never block the writer. Every write
 here is a single `with self._tx()` block.
+
+The schema grows by numbered migrations (`PRAGMA user_version`), run when the
+store opens, so a database made by an earlier release is upgraded in place
+with its rows kept. A file that is not a Warden database, or is empty (a
+0-byte file is what a failed copy or a full disk leaves), is refused with a
+message naming it: starting afresh would forget the day's spend.
+
+Readers that only look (`warden swarm list`, `warden budget`, the reports)
+open the store read-only and can change nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from responder.model import LIVE_AGENT_STATES as LIVE_STATES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS swarms (
@@ -102,6 +113,39 @@ CREATE TABLE IF NOT EXISTS decisions (
     detail TEXT NOT NULL
 );
 """
+"""The schema of the first release (user_version 0); MIGRATIONS take it to today's."""
+
+MIGRATIONS = (
+    # 1: who owns each swarm and agent (a runtime in one process: responder,
+    # `warden swarm run`); why Warden ended an agent; what an agent reported
+    # when it was charged less (its cap); poison alerts set aside; a person
+    # told once per crisis; indexes for the queries that run on every cycle.
+    """
+    ALTER TABLE swarms ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE agents ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE agents ADD COLUMN end_reason TEXT;
+    ALTER TABLE ledger ADD COLUMN reported_usd REAL;
+    ALTER TABLE crises ADD COLUMN told_at REAL;
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        inbox_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        error TEXT NOT NULL,
+        alert TEXT NOT NULL
+    );
+    CREATE INDEX swarms_state ON swarms(state);
+    CREATE INDEX swarms_trigger ON swarms(trigger);
+    CREATE INDEX swarms_created ON swarms(created_at);
+    CREATE INDEX agents_swarm ON agents(swarm_id);
+    CREATE INDEX ledger_at ON ledger(at);
+    CREATE INDEX ledger_swarm ON ledger(swarm_id);
+    CREATE INDEX episodes_open ON episodes(resolved_at);
+    """,
+)
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message names the file and what to do."""
 
 
 @dataclass
@@ -119,6 +163,7 @@ class SwarmRow:
     reason: str
     created_at: float
     ended_at: float | None
+    owner: str = ""
 
 
 @dataclass
@@ -141,19 +186,72 @@ class AgentRow:
     death_reason: str | None
     result_error: int | None
     cost_usd: float | None
+    owner: str = ""
+    end_reason: str | None = None
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
+        self.writes = 0
+        """Committed write transactions: readers rebuild what they derive only when it moved."""
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        if path.exists() and path.is_file() and path.stat().st_size == 0:
+            raise StoreError(
+                f"{path}: the state database is empty (0 bytes), so the ledger and "
+                "history are lost; restore it from a backup, or remove it to start afresh"
+            )
+        if read_only and not path.exists():
+            raise StoreError(f"{path}: no state yet (it appears once Warden has run)")
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target = f"file:{path}?mode=ro" if read_only else str(path)
+            self._db = sqlite3.connect(
+                target,
+                uri=read_only,
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=30,
+            )
+            self._db.row_factory = sqlite3.Row
+            if not read_only:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+            elif self._version() != len(MIGRATIONS):
+                raise StoreError(
+                    f"{path}: made by another release of Warden (schema {self._version()}, "
+                    f"this one reads {len(MIGRATIONS)}); start the responder once to upgrade it"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{path}: not a usable Warden database ({exc}); restore it from a backup, "
+                "or remove it to start afresh"
+            ) from exc
+
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        """Create the first schema, then run each migration not yet run, each in one
+        transaction with its new version number, so a crash midway repeats it whole."""
+        version = self._version()
+        if version == 0:
+            self._db.executescript(SCHEMA)
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: made by a newer release of Warden (schema {version}, "
+                f"this one knows {len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            statements = [s.strip() for s in script.split(";") if s.strip()]
+            with self._tx() as db:
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
 
     def close(self) -> None:
         with self._lock:
@@ -170,6 +268,7 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self.writes += 1
 
     def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         with self._lock:
@@ -179,11 +278,7 @@ class Store:
     def add_swarm(self, swarm: SwarmRow, agents: list[AgentRow]) -> None:
         """A swarm and its first agents appear together or not at all."""
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO swarms VALUES (:id, :type, :priority, :size, :trigger, :context,"
-                " :context_file, :budget_usd, :period, :state, :reason, :created_at, :ended_at)",
-                vars(swarm),
-            )
+            db.execute(_insert("swarms", swarm), vars(swarm))
             for a in agents:
                 self._insert_agent(db, a)
 
@@ -191,12 +286,61 @@ class Store:
         rows = self._rows("SELECT * FROM swarms WHERE id = ?", swarm_id)
         return SwarmRow(**dict(rows[0])) if rows else None
 
-    def swarms(self, state: str | None = None) -> list[SwarmRow]:
-        if state is None:
-            rows = self._rows("SELECT * FROM swarms ORDER BY created_at")
-        else:
-            rows = self._rows("SELECT * FROM swarms WHERE state = ? ORDER BY created_at", state)
-        return [SwarmRow(**dict(r)) for r in rows]
+    def swarms(
+        self, state: str | None = None, since: float | None = None, owner: str | None = None
+    ) -> list[SwarmRow]:
+        """Swarms in `state` (every state if None), created at `since` or later, of `owner`."""
+        sql, args = "SELECT * FROM swarms WHERE 1=1", list[object]()
+        if owner is not None:
+            sql += " AND owner = ?"
+            args.append(owner)
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        if since is not None:
+            sql += " AND created_at >= ?"
+            args.append(since)
+        return [SwarmRow(**dict(r)) for r in self._rows(sql + " ORDER BY created_at", *args)]
+
+    def count_running(self) -> int:
+        return int(self._rows("SELECT COUNT(*) FROM swarms WHERE state = 'running'")[0][0])
+
+    def committed(self) -> float:
+        """What live agents, whoever started them, may still spend: their runs' caps."""
+        marks = ", ".join("?" * len(LIVE_STATES))
+        rows = self._rows(
+            "SELECT COALESCE(SUM(s.budget_usd), 0) FROM agents a JOIN swarms s"  # noqa: S608
+            f" ON a.swarm_id = s.id WHERE a.state IN ({marks})",
+            *LIVE_STATES,
+        )
+        return float(rows[0][0])
+
+    def end_counts(self) -> dict[tuple[str, str], int]:
+        """(swarm type, end reason) -> agents Warden ended so, ever."""
+        rows = self._rows(
+            "SELECT s.type, a.end_reason, COUNT(*) FROM agents a JOIN swarms s"
+            " ON a.swarm_id = s.id WHERE a.end_reason IS NOT NULL GROUP BY 1, 2"
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def release(self, owner: str) -> None:
+        """`owner` stops watching its agents (they keep running): any runtime may adopt them."""
+        with self._tx() as db:
+            db.execute("UPDATE swarms SET owner = '' WHERE owner = ?", (owner,))
+            db.execute("UPDATE agents SET owner = '' WHERE owner = ?", (owner,))
+
+    def take_over(self, swarm_ids: list[str], owner: str) -> None:
+        """Make `owner` the runtime of these swarms and their agents (their own died)."""
+        with self._tx() as db:
+            for sid in swarm_ids:
+                db.execute("UPDATE swarms SET owner = ? WHERE id = ?", (owner, sid))
+                db.execute("UPDATE agents SET owner = ? WHERE swarm_id = ?", (owner, sid))
+
+    def live_agent_ids(self) -> set[str]:
+        """Agents that may have a process now, whoever owns them."""
+        marks = ", ".join("?" * len(LIVE_STATES))
+        sql = f"SELECT id FROM agents WHERE state IN ({marks})"  # noqa: S608  (placeholders)
+        return {r[0] for r in self._rows(sql, *LIVE_STATES)}
 
     def end_swarm(self, swarm_id: str, state: str, reason: str, at: float) -> bool:
         """Mark a running swarm ended; False if it had already ended (idempotent)."""
@@ -211,13 +355,7 @@ class Store:
     # -- agents -----------------------------------------------------------
     @staticmethod
     def _insert_agent(db: sqlite3.Connection, a: AgentRow) -> None:
-        db.execute(
-            "INSERT INTO agents VALUES (:id, :swarm_id, :slot, :attempt, :state, :pid,"
-            " :start_time, :log_path, :log_offset, :started_at, :first_output_at,"
-            " :last_progress_at, :ended_at, :retry_at, :exit_code, :death_reason,"
-            " :result_error, :cost_usd)",
-            vars(a),
-        )
+        db.execute(_insert("agents", a), vars(a))
 
     def add_agent(self, a: AgentRow) -> None:
         with self._tx() as db:
@@ -227,8 +365,13 @@ class Store:
         rows = self._rows("SELECT * FROM agents WHERE id = ?", agent_id)
         return AgentRow(**dict(rows[0])) if rows else None
 
-    def agents(self, swarm_id: str | None = None, states: tuple[str, ...] = ()) -> list[AgentRow]:
+    def agents(
+        self, swarm_id: str | None = None, states: tuple[str, ...] = (), owner: str | None = None
+    ) -> list[AgentRow]:
         sql, args = "SELECT * FROM agents WHERE 1=1", []
+        if owner is not None:
+            sql += " AND owner = ?"
+            args.append(owner)
         if swarm_id is not None:
             sql += " AND swarm_id = ?"
             args.append(swarm_id)
@@ -248,11 +391,7 @@ class Store:
         with self._tx() as db:
             db.execute(f"UPDATE agents SET {cols} WHERE id = :id", {**fields, "id": agent_id})  # noqa: S608  (column names are ours)
             if ledger is not None:
-                db.execute(
-                    "INSERT OR IGNORE INTO ledger VALUES (:agent_id, :swarm_id, :type, :period,"
-                    " :amount_usd, :estimated, :at)",
-                    vars(ledger),
-                )
+                db.execute(_insert("ledger", ledger, "OR IGNORE"), vars(ledger))
 
     def death_counts(self) -> dict[tuple[str, str], int]:
         """(swarm type, death reason) -> agents that died so, ever."""
@@ -262,14 +401,52 @@ class Store:
         )
         return {(r[0], r[1]): int(r[2]) for r in rows}
 
-    def ended_swarms(self) -> list[SwarmRow]:
-        rows = self._rows("SELECT * FROM swarms WHERE state != 'running'")
+    def ended_swarms(self, since: float = 0.0) -> list[SwarmRow]:
+        """Swarms that ended at `since` or later (reports over a day or half an hour)."""
+        rows = self._rows("SELECT * FROM swarms WHERE state != 'running' AND ended_at >= ?", since)
         return [SwarmRow(**dict(r)) for r in rows]
+
+    def finished(
+        self, buckets: tuple[float, ...]
+    ) -> list[tuple[str, int, str, int, float, list[int]]]:
+        """Ended swarms by (type, size, state): count, total duration, and how many
+        lasted at most each bucket, counted by SQL (the cost does not grow in Python)."""
+        cols = ", ".join(
+            f"SUM(CASE WHEN ended_at - created_at <= {float(b)!r} THEN 1 ELSE 0 END)"
+            for b in buckets
+        )
+        rows = self._rows(
+            f"SELECT type, size, state, COUNT(*), COALESCE(SUM(ended_at - created_at), 0), {cols}"  # noqa: S608  (numbers are ours)
+            " FROM swarms WHERE state != 'running' GROUP BY type, size, state"
+        )
+        return [
+            (r[0], int(r[1]), r[2], int(r[3]), float(r[4]), [int(v) for v in tuple(r)[5:]])
+            for r in rows
+        ]
+
+    def swarm_results(self, since: float = 0.0) -> list[tuple[str, int, int, int, float]]:
+        """(type, size, runs, succeeded, spend) of swarms that ended since `since` (L1, L3, L5)."""
+        rows = self._rows(
+            "SELECT s.type, s.size, COUNT(*), SUM(s.state = 'succeeded'),"
+            " COALESCE(SUM(l.spent), 0) FROM swarms s LEFT JOIN"
+            " (SELECT swarm_id, SUM(amount_usd) AS spent FROM ledger GROUP BY swarm_id) l"
+            " ON l.swarm_id = s.id WHERE s.state != 'running' AND s.created_at >= ?"
+            " GROUP BY s.type, s.size ORDER BY s.type, s.size",
+            since,
+        )
+        return [(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
 
     # -- ledger -----------------------------------------------------------
     def spend(self, period: str) -> float:
         rows = self._rows(
             "SELECT COALESCE(SUM(amount_usd), 0) FROM ledger WHERE period = ?", period
+        )
+        return float(rows[0][0])
+
+    def spend_between(self, start: float, end: float) -> float:
+        """Everything charged in [start, end): a day's, week's or month's ceiling."""
+        rows = self._rows(
+            "SELECT COALESCE(SUM(amount_usd), 0) FROM ledger WHERE at >= ? AND at < ?", start, end
         )
         return float(rows[0][0])
 
@@ -304,11 +481,32 @@ class Store:
             cur = db.execute("INSERT INTO inbox (received_at, body) VALUES (?, ?)", (at, body))
             return int(cur.lastrowid or 0)
 
-    def pending_inbox(self) -> list[tuple[int, bytes]]:
+    def pending_inbox(self, limit: int = -1) -> list[tuple[int, bytes]]:
+        """The oldest bodies not yet handled, at most `limit` (-1: all)."""
         return [
             (r[0], bytes(r[1]))
-            for r in self._rows("SELECT id, body FROM inbox WHERE done = 0 ORDER BY id")
+            for r in self._rows(
+                "SELECT id, body FROM inbox WHERE done = 0 ORDER BY id LIMIT ?", limit
+            )
         ]
+
+    def dead_letter(self, inbox_id: int, at: float, error: str, alert: str) -> None:
+        """Set aside an alert whose handling raised, with the error, so the next goes on."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO dead_letters (inbox_id, at, error, alert) VALUES (?, ?, ?, ?)",
+                (inbox_id, at, error, alert),
+            )
+
+    def dead_letters(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT id, inbox_id, at, error, alert FROM dead_letters ORDER BY id DESC LIMIT ?",
+            limit,
+        )
+        return [dict(r) for r in rows]
+
+    def dead_letter_count(self) -> int:
+        return int(self._rows("SELECT COUNT(*) FROM dead_letters")[0][0])
 
     def inbox_done(self, inbox_id: int) -> None:
         with self._tx() as db:
@@ -344,22 +542,26 @@ class Store:
         """Close episodes that stopped being re-sent: their resolution was missed
         (Warden was down when it came). `stale_after` is per severity, with
         "" for any other; Alertmanager re-sends firing alerts every
-        repeat_interval, so twice that is safe."""
+        repeat_interval, so twice that is safe. Writes only when one expired."""
+        open_ = self._rows(
+            "SELECT fingerprint, starts_at, severity, last_seen FROM episodes"
+            " WHERE resolved_at IS NULL"
+        )
+        stale = [
+            (fp, starts, seen)
+            for fp, starts, severity, seen in open_
+            if seen < now - stale_after.get(severity, stale_after[""])
+        ]
+        if not stale:
+            return 0
         with self._tx() as db:
-            open_ = db.execute(
-                "SELECT fingerprint, starts_at, severity, last_seen FROM episodes"
-                " WHERE resolved_at IS NULL"
-            ).fetchall()
-            stale = [
-                (fp, starts)
-                for fp, starts, severity, seen in open_
-                if seen < now - stale_after.get(severity, stale_after[""])
-            ]
+            # Only if not seen again since: a re-send may have landed in between.
             db.executemany(
-                "UPDATE episodes SET resolved_at = ? WHERE fingerprint = ? AND starts_at = ?",
-                [(now, fp, starts) for fp, starts in stale],
+                "UPDATE episodes SET resolved_at = ? WHERE fingerprint = ? AND starts_at = ?"
+                " AND last_seen = ? AND resolved_at IS NULL",
+                [(now, fp, starts, seen) for fp, starts, seen in stale],
             )
-            return len(stale)
+        return len(stale)
 
     def firing(self) -> list[tuple[str, str, str]]:
         """(alertname, severity, component) of every episode not yet resolved."""
@@ -371,8 +573,15 @@ class Store:
         ]
 
     # -- crises and maintenance windows -------------------------------------
+    def open_crisis_id(self) -> int | None:
+        rows = self._rows("SELECT id FROM crises WHERE ended_at IS NULL")
+        return int(rows[0][0]) if rows else None
+
     def open_crisis(self, at: float) -> int:
         """The open crisis' id, opening one at `at` if none is open."""
+        rows = self._rows("SELECT id FROM crises WHERE ended_at IS NULL")
+        if rows:
+            return int(rows[0][0])
         with self._tx() as db:
             row = db.execute("SELECT id FROM crises WHERE ended_at IS NULL").fetchone()
             if row is not None:
@@ -382,12 +591,22 @@ class Store:
 
     def close_crisis(self, at: float) -> float | None:
         """End the open crisis; its duration, or None if none was open."""
+        if not self._rows("SELECT 1 FROM crises WHERE ended_at IS NULL"):
+            return None
         with self._tx() as db:
             row = db.execute("SELECT id, started_at FROM crises WHERE ended_at IS NULL").fetchone()
             if row is None:
                 return None
             db.execute("UPDATE crises SET ended_at = ? WHERE id = ?", (at, row[0]))
             return at - float(row[1])
+
+    def tell_once_about_crisis(self, crisis_id: int, at: float) -> bool:
+        """True only the first time it is asked for this crisis: a person is told once."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE crises SET told_at = ? WHERE id = ? AND told_at IS NULL", (at, crisis_id)
+            )
+            return cur.rowcount == 1
 
     def crisis_durations(self) -> list[float]:
         return [
@@ -477,6 +696,32 @@ class Store:
                 (time.time() if at is None else at, kind, json.dumps(detail, sort_keys=True)),
             )
 
+    def count_decisions(self, kind: str, after_id: int) -> tuple[int, int]:
+        """(decisions of `kind` logged after `after_id`, the newest id of any kind)."""
+        rows = self._rows(
+            "SELECT COALESCE(SUM(kind = ?), 0), COALESCE(MAX(id), ?) FROM decisions WHERE id > ?",
+            kind,
+            after_id,
+            after_id,
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
+    def refusal_counts(self) -> dict[str, int]:
+        """Refusals logged, by reason, whichever responder logged them."""
+        rows = self._rows(
+            "SELECT json_extract(detail, '$.reason'), COUNT(*) FROM decisions"
+            " WHERE kind = 'refused' GROUP BY 1"
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def duplicate_triggers(self) -> list[str]:
+        """Alert actions that started more than one swarm: an episode acted on twice."""
+        rows = self._rows(
+            "SELECT trigger FROM swarms WHERE trigger LIKE 'alert:%'"
+            " GROUP BY trigger HAVING COUNT(*) > 1"
+        )
+        return [r[0] for r in rows]
+
     def decisions(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._rows("SELECT * FROM decisions ORDER BY id DESC LIMIT ?", limit)
         return [{"at": r["at"], "kind": r["kind"], **json.loads(r["detail"])} for r in rows]
@@ -491,3 +736,14 @@ class LedgerEntry:
     amount_usd: float
     estimated: int
     at: float
+    reported_usd: float | None = None
+    """What the agent reported, when that was more than its cap (it was charged the cap)."""
+
+
+def _insert(table: str, row: object, verb: str = "") -> str:
+    """INSERT of every field of a row dataclass, by column name (migrations add columns)."""
+    names = list(vars(row))
+    return (
+        f"INSERT {verb} INTO {table} ({', '.join(names)})"  # noqa: S608  (names are ours)
+        f" VALUES ({', '.join(':' + n for n in names)})"
+    )

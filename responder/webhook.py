@@ -1,7 +1,10 @@
 """Alertmanager's webhook body (version 4), read strictly.
 
 Anything that is not a well-formed version-4 body is refused with the reason,
-before anything is stored: a 400 changes nothing. Each alert of an accepted
+before anything is stored: a 400 changes nothing. That includes what JSON
+allows but Warden cannot keep or compare: strings with lone surrogates
+(`"\ud800"`, not UTF-8), nesting deeper than Python's parser goes, and times
+that are not RFC 3339. Each alert of an accepted
 body is handled on its own; the group-level `status` is ignored, because
 Alertmanager mixes firing and resolved alerts in one group notification.
 """
@@ -15,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 _FINGERPRINT = re.compile(r"^[0-9a-f]{1,64}$")
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
@@ -45,6 +51,8 @@ def parse_body(raw: bytes) -> list[Alert]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadBody(f"body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise BadBody("body is nested too deeply") from exc
     if not isinstance(body, dict):
         raise BadBody("body must be a JSON object")
     version = body.get("version")
@@ -68,22 +76,42 @@ def _alert(a: Any, i: int) -> Alert:
         raise BadBody(f"{where}.labels.alertname is missing")
     annotations = _string_map(a.get("annotations", {}), f"{where}.annotations", names=False)
     fingerprint = a.get("fingerprint")
-    if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
+    if not isinstance(fingerprint, str) or not _FINGERPRINT.fullmatch(fingerprint):
         raise BadBody(f"{where}.fingerprint must be a hex string, got {fingerprint!r}")
     starts = a.get("startsAt")
-    if not isinstance(starts, str):
+    if not isinstance(starts, str) or not _is_rfc3339(starts):
         raise BadBody(f"{where}.startsAt must be an RFC 3339 time, got {starts!r}")
-    try:
-        dt.datetime.fromisoformat(starts.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BadBody(f"{where}.startsAt must be an RFC 3339 time, got {starts!r}") from exc
     return Alert(fingerprint, status, labels, annotations, starts)
+
+
+def _is_rfc3339(text: str) -> bool:
+    """`2026-11-26T22:00:00.123456789Z` as Alertmanager writes it, offsets allowed;
+    not the other forms Python's `fromisoformat` takes (no `T`, week dates, ...)."""
+    m = _RFC3339.fullmatch(text)
+    if m is None:
+        return False
+    try:
+        year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+        dt.datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return False
+    return True
 
 
 def _string_map(value: Any, where: str, names: bool) -> dict[str, str]:
     if not isinstance(value, dict):
         raise BadBody(f"{where} must be an object of strings")
     for k, v in value.items():
-        if not isinstance(v, str) or (names and not _LABEL_NAME.match(k)):
+        if not isinstance(v, str) or (names and not _LABEL_NAME.fullmatch(k)):
             raise BadBody(f"{where}.{k} must be a string with a valid name")
+        if not (_utf8(k) and _utf8(v)):
+            raise BadBody(f"{where}.{k!a} is not valid Unicode (a lone surrogate)")
     return dict(value)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,15 +56,36 @@ def running(svc: Service) -> list[tuple[str, str]]:
     return sorted((s.type, s.priority) for s in svc.runtime.store.swarms("running"))
 
 
-def test_j2_keeps_the_minimum_and_the_alert_runs_it(hanging: tuple[Service, Clock]) -> None:
-    svc, _ = hanging
-    fire(svc, "SwarmsBelowMinimum", "warning", fp="a1", component="swarms")
-    assert running(svc) == [("bugfix", "HIGH"), ("coverage", "HIGH"), ("monitor", "HIGH")]
-    svc.jobs.run_now("J2")
-    assert len(running(svc)) == 3, "topped up, not doubled"
-    svc.runtime.kill_swarm(svc.runtime.store.swarms("running")[0].id)
-    svc.jobs.run_now("J2")
-    assert len(running(svc)) == 3
+def test_j2_refills_after_completion_and_recovers_after_deaths(tmp_path: Path) -> None:
+    """J2 tells death from completion (R2): work swarms refill the minimum; when
+    every swarm died, the recovery trio starts. Never more than the minimum."""
+    kinds = ("bugfix", "coverage", "monitor", "improvement", "review")
+    types = "".join(
+        f"    {t}: {{env: {{FAKE_CLAUDE: 'mode=hang'}}, stuck_after: 1h, retries: 0}}\n"
+        for t in kinds
+    )
+    svc, _ = make_service(tmp_path, types)
+    try:
+        fire(svc, "SwarmsBelowMinimum", "warning", fp="a1", component="swarms")
+        work = [("coverage", "MEDIUM"), ("improvement", "MEDIUM"), ("review", "MEDIUM")]
+        assert running(svc) == work
+        assert decisions(svc, "J2")[0]["decision"] == "refill"
+        svc.jobs.run_now("J2")
+        assert len(running(svc)) == 3, "topped up, not doubled"
+        # Every agent is SIGKILLed from outside: the swarms die (no retries left).
+        for a in svc.runtime.live_agents():
+            assert a.pid is not None
+            os.killpg(a.pid, signal.SIGKILL)
+        wait_for(lambda: svc.runtime.poll() is not None and not running(svc), 20)
+        svc.jobs.run_now("J2")
+        assert decisions(svc, "J2")[0]["decision"] == "recovery"
+        assert running(svc) == [("bugfix", "HIGH"), ("coverage", "HIGH"), ("monitor", "HIGH")]
+        contexts = [s.context for s in svc.runtime.store.swarms("running")]
+        assert all("Every swarm died" in c and "killed" in c for c in contexts)
+    finally:
+        for s in svc.runtime.store.swarms("running"):
+            svc.runtime.kill_swarm(s.id, "test end")
+        svc.runtime.close()
 
 
 def test_j1_wake_cycle_logs_its_decision_and_acts_in_a_crisis(
@@ -258,7 +281,6 @@ SPAWNS = {
     "SlowResponse": [("monitor", "HIGH")],
     "CoverageDecreased": [("coverage", "HIGH")],
     "CommitsAwaitingReview": [("review", "MEDIUM")],
-    "SwarmsBelowMinimum": [("bugfix", "HIGH"), ("coverage", "HIGH"), ("monitor", "HIGH")],
 }
 
 
@@ -272,12 +294,14 @@ def test_every_default_policy(tmp_path: Path, name: str) -> None:
         spec = next((a for a in ALERTS if a.name == name), None)
         severity = spec.severity if spec else "warning"
         fire(svc, name, severity, fp="aa", component=spec.component if spec else "responder")
+        svc.step()  # the runtime stops what the new situation does not admit
         started = sorted(
             (s.type, s.priority) for s in svc.runtime.store.swarms() if s.id != before.id
         )
         expected = sorted(SPAWNS.get(name, []))
-        if name == "SwarmsBelowMinimum":  # J2 tops up to 3, counting the LOW one running
-            expected = [("bugfix", "HIGH"), ("coverage", "HIGH")]
+        if name == "SwarmsBelowMinimum":
+            # J2 refills to 3 with work swarms (none died), counting the LOW one running.
+            expected = [("coverage", "MEDIUM"), ("improvement", "MEDIUM")]
         assert started == expected
         low = svc.runtime.store.swarm(before.id)
         assert low is not None

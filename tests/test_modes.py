@@ -87,9 +87,9 @@ def test_night_at_23_and_day_at_07(service: tuple[Service, Clock]) -> None:
     assert states[improvement.id] == "killed", "the night allows CRITICAL and HIGH only"
     assert states[issue.id] != "killed"
     assert decisions(svc, "mode")[0]["to"] == "NIGHT"
-    # At night a MEDIUM swarm is not started; the skip is counted by reason.
+    # At night a MEDIUM swarm is not started; the refusal is counted by reason.
     fire(svc, "CommitsAwaitingReview", "warning", fp="c0", component="review")
-    assert svc.handler.skipped["mode"] == 1
+    assert svc.runtime.refusals[("alert", "mode_priority")] == 1
     clock.set("2026-11-27T07:00:01+00:00")
     svc.step()
     assert (svc.situation.mode, svc.situation.period.key) == ("ACTIVE", "day:2026-11-27")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -185,26 +188,41 @@ def test_one_action_per_firing_episode(
     )
 
 
-def test_default_policies_r4_and_r2(
+def test_default_policies_and_r4_on_every_path(
     tmp_path: Path, responder_factory: type[ResponderProcess]
 ) -> None:
-    resp = responder_factory(responder_config(tmp_path))
+    hangs = "    bugfix: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}\n"
+    resp = responder_factory(responder_config(tmp_path, hangs))
+    try:
+        _r4_on_every_path(tmp_path, resp)
+    finally:
+        # Agents outlive their responder by design: end them with the test.
+        resp.stop()
+        for (pid,) in db(tmp_path).execute("SELECT pid FROM agents WHERE state = 'running'"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def _r4_on_every_path(tmp_path: Path, resp: ResponderProcess) -> None:
     post(resp.url, body(alert("CommitsAwaitingReview", fp="7e1")))
     wait_for(lambda: [s[2] for s in swarms(tmp_path)] == ["running"], 20)
     # R4: the build breaks: non-critical work is killed, a CRITICAL bugfix swarm starts.
     post(resp.url, body(alert("BuildFailing", fp="b1", severity="critical")))
-    wait_for(lambda: len(swarms(tmp_path)) == 2, 20)
+    wait_for(lambda: len(swarms(tmp_path)) == 2 and swarms(tmp_path)[0][2] == "killed", 20)
     review, bugfix = swarms(tmp_path)
     assert review[:3] == ("review", "MEDIUM", "killed")
     assert bugfix[:2] == ("bugfix", "CRITICAL")
-    # R2: all swarms died: three recovery swarms.
+    # R4 on every path: J2 (run by SwarmsBelowMinimum) wants two more swarms and
+    # is refused while the build is broken, and the refusals are counted.
     post(resp.url, body(alert("SwarmsBelowMinimum", fp="3b1")))
-    wait_for(lambda: len(swarms(tmp_path)) == 5, 20)
-    assert sorted((t, p) for t, p, _, _ in swarms(tmp_path)[2:]) == [
-        ("bugfix", "HIGH"),
-        ("coverage", "HIGH"),
-        ("monitor", "HIGH"),
-    ]
+
+    def refused() -> float | None:
+        text = urllib.request.urlopen(resp.url + "/metrics").read().decode()
+        labels = {"path": "J2", "reason": "build_broken"}
+        return sample(text, "warden_admission_refusals_total", labels)
+
+    wait_for(lambda: refused() == 2, 20)
+    assert len(swarms(tmp_path)) == 2
     # Policies only record what the runtime handles itself.
     post(resp.url, body(alert("AgentDied", fp="d1")))
     wait_for(
@@ -216,7 +234,7 @@ def test_default_policies_r4_and_r2(
         ),
         20,
     )
-    assert len(swarms(tmp_path)) == 5
+    assert len(swarms(tmp_path)) == 2
 
 
 def disk_low(starts: str, description: str) -> dict[str, Any]:

@@ -16,10 +16,13 @@ import psutil
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from responder.admission import Refusal
 from responder.budget import Period
+from responder.launcher import ENV_RUNTIME
 from responder.metrics import RuntimeMetrics
 from responder.model import Priority
-from responder.runtime import ENV_RUNTIME, Runtime, SpawnRefused
+from responder.modes import Situation
+from responder.runtime import Runtime, SpawnRefused
 from tests.conftest import REPO, wait_for, write_config
 from tests.docs_table import documented_metrics, served_metrics
 from tests.test_exporter import promtool
@@ -62,7 +65,7 @@ def runtimes() -> Iterator[list[Runtime]]:
         try:
             for s in rt.store.swarms("running"):
                 rt.kill_swarm(s.id, "test teardown")
-            rt.close()
+            rt.close()  # waits for the kills
         except sqlite3.ProgrammingError:
             pass  # closed by the test
 
@@ -121,7 +124,7 @@ def test_a_swarm_succeeds_and_pays_what_it_reported(
     assert [a.state for a in agents] == ["succeeded", "succeeded"]
     assert all(a.exit_code == 0 and a.cost_usd == 0.25 for a in agents)
     assert rt.store.swarm_spend(swarm.id) == 0.5
-    assert rt.budget_status()["spend_usd"] == 0.5
+    assert rt.facts().period_spend == 0.5
     log = Path(agents[0].log_path).read_text()
     assert '"type": "result"' in log
     assert not marked_processes(rt)
@@ -224,11 +227,17 @@ def test_silent_and_hanging_agents_are_stuck_killed_and_replaced(
     )
     for swarm, why in ((hang, "silent"), (silent, "spawning")):
         agents = rt.store.agents(swarm.id)
-        assert [a.state for a in agents] == ["failed", "failed"], why
+        # Warden ended them: recorded as killed, with why; not deaths.
+        assert [(a.state, a.end_reason) for a in agents] == [("killed", f"stuck_{why}")] * 2
         assert all(a.death_reason is None for a in agents), "a stuck agent is not a death"
         assert swarm_state(rt, swarm.id) == "failed"
     kinds = [d["why"] for d in rt.store.decisions() if d["kind"] == "agent_stuck"]
     assert sorted(kinds) == ["silent", "silent", "spawning", "spawning"]
+    # W3/W4 alert on the increase of this counter: counted when Warden acts.
+    rt.poll()
+    for t, why in (("monitor", "silent"), ("review", "spawning")):
+        labels = {"type": t, "why": why}
+        assert registry.get_sample_value("warden_swarm_agents_stuck_total", labels) == 2
     assert not marked_processes(rt)
 
 
@@ -253,12 +262,14 @@ def test_kill_is_certain_for_the_whole_tree(tmp_path: Path, runtimes: list[Runti
     procs = marked_processes(rt)
     t0 = time.monotonic()
     assert rt.kill_swarm(stubborn.id)
-    assert rt.kill_swarm(escaped.id)
+    assert rt.kill_swarm(escaped.id, wait=True)
     assert time.monotonic() - t0 < 10
     assert not rt.kill_swarm(stubborn.id), "killing twice is a no-op"
     assert not any(p.is_running() and p.status() != "zombie" for p in procs)
     assert not marked_processes(rt)
-    assert [a.state for a in rt.store.agents(stubborn.id)] == ["killed"] * 3
+    assert [(a.state, a.end_reason) for a in rt.store.agents(stubborn.id)] == [
+        ("killed", "swarm_killed")
+    ] * 3
     assert swarm_state(rt, stubborn.id) == "killed"
     assert rt.store.death_counts() == {}
 
@@ -287,7 +298,7 @@ def test_a_restarted_runtime_adopts_live_agents_and_settles_dead_ones(
     second.poll()
     assert swarm_state(second, ending.id) == "succeeded"
     assert second.store.swarm_spend(ending.id) == 0.2, "the result line was read from the log"
-    assert second.kill_swarm(live.id)
+    assert second.kill_swarm(live.id, wait=True)
     assert (pid is not None and not psutil.pid_exists(pid)) or psutil.Process(
         pid
     ).status() == "zombie"
@@ -320,6 +331,11 @@ def test_orphans_of_this_runtime_are_reaped_at_start(
         other.wait()
 
 
+def situation(period: Period) -> Situation:
+    """A set situation: its mode runs every priority, with `period`'s cap."""
+    return Situation(period.mode, 1, period, None, None)
+
+
 def test_budget_tiers_and_the_spawn_guard(tmp_path: Path, runtimes: list[Runtime]) -> None:
     cfg = config(
         tmp_path,
@@ -331,7 +347,7 @@ def test_budget_tiers_and_the_spawn_guard(tmp_path: Path, runtimes: list[Runtime
         budget_usd="1.0",
     )
     period = Period("ACTIVE", "day:test", 2.0)
-    rt = make(runtimes, cfg, period=lambda: period)
+    rt = make(runtimes, cfg, situation=lambda: situation(period))
     # Spend 0.95 of 2.00, then 0.04: 49.5 %.
     for kind in ("bugfix", "tests"):
         swarm_id = rt.start_swarm(kind, Priority.HIGH, "job", "").id
@@ -339,37 +355,21 @@ def test_budget_tiers_and_the_spawn_guard(tmp_path: Path, runtimes: list[Runtime
     assert rt.store.spend("day:test") == pytest.approx(0.99)
     low = rt.start_swarm("improvement", Priority.LOW, "job", "")
     # Running agents' caps count: 0.99 spent + 1.0 committed + 1.0 would pass 2.0.
-    with pytest.raises(SpawnRefused, match="spawn guard"):
+    with pytest.raises(SpawnRefused, match="period's cap") as refused:
         rt.start_swarm("improvement", Priority.CRITICAL, "job", "")
-    assert rt.enforce_budget() == [], "49.5 % kills nothing"
+    assert refused.value.reason == Refusal.BUDGET_CAP
+    rt.poll()
+    assert swarm_state(rt, low.id) == "running", "49.5 % kills nothing"
     # 95 %: the LOW swarm is killed (charged its cap: 1.99 of 2.00 = 99.5 %).
     period = Period("ACTIVE", "day:test", 1.04)
-    assert rt.enforce_budget() == [low.id]
+    rt.poll()
+    rt.wait_kills()
     assert swarm_state(rt, low.id) == "killed"
+    assert [a.end_reason for a in rt.store.agents(low.id)] == ["budget"]
     assert rt.store.spend("day:test") == pytest.approx(1.99)
+    assert rt.snapshot.refusals == {("cli", "budget_cap"): 1, ("keep", "budget_tier"): 1}
     decisions = [d["kind"] for d in rt.store.decisions()]
-    assert "spawn_refused" in decisions
-
-
-@pytest.mark.parametrize(
-    ("spend", "allowed"),
-    [
-        (89.99, {"CRITICAL", "HIGH", "MEDIUM", "LOW"}),
-        (90.0, {"CRITICAL", "HIGH", "MEDIUM", "LOW"}),
-        (95.0, {"CRITICAL", "HIGH"}),
-        (98.99, {"CRITICAL", "HIGH"}),
-        (99.0, {"CRITICAL"}),
-        (100.0, set()),
-    ],
-)
-def test_tier_functions(spend: float, allowed: set[str]) -> None:
-    from responder.budget import guard, may_run, tier
-    from warden.alertspecs import BUDGET_TIERS
-
-    assert {p.value for p in Priority if may_run(p, spend, 100.0, BUDGET_TIERS)} == allowed
-    assert tier(spend, 100.0, BUDGET_TIERS) == sum(spend >= t for t in (90.0, 95.0, 99.0, 100.0))
-    assert guard(spend, 0.0, 100.0 - spend, 100.0) is None
-    assert guard(spend, 0.0, 100.0 - spend + 0.01, 100.0) is not None
+    assert "refused" in decisions
 
 
 def test_scheduled_periods_follow_the_local_clock(tmp_path: Path) -> None:

@@ -187,23 +187,26 @@ ALERTS: tuple[AlertSpec, ...] = (
         "W3",
         "warning",
         "swarms",
-        "max by (job, instance, type) (warden_swarm_longest_silence_seconds) > {after}",
+        'sum by (job, instance, type) (increase(warden_swarm_agents_stuck_total{{why="silent"}}'
+        "[{window}])) > 0",
         "0s",
-        "A swarm made no progress for a long time.",
-        "A {{{{ $labels.type }}}} swarm has been silent for {{{{ $value | humanizeDuration }}}}.",
-        {"after": Param("seconds", "10m", "silence after which a swarm is stuck")},
+        "A swarm made no progress: Warden replaced a silent agent.",
+        "{{{{ $value | humanize }}}} agent(s) of {{{{ $labels.type }}}} swarms went silent past "
+        "swarms.stuck_after and were replaced in the last {window}.",
+        {"window": Param("window", "10m", "how far back a replaced silent agent counts")},
     ),
     AlertSpec(
         "AgentStuckSpawning",
         "W4",
         "warning",
         "agents",
-        "max by (job, instance, type) (warden_swarm_longest_spawning_seconds) > {after}",
+        'sum by (job, instance, type) (increase(warden_swarm_agents_stuck_total{{why="spawning"}}'
+        "[{window}])) > 0",
         "0s",
-        "An agent has been spawning for too long.",
-        "An agent of a {{{{ $labels.type }}}} swarm has been spawning for "
-        "{{{{ $value | humanizeDuration }}}} without any output.",
-        {"after": Param("seconds", "5m", "spawning time after which an agent is stuck")},
+        "An agent never started working: Warden replaced it.",
+        "{{{{ $value | humanize }}}} agent(s) of {{{{ $labels.type }}}} swarms printed nothing "
+        "within swarms.spawn_timeout and were replaced in the last {window}.",
+        {"window": Param("window", "10m", "how far back a replaced agent counts")},
     ),
     AlertSpec(
         "CoverageDecreased",
@@ -304,9 +307,9 @@ ALERTS: tuple[AlertSpec, ...] = (
         "budget",
         "warden_budget_spend_usd / warden_budget_cap_usd >= {kill_non_critical}",
         "0s",
-        "The budget's kill tier is reached: non-critical swarms are killed.",
+        "The budget's kill tier is reached: improvement work (MEDIUM, LOW) is killed.",
         "{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.period }}}} budget is spent; "
-        "Warden kills every swarm below CRITICAL.",
+        "Warden kills MEDIUM and LOW swarms; CRITICAL and HIGH go on.",
         {
             "kill_non_critical": Param(
                 "budget", "kill_non_critical", "from budget.tiers.kill_non_critical"

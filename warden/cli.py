@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from responder.store import StoreError
 from warden.atomicfile import write_atomic
 from warden.config import Config, ConfigError, load_config, parse_listen
 from warden.supervise import HANG_AFTER_SECONDS, Supervisor
@@ -14,9 +15,9 @@ from warden.supervise import HANG_AFTER_SECONDS, Supervisor
 RULES_FILE = "prometheus/rules/warden.rules.yml"
 
 
-def _load(path: str) -> Config | None:
+def _load(path: str, check_programs: bool = True) -> Config | None:
     try:
-        return load_config(Path(path))
+        return load_config(Path(path), check_programs)
     except ConfigError as exc:
         print(f"{exc.file}: {len(exc.problems)} problem(s):", file=sys.stderr)
         for p in exc.problems:
@@ -46,8 +47,6 @@ def _serve(args: argparse.Namespace, component: str) -> int:
         except ValueError as exc:
             print(f"warden {component}: --listen: {exc}", file=sys.stderr)
             return 2
-    from aiohttp import web
-
     if component == "exporter":
         from exporter.app import make_app as make_exporter
 
@@ -56,9 +55,18 @@ def _serve(args: argparse.Namespace, component: str) -> int:
         from responder.app import Service
         from responder.app import make_app as make_responder
 
-        app = make_responder(Service(config))
+        try:
+            service = Service(config)
+        except StoreError as exc:
+            print(f"warden responder: refusing to start: {exc}", file=sys.stderr)
+            return 2
+        app = make_responder(service)
+    from warden.serve import Limits, run
+
+    r = config.responder
+    limits = Limits(r.max_connections, r.header_timeout, r.body_timeout)
     logging.getLogger(__name__).info("%s listening on http://%s/", component, listen)
-    web.run_app(app, host=listen.host, port=listen.port, print=None, access_log=None)
+    run(app, listen.host, listen.port, limits)
     return 0
 
 
@@ -215,8 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if hasattr(args, "runtime_func"):
-        config = _load(args.config)
-        return 1 if config is None else int(args.runtime_func(config, args))
+        config = _load(args.config, check_programs=not getattr(args, "reads_only", False))
+        if config is None:
+            return 1
+        try:
+            return int(args.runtime_func(config, args))
+        except StoreError as exc:
+            print(f"warden {args.command}: {exc}", file=sys.stderr)
+            return 2
     return int(args.func(args))
 
 

@@ -155,8 +155,6 @@ class PolicySettings:
     """One alert's policy as written in `responder.policies` (see responder/policy.py)."""
 
     spawn: tuple[tuple[str, str], ...]
-    kill_below: str | None
-    enforce_budget: bool
     max_running: int
 
 
@@ -180,6 +178,11 @@ class ResponderSettings:
     prometheus_url: str
     poll_interval: float
     policies: dict[str, PolicySettings]
+    max_connections: int = 256
+    """Open HTTP connections at most (both services); one more gets 503 and a close."""
+    header_timeout: float = 5.0
+    """A connection must finish its request headers within this (slow clients)."""
+    body_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,8 @@ class BudgetSettings:
     tiers: dict[str, float]
     caps: dict[str, float]
     """Cap per period, by the mode the period belongs to (M1-M4)."""
+    ceilings: dict[str, float] = field(default_factory=dict)
+    """Caps over every period of a local calendar day, week or month (B5)."""
 
 
 @dataclass(frozen=True)
@@ -299,8 +304,12 @@ class Config:
     swarm_types: dict[str, SwarmType]
 
 
-def load_config(file: Path | str) -> Config:
-    """Read and validate `file`; raise ConfigError listing every problem found."""
+def load_config(file: Path | str, check_programs: bool = True) -> Config:
+    """Read and validate `file`; raise ConfigError listing every problem found.
+
+    `check_programs=False` is for commands that only read Warden's state
+    (`warden swarm list`, `warden budget`, `warden status`): they start no
+    agent, so the agent program need not be on PATH where they run."""
     path = Path(file)
     problems = Problems(path)
     try:
@@ -312,13 +321,13 @@ def load_config(file: Path | str) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"not valid YAML: {exc}"]) from exc
     root = Reader(data, "", problems, path.resolve().parent)
-    config = _parse(root)
+    config = _parse(root, check_programs)
     root.finish()
     problems.raise_if_any()
     return config
 
 
-def _parse(root: Reader) -> Config:
+def _parse(root: Reader, check_programs: bool) -> Config:
     project = root.section("project") or Reader({}, "project", root.problems, root.base_dir)
     project_dir = project.path_value("dir", ".", must_exist="dir")
     project.finish()
@@ -335,6 +344,9 @@ def _parse(root: Reader) -> Config:
         prometheus_url=_url(resp, "prometheus_url", "http://127.0.0.1:9090"),
         poll_interval=resp.duration("poll_interval", "200ms"),
         policies=_policies(_section(resp, "policies")),
+        max_connections=resp.integer("max_connections", 256, minimum=8),
+        header_timeout=resp.duration("header_timeout", "5s", minimum=0.1),
+        body_timeout=resp.duration("body_timeout", "10s", minimum=0.1),
     )
     resp.finish()
 
@@ -362,7 +374,7 @@ def _parse(root: Reader) -> Config:
         alerts=_alerts(_section(root, "alerts")),
         schedule=_schedule(_section(root, "schedule")),
         modes=_modes(_section(root, "modes")),
-        swarm_types=_swarms(root.section("swarms"), root, project_dir),
+        swarm_types=_swarms(root.section("swarms"), root, project_dir, check_programs),
     )
     col.finish()
     _check_policies(root, config)
@@ -379,15 +391,13 @@ def _policies(r: Reader) -> dict[str, PolicySettings]:
         for s in p.sections("spawn"):
             spawn.append((s.string("type"), s.choice("priority", PRIORITIES, "HIGH")))
             s.finish()
-        kill = p.string("kill_below", "")
-        if kill and kill not in PRIORITIES:
-            p.problems.add(p.key("kill_below"), f"expected one of {', '.join(PRIORITIES)}")
-        out[name] = PolicySettings(
-            tuple(spawn),
-            kill or None,
-            p.boolean("enforce_budget", False),
-            p.integer("max_running", 1, minimum=1),
-        )
+        for gone in ("kill_below", "enforce_budget"):
+            p.removed(
+                gone,
+                "no longer a policy key: the admission rule stops what may not run "
+                "(R4, modes, budget tiers) for every alert; remove it (docs/responder.md)",
+            )
+        out[name] = PolicySettings(tuple(spawn), p.integer("max_running", 1, minimum=1))
         p.finish()
     return out
 
@@ -445,8 +455,19 @@ def _budget(r: Reader) -> BudgetSettings:
     defaults = {"ACTIVE": 100.0, "NIGHT": 25.0, "MAINTENANCE": 50.0, "CRISIS": 200.0}
     caps = {mode: float(c.number(mode, default)) for mode, default in defaults.items()}
     c.finish()
+    # B5: every period of a calendar day draws on one ceiling; week and month
+    # ceilings only when configured (null turns one off).
+    e = _section(r, "ceilings")
+    ceilings: dict[str, float] = {}
+    for name, default in (("day", caps["CRISIS"]), ("week", None), ("month", None)):
+        if e.has(name) and e.raw_is_null(name):
+            continue
+        value = e.number(name, -1.0 if default is None else default)
+        if value >= 0:
+            ceilings[name] = float(value)
+    e.finish()
     r.finish()
-    return BudgetSettings(tiers, caps)
+    return BudgetSettings(tiers, caps, ceilings)
 
 
 def _modes(r: Reader) -> dict[str, ModeSettings]:
@@ -532,10 +553,12 @@ def _swarm_type(r: Reader, name: str, base: SwarmType | None, cwd: Path, check: 
     return t
 
 
-def _swarms(section: Reader | None, root: Reader, project_dir: Path) -> dict[str, SwarmType]:
+def _swarms(
+    section: Reader | None, root: Reader, project_dir: Path, check_programs: bool
+) -> dict[str, SwarmType]:
     """Swarm types. Without a `swarms:` section the defaults (Claude Code) are
     used unchecked: a config for the exporter alone needs no `claude` on PATH."""
-    check = section is not None
+    check = section is not None and check_programs
     r = section or Reader({}, "swarms", root.problems, project_dir)
     r.base_dir = project_dir
     types_reader = _section(r, "types")

@@ -9,6 +9,7 @@ ask for is an unknown key and is reported as such.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -20,6 +21,9 @@ T = TypeVar("T")
 
 _DURATION_RE = re.compile(r"^((?P<h>\d+)h)?((?P<m>\d+)m(?!s))?((?P<s>\d+)s)?((?P<ms>\d+)ms)?$")
 _ENV_RE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+MAX_DURATION = 31 * 86400.0
+"""No interval, timeout or grace in Warden means anything past a month; a longer
+one is a typo (`1000h`) that would silently turn a check off."""
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -166,8 +170,19 @@ class Reader:
             return default
         return raw
 
+    def removed(self, name: str, message: str) -> None:
+        """A key an earlier release knew: named with what to do instead, not as unknown."""
+        if self._raw(name) is not _MISSING:
+            self.problems.add(self.key(name), message)
+
+    def raw_is_null(self, name: str) -> bool:
+        """The key is written with no value (`null`, `~`): a feature turned off."""
+        return self._raw(name) is None
+
     def number(self, name: str, default: float, maximum: float | None = None) -> float:
-        """A non-negative number, at most `maximum` when given."""
+        """A finite non-negative number, at most `maximum` when given. NaN and
+        infinities are refused: NaN compares false with everything, so a NaN cap
+        would disable the budget."""
         raw = self._raw(name)
         if raw is _MISSING:
             return default
@@ -175,6 +190,7 @@ class Reader:
         if (
             isinstance(raw, bool)
             or not isinstance(raw, int | float)
+            or not math.isfinite(raw)
             or raw < 0
             or (maximum is not None and raw > maximum)
         ):
@@ -185,7 +201,9 @@ class Reader:
     def ratio(self, name: str, default: float) -> float:
         return float(self.number(name, default, maximum=1))
 
-    def duration(self, name: str, default: str, minimum: float = 0.001) -> float:
+    def duration(
+        self, name: str, default: str, minimum: float = 0.001, maximum: float = MAX_DURATION
+    ) -> float:
         raw = self._raw(name)
         text = default if raw is _MISSING else raw
         if not isinstance(text, str):
@@ -203,6 +221,11 @@ class Reader:
             return parse_duration(default)
         if seconds < minimum:
             self.problems.add(self.key(name), f"duration must be at least {minimum}s, got {text!r}")
+        if seconds > maximum:
+            self.problems.add(
+                self.key(name), f"duration must be at most {maximum / 86400:g} days, got {text!r}"
+            )
+            return parse_duration(default)
         return seconds
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:

@@ -14,34 +14,72 @@ import os
 import signal
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import psutil
 
 KILL_GRACE_SECONDS = 2.0
 
 
+@dataclass
+class Termination:
+    """A kill in progress that never waits: SIGTERM is sent at `begin`, and each
+    `step` (called as often as the owner likes) checks what is left and sends
+    SIGKILL once the grace is over. Many run side by side, so killing several
+    groups costs one grace, and the owner stays free to answer in between."""
+
+    groups: list[int]
+    strays: list[psutil.Process]
+    grace: float
+    deadline: float
+    forced: bool = False
+
+    @classmethod
+    def begin(
+        cls, pgids: Iterable[int], grace: float = KILL_GRACE_SECONDS, descendants: bool = True
+    ) -> Termination:
+        groups = list(pgids)
+        strays = [p for g in groups for p in _descendants(g)] if descendants else []
+        t = cls(groups, strays, grace, time.monotonic() + grace)
+        t._send(signal.SIGTERM)
+        return t
+
+    def _send(self, sig: signal.Signals) -> None:
+        for g in self.groups:
+            _signal_group(g, sig)
+        for p in self.strays:
+            _signal_process(p, sig)
+
+    def step(self) -> bool:
+        """True once nothing of theirs can run any more; sends SIGKILL when due."""
+        if not alive_groups(self.groups) and not any(_alive(p) for p in self.strays):
+            return True
+        if not self.forced and time.monotonic() >= self.deadline:
+            self._send(signal.SIGKILL)
+            self.forced = True
+            self.deadline = time.monotonic() + self.grace
+        return False
+
+    @property
+    def overdue(self) -> bool:
+        """SIGKILL was sent a grace ago and something is still there (a D-state process)."""
+        return self.forced and time.monotonic() >= self.deadline
+
+
 def kill_groups(
     pgids: Iterable[int], grace: float = KILL_GRACE_SECONDS, descendants: bool = True
 ) -> None:
     """SIGTERM every group (and every descendant, unless told not to), SIGKILL
-    what is left after `grace`.
+    what is left after `grace`, and wait.
 
     Returns once nothing of theirs can run any more (bounded by a second
-    `grace` after SIGKILL), so a caller can rely on them being gone.
+    `grace` after SIGKILL), so a caller can rely on them being gone. For
+    callers that may wait: a command-line tool, a supervisor. An owner that
+    must stay responsive steps a `Termination` instead.
     """
-    groups = list(pgids)
-    strays = [p for g in groups for p in _descendants(g)] if descendants else []
-    for g in groups:
-        _signal_group(g, signal.SIGTERM)
-    for p in strays:
-        _signal_process(p, signal.SIGTERM)
-    if _wait_gone(groups, strays, grace):
-        return
-    for g in groups:
-        _signal_group(g, signal.SIGKILL)
-    for p in strays:
-        _signal_process(p, signal.SIGKILL)
-    _wait_gone(groups, strays, grace)
+    t = Termination.begin(pgids, grace, descendants)
+    while not t.step() and not t.overdue:
+        time.sleep(0.02)
 
 
 def kill_group(pgid: int, grace: float = KILL_GRACE_SECONDS, descendants: bool = True) -> None:
@@ -50,6 +88,15 @@ def kill_group(pgid: int, grace: float = KILL_GRACE_SECONDS, descendants: bool =
 
 def group_alive(pgid: int) -> bool:
     """Whether any member of the group can still run (zombies cannot)."""
+    return bool(alive_groups([pgid]))
+
+
+def alive_groups(pgids: Iterable[int]) -> set[int]:
+    """Those of the groups with a member that can still run, from one scan of /proc."""
+    wanted = set(pgids)
+    found: set[int] = set()
+    if not wanted:
+        return found
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -59,9 +106,10 @@ def group_alive(pgid: int) -> bool:
         except OSError:
             continue
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
+        group = int(fields[2])
+        if group in wanted and fields[0] != b"Z":
+            found.add(group)
+    return found
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -86,12 +134,3 @@ def _alive(p: psutil.Process) -> bool:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-def _wait_gone(groups: list[int], strays: list[psutil.Process], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while any(group_alive(g) for g in groups) or any(_alive(p) for p in strays):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True

@@ -64,8 +64,15 @@ class Supervisor:
             body = json.loads(text)
         except ValueError:
             return True  # a plain-text health page (Prometheus, Alertmanager): it answered
-        beat = body.get("heartbeat") if isinstance(body, dict) else None
-        return not beat or time.time() - float(beat) <= self.hang_after
+        if not isinstance(body, dict) or "heartbeat" not in body:
+            return True  # no heartbeat to judge (the exporter): it answered
+        # A heartbeat of 0 is a worker that never finished its first cycle: not
+        # health, or a responder blocked at start would be restarted only once.
+        try:
+            beat = float(body["heartbeat"])
+        except (TypeError, ValueError):
+            return False
+        return beat > 0 and time.time() - beat <= self.hang_after
 
     def check(self) -> str | None:
         """One look at the child; restarts it if needed and says why."""

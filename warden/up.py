@@ -180,11 +180,15 @@ class Up:
         for s in self.supervisors:
             if s.name == "responder":
                 s.stop()
+        from responder.model import EndReason
         from responder.runtime import Runtime
 
+        # The responder is gone: this runtime takes its swarms over and kills
+        # them all at once (one grace for all), recording why.
         runtime = Runtime(self.config)
         for swarm in runtime.store.swarms("running"):
-            runtime.kill_swarm(swarm.id, "warden up stopped")
+            runtime.kill_swarm(swarm.id, "warden up stopped", EndReason.SHUTDOWN)
+        runtime.wait_kills()
         runtime.close()
         for s in self.supervisors:
             if s.name != "responder":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from warden.config import Config
-from warden.dashboards.spec import Board, Panel, Query, Section, alert_steps, threshold
+from warden.dashboards.spec import COLOURS, Board, Panel, Query, Section, alert_steps, threshold
 from warden.rules import prom_duration
 
 TYPE = 'type=~"$type"'
@@ -26,6 +26,7 @@ def by_priority(width: int = 12) -> Panel:
 def board(config: Config) -> Board:
     died = prom_duration(threshold(config, "AgentDied", "window"))
     failed = prom_duration(threshold(config, "SwarmFailed", "window"))
+    stuck = prom_duration(threshold(config, "SwarmStuck", "window"))
     running = Section(
         "Running",
         (
@@ -111,8 +112,8 @@ def board(config: Config) -> Board:
             Panel(
                 "series",
                 "Longest silence",
-                "The longest time an agent of each type went without output; red where"
-                " SwarmStuck fires.",
+                "The longest time an agent of each type went without output; Warden replaces"
+                " it at its type's stuck_after (the line: the shortest of them, W3).",
                 "s",
                 (
                     Query(
@@ -120,29 +121,30 @@ def board(config: Config) -> Board:
                         "{{type}}",
                     ),
                 ),
-                steps=alert_steps("SwarmStuck", threshold(config, "SwarmStuck", "after"), ">"),
+                steps=(
+                    (None, "green"),
+                    (min(t.stuck_after for t in config.swarm_types.values()), COLOURS["warning"]),
+                ),
+                width=12,
+                height=7,
+            ),
+            Panel(
+                "bars",
+                "Stuck agents replaced",
+                f"Agents Warden found stuck and replaced in the last {stuck}: silent (W3) or"
+                " never started (W4); red where SwarmStuck or AgentStuckSpawning fires.",
+                "short",
+                (
+                    Query(
+                        f"sum by (type, why) (increase("
+                        f"warden_swarm_agents_stuck_total{{{TYPE}}}[{stuck}]))",
+                        "{{type}} {{why}}",
+                    ),
+                ),
+                steps=alert_steps("SwarmStuck", 0, ">"),
                 width=12,
                 height=7,
                 alert="SwarmStuck",
-            ),
-            Panel(
-                "series",
-                "Longest spawn",
-                "The longest an agent of each type has been starting without output; red where"
-                " AgentStuckSpawning fires.",
-                "s",
-                (
-                    Query(
-                        f"max by (type) (warden_swarm_longest_spawning_seconds{{{TYPE}}})",
-                        "{{type}}",
-                    ),
-                ),
-                steps=alert_steps(
-                    "AgentStuckSpawning", threshold(config, "AgentStuckSpawning", "after"), ">"
-                ),
-                width=12,
-                height=7,
-                alert="AgentStuckSpawning",
             ),
             Panel(
                 "bars",

@@ -1,0 +1,630 @@
+"""`warden simulate`: the real decision core living a week under a virtual clock.
+
+The responder's own `Service` (store, alert handler, policies, modes,
+admission, budget, jobs) runs on a temporary SQLite file with two things
+replaced: the clock is virtual, and agents are virtual (`SimAgents`: each
+run's duration, cost and outcome drawn from the scenario, its stream-json
+lines written to its real log file, which the runtime follows as usual). A
+scripted stream of faults reaches the responder as Alertmanager would send
+it, through the inbox: firing, re-sent every few minutes, resolved. Alerts
+that Prometheus would raise from Warden's own metrics (AgentDied,
+SwarmsBelowMinimum, the budget tiers) are raised from the same figures.
+
+After every step the invariants are checked (`Invariants`); the first one
+broken ends the run with what happened. The clock jumps from one thing to
+the next (a fault, a job, an agent's end), at most `step` at a time, so a
+week takes seconds, not a week.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import random
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from responder.app import Service
+from responder.launcher import ENV_AGENT, Process
+from responder.model import Priority
+from warden.config import Config
+from warden.configreader import parse_duration
+
+OUTCOMES = ("succeed", "fail", "crash", "hang", "silent", "stubborn")
+"""succeed: a result, exit 0; fail: an error result, exit 1; crash: dies by a
+signal with no result; hang: one line, then nothing until killed; silent:
+nothing at all; stubborn: works, and ignores SIGTERM when killed."""
+DEFAULT_SCENARIO = Path(__file__).with_name("scenarios") / "week.yml"
+PROGRESS_SECONDS = 60.0
+"""A working agent prints a line this often (a turn); hang and silent ones do not."""
+RESEND_SECONDS = 240.0
+"""Alertmanager re-sends what still fires (the critical route's repeat_interval
+is 5 minutes; the episode expires after 12 without one)."""
+
+
+class ScenarioError(ValueError):
+    """The scenario file is wrong; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class AgentPlan:
+    duration: tuple[float, float]
+    cost: tuple[float, float]
+    outcomes: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    """alert, kill_agents, restart, cost_storm."""
+    daily: float
+    """Seconds after local midnight."""
+    days: tuple[int, ...]
+    """Days of the run (1-based) it happens on; () for every day."""
+    lasts: float = 0.0
+    alert: str = ""
+    severity: str = "critical"
+    component: str = ""
+    factor: float = 1.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    start: dt.datetime
+    step: float
+    agents: dict[str, AgentPlan]
+    faults: tuple[Fault, ...]
+
+    def plan(self, swarm_type: str) -> AgentPlan:
+        return self.agents.get(swarm_type) or self.agents["default"]
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc
+    try:
+        return parse_scenario(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc
+
+
+def parse_scenario(raw: Mapping[str, Any]) -> Scenario:
+    def seconds(value: Any, key: str) -> float:
+        try:
+            return parse_duration(str(value))
+        except ValueError:
+            raise ValueError(
+                f"{key}: expected a duration such as 90s or 2h, got {value!r}"
+            ) from None
+
+    agents = {}
+    for name, a in (raw.get("agents") or {}).items():
+        weights = {str(k): float(v) for k, v in a["outcomes"].items()}
+        unknown = set(weights) - set(OUTCOMES)
+        if unknown:
+            raise ValueError(f"agents.{name}.outcomes: unknown {sorted(unknown)}; known {OUTCOMES}")
+        agents[str(name)] = AgentPlan(
+            (
+                seconds(a["duration"][0], f"agents.{name}"),
+                seconds(a["duration"][1], f"agents.{name}"),
+            ),
+            (float(a["cost"][0]), float(a["cost"][1])),
+            weights,
+        )
+    if "default" not in agents:
+        raise ValueError("agents.default: required")
+    faults = []
+    for i, f in enumerate(raw.get("faults") or []):
+        kind = next((k for k in ("alert", "kill_agents", "restart", "cost_storm") if k in f), None)
+        if kind is None:
+            raise ValueError(f"faults[{i}]: expected alert, kill_agents, restart or cost_storm")
+        hh, mm = str(f["daily"]).split(":")
+        faults.append(
+            Fault(
+                kind,
+                int(hh) * 3600 + int(mm) * 60,
+                tuple(int(d) for d in f.get("days", ())),
+                seconds(f.get("lasts", "0s"), f"faults[{i}].lasts"),
+                str(f.get("alert", "")),
+                str(f.get("severity", "critical")),
+                str(f.get("component", "")),
+                float(f["cost_storm"]) if kind == "cost_storm" else 1.0,
+            )
+        )
+    start = dt.datetime.fromisoformat(str(raw.get("start", "2026-11-23T00:00:00+00:00")))
+    return Scenario(start, seconds(raw.get("step", "60s"), "step"), agents, tuple(faults))
+
+
+# -- virtual agents -----------------------------------------------------------
+@dataclass
+class SimAgent:
+    pid: int
+    agent: str
+    log: Path
+    started: float
+    ends: float | None
+    """When it ends by itself (None: never, a hang or a silent agent)."""
+    outcome: str
+    cost: float
+    exit_code: int | None = None
+    killed_at: float | None = None
+    said_at: float = 0.0
+
+    def poll(self) -> int | None:
+        return self.exit_code
+
+
+class SimStopping:
+    def __init__(self, agents: list[SimAgent], clock: SimClock, grace: float) -> None:
+        self.agents, self.clock, self.grace = agents, clock, grace
+        self.overdue = False
+
+    def step(self) -> bool:
+        return all(a.exit_code is not None for a in self.agents)
+
+
+class SimClock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SimAgents:
+    """A launcher of virtual agents; `advance` lets the virtual time act on them."""
+
+    def __init__(self, clock: SimClock, scenario: Scenario, rng: random.Random) -> None:
+        self.clock, self.scenario, self.rng = clock, scenario, rng
+        self.agents: dict[int, SimAgent] = {}
+        self.cost_factor = 1.0
+        self._next_pid = 1 << 22  # above any real pid: never mistaken for one
+
+    def start(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> Process:
+        plan = self.scenario.plan(env.get("WARDEN_SWARM_TYPE", ""))
+        outcome = self.rng.choices(list(plan.outcomes), list(plan.outcomes.values()))[0]
+        now = self.clock()
+        ends = None if outcome in ("hang", "silent") else now + self.rng.uniform(*plan.duration)
+        cost = round(self.rng.uniform(*plan.cost) * self.cost_factor, 4)
+        self._next_pid += 1
+        agent = SimAgent(self._next_pid, env.get(ENV_AGENT, ""), log, now, ends, outcome, cost)
+        self.agents[agent.pid] = agent
+        if outcome != "silent":
+            _emit(log, {"type": "system", "subtype": "init", "session_id": agent.agent})
+            agent.said_at = now
+        return agent
+
+    def start_time(self, pid: int) -> float | None:
+        agent = self.agents.get(pid)
+        return None if agent is None else agent.started
+
+    def alive(self, pid: int | None, start_time: float | None) -> bool:
+        agent = self.agents.get(pid or -1)
+        return agent is not None and agent.exit_code is None
+
+    def terminate(self, pids: list[int], grace: float) -> SimStopping:
+        now = self.clock()
+        agents = [self.agents[p] for p in pids if p in self.agents]
+        for a in agents:
+            if a.exit_code is None:
+                a.killed_at = now
+                if a.outcome != "stubborn":
+                    a.exit_code = -15
+                else:
+                    a.ends = now + grace  # SIGKILL after the grace
+        return SimStopping(agents, self.clock, grace)
+
+    def marked(self, instance: str) -> list[tuple[int, str | None]]:
+        return []  # no real process carries the mark
+
+    def kill(self, pids: list[int]) -> None:
+        for pid in pids:
+            if pid in self.agents:
+                self.agents[pid].exit_code = -9
+
+    def kill_all(self) -> int:
+        """Every live agent dies at once, from outside (the seed's "all swarms die")."""
+        live = [a for a in self.agents.values() if a.exit_code is None]
+        for a in live:
+            a.exit_code = -9
+        return len(live)
+
+    def advance(self) -> None:
+        """Agents whose time came end: their last lines, then their exit."""
+        now = self.clock()
+        for a in self.agents.values():
+            if a.exit_code is not None or a.ends is None:
+                continue
+            if a.ends > now:
+                if a.killed_at is None and now - a.said_at >= PROGRESS_SECONDS:
+                    _emit(a.log, {"type": "assistant", "session_id": a.agent})  # progress
+                    a.said_at = now
+                continue
+            if a.killed_at is not None:  # a stubborn agent, SIGKILLed after its grace
+                a.exit_code = -9
+            elif a.outcome in ("succeed", "stubborn"):
+                _emit(a.log, _result(a, False))
+                a.exit_code = 0
+            elif a.outcome == "fail":
+                _emit(a.log, _result(a, True))
+                a.exit_code = 1
+            else:  # crash
+                a.exit_code = -11
+
+    def next_end(self) -> float | None:
+        ends = [a.ends for a in self.agents.values() if a.exit_code is None and a.ends]
+        return min(ends, default=None)
+
+
+def _result(a: SimAgent, error: bool) -> dict[str, Any]:
+    return {
+        "type": "result",
+        "subtype": "error_during_execution" if error else "success",
+        "is_error": error,
+        "total_cost_usd": a.cost,
+        "num_turns": 3,
+        "duration_ms": 1000,
+        "session_id": a.agent,
+    }
+
+
+def _emit(log: Path, obj: dict[str, Any]) -> None:
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(obj) + "\n")
+
+
+# -- invariants ---------------------------------------------------------------------
+@dataclass
+class Invariants:
+    """What must hold after every step; `check` returns what broke, if anything."""
+
+    config: Config
+    checked: Counter[str] = field(default_factory=Counter)
+    refusals_seen: int = 0
+    refusals_counted_before: int = 0
+    """Refusals counted by responders that crashed before (their counters died with them)."""
+    last_decision: int = 0
+
+    @property
+    def slack(self) -> float:
+        """One swarm's cap: what the requirements allow spend to pass a cap by."""
+        return max(t.size * t.budget_usd for t in self.config.swarm_types.values())
+
+    def check(self, svc: Service) -> list[str]:
+        rt, broken = svc.runtime, []
+        snap = rt.snapshot
+        facts = snap.facts
+
+        def holds(name: str, ok: bool, why: str) -> None:
+            self.checked[name] += 1
+            if not ok:
+                broken.append(f"{name}: {why}")
+
+        holds(
+            "period cap",
+            facts.period_spend <= facts.period.cap_usd + self.slack + 1e-9,
+            f"{facts.period.key} spent ${facts.period_spend:.2f} of ${facts.period.cap_usd:.2f}",
+        )
+        for c in facts.ceilings:
+            holds(
+                f"{c.name} ceiling",
+                c.spend_usd <= c.cap_usd + self.slack + 1e-9,
+                f"spent ${c.spend_usd:.2f} of ${c.cap_usd:.2f}",
+            )
+        low = [s for s in snap.running if s.priority != Priority.CRITICAL]
+        holds(
+            "R4",
+            not (svc.situation.build_broken and low),
+            f"the build is broken and {[(s.type, s.priority) for s in low]} run",
+        )
+        cap = self.config.modes[svc.situation.mode].max_swarms
+        holds(
+            "mode cap", len(snap.running) <= cap, f"{len(snap.running)} run in {svc.situation.mode}"
+        )
+        twice = rt.store.duplicate_triggers()
+        holds("once per episode", not twice, f"acted on twice: {twice[:3]}")
+        logged, self.last_decision = rt.store.count_decisions("refused", self.last_decision)
+        self.refusals_seen += logged
+        counted = self.refusals_counted_before + sum(rt.refusals.values())
+        holds(
+            "refusals counted",
+            counted == self.refusals_seen,
+            f"{self.refusals_seen} logged, {counted} counted",
+        )
+        return broken
+
+
+# -- the run --------------------------------------------------------------------------
+@dataclass
+class Report:
+    days: float
+    wall_seconds: float
+    steps: int
+    checked: Counter[str]
+    broken: list[str]
+    started: Counter[tuple[str, str]]
+    ended: Counter[str]
+    spend_by_day: dict[str, float]
+    crises: int
+    refusals: Counter[str]
+    kills: Counter[str]
+    faults: Counter[str]
+
+    def text(self) -> str:
+        lines = [
+            f"simulated {self.days:g} days in {self.wall_seconds:.1f} s ({self.steps} steps)",
+            "invariants: "
+            + ", ".join(f"{k} x{v}" for k, v in sorted(self.checked.items()))
+            + (" - ALL HELD" if not self.broken else ""),
+        ]
+        lines += [f"BROKEN {b}" for b in self.broken]
+        lines.append("faults: " + ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items())))
+        lines.append(
+            "swarms started: "
+            + ", ".join(f"{t} {p} {n}" for (t, p), n in sorted(self.started.items()))
+        )
+        lines.append(
+            "swarms ended: " + ", ".join(f"{k} {v}" for k, v in sorted(self.ended.items()))
+        )
+        lines.append(f"crises: {self.crises}")
+        lines.append(
+            "spend by day: "
+            + ", ".join(f"{d} ${v:.2f}" for d, v in sorted(self.spend_by_day.items()))
+        )
+        lines.append(
+            "refusals: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.refusals.items())) or "none")
+        )
+        lines.append(
+            "agents Warden killed: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.kills.items())) or "none")
+        )
+        return "\n".join(lines)
+
+
+def simulate(
+    config: Config, scenario: Scenario, days: float, seed: int = 0, folder: Path | None = None
+) -> Report:
+    """Run the scenario for `days` on a fresh state (in `folder`, or a temporary one)."""
+    own = folder is None
+    work = folder or Path(tempfile.mkdtemp(prefix="warden-simulate-", dir=_fast_tmp()))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(_sim_config(config, work), scenario, days, seed)
+    finally:
+        if own:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _fast_tmp() -> str | None:
+    """A memory-backed folder where there is one: SQLite's fsyncs cost nothing there."""
+    shm = Path("/dev/shm")  # noqa: S108  (only to hold a throwaway database)
+    return str(shm) if shm.is_dir() else None
+
+
+def _sim_config(config: Config, work: Path) -> Config:
+    """The config with its state, token and peers moved where nothing real is reached."""
+    token = work / "token"
+    token.write_text("simulated-webhook-token\n", encoding="utf-8")
+    nowhere = "http://127.0.0.1:9"  # discard: refused at once
+    responder = dataclasses.replace(
+        config.responder, token_file=token, alertmanager_url=nowhere, prometheus_url=nowhere
+    )
+    exporter = dataclasses.replace(
+        config.exporter, listen=dataclasses.replace(config.exporter.listen, port=9)
+    )
+    return dataclasses.replace(
+        config, state_dir=work / "state", responder=responder, exporter=exporter
+    )
+
+
+class _Alerts:
+    """The alerts of the run as Alertmanager sends them: firing (re-sent) and resolved."""
+
+    def __init__(self, svc: Service) -> None:
+        self.svc = svc
+        self.firing: dict[str, tuple[dict[str, Any], float]] = {}
+        """key -> (alert, last sent)."""
+
+    def fire(self, name: str, severity: str, component: str, now: float) -> None:
+        if name in self.firing:
+            return
+        starts = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        alert = {
+            "status": "firing",
+            "labels": {"alertname": name, "severity": severity, "component": component},
+            "annotations": {"summary": f"{name} (simulated)", "description": "simulated"},
+            "startsAt": starts,
+            "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": hashlib.sha256(name.encode()).hexdigest()[:16],
+        }
+        self.firing[name] = (alert, now)
+        self._send(alert, now)
+
+    def resolve(self, name: str, now: float) -> None:
+        sent = self.firing.pop(name, None)
+        if sent is not None:
+            self._send({**sent[0], "status": "resolved"}, now)
+
+    def resend(self, now: float) -> None:
+        for name, (alert, last) in list(self.firing.items()):
+            if now - last >= RESEND_SECONDS:
+                self.firing[name] = (alert, now)
+                self._send(alert, now)
+
+    def _send(self, alert: dict[str, Any], now: float) -> None:
+        body = {"version": "4", "status": alert["status"], "alerts": [alert]}
+        self.svc.runtime.store.add_inbox(json.dumps(body).encode(), now)
+
+
+def _occurrences(scenario: Scenario, start: float, end: float) -> Iterator[tuple[float, Fault]]:
+    zone = scenario.start.tzinfo or dt.UTC
+    day0 = dt.datetime.fromtimestamp(start, zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = 0
+    while True:
+        midnight = (day0 + dt.timedelta(days=day)).timestamp()
+        if midnight > end:
+            return
+        for f in scenario.faults:
+            at = midnight + f.daily
+            if start <= at < end and (not f.days or day + 1 in f.days):
+                yield at, f
+        day += 1
+
+
+JOBS = {"J2": 120.0, "J5": 300.0, "J7": 1800.0, "J8": 6 * 3600.0}
+
+
+def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
+    wall0 = time.monotonic()
+    rng = random.Random(seed)  # noqa: S311  (a simulation, not a secret)
+    start = scenario.start.timestamp()
+    end = start + days * 86400
+    clock = SimClock(start)
+    agents = SimAgents(clock, scenario, rng)
+    svc = Service(config, clock, launcher=agents)
+    alerts = _Alerts(svc)
+    inv = Invariants(config)
+    events = sorted(_occurrences(scenario, start, end), key=lambda e: e[0])
+    ending: list[tuple[float, str]] = []  # (when, what) of faults that last
+    due = {job: start + every for job, every in JOBS.items()}
+    due["J1"] = start
+    faults: Counter[str] = Counter()
+    below_since: float | None = None
+    deaths_seen = 0
+    steps = 0
+    broken: list[str] = []
+    while clock.now < end and not broken:
+        nxt = min(
+            [clock.now + scenario.step, *due.values(), end]
+            + [t for t, _ in events[:1]]
+            + [t for t, _ in ending]
+            + [t for t in [agents.next_end()] if t is not None]
+        )
+        clock.now = max(clock.now + 1.0, nxt)
+        now = clock.now
+        agents.advance()
+        while events and events[0][0] <= now:
+            _, f = events.pop(0)
+            faults[f.alert or f.kind] += 1
+            if f.kind == "alert":
+                alerts.fire(f.alert, f.severity, f.component, now)
+                ending.append((now + f.lasts, f"resolve:{f.alert}"))
+            elif f.kind == "kill_agents":
+                agents.kill_all()
+            elif f.kind == "cost_storm":
+                agents.cost_factor = f.factor
+                ending.append((now + f.lasts, "calm"))
+            elif f.kind == "restart":
+                # A crash: nothing is closed or written; a new responder starts on the state.
+                inv.refusals_counted_before += sum(svc.runtime.refusals.values())
+                svc.runtime.drop()
+                svc = Service(config, clock, launcher=agents)
+                alerts.svc = svc
+        for when, what in [e for e in ending if e[0] <= now]:
+            ending.remove((when, what))
+            if what == "calm":
+                agents.cost_factor = 1.0
+            else:
+                alerts.resolve(what.split(":", 1)[1], now)
+        alerts.resend(now)
+        svc.watchdog_arrived()
+        svc.step()
+        # What Prometheus would raise from Warden's own figures.
+        deaths = sum(svc.runtime.snapshot.history.deaths.values())
+        if deaths > deaths_seen:
+            alerts.fire("AgentDied", "critical", "agents", now)
+            ending.append((now + 60, "resolve:AgentDied"))
+        deaths_seen = deaths
+        running = len(svc.runtime.snapshot.running)
+        below_since = (below_since or now) if running < 3 else None
+        if below_since is not None and now - below_since >= 60:
+            alerts.fire("SwarmsBelowMinimum", "warning", "swarms", now)
+        elif below_since is None:
+            alerts.resolve("SwarmsBelowMinimum", now)
+        tier = svc.runtime.snapshot.facts.tier_name
+        for level, name in (
+            ("notify", "BudgetNearlyExhausted"),
+            ("kill_non_critical", "BudgetNonCriticalStopped"),
+            ("critical_only", "BudgetCriticalOnly"),
+            ("stop", "BudgetExhausted"),
+        ):
+            if _rank(tier) >= _rank(level):
+                alerts.fire(name, "critical", "budget", now)
+            else:
+                alerts.resolve(name, now)
+        for job in [j for j, t in due.items() if t <= now]:
+            if job == "J1":
+                svc.jobs.wake_cycle({}, None)  # PromQL and the exporter are not simulated
+                due[job] = now + config.modes[svc.situation.mode].heartbeat
+            else:
+                svc.jobs.run_now(job)
+                due[job] = now + JOBS[job]
+        svc.step()
+        steps += 1
+        broken = inv.check(svc)
+    report = _report(svc, config, days, time.monotonic() - wall0, steps, inv, broken, faults)
+    for s in svc.runtime.store.swarms("running"):
+        svc.runtime.kill_swarm(s.id, "simulation over")
+    svc.runtime.close()
+    return report
+
+
+def _rank(tier: str) -> int:
+    return ("none", "notify", "kill_non_critical", "critical_only", "stop").index(tier)
+
+
+def _report(
+    svc: Service,
+    config: Config,
+    days: float,
+    wall: float,
+    steps: int,
+    inv: Invariants,
+    broken: list[str],
+    faults: Counter[str],
+) -> Report:
+    store = svc.runtime.store
+    started: Counter[tuple[str, str]] = Counter()
+    ended: Counter[str] = Counter()
+    for s in store.swarms():
+        started[(s.type, s.priority)] += 1
+        if s.state != "running":
+            ended[s.state] += 1
+    zone = config.schedule.timezone
+    spend: dict[str, float] = {}
+    first = min((s.created_at for s in store.swarms()), default=svc.clock())
+    day = dt.datetime.fromtimestamp(first, zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day.timestamp() <= svc.clock():
+        nxt = day + dt.timedelta(days=1)
+        spend[day.date().isoformat()] = store.spend_between(day.timestamp(), nxt.timestamp())
+        day = nxt
+    kills: Counter[str] = Counter()
+    for (_type, why), n in svc.runtime.snapshot.history.ended_by_warden.items():
+        kills[why] += n
+    return Report(
+        days,
+        wall,
+        steps,
+        inv.checked,
+        broken,
+        started,
+        ended,
+        spend,
+        len(store.crisis_durations()),
+        Counter(store.refusal_counts()),
+        kills,
+        faults,
+    )

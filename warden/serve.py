@@ -1,0 +1,105 @@
+"""Serve an aiohttp app so slow or many clients cannot starve the others.
+
+aiohttp bounds nothing by itself that a slow client controls: a connection
+that trickles its headers is held until the keep-alive timeout (75 s by
+default), and connections are not counted, so a thousand of them exhaust the
+process's file descriptors and Alertmanager's webhooks time out. Here:
+- a connection must finish its request headers within `header_timeout`
+  (aiohttp's keep-alive timer runs from the connection's start and closes an
+  idle handler, one still waiting for a whole request included);
+- at most `max_connections` are open; one more is answered 503 and closed at
+  once, so a flood costs one descriptor per open slot, not one per attempt;
+- request bodies are read under `body_timeout` by the handlers that read them
+  (`read_body`), which answer 408 when it passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\n\r\n"
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_connections: int = 256
+    header_timeout: float = 5.0
+    body_timeout: float = 10.0
+
+
+LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
+
+
+class _Busy(asyncio.Protocol):
+    """What a connection over the limit gets: 503 and a close."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(BUSY)
+        transport.close()
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request's body, or 408 when the client sends it slower than the limit."""
+    limits = request.app.get(LIMITS, Limits())
+    try:
+        async with asyncio.timeout(limits.body_timeout):
+            return await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text=f"request body not received within {limits.body_timeout:g} s"
+        ) from None
+
+
+def run(app: web.Application, host: str, port: int, limits: Limits) -> None:
+    """Serve until SIGINT or SIGTERM, then clean the app up (its cleanup contexts run)."""
+    app[LIMITS] = limits
+    asyncio.run(_serve(app, host, port, limits))
+
+
+async def _serve(app: web.Application, host: str, port: int, limits: Limits) -> None:
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.header_timeout)
+    await runner.setup()
+    server = runner.server
+    assert server is not None
+    # Counted when the handler is made, not when aiohttp registers its connection:
+    # asyncio accepts a burst of connections before any of them is registered.
+    open_ = 0
+    lost = server.connection_lost
+
+    def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+        nonlocal open_
+        open_ -= 1
+        lost(handler, exc)
+
+    server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+    def factory() -> asyncio.BaseProtocol:
+        nonlocal open_
+        if open_ >= limits.max_connections:
+            log.warning("connection refused: %d open (max_connections)", open_)
+            return _Busy()
+        open_ += 1
+        return server()
+
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(factory, host, port, reuse_address=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        listener.close()
+        await runner.cleanup()
+        await listener.wait_closed()
