@@ -26,10 +26,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from responder.budget import TIERS, Period, tier
 from responder.model import EndReason, Priority
-from warden.config import BudgetSettings, ModeSettings
+from warden.config import BudgetSettings, Config, ModeSettings
+
+if TYPE_CHECKING:
+    from responder.modes import Situation
+    from responder.store import Store
 
 BUILD_BROKEN_ALERTS = ("BuildFailing", "TestsFailing")
 """R4: while one of these fires, nothing below CRITICAL starts or runs."""
@@ -197,3 +202,40 @@ def ceiling_windows(
 
 def _local_ts(naive_or_local: dt.datetime, zone: dt.tzinfo) -> float:
     return naive_or_local.replace(tzinfo=None).replace(tzinfo=zone).timestamp()
+
+
+def gather_facts(config: Config, store: Store, sit: Situation, now: float) -> Facts:
+    """The admission rule's facts from the store (read-only commands use it too)."""
+    budget = config.budget
+    ceilings = tuple(
+        Ceiling(name, cap, store.spend_between(start, end))
+        for name, cap, start, end in ceiling_windows(now, budget, config.schedule.timezone)
+    )
+    return Facts(
+        mode=sit.mode,
+        mode_settings=config.modes[sit.mode],
+        running=store.count_running(),
+        build_broken=sit.build_broken,
+        period=sit.period,
+        period_spend=store.spend(sit.period.key),
+        committed=store.committed(),
+        tiers=budget.tiers,
+        ceilings=ceilings,
+    )
+
+
+def budget_status(facts: Facts) -> dict[str, object]:
+    """The budget as `warden budget` and the status API show it."""
+    p = facts.period
+    return {
+        "mode": p.mode,
+        "period": p.key,
+        "cap_usd": p.cap_usd,
+        "spend_usd": facts.period_spend,
+        "remaining_usd": max(0.0, p.cap_usd - facts.period_spend),
+        "committed_usd": facts.committed,
+        "tier": facts.tier_name,
+        "ceilings": {
+            c.name: {"cap_usd": c.cap_usd, "spend_usd": c.spend_usd} for c in facts.ceilings
+        },
+    }

@@ -36,12 +36,13 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from responder import statefile
+from responder.admission import budget_status
 from responder.handler import AlertHandler, policies_from
 from responder.jobs import Jobs
 from responder.launcher import Launcher
 from responder.metrics import RuntimeMetrics
 from responder.modes import assess
-from responder.runtime import Runtime, budget_status
+from responder.runtime import Runtime
 from responder.store import Store
 from responder.webhook import BadBody, parse_body
 from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS

@@ -20,9 +20,10 @@ from types import FrameType
 from typing import Any
 
 from responder import reports
+from responder.admission import budget_status, gather_facts
 from responder.model import EndReason, Priority
 from responder.modes import assess
-from responder.runtime import Runtime, SpawnRefused, budget_status, gather_facts
+from responder.runtime import Runtime, SpawnRefused
 from responder.store import Store
 from warden.config import Config
 from warden.configreader import parse_duration
@@ -257,7 +258,7 @@ def report(config: Config, args: argparse.Namespace) -> int:
 
 def simulate(config: Config, args: argparse.Namespace) -> int:
     """The decision core living `--days` under a virtual clock; exit 1 if an invariant broke."""
-    from responder.simulate import DEFAULT_SCENARIO, ScenarioError, load_scenario
+    from responder.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
     from responder.simulate import simulate as run
 
     try:

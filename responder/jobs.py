@@ -44,6 +44,8 @@ CRISIS_RETRY_SECONDS = 300.0
 """J1 starts another CRITICAL swarm in a crisis only if none ran for this long."""
 DIRECT_FINGERPRINT = "00000000000d1ec7"
 """The episode fingerprint of BuildFailing raised from the exporter directly."""
+HISTORY_DAYS = 7
+"""J7 keeps ended swarms' contexts and logs this long; their rows and spend stay."""
 PROMQL = {
     "build_success": "max(warden_build_success)",
     "errors_per_minute": "sum(rate(warden_log_error_lines_total[5m])) * 60",
@@ -358,7 +360,7 @@ class Jobs:
         """J7: keep history compact, and write the short context new swarms are handed."""
         svc = self.service
         rt, now = svc.runtime, svc.clock()
-        rt.store.prune(now - 7 * 86400)
+        rt.prune(now - HISTORY_DAYS * 86400)
         recent = [
             f"- {d['kind']}: "
             + ", ".join(

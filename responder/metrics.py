@@ -20,7 +20,8 @@ from prometheus_client.registry import Collector
 
 from responder.admission import PATHS, Refusal
 from responder.model import DEATH_REASONS, AgentState, EndReason, Priority
-from responder.runtime import DURATION_BUCKETS, Runtime
+from responder.runtime import Runtime
+from responder.snapshot import DURATION_BUCKETS
 
 SWARM_STATES = ("spawning", "running", "stuck")
 AGENT_STATES = ("spawning", "running", "stuck", "waiting")

@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections import Counter
@@ -34,18 +35,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from exporter.logfollow import FileFollower
 from responder.adapters import Adapter, make_adapter
 from responder.admission import (
     PATHS,
-    Ceiling,
     Facts,
     Refusal,
     admit,
-    ceiling_windows,
     explain,
+    gather_facts,
 )
 from responder.launcher import (
     ENV_AGENT,
@@ -54,21 +52,17 @@ from responder.launcher import (
     Process,
     Processes,
     Stopping,
-    same_process_alive,
 )
 from responder.model import LIVE_AGENT_STATES, AgentState, EndReason, Priority, SwarmState
 from responder.modes import Situation, assess
+from responder.owners import closed, new_owner, owner_alive
+from responder.snapshot import HISTORY_RECOUNT_SECONDS, History, Snapshot
 from responder.store import AgentRow, LedgerEntry, Store, SwarmRow
 from warden.atomicfile import write_atomic
 from warden.config import Config, SwarmType
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
-HISTORY_RECOUNT_SECONDS = 300.0
-"""How stale the tallies of ended work may get when another runtime ends work."""
-_OPEN_OWNERS: set[str] = set()
-"""Owners of the runtimes open in this process (an owner in another process is
-alive while its process is)."""
 
 
 class SpawnRefused(Exception):
@@ -105,65 +99,6 @@ class PollReport:
     """(swarm id, state)."""
 
 
-@dataclass
-class History:
-    """Tallies of ended work: counted by SQL when the runtime opens (and every
-    HISTORY_RECOUNT_SECONDS, for work other runtimes ended), then kept up by
-    the owner as work ends, so their cost does not grow with the history."""
-
-    deaths: Counter[tuple[str, str]] = field(default_factory=Counter)
-    """(type, death reason) -> agents."""
-    ended_by_warden: Counter[tuple[str, str]] = field(default_factory=Counter)
-    """(type, end reason) -> agents."""
-    finished: dict[tuple[str, int, str], tuple[int, float, list[int]]] = field(default_factory=dict)
-    """(type, size, state) -> (swarms, total seconds, swarms within each bucket)."""
-    spend_by_type: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def count(cls, store: Store) -> History:
-        return cls(
-            Counter(store.death_counts()),
-            Counter(store.end_counts()),
-            {
-                (t, size, state): (n, total, le)
-                for t, size, state, n, total, le in store.finished(DURATION_BUCKETS)
-            },
-            store.spend_by_type(),
-        )
-
-    def add_swarm(self, swarm: SwarmRow, state: str, seconds: float) -> None:
-        n, total, le = self.finished.get((swarm.type, swarm.size, state), (0, 0.0, []))
-        le = le or [0] * len(DURATION_BUCKETS)
-        within = [v + (seconds <= b) for v, b in zip(le, DURATION_BUCKETS, strict=True)]
-        self.finished[(swarm.type, swarm.size, state)] = (n + 1, total + seconds, within)
-
-    def copy(self) -> History:
-        return History(
-            Counter(self.deaths),
-            Counter(self.ended_by_warden),
-            dict(self.finished),
-            dict(self.spend_by_type),
-        )
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What readers see: the owner's view after its last step, never changed in place."""
-
-    at: float
-    facts: Facts
-    live: tuple[AgentRow, ...]
-    running: tuple[SwarmRow, ...]
-    waiting: dict[str, int]
-    """Agents waiting for a retry, by swarm type."""
-    history: History
-    refusals: dict[tuple[str, str], int]
-    """(path, reason) -> refusals, since this runtime started."""
-
-
-DURATION_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
-
-
 class Runtime:
     def __init__(
         self,
@@ -182,8 +117,7 @@ class Runtime:
         # Agents carry this in their environment: it tells the agents of
         # this state from those of another Warden on the same host.
         self.instance = hashlib.sha256(str(self.store.path.resolve()).encode()).hexdigest()[:16]
-        self.owner = _owner_id()
-        _OPEN_OWNERS.add(self.owner)
+        self.owner = new_owner()
         self._live: dict[str, _Live] = {}
         self._foreign: list[Stopping] = []
         """Kills of agents another live runtime owns (`warden swarm kill`)."""
@@ -659,7 +593,7 @@ class Runtime:
         if swarm is None or swarm.state != SwarmState.RUNNING:
             return False
         self._end_swarm(swarm_id, SwarmState.KILLED, why, reason, PollReport())
-        if swarm.owner != self.owner and _owner_alive(swarm.owner):
+        if swarm.owner != self.owner and owner_alive(swarm.owner):
             # Its owner records the end; the kill is made certain from here too.
             grace = self.config.swarm_types[swarm.type].kill_grace
             pids = [a.pid for a in self.store.agents(swarm_id, states=LIVE_AGENT_STATES) if a.pid]
@@ -677,12 +611,12 @@ class Runtime:
         orphaned = [
             s.id
             for s in self.store.swarms(SwarmState.RUNNING)
-            if s.owner != self.owner and not _owner_alive(s.owner)
+            if s.owner != self.owner and not owner_alive(s.owner)
         ]
         if orphaned:
             self.store.take_over(orphaned, self.owner)
         for row in self.store.agents(states=LIVE_AGENT_STATES):
-            if row.id in self._live or (row.owner != self.owner and _owner_alive(row.owner)):
+            if row.id in self._live or (row.owner != self.owner and owner_alive(row.owner)):
                 continue
             swarm = self.store.swarm(row.swarm_id)
             assert swarm is not None
@@ -730,6 +664,14 @@ class Runtime:
             self.store.log_decision("reap_orphans", {"pids": pids}, self.clock())
         return pids
 
+    def prune(self, before: float) -> int:
+        """J7: history older than `before` is compacted (see Store.prune) and the
+        folders of swarms that ended before it (contexts, logs) are removed."""
+        ids = self.store.prune(before)
+        for swarm_id in ids:
+            shutil.rmtree(self.agents_dir / swarm_id, ignore_errors=True)
+        return len(ids)
+
     def live_agents(self) -> list[AgentRow]:
         return [dataclasses.replace(lv.row) for lv in self._live.values()]
 
@@ -767,7 +709,7 @@ class Runtime:
         process leaves behind (the simulator's responder crash)."""
         self._live.clear()
         self._foreign.clear()
-        _OPEN_OWNERS.discard(self.owner)
+        closed(self.owner)
         self.store.close()
 
     def close(self) -> None:
@@ -779,62 +721,5 @@ class Runtime:
         self._live.clear()
         if not self.store.read_only:
             self.store.release(self.owner)
-        _OPEN_OWNERS.discard(self.owner)
+        closed(self.owner)
         self.store.close()
-
-
-def gather_facts(config: Config, store: Store, sit: Situation, now: float) -> Facts:
-    """The admission rule's facts from the store (read-only commands use it too)."""
-    budget = config.budget
-    ceilings = tuple(
-        Ceiling(name, cap, store.spend_between(start, end))
-        for name, cap, start, end in ceiling_windows(now, budget, config.schedule.timezone)
-    )
-    return Facts(
-        mode=sit.mode,
-        mode_settings=config.modes[sit.mode],
-        running=store.count_running(),
-        build_broken=sit.build_broken,
-        period=sit.period,
-        period_spend=store.spend(sit.period.key),
-        committed=store.committed(),
-        tiers=budget.tiers,
-        ceilings=ceilings,
-    )
-
-
-def budget_status(facts: Facts) -> dict[str, object]:
-    """The budget as `warden budget` and the status API show it."""
-    p = facts.period
-    return {
-        "mode": p.mode,
-        "period": p.key,
-        "cap_usd": p.cap_usd,
-        "spend_usd": facts.period_spend,
-        "remaining_usd": max(0.0, p.cap_usd - facts.period_spend),
-        "committed_usd": facts.committed,
-        "tier": facts.tier_name,
-        "ceilings": {
-            c.name: {"cap_usd": c.cap_usd, "spend_usd": c.spend_usd} for c in facts.ceilings
-        },
-    }
-
-
-def _owner_id() -> str:
-    me = psutil.Process()
-    return f"{me.pid}:{me.create_time()!r}:{uuid.uuid4().hex[:8]}"
-
-
-def _owner_alive(owner: str) -> bool:
-    """The runtime that owns a row still runs (in this process: is still open)."""
-    if not owner:
-        return False
-    pid_text, _, rest = owner.partition(":")
-    start_text = rest.partition(":")[0]
-    try:
-        pid, start = int(pid_text), float(start_text)
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return owner in _OPEN_OWNERS
-    return same_process_alive(pid, start)

@@ -458,8 +458,10 @@ class Store:
         rows = self._rows("SELECT swarm_id, SUM(amount_usd) FROM ledger GROUP BY swarm_id")
         return {r[0]: float(r[1]) for r in rows}
 
-    def prune(self, before: float, keep_decisions: int = 1000) -> None:
-        """J7: drop handled webhook bodies and old decisions, keeping the newest ones."""
+    def prune(self, before: float, keep_decisions: int = 1000) -> list[str]:
+        """J7: drop handled webhook bodies, old decisions (keeping the newest) and the
+        contexts of swarms that ended before `before`; returns those swarms' ids, whose
+        files may go too. Rows and the ledger stay: every sum is still exact."""
         with self._tx() as db:
             db.execute("DELETE FROM inbox WHERE done = 1 AND received_at < ?", (before,))
             db.execute(
@@ -467,6 +469,20 @@ class Store:
                 " (SELECT id FROM decisions ORDER BY id DESC LIMIT ?)",
                 (before, keep_decisions),
             )
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM swarms WHERE state != 'running' AND ended_at < ?"
+                    " AND context_file != ''",
+                    (before,),
+                )
+            ]
+            db.execute(
+                "UPDATE swarms SET context = '', context_file = '' WHERE state != 'running'"
+                " AND ended_at < ? AND context_file != ''",
+                (before,),
+            )
+        return ids
 
     def swarm_spend(self, swarm_id: str) -> float:
         rows = self._rows(

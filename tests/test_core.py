@@ -611,3 +611,25 @@ def test_slow_clients_cannot_starve_alertmanager(
     finally:
         for s in slow:
             s.close()
+
+
+def test_j7_prunes_old_contexts_and_logs_and_keeps_the_sums(tmp_path: Path) -> None:
+    svc, clock = make_service(tmp_path)
+    rt = svc.runtime
+    try:
+        swarm = rt.start_swarm("tests", Priority.HIGH, "job", "a long context " * 100)
+        wait_for(lambda: stepped(svc) and rt.store.swarm(swarm.id).state != "running", 20)  # type: ignore[union-attr]
+        folder = Path(swarm.context_file).parent
+        assert folder.is_dir() and any(folder.glob("*.log"))
+        spent = rt.store.spend_between(0, clock.now + 1)
+        clock.now += 6 * 86400
+        svc.jobs.run_now("J7")
+        assert folder.is_dir(), "younger than 7 days: kept"
+        clock.now += 2 * 86400
+        svc.jobs.run_now("J7")
+        assert not folder.exists()
+        row = rt.store.swarm(swarm.id)
+        assert row is not None and row.context == "" and row.state == "succeeded"
+        assert rt.store.spend_between(0, clock.now) == spent
+    finally:
+        rt.close()

@@ -10,16 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from responder.simulate import (
-    DEFAULT_SCENARIO,
-    OUTCOMES,
-    Invariants,
-    SimAgents,
-    SimClock,
-    load_scenario,
-    parse_scenario,
-    simulate,
-)
+from responder.scenario import DEFAULT_SCENARIO, OUTCOMES, load_scenario, parse_scenario
+from responder.simagents import SimAgents, SimClock
+from responder.simulate import Invariants, simulate
 from responder.store import SwarmRow
 from tests.conftest import REPO, run_cli, write_config
 from tests.test_jobs import make_service
