@@ -3,7 +3,36 @@
 from __future__ import annotations
 
 import http.client
+import sys
+import textwrap
 import time
+from pathlib import Path
+
+from tests.conftest import REPO, write_config
+from tests.stack import TOKEN
+
+FAKE = REPO / "examples" / "fake_claude.py"
+
+
+def fake_agent_config(work: Path, responder: str, swarms: str, rest: str = "") -> Path:
+    """A config for a benchmark's responder: state and token in `work`, the fake
+    Claude as every swarm's command; `responder` and `swarms` are YAML lines for
+    those sections, `rest` more top-level sections."""
+    (work / "token").write_text(TOKEN)
+    indent = "  "
+    return write_config(
+        work / "warden.yml",
+        f"""\
+state_dir: {work / "state"}
+responder:
+  token_file: {work / "token"}
+{textwrap.indent(textwrap.dedent(responder), indent)}
+swarms:
+  command: [{sys.executable}, {FAKE}, -p, "{{prompt}}", --output-format, stream-json,
+            --verbose, --max-budget-usd, "{{budget_usd}}"]
+{textwrap.indent(textwrap.dedent(swarms), indent)}
+{textwrap.dedent(rest)}""",
+    )
 
 
 def percentile(values: list[float], q: float) -> float:

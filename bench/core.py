@@ -5,7 +5,7 @@ with history, an idle responder is cheap.
   with `kill_grace` 10 s; BuildFailing arrives and R4 kills the swarm. /metrics
   and /api/v1/status are read every 10 ms from the kill's start until every
   agent is gone: their p50/p99/max, against the same with nothing being killed.
-- history: scrape (200, through a real responder) and spawn (50, the runtime's
+- history: scrape (1,000 after 50 to warm up, through a real responder) and spawn (50, the runtime's
   start_swarm to the agent started) p99 with an empty store and with 100,000
   ended swarms in it, and the ratio of the two.
 - idle: the responder's CPU over 60 s with nothing to do, after a 10 s warm-up.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 import tempfile
 import threading
 import time
@@ -25,12 +24,11 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import percentile, scrape_latencies
+from bench.common import fake_agent_config, percentile, scrape_latencies
 from responder.model import Priority
 from responder.runtime import Runtime
 from responder.store import Store
-from tests.conftest import REPO, ResponderProcess, wait_for, write_config
-from tests.stack import TOKEN
+from tests.conftest import REPO, ResponderProcess, wait_for
 from tests.test_responder import alert, body, post
 from warden.config import load_config
 
@@ -38,35 +36,32 @@ FAKE = REPO / "examples" / "fake_claude.py"
 
 
 def config(work: Path) -> Path:
-    (work / "token").write_text(TOKEN)
-    return write_config(
-        work / "warden.yml",
-        f"""\
-state_dir: {work / "state"}
-responder:
-  token_file: {work / "token"}
-  prometheus_url: http://127.0.0.1:9
-  alertmanager_url: http://127.0.0.1:9
-  policies:
-    CleanupAlert: {{spawn: [{{type: cleanup, priority: LOW}}]}}
-exporter:
-  listen: 127.0.0.1:9
-modes:
-  ACTIVE: {{max_swarms: 1000}}
-  NIGHT: {{max_swarms: 1000, priorities: [CRITICAL, HIGH, MEDIUM, LOW]}}
-budget:
-  caps: {{ACTIVE: 100000, NIGHT: 100000, CRISIS: 100000}}
-  ceilings: {{day: 100000}}
-swarms:
-  command: [{sys.executable}, {FAKE}, -p, "{{prompt}}", --output-format, stream-json,
-            --verbose, --max-budget-usd, "{{budget_usd}}"]
-  budget_usd: 0.01
-  env: {{FAKE_CLAUDE: 'turns=1,delay=0,cost=0.001'}}
-  types:
-    cleanup: {{size: 10, kill_grace: 10s, stuck_after: 1h,
-              env: {{FAKE_CLAUDE: 'mode=hang,ignore_term=1'}}}}
-    bugfix: {{stuck_after: 1h, env: {{FAKE_CLAUDE: 'mode=hang'}}}}
-""",
+    return fake_agent_config(
+        work,
+        """\
+        prometheus_url: http://127.0.0.1:9
+        alertmanager_url: http://127.0.0.1:9
+        policies:
+          CleanupAlert: {spawn: [{type: cleanup, priority: LOW}]}
+        """,
+        """\
+        budget_usd: 0.01
+        env: {FAKE_CLAUDE: 'turns=1,delay=0,cost=0.001'}
+        types:
+          cleanup: {size: 10, kill_grace: 10s, stuck_after: 1h,
+                    env: {FAKE_CLAUDE: 'mode=hang,ignore_term=1'}}
+          bugfix: {stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}
+        """,
+        """\
+        exporter:
+          listen: 127.0.0.1:9
+        modes:
+          ACTIVE: {max_swarms: 1000}
+          NIGHT: {max_swarms: 1000, priorities: [CRITICAL, HIGH, MEDIUM, LOW]}
+        budget:
+          caps: {ACTIVE: 100000, NIGHT: 100000, CRISIS: 100000}
+          ceilings: {day: 100000}
+        """,
     )
 
 
@@ -84,9 +79,13 @@ def reads(port: int, path: str, stop: threading.Event, out: list[float]) -> None
         time.sleep(0.01)
 
 
-def agents_running(work: Path) -> int:
+def agents_running(work: Path, swarm_type: str = "cleanup") -> int:
     with sqlite3.connect(work / "state" / "warden.db") as db:
-        return int(db.execute("SELECT COUNT(*) FROM agents WHERE state = 'running'").fetchone()[0])
+        query = (
+            "SELECT COUNT(*) FROM agents a JOIN swarms s ON a.swarm_id = s.id"
+            " WHERE a.state = 'running' AND s.type = ?"
+        )
+        return int(db.execute(query, (swarm_type,)).fetchone()[0])
 
 
 def bench_kill(work: Path) -> None:
@@ -205,7 +204,7 @@ def spawn_latencies(rt: Runtime, n: int) -> list[float]:
     return spawns
 
 
-def bench_history(base: Path, n: int) -> None:
+def bench_history(base: Path, n: int, scrapes_n: int = 1000) -> None:
     figures = {}
     for label, size in (("empty", 0), (f"{n:,} ended", n)):
         work = base / label.replace(" ", "_").replace(",", "")
@@ -215,7 +214,8 @@ def bench_history(base: Path, n: int) -> None:
             fill(work, size)
         resp = ResponderProcess(cfg)
         try:
-            scrapes, _ = scrape_latencies(resp.port, 200, pace=0.02)
+            scrape_latencies(resp.port, 50)  # warm-up: the first scrapes build the view
+            scrapes, _ = scrape_latencies(resp.port, scrapes_n, pace=0.01)
         finally:
             resp.stop()
         spawns = spawn_latencies(Runtime(load_config(cfg)), 50)
@@ -243,14 +243,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--history", type=int, default=100_000)
     ap.add_argument("--idle", type=float, default=60.0)
+    ap.add_argument("--only", choices=["kill", "history", "idle"], help="one part only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="warden-bench-core-") as tmp:
         base = Path(tmp)
         for name in ("kill", "idle"):
             (base / name).mkdir()
-        bench_kill(base / "kill")
-        bench_history(base, args.history)
-        bench_idle(base / "idle", args.idle)
+        if args.only in (None, "kill"):
+            bench_kill(base / "kill")
+        if args.only in (None, "history"):
+            bench_history(base, args.history)
+        if args.only in (None, "idle"):
+            bench_idle(base / "idle", args.idle)
 
 
 if __name__ == "__main__":

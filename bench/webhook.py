@@ -20,39 +20,35 @@ import http.client
 import json
 import random
 import sqlite3
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import percentile
-from tests.conftest import REPO, ResponderProcess, wait_for, write_config
+from bench.common import fake_agent_config, percentile
+from tests.conftest import REPO, ResponderProcess, wait_for
 from tests.stack import TOKEN
 
 FAKE = REPO / "examples" / "fake_claude.py"
 
 
 def config(work: Path) -> Path:
-    (work / "token").write_text(TOKEN)
-    return write_config(
-        work / "warden.yml",
-        f"""\
-state_dir: {work / "state"}
-responder:
-  token_file: {work / "token"}
-  poll_interval: 20ms
-  policies:
-    StormAlert: {{spawn: [{{type: tests, priority: LOW}}], max_running: 100000}}
-    DecisionAlert: {{spawn: [{{type: bugfix, priority: CRITICAL}}], max_running: 100000}}
-modes:
-  ACTIVE: {{max_swarms: 100000}}
-  NIGHT: {{max_swarms: 100000, priorities: [CRITICAL, HIGH, MEDIUM, LOW]}}
-swarms:
-  command: [{sys.executable}, {FAKE}, -p, "{{prompt}}", --output-format, stream-json,
-            --verbose, --max-budget-usd, "{{budget_usd}}"]
-  budget_usd: 0.0001
-  env: {{FAKE_CLAUDE: 'turns=1,delay=0,cost=0.0001'}}
-""",
+    return fake_agent_config(
+        work,
+        """\
+        poll_interval: 20ms
+        policies:
+          StormAlert: {spawn: [{type: tests, priority: LOW}], max_running: 100000}
+          DecisionAlert: {spawn: [{type: bugfix, priority: CRITICAL}], max_running: 100000}
+        """,
+        """\
+        budget_usd: 0.0001
+        env: {FAKE_CLAUDE: 'turns=1,delay=0,cost=0.0001'}
+        """,
+        """\
+        modes:
+          ACTIVE: {max_swarms: 100000}
+          NIGHT: {max_swarms: 100000, priorities: [CRITICAL, HIGH, MEDIUM, LOW]}
+        """,
     )
 
 
@@ -71,13 +67,17 @@ def body(name: str, fingerprints: list[str]) -> bytes:
 
 
 def post(conn: http.client.HTTPConnection, data: bytes) -> None:
-    conn.request(
-        "POST",
-        "/api/v1/alerts",
-        body=data,
-        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-    )
-    resp = conn.getresponse()
+    """POST on the kept-alive connection; once more on a new one if the responder
+    closed it while idle (its keep-alive ends with header_timeout), as Alertmanager's
+    HTTP client does."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    try:
+        conn.request("POST", "/api/v1/alerts", body=data, headers=headers)
+        resp = conn.getresponse()
+    except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+        conn.close()
+        conn.request("POST", "/api/v1/alerts", body=data, headers=headers)
+        resp = conn.getresponse()
     resp.read()
     assert resp.status == 200, resp.status
 
@@ -125,8 +125,10 @@ def main() -> None:
             ]
             episodes = {t.split(":")[2] for t in triggers}
             once = len(triggers) == len(episodes) == len(sent)
+            handled = time.perf_counter() - t1 + wall
             print(
-                f"       handled {time.perf_counter() - t1 + wall:.1f} s after the first POST; "
+                f"       handled {handled:.1f} s after the first POST "
+                f"({args.bodies * 5 / handled:,.0f} alerts/s handled); "
                 f"swarms started: {len(triggers)} for {len(sent)} episodes "
                 f"({'exactly one each' if once else 'MISMATCH'})"
             )

@@ -110,6 +110,7 @@ class Service:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="responder-worker", daemon=True)
         self._state_written: tuple[str, float] = ("", 0.0)
+        self._backlog = False
         self._view_writes = -1
         self._view_at = 0.0
         self.view: dict[str, Any] = {}
@@ -156,6 +157,8 @@ class Service:
     def _idle_wait(self) -> float:
         """Poll agents at poll_interval while any live or waits; otherwise sleep until
         woken (a webhook, a job, a command) or IDLE_WAKE_SECONDS, for the clock's sake."""
+        if self._backlog:
+            return 0.0
         snap = self.runtime.snapshot
         busy = snap.live or snap.waiting or self.runtime.killing()
         return self.config.responder.poll_interval if busy else IDLE_WAKE_SECONDS
@@ -177,7 +180,8 @@ class Service:
         """One cycle: commands, a batch of alerts, the situation assessed, agents
         watched, the view and the state file published."""
         self._run_commands()
-        self.handler.process_inbox(limit=INBOX_BATCH)
+        # A full batch means more may wait: the next step comes without a pause.
+        self._backlog = self.handler.process_inbox(limit=INBOX_BATCH) == INBOX_BATCH
         self.reassess()
         self.runtime.poll()
         self.heartbeat = self.clock()

@@ -79,9 +79,9 @@ class AlertHandler:
 
     def process_inbox(self, limit: int = -1) -> int:
         """Handle stored bodies not yet done, the oldest `limit` of them (-1: all);
-        returns how many alerts were handled."""
-        handled = 0
-        for inbox_id, raw in self.store.pending_inbox(limit):
+        returns how many bodies were handled."""
+        bodies = self.store.pending_inbox(limit)
+        for inbox_id, raw in bodies:
             try:
                 alerts = parse_body(raw)
             except BadBody as exc:  # refused before storing; only a changed parser lands here
@@ -92,9 +92,9 @@ class AlertHandler:
                     self.handle(alert)
                 except Exception as exc:
                     self._set_aside(inbox_id, exc, json.dumps(alert.labels, sort_keys=True))
-                handled += 1
-            self.store.inbox_done(inbox_id)
-        return handled
+        if bodies:
+            self.store.inbox_done([i for i, _ in bodies])
+        return len(bodies)
 
     def _set_aside(self, inbox_id: int, exc: Exception, what: str) -> None:
         log.exception("alert set aside (inbox %s): %s", inbox_id, what)

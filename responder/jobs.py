@@ -289,39 +289,30 @@ class Jobs:
         if missing <= 0:
             return
         died = [s for s in ended if s.state == SwarmState.FAILED]
-        actions = []
         if ended and len(died) == len(ended):
             # The recovery types not running yet come first (a crisis may have
             # started its own bugfix swarm already).
+            decision, priority = "recovery", Priority.HIGH
             kinds = sorted(RECOVERY, key=lambda k: any(s.type == k for s in running))
             why = "; ".join(f"{s.type} {s.id}: {s.reason}" for s in died[:10])
-            for i in range(missing):
-                kind = kinds[i % len(kinds)]
-                actions.append(
-                    self._spawn(
-                        "J2",
-                        kind,
-                        Priority.HIGH,
-                        f"job:J2:{int(now)}:{i}",
-                        f"Every swarm died ({why}). Recovery swarm ({kind}): find why "
-                        "they stopped, carry on, and prevent it from happening again.",
-                    )
-                )
-            decision = "recovery"
+            context = (
+                f"Every swarm died ({why}). Recovery swarm ({{kind}}): find why they "
+                "stopped, carry on, and prevent it from happening again."
+            )
         else:
+            decision, priority = "refill", Priority.MEDIUM
             kinds = [k for k in learning.rank_types(rt.store, WORK) if k in self.config.swarm_types]
-            for i in range(missing):
-                kind = kinds[i % len(kinds)]
-                actions.append(
-                    self._spawn(
-                        "J2",
-                        kind,
-                        Priority.MEDIUM,
-                        f"job:J2:{int(now)}:{i}",
-                        "Fewer swarms run than the minimum: carry on with the project's work.",
-                    )
-                )
-            decision = "refill"
+            context = "Fewer swarms run than the minimum: carry on with the project's work."
+        actions = [
+            self._spawn(
+                "J2",
+                kinds[i % len(kinds)],
+                priority,
+                f"job:J2:{int(now)}:{i}",
+                context.replace("{kind}", kinds[i % len(kinds)]),
+            )
+            for i in range(missing)
+        ]
         rt.store.log_decision(
             "J2", {"minimum": minimum, "decision": decision, "actions": actions}, now
         )

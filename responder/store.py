@@ -144,6 +144,10 @@ MIGRATIONS = (
 )
 
 
+LAST_SEEN_EVERY = 60.0
+"""An episode's `last_seen` is written at most this often (expiry takes 12 minutes)."""
+
+
 class StoreError(Exception):
     """The database cannot be used; the message names the file and what to do."""
 
@@ -524,15 +528,27 @@ class Store:
     def dead_letter_count(self) -> int:
         return int(self._rows("SELECT COUNT(*) FROM dead_letters")[0][0])
 
-    def inbox_done(self, inbox_id: int) -> None:
+    def inbox_done(self, inbox_ids: list[int]) -> None:
+        """Mark bodies handled, a batch in one transaction: a crash before it handles
+        them again, which the episode and trigger records make harmless."""
         with self._tx() as db:
-            db.execute("UPDATE inbox SET done = 1, body = x'' WHERE id = ?", (inbox_id,))
+            db.executemany(
+                "UPDATE inbox SET done = 1, body = x'' WHERE id = ?", [(i,) for i in inbox_ids]
+            )
 
     def open_episode(
         self, fingerprint: str, starts_at: str, labels: dict[str, str], at: float
     ) -> bool:
-        """Remember a firing episode; True the first time it is seen. Every
-        notification of it (re-sends included) moves its `last_seen`."""
+        """Remember a firing episode; True the first time it is seen. Re-sends move
+        its `last_seen` (what expiry goes by), at most once a minute: a storm of
+        repeats costs reads, not a write each."""
+        seen = self._rows(
+            "SELECT last_seen FROM episodes WHERE fingerprint = ? AND starts_at = ?",
+            fingerprint,
+            starts_at,
+        )
+        if seen and at - float(seen[0][0]) < LAST_SEEN_EVERY:
+            return False
         with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO episodes (fingerprint, starts_at, alertname, severity,"

@@ -6,7 +6,10 @@ default), and connections are not counted, so a thousand of them exhaust the
 process's file descriptors and Alertmanager's webhooks time out. Here:
 - a connection must finish its request headers within `header_timeout`
   (aiohttp's keep-alive timer runs from the connection's start and closes an
-  idle handler, one still waiting for a whole request included);
+  idle handler, one still waiting for a whole request included). The same
+  timer ends kept-alive connections idle that long: clients open a new one
+  (Go's HTTP client, Alertmanager's and Prometheus', retries a request whose
+  reused connection the server had closed);
 - at most `max_connections` are open; one more is answered 503 and closed at
   once, so a flood costs one descriptor per open slot, not one per attempt;
 - request bodies are read under `body_timeout` by the handlers that read them
