@@ -633,3 +633,32 @@ def test_j7_prunes_old_contexts_and_logs_and_keeps_the_sums(tmp_path: Path) -> N
         assert rt.store.spend_between(0, clock.now) == spent
     finally:
         rt.close()
+
+
+def test_at_the_stop_tier_everything_stops_at_once_and_no_crisis_starts_more(
+    tmp_path: Path,
+) -> None:
+    """Was: at 200 % of the cap running swarms kept running 15 s after BudgetExhausted,
+    and a new CRITICAL swarm still started (a crisis opened a fresh period)."""
+    svc, clock = make_service(tmp_path, f"    monitor: {HANG}\n    bugfix: {HANG}\n")
+    rt = svc.runtime
+    try:
+        running = rt.start_swarm("monitor", Priority.HIGH, "job", "")
+        wait_for(lambda: stepped(svc) and len(marked_processes(rt)) == 1, 20)
+        # The day's whole ceiling ($200, the CRISIS cap) is spent: 200 % of its $100 cap.
+        from responder.store import LedgerEntry
+
+        spent = LedgerEntry("x", "x", "tests", rt.period(), 200.0, 0, clock.now)
+        rt.store.end_agent("x", spent, state="succeeded")  # a run charged $200 today
+        svc.step()  # the spend is seen: the stop tier ends what runs, in this step
+        assert rt.store.swarm(running.id).state == "killed"  # type: ignore[union-attr]
+        fire(svc, "BuildFailing", "critical", fp="b1")
+        svc.step()
+        assert svc.situation.mode == "CRISIS"
+        assert rt.store.swarms("running") == []
+        assert rt.refusals[("alert", "budget_tier")] == 1
+        assert rt.snapshot.facts.tier_name == "stop"
+    finally:
+        for s in rt.store.swarms("running"):
+            rt.kill_swarm(s.id)
+        rt.close()
