@@ -134,9 +134,6 @@ class Runtime:
         """Everything the admission rule looks at, now."""
         return gather_facts(self.config, self.store, self._situation(), self.clock())
 
-    def period(self) -> str:
-        return self._situation().period.key
-
     def refuse(self, path: str, reason: Refusal, detail: str, **context: str) -> SpawnRefused:
         """Count and log a refusal (every path, one metric); the caller raises or reports it."""
         assert path in PATHS, path

@@ -648,7 +648,7 @@ def test_at_the_stop_tier_everything_stops_at_once_and_no_crisis_starts_more(
         # The day's whole ceiling ($200, the CRISIS cap) is spent: 200 % of its $100 cap.
         from responder.store import LedgerEntry
 
-        spent = LedgerEntry("x", "x", "tests", rt.period(), 200.0, 0, clock.now)
+        spent = LedgerEntry("x", "x", "tests", svc.situation.period.key, 200.0, 0, clock.now)
         rt.store.end_agent("x", spent, state="succeeded")  # a run charged $200 today
         svc.step()  # the spend is seen: the stop tier ends what runs, in this step
         assert rt.store.swarm(running.id).state == "killed"  # type: ignore[union-attr]
