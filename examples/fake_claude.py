@@ -11,7 +11,7 @@ list of key=value (all optional):
   mode=succeed | fail | crash | hang | silent | chatty
       succeed: turns, then a successful result, exit 0 (the default)
       fail:    a result with is_error true, exit 1
-      crash:   dies by SIGSEGV after its first line
+      crash:   dies by SIGSEGV `delay` seconds after its first line
       hang:    prints its init line, then nothing, forever (a stuck agent)
       silent:  prints nothing at all, forever (stuck spawning)
       chatty:  prints a line every `delay` seconds, forever
@@ -81,6 +81,7 @@ def main() -> int:
         }
     )
     if mode == "crash":
+        time.sleep(delay)
         os.kill(os.getpid(), signal.SIGSEGV)
     if mode == "hang":
         while True:

@@ -82,7 +82,10 @@ def test_every_alert_fires_from_the_real_components(tmp_path: Path, demo_repo: P
                 "    coverage: {size: 1}",
                 "    coverage: {spawn_timeout: 2s, env: {FAKE_CLAUDE: 'mode=silent'}}\n"
                 "    monitor: {stuck_after: 2s, env: {FAKE_CLAUDE: 'mode=hang'}}\n"
-                "    cleanup: {retries: 0, env: {FAKE_CLAUDE: 'mode=crash'}}",
+                # A death some seconds in: Prometheus must have seen the counter at 0
+                # (an increase before the first scrape is no increase to it).
+                "    cleanup: {retries: 1, retry_backoff: 1s,"
+                " env: {FAKE_CLAUDE: 'mode=crash,delay=4'}}",
             ),
             # Thresholds a few seconds can meet.
             (
