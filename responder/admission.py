@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from responder.budget import TIERS, Period, tier
 from responder.model import EndReason, Priority
@@ -224,7 +224,7 @@ def gather_facts(config: Config, store: Store, sit: Situation, now: float) -> Fa
     )
 
 
-def budget_status(facts: Facts) -> dict[str, object]:
+def budget_status(facts: Facts) -> dict[str, Any]:
     """The budget as `warden budget` and the status API show it."""
     p = facts.period
     return {

@@ -169,7 +169,7 @@ def budget(config: Config, args: argparse.Namespace) -> int:
             f"${status['cap_usd']:.2f}, ${status['remaining_usd']:.2f} left, "
             f"${status['committed_usd']:.2f} committed to running agents; tier {status['tier']}"
         )
-        for name, c in status["ceilings"].items():  # type: ignore[attr-defined]
+        for name, c in status["ceilings"].items():
             print(f"  {name} ceiling: spent ${c['spend_usd']:.2f} of ${c['cap_usd']:.2f}")
     return 0
 

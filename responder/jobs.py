@@ -189,7 +189,8 @@ class Jobs:
         )
 
     def read_build(self) -> dict[str, Any]:
-        """The exporter's build result (`{}` if it does not answer): X5's fallback."""
+        """The exporter's build result (`{"unreachable": True}` if it does not answer):
+        X5's fallback."""
         listen = self.config.exporter.listen
         url = f"http://{listen.host}:{listen.port}/api/v1/checks"
         try:
@@ -283,7 +284,7 @@ class Jobs:
         rt, now = svc.runtime, svc.clock()
         minimum = int(self.config.alerts.values["SwarmsBelowMinimum"]["minimum"])  # type: ignore[call-overload]
         running = rt.snapshot.running
-        missing = min(minimum, minimum - len(running))
+        missing = minimum - len(running)
         ended = rt.store.ended_swarms(since=self.last_watchdog)
         self.last_watchdog = now
         if missing <= 0:
