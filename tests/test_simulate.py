@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +208,5 @@ budget:
     scenario = parse_scenario(
         {"start": "2026-11-23T21:00:00+00:00", "agents": {"default": default}, "faults": faults}
     )
-    t0 = time.monotonic()
     report = simulate(config, scenario, 1.0, seed=seed, folder=folder / "run")
     assert not report.broken, report.text()
-    assert time.monotonic() - t0 < 60
