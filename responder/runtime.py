@@ -289,8 +289,7 @@ class Runtime:
         self._foreign = [t for t in self._foreign if not t.step()]
         self._start_due_retries(now, report)
         self._check_swarms(now, report)
-        self._enforce(report)
-        self._publish()
+        self._publish(self._enforce(report))
         return report
 
     def _watch(self, live: _Live, now: float, report: PollReport) -> None:
@@ -442,7 +441,8 @@ class Runtime:
                 continue
             stype = self.config.swarm_types[swarm.type]
             # The swarm is running already: it is not counted again against the mode's cap.
-            facts = dataclasses.replace(self.facts(), running=self.store.count_running() - 1)
+            facts = self.facts()
+            facts = dataclasses.replace(facts, running=facts.running - 1)
             priority = Priority(swarm.priority)
             refusal = admit(facts, priority, swarm.type, stype.budget_usd)
             if refusal is not None:
@@ -491,13 +491,14 @@ class Runtime:
         over = [lv for lv in self._live.values() if lv.kill is None and lv.swarm.id not in ids]
         self._begin_kill(over, EndReason.SWARM_KILLED)
 
-    def _enforce(self, report: PollReport) -> None:
+    def _enforce(self, report: PollReport) -> Facts | None:
         """Stop own swarms the admission rule no longer lets run (R4, mode, budget
         tiers), then, past the mode's cap on concurrent swarms (a mode with a lower
-        cap began), the least urgent and youngest first."""
+        cap began), the least urgent and youngest first. Returns the facts it judged
+        by when it stopped nothing (they still hold, the snapshot takes them)."""
         running = self.store.swarms(SwarmState.RUNNING, owner=self.owner)
         if not running:
-            return
+            return None
         facts = self.facts()
         kept = []
         for swarm in running:
@@ -515,6 +516,7 @@ class Runtime:
             detail = explain(facts, Refusal.MODE_CAPACITY, Priority(swarm.priority), None)
             self.refuse("keep", Refusal.MODE_CAPACITY, detail, type=swarm.type, swarm=swarm.id)
             self._end_swarm(swarm.id, SwarmState.KILLED, EndReason.MODE, detail, report)
+        return facts if len(kept) == len(running) and excess <= 0 else None
 
     def _end_swarm(
         self,
@@ -673,7 +675,8 @@ class Runtime:
         return [dataclasses.replace(lv.row) for lv in self._live.values()]
 
     # -- snapshots --------------------------------------------------------------
-    def _publish(self) -> None:
+    def _publish(self, facts: Facts | None = None) -> None:
+        """The snapshot readers see; `facts` when the caller has them, still true."""
         store = self.store
         now = self.clock()
         running = tuple(store.swarms(SwarmState.RUNNING))
@@ -683,7 +686,7 @@ class Runtime:
         )
         self.snapshot = Snapshot(
             now,
-            self.facts(),
+            facts or self.facts(),
             tuple(self.live_agents()),
             running,
             dict(waiting),

@@ -278,6 +278,16 @@ class Store:
         with self._lock:
             return list(self._db.execute(sql, args))
 
+    def _where(self, table: str, order: str, *conditions: tuple[str, Any]) -> list[sqlite3.Row]:
+        """Rows of `table` meeting each condition whose value is given (None: no
+        condition); a tuple value fills the condition's several placeholders."""
+        used = [
+            (sql, v if isinstance(v, tuple) else (v,)) for sql, v in conditions if v is not None
+        ]
+        where = " AND ".join(sql for sql, _ in used) or "1=1"
+        args = [a for _, values in used for a in values]
+        return self._rows(f"SELECT * FROM {table} WHERE {where} ORDER BY {order}", *args)  # noqa: S608  (our names)
+
     # -- swarms -----------------------------------------------------------
     def add_swarm(self, swarm: SwarmRow, agents: list[AgentRow]) -> None:
         """A swarm and its first agents appear together or not at all."""
@@ -294,17 +304,14 @@ class Store:
         self, state: str | None = None, since: float | None = None, owner: str | None = None
     ) -> list[SwarmRow]:
         """Swarms in `state` (every state if None), created at `since` or later, of `owner`."""
-        sql, args = "SELECT * FROM swarms WHERE 1=1", list[object]()
-        if owner is not None:
-            sql += " AND owner = ?"
-            args.append(owner)
-        if state is not None:
-            sql += " AND state = ?"
-            args.append(state)
-        if since is not None:
-            sql += " AND created_at >= ?"
-            args.append(since)
-        return [SwarmRow(**dict(r)) for r in self._rows(sql + " ORDER BY created_at", *args)]
+        rows = self._where(
+            "swarms",
+            "created_at",
+            ("owner = ?", owner),
+            ("state = ?", state),
+            ("created_at >= ?", since),
+        )
+        return [SwarmRow(**dict(r)) for r in rows]
 
     def count_running(self) -> int:
         return int(self._rows("SELECT COUNT(*) FROM swarms WHERE state = 'running'")[0][0])
@@ -372,17 +379,14 @@ class Store:
     def agents(
         self, swarm_id: str | None = None, states: tuple[str, ...] = (), owner: str | None = None
     ) -> list[AgentRow]:
-        sql, args = "SELECT * FROM agents WHERE 1=1", []
-        if owner is not None:
-            sql += " AND owner = ?"
-            args.append(owner)
-        if swarm_id is not None:
-            sql += " AND swarm_id = ?"
-            args.append(swarm_id)
-        if states:
-            sql += f" AND state IN ({', '.join('?' * len(states))})"
-            args.extend(states)
-        return [AgentRow(**dict(r)) for r in self._rows(sql + " ORDER BY slot, attempt", *args)]
+        rows = self._where(
+            "agents",
+            "slot, attempt",
+            ("owner = ?", owner),
+            ("swarm_id = ?", swarm_id),
+            (f"state IN ({', '.join('?' * len(states))})", states or None),
+        )
+        return [AgentRow(**dict(r)) for r in rows]
 
     def update_agent(self, agent_id: str, **fields: Any) -> None:
         cols = ", ".join(f"{k} = :{k}" for k in fields)
