@@ -55,9 +55,15 @@ def test_crash_and_hang_are_restarted(tmp_path: Path) -> None:
         # A crash: the supervisor sees the exit and starts it again.
         os.kill(first, signal.SIGKILL)
         second = wait_for(lambda: pid_other_than(url, first), 30)
-        # It continues from its state: the decision taken before the crash is there.
-        status = json.loads(http_get(url + "/api/v1/status")[1])
-        assert any(d.get("alert") == "CoverageDecreased" for d in status["decisions"])
+
+        # It continues from its state: the decision taken before the crash is there
+        # (or, if the crash came first, taken from the stored body by the new one).
+        # The status shows what the worker published after its last step.
+        def decided() -> bool:
+            status = json.loads(http_get(url + "/api/v1/status")[1])
+            return any(d.get("alert") == "CoverageDecreased" for d in status["decisions"])
+
+        assert wait_for(decided, 10)
         # A hang: stopped, it answers nothing; after 3 s it is killed and restarted.
         os.kill(second, signal.SIGSTOP)
         third = wait_for(lambda: pid_other_than(url, second), 30)
