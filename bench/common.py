@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import http.client
-import sys
 import textwrap
 import time
 from pathlib import Path
 
-from tests.conftest import REPO, write_config
+from tests.conftest import fake_swarm_keys, write_config
 from tests.stack import TOKEN
-
-FAKE = REPO / "examples" / "fake_claude.py"
 
 
 def fake_agent_config(work: Path, responder: str, swarms: str, rest: str = "") -> Path:
@@ -28,9 +25,7 @@ responder:
   token_file: {work / "token"}
 {textwrap.indent(textwrap.dedent(responder), indent)}
 swarms:
-  command: [{sys.executable}, {FAKE}, -p, "{{prompt}}", --output-format, stream-json,
-            --verbose, --max-budget-usd, "{{budget_usd}}"]
-{textwrap.indent(textwrap.dedent(swarms), indent)}
+{fake_swarm_keys()}{textwrap.indent(textwrap.dedent(swarms), indent)}
 {textwrap.dedent(rest)}""",
     )
 

@@ -28,11 +28,9 @@ from bench.common import fake_agent_config, percentile, scrape_latencies
 from responder.model import Priority
 from responder.runtime import Runtime
 from responder.store import Store
-from tests.conftest import REPO, ResponderProcess, wait_for
+from tests.conftest import ResponderProcess, wait_for
 from tests.test_responder import alert, body, post
 from warden.config import load_config
-
-FAKE = REPO / "examples" / "fake_claude.py"
 
 
 def config(work: Path) -> Path:

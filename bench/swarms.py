@@ -17,8 +17,8 @@ Run: .venv/bin/python -m bench.swarms [--trials 50] [--chatty 200] [--seconds 20
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -30,10 +30,8 @@ from responder.launcher import ENV_RUNTIME
 from responder.model import Priority
 from responder.modes import Situation
 from responder.runtime import Runtime
-from tests.conftest import REPO, write_config
+from tests.conftest import fake_swarm_keys, write_config
 from warden.config import load_config
-
-FAKE = REPO / "examples" / "fake_claude.py"
 
 
 def runtime(work: Path) -> Runtime:
@@ -42,9 +40,7 @@ def runtime(work: Path) -> Runtime:
         f"""
         state_dir: {work / "state"}
         swarms:
-          command: [{sys.executable}, {FAKE}, -p, "{{prompt}}", --output-format, stream-json,
-                    --verbose, --max-budget-usd, "{{budget_usd}}"]
-          budget_usd: 0.01
+{textwrap.indent(fake_swarm_keys(), "        ")}          budget_usd: 0.01
           stuck_after: 1h
           kill_grace: 2s
           types:

@@ -25,10 +25,8 @@ import time
 from pathlib import Path
 
 from bench.common import fake_agent_config, percentile
-from tests.conftest import REPO, ResponderProcess, wait_for
+from tests.conftest import ResponderProcess, wait_for
 from tests.stack import TOKEN
-
-FAKE = REPO / "examples" / "fake_claude.py"
 
 
 def config(work: Path) -> Path:

@@ -3,14 +3,28 @@
 It prints what Claude Code's headless mode prints, one JSON object a line: a
 `system`/`init` line, `assistant` lines (one per turn) and a final `result`
 line with `total_cost_usd`, `is_error`, `subtype`, `num_turns`,
-`duration_ms` and `session_id`. It takes Claude's arguments and ignores
-those it does not need; `--max-budget-usd` caps what it reports spending.
+`duration_ms` and `session_id`. `--max-budget-usd` caps what it reports
+spending.
+
+It checks its arguments as Claude Code 2.1 does, with the same words on
+stderr and exit code 1: an unknown option, a --permission-mode it does not
+know, `--output-format stream-json` without `--verbose` in print mode, and a
+permission bypass as root. The failure modes print the shapes the real CLI
+prints (seen from 2.1.332 without credentials: an `assistant` event with
+`error: authentication_failed`, then a result with `subtype: success` and
+`is_error: true`).
 
 What it does is set by the environment variable FAKE_CLAUDE, a comma-separated
 list of key=value (all optional):
-  mode=succeed | fail | crash | hang | silent | chatty
+  mode=succeed | fail | auth | billing | rate_limit | budget | permission
+       | crash | hang | silent | chatty
       succeed: turns, then a successful result, exit 0 (the default)
       fail:    a result with is_error true, exit 1
+      auth:    "Not logged in · Please run /login" as the real CLI prints it, exit 1
+      billing: a billing_error ("Credit balance is too low"), exit 1
+      rate_limit: api_retry events, then a rate_limit error (429), exit 1
+      budget:  turns, then an error_max_budget_usd result, exit 1
+      permission: a result denied the Bash tool (permission_denials), exit 1
       crash:   dies by SIGSEGV `delay` seconds after its first line
       hang:    prints its init line, then nothing, forever (a stuck agent)
       silent:  prints nothing at all, forever (stuck spawning)
@@ -21,6 +35,9 @@ list of key=value (all optional):
   fork=N         start N grandchildren that sleep (and ignore SIGTERM if asked)
   ignore_term=1  ignore SIGTERM (so do the grandchildren)
   setsid=1       the grandchildren start sessions of their own
+  escape=TOKEN   start a process that double-forks, calls setsid and clears its
+                 environment (no mark, no parent, no group leads back to the
+                 agent), then sleeps with TOKEN in its command line
 """
 
 from __future__ import annotations
@@ -39,9 +56,59 @@ def settings() -> dict[str, str]:
     return dict(item.split("=", 1) for item in raw.split(",") if "=" in item)
 
 
-def arg_after(flag: str) -> str | None:
-    args = sys.argv[1:]
-    return args[args.index(flag) + 1] if flag in args and args.index(flag) + 1 < len(args) else None
+VALUED = {
+    "--output-format",
+    "--max-budget-usd",
+    "--permission-mode",
+    "--model",
+    "--fallback-model",
+    "--append-system-prompt",
+    "--session-id",
+}
+VARIADIC = {"--allowedTools", "--allowed-tools", "--disallowedTools", "--disallowed-tools"}
+SWITCHES = {"-p", "--print", "--verbose", "--dangerously-skip-permissions"}
+PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "manual", "dontAsk", "plan")
+
+
+def parse(argv: list[str]) -> dict[str, str] | str:
+    """The options given, or the error the real CLI prints for them."""
+    opts: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in SWITCHES:
+            opts[arg] = ""
+        elif arg in VALUED:
+            if i + 1 >= len(argv):
+                return f"error: option '{arg} <value>' argument missing"
+            opts[arg] = argv[i + 1]
+            i += 1
+        elif arg in VARIADIC:
+            tools = []
+            while i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+                tools.append(argv[i + 1])
+                i += 1
+            opts[arg] = " ".join(tools)
+        elif arg.startswith("-"):
+            return f"error: unknown option '{arg}'"
+        i += 1
+    mode = opts.get("--permission-mode")
+    if mode is not None and mode not in PERMISSION_MODES:
+        choices = ", ".join(PERMISSION_MODES)
+        return (
+            f"error: option '--permission-mode <mode>' argument '{mode}' is invalid. "
+            f"Allowed choices are {choices}."
+        )
+    printing = "-p" in opts or "--print" in opts
+    if printing and opts.get("--output-format") == "stream-json" and "--verbose" not in opts:
+        return "Error: When using --print, --output-format=stream-json requires --verbose"
+    bypass = "--dangerously-skip-permissions" in opts or mode == "bypassPermissions"
+    if bypass and os.geteuid() == 0:
+        return (
+            "--dangerously-skip-permissions cannot be used with root/sudo privileges "
+            "for security reasons"
+        )
+    return opts
 
 
 def emit(obj: dict[str, object]) -> None:
@@ -50,11 +117,15 @@ def emit(obj: dict[str, object]) -> None:
 
 
 def main() -> int:
+    opts = parse(sys.argv[1:])
+    if isinstance(opts, str):
+        sys.stderr.write(opts + "\n")
+        return 1
     s = settings()
     mode = s.get("mode", "succeed")
     delay = float(s.get("delay", "0.05"))
     turns = int(s.get("turns", "3"))
-    cap = arg_after("--max-budget-usd")
+    cap = opts.get("--max-budget-usd")
     cost = float(s.get("cost", "0.01"))
     if cap is not None:
         cost = min(cost, float(cap))
@@ -67,6 +138,8 @@ def main() -> int:
             code += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         code += "time.sleep(3600)\n"
         subprocess.Popen([sys.executable, "-c", code], start_new_session=s.get("setsid") == "1")
+    if "escape" in s:
+        subprocess.Popen([sys.executable, "-c", ESCAPE, s["escape"]])
     if mode == "silent":
         while True:
             time.sleep(3600)
@@ -75,11 +148,15 @@ def main() -> int:
             "type": "system",
             "subtype": "init",
             "session_id": session,
-            "model": "fake",
+            "model": opts.get("--model", "fake"),
+            "permissionMode": opts.get("--permission-mode", "default"),
             "tools": [],
             "cwd": os.getcwd(),
+            "apiKeySource": "none",
         }
     )
+    if mode in API_ERRORS:
+        return api_error(session, mode)
     if mode == "crash":
         time.sleep(delay)
         os.kill(os.getpid(), signal.SIGSEGV)
@@ -101,12 +178,16 @@ def main() -> int:
                 },
             }
         )
-    failed = mode == "fail"
+    failed = mode in ("fail", "budget", "permission")
+    subtype = {"fail": "error_during_execution", "budget": "error_max_budget_usd"}
+    denied = [{"tool_name": "Bash", "tool_use_id": "toolu_1", "tool_input": {"command": "make"}}]
     emit(
         {
             "type": "result",
-            "subtype": "error_during_execution" if failed else "success",
+            "subtype": subtype.get(mode, "success"),
             "is_error": failed,
+            "permission_denials": denied if mode == "permission" else [],
+            "terminal_reason": "completed",
             "duration_ms": int((time.monotonic() - started) * 1000),
             "num_turns": n,
             "result": "failed" if failed else "done",
@@ -115,6 +196,76 @@ def main() -> int:
         }
     )
     return 1 if failed else 0
+
+
+ESCAPE = """\
+import os, sys
+if os.fork():
+    os._exit(0)
+os.setsid()
+if os.fork():
+    os._exit(0)
+sleeper = [sys.executable, "-c", "import time; time.sleep(3600)", sys.argv[1]]
+os.execve(sys.executable, sleeper, {})
+"""
+"""A daemon that leaves every trace Warden could follow but its cgroup."""
+
+API_ERRORS = {
+    # mode: (assistant error, text, api_error_status)
+    "auth": ("authentication_failed", "Not logged in · Please run /login", None),
+    "billing": ("billing_error", "Credit balance is too low", 400),
+    "rate_limit": ("rate_limit", "API Error: 429 rate_limit_error: rate limited", 429),
+}
+
+
+def api_error(session: str, mode: str) -> int:
+    """What the real CLI prints when the API refuses it: $0, one turn, exit 1."""
+    error, text, status = API_ERRORS[mode]
+    if mode == "rate_limit":
+        for attempt in (1, 2):
+            emit(
+                {
+                    "type": "system",
+                    "subtype": "api_retry",
+                    "attempt": attempt,
+                    "max_retries": 2,
+                    "retry_delay_ms": 1000 * attempt,
+                    "error_status": status,
+                    "error": error,
+                    "session_id": session,
+                }
+            )
+    emit(
+        {
+            "type": "assistant",
+            "message": {
+                "model": "<synthetic>",
+                "role": "assistant",
+                "content": [{"type": "text", "text": text}],
+            },
+            "session_id": session,
+            "error": error,
+            "is_api_error_message": True,
+        }
+    )
+    emit(
+        {
+            "type": "result",
+            "subtype": "success",
+            "is_error": True,
+            "api_error_status": status,
+            "duration_ms": 90,
+            "num_turns": 1,
+            "result": text,
+            "session_id": session,
+            "total_cost_usd": 0,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+            "modelUsage": {},
+            "permission_denials": [],
+            "terminal_reason": "api_error",
+        }
+    )
+    return 1
 
 
 if __name__ == "__main__":

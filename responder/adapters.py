@@ -5,13 +5,21 @@ one JSON object a line; every one is an event (progress), and the last, of
 type `result`, carries `total_cost_usd`, `is_error`, `subtype`, `num_turns`
 and `duration_ms`. The cost is that run's own total: it is recorded once per
 agent run in the ledger, never summed from running counters.
+
+When a run fails, the adapter says why (`failure`, a class from
+`responder.failures`) with the agent's own words: the error result's text,
+or the last line it printed (a program that refuses its arguments prints
+only to stderr, which shares the log).
 """
 
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import dataclass, field
 from typing import Any
+
+from responder.failures import Failure, FailureClass, classify_exit, classify_result, short
 
 
 @dataclass
@@ -30,6 +38,11 @@ class Adapter:
     result: RunResult | None = None
     events: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    last_text: str = ""
+    """The last non-empty line that was not an event (stderr, a traceback's end)."""
+    error_class: FailureClass | None = None
+    error_text: str = ""
+    retry_after: float | None = None
 
     def feed(self, line: bytes) -> bool:
         """Take one output line; True if it shows progress."""
@@ -39,36 +52,82 @@ class Adapter:
         obj = _json(line)
         if obj is not None:
             self._read_cost(obj)
+        else:
+            self.last_text = _text(line)
         return True
+
+    def failure(self, exit_code: int | None) -> Failure:
+        """Why the run failed: its error result if it printed one, else its exit."""
+        cls = self.error_class or classify_exit(exit_code, self.events > 0)
+        text = self.error_text or self.last_text
+        if not text and exit_code is not None and exit_code >= 0:
+            text = f"exit code {exit_code}"
+        elif not text and exit_code is not None:
+            text = f"killed by {_signal(-exit_code)}"
+        return Failure(cls, short(text), self.retry_after)
 
     def _read_cost(self, obj: dict[str, Any]) -> None:
         for key in ("total_cost_usd", "cost_usd", "cost"):
             value = obj.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 self.result = RunResult(float(value), bool(obj.get("is_error", False)))
+                if self.result.is_error:
+                    self.error_class = FailureClass.OTHER
+                    self.error_text = str(obj.get("error") or obj.get("result") or "")
                 return
 
 
+@dataclass
 class ClaudeAdapter(Adapter):
-    """stream-json: JSON events are progress; stderr noise between them is not."""
+    """stream-json: JSON events are progress; stderr noise between them is not
+    (but its last line is kept: it is all a refused argument leaves)."""
+
+    assistant_error: str | None = None
 
     def feed(self, line: bytes) -> bool:
         obj = _json(line)
         if obj is None or "type" not in obj:
+            if line.strip():
+                self.last_text = _text(line)
             return False
         self.events += 1
-        if obj["type"] == "system" and obj.get("subtype") == "init":
+        kind = obj["type"]
+        if kind == "system" and obj.get("subtype") == "init":
             self.details["session_id"] = obj.get("session_id")
-        if obj["type"] == "result":
-            cost = obj.get("total_cost_usd")
-            self.result = RunResult(
-                cost_usd=float(cost) if isinstance(cost, int | float) else None,
-                is_error=bool(obj.get("is_error", False)),
-                subtype=str(obj.get("subtype", "")),
-                num_turns=obj.get("num_turns"),
-                duration_ms=obj.get("duration_ms"),
-            )
+        elif kind == "system" and obj.get("subtype") == "api_retry":
+            # The CLI retries the API itself and says how long it was told to
+            # wait; if it gives up, Warden waits at least as long.
+            delay = obj.get("retry_delay_ms")
+            if isinstance(delay, int | float) and not isinstance(delay, bool):
+                self.retry_after = float(delay) / 1000
+            if isinstance(obj.get("error"), str):
+                self.assistant_error = self.assistant_error or obj["error"]
+        elif kind == "assistant" and isinstance(obj.get("error"), str):
+            self.assistant_error = obj["error"]
+            self.error_text = _message_text(obj) or self.error_text
+        elif kind == "result":
+            self._read_result(obj)
         return True
+
+    def _read_result(self, obj: dict[str, Any]) -> None:
+        cost = obj.get("total_cost_usd")
+        self.result = RunResult(
+            cost_usd=float(cost) if isinstance(cost, int | float) else None,
+            is_error=bool(obj.get("is_error", False)),
+            subtype=str(obj.get("subtype", "")),
+            num_turns=obj.get("num_turns"),
+            duration_ms=obj.get("duration_ms"),
+        )
+        self.error_class = classify_result(obj, self.assistant_error)
+        if self.error_class is None:
+            return
+        self.result.is_error = True  # an error subtype is a failure, whatever is_error says
+        text = obj.get("result")
+        denials = obj.get("permission_denials") or []
+        if isinstance(text, str) and text:
+            self.error_text = text
+        elif denials and isinstance(denials[0], dict):
+            self.error_text = f"denied: {denials[0].get('tool_name', '?')}"
 
 
 def make_adapter(kind: str) -> Adapter:
@@ -84,3 +143,24 @@ def _json(line: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", "replace").strip()
+
+
+def _message_text(event: dict[str, Any]) -> str:
+    """The text blocks of an assistant event's message."""
+    message = event.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return ""
+    parts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+    return " ".join(p for p in parts if isinstance(p, str))
+
+
+def _signal(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

@@ -91,7 +91,8 @@ class Facts:
     """What live agents may still spend: the sum of their runs' caps."""
     tiers: dict[str, float]
     ceilings: tuple[Ceiling, ...] = ()
-    paused: frozenset[str] = field(default_factory=frozenset)
+    paused: dict[str, str] = field(default_factory=dict)
+    """Swarm types the circuit breaker paused -> the failure class that paused them."""
 
     @property
     def tier(self) -> int:
@@ -143,6 +144,8 @@ def admit(
 def explain(facts: Facts, refusal: Refusal, priority: Priority, cost: float | None) -> str:
     """A sentence for the decision log: the reason with the figures it was made on."""
     p = facts.period
+    if refusal is Refusal.PAUSED:
+        return "its swarm type is paused (runs kept failing the same way); `warden swarm resume`"
     if refusal is Refusal.BUILD_BROKEN:
         return f"the build or tests are failing (R4): only CRITICAL work, not {priority}"
     if refusal is Refusal.MODE_PRIORITY:
@@ -221,6 +224,7 @@ def gather_facts(config: Config, store: Store, sit: Situation, now: float) -> Fa
         committed=store.committed(),
         tiers=budget.tiers,
         ceilings=ceilings,
+        paused={p.type: p.cls for p in store.pauses()},
     )
 
 

@@ -35,13 +35,14 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
-from responder import statefile
+from responder import breaker, statefile
 from responder.admission import budget_status
 from responder.handler import AlertHandler, policies_from
 from responder.jobs import Jobs
 from responder.launcher import Launcher
 from responder.metrics import RuntimeMetrics
 from responder.modes import assess
+from responder.notify import post_human_alert
 from responder.runtime import Runtime
 from responder.store import Store
 from responder.webhook import BadBody, parse_body
@@ -85,6 +86,7 @@ class Service:
         self.runtime = Runtime(
             config, store, clock, situation=lambda: self.situation, launcher=launcher
         )
+        log.info("agents are killed by %s", self.runtime.launcher.kill_method)
         self.state_file = config.state_dir / "state.json"
         listen = config.exporter.listen
         self.handler = AlertHandler(
@@ -184,9 +186,34 @@ class Service:
         self._backlog = self.handler.process_inbox(limit=INBOX_BATCH) == INBOX_BATCH
         self.reassess()
         self.runtime.poll()
+        self._tell_about_pauses()
         self.heartbeat = self.clock()
         self._publish()
         self._write_state()
+
+    def _tell_about_pauses(self) -> None:
+        """A2: a person hears once of each swarm type the circuit breaker paused,
+        through Alertmanager, with the failure class and the agent's last words."""
+        store = self.runtime.store
+        for p in store.pauses():
+            if p.told_at is not None:
+                continue
+            if not store.tell_once_about_pause(p.type, p.since, self.clock()):
+                continue
+            summary, description = breaker.message(p)
+            # Alertmanager judges startsAt/endsAt by the wall clock.
+            post_human_alert(
+                self.config.responder.alertmanager_url,
+                "swarm_type_paused",
+                summary,
+                description,
+                time.time(),
+                labels={"swarm_type": p.type, "failure_class": p.cls},
+            )
+
+    def resume(self, swarm_type: str) -> bool:
+        """Lift the circuit breaker's pause of a type (on the owner); False if not paused."""
+        return breaker.resume(self.runtime.store, swarm_type, self.clock())
 
     def _publish(self) -> None:
         """The view the status API and the metrics read, rebuilt when the store moved."""
@@ -204,6 +231,7 @@ class Service:
             "last_crisis": store.last_crisis(),
             "firing": store.firing(),
             "pending": store.agents(states=("waiting",)),
+            "paused": [vars(p) for p in store.pauses()],
         }
 
     def _write_state(self) -> None:
@@ -295,6 +323,7 @@ def make_app(service: Service) -> web.Application:
     app.router.add_get("/api/v1/status", status)
     app.router.add_post("/api/v1/maintenance", maintenance_start)
     app.router.add_delete("/api/v1/maintenance", maintenance_stop)
+    app.router.add_post("/api/v1/swarm-types/{type}/resume", resume)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     return app
@@ -391,6 +420,7 @@ async def status(request: web.Request) -> web.Response:
         "heartbeat": service.heartbeat,
         "watchdog_at": service.watchdog_at or None,
         "pipeline_silent": service.pipeline_silent(),
+        "kill_method": service.runtime.launcher.kill_method,
         "budget": budget_status(snap.facts),
         "swarms": [
             {
@@ -403,6 +433,7 @@ async def status(request: web.Request) -> web.Response:
             }
             for s in snap.running
         ],
+        "paused": view["paused"],
         "decisions": view["decisions"],
         "dead_letters": {"count": view["dead_letter_count"], "recent": view["dead_letters"]},
         "for_a_person": service.human[-20:],
@@ -436,6 +467,21 @@ async def maintenance_stop(request: web.Request) -> web.Response:
         service.submit(lambda: store.stop_maintenance(service.clock()))
     )
     return web.json_response({"stopped": stopped})
+
+
+async def resume(request: web.Request) -> web.Response:
+    """Lift the circuit breaker's pause of a swarm type (A2)."""
+    service = request.app[SERVICE]
+    if not _authorized(request):
+        return _unauthorized()
+    name = request.match_info["type"]
+    if name not in service.config.swarm_types:
+        known = ", ".join(sorted(service.config.swarm_types))
+        return web.json_response(
+            {"error": f"unknown swarm type {name!r} (known: {known})"}, status=404
+        )
+    resumed = await asyncio.wrap_future(service.submit(lambda: service.resume(name)))
+    return web.json_response({"type": name, "resumed": resumed})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from responder import reports
+from responder import breaker, reports
 from responder.admission import budget_status, gather_facts
 from responder.model import EndReason, Priority
 from responder.modes import assess
@@ -99,6 +99,7 @@ def outcome(store: Store, swarm_id: str, now: float) -> dict[str, Any]:
         "size": row.size,
         "state": row.state,
         "reason": row.reason,
+        "failure_class": row.failure_class,
         "spend_usd": store.swarm_spend(row.id),
         "duration_seconds": (row.ended_at or now) - row.created_at,
         "agents": [
@@ -110,6 +111,8 @@ def outcome(store: Store, swarm_id: str, now: float) -> dict[str, Any]:
                 "exit_code": a.exit_code,
                 "death_reason": a.death_reason,
                 "end_reason": a.end_reason,
+                "failure_class": a.failure_class,
+                "failure_text": a.failure_text,
                 "cost_usd": a.cost_usd,
                 "log": a.log_path,
             }
@@ -128,6 +131,7 @@ def swarm_list(config: Config, args: argparse.Namespace) -> int:
     try:
         swarms = store.swarms(None if args.all else "running")
         rows = [outcome(store, s.id, time.time()) for s in swarms]
+        pauses = store.pauses()
     finally:
         store.close()
     if args.json:
@@ -138,8 +142,26 @@ def swarm_list(config: Config, args: argparse.Namespace) -> int:
     for r in rows:
         print(
             f"{r['id']}  {r['type']:<11} {r['priority']:<8} {r['state']:<9} "
-            f"agents={r['size']} spent=${r['spend_usd']:.4f}  {r['reason']}"
+            f"{r['failure_class'] or '-':<14} agents={r['size']} spent=${r['spend_usd']:.4f}"
+            f"  {r['reason']}"
         )
+    for p in pauses:
+        print(f"PAUSED {p.type} ({p.cls}): {p.error}  - `warden swarm resume {p.type}`")
+    return 0
+
+
+def swarm_resume(config: Config, args: argparse.Namespace) -> int:
+    """Lift the circuit breaker's pause: the responder reads it from the shared store."""
+    if args.type not in config.swarm_types:
+        known = ", ".join(sorted(config.swarm_types))
+        print(f"unknown swarm type {args.type!r} (known: {known})", file=sys.stderr)
+        return 2
+    store = Store(config.state_dir / "warden.db")
+    try:
+        resumed = breaker.resume(store, args.type, time.time())
+    finally:
+        store.close()
+    print(f"resumed {args.type}" if resumed else f"{args.type} was not paused")
     return 0
 
 
@@ -200,6 +222,8 @@ def status(config: Config, args: argparse.Namespace) -> int:
         f"${mode['budgetLimit']:.2f}"
     )
     print("firing: " + (", ".join(op["firingAlerts"]) or "nothing"))
+    for p in op.get("pausedSwarmTypes", []):
+        print(f"PAUSED {p['type']} ({p['class']}): {p['error']}")
     if op.get("deadLetters"):
         print(
             f"set aside: {op['deadLetters']} alert(s) whose handling failed "
@@ -286,16 +310,19 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     lst = swarm_sub.add_parser("list", help="list running swarms")
     lst.add_argument("--all", action="store_true", help="ended swarms too")
     lst.add_argument("--json", action="store_true")
-    lst.set_defaults(runtime_func=swarm_list, reads_only=True)
+    lst.set_defaults(runtime_func=swarm_list, starts_no_agents=True)
     kill = swarm_sub.add_parser("kill", help="kill a swarm and all its processes")
     kill.add_argument("id")
     kill.set_defaults(runtime_func=swarm_kill)
+    res = swarm_sub.add_parser("resume", help="lift the circuit breaker's pause of a swarm type")
+    res.add_argument("type")
+    res.set_defaults(runtime_func=swarm_resume, starts_no_agents=True)
     bud = sub.add_parser("budget", help="the current period's spend and cap")
     bud.add_argument("--json", action="store_true")
-    bud.set_defaults(runtime_func=budget, reads_only=True)
+    bud.set_defaults(runtime_func=budget, starts_no_agents=True)
     st = sub.add_parser("status", help="mode, escalation, swarms, budget, last decisions")
     st.add_argument("--json", action="store_true", help="print the state file")
-    st.set_defaults(runtime_func=status, reads_only=True)
+    st.set_defaults(runtime_func=status, starts_no_agents=True)
     mt = sub.add_parser("maintenance", help="start or stop a maintenance window")
     mt.add_argument("action", choices=["start", "stop"])
     mt.add_argument("--for", dest="duration", default="1h", help="how long (default 1h)")
@@ -303,13 +330,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     rep = sub.add_parser("report", help="the daily summary now, with charts from Prometheus")
     rep.add_argument("-o", "--output", help="folder (default: state_dir/reports)")
     rep.add_argument("--period", default="24h", help="what the charts cover, up to now (24h)")
-    rep.set_defaults(runtime_func=report, reads_only=True)
+    rep.set_defaults(runtime_func=report, starts_no_agents=True)
     sim = sub.add_parser(
         "simulate", help="the decision core under a virtual clock, with invariants checked"
     )
     sim.add_argument("--days", type=float, default=7.0, help="simulated days (7)")
     sim.add_argument("--scenario", help="scenario file (default: the shipped week)")
     sim.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    sim.set_defaults(runtime_func=simulate, reads_only=True)
-    for p in (swarm, run, lst, kill, bud, st, mt, rep, sim):
+    sim.set_defaults(runtime_func=simulate, starts_no_agents=True)
+    for p in (swarm, run, lst, kill, res, bud, st, mt, rep, sim):
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")

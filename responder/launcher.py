@@ -2,7 +2,11 @@
 
 `Processes` is the real thing: each agent leads a session of its own (so one
 signal reaches everything it started), its output goes to its log file, and
-kills never wait (`warden.proc.Termination`). The simulator (`warden
+kills never wait. Where the host offers a writable cgroup v2, each agent
+joins a cgroup of its own before its program starts, and a kill empties the
+cgroup (`responder.cgroups`), so nothing it started escapes however it
+daemonizes; elsewhere kills follow the process group and tree
+(`warden.proc.Termination`). The simulator (`warden
 simulate`) gives the runtime a launcher of virtual agents instead, so the
 same runtime, store, admission and jobs run a week under a virtual clock.
 """
@@ -10,13 +14,20 @@ same runtime, store, admission and jobs run a week under a virtual clock.
 from __future__ import annotations
 
 import contextlib
+import grp
+import pwd
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import psutil
 
+from responder.cgroups import CgroupKill, Cgroups, populated
+from responder.cgroups import kill as cgroup_kill
+from responder.cgroups import pids as cgroup_pids
 from warden.proc import Termination
 
 ENV_RUNTIME = "WARDEN_RUNTIME"
@@ -40,38 +51,123 @@ class Stopping(Protocol):
     def overdue(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Whom an agent runs as (A3: None is Warden's own user and group) and the
+    limits of its cgroup (where the host has the controllers)."""
+
+    user: str | None = None
+    group: str | None = None
+    memory_max: int | None = None
+    pids_max: int | None = None
+
+
+class Target(NamedTuple):
+    """An agent to kill: its process (if it has one) and where it lives."""
+
+    pid: int | None
+    swarm: str
+    agent: str
+
+
 class Launcher(Protocol):
-    def start(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> Process:
-        """Start an agent with its output appended to `log`; OSError if it cannot start."""
+    def start(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        log: Path,
+        placement: Placement,
+    ) -> Process:
+        """Start an agent with its output appended to `log`; OSError if it cannot start.
+        `env` carries the agent's ids (ENV_AGENT, WARDEN_SWARM_ID)."""
 
     def start_time(self, pid: int) -> float | None:
         """When the process started (to tell it from a later one with the same pid)."""
 
     def alive(self, pid: int | None, start_time: float | None) -> bool: ...
 
-    def terminate(self, pids: list[int], grace: float) -> Stopping: ...
+    def terminate(self, targets: list[Target], grace: float) -> Stopping: ...
 
     def marked(self, instance: str) -> list[tuple[int, str | None]]:
-        """(pid, agent id) of every process carrying this state's mark."""
+        """(pid, agent id) of every process of this state's agents: in their cgroups,
+        or carrying this state's mark in their environment."""
 
     def kill(self, pids: list[int]) -> None:
         """SIGKILL, without waiting (an orphan's end is none of the runtime's business)."""
 
+    def forget(self, swarm: str, agent: str) -> None:
+        """The agent ended: what it left running dies, and its cgroup goes."""
+
+    def sweep(self, known: set[str]) -> None:
+        """Cgroups of agents no runtime knows as live: emptied and removed."""
+
+    @property
+    def kill_method(self) -> str:
+        """How kills are made certain: `cgroup` or `process_tree`."""
+
+
+ENTER = """\
+import os, sys, warnings  # execvp imports warnings, which the agent's user may not read
+procs, uid, gid, argv = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+with open(procs, "w") as f:
+    f.write(str(os.getpid()))
+if uid:
+    os.setgroups([])
+    os.setgid(int(gid))
+    os.setuid(int(uid))
+try:
+    os.execvp(argv[0], argv)
+except OSError as exc:
+    sys.stderr.write(f"warden: cannot start {argv[0]!r}: {exc.strerror}\\n")
+    sys.exit(127 if isinstance(exc, FileNotFoundError) else 126)
+"""
+"""Runs as the agent's first moments, before its program: joins the agent's cgroup,
+then becomes its user (this Python's library may not be readable by that user:
+what execvp needs is imported first). subprocess switches users before any code of ours could
+run in the child, and a process that is no longer root cannot join a cgroup."""
+
 
 class Processes:
-    """Real agent processes."""
+    """Real agent processes, in cgroups of their own where the host allows."""
 
-    def start(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> Process:
+    def __init__(self, cgroups: Cgroups | None = None) -> None:
+        self.cgroups = cgroups
+
+    @property
+    def kill_method(self) -> str:
+        return "process_tree" if self.cgroups is None else "cgroup"
+
+    def start(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        log: Path,
+        placement: Placement,
+    ) -> Process:
+        command, user = list(argv), placement.user
+        if self.cgroups is not None:
+            path = self.cgroups.prepare(
+                env["WARDEN_SWARM_ID"], env[ENV_AGENT], placement.memory_max, placement.pids_max
+            )
+            uid, gid = _ids(user, placement.group) if user else ("", "")
+            entry = [sys.executable, "-I", "-S", "-c", ENTER, str(path / "cgroup.procs")]
+            command, user = [*entry, uid, gid, *command], None  # ENTER switches the user
+        # Another user gets its own group and none of Warden's supplementary ones.
         with log.open("ab") as out:
             try:
                 return subprocess.Popen(
-                    list(argv),
+                    command,
                     cwd=cwd,
                     env=dict(env),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    user=user,
+                    group=placement.group or (_own_group(user) if user else None),
+                    extra_groups=[] if user else None,
                 )
             except OSError as exc:
                 out.write(f"warden: cannot start {argv[0]!r}: {exc}\n".encode())
@@ -87,24 +183,58 @@ class Processes:
         """The pid runs and is the process we started (not a reused pid)."""
         return same_process_alive(pid, start_time)
 
-    def terminate(self, pids: list[int], grace: float) -> Stopping:
-        return Termination.begin(pids, grace)
+    def terminate(self, targets: list[Target], grace: float) -> Stopping:
+        if self.cgroups is None:
+            return Termination.begin([t.pid for t in targets if t.pid], grace)
+        return CgroupKill.begin([self.cgroups.agent(t.swarm, t.agent) for t in targets], grace)
 
     def marked(self, instance: str) -> list[tuple[int, str | None]]:
-        found = []
+        found: dict[int, str | None] = {}
+        if self.cgroups is not None:
+            for agent, path in self.cgroups.agents().items():
+                found.update(dict.fromkeys(cgroup_pids(path), agent))
         for proc in psutil.process_iter(["pid"]):
             try:
                 env = proc.environ()
             except psutil.Error:
                 continue
             if env.get(ENV_RUNTIME) == instance:
-                found.append((proc.pid, env.get(ENV_AGENT)))
-        return found
+                found.setdefault(proc.pid, env.get(ENV_AGENT))
+        return list(found.items())
 
     def kill(self, pids: list[int]) -> None:
         for pid in pids:
             with contextlib.suppress(psutil.Error):
                 psutil.Process(pid).kill()
+
+    def forget(self, swarm: str, agent: str) -> None:
+        if self.cgroups is not None:
+            self._clear(self.cgroups.agent(swarm, agent))
+
+    def sweep(self, known: set[str]) -> None:
+        if self.cgroups is None:
+            return
+        for agent, path in self.cgroups.agents().items():
+            if agent not in known:
+                self._clear(path)
+
+    def _clear(self, path: Path) -> None:
+        """Kill what is left in the cgroup and remove it; a cgroup that was not empty
+        yet goes at the next sweep (the kernel empties it in a moment)."""
+        assert self.cgroups is not None
+        if populated(path):
+            cgroup_kill(path)
+        self.cgroups.remove(path)
+
+
+def _ids(user: str, group: str | None) -> tuple[str, str]:
+    entry = pwd.getpwnam(user)
+    gid = grp.getgrnam(group).gr_gid if group else entry.pw_gid
+    return str(entry.pw_uid), str(gid)
+
+
+def _own_group(user: str | None) -> int | None:
+    return None if user is None else pwd.getpwnam(user).pw_gid
 
 
 def same_process_alive(pid: int | None, start_time: float | None) -> bool:

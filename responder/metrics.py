@@ -19,6 +19,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from responder.admission import PATHS, Refusal
+from responder.failures import FailureClass
 from responder.model import DEATH_REASONS, AgentState, EndReason, Priority
 from responder.runtime import Runtime
 from responder.snapshot import DURATION_BUCKETS
@@ -124,6 +125,21 @@ class RuntimeMetrics(Collector):
                 if why.stuck:
                     stuck.add_metric([t, why.stuck], n)
 
+        failures = CounterMetricFamily(
+            "warden_swarm_agent_failures",
+            "Agent runs that failed, by failure class (permanent ones are not retried).",
+            labels=["type", "class"],
+        )
+        paused = GaugeMetricFamily(
+            "warden_swarm_type_paused",
+            "1 while the circuit breaker keeps the type paused (warden swarm resume lifts it).",
+            labels=["type"],
+        )
+        for t in types:
+            for cls in FailureClass:
+                failures.add_metric([t, str(cls)], history.failures.get((t, str(cls)), 0))
+            paused.add_metric([t], 1.0 if t in snap.facts.paused else 0.0)
+
         finished = CounterMetricFamily(
             "warden_swarms_finished",
             "Swarms that ended, by type, size and result.",
@@ -156,7 +172,8 @@ class RuntimeMetrics(Collector):
 
         facts = snap.facts
         period = facts.period
-        yield from (agents, silence, spawning, swarms, deaths, ended, stuck, finished, durations)
+        yield from (agents, silence, spawning, swarms, deaths, ended, stuck, failures, paused)
+        yield from (finished, durations)
         for name, text, value in (
             ("spend", "Spend in the current budget period, from the ledger.", facts.period_spend),
             ("cap", "The current budget period's cap.", period.cap_usd),

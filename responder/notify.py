@@ -15,7 +15,13 @@ import logging
 import urllib.request
 
 log = logging.getLogger(__name__)
-REASONS = ("budget_exhausted", "crisis_unresolved", "swarms_failing", "pipeline_silent")
+REASONS = (
+    "budget_exhausted",
+    "crisis_unresolved",
+    "swarms_failing",
+    "pipeline_silent",
+    "swarm_type_paused",
+)
 
 
 def post_human_alert(
@@ -25,11 +31,14 @@ def post_human_alert(
     description: str,
     now: float,
     valid_for: float = 900.0,
+    labels: dict[str, str] | None = None,
 ) -> bool:
-    """POST a HumanNeeded alert to Alertmanager's v2 API; False if it could not be sent."""
+    """POST a HumanNeeded alert to Alertmanager's v2 API; False if it could not be sent.
+    `labels` tell apart alerts of one reason (a paused swarm type from another)."""
     assert reason in REASONS, reason
     alert = {
         "labels": {
+            **(labels or {}),
             "alertname": "HumanNeeded",
             "severity": "warning",
             "component": "responder",

@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import pwd
 import shutil
 import time
 import uuid
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from exporter.logfollow import FileFollower
+from responder import breaker
 from responder.adapters import Adapter, make_adapter
 from responder.admission import (
     PATHS,
@@ -45,13 +47,18 @@ from responder.admission import (
     explain,
     gather_facts,
 )
+from responder.cgroups import Cgroups
+from responder.context import fence, prompt
+from responder.failures import EXIT_CANNOT_START, Failure, FailureClass
 from responder.launcher import (
     ENV_AGENT,
     ENV_RUNTIME,
     Launcher,
+    Placement,
     Process,
     Processes,
     Stopping,
+    Target,
 )
 from responder.model import LIVE_AGENT_STATES, AgentState, EndReason, Priority, SwarmState
 from responder.modes import Situation, assess
@@ -110,13 +117,13 @@ class Runtime:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.launcher = launcher or Processes()
         self.agents_dir = config.state_dir / "agents"
         self.store = store or Store(config.state_dir / "warden.db")
         self._situation = situation or (lambda: assess(config, self.store, self.clock()))
-        # Agents carry this in their environment: it tells the agents of
-        # this state from those of another Warden on the same host.
+        # Agents carry this in their environment and their cgroups' path: it
+        # tells the agents of this state from those of another Warden.
         self.instance = hashlib.sha256(str(self.store.path.resolve()).encode()).hexdigest()[:16]
+        self.launcher = launcher or Processes(Cgroups.open(self.instance))
         self.owner = new_owner()
         self._live: dict[str, _Live] = {}
         self._foreign: list[Stopping] = []
@@ -174,7 +181,8 @@ class Runtime:
         swarm_id = f"s{uuid.uuid4().hex[:10]}"
         folder = self.agents_dir / swarm_id
         context_file = folder / "context.md"
-        write_atomic(context_file, context.encode())
+        write_atomic(context_file, fence(context).encode())
+        _hand_over(folder, context_file, stype)
         swarm = SwarmRow(
             swarm_id,
             type_name,
@@ -235,15 +243,19 @@ class Runtime:
 
     def _spawn(self, row: AgentRow, swarm: SwarmRow, stype: SwarmType) -> None:
         values = {
-            "{prompt}": stype.prompt.replace("{context_file}", swarm.context_file),
+            "{prompt}": prompt(stype.prompt, swarm.context_file),
             "{context_file}": swarm.context_file,
             "{budget_usd}": f"{stype.budget_usd:g}",
             "{swarm_id}": swarm.id,
             "{agent_id}": row.id,
+            "{model}": stype.model,
+            "{permission_mode}": stype.permission_mode,
+            "{allowed_tools}": ",".join(stype.allowed_tools),
         }
         argv = [values.get(arg, arg) for arg in stype.command]
         env = {
             **os.environ,
+            **self._home(stype),
             **stype.env,
             ENV_RUNTIME: self.instance,
             ENV_AGENT: row.id,
@@ -265,15 +277,33 @@ class Runtime:
             make_adapter(stype.adapter),
         )
         try:
-            live.proc = self.launcher.start(argv, stype.cwd, env, log_path)
-        except OSError:
+            live.proc = self.launcher.start(argv, stype.cwd, env, log_path, _placement(stype))
+        except OSError as exc:
             row.started_at = now
-            self._end(live, exit_code=127, report=PollReport())
+            missing = isinstance(exc, FileNotFoundError)
+            live.adapter.error_class = FailureClass.NOT_FOUND if missing else FailureClass.USAGE
+            live.adapter.error_text = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+            self._end(live, exit_code=EXIT_CANNOT_START, report=PollReport())
             return
         start_time = self.launcher.start_time(live.proc.pid)
         row.pid, row.start_time, row.started_at = live.proc.pid, start_time, now
         self.store.update_agent(row.id, pid=row.pid, start_time=start_time, started_at=now)
         self._live[row.id] = live
+
+    def _home(self, stype: SwarmType) -> dict[str, str]:
+        """An agent running as another user gets a HOME it may write (Claude Code
+        keeps its settings and sessions there): that user's own, or one Warden
+        makes for it under the state folder."""
+        user = _placement(stype).user
+        if user is None:
+            return {}
+        entry = pwd.getpwnam(user)
+        home = Path(entry.pw_dir)
+        if not (home.is_dir() and home.stat().st_uid == entry.pw_uid):
+            home = self.config.state_dir / "homes" / user
+            home.mkdir(parents=True, exist_ok=True)
+            os.chown(home, entry.pw_uid, entry.pw_gid)
+        return {"HOME": str(home), "USER": user, "LOGNAME": user}
 
     # -- watching -------------------------------------------------------------
     def poll(self) -> PollReport:
@@ -346,6 +376,7 @@ class Runtime:
         row, result, now = live.row, live.adapter.result, self.clock()
         self._live.pop(row.id, None)
         live.follower.close()
+        self.launcher.forget(row.swarm_id, row.id)
         stored = self.store.agent(row.id)
         if stored is not None and not AgentState(stored.state).live:
             return  # settled already (a retry of this step after a crash)
@@ -356,12 +387,16 @@ class Runtime:
         death: str | None = None
         if why is None and swarm_over and exit_code != 0:
             why = EndReason.SWARM_KILLED  # its swarm was ended by another Warden command
+        failure: Failure | None = None
         if why is not None:
             state = AgentState.KILLED
+            if why in (EndReason.STUCK_SILENT, EndReason.STUCK_SPAWNING):
+                failure = Failure(FailureClass.STUCK, f"{why.stuck}: killed and replaced")
         elif not error and (exit_code == 0 or (exit_code is None and result is not None)):
             state = AgentState.SUCCEEDED
         else:
             state = AgentState.FAILED
+            failure = live.adapter.failure(exit_code)
             if error:
                 death = "error"
             elif exit_code is not None and exit_code in (-9, -15):
@@ -401,6 +436,8 @@ class Runtime:
             end_reason=None if why is None else str(why),
             cost_usd=amount,
             result_error=None if result is None else int(error),
+            failure_class=None if failure is None else str(failure.cls),
+            failure_text=None if failure is None else failure.text,
         )
         report.ended.append((row.id, state))
         h = self._history
@@ -409,26 +446,33 @@ class Runtime:
             h.deaths[(live.swarm.type, death)] += 1
         if why is not None:
             h.ended_by_warden[(live.swarm.type, str(why))] += 1
+        if failure is not None:
+            h.failures[(live.swarm.type, str(failure.cls))] += 1
         self._history_changed = True
-        if swarm_over:
+        if state == AgentState.FAILED and failure is not None and failure.cls.permanent:
+            breaker.trip(self.store, live.type, failure, now)
+        if swarm_over or failure is None or (state == AgentState.KILLED and not live.replace):
             return
-        if state == AgentState.FAILED:
-            self._retry_or_fail(live, death or "failed", now, report)
-        elif state == AgentState.KILLED and live.replace:
-            self._retry_or_fail(live, str(why), now, report)
+        self._retry_or_fail(live, failure, now, report)
 
-    def _retry_or_fail(self, live: _Live, why: str, now: float, report: PollReport) -> None:
+    def _retry_or_fail(self, live: _Live, failure: Failure, now: float, report: PollReport) -> None:
+        """Transient failures are retried with backoff (at least what the API asked
+        to wait); a permanent one, or the last retry, fails the swarm, saying why."""
         row, stype, swarm = live.row, live.type, live.swarm
-        if row.attempt >= stype.retries:
+        if failure.cls.permanent or row.attempt >= stype.retries:
+            times = "" if row.attempt == 0 else f" {row.attempt + 1} times"
+            note = " (not retried: it would fail the same way)" if failure.cls.permanent else ""
             self._end_swarm(
                 swarm.id,
                 SwarmState.FAILED,
                 EndReason.SWARM_FAILED,
-                f"agent slot {row.slot} failed {row.attempt + 1} times ({why})",
+                f"agent slot {row.slot} failed{times}: {failure}{note}",
                 report,
+                failure=str(failure.cls),
             )
             return
         delay = min(MAX_BACKOFF_SECONDS, stype.retry_backoff * 2**row.attempt)
+        delay = max(delay, min(MAX_BACKOFF_SECONDS, failure.retry_after or 0.0))
         self.store.add_agent(self._new_agent(swarm, row.slot, row.attempt + 1, now + delay))
 
     def _start_due_retries(self, now: float, report: PollReport) -> None:
@@ -475,6 +519,7 @@ class Runtime:
                     EndReason.TIMEOUT,
                     f"timeout after {stype.timeout:g}s",
                     report,
+                    failure=str(FailureClass.TIMEOUT),
                 )
                 continue
             latest: dict[int, AgentRow] = {}
@@ -525,11 +570,12 @@ class Runtime:
         why: EndReason | None,
         reason: str,
         report: PollReport,
+        failure: str | None = None,
     ) -> None:
         # The swarm's end is written first: a runtime in another process that
         # sees one of its agents die then knows it was killed, not a death.
         now = self.clock()
-        if self.store.end_swarm(swarm_id, state, reason, now):
+        if self.store.end_swarm(swarm_id, state, reason, now, failure):
             self.store.log_decision(
                 "swarm_end", {"swarm": swarm_id, "state": str(state), "reason": reason}, now
             )
@@ -552,8 +598,8 @@ class Runtime:
             if live.kill is not None:
                 continue
             live.why, live.replace = why, replace
-            pids = [live.row.pid] if live.row.pid else []
-            live.kill = self.launcher.terminate(pids, live.type.kill_grace)
+            target = Target(live.row.pid, live.row.swarm_id, live.row.id)
+            live.kill = self.launcher.terminate([target], live.type.kill_grace)
 
     def _advance_kill(self, live: _Live, report: PollReport) -> None:
         assert live.kill is not None
@@ -595,8 +641,11 @@ class Runtime:
         if swarm.owner != self.owner and owner_alive(swarm.owner):
             # Its owner records the end; the kill is made certain from here too.
             grace = self.config.swarm_types[swarm.type].kill_grace
-            pids = [a.pid for a in self.store.agents(swarm_id, states=LIVE_AGENT_STATES) if a.pid]
-            self._foreign.append(self.launcher.terminate(pids, grace))
+            targets = [
+                Target(a.pid, a.swarm_id, a.id)
+                for a in self.store.agents(swarm_id, states=LIVE_AGENT_STATES)
+            ]
+            self._foreign.append(self.launcher.terminate(targets, grace))
         if wait:
             self.wait_kills()
         self._publish()
@@ -654,13 +703,12 @@ class Runtime:
         always known. Nothing is waited for: waiting would reap this process's
         own children behind the runtime's back."""
         marked = self.launcher.marked(self.instance)
-        if not marked:
-            return []
         known = self.store.live_agent_ids() | set(self._live)
         pids = [pid for pid, agent in marked if agent not in known]
         if pids:
             self.launcher.kill(pids)
             self.store.log_decision("reap_orphans", {"pids": pids}, self.clock())
+        self.launcher.sweep(known)
         return pids
 
     def prune(self, before: float) -> int:
@@ -723,3 +771,22 @@ class Runtime:
             self.store.release(self.owner)
         closed(self.owner)
         self.store.close()
+
+
+def _placement(stype: SwarmType) -> Placement:
+    """Whom the type's agents run as: its `user` when Warden is root (A3), else
+    Warden's own user (only root may start processes as another); and its limits."""
+    if os.geteuid() != 0:
+        return Placement(memory_max=stype.memory_max, pids_max=stype.pids_max)
+    return Placement(stype.user, stype.group, stype.memory_max, stype.pids_max)
+
+
+def _hand_over(folder: Path, context_file: Path, stype: SwarmType) -> None:
+    """The swarm's folder and context belong to the agents' user (written 0600 by
+    root, they could not read them); their logs stay Warden's (opened by it)."""
+    user = _placement(stype).user
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for path in (folder, context_file):
+        os.chown(path, entry.pw_uid, entry.pw_gid)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from responder.launcher import ENV_AGENT, Process
+from responder.launcher import ENV_AGENT, Placement, Process, Target
 from responder.scenario import Scenario
 
 PROGRESS_SECONDS = 60.0
@@ -67,7 +67,14 @@ class SimAgents:
         self.cost_factor = 1.0
         self._next_pid = 1 << 22  # above any real pid: never mistaken for one
 
-    def start(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> Process:
+    def start(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        log: Path,
+        placement: Placement,
+    ) -> Process:
         plan = self.scenario.plan(env.get("WARDEN_SWARM_TYPE", ""))
         outcome = self.rng.choices(list(plan.outcomes), list(plan.outcomes.values()))[0]
         now = self.clock()
@@ -89,9 +96,11 @@ class SimAgents:
         agent = self.agents.get(pid or -1)
         return agent is not None and agent.exit_code is None
 
-    def terminate(self, pids: list[int], grace: float) -> SimStopping:
+    kill_method = "simulated"
+
+    def terminate(self, targets: list[Target], grace: float) -> SimStopping:
         now = self.clock()
-        agents = [self.agents[p] for p in pids if p in self.agents]
+        agents = [self.agents[t.pid] for t in targets if t.pid in self.agents]
         for a in agents:
             if a.exit_code is None:
                 a.killed_at = now
@@ -108,6 +117,12 @@ class SimAgents:
         for pid in pids:
             if pid in self.agents:
                 self.agents[pid].exit_code = -9
+
+    def forget(self, swarm: str, agent: str) -> None:
+        """Virtual agents leave nothing behind."""
+
+    def sweep(self, known: set[str]) -> None:
+        """Virtual agents have no cgroups."""
 
     def kill_all(self) -> int:
         """Every live agent dies at once, from outside (the seed's "all swarms die")."""

@@ -33,6 +33,8 @@ class History:
     finished: dict[tuple[str, int, str], tuple[int, float, list[int]]] = field(default_factory=dict)
     """(type, size, state) -> (swarms, total seconds, swarms within each bucket)."""
     spend_by_type: dict[str, float] = field(default_factory=dict)
+    failures: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(type, failure class) -> failed agent runs."""
 
     @classmethod
     def count(cls, store: Store) -> History:
@@ -44,6 +46,7 @@ class History:
                 for t, size, state, n, total, le in store.finished(DURATION_BUCKETS)
             },
             store.spend_by_type(),
+            Counter(store.failure_counts()),
         )
 
     def add_swarm(self, swarm: SwarmRow, state: str, seconds: float) -> None:
@@ -58,6 +61,7 @@ class History:
             Counter(self.ended_by_warden),
             dict(self.finished),
             dict(self.spend_by_type),
+            Counter(self.failures),
         )
 
 

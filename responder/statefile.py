@@ -57,6 +57,9 @@ def build(service: Service, heartbeat: float) -> dict[str, Any]:
             "buildStatus": "FAILING" if "BuildFailing" in firing else "PASSING",
             "firingAlerts": sorted(firing),
             "deadLetters": view["dead_letter_count"],
+            "pausedSwarmTypes": [
+                {"type": p["type"], "class": p["cls"], "error": p["error"]} for p in view["paused"]
+            ],
         },
         "modeConfig": {
             "heartbeatMs": int(mode.heartbeat * ms),

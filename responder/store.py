@@ -141,6 +141,21 @@ MIGRATIONS = (
     CREATE INDEX ledger_swarm ON ledger(swarm_id);
     CREATE INDEX episodes_open ON episodes(resolved_at);
     """,
+    # 2: why a run failed (a class from responder.failures, and the agent's
+    # own words) and the swarm types the circuit breaker paused.
+    """
+    ALTER TABLE agents ADD COLUMN failure_class TEXT;
+    ALTER TABLE agents ADD COLUMN failure_text TEXT;
+    ALTER TABLE swarms ADD COLUMN failure_class TEXT;
+    CREATE TABLE pauses (
+        type TEXT PRIMARY KEY,
+        class TEXT NOT NULL,
+        error TEXT NOT NULL,
+        since REAL NOT NULL,
+        told_at REAL
+    );
+    CREATE INDEX agents_ended ON agents(ended_at);
+    """,
 )
 
 
@@ -168,6 +183,8 @@ class SwarmRow:
     created_at: float
     ended_at: float | None
     owner: str = ""
+    failure_class: str | None = None
+    """The class of the failure that failed it (responder.failures)."""
 
 
 @dataclass
@@ -192,6 +209,19 @@ class AgentRow:
     cost_usd: float | None
     owner: str = ""
     end_reason: str | None = None
+    failure_class: str | None = None
+    failure_text: str | None = None
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A swarm type the circuit breaker stopped, and why."""
+
+    type: str
+    cls: str
+    error: str
+    since: float
+    told_at: float | None
 
 
 class Store:
@@ -353,13 +383,15 @@ class Store:
         sql = f"SELECT id FROM agents WHERE state IN ({marks})"  # noqa: S608  (placeholders)
         return {r[0] for r in self._rows(sql, *LIVE_STATES)}
 
-    def end_swarm(self, swarm_id: str, state: str, reason: str, at: float) -> bool:
+    def end_swarm(
+        self, swarm_id: str, state: str, reason: str, at: float, failure: str | None = None
+    ) -> bool:
         """Mark a running swarm ended; False if it had already ended (idempotent)."""
         with self._tx() as db:
             cur = db.execute(
-                "UPDATE swarms SET state = ?, reason = ?, ended_at = ?"
+                "UPDATE swarms SET state = ?, reason = ?, ended_at = ?, failure_class = ?"
                 " WHERE id = ? AND state = 'running'",
-                (state, reason, at, swarm_id),
+                (state, reason, at, failure, swarm_id),
             )
             return cur.rowcount == 1
 
@@ -408,6 +440,55 @@ class Store:
             " ON a.swarm_id = s.id WHERE a.death_reason IS NOT NULL GROUP BY 1, 2"
         )
         return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def failure_counts(self) -> dict[tuple[str, str], int]:
+        """(swarm type, failure class) -> agent runs that failed so, ever."""
+        rows = self._rows(
+            "SELECT s.type, a.failure_class, COUNT(*) FROM agents a JOIN swarms s"
+            " ON a.swarm_id = s.id WHERE a.failure_class IS NOT NULL GROUP BY 1, 2"
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def last_runs(self, swarm_type: str, n: int) -> list[tuple[str, str | None, str | None]]:
+        """(state, failure class, failure text) of the type's last `n` runs that
+        succeeded or failed, newest first (runs Warden killed say nothing)."""
+        rows = self._rows(
+            "SELECT a.state, a.failure_class, a.failure_text FROM agents a JOIN swarms s"
+            " ON a.swarm_id = s.id WHERE s.type = ? AND a.state IN ('succeeded', 'failed')"
+            " ORDER BY a.ended_at DESC LIMIT ?",
+            swarm_type,
+            n,
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # -- the circuit breaker's pauses ----------------------------------------
+    def pause(self, swarm_type: str, cls: str, error: str, at: float) -> bool:
+        """Pause the type; False if it was paused already (idempotent)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO pauses (type, class, error, since) VALUES (?, ?, ?, ?)",
+                (swarm_type, cls, error, at),
+            )
+            return cur.rowcount == 1
+
+    def resume(self, swarm_type: str) -> Pause | None:
+        """Lift the type's pause; the pause lifted, or None if it was not paused."""
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM pauses WHERE type = ?", (swarm_type,)).fetchone()
+            db.execute("DELETE FROM pauses WHERE type = ?", (swarm_type,))
+        return None if row is None else _pause(row)
+
+    def pauses(self) -> list[Pause]:
+        return [_pause(r) for r in self._rows("SELECT * FROM pauses ORDER BY since")]
+
+    def tell_once_about_pause(self, swarm_type: str, since: float, at: float) -> bool:
+        """True only the first time it is asked for this pause: a person is told once."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE pauses SET told_at = ? WHERE type = ? AND since = ? AND told_at IS NULL",
+                (at, swarm_type, since),
+            )
+            return cur.rowcount == 1
 
     def ended_swarms(self, since: float = 0.0) -> list[SwarmRow]:
         """Swarms that ended at `since` or later (reports over a day or half an hour)."""
@@ -783,3 +864,7 @@ def _insert(table: str, row: object, verb: str = "") -> str:
         f"INSERT {verb} INTO {table} ({', '.join(names)})"  # noqa: S608  (names are ours)
         f" VALUES ({', '.join(':' + n for n in names)})"
     )
+
+
+def _pause(row: sqlite3.Row) -> Pause:
+    return Pause(row["type"], row["class"], row["error"], row["since"], row["told_at"])

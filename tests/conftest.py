@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.request
@@ -17,6 +18,45 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
+FAKE_CLAUDE = REPO / "examples" / "fake_claude.py"
+AGENT_USER = "nobody"
+"""Whom agents run as when the tests run as root (A3: agents never run as root)."""
+AGENT_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin") or sys.executable
+"""The fake agent needs only the standard library; this Python is one the agent user
+may run (the virtual environment's may live in root's home)."""
+
+
+def fake_swarm_keys() -> str:
+    """The `swarms:` keys that run the fake Claude with the shipped command's flags,
+    as the agent user (YAML lines indented for that section)."""
+    return f"""\
+  command: [{AGENT_PYTHON}, {FAKE_CLAUDE}, -p, "{{prompt}}", --output-format, stream-json,
+            --verbose, --permission-mode, "{{permission_mode}}", --allowedTools,
+            "{{allowed_tools}}", --model, "{{model}}", --max-budget-usd, "{{budget_usd}}"]
+  user: {AGENT_USER}
+"""
+
+
+def _enterable(folder: Path) -> Path:
+    """Let the agent user into a test folder (pytest makes them 0700): as root,
+    the tests start agents as AGENT_USER, whose working folder is in there."""
+    for p in (folder, *folder.parents):
+        if p == Path(tempfile.gettempdir()) or p == p.parent:
+            break
+        if p.stat().st_uid == os.geteuid():
+            p.chmod(p.stat().st_mode | 0o711)
+    return folder
+
+
+@pytest.fixture
+def tmp_path(tmp_path: Path) -> Path:
+    return _enterable(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tmp_path_factory(tmp_path_factory: pytest.TempPathFactory) -> pytest.TempPathFactory:
+    _enterable(tmp_path_factory.getbasetemp())
+    return tmp_path_factory
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -21,12 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import REPO, ResponderProcess, sample, wait_for, write_config
+from tests.conftest import ResponderProcess, fake_swarm_keys, sample, wait_for, write_config
 from tests.docs_table import documented_metrics, served_metrics
 from tests.stack import TOKEN, Stack
 from tests.test_exporter import promtool
-
-FAKE = REPO / "examples" / "fake_claude.py"
 
 
 def responder_config(tmp_path: Path, extra: str = "", responder_extra: str = "") -> Path:
@@ -49,9 +46,7 @@ modes:
   ACTIVE: {{max_swarms: 10000}}
   NIGHT: {{max_swarms: 10000, priorities: [CRITICAL, HIGH, MEDIUM, LOW]}}
 swarms:
-  command: [{sys.executable}, {FAKE}, -p, "{{prompt}}", --output-format, stream-json,
-            --verbose, --max-budget-usd, "{{budget_usd}}"]
-  budget_usd: 0.01
+{fake_swarm_keys()}  budget_usd: 0.01
   kill_grace: 500ms
   env: {{FAKE_CLAUDE: 'turns=1,delay=0.01,cost=0.001'}}
   types:

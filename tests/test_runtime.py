@@ -23,12 +23,10 @@ from responder.metrics import RuntimeMetrics
 from responder.model import Priority
 from responder.modes import Situation
 from responder.runtime import Runtime, SpawnRefused
-from tests.conftest import REPO, wait_for, write_config
+from tests.conftest import REPO, fake_swarm_keys, wait_for, write_config
 from tests.docs_table import documented_metrics, served_metrics
 from tests.test_exporter import promtool
 from warden.config import Config, load_config
-
-FAKE = REPO / "examples" / "fake_claude.py"
 
 
 def config(tmp_path: Path, types: str = "", **defaults: str) -> Config:
@@ -47,9 +45,7 @@ def config(tmp_path: Path, types: str = "", **defaults: str) -> Config:
     body = f"""\
 state_dir: {tmp_path / "state"}
 swarms:
-  command: [{sys.executable}, {FAKE}, -p, "{{prompt}}", --output-format, stream-json,
-            --verbose, --max-budget-usd, "{{budget_usd}}"]
-{keys}
+{fake_swarm_keys()}{keys}
   types:
 {textwrap.indent(textwrap.dedent(types), "    ")}
 """
@@ -117,7 +113,7 @@ def test_a_swarm_succeeds_and_pays_what_it_reported(
         "alert:BuildFailing",
         "error TS2322: Type 'string' is not assignable",
     )
-    assert Path(swarm.context_file).read_text().startswith("error TS2322")
+    assert "error TS2322" in Path(swarm.context_file).read_text()
     run_until(rt, ended(rt, swarm.id))
     assert swarm_state(rt, swarm.id) == "succeeded"
     agents = rt.store.agents(swarm.id)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from responder.launcher import Placement
 from responder.scenario import DEFAULT_SCENARIO, OUTCOMES, load_scenario, parse_scenario
 from responder.simagents import SimAgents, SimClock
 from responder.simulate import Invariants, simulate
@@ -103,7 +104,7 @@ def test_virtual_agents_speak_like_claude(tmp_path: Path) -> None:
     agents = SimAgents(clock, scenario, random.Random(0))  # noqa: S311
     log = tmp_path / "a.log"
     env = {"WARDEN_AGENT_ID": "s1-0-0", "WARDEN_SWARM_TYPE": "bugfix"}
-    a = agents.start([], tmp_path, env, log)
+    a = agents.start([], tmp_path, env, log, Placement())
     assert agents.alive(a.pid, agents.start_time(a.pid))
     clock.now = 10_000.0
     agents.advance()

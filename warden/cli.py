@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if hasattr(args, "runtime_func"):
-        config = _load(args.config, check_programs=not getattr(args, "reads_only", False))
+        config = _load(args.config, check_programs=not getattr(args, "starts_no_agents", False))
         if config is None:
             return 1
         try:

@@ -10,6 +10,9 @@ folder (project settings) or the project folder (files inside the project).
 from __future__ import annotations
 
 import datetime as dt
+import grp
+import os
+import pwd
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from warden.alertspecs import ALERTS, BUDGET_TIERS, Param
-from warden.configreader import NAME_RE, ConfigError, Problems, Reader
+from warden.configreader import NAME_RE, ConfigError, Problems, Reader, parse_bytes
 
 DEFAULT_EXPORTER_PORT = 8947
 DEFAULT_RESPONDER_PORT = 8948
@@ -197,7 +200,16 @@ class AlertSettings:
 MODES = ("ACTIVE", "NIGHT", "MAINTENANCE", "CRISIS")
 PRIORITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 ADAPTERS = ("claude", "generic")
-PLACEHOLDERS = ("{prompt}", "{context_file}", "{budget_usd}", "{swarm_id}", "{agent_id}")
+PLACEHOLDERS = (
+    "{prompt}",
+    "{context_file}",
+    "{budget_usd}",
+    "{swarm_id}",
+    "{agent_id}",
+    "{model}",
+    "{permission_mode}",
+    "{allowed_tools}",
+)
 CLAUDE_COMMAND = [
     "claude",
     "-p",
@@ -205,9 +217,32 @@ CLAUDE_COMMAND = [
     "--output-format",
     "stream-json",
     "--verbose",
+    "--permission-mode",
+    "{permission_mode}",
+    "--allowedTools",
+    "{allowed_tools}",
+    "--model",
+    "{model}",
     "--max-budget-usd",
     "{budget_usd}",
 ]
+PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "manual", "dontAsk", "plan")
+"""What Claude Code's --permission-mode accepts (2.1)."""
+BYPASS = "bypassPermissions"
+ALLOWED_TOOLS = (
+    "Read",
+    "Edit",
+    "Write",
+    "Glob",
+    "Grep",
+    "Bash(git:*)",
+    "Bash(python3:*)",
+    "Bash(python:*)",
+    "Bash(pytest:*)",
+    "Bash(npm:*)",
+    "Bash(make:*)",
+)
+"""Tools an agent may use without asking: edit the project, run its checks and git."""
 DEFAULT_PROMPTS = {
     "bugfix": "Fix what is failing in this project. What failed, and its output, is in "
     "{context_file}. Make the smallest change that fixes it and run the checks again.",
@@ -269,6 +304,19 @@ class SwarmType:
     stuck_after: float
     spawn_timeout: float
     kill_grace: float
+    pause_after: int = 3
+    """The circuit breaker: runs in a row failed the same permanent way (0: never)."""
+    model: str = "sonnet"
+    permission_mode: str = "acceptEdits"
+    allowed_tools: tuple[str, ...] = ALLOWED_TOOLS
+    user: str | None = None
+    """Who agents run as (a name); None: Warden's own user, which must not be root."""
+    group: str | None = None
+    """Their group; None: the user's own group."""
+    memory_max: int | None = None
+    """Bytes an agent's cgroup may use (cgroup v2 memory.max), where the host allows."""
+    pids_max: int | None = None
+    """Processes an agent's cgroup may hold (pids.max), where the host allows."""
 
 
 @dataclass(frozen=True)
@@ -548,9 +596,95 @@ def _swarm_type(r: Reader, name: str, base: SwarmType | None, cwd: Path, check: 
         stuck_after=dur("stuck_after", "10m"),
         spawn_timeout=dur("spawn_timeout", "5m"),
         kill_grace=dur("kill_grace", "10s"),
+        pause_after=r.integer("pause_after", base.pause_after if base else 3),
+        model=r.string("model", base.model if base else "sonnet"),
+        permission_mode=r.choice(
+            "permission_mode", PERMISSION_MODES, base.permission_mode if base else "acceptEdits"
+        ),
+        allowed_tools=tuple(
+            r.string_list("allowed_tools", list(base.allowed_tools if base else ALLOWED_TOOLS))
+        ),
+        user=_optional(r, "user", base.user if base else None),
+        group=_optional(r, "group", base.group if base else None),
+        memory_max=_size(r, "memory_max", base.memory_max if base else None),
+        pids_max=_optional_int(r, "pids_max", base.pids_max if base else None),
     )
+    if base is None or (t.user, t.group, t.command, t.permission_mode) != (
+        base.user,
+        base.group,
+        base.command,
+        base.permission_mode,
+    ):  # a type that changes none of these has the defaults' verdict
+        _check_identity(r, t, check)
     r.finish()
     return t
+
+
+def _optional(r: Reader, key: str, default: str | None) -> str | None:
+    if not r.has(key):
+        return default
+    return None if r.raw_is_null(key) else r.string(key)
+
+
+def _size(r: Reader, key: str, default: int | None) -> int | None:
+    """A size in bytes: 2GiB, 512MiB, or a plain number; null for none."""
+    text = _optional(r, key, None if default is None else str(default))
+    if text is None:
+        return None
+    try:
+        value = parse_bytes(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        r.problems.add(r.key(key), f"expected a size such as 2GiB or 512MiB, got {text!r}")
+        return None
+    return value
+
+
+def _optional_int(r: Reader, key: str, default: int | None) -> int | None:
+    if not r.has(key):
+        return default
+    return None if r.raw_is_null(key) else r.integer(key, 0, minimum=1)
+
+
+def _check_identity(r: Reader, t: SwarmType, starting: bool) -> None:
+    """A3: agents never run as root. `user` is whom they run as when Warden runs
+    as root (otherwise they run as Warden's own user). A permission bypass lets
+    an agent do anything its user may, and Claude Code refuses it as root."""
+    uid = None
+    if t.user is not None:
+        try:
+            uid = pwd.getpwnam(t.user).pw_uid
+        except KeyError:
+            r.problems.add(r.key("user"), f"no such user {t.user!r} on this host")
+            return
+    if t.group is not None:
+        try:
+            grp.getgrnam(t.group)
+        except KeyError:
+            r.problems.add(r.key("group"), f"no such group {t.group!r} on this host")
+    if os.geteuid() != 0:
+        return
+    bypass = (
+        "--dangerously-skip-permissions" in t.command
+        or BYPASS in t.command
+        or (t.permission_mode == BYPASS and "{permission_mode}" in t.command)
+    )
+    what = "the swarms (every type)" if t.name == "default" else f"swarm type {t.name!r}"
+    if uid == 0 or (uid is None and bypass):
+        why = "bypasses permissions" if bypass else "runs agents"
+        r.problems.add(
+            r.key("user"),
+            f"{what} {why} as root: agents never run as root (an agent "
+            "may do anything its user may, and Claude Code refuses a bypass as root); "
+            "set `user` to an unprivileged user",
+        )
+    elif uid is None and starting:
+        r.problems.add(
+            r.key("user"),
+            f"Warden runs as root and agents never do: name the user {what} run as "
+            "(e.g. `user: nobody`, or an account made for agents)",
+        )
 
 
 def _swarms(

@@ -50,6 +50,16 @@ def parse_duration(text: str) -> float:
     )
 
 
+def parse_bytes(text: str) -> int:
+    """'512MiB', '2GiB', '1G', '1048576': bytes (binary units; K, M, G are KiB, MiB, GiB
+    as in cgroup and systemd settings)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = text.strip().removesuffix("B").removesuffix("i")
+    if t and t[-1].upper() in units:
+        return int(float(t[:-1]) * units[t[-1].upper()])
+    return int(t)
+
+
 class Problems:
     """Collects problems of one file; shared by every reader made from it."""
 

@@ -211,6 +211,7 @@ class Up:
         parts.append(
             f"mode {status['mode']}  escalation {status['escalation']}"
             f"  watchdog {'SILENT' if status['pipeline_silent'] else 'ok'}"
+            f"  kills by {KILL_METHODS.get(status.get('kill_method', ''), '?')}"
         )
         firing = _get_json(f"http://{self.addresses.alertmanager}/api/v2/alerts") or []
         names = sorted({a["labels"]["alertname"] for a in firing} - {"Watchdog"})
@@ -219,13 +220,25 @@ class Up:
         parts.append(
             f"swarms: {len(swarms)} running"
             + "".join(f"\n  {s['id']} {s['type']} {s['priority']} ({s['trigger']})" for s in swarms)
+            + "".join(
+                f"\n  PAUSED {p['type']} ({p['cls']}): {p['error']}"
+                f" - warden swarm resume {p['type']}"
+                for p in status.get("paused", [])
+            )
         )
         parts.append(
             f"budget {budget['period']}: ${budget['spend_usd']:.2f} of ${budget['cap_usd']:.2f}"
         )
-        recent = [d for d in status["decisions"] if d["kind"] in ("alert", "swarm_end", "mode")]
+        recent = [
+            d
+            for d in status["decisions"]
+            if d["kind"] in ("alert", "swarm_end", "mode", "paused", "resumed")
+        ]
         parts.append("lately:" + "".join(f"\n  {_decision(d)}" for d in recent[:4]))
         return "\n".join(parts)
+
+
+KILL_METHODS = {"cgroup": "cgroup v2", "process_tree": "process tree (no cgroup v2)"}
 
 
 def _decision(d: dict[str, Any]) -> str:
@@ -234,6 +247,8 @@ def _decision(d: dict[str, Any]) -> str:
         return f"{when} {d['alert']}: {d['outcome']}"
     if d["kind"] == "mode":
         return f"{when} mode {d['from']} -> {d['to']}"
+    if d["kind"] in ("paused", "resumed"):
+        return f"{when} {d['kind']} {d['type']} ({d['class']})"
     return f"{when} swarm {d['swarm']} {d['state']}: {d['reason']}"
 
 
