@@ -131,7 +131,10 @@ class AlertHandler:
             self.run_job(job)
             done.append(f"ran {job}")
         base = f"alert:{alert.name}:{alert.fingerprint}:{alert.starts_at}"
-        running = [s for s in rt.snapshot.running if s.trigger.startswith(f"alert:{alert.name}:")]
+        # The store, not the published snapshot: swarms this step started count too.
+        running = [
+            s for s in self.store.swarms("running") if s.trigger.startswith(f"alert:{alert.name}:")
+        ]
         context = self._context(alert) if policy.spawn else ""
         for i, spawn in enumerate(policy.spawn):
             trigger = f"{base}:{i}"

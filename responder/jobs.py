@@ -147,7 +147,7 @@ class Jobs:
             reasons.append("a critical alert fires")
             recent = svc.clock() - CRISIS_RETRY_SECONDS
             if not any(s.priority == "CRITICAL" for s in rt.store.swarms(since=recent)) and not any(
-                s.priority == "CRITICAL" for s in rt.snapshot.running
+                s.priority == "CRITICAL" for s in rt.store.swarms("running")
             ):
                 actions.append(
                     self._spawn(
@@ -283,7 +283,7 @@ class Jobs:
         svc = self.service
         rt, now = svc.runtime, svc.clock()
         minimum = int(self.config.alerts.values["SwarmsBelowMinimum"]["minimum"])  # type: ignore[call-overload]
-        running = rt.snapshot.running
+        running = rt.store.swarms("running")
         missing = minimum - len(running)
         ended = rt.store.ended_swarms(since=self.last_watchdog)
         self.last_watchdog = now

@@ -210,7 +210,8 @@ class Runtime:
         )
         for a in agents:
             self._spawn(a, swarm, stype)
-        self._publish()
+        # Not published yet: the step's poll publishes once what it admits still
+        # runs, so no reader sees work that the same step stops.
         return swarm
 
     def _new_agent(

@@ -127,6 +127,10 @@ class CommandProbe:
     name: str
     command: tuple[str, ...]
     timeout: float
+    env: dict[str, str] = field(default_factory=dict)
+    output: str = "exit"
+    """`exit`: the exit code decides; `json`: exit 0 and the printed JSON's `ok` is true
+    (`openclaw health --json`), its `error.kind` exported."""
 
 
 @dataclass(frozen=True)
@@ -864,6 +868,8 @@ def _probes(r: Reader, cwd: Path) -> ProbesSettings:
                 name=p.name(),
                 command=p.command("command", None, cwd),
                 timeout=p.duration("timeout", "10s"),
+                env=p.string_map("env"),
+                output=p.choice("output", ("exit", "json"), "exit"),
             )
         )
         p.finish()
