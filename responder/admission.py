@@ -64,7 +64,7 @@ class Refusal(StrEnum):
         return EndReason.BUDGET
 
 
-PATHS = ("alert", "J1", "J2", "J8", "cli", "retry", "keep")
+PATHS = ("alert", "J1", "J2", "J8", "cli", "retry", "keep", "recovery")
 """Who asked (`keep`: the runtime's check of what runs): the bounded `path` label."""
 
 

@@ -43,11 +43,13 @@ from responder.launcher import Launcher
 from responder.metrics import RuntimeMetrics
 from responder.modes import assess
 from responder.notify import post_human_alert
+from responder.recovery import ESCALATIONS
+from responder.recovery import OUTCOMES as RECOVERY_OUTCOMES
 from responder.runtime import Runtime
 from responder.store import Store
 from responder.webhook import BadBody, parse_body
 from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS
-from warden.config import Config
+from warden.config import Config, Recovery
 from warden.configreader import parse_duration
 from warden.serve import read_body
 
@@ -95,6 +97,7 @@ class Service:
             f"http://{listen.host}:{listen.port}/api/v1/checks",
             run_job=lambda job: self.jobs.run_now(job),
             reassess=lambda: self.reassess(),
+            tell=self._tell_unresolved,
         )
         self.jobs = Jobs(self)
         self.rejected: dict[str, int] = {}
@@ -186,6 +189,7 @@ class Service:
         self._backlog = self.handler.process_inbox(limit=INBOX_BATCH) == INBOX_BATCH
         self.reassess()
         self.runtime.poll()
+        self.handler.recoveries.poll()
         self._tell_about_pauses()
         self.heartbeat = self.clock()
         self._publish()
@@ -211,6 +215,17 @@ class Service:
                 labels={"swarm_type": p.type, "failure_class": p.cls},
             )
 
+    def _tell_unresolved(self, alertname: str, summary: str, description: str) -> None:
+        """A5: a recovery and its swarms did not set an alert right: a person, once."""
+        post_human_alert(
+            self.config.responder.alertmanager_url,
+            "alert_unresolved",
+            summary,
+            description,
+            time.time(),
+            labels={"unresolved": alertname},
+        )
+
     def resume(self, swarm_type: str) -> bool:
         """Lift the circuit breaker's pause of a type (on the owner); False if not paused."""
         return breaker.resume(self.runtime.store, swarm_type, self.clock())
@@ -232,6 +247,7 @@ class Service:
             "firing": store.firing(),
             "pending": store.agents(states=("waiting",)),
             "paused": [vars(p) for p in store.pauses()],
+            "recovery_counts": store.recovery_counts(),
         }
 
     def _write_state(self) -> None:
@@ -589,3 +605,35 @@ class ResponderMetrics(Collector):
         for name in sorted(counts):
             episodes.add_metric([name], counts[name])
         yield episodes
+        yield from _recovery_metrics(s.config.responder.recoveries, s.view["recovery_counts"])
+
+
+def _recovery_metrics(
+    recoveries: dict[str, Recovery], counts: dict[tuple[str, str, str], int]
+) -> Iterator[Metric]:
+    """A5: how recovery commands ended, and how often a swarm or a person had to follow."""
+    runs = CounterMetricFamily(
+        "warden_recoveries",
+        "Recovery commands run for firing alerts, by how they ended.",
+        labels=["recovery", "outcome"],
+    )
+    escalations = CounterMetricFamily(
+        "warden_recovery_escalations",
+        "Recoveries that did not set the alert right: the swarms followed, then a person.",
+        labels=["recovery", "to"],
+    )
+    for name in sorted(recoveries):
+        by_outcome = Counter({o: 0 for o in RECOVERY_OUTCOMES})
+        to = Counter({e: 0 for e in ESCALATIONS})
+        for (n, outcome, state), k in counts.items():
+            if n != name:
+                continue
+            by_outcome[outcome] += k if outcome in by_outcome else 0
+            to["swarm"] += k if state in ("escalated", "told") else 0
+            to["person"] += k if state in ("told", "told_no_swarm") else 0
+        for outcome in RECOVERY_OUTCOMES:
+            runs.add_metric([name, outcome], by_outcome[outcome])
+        for e in ESCALATIONS:
+            escalations.add_metric([name, e], to[e])
+    yield runs
+    yield escalations

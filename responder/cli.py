@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from responder import breaker, reports
+from responder import breaker, cleanup, reports
 from responder.admission import budget_status, gather_facts
 from responder.model import EndReason, Priority
 from responder.modes import assess
@@ -147,6 +147,28 @@ def swarm_list(config: Config, args: argparse.Namespace) -> int:
         )
     for p in pauses:
         print(f"PAUSED {p.type} ({p.cls}): {p.error}  - `warden swarm resume {p.type}`")
+    return 0
+
+
+def cleanup_files(config: Config, args: argparse.Namespace) -> int:
+    """Remove Warden's own old files (DiskSpaceLow's default recovery)."""
+    try:
+        keep = parse_duration(args.older_than)
+    except ValueError:
+        print(
+            f"--older-than: expected a duration such as 168h, got {args.older_than!r}",
+            file=sys.stderr,
+        )
+        return 2
+    store = Store(config.state_dir / "warden.db")
+    try:
+        removed = cleanup.remove_old(config, store, time.time() - keep, reports=True)
+    finally:
+        store.close()
+    print(
+        f"removed {removed.files} files ({removed.bytes / 1e6:.1f} MB): the logs of "
+        f"{removed.swarms} swarms, and reports and recovery logs older than {args.older_than}"
+    )
     return 0
 
 
@@ -338,5 +360,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sim.add_argument("--scenario", help="scenario file (default: the shipped week)")
     sim.add_argument("--seed", type=int, default=0, help="random seed (0)")
     sim.set_defaults(runtime_func=simulate, starts_no_agents=True)
-    for p in (swarm, run, lst, kill, res, bud, st, mt, rep, sim):
+    clean = sub.add_parser("cleanup", help="remove Warden's own old agent logs and reports")
+    clean.add_argument(
+        "--older-than", default="168h", help="what ended before this long ago (168h: a week)"
+    )
+    clean.set_defaults(runtime_func=cleanup_files, starts_no_agents=True)
+    for p in (swarm, run, lst, kill, res, bud, st, mt, rep, sim, clean):
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")

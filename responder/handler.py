@@ -30,6 +30,7 @@ from responder import learning
 from responder.admission import Refusal
 from responder.model import Priority
 from responder.policy import DEFAULT_POLICIES, Policy, Spawn
+from responder.recovery import Recoveries, Tell
 from responder.runtime import Runtime, SpawnRefused
 from responder.webhook import Alert, BadBody, parse_body
 from warden.config import PolicySettings
@@ -42,7 +43,9 @@ def policies_from(overrides: dict[str, PolicySettings]) -> dict[str, Policy]:
     out = dict(DEFAULT_POLICIES)
     for name, p in overrides.items():
         out[name] = Policy(
-            spawn=tuple(Spawn(t, Priority(pr)) for t, pr in p.spawn), max_running=p.max_running
+            spawn=tuple(Spawn(t, Priority(pr)) for t, pr in p.spawn),
+            max_running=p.max_running,
+            recover=p.recover,
         )
     return out
 
@@ -55,6 +58,7 @@ class AlertHandler:
         checks_url: str,
         run_job: Callable[[str], None] = lambda job: None,
         reassess: Callable[[], None] = lambda: None,
+        tell: Tell = lambda alert, summary, description: None,
     ) -> None:
         self.run_job = run_job
         # Called once a new episode is recorded and before acting on it, so a
@@ -63,6 +67,7 @@ class AlertHandler:
         self.runtime = runtime
         self.store = runtime.store
         self.policies = policies
+        self.recoveries = Recoveries(runtime, self._escalate, tell)
         self.checks_url = checks_url
         self.received: Counter[str] = Counter()
         self.duplicates = 0
@@ -125,24 +130,50 @@ class AlertHandler:
 
     def _act(self, alert: Alert) -> str:
         policy = self.policies.get(alert.name, Policy())
-        rt = self.runtime
         done: list[str] = []
         for job in policy.run_jobs:
             self.run_job(job)
             done.append(f"ran {job}")
-        base = f"alert:{alert.name}:{alert.fingerprint}:{alert.starts_at}"
+        context = self._context(alert) if policy.spawn or policy.recover else ""
+        if policy.recover is not None:
+            fp, starts = alert.episode
+            done.append(self.recoveries.start(policy.recover, alert.name, fp, starts, context))
+        else:
+            done += self._spawn(alert.name, alert.fingerprint, alert.starts_at, context)[0]
+        outcome = "; ".join(done) or "recorded"
+        self.store.log_decision(
+            "alert",
+            {
+                "alert": alert.name,
+                "fingerprint": alert.fingerprint,
+                "startsAt": alert.starts_at,
+                "outcome": outcome,
+            },
+            self.runtime.clock(),
+        )
+        return outcome
+
+    def _spawn(
+        self, name: str, fingerprint: str, starts_at: str, context: str
+    ) -> tuple[list[str], list[str]]:
+        """Start the policy's swarms for a firing episode: (what happened, ids started).
+        Each swarm's trigger names the episode, so redoing it starts nothing twice."""
+        policy = self.policies.get(name, Policy())
+        rt = self.runtime
+        done: list[str] = []
+        started: list[str] = []
+        base = f"alert:{name}:{fingerprint}:{starts_at}"
         # The store, not the published snapshot: swarms this step started count too.
         running = [
-            s for s in self.store.swarms("running") if s.trigger.startswith(f"alert:{alert.name}:")
+            s for s in self.store.swarms("running") if s.trigger.startswith(f"alert:{name}:")
         ]
-        context = self._context(alert) if policy.spawn else ""
         for i, spawn in enumerate(policy.spawn):
             trigger = f"{base}:{i}"
             if self.store.swarms_by_trigger(trigger):
                 done.append(f"{spawn.type} already started")
                 continue
             if len(running) >= policy.max_running:
-                detail = f"{alert.name} has {len(running)} swarm(s) running (max_running)"
+                detail = f"{name} has {len(running)} swarm(s) running (max_running)"
                 rt.refuse("alert", Refusal.CONCURRENCY, detail, type=spawn.type, trigger=trigger)
                 done.append(f"{spawn.type} refused: {detail}")
                 continue
@@ -157,20 +188,25 @@ class AlertHandler:
                 done.append(f"{spawn.type} refused ({exc.reason}): {exc}")
                 continue
             running.append(swarm)
+            started.append(swarm.id)
             self.actions[("spawn", "done")] += 1
             done.append(f"started {spawn.type} {swarm.id}")
-        outcome = "; ".join(done) or "recorded"
+        return done, started
+
+    def _escalate(self, name: str, fingerprint: str, starts_at: str, context: str) -> list[str]:
+        """A recovery did not set it right: the policy's swarms, as for the alert itself."""
+        done, started = self._spawn(name, fingerprint, starts_at, context)
         self.store.log_decision(
             "alert",
             {
-                "alert": alert.name,
-                "fingerprint": alert.fingerprint,
-                "startsAt": alert.starts_at,
-                "outcome": outcome,
+                "alert": name,
+                "fingerprint": fingerprint,
+                "startsAt": starts_at,
+                "outcome": "escalated: " + ("; ".join(done) or "nothing to start"),
             },
             self.runtime.clock(),
         )
-        return outcome
+        return started
 
     def _context(self, alert: Alert) -> str:
         """What the agents are told: the alert, and for a build or test failure its output."""

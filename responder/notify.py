@@ -21,6 +21,7 @@ REASONS = (
     "swarms_failing",
     "pipeline_silent",
     "swarm_type_paused",
+    "alert_unresolved",
 )
 
 

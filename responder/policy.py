@@ -27,6 +27,9 @@ class Policy:
     max_running: int = 1
     run_jobs: tuple[str, ...] = ()
     """Scheduled jobs to run at once (SwarmsBelowMinimum runs J2, the swarm watchdog)."""
+    recover: str | None = None
+    """A recovery command (responder.recovery) to run first: the swarms follow only if
+    it fails or the alert keeps firing."""
 
 
 def _p(*spawn: tuple[str, Priority], **kw: object) -> Policy:
@@ -41,8 +44,10 @@ DEFAULT_POLICIES: dict[str, Policy] = {
     "BuildFailing": _p(("bugfix", C)),
     "TestsFailing": _p(("tests", C)),
     "ErrorLogSpike": _p(("bugfix", C)),
-    "OpenClawDisconnected": _p(("bugfix", C)),
-    "DiskSpaceLow": _p(("cleanup", C)),
+    # A5: the gateway is restarted, old logs and reports are removed; a swarm
+    # follows only if that does not set it right, then a person.
+    "OpenClawDisconnected": _p(("bugfix", C), recover="openclaw_restart"),
+    "DiskSpaceLow": _p(("cleanup", C), recover="disk_cleanup"),
     # T3/T4, W3/W4: the runtime already retries and replaces agents; the
     # alerts are recorded, and a failed swarm's type is not started again here.
     "AgentDied": Policy(),

@@ -28,7 +28,6 @@ import hashlib
 import logging
 import os
 import pwd
-import shutil
 import time
 import uuid
 from collections import Counter
@@ -37,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from exporter.logfollow import FileFollower
-from responder import breaker
+from responder import breaker, cleanup
 from responder.adapters import Adapter, make_adapter
 from responder.admission import (
     PATHS,
@@ -715,10 +714,7 @@ class Runtime:
     def prune(self, before: float) -> int:
         """J7: history older than `before` is compacted (see Store.prune) and the
         folders of swarms that ended before it (contexts, logs) are removed."""
-        ids = self.store.prune(before)
-        for swarm_id in ids:
-            shutil.rmtree(self.agents_dir / swarm_id, ignore_errors=True)
-        return len(ids)
+        return cleanup.remove_old(self.config, self.store, before).swarms
 
     def live_agents(self) -> list[AgentRow]:
         return [dataclasses.replace(lv.row) for lv in self._live.values()]

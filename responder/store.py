@@ -156,6 +156,28 @@ MIGRATIONS = (
     );
     CREATE INDEX agents_ended ON agents(ended_at);
     """,
+    # 3: recovery commands run for alerts before (or instead of) swarms.
+    """
+    CREATE TABLE recoveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        fingerprint TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        alertname TEXT NOT NULL,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        context TEXT NOT NULL,
+        log_path TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        pid INTEGER,
+        start_time REAL,
+        ended_at REAL,
+        exit_code INTEGER,
+        outcome TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        UNIQUE (fingerprint, starts_at, name)
+    );
+    CREATE INDEX recoveries_state ON recoveries(state);
+    """,
 )
 
 
@@ -211,6 +233,28 @@ class AgentRow:
     end_reason: str | None = None
     failure_class: str | None = None
     failure_text: str | None = None
+
+
+@dataclass
+class RecoveryRow:
+    """A recovery command run for one firing episode, and how far it got."""
+
+    id: int
+    fingerprint: str
+    starts_at: str
+    alertname: str
+    name: str
+    state: str
+    context: str
+    log_path: str
+    started_at: float
+    pid: int | None = None
+    start_time: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    outcome: str = ""
+    """How the command ended: responder.recovery.OUTCOMES."""
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -421,9 +465,12 @@ class Store:
         return [AgentRow(**dict(r)) for r in rows]
 
     def update_agent(self, agent_id: str, **fields: Any) -> None:
+        self._update("agents", agent_id, fields)
+
+    def _update(self, table: str, row_id: object, fields: dict[str, Any]) -> None:
         cols = ", ".join(f"{k} = :{k}" for k in fields)
         with self._tx() as db:
-            db.execute(f"UPDATE agents SET {cols} WHERE id = :id", {**fields, "id": agent_id})  # noqa: S608  (column names are ours)
+            db.execute(f"UPDATE {table} SET {cols} WHERE id = :id", {**fields, "id": row_id})  # noqa: S608  (our names)
 
     def end_agent(self, agent_id: str, ledger: LedgerEntry | None, **fields: Any) -> None:
         """The agent's end and its spend are written in one transaction."""
@@ -460,6 +507,55 @@ class Store:
             n,
         )
         return [(r[0], r[1], r[2]) for r in rows]
+
+    # -- recoveries -----------------------------------------------------------
+    def add_recovery(
+        self,
+        fingerprint: str,
+        starts_at: str,
+        alertname: str,
+        name: str,
+        context: str,
+        log_path: str,
+        at: float,
+    ) -> RecoveryRow | None:
+        """Record a recovery about to start; None if this episode has run it already."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO recoveries (fingerprint, starts_at, alertname, name,"
+                " state, context, log_path, started_at) VALUES (?, ?, ?, ?, 'starting', ?, ?, ?)",
+                (fingerprint, starts_at, alertname, name, context, log_path, at),
+            )
+            if cur.rowcount != 1:
+                return None
+            row = db.execute("SELECT * FROM recoveries WHERE id = ?", (cur.lastrowid,)).fetchone()
+        return RecoveryRow(**dict(row))
+
+    def update_recovery(self, recovery_id: int, **fields: Any) -> None:
+        self._update("recoveries", recovery_id, fields)
+
+    def recovery(self, recovery_id: int) -> RecoveryRow | None:
+        rows = self._rows("SELECT * FROM recoveries WHERE id = ?", recovery_id)
+        return RecoveryRow(**dict(rows[0])) if rows else None
+
+    def recovery_counts(self) -> dict[tuple[str, str, str], int]:
+        """(recovery, outcome, state) -> runs, ever."""
+        rows = self._rows("SELECT name, outcome, state, COUNT(*) FROM recoveries GROUP BY 1, 2, 3")
+        return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
+
+    def recoveries(self, states: tuple[str, ...] | None = None) -> list[RecoveryRow]:
+        marks = ", ".join("?" for _ in states or ())
+        rows = self._where("recoveries", "id", (f"state IN ({marks})", states))
+        return [RecoveryRow(**dict(r)) for r in rows]
+
+    def episode_open(self, fingerprint: str, starts_at: str) -> bool:
+        rows = self._rows(
+            "SELECT 1 FROM episodes WHERE fingerprint = ? AND starts_at = ?"
+            " AND resolved_at IS NULL",
+            fingerprint,
+            starts_at,
+        )
+        return bool(rows)
 
     # -- the circuit breaker's pauses ----------------------------------------
     def pause(self, swarm_type: str, cls: str, error: str, at: float) -> bool:

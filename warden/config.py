@@ -14,6 +14,7 @@ import grp
 import os
 import pwd
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,6 +164,20 @@ class PolicySettings:
 
     spawn: tuple[tuple[str, str], ...]
     max_running: int
+    recover: str | None = None
+    """A recovery (responder.recoveries) to run first; its swarms follow only if it fails."""
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A command that may set right what an alert reports, run before any swarm (A5)."""
+
+    name: str
+    command: tuple[str, ...]
+    timeout: float
+    settle: float
+    """After it succeeded, how long the alert may keep firing before the swarms follow."""
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -190,6 +205,7 @@ class ResponderSettings:
     header_timeout: float = 5.0
     """A connection must finish its request headers within this (slow clients)."""
     body_timeout: float = 10.0
+    recoveries: dict[str, Recovery] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -399,6 +415,9 @@ def _parse(root: Reader, check_programs: bool) -> Config:
         max_connections=resp.integer("max_connections", 256, minimum=8),
         header_timeout=resp.duration("header_timeout", "5s", minimum=0.1),
         body_timeout=resp.duration("body_timeout", "10s", minimum=0.1),
+        recoveries=_recoveries(
+            _section(resp, "recoveries"), root.problems.file, project_dir, check_programs
+        ),
     )
     resp.finish()
 
@@ -449,13 +468,58 @@ def _policies(r: Reader) -> dict[str, PolicySettings]:
                 "no longer a policy key: the admission rule stops what may not run "
                 "(R4, modes, budget tiers) for every alert; remove it (docs/responder.md)",
             )
-        out[name] = PolicySettings(tuple(spawn), p.integer("max_running", 1, minimum=1))
+        recover = _optional(p, "recover", None)
+        out[name] = PolicySettings(tuple(spawn), p.integer("max_running", 1, minimum=1), recover)
         p.finish()
+    return out
+
+
+def default_recoveries(config_file: Path) -> dict[str, Recovery]:
+    """The recoveries the default policies name: OpenClaw's own restart, and Warden's
+    cleanup of its old agent logs and reports (`warden cleanup`)."""
+    return {
+        "openclaw_restart": Recovery(
+            "openclaw_restart", ("openclaw", "gateway", "restart"), 60.0, 120.0
+        ),
+        "disk_cleanup": Recovery(
+            "disk_cleanup",
+            (sys.executable, "-m", "warden.cli", "cleanup", "-c", str(config_file)),
+            300.0,
+            300.0,
+        ),
+    }
+
+
+def _recoveries(
+    r: Reader, file: Path, project_dir: Path, check_programs: bool
+) -> dict[str, Recovery]:
+    """Named recovery commands, run in the project folder; the defaults' programs are
+    not required on PATH (a missing one fails its recovery, and the swarms follow)."""
+    out = default_recoveries(file.resolve())
+    for name in r.names():
+        p = _section(r, name)
+        if not NAME_RE.match(name):
+            r.problems.add(r.key(name), "expected a short name of letters, digits and _")
+        out[name] = Recovery(
+            name,
+            p.command("command", None, project_dir, check_program=check_programs),
+            p.duration("timeout", "1m", minimum=0.1),
+            p.duration("settle", "2m", minimum=0),
+            p.string_map("env"),
+        )
+        p.finish()
+    r.finish()
     return out
 
 
 def _check_policies(root: Reader, config: Config) -> None:
     for name, policy in config.responder.policies.items():
+        if policy.recover is not None and policy.recover not in config.responder.recoveries:
+            known = ", ".join(sorted(config.responder.recoveries))
+            root.problems.add(
+                f"responder.policies.{name}.recover",
+                f"unknown recovery {policy.recover!r} (known: {known})",
+            )
         for i, (stype, _) in enumerate(policy.spawn):
             if stype not in config.swarm_types:
                 known = ", ".join(sorted(config.swarm_types))
