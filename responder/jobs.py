@@ -146,9 +146,11 @@ class Jobs:
         if sit.mode == "CRISIS":
             reasons.append("a critical alert fires")
             recent = svc.clock() - CRISIS_RETRY_SECONDS
-            if not any(s.priority == "CRITICAL" for s in rt.store.swarms(since=recent)) and not any(
-                s.priority == "CRITICAL" for s in rt.store.swarms("running")
-            ):
+            if svc.handler.recoveries.under_way():
+                reasons.append("a recovery command works on it")
+            elif not any(
+                s.priority == "CRITICAL" for s in rt.store.swarms(since=recent)
+            ) and not any(s.priority == "CRITICAL" for s in rt.store.swarms("running")):
                 actions.append(
                     self._spawn(
                         "J1",

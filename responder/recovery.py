@@ -17,10 +17,13 @@ responder's worker, never waiting:
        +--the alert resolved--> done
 
 Like prometheus-am-executor, but with Warden's episode dedup, admission and
-record: each run is a row in the store (its state, exit code, log under
-`state_dir/recoveries/`), each step a decision, and a restarted responder
-carries on from the rows (a command that was running when it died counts as
-failed: its end was not seen).
+record. One alert often fires as several episodes (OpenClawDisconnected once
+per probe); an episode whose recovery is already under way for another joins
+that run instead of starting a second (two restarts would fight over the
+port), and the run is judged on all its episodes. Each run is a row in the
+store (its state, exit code, log under `state_dir/recoveries/`), each step a
+decision, and a restarted responder carries on from the rows (a command that
+was running when it died counts as failed: its end was not seen).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from warden.config import Recovery
 from warden.proc import Termination
 
 log = logging.getLogger(__name__)
-OUTCOMES = ("succeeded", "failed", "timed_out", "refused")
+OUTCOMES = ("succeeded", "failed", "timed_out", "refused", "joined")
 """How a recovery command ended: the bounded `outcome` label."""
 ESCALATIONS = ("swarm", "person")
 KILL_GRACE_SECONDS = 2.0
@@ -83,6 +86,13 @@ class Recoveries:
         if row is None:
             return f"recovery {name} already run for this episode"
         log_path = self.folder / f"{row.id}-{name}.log"
+        leader = next(
+            (r for r in self.store.recoveries(("running", "waiting")) if r.name == name), None
+        )
+        if leader is not None and leader.id != row.id:
+            self.store.update_recovery(row.id, joined_to=leader.id, log_path=leader.log_path)
+            self._finish(row, "joined", "joined", f"recovery #{leader.id} is under way")
+            return f"recovery {name} joined #{leader.id}, under way"
         facts = rt.facts()
         refusal = admit(facts, Priority.CRITICAL, f"recovery:{name}")
         if refusal is not None:
@@ -157,8 +167,17 @@ class Recoveries:
         else:
             self._finish(row, "escalating", "failed", f"exit code {code}: {_tail(row.log_path)}")
 
+    def under_way(self) -> bool:
+        """A recovery is running or waiting to see its effect (J1 leaves it be)."""
+        return bool(self.store.recoveries(("running", "waiting")))
+
+    def _firing(self, row: RecoveryRow) -> bool:
+        """Whether any episode of this run (its own, those that joined it) still fires."""
+        episodes = [row] + [r for r in self.store.recoveries(("joined",)) if r.joined_to == row.id]
+        return any(self.store.episode_open(e.fingerprint, e.starts_at) for e in episodes)
+
     def _wait(self, row: RecoveryRow, recovery: Recovery) -> None:
-        if not self.store.episode_open(row.fingerprint, row.starts_at):
+        if not self._firing(row):
             self._step(row, "done", "the alert resolved")
         elif self.runtime.clock() - (row.ended_at or row.started_at) >= recovery.settle:
             self.store.update_recovery(
@@ -168,7 +187,7 @@ class Recoveries:
 
     def _escalate(self, row: RecoveryRow) -> None:
         """The policy's swarms, with what the command did; a person if none can start."""
-        if not self.store.episode_open(row.fingerprint, row.starts_at):
+        if not self._firing(row):
             self._step(row, "done", "the alert resolved")
             return
         latest = self._latest(row)
@@ -186,7 +205,7 @@ class Recoveries:
     def _follow(self, row: RecoveryRow) -> None:
         """After the swarms: done when the alert resolves; a person when they all
         ended and it still fires."""
-        if not self.store.episode_open(row.fingerprint, row.starts_at):
+        if not self._firing(row):
             self._step(row, "done", "the alert resolved")
             return
         base = f"alert:{row.alertname}:{row.fingerprint}:{row.starts_at}:"

@@ -174,6 +174,7 @@ MIGRATIONS = (
         exit_code INTEGER,
         outcome TEXT NOT NULL DEFAULT '',
         detail TEXT NOT NULL DEFAULT '',
+        joined_to INTEGER,
         UNIQUE (fingerprint, starts_at, name)
     );
     CREATE INDEX recoveries_state ON recoveries(state);
@@ -255,6 +256,8 @@ class RecoveryRow:
     outcome: str = ""
     """How the command ended: responder.recovery.OUTCOMES."""
     detail: str = ""
+    joined_to: int | None = None
+    """Another episode's run of the same recovery, under way when this one fired."""
 
 
 @dataclass(frozen=True)

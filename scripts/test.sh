@@ -21,8 +21,9 @@ if [ ! -f .cache/compose_spec.json ]; then
     .venv/bin/python -c "import glob, zipfile; z = zipfile.ZipFile(glob.glob('.cache/docker_compose-*.whl')[0]); open('.cache/compose_spec.json', 'wb').write(z.read('compose/config/compose_spec.json'))"
 fi
 
-# The real Claude Code CLI for its contract test (pinned; once, into .cache/npm).
-./scripts/npm-tools.sh claude
+# The real Claude Code CLI and OpenClaw gateway for their tests (pinned; once,
+# into .cache/npm).
+./scripts/npm-tools.sh claude openclaw
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

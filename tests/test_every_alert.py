@@ -47,6 +47,7 @@ class Slow(BaseHTTPRequestHandler):
         return
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)  # about 3 minutes
 def test_every_alert_fires_from_the_real_components(tmp_path: Path, demo_repo: Path) -> None:
     slow = ThreadingHTTPServer(("127.0.0.1", 0), Slow)

@@ -48,6 +48,12 @@ def step_until(svc: Service, state: str, timeout: float = 20) -> RecoveryRow:
     return recovery(svc)
 
 
+def advance(svc: Service, seconds: float) -> None:
+    clock = svc.clock
+    assert isinstance(clock, Clock)
+    clock.now += seconds
+
+
 def swarm_types(svc: Service) -> list[str]:
     return sorted(s.type for s in svc.runtime.store.swarms())
 
@@ -89,7 +95,7 @@ def test_still_firing_after_the_settle_escalates_and_a_timeout_is_killed(tmp_pat
     try:
         fire(svc, "OpenClawDisconnected", "critical", component="openclaw")
         step_until(svc, "waiting")
-        svc.clock.now += 301  # type: ignore[attr-defined]
+        advance(svc, 301)
         row = step_until(svc, "escalated")
         assert "still firing 300s after it" in row.detail
         assert swarm_types(svc) == ["bugfix"]
@@ -100,7 +106,7 @@ def test_still_firing_after_the_settle_escalates_and_a_timeout_is_killed(tmp_pat
     try:
         fire(hung, "OpenClawDisconnected", "critical", component="openclaw")
         pid = step_until(hung, "running").pid
-        hung.clock.now += 3  # type: ignore[attr-defined]  (past the 2 s timeout)
+        advance(hung, 3)  # past the 2 s timeout
         row = step_until(hung, "escalated")
         assert row.outcome == "timed_out"
         assert pid is not None and wait_for(lambda: not _alive(pid), 5)

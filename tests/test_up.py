@@ -45,14 +45,20 @@ from warden.dashboards import boards
 from warden.dashboards.render import ANNOTATIONS
 from warden.dashboards.spec import at_all
 
+HEALTHY = "import json; print(json.dumps(dict(ok=True)))"
+"""What `openclaw health --json` prints when all is well, in short."""
+
 
 def stack_config(
     tmp_path: Path,
     project: Path,
     bugfix: str = "mode=hang",
     extra: tuple[tuple[str, str], ...] = (),
+    openclaw_url: str = "http://127.0.0.1:8947/healthz",
+    health_command: str = f"[{sys.executable}, -c, {HEALTHY}]",
 ) -> tuple[Path, dict[str, int]]:
-    """The shipped warden.yml, pointed at `project` and at free ports; `extra`
+    """The shipped warden.yml, pointed at `project` and at free ports, its probes on
+    (by default aimed at the exporter's health and a command that says ok); `extra`
     replaces more of its lines."""
     ports = {
         "exporter": free_port(),
@@ -74,13 +80,16 @@ def stack_config(
             f"  alertmanager_config: {REPO / 'alertmanager' / 'alertmanager.yml'}",
         ),
         ("../fake_claude.py", str(REPO / "examples" / "fake_claude.py")),
-        # The probe on: an endpoint that answers (the exporter's own health).
+        # The probes on: an endpoint that answers (the exporter's own health), and a
+        # health command that prints what `openclaw health --json` prints when well.
         (
-            "    enabled: false\n    interval: 15s\n    http:\n      - name: openclaw\n"
+            "    enabled: false\n    interval: 15s\n    http:\n      - name: openclaw"
+            "            # readiness (503 while starting), not a port\n"
             "        url: http://127.0.0.1:18789/readyz",
             "    enabled: true\n    interval: 15s\n    http:\n      - name: openclaw\n"
-            "        url: http://127.0.0.1:8947/healthz",
+            f"        url: {openclaw_url}",
         ),
+        ("        command: [openclaw, health, --json]", f"        command: {health_command}"),
         ("127.0.0.1:8947", f"127.0.0.1:{ports['exporter']}"),
         ("127.0.0.1:8948", f"127.0.0.1:{ports['responder']}"),
         ("127.0.0.1:9090", f"127.0.0.1:{ports['prometheus']}"),

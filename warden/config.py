@@ -415,9 +415,7 @@ def _parse(root: Reader, check_programs: bool) -> Config:
         max_connections=resp.integer("max_connections", 256, minimum=8),
         header_timeout=resp.duration("header_timeout", "5s", minimum=0.1),
         body_timeout=resp.duration("body_timeout", "10s", minimum=0.1),
-        recoveries=_recoveries(
-            _section(resp, "recoveries"), root.problems.file, project_dir, check_programs
-        ),
+        recoveries=_recoveries(_section(resp, "recoveries"), root.problems.file, project_dir),
     )
     resp.finish()
 
@@ -490,11 +488,10 @@ def default_recoveries(config_file: Path) -> dict[str, Recovery]:
     }
 
 
-def _recoveries(
-    r: Reader, file: Path, project_dir: Path, check_programs: bool
-) -> dict[str, Recovery]:
-    """Named recovery commands, run in the project folder; the defaults' programs are
-    not required on PATH (a missing one fails its recovery, and the swarms follow)."""
+def _recoveries(r: Reader, file: Path, project_dir: Path) -> dict[str, Recovery]:
+    """Named recovery commands, run in the project folder. Their programs are not
+    required on PATH: a host without OpenClaw needs no `openclaw`, and a missing
+    program fails its recovery (`cannot start`), so the swarms follow."""
     out = default_recoveries(file.resolve())
     for name in r.names():
         p = _section(r, name)
@@ -502,7 +499,7 @@ def _recoveries(
             r.problems.add(r.key(name), "expected a short name of letters, digits and _")
         out[name] = Recovery(
             name,
-            p.command("command", None, project_dir, check_program=check_programs),
+            p.command("command", None, project_dir, check_program=False),
             p.duration("timeout", "1m", minimum=0.1),
             p.duration("settle", "2m", minimum=0),
             p.string_map("env"),
@@ -926,11 +923,12 @@ def _probes(r: Reader, cwd: Path) -> ProbesSettings:
         )
         p.finish()
     commands: list[CommandProbe] = []
+    on = r.boolean("enabled", True)  # a probe that is off needs no program on PATH
     for p in r.sections("commands"):
         commands.append(
             CommandProbe(
                 name=p.name(),
-                command=p.command("command", None, cwd),
+                command=p.command("command", None, cwd, check_program=on),
                 timeout=p.duration("timeout", "10s"),
                 env=p.string_map("env"),
                 output=p.choice("output", ("exit", "json"), "exit"),
