@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from warden.proc import GraceThenForce
+
 log = logging.getLogger(__name__)
 
 LIMIT_CONTROLLERS = ("memory", "pids")
@@ -147,7 +149,7 @@ def kill(path: Path) -> None:
 
 
 @dataclass
-class CgroupKill:
+class CgroupKill(GraceThenForce):
     """A kill in progress that never waits (the runtime's `Stopping`): SIGTERM to
     every process in the cgroups at once, then, after the grace, freeze and kill
     the cgroups; done when they are empty."""
@@ -165,19 +167,12 @@ class CgroupKill:
                     os.kill(pid, signal.SIGTERM)
         return cls(paths, grace, time.monotonic() + grace)
 
-    def step(self) -> bool:
-        if not any(populated(p) for p in self.paths):
-            return True
-        if not self.forced and time.monotonic() >= self.deadline:
-            for path in self.paths:
-                kill(path)
-            self.forced = True
-            self.deadline = time.monotonic() + self.grace
-        return False
+    def _gone(self) -> bool:
+        return not any(populated(p) for p in self.paths)
 
-    @property
-    def overdue(self) -> bool:
-        return self.forced and time.monotonic() >= self.deadline
+    def _force(self) -> None:
+        for path in self.paths:
+            kill(path)
 
 
 def _folders(path: Path) -> list[Path]:

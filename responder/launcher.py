@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import logging
 import pwd
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from responder.cgroups import kill as cgroup_kill
 from responder.cgroups import pids as cgroup_pids
 from warden.proc import Termination
 
+log = logging.getLogger(__name__)
 ENV_RUNTIME = "WARDEN_RUNTIME"
 ENV_AGENT = "WARDEN_AGENT_ID"
 
@@ -133,6 +135,7 @@ class Processes:
 
     def __init__(self, cgroups: Cgroups | None = None) -> None:
         self.cgroups = cgroups
+        self._unlimited_told = False
 
     @property
     def kill_method(self) -> str:
@@ -147,6 +150,7 @@ class Processes:
         placement: Placement,
     ) -> Process:
         command, user = list(argv), placement.user
+        self._tell_unlimited(placement)
         if self.cgroups is not None:
             path = self.cgroups.prepare(
                 env["WARDEN_SWARM_ID"], env[ENV_AGENT], placement.memory_max, placement.pids_max
@@ -172,6 +176,18 @@ class Processes:
             except OSError as exc:
                 out.write(f"warden: cannot start {argv[0]!r}: {exc}\n".encode())
                 raise
+
+    def _tell_unlimited(self, placement: Placement) -> None:
+        """Once: a limit is configured that this host cannot apply."""
+        offered = self.cgroups.limits if self.cgroups is not None else frozenset()
+        wanted = {"memory": placement.memory_max, "pids": placement.pids_max}
+        missing = [c for c, v in wanted.items() if v is not None and c not in offered]
+        if missing and not self._unlimited_told:
+            self._unlimited_told = True
+            log.warning(
+                "swarm limits not applied: this host's cgroup v2 offers no %s controller",
+                " or ".join(missing),
+            )
 
     def start_time(self, pid: int) -> float | None:
         try:

@@ -69,8 +69,8 @@ class Gateway:
         )
         return done
 
-    def start(self, timeout: float = 60) -> None:
-        """`openclaw gateway run` in the background, until /readyz says ready."""
+    def start(self, timeout: float = 60) -> float:
+        """`openclaw gateway run` in the background; the seconds until /readyz said ready."""
         with self.log.open("ab") as out:
             subprocess.Popen(
                 ["openclaw", "gateway", "run"],
@@ -80,7 +80,7 @@ class Gateway:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.wait_ready(timeout)
+        return self.wait_ready(timeout)
 
     def ready(self) -> bool:
         try:
@@ -132,9 +132,14 @@ cannot bring back a gateway that died (OpenClaw 2026.9: "service management skip
 
 
 def stack_for(
-    tmp_path: Path, project: Path, gw: Gateway, recover: Path, for_: str = "4s"
+    tmp_path: Path,
+    project: Path,
+    gw: Gateway,
+    recover: Path,
+    for_: str = "4s",
+    interval: str = "2s",
 ) -> tuple[Path, dict[str, int]]:
-    """`warden up`'s config with the shipped probes aimed at `gw` (every 2 s), and
+    """`warden up`'s config with the shipped probes aimed at `gw` (every `interval`), and
     OpenClawDisconnected's recovery running the script `recover` (rewritten by a
     test between outages); bugfix agents succeed at once."""
     env = json.dumps(gw.env)
@@ -144,21 +149,19 @@ def stack_for(
         bugfix="turns=1",
         openclaw_url=f"http://127.0.0.1:{gw.port}/readyz",
         health_command=f"[{BIN / 'openclaw'}, health, --json]",
+        openclaw_recovery=(
+            f"command: [{sys.executable}, {recover}, --port, '{gw.port}', --log, {gw.log}],"
+            f" timeout: 1m, settle: 2m, env: {env}"
+        ),
         extra=(
             (
                 "    interval: 15s\n    http:\n      - name: openclaw\n",
-                "    interval: 2s\n    http:\n      - name: openclaw\n",
+                f"    interval: {interval}\n    http:\n      - name: openclaw\n",
             ),
             (
                 "        env: {}                       # e.g. {HOME: /home/openclaw}",
                 f"        env: {env}  #",
             ),
             ("OpenClawDisconnected: {for: 30s,", f"OpenClawDisconnected: {{for: {for_},"),
-            (
-                "    openclaw_restart: {command: [openclaw, gateway, restart], timeout: 1m,"
-                " settle: 2m, env: {}}",
-                f"    openclaw_restart: {{command: [{sys.executable}, {recover}, --port,"
-                f" '{gw.port}', --log, {gw.log}], timeout: 1m, settle: 2m, env: {env}}}",
-            ),
         ),
     )

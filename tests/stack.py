@@ -17,11 +17,13 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.conftest import REPO, free_port, http_get, write_config
@@ -221,3 +223,14 @@ class Stack:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+@pytest.fixture
+def one_stack(tmp_path: Path) -> Iterator[Stack]:
+    """One real Prometheus and Alertmanager for a test, stopped whatever happens."""
+    stack = Stack(tmp_path / "stack", 1, 1)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()

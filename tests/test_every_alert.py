@@ -107,6 +107,12 @@ def test_every_alert_fires_from_the_real_components(tmp_path: Path, demo_repo: P
             ),
             ("SwarmsBelowMinimum: {for: 1m,", "SwarmsBelowMinimum: {for: 0s,"),
             ("TargetDown: {for: 30s}", "TargetDown: {for: 0s}"),
+            # A5: the recoveries fail, so the swarms follow at once (the cleanup agent
+            # that dies is how AgentDied and SwarmFailed are driven).
+            (
+                "  recoveries:\n",
+                '  recoveries:\n    disk_cleanup: {command: ["false"]}\n',
+            ),
             ("CollectorFailing: {for: 5m}", "CollectorFailing: {for: 0s}"),
         ),
     )

@@ -30,7 +30,7 @@ from tests.conftest import (
     sample,
     wait_for,
 )
-from tests.stack import TOKEN, Stack
+from tests.stack import TOKEN, Stack, one_stack  # noqa: F401
 from tests.test_modes import Clock
 from tests.test_responder import responder_config
 from tests.test_runtime import config, ended, make, run_until, runtimes  # noqa: F401
@@ -265,11 +265,13 @@ def swarm_row_state(rt: Runtime, swarm_id: str) -> str:
     return row.state
 
 
-def test_a_person_is_told_once_and_the_api_resumes(tmp_path: Path) -> None:
+def test_a_person_is_told_once_and_the_api_resumes(
+    tmp_path: Path,
+    one_stack: Stack,  # noqa: F811
+) -> None:
     """Through a real Alertmanager: one HumanNeeded with the class and the agent's words;
     `POST /api/v1/swarm-types/bugfix/resume` lifts the pause."""
-    stack = Stack(tmp_path / "stack", 1, 1)
-    stack.start()
+    stack = one_stack
     cfg = responder_config(
         tmp_path,
         "    bugfix: {pause_after: 2, env: {FAKE_CLAUDE: 'mode=auth'}}\n",
@@ -297,7 +299,6 @@ def test_a_person_is_told_once_and_the_api_resumes(tmp_path: Path) -> None:
         assert [p.told_at is not None for p in svc.runtime.store.pauses()] == [True]
     finally:
         svc.runtime.close()
-        stack.stop()
 
 
 def _over(svc: Service, swarm_id: str) -> bool:

@@ -15,7 +15,7 @@ from responder import learning
 from responder.app import Service
 from responder.model import Priority
 from tests.conftest import ExporterProcess, http_get, wait_for
-from tests.stack import Stack, build_project
+from tests.stack import Stack, build_project, one_stack  # noqa: F401
 from tests.test_modes import Clock, decisions, fire
 from tests.test_responder import responder_config
 from warden.alertspecs import ALERTS
@@ -199,9 +199,11 @@ def test_learning_picks_the_size_with_the_most_successes_per_dollar(tmp_path: Pa
         rt.close()
 
 
-def test_j5_tells_a_person_through_alertmanager(tmp_path: Path) -> None:
-    stack = Stack(tmp_path / "stack", 1, 1)
-    stack.start()
+def test_j5_tells_a_person_through_alertmanager(
+    tmp_path: Path,
+    one_stack: Stack,  # noqa: F811
+) -> None:
+    stack = one_stack
     cfg = responder_config(
         tmp_path,
         """\
@@ -228,7 +230,6 @@ budget:
         assert svc.jobs.notified == {"day:2026-11-26"}, "told once per period"
     finally:
         svc.runtime.close()
-        stack.stop()
 
 
 def test_a_silent_watchdog_makes_the_responder_look_for_itself(
@@ -276,25 +277,41 @@ SPAWNS = {
     "BuildFailing": [("bugfix", "CRITICAL")],
     "TestsFailing": [("tests", "CRITICAL")],
     "ErrorLogSpike": [("bugfix", "CRITICAL")],
+    # A5: a recovery first (here openclaw_restart fails, so its swarm follows at
+    # once; disk_cleanup succeeds, so its swarm waits on the settle).
     "OpenClawDisconnected": [("bugfix", "CRITICAL")],
-    "DiskSpaceLow": [("cleanup", "CRITICAL")],
     "SlowResponse": [("monitor", "HIGH")],
     "CoverageDecreased": [("coverage", "HIGH")],
     "CommitsAwaitingReview": [("review", "MEDIUM")],
 }
+RECOVERS = {"OpenClawDisconnected": "openclaw_restart", "DiskSpaceLow": "disk_cleanup"}
+SAFE_RECOVERIES = """\
+  recoveries:
+    openclaw_restart: {command: ["false"]}
+    disk_cleanup: {command: ["true"]}
+"""
 
 
 @pytest.mark.parametrize("name", sorted({a.name for a in ALERTS} | {"HumanNeeded"}))
 def test_every_default_policy(tmp_path: Path, name: str) -> None:
-    svc, _ = make_service(
-        tmp_path, hang("tests", "cleanup", "bugfix", "coverage", "monitor", "improvement")
+    cfg = responder_config(
+        tmp_path,
+        hang("tests", "cleanup", "bugfix", "coverage", "monitor", "improvement"),
+        SAFE_RECOVERIES,
     )
+    svc = Service(load_config(cfg), clock=Clock("2026-11-26T12:00:00+00:00"))
     try:
         before = svc.runtime.start_swarm("improvement", Priority.LOW, "job", "")
         spec = next((a for a in ALERTS if a.name == name), None)
         severity = spec.severity if spec else "warning"
         fire(svc, name, severity, fp="aa", component=spec.component if spec else "responder")
         svc.step()  # the runtime stops what the new situation does not admit
+        # A recovery's command runs until it exits: false escalates, true waits.
+        wait_for(
+            lambda: svc.step() is None
+            and all(r.state != "running" for r in svc.runtime.store.recoveries()),
+            10,
+        )
         started = sorted(
             (s.type, s.priority) for s in svc.runtime.store.swarms() if s.id != before.id
         )
@@ -303,6 +320,9 @@ def test_every_default_policy(tmp_path: Path, name: str) -> None:
             # J2 refills to 3 with work swarms (none died), counting the LOW one running.
             expected = [("coverage", "MEDIUM"), ("improvement", "MEDIUM")]
         assert started == expected
+        assert [r.name for r in svc.runtime.store.recoveries()] == (
+            [RECOVERS[name]] if name in RECOVERS else []
+        )
         low = svc.runtime.store.swarm(before.id)
         assert low is not None
         # R4: a critical alert (not a budget tier) opens CRISIS, where only CRITICAL

@@ -55,8 +55,10 @@ def test_an_openclaw_outage_is_recovered_by_command_then_escalated(
             killed = time.monotonic()
             gw.kill()
             wait_for(
-                lambda: 'warden_probe_error_kind{kind="closed",probe="openclaw_health"} 1.0'
-                in metrics_text(ports, "exporter"),
+                lambda: (
+                    'warden_probe_error_kind{kind="closed",probe="openclaw_health"} 1.0'
+                    in metrics_text(ports, "exporter")
+                ),
                 30,
             )
             wait_for(lambda: "started" in recovery_steps(ports), 90, 0.2)

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from responder.app import ResponderMetrics, Service
 from responder.store import RecoveryRow
 from tests.conftest import run_cli, wait_for, write_config
-from tests.stack import Stack
+from tests.stack import Stack, one_stack  # noqa: F401
 from tests.test_modes import Clock, decisions, fire
 from tests.test_responder import responder_config
 from warden.config import load_config
@@ -122,9 +122,11 @@ def _alive(pid: int) -> bool:
     return not open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z")
 
 
-def test_after_the_swarms_a_person_is_told_once(tmp_path: Path) -> None:
-    stack = Stack(tmp_path / "stack", 1, 1)
-    stack.start()
+def test_after_the_swarms_a_person_is_told_once(
+    tmp_path: Path,
+    one_stack: Stack,  # noqa: F811
+) -> None:
+    stack = one_stack
     svc = service(
         tmp_path,
         [sys.executable, "-c", "import sys; sys.exit('no gateway to restart')"],
@@ -150,7 +152,6 @@ def test_after_the_swarms_a_person_is_told_once(tmp_path: Path) -> None:
         )
     finally:
         svc.runtime.close()
-        stack.stop()
 
 
 def _registry(svc: Service) -> CollectorRegistry:

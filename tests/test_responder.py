@@ -115,6 +115,11 @@ def swarms(tmp_path: Path) -> list[tuple[str, str, str, str]]:
         )
 
 
+def recoveries(tmp_path: Path) -> list[tuple[str, str]]:
+    with db(tmp_path) as conn:
+        return list(conn.execute("SELECT name, outcome FROM recoveries ORDER BY id"))
+
+
 def test_webhook_is_authenticated_limited_and_validated(
     tmp_path: Path, responder_factory: type[ResponderProcess]
 ) -> None:
@@ -258,7 +263,8 @@ def test_real_alertmanager_delivers_to_the_responder(
     try:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         stack.post_alerts([disk_low(now, "19% free")])
-        wait_for(lambda: [s[:2] for s in swarms(tmp_path)] == [("cleanup", "CRITICAL")], 30)
+        # DiskSpaceLow's default action: the disk_cleanup recovery (`warden cleanup`).
+        wait_for(lambda: recoveries(tmp_path) == [("disk_cleanup", "succeeded")], 30)
         # The human route delivered it to the responder's log for a person too.
         status = wait_for(
             lambda: (
@@ -273,7 +279,8 @@ def test_real_alertmanager_delivers_to_the_responder(
         # Alertmanager sends the same alert again when it is updated: no second action.
         stack.post_alerts([disk_low(now, "18% free")])
         time.sleep(3)
-        assert len(swarms(tmp_path)) == 1
+        assert recoveries(tmp_path) == [("disk_cleanup", "succeeded")]
+        assert swarms(tmp_path) == [], "the cleanup swarm waits on the recovery's settle"
     finally:
         stack.stop()
 

@@ -56,6 +56,7 @@ def stack_config(
     extra: tuple[tuple[str, str], ...] = (),
     openclaw_url: str = "http://127.0.0.1:8947/healthz",
     health_command: str = f"[{sys.executable}, -c, {HEALTHY}]",
+    openclaw_recovery: str = 'command: ["false"]',
 ) -> tuple[Path, dict[str, int]]:
     """The shipped warden.yml, pointed at `project` and at free ports, its probes on
     (by default aimed at the exporter's health and a command that says ok); `extra`
@@ -90,6 +91,12 @@ def stack_config(
             f"        url: {openclaw_url}",
         ),
         ("        command: [openclaw, health, --json]", f"        command: {health_command}"),
+        # Never the host's own gateway: by default a recovery that fails.
+        (
+            "    openclaw_restart: {command: [openclaw, gateway, restart], timeout: 1m,"
+            " settle: 2m, env: {}}",
+            f"    openclaw_restart: {{{openclaw_recovery}}}",
+        ),
         ("127.0.0.1:8947", f"127.0.0.1:{ports['exporter']}"),
         ("127.0.0.1:8948", f"127.0.0.1:{ports['responder']}"),
         ("127.0.0.1:9090", f"127.0.0.1:{ports['prometheus']}"),

@@ -21,8 +21,39 @@ import psutil
 KILL_GRACE_SECONDS = 2.0
 
 
+class GraceThenForce:
+    """The shape of every kill that never waits: `step` (called as often as the owner
+    likes) says when all is gone and, once the grace is over, forces the end.
+    Subclasses hold `grace`, `deadline` and `forced`, and say what gone and force are."""
+
+    grace: float
+    deadline: float
+    forced: bool
+
+    def _gone(self) -> bool:
+        raise NotImplementedError
+
+    def _force(self) -> None:
+        raise NotImplementedError
+
+    def step(self) -> bool:
+        """True once nothing of theirs can run any more; forces the end when due."""
+        if self._gone():
+            return True
+        if not self.forced and time.monotonic() >= self.deadline:
+            self._force()
+            self.forced = True
+            self.deadline = time.monotonic() + self.grace
+        return False
+
+    @property
+    def overdue(self) -> bool:
+        """Forced a grace ago and something is still there (a D-state process)."""
+        return self.forced and time.monotonic() >= self.deadline
+
+
 @dataclass
-class Termination:
+class Termination(GraceThenForce):
     """A kill in progress that never waits: SIGTERM is sent at `begin`, and each
     `step` (called as often as the owner likes) checks what is left and sends
     SIGKILL once the grace is over. Many run side by side, so killing several
@@ -50,20 +81,11 @@ class Termination:
         for p in self.strays:
             _signal_process(p, sig)
 
-    def step(self) -> bool:
-        """True once nothing of theirs can run any more; sends SIGKILL when due."""
-        if not alive_groups(self.groups) and not any(_alive(p) for p in self.strays):
-            return True
-        if not self.forced and time.monotonic() >= self.deadline:
-            self._send(signal.SIGKILL)
-            self.forced = True
-            self.deadline = time.monotonic() + self.grace
-        return False
+    def _gone(self) -> bool:
+        return not alive_groups(self.groups) and not any(_alive(p) for p in self.strays)
 
-    @property
-    def overdue(self) -> bool:
-        """SIGKILL was sent a grace ago and something is still there (a D-state process)."""
-        return self.forced and time.monotonic() >= self.deadline
+    def _force(self) -> None:
+        self._send(signal.SIGKILL)
 
 
 def kill_groups(
