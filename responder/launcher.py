@@ -121,8 +121,13 @@ if uid:
 try:
     os.execvp(argv[0], argv)
 except OSError as exc:
-    sys.stderr.write(f"warden: cannot start {argv[0]!r}: {exc.strerror}\\n")
-    sys.exit(127 if isinstance(exc, FileNotFoundError) else 126)
+    # execvp reports a PATH folder this user may not search before "not found".
+    seen = "/" in argv[0] or any(
+        os.path.exists(os.path.join(d, argv[0])) for d in os.get_exec_path()
+    )
+    why = exc.strerror if seen else "not found on PATH"
+    sys.stderr.write(f"warden: cannot start {argv[0]!r}: {why}\\n")
+    sys.exit(126 if seen and not isinstance(exc, FileNotFoundError) else 127)
 """
 """Runs as the agent's first moments, before its program: joins the agent's cgroup,
 then becomes its user (this Python's library may not be readable by that user:

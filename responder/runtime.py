@@ -403,7 +403,13 @@ class Runtime:
                 death = "killed"
             else:
                 death = "crashed"
-        started = row.started_at is not None and row.pid is not None
+        # A run that never became the agent (its program missing, its arguments
+        # refused) spent nothing; any other run that did not report is charged its cap.
+        never_ran = failure is not None and failure.cls in (
+            FailureClass.NOT_FOUND,
+            FailureClass.USAGE,
+        )
+        started = row.started_at is not None and row.pid is not None and not never_ran
         cap = live.type.budget_usd
         reported = result.cost_usd if result and result.cost_usd is not None else None
         amount = reported if reported is not None else (cap if started else 0.0)

@@ -3,6 +3,7 @@ type whose runs keep failing the same permanent way is paused until resumed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -132,6 +133,27 @@ def test_a_permanent_failure_is_not_retried_and_pays_nothing(
     assert "not retried" in row.reason
     agents = rt.store.agents(swarm.id)
     assert [(a.attempt, a.failure_class) for a in agents] == [(0, "authentication")]
+    assert rt.store.swarm_spend(swarm.id) == 0
+
+
+def test_a_program_that_never_ran_is_not_found_and_costs_nothing(
+    tmp_path: Path,
+    runtimes: list[Runtime],  # noqa: F811
+) -> None:
+    """It printed nothing and exited 127 (through the cgroup's first step, or Popen's
+    own error): charged $0, not its cap, and not retried."""
+    cfg = config(tmp_path, pause_after="0")
+    cfg.swarm_types["bugfix"] = dataclasses.replace(
+        cfg.swarm_types["bugfix"], command=("no-such-agent-program", "-p", "{prompt}")
+    )
+    rt = make(runtimes, cfg)
+    swarm = rt.start_swarm("bugfix", Priority.CRITICAL, "t", "")
+    run_until(rt, ended(rt, swarm.id))
+    row = rt.store.swarm(swarm.id)
+    assert row is not None
+    assert row.failure_class == "not_found", row.reason
+    assert "no-such-agent-program" in row.reason
+    assert len(rt.store.agents(swarm.id)) == 1
     assert rt.store.swarm_spend(swarm.id) == 0
 
 

@@ -306,12 +306,13 @@ def test_every_default_policy(tmp_path: Path, name: str) -> None:
         severity = spec.severity if spec else "warning"
         fire(svc, name, severity, fp="aa", component=spec.component if spec else "responder")
         svc.step()  # the runtime stops what the new situation does not admit
+
         # A recovery's command runs until it exits: false escalates, true waits.
-        wait_for(
-            lambda: svc.step() is None
-            and all(r.state != "running" for r in svc.runtime.store.recoveries()),
-            10,
-        )
+        def settled() -> bool:
+            svc.step()
+            return all(r.state != "running" for r in svc.runtime.store.recoveries())
+
+        wait_for(settled, 10)
         started = sorted(
             (s.type, s.priority) for s in svc.runtime.store.swarms() if s.id != before.id
         )
