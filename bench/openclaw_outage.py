@@ -23,8 +23,7 @@ from pathlib import Path
 
 from bench.common import percentile
 from tests.conftest import make_demo_repo, wait_for
-from tests.openclaw import RECOVER_BY_START, Gateway, stack_for
-from tests.test_openclaw import recovery_steps
+from tests.openclaw import RECOVER_BY_START, Gateway, recoveries, stack_for
 from tests.test_up import StackClock, metrics_text, status, warden_up
 
 
@@ -51,16 +50,17 @@ def main() -> None:
                 wait_for(lambda: status(ports), 60)
                 ok = 'warden_probe_success{kind="http",probe="openclaw"} 1.0'
                 wait_for(lambda: ok in metrics_text(ports, "exporter"), 120)
+                state = work / "state"
                 for trial in range(args.trials):
-                    done = recovery_steps(ports).count("done")
+                    before = len(recoveries(state))
                     killed = time.monotonic()
                     gw.kill()
-                    started = recovery_steps(ports).count("started")
-                    wait_for(lambda s=started: recovery_steps(ports).count("started") > s, 300, 0.1)
+                    wait_for(lambda n=before: len(recoveries(state)) > n, 300, 0.1)
                     alerted.append(time.monotonic() - killed)
                     gw.wait_ready(120)
                     healthy.append(time.monotonic() - killed)
-                    wait_for(lambda d=done: recovery_steps(ports).count("done") > d, 300, 0.5)
+                    # The outage's run (the first new one) sees the alert resolve.
+                    wait_for(lambda n=before: recoveries(state)[n][1] == "done", 300, 0.5)
                     print(
                         f"trial {trial + 1}: alert at the responder {alerted[-1]:.1f} s, "
                         f"healthy {healthy[-1]:.1f} s after the kill"

@@ -127,9 +127,10 @@ class Recoveries:
 
     def poll(self) -> None:
         """One step of every recovery under way."""
-        for row in self.store.recoveries(("running", "escalating", "waiting", "escalated")):
+        states = ("starting", "running", "escalating", "waiting", "escalated")
+        for row in self.store.recoveries(states):
             recovery = self.config.responder.recoveries.get(row.name)
-            if row.state == "running" and recovery is not None:
+            if row.state in ("starting", "running") and recovery is not None:
                 self._watch(row, recovery)
             elif row.state == "escalating":
                 self._escalate(row)

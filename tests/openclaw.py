@@ -165,3 +165,15 @@ def stack_for(
             ("OpenClawDisconnected: {for: 30s,", f"OpenClawDisconnected: {{for: {for_},"),
         ),
     )
+
+
+def recoveries(state_dir: Path) -> list[tuple[int, str, str, str]]:
+    """(id, state, outcome, detail) of every recovery run, from the store itself (the
+    status API shows only the last decisions)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{state_dir / 'warden.db'}?mode=ro", uri=True) as db:
+            return list(db.execute("SELECT id, state, outcome, detail FROM recoveries ORDER BY id"))
+    except sqlite3.Error:
+        return []

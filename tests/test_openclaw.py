@@ -14,16 +14,18 @@ from typing import Any
 import pytest
 
 from tests.conftest import http_get, wait_for
-from tests.openclaw import RECOVER_BY_RESTART, RECOVER_BY_START, Gateway, stack_for
+from tests.openclaw import (
+    RECOVER_BY_RESTART,
+    RECOVER_BY_START,
+    Gateway,
+    recoveries,
+    stack_for,
+)
 from tests.test_up import StackClock, metrics_text, status, warden_up
 
 
 def decisions(ports: dict[str, int], kind: str) -> list[dict[str, Any]]:
     return [d for d in (status(ports) or {}).get("decisions", []) if d["kind"] == kind]
-
-
-def recovery_steps(ports: dict[str, int]) -> list[str]:
-    return [d["step"] for d in reversed(decisions(ports, "recovery"))]
 
 
 def human_alerts(ports: dict[str, int]) -> list[dict[str, Any]]:
@@ -41,6 +43,10 @@ def test_an_openclaw_outage_is_recovered_by_command_then_escalated(
     recover = tmp_path / "recover.py"
     recover.write_text(RECOVER_BY_START)
     cfg, ports = stack_for(tmp_path, demo_repo, gw, recover)
+
+    def runs() -> list[tuple[int, str, str, str]]:
+        return recoveries(tmp_path / "state")
+
     try:
         gw.start()
         with warden_up(cfg, StackClock.at_noon(tmp_path), tmp_path / "up.log"):
@@ -61,25 +67,23 @@ def test_an_openclaw_outage_is_recovered_by_command_then_escalated(
                 ),
                 30,
             )
-            wait_for(lambda: "started" in recovery_steps(ports), 90, 0.2)
+            wait_for(lambda: runs(), 90, 0.2)
             alerted = time.monotonic() - killed
             gw.wait_ready(90)
             healthy = time.monotonic() - killed
-            wait_for(lambda: "done" in recovery_steps(ports), 120, 0.5)
-            steps = recovery_steps(ports)
+            wait_for(lambda: [r[1] for r in runs()][:1] == ["done"], 120, 0.5)
             # One run for the outage: the second probe's episode joined it.
-            assert steps.count("started") == 1 and "escalated" not in steps, steps
-            assert {"joined", "succeeded", "done"} <= set(steps), steps
+            assert [r[1:3] for r in runs()] == [("done", "succeeded"), ("joined", "joined")]
             assert not (status(ports) or {}).get("swarms"), "the command sufficed"
             print(f"outage: alert at the responder {alerted:.1f} s, healthy {healthy:.1f} s")
 
             # A recovery that cannot: the swarm, then a person.
             recover.write_text(RECOVER_BY_RESTART)
             gw.kill()
-            wait_for(lambda: recovery_steps(ports).count("started") == 2, 90, 0.5)
-            wait_for(lambda: "escalated" in recovery_steps(ports), 60, 0.5)
-            failed = [d for d in decisions(ports, "recovery") if d["step"] == "failed"]
-            assert "service management skipped" in failed[0]["detail"], failed
+            second = wait_for(lambda: [r for r in runs()[2:] if r[1] != "joined"], 90, 0.5)
+            wait_for(lambda: dict((r[0], r[1]) for r in runs())[second[0][0]] == "escalated", 60)
+            failed = dict((r[0], r) for r in runs())[second[0][0]]
+            assert failed[2] == "failed" and "service management skipped" in failed[3], failed
             alerts = wait_for(lambda: human_alerts(ports), 90, 0.5)
             assert alerts[0]["labels"]["unresolved"] == "OpenClawDisconnected"
             ended = [d for d in decisions(ports, "swarm_end")]
