@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from warden.proc import GraceThenForce
+from warden.proc import GraceThenForce, alive_groups, signal_groups
 
 log = logging.getLogger(__name__)
 
@@ -151,28 +151,34 @@ def kill(path: Path) -> None:
 @dataclass
 class CgroupKill(GraceThenForce):
     """A kill in progress that never waits (the runtime's `Stopping`): SIGTERM to
-    every process in the cgroups at once, then, after the grace, freeze and kill
-    the cgroups; done when they are empty."""
+    every process in the cgroups and to the agents' own process groups, then,
+    after the grace, freeze and kill the cgroups and SIGKILL the groups; done when
+    the cgroups are empty and the groups gone. The groups cover an agent killed in
+    its first milliseconds, before it has joined its cgroup."""
 
     paths: list[Path]
+    groups: list[int]
     grace: float
     deadline: float
     forced: bool = False
 
     @classmethod
-    def begin(cls, paths: list[Path], grace: float) -> CgroupKill:
+    def begin(cls, paths: list[Path], groups: list[int], grace: float) -> CgroupKill:
+        kill = cls(paths, groups, grace, time.monotonic() + grace)
         for path in paths:
             for pid in pids(path):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGTERM)
-        return cls(paths, grace, time.monotonic() + grace)
+        signal_groups(groups, signal.SIGTERM)
+        return kill
 
     def _gone(self) -> bool:
-        return not any(populated(p) for p in self.paths)
+        return not any(populated(p) for p in self.paths) and not alive_groups(self.groups)
 
     def _force(self) -> None:
         for path in self.paths:
             kill(path)
+        signal_groups(self.groups, signal.SIGKILL)
 
 
 def _folders(path: Path) -> list[Path]:

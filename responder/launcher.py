@@ -207,7 +207,8 @@ class Processes:
     def terminate(self, targets: list[Target], grace: float) -> Stopping:
         if self.cgroups is None:
             return Termination.begin([t.pid for t in targets if t.pid], grace)
-        return CgroupKill.begin([self.cgroups.agent(t.swarm, t.agent) for t in targets], grace)
+        paths = [self.cgroups.agent(t.swarm, t.agent) for t in targets]
+        return CgroupKill.begin(paths, [t.pid for t in targets if t.pid], grace)
 
     def marked(self, instance: str) -> list[tuple[int, str | None]]:
         found: dict[int, str | None] = {}

@@ -21,7 +21,14 @@ from responder.model import Priority
 from responder.modes import Situation
 from responder.runtime import Runtime
 from tests.conftest import run_cli, wait_for
-from tests.test_runtime import config, ended, make, run_until, runtimes  # noqa: F401
+from tests.test_runtime import (  # noqa: F401
+    config,
+    ended,
+    make,
+    marked_processes,
+    run_until,
+    runtimes,
+)
 from warden.config import Config
 
 pytestmark = pytest.mark.skipif(
@@ -135,3 +142,17 @@ def test_the_process_tree_alone_misses_the_escapee(
     swarm_id = start(rt, token)
     assert rt.kill_swarm(swarm_id, wait=True)
     assert len(escapees(token)) == 1
+
+
+def test_an_agent_killed_before_it_joined_its_cgroup_is_gone_too(
+    tmp_path: Path,
+    runtimes: list[Runtime],  # noqa: F811
+) -> None:
+    """Was: a kill in the agent's first milliseconds (a crisis began as it started)
+    found its cgroup empty, called it done, and the agent joined the cgroup and ran on."""
+    cfg = config(tmp_path, "improvement: {env: {FAKE_CLAUDE: 'mode=hang'}}")
+    rt = make(runtimes, cfg)
+    for _ in range(5):
+        swarm = rt.start_swarm("improvement", Priority.MEDIUM, "job", "")
+        assert rt.kill_swarm(swarm.id, wait=True)
+        assert marked_processes(rt) == [], "the kill is over only when all of it is gone"

@@ -76,8 +76,7 @@ class Termination(GraceThenForce):
         return t
 
     def _send(self, sig: signal.Signals) -> None:
-        for g in self.groups:
-            _signal_group(g, sig)
+        signal_groups(self.groups, sig)
         for p in self.strays:
             _signal_process(p, sig)
 
@@ -141,9 +140,10 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+def signal_groups(pgids: Iterable[int], sig: signal.Signals) -> None:
+    for pgid in pgids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
 
 
 def _signal_process(p: psutil.Process, sig: signal.Signals) -> None:
