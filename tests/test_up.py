@@ -287,7 +287,8 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
             lambda: (
                 (st := status(ports))
                 and st["mode"] == "CRISIS"
-                and any(x["priority"] == "CRITICAL" for x in st["swarms"])
+                # BuildFailing's own swarm (TestsFailing's may come first).
+                and any(x["type"] == "bugfix" for x in st["swarms"])
                 and st
             ),
             60,
@@ -355,7 +356,7 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         wait_for(lambda: status(ports)["mode"] in ("ACTIVE", "NIGHT"), 30)  # type: ignore[index]
         check_dashboard_queries(ports, cfg)
         check_report(tmp_path / "report", cfg)
-        print(f"crisis seen and a CRITICAL swarm running {crisis_after:.1f} s after the break")
+        print(f"crisis and the CRITICAL bugfix swarm {crisis_after:.1f} s after the break")
     log = (tmp_path / "up.log").read_text()
     assert re.search(r"exporter +http://127\.0\.0\.1:\d+/metrics", log)
     assert "Warden is down." in log
