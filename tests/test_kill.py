@@ -60,10 +60,20 @@ def escaping(tmp_path: Path, token: str) -> Config:
     return config(tmp_path, f"improvement: {{env: {{FAKE_CLAUDE: 'mode=hang,escape={token}'}}}}")
 
 
+def daemonized(token: str) -> list[psutil.Process]:
+    """The escapee once it is only the sleeping daemon (its forks have exited)."""
+    found = escapees(token)
+    try:
+        sleeping = all("import time; time.sleep(3600)" in p.cmdline() for p in found)
+    except psutil.Error:  # a fork exiting meanwhile
+        return []
+    return found if len(found) == 1 and sleeping else []
+
+
 def start(rt: Runtime, token: str) -> str:
     swarm = rt.start_swarm("improvement", Priority.MEDIUM, "job", "")
-    run_until(rt, lambda: bool(escapees(token)))
-    [daemon] = escapees(token)
+    run_until(rt, lambda: bool(daemonized(token)))
+    [daemon] = daemonized(token)
     assert daemon.ppid() == 1 or daemon.ppid() != rt.live_agents()[0].pid
     assert "WARDEN_RUNTIME" not in daemon.environ()
     return swarm.id
