@@ -519,10 +519,10 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
         # J2 starts them; AgentDied is critical, so J1 may have started the
         # crisis's bugfix swarm first, and J2 then the other two.
         assert all(re.match(r"job:(J2:|J1:crisis$)", s["trigger"]) for s in second)
+        # Their agents, spawning or running (a live agent is either until it ends).
+        live = "SELECT pid FROM agents WHERE state IN ('spawning', 'running')"
         with sqlite3.connect(db_path) as db:
-            pids = sorted(
-                r[0] for r in db.execute("SELECT pid FROM agents WHERE state = 'running'")
-            )
+            pids = sorted(r[0] for r in db.execute(live))
 
         # R1: the responder freezes; warden up sees its heartbeat stop, kills
         # and restarts it, and it carries on with the swarms it had.
@@ -535,9 +535,7 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
         assert restarted_after < 150
         assert sorted(s["id"] for s in after["swarms"]) == sorted(s["id"] for s in second)
         with sqlite3.connect(db_path) as db:
-            kept = sorted(
-                r[0] for r in db.execute("SELECT pid FROM agents WHERE state = 'running'")
-            )
+            kept = sorted(r[0] for r in db.execute(live))
         assert kept == pids, "the agents kept running and were adopted"
         print(
             f"recovery swarms {recovered_after:.0f} s after every swarm died; "
