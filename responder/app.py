@@ -97,7 +97,10 @@ class Service:
             f"http://{listen.host}:{listen.port}/api/v1/checks",
             run_job=lambda job: self.jobs.run_now(job),
             reassess=lambda: self.reassess(),
-            tell=self._tell_unresolved,
+            # A5: a recovery and its swarms did not set an alert right.
+            tell=lambda alert, summary, description: self.tell(
+                "alert_unresolved", summary, description, {"unresolved": alert}
+            ),
         )
         self.jobs = Jobs(self)
         self.rejected: dict[str, int] = {}
@@ -205,25 +208,22 @@ class Service:
             if not store.tell_once_about_pause(p.type, p.since, self.clock()):
                 continue
             summary, description = breaker.message(p)
-            # Alertmanager judges startsAt/endsAt by the wall clock.
-            post_human_alert(
-                self.config.responder.alertmanager_url,
-                "swarm_type_paused",
-                summary,
-                description,
-                time.time(),
-                labels={"swarm_type": p.type, "failure_class": p.cls},
-            )
+            labels = {"swarm_type": p.type, "failure_class": p.cls}
+            self.tell("swarm_type_paused", summary, description, labels)
 
-    def _tell_unresolved(self, alertname: str, summary: str, description: str) -> None:
-        """A5: a recovery and its swarms did not set an alert right: a person, once."""
-        post_human_alert(
+    def tell(
+        self, reason: str, summary: str, description: str, labels: dict[str, str] | None = None
+    ) -> bool:
+        """Tell a person through Alertmanager (HumanNeeded); False if it could not be sent.
+        Alertmanager judges startsAt/endsAt by the wall clock, whatever clock the
+        service runs on."""
+        return post_human_alert(
             self.config.responder.alertmanager_url,
-            "alert_unresolved",
+            reason,
             summary,
             description,
             time.time(),
-            labels={"unresolved": alertname},
+            labels=labels,
         )
 
     def resume(self, swarm_type: str) -> bool:

@@ -58,7 +58,7 @@ class AlertHandler:
         checks_url: str,
         run_job: Callable[[str], None] = lambda job: None,
         reassess: Callable[[], None] = lambda: None,
-        tell: Tell = lambda alert, summary, description: None,
+        tell: Tell = lambda alert, summary, description: False,
     ) -> None:
         self.run_job = run_job
         # Called once a new episode is recorded and before acting on it, so a

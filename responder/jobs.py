@@ -27,7 +27,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from responder import learning, reports
 from responder.model import Priority, SwarmState
-from responder.notify import post_human_alert
 from responder.runtime import SpawnRefused
 from responder.webhook import Alert
 
@@ -427,9 +426,5 @@ class Jobs:
         return f"started {kind} {swarm.id} (size {size})"
 
     def _tell(self, reason: str, summary: str, description: str) -> str:
-        # Alertmanager judges startsAt/endsAt by the wall clock, whatever clock
-        # the service runs on.
-        sent = post_human_alert(
-            self.config.responder.alertmanager_url, reason, summary, description, time.time()
-        )
+        sent = self.service.tell(reason, summary, description)
         return f"told a person ({reason})" if sent else f"could not tell a person ({reason})"

@@ -59,8 +59,8 @@ class _Run:
 
 Spawn = Callable[[str, str, str, str], list[str]]
 """(alertname, fingerprint, startsAt, context) -> ids of the swarms the policy started."""
-Tell = Callable[[str, str, str], None]
-"""(alertname, summary, description): tell a person through Alertmanager."""
+Tell = Callable[[str, str, str], bool]
+"""(alertname, summary, description): tell a person through Alertmanager; whether sent."""
 
 
 class Recoveries:

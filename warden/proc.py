@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ import psutil
 KILL_GRACE_SECONDS = 2.0
 
 
-class GraceThenForce:
+class GraceThenForce(ABC):
     """The shape of every kill that never waits: `step` (called as often as the owner
     likes) says when all is gone and, once the grace is over, forces the end.
     Subclasses hold `grace`, `deadline` and `forced`, and say what gone and force are."""
@@ -30,11 +31,13 @@ class GraceThenForce:
     deadline: float
     forced: bool
 
+    @abstractmethod
     def _gone(self) -> bool:
-        raise NotImplementedError
+        """Nothing of theirs can run any more."""
 
+    @abstractmethod
     def _force(self) -> None:
-        raise NotImplementedError
+        """End what is left, now (SIGKILL, cgroup.kill)."""
 
     def step(self) -> bool:
         """True once nothing of theirs can run any more; forces the end when due."""
