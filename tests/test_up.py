@@ -478,7 +478,11 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
         to_night = wait_for(lambda: mode_change("NIGHT"), 60)
         assert to_night["from"] == "ACTIVE"
         assert night <= to_night["at"] < night + 40
-        state = json.loads((tmp_path / "state" / "state.json").read_text())
+        # The state file is written at the end of the step that logged the change.
+        state_file = tmp_path / "state" / "state.json"
+        state = wait_for(
+            lambda: (st := json.loads(state_file.read_text()))["mode"] == "NIGHT" and st, 10
+        )
         assert state["modeConfig"]["maxSwarms"] == 3
         assert state["modeConfig"]["allowedPriorities"] == ["CRITICAL", "HIGH"]
         assert post(responder, body(alert("CommitsAwaitingReview", fp="a1")))[0] == 200
