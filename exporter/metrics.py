@@ -64,6 +64,13 @@ class ExporterMetrics(PromCollector):
             (CounterMetricFamily(f"warden_collector_{suffix}", text, labels=["collector"]), get)
             for suffix, text, get in _COUNTERS
         ]
+        if self.scheduler.roots:
+            yield GaugeMetricFamily(
+                "warden_file_events_up",
+                "1 while the kernel's file events reach the exporter; 0: changes to the "
+                "project are seen only at the collectors' scheduled runs.",
+                value=1.0 if self.scheduler.file_events_up else 0.0,
+            )
         for name, st in self.scheduler.states.items():
             if st.success is None:
                 continue  # not run yet: no value is better than a made-up one

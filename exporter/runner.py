@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +49,12 @@ class CommandRunner:
         timeout: float,
         tail_bytes: int = 16384,
         env: Mapping[str, str] | None = None,
+        scan: Callable[[str], None] | None = None,
     ) -> CommandResult:
-        """Run `args` (never through a shell); raise OSError if it cannot start."""
+        """Run `args` (never through a shell); raise OSError if it cannot start.
+
+        `scan` sees every line of the whole output once the command ends: what
+        is counted must not depend on how much of the output is kept."""
         full_env = {**os.environ, **(env or {})}
         started = time.time()
         t0 = time.monotonic()
@@ -78,6 +82,10 @@ class CommandRunner:
                 with self._lock:
                     self._groups.discard(proc.pid)
             duration = time.monotonic() - t0
+            if scan is not None:
+                out.seek(0)
+                for line in out:
+                    scan(line.decode("utf-8", errors="replace"))
             size = out.seek(0, os.SEEK_END)
             out.seek(max(0, size - tail_bytes))
             tail = out.read().decode("utf-8", errors="replace")

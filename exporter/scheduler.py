@@ -4,6 +4,13 @@ A scrape never waits on a collector: it reads `CollectorState.families`,
 which a run replaces as a whole when it finishes. Blocking work happens in a
 dedicated thread pool (one worker per loop) so a long build never delays the
 log follower or a probe.
+
+Changes are file events from the kernel (inotify through `watchfiles`), not
+polling: one task watches every folder a collector named, and passes each
+batch of changed paths to the collectors, which say whether it calls for a
+run. A batch is what changed until 50 ms passed without a change (at most
+400 ms), so an editor's save, or a burst of them, is one run. A change during
+a run sets the trigger again: exactly one run follows, at once.
 """
 
 from __future__ import annotations
@@ -15,12 +22,20 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import watchfiles
 from prometheus_client.metrics_core import Metric
 
 from exporter.collectors import Collector
 
 log = logging.getLogger(__name__)
+QUIET_MS = 50
+"""A batch of changes ends when nothing changed for this long ..."""
+BATCH_MAX_MS = 400
+"""... or when it has lasted this long (a file written without pause)."""
+SETTLE_SECONDS = 4 * QUIET_MS / 1000
+"""After a run, how long its last writes take to arrive as events."""
 
 
 @dataclass
@@ -43,17 +58,23 @@ class Scheduler:
         self.collectors = list(collectors)
         self.states = {c.name: CollectorState() for c in collectors}
         self._clock = clock
-        watchers = sum(1 for c in collectors if c.watch_interval)
         self._pool = ThreadPoolExecutor(
-            max_workers=max(1, len(collectors) + watchers), thread_name_prefix="collector"
+            max_workers=len(collectors) + 1, thread_name_prefix="collector"
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.roots, self.watched = watch_roots(self.collectors)
+        self.file_events_up = False
+        """Whether file events are being delivered (else changes wait for a schedule)."""
+        self._ready = asyncio.Event()
 
     async def start(self) -> None:
+        if self.roots:
+            self._tasks.append(asyncio.create_task(self._watch(), name="file-events"))
+            # The first runs must not miss a change made while the watch is set up.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), timeout=5)
         for c in self.collectors:
             self._tasks.append(asyncio.create_task(self._loop(c), name=f"collector-{c.name}"))
-            if c.watch_interval:
-                self._tasks.append(asyncio.create_task(self._watch(c), name=f"watch-{c.name}"))
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -98,20 +119,70 @@ class Scheduler:
 
     async def _loop(self, c: Collector) -> None:
         state = self.states[c.name]
+        loop = asyncio.get_running_loop()
         while True:
             state.trigger.clear()
             await self.run_once(c)
+            if self.file_events_up and c.name in self.watched:
+                await asyncio.sleep(SETTLE_SECONDS)
+                if not await loop.run_in_executor(self._pool, c.pending):
+                    state.trigger.clear()  # nothing, or only its own output, changed
+            interval = c.interval
+            if self.file_events_up and c.name in self.watched and c.watched_interval:
+                interval = c.watched_interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.trigger.wait(), timeout=c.interval)
+                await asyncio.wait_for(state.trigger.wait(), timeout=interval)
 
-    async def _watch(self, c: Collector) -> None:
-        assert c.watch_interval
+    async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(c.watch_interval)
-            try:
-                if await loop.run_in_executor(self._pool, c.changed):
-                    log.info("collector %s: change detected, running now", c.name)
-                    self.trigger(c.name)
-            except Exception as exc:
-                log.warning("collector %s: change watch failed: %s", c.name, exc)
+        watching = [c for c in self.collectors if c.name in self.watched]
+        try:
+            events = watchfiles.awatch(*self.roots, step=QUIET_MS, debounce=BATCH_MAX_MS)
+            first = asyncio.ensure_future(anext(events))
+            # RustNotify has set its watches once the generator waits for events.
+            await asyncio.sleep(0.05)
+            self.file_events_up = True
+            self._ready.set()
+            batch = await first
+            while True:
+                paths = {Path(p) for _, p in batch}
+                for c in watching:
+                    try:
+                        if await loop.run_in_executor(self._pool, c.changed, paths):
+                            log.info("collector %s: inputs changed, running now", c.name)
+                            self.trigger(c.name)
+                    except Exception as exc:
+                        log.warning("collector %s: reading a change failed: %s", c.name, exc)
+                batch = await anext(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # No inotify (or out of watches): the schedules still run.
+            log.warning(
+                "file events unavailable (%s): changes are seen at each collector's "
+                "next scheduled run",
+                exc,
+            )
+        finally:
+            self.file_events_up = False
+            self._ready.set()
+
+
+def watch_roots(collectors: Sequence[Collector]) -> tuple[list[Path], set[str]]:
+    """The folders to watch (none inside another) and the collectors they serve.
+
+    A watched file is watched through its folder, so a rotation (a new file
+    under the same name) is seen; a collector whose folder does not exist and
+    is not under another watched folder is left to its schedule."""
+    wanted: dict[str, list[Path]] = {}
+    for c in collectors:
+        if c.watch:
+            wanted[c.name] = [p if p.is_dir() else p.parent for p in c.watch]
+    existing = {d for dirs in wanted.values() for d in dirs if d.is_dir()}
+    roots = sorted(d for d in existing if not any(o in d.parents for o in existing))
+
+    def covered(d: Path) -> bool:
+        return any(d == r or r in d.parents for r in roots)
+
+    watched = {name for name, dirs in wanted.items() if all(covered(d) for d in dirs)}
+    return roots, watched

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from exporter.changes import ProjectChanges
 from exporter.collectors import Collector
 from exporter.collectors.agents import AgentsCollector
 from exporter.collectors.build import BuildCollector
@@ -18,15 +21,16 @@ from warden.config import Config
 
 def build_collectors(config: Config, runner: CommandRunner) -> list[Collector]:
     d = config.project_dir
+    changes = ProjectChanges(d, results_read(config))
     out: list[Collector] = []
     if config.host:
         out.append(HostCollector(config.host))
     if config.build:
-        out.append(BuildCollector(config.build, d, runner))
+        out.append(BuildCollector(config.build, d, runner, changes))
     if config.tests:
-        out.append(suite_collector(config.tests, d, runner))
+        out.append(suite_collector(config.tests, d, runner, changes))
     if config.typecheck:
-        out.append(TypecheckCollector(config.typecheck, d, runner))
+        out.append(TypecheckCollector(config.typecheck, d, runner, changes))
     if config.coverage:
         out.append(CoverageCollector(config.coverage))
     if config.git:
@@ -37,4 +41,16 @@ def build_collectors(config: Config, runner: CommandRunner) -> list[Collector]:
         out.append(ProbesCollector(config.probes, d, runner))
     if config.agents:
         out.append(AgentsCollector(config.agents))
+    return out
+
+
+def results_read(config: Config) -> list[Path]:
+    """What Warden itself reads or writes in the project: never a check's input."""
+    out = [config.state_dir]
+    if config.tests and config.tests.junit_report:
+        out.append(config.tests.junit_report)
+    if config.coverage:
+        out.append(config.coverage.path)
+    if config.logs:
+        out += [s.path for s in config.logs.sources]
     return out

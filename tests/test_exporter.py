@@ -33,7 +33,6 @@ def full_config(repo: Path, build_interval: str = "1h") -> Path:
           build:
             command: [{sys.executable}, build.py]
             interval: {build_interval}
-            change_poll_interval: 200ms
           tests:
             command: [{sys.executable}, run_tests.py]
             junit_report: reports/junit.xml

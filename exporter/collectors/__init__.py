@@ -7,7 +7,8 @@ work in a worker thread and returns the families to serve until its next run.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
 
 from prometheus_client.metrics_core import Metric
 
@@ -17,16 +18,24 @@ class Collector(ABC):
 
     name: str = ""
     interval: float = 15.0
-    watch_interval: float | None = None
-    """When set, the scheduler calls `changed()` this often and runs the
-    collector at once when it answers True (build on a git change)."""
+    watch: tuple[Path, ...] = ()
+    """Files or folders whose file events may call for a run now: the
+    scheduler passes each batch of changed paths to `changed()`."""
+    watched_interval: float | None = None
+    """The schedule while file events work, when it can be slower than
+    `interval` (which then is the polling rate without them)."""
 
     @abstractmethod
     def collect(self) -> Sequence[Metric]:
         """Measure now (blocking is fine) and return the families to serve."""
 
-    def changed(self) -> bool:
+    def changed(self, paths: Collection[Path]) -> bool:
+        """Whether this batch of changed paths calls for a run (may block)."""
         return False
+
+    def pending(self) -> bool:
+        """After a run: whether changes seen during it still call for another."""
+        return True
 
     def close(self) -> None:  # noqa: B027  (an optional hook, not abstract)
         """Release resources and persist state; called once at shutdown."""

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from exporter.changes import ProjectChanges
 from exporter.collectors.check import CommandCheckCollector
 from exporter.runner import CommandRunner
 from warden.config import CommandCheck
 
 
 class BuildCollector(CommandCheckCollector):
-    def __init__(self, settings: CommandCheck, project_dir: Path, runner: CommandRunner) -> None:
-        super().__init__("build", settings, project_dir, runner)
+    def __init__(
+        self,
+        settings: CommandCheck,
+        project_dir: Path,
+        runner: CommandRunner,
+        changes: ProjectChanges | None = None,
+    ) -> None:
+        super().__init__("build", settings, project_dir, runner, changes)

@@ -9,19 +9,21 @@ swarm is handed the error text from there.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from exporter.changes import ProjectChanges
 from exporter.collectors import Collector
 from exporter.runner import CommandResult, CommandRunner
-from exporter.treewatch import TreeWatcher
 from warden.config import CommandCheck
 
+log = logging.getLogger(__name__)
 RESULTS = ("success", "failure", "timeout")
 
 
@@ -29,34 +31,71 @@ class CommandCheckCollector(Collector):
     """Runs `settings.command`; subclasses add what they read from the output."""
 
     def __init__(
-        self, name: str, settings: CommandCheck, project_dir: Path, runner: CommandRunner
+        self,
+        name: str,
+        settings: CommandCheck,
+        project_dir: Path,
+        runner: CommandRunner,
+        changes: ProjectChanges | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.project_dir = project_dir
         self.runner = runner
         self.interval = settings.interval
-        self._watcher = TreeWatcher(project_dir) if settings.run_on_change else None
-        self.watch_interval = settings.change_poll_interval if self._watcher else None
+        self._changes = changes if settings.run_on_change else None
+        self.watch = (project_dir,) if self._changes else ()
         self._lock = threading.Lock()
+        self._pending: set[Path] = set()
+        """Input changes not yet seen by a run: the cause of the next one."""
+        self._cause: set[Path] = set()
         self.last: CommandResult | None = None
         self.last_failure: CommandResult | None = None
+        self.last_stale = False
         self.consecutive_failures = 0
         self.runs = dict.fromkeys(RESULTS, 0)
+        self.stale_runs = 0
 
-    def changed(self) -> bool:
-        return self._watcher is not None and self._watcher.changed()
+    def changed(self, paths: Collection[Path]) -> bool:
+        if self._changes is None:
+            return False
+        inputs = self._changes.inputs(paths, self.settings.ignore)
+        with self._lock:
+            self._pending |= inputs
+        return bool(inputs)
+
+    def pending(self) -> bool:
+        """Whether inputs changed while the last run ran: it is stale, and the next
+        starts at once. The same untracked paths, alone, as what caused the run
+        are the check's own output, written twice in a row: no change."""
+        with self._lock:
+            during, cause = set(self._pending), self._cause
+        if not during:
+            return False
+        assert self._changes is not None
+        if during == cause and self._changes.untracked(during):
+            self._changes.learn_outputs(self.name, during)
+            with self._lock:
+                self._pending -= during
+            return False
+        log.info("%s: inputs changed during the run; running again now", self.name)
+        with self._lock:
+            self.last_stale = True
+            self.stale_runs += 1
+        return True
 
     def collect(self) -> Sequence[Metric]:
+        with self._lock:
+            self._cause, self._pending = self._pending, set()
+            self.last_stale = False
         result = self.runner.run(
             self.settings.command,
             self.project_dir,
             self.settings.timeout,
             self.settings.output_tail_bytes,
             self.settings.env,
+            self.line_scanner(),
         )
-        if self._watcher:
-            self._watcher.mark()
         extra = self.read_output(result)
         with self._lock:
             self.last = result
@@ -69,6 +108,10 @@ class CommandCheckCollector(Collector):
                 self.last_failure = result
         return [*self.check_families(result), *extra]
 
+    def line_scanner(self) -> Callable[[str], None] | None:
+        """What reads every line of a run's output (a subclass counting errors)."""
+        return None
+
     def read_output(self, result: CommandResult) -> list[Metric]:
         """Families a subclass derives from the run (test counts, type errors)."""
         return []
@@ -80,6 +123,11 @@ class CommandCheckCollector(Collector):
         runs = CounterMetricFamily(f"{p}_runs", f"Runs of {what} by result.", labels=["result"])
         for outcome, n in self.runs.items():
             runs.add_metric([outcome], n)
+        stale = CounterMetricFamily(
+            f"{p}_stale_runs",
+            f"Runs of {what} whose inputs changed while they ran; another run follows at once.",
+            value=self.stale_runs,
+        )
         return [
             GaugeMetricFamily(
                 f"{p}_success",
@@ -107,6 +155,7 @@ class CommandCheckCollector(Collector):
                 value=self.consecutive_failures,
             ),
             runs,
+            stale,
         ]
 
     def report(self) -> dict[str, Any]:
@@ -116,6 +165,7 @@ class CommandCheckCollector(Collector):
                 "command": list(self.settings.command),
                 "consecutive_failures": self.consecutive_failures,
                 "last_run": _result_json(self.last),
+                "last_run_stale": self.last_stale,
                 "last_failure": _result_json(self.last_failure),
             }
 

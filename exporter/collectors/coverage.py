@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +71,10 @@ class CoverageCollector(Collector):
     def __init__(self, settings: CoverageSettings) -> None:
         self.settings = settings
         self.interval = settings.interval
+        self.watch = (settings.path,)
+
+    def changed(self, paths: Collection[Path]) -> bool:
+        return self.settings.path in paths
 
     def collect(self) -> Sequence[Metric]:
         path = self.settings.path

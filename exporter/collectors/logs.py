@@ -1,7 +1,9 @@
 """Logs collector (T6, J4): counts error lines in followed log files, per source.
 
-It polls every `poll_interval` (250 ms by default), so an error line is
-counted within a fraction of a second of being written. Offsets are saved to
+It reads when the kernel says a followed file changed (file events), so an
+error line is counted within a fraction of a second of being written, and
+an idle log costs nothing. Without file events it polls every
+`poll_interval` (250 ms by default). Offsets are saved to
 the state folder (atomically, every `offsets_save_interval` and at shutdown):
 a restart resumes where it stopped instead of counting old lines again.
 """
@@ -12,7 +14,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
@@ -51,6 +53,8 @@ class LogsCollector(Collector):
     def __init__(self, settings: LogsSettings, state_dir: Path) -> None:
         self.settings = settings
         self.interval = settings.poll_interval
+        self.watched_interval = settings.offsets_save_interval
+        self.watch = tuple(s.path for s in settings.sources)
         self.offsets_file = state_dir / "log-offsets.json"
         saved = self._load_offsets()
         start_at_end = settings.start_at == "end"
@@ -71,6 +75,9 @@ class LogsCollector(Collector):
                 "ignoring unreadable %s (%s); following from the end", self.offsets_file, exc
             )
             return {}
+
+    def changed(self, paths: Collection[Path]) -> bool:
+        return any(p in paths for p in self.watch)
 
     def save_offsets(self) -> None:
         data = {

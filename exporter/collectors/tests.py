@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
+from exporter.changes import ProjectChanges
 from exporter.collectors import Collector
 from exporter.collectors.check import CommandCheckCollector
 from exporter.runner import CommandResult, CommandRunner
@@ -70,9 +71,15 @@ class _ReportReader:
 class SuiteCommandCollector(CommandCheckCollector):
     """Runs the test command, then reads the report it wrote."""
 
-    def __init__(self, settings: TestsSettings, project_dir: Path, runner: CommandRunner):
+    def __init__(
+        self,
+        settings: TestsSettings,
+        project_dir: Path,
+        runner: CommandRunner,
+        changes: ProjectChanges | None = None,
+    ) -> None:
         assert settings.check is not None
-        super().__init__("tests", settings.check, project_dir, runner)
+        super().__init__("tests", settings.check, project_dir, runner, changes)
         self._report = _ReportReader(settings.junit_report)
 
     def read_output(self, result: CommandResult) -> list[Metric]:
@@ -85,14 +92,24 @@ class SuiteReportCollector(Collector):
     name = "tests"
 
     def __init__(self, settings: TestsSettings) -> None:
+        assert settings.junit_report is not None
         self.interval = settings.interval
+        self.watch = (settings.junit_report,)
         self._report = _ReportReader(settings.junit_report)
+
+    def changed(self, paths: Collection[Path]) -> bool:
+        return self._report.report in paths
 
     def collect(self) -> Sequence[Metric]:
         return self._report.families()
 
 
-def suite_collector(settings: TestsSettings, project_dir: Path, runner: CommandRunner) -> Collector:
+def suite_collector(
+    settings: TestsSettings,
+    project_dir: Path,
+    runner: CommandRunner,
+    changes: ProjectChanges | None = None,
+) -> Collector:
     if settings.check is not None:
-        return SuiteCommandCollector(settings, project_dir, runner)
+        return SuiteCommandCollector(settings, project_dir, runner, changes)
     return SuiteReportCollector(settings)
