@@ -61,7 +61,7 @@ def make_checked_project(root: Path, build_seconds: float, tests_seconds: float)
             interval: 1h
           tests:
             command: [{py}, check.py, tests, '{tests_seconds}']
-            junit_report: reports/junit.xml
+            junit_report: project/reports/junit.xml
             interval: 1h
             run_on_change: true
         """,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO, free_port, run_cli, write_config
+from tests.conftest import DEMO, REPO, free_port, run_cli, write_config
 from warden.config import ConfigError, load_config
 from warden.configreader import parse_duration
 
@@ -212,3 +213,137 @@ def test_exporter_refuses_to_start_on_bad_config(tmp_path: Path) -> None:
     assert res.returncode == 1
     assert "refusing to start" in res.stderr
     assert "collectors.git.interval" in res.stderr
+
+
+# -- issue 13: one rule for paths, addresses that agree, no tracebacks ---------------
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    (project / "reports").mkdir(parents=True)
+    cfg = tmp_path / "conf" / "warden.yml"
+    cfg.parent.mkdir()
+    cfg.write_text(
+        "project: {dir: ../proj}\n"
+        "collectors:\n"
+        "  tests: {junit_report: ../proj/reports/junit.xml}\n"
+        "  coverage: {}\n"
+        "  logs: {sources: [{name: app, path: app.log}]}\n"
+    )
+    config = load_config(cfg)
+    assert config.project_dir == project
+    assert config.tests is not None and config.tests.junit_report == project / "reports/junit.xml"
+    assert config.logs is not None and config.logs.sources[0].path == cfg.parent / "app.log"
+    # Defaults of files inside the project are under project.dir.
+    assert config.coverage is not None
+    assert config.coverage.path == project / "coverage/coverage-summary.json"
+    assert config.swarm_types["bugfix"].cwd == project
+    assert config.host is not None and config.host.paths == (Path("/"), project)
+    # Warden's own Prometheus and Alertmanager configs, wherever warden.yml is.
+    assert config.stack.prometheus_config == REPO / "prometheus" / "prometheus.yml"
+
+
+def test_a_copied_shipped_config_checks_and_names_what_is_missing(tmp_path: Path) -> None:
+    text = (REPO / "warden.yml").read_text().replace("examples/demo", str(DEMO))
+    (tmp_path / "warden.yml").write_text(text)
+    checked = run_cli("check-config", "-c", str(tmp_path / "warden.yml"))
+    assert checked.returncode == 0, checked.stderr
+    found = problems(tmp_path, "stack: {prometheus_config: prom.yml}\n")
+    assert found == [f"stack.prometheus_config: file {str(tmp_path / 'prom.yml')!r} does not exist"]
+
+
+def test_responder_urls_follow_the_stack_or_must_agree(tmp_path: Path) -> None:
+    cfg = tmp_path / "w.yml"
+    cfg.write_text("stack: {prometheus_listen: '127.0.0.1:9191', alertmanager_listen: '0.0.0.0:9393'}\n")
+    config = load_config(cfg)
+    assert config.responder.prometheus_url == "http://127.0.0.1:9191"
+    assert config.responder.alertmanager_url == "http://127.0.0.1:9393"
+    found = problems(
+        tmp_path,
+        "stack: {prometheus_listen: '127.0.0.1:9191'}\n"
+        "responder: {prometheus_url: 'http://127.0.0.1:9090'}\n",
+    )
+    assert found == [
+        "responder.prometheus_url: http://127.0.0.1:9090 is not where "
+        "stack.prometheus_listen (127.0.0.1:9191) makes it listen; leave it out to derive "
+        "it, or make the two agree"
+    ]
+    # Without a stack section (the compose stack), the URLs are as written.
+    cfg.write_text("responder: {prometheus_url: 'http://prometheus:9090'}\n")
+    assert load_config(cfg).responder.prometheus_url == "http://prometheus:9090"
+
+
+COMMANDS = [
+    ["check-config"],
+    ["exporter"],
+    ["rules", "--check"],
+    ["responder"],
+    ["supervise", "responder"],
+    ["up"],
+    ["compose-config", "--check"],
+    ["dashboards", "--check"],
+    ["swarm", "run", "bugfix"],
+    ["swarm", "list"],
+    ["swarm", "kill", "s-1"],
+    ["swarm", "resume", "bugfix"],
+    ["budget"],
+    ["status"],
+    ["maintenance", "start"],
+    ["report"],
+    ["simulate"],
+    ["cleanup"],
+]
+
+BROKEN = {
+    "missing": None,
+    "not yaml": "project: [\n",
+    "unknown key": "projet: {dir: .}\n",
+    "bad value": "collectors: {build: {command: 'make all'}}\n",
+    "stack file missing": "stack: {alertmanager_config: nowhere.yml}\n",
+}
+
+
+def test_every_command_covers_every_subcommand() -> None:
+    from warden.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    names = set(sub.choices)
+    nested = {
+        f"swarm {n}"
+        for a in sub.choices["swarm"]._actions
+        if isinstance(a, argparse._SubParsersAction)
+        for n in a.choices
+    }
+    listed = {c[0] if c[0] != "swarm" else f"swarm {c[1]}" for c in COMMANDS}
+    assert listed == (names - {"swarm"}) | nested
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_no_config_problem_ends_in_a_traceback(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from warden.cli import main
+
+    cfg = tmp_path / "warden.yml"
+    body = BROKEN[kind]
+    if body is not None:
+        cfg.write_text(body)
+    for command in COMMANDS:
+        argv = (
+            [*command[:2], "-c", str(cfg), *command[2:]]
+            if command[0] == "swarm"
+            else [
+                command[0],
+                "-c",
+                str(cfg),
+                *command[1:],
+            ]
+        )
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code  # type: ignore[assignment]
+        err = capsys.readouterr().err
+        assert code not in (0, None), (command, err)
+        assert str(cfg) in err, (command, err)

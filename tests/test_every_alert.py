@@ -62,14 +62,18 @@ def test_every_alert_fires_from_the_real_components(tmp_path: Path, demo_repo: P
         extra=(
             # Collectors look every second; the coverage report is the test's own.
             (
-                "    path: coverage/coverage-summary.json\n    format: auto\n    interval: 30s",
-                "    path: coverage/driven.json\n    format: istanbul\n    interval: 1s",
+                f"    path: {coverage.parent / 'coverage-summary.json'}  # default: under "
+                "project.dir\n    format: auto\n    interval: 30s",
+                f"    path: {coverage}\n    format: istanbul\n    interval: 1s",
             ),
             (
                 "    review_ref: refs/warden/reviewed\n    interval: 30s",
                 "    review_ref: refs/warden/reviewed\n    interval: 1s",
             ),
-            ("    paths: ['/', '.']\n    interval: 15s", "    paths: ['/', '.']\n    interval: 1s"),
+            (
+                f"    paths: ['/', {demo_repo}]     # default: / and project.dir\n    interval: 15s",
+                f"    paths: ['/', {demo_repo}]\n    interval: 1s",
+            ),
             # Probes: a slow endpoint (W1) and an OpenClaw gateway that is not there (T7).
             (
                 "    interval: 15s\n    http:\n      - name: openclaw\n",

@@ -35,16 +35,16 @@ def full_config(repo: Path, build_interval: str = "1h") -> Path:
             interval: {build_interval}
           tests:
             command: [{sys.executable}, run_tests.py]
-            junit_report: reports/junit.xml
+            junit_report: demo/reports/junit.xml
           typecheck:
             command: [{sys.executable}, typecheck.py]
           coverage:
-            path: coverage/coverage-summary.json
+            path: demo/coverage/coverage-summary.json
             interval: 200ms
           git: {{interval: 500ms}}
           logs:
             poll_interval: 100ms
-            sources: [{{name: app, path: logs/app.log}}]
+            sources: [{{name: app, path: demo/logs/app.log}}]
           host: {{interval: 1s}}
           probes:
             http: [{{name: openclaw, url: 'http://127.0.0.1:9/readyz', timeout: 1s}}]

@@ -69,18 +69,10 @@ def stack_config(
     }
     text = (REPO / "warden.yml").read_text()
     for old, new in (
-        ("  dir: examples/demo", f"  dir: {project}"),
+        ("../fake_claude.py", str(REPO / "examples" / "fake_claude.py")),
+        ("examples/demo", str(project)),  # project.dir and the paths inside it
         ("state_dir: .warden", f"state_dir: {tmp_path / 'state'}"),
         ("  token_file: alertmanager/secrets/webhook-token", f"  token_file: {tmp_path / 'token'}"),
-        (
-            "  prometheus_config: prometheus/prometheus.yml",
-            f"  prometheus_config: {REPO / 'prometheus' / 'prometheus.yml'}",
-        ),
-        (
-            "  alertmanager_config: alertmanager/alertmanager.yml",
-            f"  alertmanager_config: {REPO / 'alertmanager' / 'alertmanager.yml'}",
-        ),
-        ("../fake_claude.py", str(REPO / "examples" / "fake_claude.py")),
         # The probes on: an endpoint that answers (the exporter's own health), and a
         # health command that prints what `openclaw health --json` prints when well.
         (

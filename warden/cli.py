@@ -173,7 +173,7 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     return _write_or_check(files, args.check, f"warden dashboards -c {args.config}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warden", description=__doc__)
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -215,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     from responder.cli import add_commands
 
     add_commands(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.basicConfig(
         level=args.log_level,

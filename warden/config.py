@@ -3,8 +3,11 @@
 Every component (exporter now, responder later) reads the same file through
 `load_config`. A collector section that is absent is disabled; a section that
 is present gets the defaults documented in the shipped `warden.yml` for every
-key it leaves out. Relative paths are resolved against the config file's
-folder (project settings) or the project folder (files inside the project).
+key it leaves out. One rule for paths, as in Prometheus' own config: a
+relative path is relative to the config file's folder, in every key and every
+component. Defaults of files inside the project (the coverage report, the
+swarms' folder) are under `project.dir`. Commands are argument lists run in
+`project.dir`, as a person would type them there.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import pwd
 import re
 import sys
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -408,13 +412,18 @@ def _parse(root: Reader, check_programs: bool) -> Config:
     exp = _section(root, "exporter")
     exporter = ExporterSettings(_listen(exp, DEFAULT_EXPORTER_PORT))
     exp.finish()
+    stack = _stack(_section(root, "stack"))
     resp = _section(root, "responder")
     responder = ResponderSettings(
         listen=_listen(resp, DEFAULT_RESPONDER_PORT),
         token_file=resp.path_value("token_file", "alertmanager/secrets/webhook-token"),
         max_body_bytes=resp.integer("max_body_bytes", 1 << 20, minimum=1024),
-        alertmanager_url=_url(resp, "alertmanager_url", "http://127.0.0.1:9093"),
-        prometheus_url=_url(resp, "prometheus_url", "http://127.0.0.1:9090"),
+        alertmanager_url=_stack_url(
+            resp, "alertmanager_url", stack.alertmanager_listen, "stack.alertmanager_listen", root
+        ),
+        prometheus_url=_stack_url(
+            resp, "prometheus_url", stack.prometheus_listen, "stack.prometheus_listen", root
+        ),
         poll_interval=resp.duration("poll_interval", "200ms"),
         policies=_policies(_section(resp, "policies")),
         max_connections=resp.integer("max_connections", 256, minimum=8),
@@ -425,14 +434,14 @@ def _parse(root: Reader, check_programs: bool) -> Config:
     resp.finish()
 
     col = root.section("collectors") or Reader({}, "collectors", root.problems, root.base_dir)
-    sub = _Sections(col, project_dir)
+    sub = _Sections(col)
     config = Config(
         file=root.problems.file,
         project_dir=project_dir,
         state_dir=root.path_value("state_dir", ".warden"),
         exporter=exporter,
         responder=responder,
-        stack=_stack(_section(root, "stack")),
+        stack=stack,
         build=sub.enabled(
             "build", lambda r: _check(r, project_dir, ["npm", "run", "build"], "30s", "10m", True)
         ),
@@ -440,7 +449,7 @@ def _parse(root: Reader, check_programs: bool) -> Config:
         typecheck=sub.enabled("typecheck", lambda r: _typecheck(r, project_dir)),
         coverage=sub.enabled("coverage", lambda r: _coverage(r, project_dir)),
         git=sub.enabled("git", _git),
-        logs=sub.enabled("logs", lambda r: _logs(r, project_dir)),
+        logs=sub.enabled("logs", _logs),
         host=sub.enabled("host", lambda r: _host(r, project_dir), default_on=True),
         probes=sub.enabled("probes", lambda r: _probes(r, project_dir)),
         agents=sub.enabled("agents", _agents),
@@ -531,21 +540,63 @@ def _check_policies(root: Reader, config: Config) -> None:
                 )
 
 
+SHIPPED_DIR = Path(__file__).resolve().parent.parent
+"""Where Warden's shipped Prometheus and Alertmanager configs are."""
+
+
 def _stack(r: Reader) -> StackSettings:
     settings = StackSettings(
         prometheus_listen=_listen(r, 9090, "prometheus_listen"),
         alertmanager_listen=_listen(r, 9093, "alertmanager_listen"),
-        prometheus_config=r.path_value("prometheus_config", "prometheus/prometheus.yml"),
-        alertmanager_config=r.path_value("alertmanager_config", "alertmanager/alertmanager.yml"),
+        prometheus_config=_shipped(r, "prometheus_config", "prometheus/prometheus.yml"),
+        alertmanager_config=_shipped(r, "alertmanager_config", "alertmanager/alertmanager.yml"),
     )
     r.finish()
     return settings
+
+
+def _shipped(r: Reader, key: str, name: str) -> Path:
+    """A config `warden up` starts from: Warden's own unless the key names one,
+    so a warden.yml copied anywhere still finds them."""
+    if r.has(key) and not r.raw_is_null(key):
+        return r.path_value(key, must_exist="file")
+    path = SHIPPED_DIR / name
+    if not path.is_file():
+        r.problems.add(r.key(key), f"Warden's shipped {name} is missing ({path}): name one")
+    return path
 
 
 def _url(r: Reader, name: str, default: str) -> str:
     url = r.string(name, default)
     if not url.startswith(("http://", "https://")):
         r.problems.add(r.key(name), f"expected an http:// or https:// URL, got {url!r}")
+    return url
+
+
+def _stack_url(r: Reader, name: str, listen: Listen, listen_key: str, root: Reader) -> str:
+    """Where the responder reaches a part of the stack: derived from the stack's
+    listen address when left out (or null); when written beside a `stack`
+    section, it must name the same port there, or the responder would ask a
+    Prometheus that `warden up` never started."""
+    host = "127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host
+    derived = f"http://{host}:{listen.port}"
+    if not r.has(name) or r.raw_is_null(name):
+        return derived
+    url = _url(r, name, derived)
+    parsed = urllib.parse.urlsplit(url)
+    if root.has("stack") and url.startswith(("http://", "https://")):
+        try:
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        if port != listen.port or (
+            listen.host not in ("0.0.0.0", "::", "") and parsed.hostname != listen.host
+        ):
+            r.problems.add(
+                r.key(name),
+                f"{url} is not where {listen_key} ({listen}) makes it listen; "
+                "leave it out to derive it, or make the two agree",
+            )
     return url
 
 
@@ -654,7 +705,7 @@ def _swarm_type(r: Reader, name: str, base: SwarmType | None, cwd: Path, check: 
         prompt=r.string("prompt", DEFAULT_PROMPTS.get(name, base.prompt if base else "")),
         command=command,
         adapter=r.choice("adapter", ADAPTERS, base.adapter if base else "claude"),
-        cwd=r.path_value("cwd", ".", must_exist="dir" if r.has("cwd") else "")
+        cwd=r.path_value("cwd", ".", must_exist="dir" if r.has("cwd") else "", default_in=cwd)
         if r.has("cwd") or base is None
         else base.cwd,
         env={**(base.env if base else {}), **r.string_map("env")},
@@ -763,15 +814,13 @@ def _swarms(
     """Swarm types. Without a `swarms:` section the defaults (Claude Code) are
     used unchecked: a config for the exporter alone needs no `claude` on PATH."""
     check = section is not None and check_programs
-    r = section or Reader({}, "swarms", root.problems, project_dir)
-    r.base_dir = project_dir
+    r = section or Reader({}, "swarms", root.problems, root.base_dir)
     types_reader = _section(r, "types")
     base = _swarm_type(r, "default", None, project_dir, check)
     out: dict[str, SwarmType] = {}
     names = list(DEFAULT_PROMPTS) + [n for n in types_reader.names() if n not in DEFAULT_PROMPTS]
     for name in names:
         t = _section(types_reader, name)
-        t.base_dir = project_dir
         if not NAME_RE.match(name):
             r.problems.add(types_reader.key(name), "expected a short name of letters and digits")
         out[name] = _swarm_type(t, name, base, project_dir, check)
@@ -811,9 +860,8 @@ class _Sections:
     """Parses collector sections: `enabled: false` means off; absent means off
     unless `default_on` (the host collector, which needs no settings)."""
 
-    def __init__(self, reader: Reader, project_dir: Path) -> None:
+    def __init__(self, reader: Reader) -> None:
         self.reader = reader
-        self.project_dir = project_dir
 
     def enabled(
         self, name: str, parse: Callable[[Reader], S], default_on: bool = False
@@ -822,8 +870,7 @@ class _Sections:
         if section is None:
             if not default_on:
                 return None
-            section = Reader({}, self.reader.key(name), self.reader.problems, self.project_dir)
-        section.base_dir = self.project_dir
+            section = Reader({}, self.reader.key(name), self.reader.problems, self.reader.base_dir)
         on = section.boolean("enabled", True)
         result = parse(section)
         section.finish()
@@ -864,7 +911,7 @@ def _tests(r: Reader, cwd: Path) -> TestsSettings:
         r.problems.add(r.path, "needs `command`, `junit_report` or both")
     return TestsSettings(
         check=check if check.command else None,
-        junit_report=(cwd / report).resolve() if report else None,
+        junit_report=(r.base_dir / report).resolve() if report else None,
         interval=check.interval,
     )
 
@@ -890,7 +937,7 @@ def _total_pattern(r: Reader) -> re.Pattern[str]:
 
 def _coverage(r: Reader, cwd: Path) -> CoverageSettings:
     return CoverageSettings(
-        path=r.path_value("path", "coverage/coverage-summary.json"),
+        path=r.path_value("path", "coverage/coverage-summary.json", default_in=cwd),
         format=r.choice("format", ("auto", "istanbul", "cobertura", "lcov"), "auto"),
         interval=r.duration("interval", "30s"),
     )
@@ -904,12 +951,11 @@ def _git(r: Reader) -> GitSettings:
     )
 
 
-def _logs(r: Reader, cwd: Path) -> LogsSettings:
+def _logs(r: Reader) -> LogsSettings:
     default_patterns = [r"\b(ERROR|FATAL|CRITICAL)\b", r"\bTraceback \(most recent call last\)"]
     shared = [p.pattern for p in r.regex_list("patterns", default_patterns)]
     sources: list[LogSource] = []
     for s in r.sections("sources"):
-        s.base_dir = cwd
         sources.append(
             LogSource(
                 name=s.name(),
@@ -928,9 +974,9 @@ def _logs(r: Reader, cwd: Path) -> LogsSettings:
 
 
 def _host(r: Reader, cwd: Path) -> HostSettings:
-    paths = r.string_list("paths", ["/", "."])
+    paths = r.string_list("paths", ["/", str(cwd)])
     return HostSettings(
-        paths=tuple((cwd / p).resolve() for p in paths),
+        paths=tuple((r.base_dir / p).resolve() for p in paths),
         interval=r.duration("interval", "15s"),
     )
 

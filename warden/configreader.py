@@ -304,10 +304,19 @@ class Reader:
             )
         return value
 
-    def path_value(self, name: str, default: str = _MISSING, must_exist: str = "") -> Path:
-        """A path relative to `base_dir`; `must_exist` is "", "file" or "dir"."""
+    def path_value(
+        self,
+        name: str,
+        default: str = _MISSING,
+        must_exist: str = "",
+        default_in: Path | None = None,
+    ) -> Path:
+        """A path relative to `base_dir` (the config file's folder); a default left
+        out is relative to `default_in` when given (a file inside the project).
+        `must_exist` is "", "file" or "dir"."""
+        base = self.base_dir if self.has(name) or default_in is None else default_in
         text = self.string(name, default)
-        path = (self.base_dir / text).resolve() if text else self.base_dir
+        path = (base / text).resolve() if text else base
         if must_exist == "dir" and not path.is_dir():
             self.problems.add(self.key(name), f"directory {str(path)!r} does not exist")
         if must_exist == "file" and not path.is_file():

@@ -74,6 +74,8 @@ def compose_files(config_file: Path) -> dict[str, str]:
     """The configs the compose stack mounts, derived from the shipped ones."""
     repo = config_file.resolve().parent
     warden: dict[str, Any] = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    project = str(warden.get("project", {}).get("dir", "."))
+    _move_project_paths(warden, project, "/project")
     warden["project"] = {"dir": "/project"}
     warden["state_dir"] = "/var/lib/warden"
     warden["exporter"] = {"listen": "0.0.0.0:8947"}
@@ -108,3 +110,32 @@ def compose_files(config_file: Path) -> dict[str, str]:
         return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)
 
     return {"warden.yml": dump(warden), "prometheus.yml": dump(prom), "alertmanager.yml": dump(am)}
+
+
+def _move_project_paths(warden: dict[str, Any], old: str, new: str) -> None:
+    """Paths under the project (relative to warden.yml here) to the container's folder."""
+
+    def moved(value: Any) -> Any:
+        text = str(value)
+        if text == old:
+            return new
+        if text.startswith(old.rstrip("/") + "/"):
+            return new + text[len(old.rstrip("/")) :]
+        return value
+
+    collectors = warden.get("collectors", {})
+    tests = collectors.get("tests", {})
+    if "junit_report" in tests:
+        tests["junit_report"] = moved(tests["junit_report"])
+    coverage = collectors.get("coverage", {})
+    if "path" in coverage:
+        coverage["path"] = moved(coverage["path"])
+    for source in collectors.get("logs", {}).get("sources", []):
+        source["path"] = moved(source["path"])
+    host = collectors.get("host", {})
+    if "paths" in host:
+        host["paths"] = [moved(p) for p in host["paths"]]
+    swarms = warden.get("swarms", {})
+    for section in [swarms, *swarms.get("types", {}).values()]:
+        if "cwd" in section:
+            section["cwd"] = moved(section["cwd"])
