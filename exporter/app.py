@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter.collectors.check import CommandCheckCollector
+from exporter.collectors.coverage import CoverageCollector
 from exporter.metrics import ExporterMetrics
 from exporter.runner import CommandRunner
 from exporter.scheduler import Scheduler
@@ -43,6 +44,7 @@ def make_app(config: Config) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/checks", checks)
+    app.router.add_get("/api/v1/coverage", coverage)
     app.router.add_get("/", index)
     return app
 
@@ -79,9 +81,18 @@ async def checks(request: web.Request) -> web.Response:
     return web.json_response(body, dumps=_dumps)
 
 
+async def coverage(request: web.Request) -> web.Response:
+    """The files whose coverage fell, for CoverageDecreased's context (404 when off)."""
+    for c in request.app[SCHEDULER].collectors:
+        if isinstance(c, CoverageCollector):
+            return web.json_response(c.drop(), dumps=_dumps)
+    return web.json_response({"error": "the coverage collector is off"}, status=404)
+
+
 async def index(request: web.Request) -> web.Response:
     return web.Response(
-        text="Warden exporter: /metrics, /healthz, /api/v1/checks\n", content_type="text/plain"
+        text="Warden exporter: /metrics, /healthz, /api/v1/checks, /api/v1/coverage\n",
+        content_type="text/plain",
     )
 
 

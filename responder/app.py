@@ -94,7 +94,7 @@ class Service:
         self.handler = AlertHandler(
             self.runtime,
             policies_from(config.responder.policies),
-            f"http://{listen.host}:{listen.port}/api/v1/checks",
+            f"http://{listen.host}:{listen.port}",
             run_job=lambda job: self.jobs.run_now(job),
             reassess=lambda: self.reassess(),
             # A5: a recovery and its swarms did not set an alert right.

@@ -19,14 +19,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from rich.console import Console, Group, RenderableType
+from rich.text import Text
+
 from responder import breaker, cleanup, reports
 from responder.admission import budget_status, gather_facts
+from responder.decisions import level_name, mode_name
 from responder.model import EndReason, Priority
 from responder.modes import assess
 from responder.runtime import Runtime, SpawnRefused
 from responder.store import Store
 from warden.config import Config
 from warden.configreader import parse_duration
+from warden.view import LEVEL_STYLES, budget_bars, decisions_table
 
 POLL_SECONDS = 0.2
 
@@ -219,7 +224,10 @@ def budget(config: Config, args: argparse.Namespace) -> int:
 
 
 def status(config: Config, args: argparse.Namespace) -> int:
-    """The state file, for a person (or as JSON); works while the responder is down."""
+    """The state file, for a person (or as JSON); works while the responder is down.
+
+    Modes are shown by Warden's names, as in the live view; `--json` prints the
+    state file itself, which keeps the seed's names (docs/responder.md)."""
     path = config.state_dir / "state.json"
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
@@ -229,35 +237,53 @@ def status(config: Config, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(state, indent=1, sort_keys=True))
         return 0
-    op, mode = state["operationalState"], state["modeConfig"]
-    age = time.time() - state["lastHeartbeat"] / 1000
-    print(
-        f"mode {state['mode']}  escalation {state['escalationLevel']}  {state['status']}"
-        f"  (heartbeat {age:.0f} s ago)"
-    )
-    print(
-        f"swarms {op['activeSwarms']}/{mode['maxSwarms']}  stuck agents {op['agentsStuck']}"
-        f"  build {op['buildStatus']}"
-    )
-    print(
-        f"budget {op['budgetPeriod']}: ${op['budgetRemaining']:.2f} left of "
-        f"${mode['budgetLimit']:.2f}"
-    )
-    print("firing: " + (", ".join(op["firingAlerts"]) or "nothing"))
-    for p in op.get("pausedSwarmTypes", []):
-        print(f"PAUSED {p['type']} ({p['class']}): {p['error']}")
-    if op.get("deadLetters"):
-        print(
-            f"set aside: {op['deadLetters']} alert(s) whose handling failed "
-            "(GET /api/v1/status shows the errors)"
-        )
-    for d in state["recentDecisions"][:10]:
-        when = time.strftime("%H:%M:%S", time.localtime(d["timestamp"] / 1000))
-        detail = ", ".join(
-            f"{k}={v}" for k, v in sorted(d.items()) if k not in ("timestamp", "kind")
-        )
-        print(f"  {when} {d['kind']}: {detail}")
+    Console().print(status_view(state, time.time()))
     return 0
+
+
+def status_view(state: dict[str, Any], now: float) -> Group:
+    """`warden status`: the same words and colours as `warden up`'s view."""
+    op, mode = state["operationalState"], state["modeConfig"]
+    age = now - state["lastHeartbeat"] / 1000
+    escalation = int(state["escalationLevel"])
+    head = Text()
+    head.append("mode ", style="dim").append(mode_name(state["mode"]), style="bold")
+    head.append("   level ", style="dim")
+    head.append(level_name(escalation), style=LEVEL_STYLES.get(escalation, ""))
+    head.append(f"   heartbeat {age:.0f} s ago", style="dim" if age < 120 else "bold red")
+    swarms = Text(
+        f"swarms {op['activeSwarms']} running of {mode['maxSwarms']}"
+        f"   stuck agents {op['agentsStuck']}   build {op['buildStatus']}"
+    )
+    firing = Text("firing ", style="dim").append(
+        ", ".join(op["firingAlerts"]) or "nothing",
+        style="bold red" if op["firingAlerts"] else "green",
+    )
+    budget = {
+        "period": op["budgetPeriod"],
+        "spend_usd": max(0.0, mode["budgetLimit"] - op["budgetRemaining"]),
+        "cap_usd": mode["budgetLimit"],
+        "tier": op.get("budgetTier", "none"),
+        "ceilings": {
+            name: {"spend_usd": c["spendUsd"], "cap_usd": c["capUsd"]}
+            for name, c in op.get("budgetCeilings", {}).items()
+        },
+    }
+    rows: list[RenderableType] = [head, swarms, firing, budget_bars(budget)]
+    rows += [
+        Text(f"PAUSED {p['type']} ({p['class']}): {p['error']}", style="bold red")
+        for p in op.get("pausedSwarmTypes", [])
+    ]
+    if op.get("deadLetters"):
+        rows.append(
+            Text(
+                f"set aside: {op['deadLetters']} alert(s) whose handling failed "
+                "(GET /api/v1/status shows the errors)",
+                style="yellow",
+            )
+        )
+    rows.append(decisions_table(state["recentDecisions"], 10))
+    return Group(*rows)
 
 
 def maintenance(config: Config, args: argparse.Namespace) -> int:

@@ -55,7 +55,7 @@ class AlertHandler:
         self,
         runtime: Runtime,
         policies: dict[str, Policy],
-        checks_url: str,
+        exporter_url: str,
         run_job: Callable[[str], None] = lambda job: None,
         reassess: Callable[[], None] = lambda: None,
         tell: Tell = lambda alert, summary, description: False,
@@ -68,7 +68,8 @@ class AlertHandler:
         self.store = runtime.store
         self.policies = policies
         self.recoveries = Recoveries(runtime, self._escalate, tell)
-        self.checks_url = checks_url
+        self.exporter_url = exporter_url
+        """The exporter's base URL: its /api/v1 has the failing output and files."""
         self.received: Counter[str] = Counter()
         self.duplicates = 0
         self.actions: Counter[tuple[str, str]] = Counter()
@@ -209,7 +210,8 @@ class AlertHandler:
         return started
 
     def _context(self, alert: Alert) -> str:
-        """What the agents are told: the alert, and for a build or test failure its output."""
+        """What the agents are told: the alert, then what the exporter knows of it
+        (the failing tests by name before the output; the files that lost coverage)."""
         lines = [
             f"# {alert.name}",
             "",
@@ -221,19 +223,51 @@ class AlertHandler:
         lines += [f"- {k}: {v}" for k, v in sorted(alert.labels.items())]
         check = CHECKS_FOR.get(alert.name)
         if check:
-            failure = self._check_output(check)
-            if failure:
-                lines += ["", f"Last failing {check} output:", "```", failure, "```"]
+            report = self._exporter("checks").get(check) or {}
+            failing = report.get("failing_cases") or []
+            if failing:
+                lines += ["", f"Failing tests ({len(failing)}):"]
+                lines += [f"- {c['name']}: {c['message']}" for c in failing]
+            output = (report.get("last_failure") or {}).get("output_tail", "")
+            if output:
+                lines += ["", f"Last failing {check} output:", "```", str(output), "```"]
+        if alert.name == "CoverageDecreased":
+            lines += coverage_drop(self._exporter("coverage"))
         history = self.runtime.config.state_dir / "context.md"  # J7's summary
         if history.exists():
             lines += ["", history.read_text(encoding="utf-8")]
         return "\n".join(lines) + "\n"
 
-    def _check_output(self, check: str) -> str:
+    def _exporter(self, what: str) -> dict[str, Any]:
         try:
-            with urllib.request.urlopen(self.checks_url, timeout=2) as resp:  # noqa: S310
-                body: dict[str, Any] = json.loads(resp.read())
+            url = f"{self.exporter_url}/api/v1/{what}"
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310  (config's URL)
+                body = json.loads(resp.read())
         except (OSError, ValueError):
-            return ""
-        failure = (body.get(check) or {}).get("last_failure") or {}
-        return str(failure.get("output_tail", ""))
+            return {}
+        return body if isinstance(body, dict) else {}
+
+
+def coverage_drop(drop: dict[str, Any]) -> list[str]:
+    """The files whose line coverage fell, from the window's best report to the latest."""
+    best, latest, files = drop.get("best"), drop.get("latest"), drop.get("files") or []
+    if not best or not latest:
+        return []
+
+    def pct(r: float | None) -> str:
+        return "new" if r is None else f"{100 * r:.1f} %"
+
+    lines = [
+        "",
+        f"Line coverage fell from {pct(best['ratio'])} to {pct(latest['ratio'])}. "
+        "Files that lost coverage (most lines first):",
+        "",
+        "| file | before | after | uncovered lines before | after |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {f['file']} | {pct(f['before'])} | {pct(f['after'])} "
+        f"| {f['lines_uncovered_before']} | {f['lines_uncovered_after']} |"
+        for f in files
+    ]
+    return lines if files else lines[:2]

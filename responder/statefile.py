@@ -13,18 +13,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from responder.decisions import SEED_MODE_NAMES
 from warden.atomicfile import write_atomic
 
 if TYPE_CHECKING:
     from responder.app import Service
 
 VERSION = "4.0"
-SEED_MODE_NAMES = {
-    "ACTIVE": "ACTIVE_DEVELOPMENT",
-    "NIGHT": "NIGHT",
-    "MAINTENANCE": "MAINTENANCE",
-    "CRISIS": "CRISIS",
-}
 
 
 def build(service: Service, heartbeat: float) -> dict[str, Any]:

@@ -254,7 +254,9 @@ def test_a_copied_shipped_config_checks_and_names_what_is_missing(tmp_path: Path
 
 def test_responder_urls_follow_the_stack_or_must_agree(tmp_path: Path) -> None:
     cfg = tmp_path / "w.yml"
-    cfg.write_text("stack: {prometheus_listen: '127.0.0.1:9191', alertmanager_listen: '0.0.0.0:9393'}\n")
+    cfg.write_text(
+        "stack: {prometheus_listen: '127.0.0.1:9191', alertmanager_listen: '0.0.0.0:9393'}\n"
+    )
     config = load_config(cfg)
     assert config.responder.prometheus_url == "http://127.0.0.1:9191"
     assert config.responder.alertmanager_url == "http://127.0.0.1:9393"

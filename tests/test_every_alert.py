@@ -71,7 +71,8 @@ def test_every_alert_fires_from_the_real_components(tmp_path: Path, demo_repo: P
                 "    review_ref: refs/warden/reviewed\n    interval: 1s",
             ),
             (
-                f"    paths: ['/', {demo_repo}]     # default: / and project.dir\n    interval: 15s",
+                f"    paths: ['/', {demo_repo}]     # default: / and project.dir\n"
+                "    interval: 15s",
                 f"    paths: ['/', {demo_repo}]\n    interval: 1s",
             ),
             # Probes: a slow endpoint (W1) and an OpenClaw gateway that is not there (T7).

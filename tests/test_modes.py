@@ -179,7 +179,19 @@ def test_state_file_and_warden_status(service: tuple[Service, Clock], tmp_path: 
     as_json = run_cli("status", "--json", "-c", cfg)
     assert json.loads(as_json.stdout) == state
     text = run_cli("status", "-c", cfg).stdout
-    assert "mode CRISIS  escalation 3" in text and "firing: BuildFailing" in text
+    assert "mode CRISIS   level 3 CRISIS" in text and "firing BuildFailing" in text
+    # Decisions are sentences, not the logged dicts (J1's holds a whole snapshot).
+    assert "BuildFailing: started bugfix" in text
+    assert "{" not in text and max(len(line) for line in text.splitlines()) <= 80
+    # The mode by Warden's name, as the live view says it; the file keeps the seed's.
+    clock.set("2026-11-27T12:00:00+00:00")
+    fire(svc, "BuildFailing", "critical", status="resolved", fp="c1")
+    svc.step()
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert state["mode"] == "ACTIVE_DEVELOPMENT"
+    text = run_cli("status", "-c", cfg).stdout
+    assert "mode ACTIVE   level 1 HEALTHY" in text and "ACTIVE_DEVELOPMENT" not in text
+    assert "mode CRISIS -> ACTIVE" in text
 
 
 def test_an_episode_no_longer_re_sent_expires(service: tuple[Service, Clock]) -> None:

@@ -13,6 +13,7 @@ from warden.config import Config, ConfigError, load_config, parse_listen
 from warden.supervise import HANG_AFTER_SECONDS, Supervisor
 
 RULES_FILE = "prometheus/rules/warden.rules.yml"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _load(path: str, check_programs: bool = True) -> Config | None:
@@ -119,7 +120,16 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     from warden.up import Up
 
-    return Up(config, Path(args.config)).run()
+    # Warden up's own log lines go to a file: the terminal is the live view's.
+    logs = config.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    handler = logging.FileHandler(logs / "up.log")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    return Up(config, Path(args.config), verbose=args.verbose).run()
 
 
 def _write_or_check(files: dict[Path, str], check: bool, again: str) -> int:
@@ -210,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "rules":
             p.add_argument("-o", "--output", help=f"rules file (default: {RULES_FILE} beside -c)")
+        if name == "up":
+            p.add_argument(
+                "--verbose",
+                action="store_true",
+                help="show the last lines of the parts' logs under the view "
+                "(they are always in state_dir/logs/)",
+            )
         if name == "dashboards":
             p.add_argument("-o", "--output", help="folder (default: grafana/dashboards beside -c)")
     from responder.cli import add_commands
@@ -224,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     if hasattr(args, "runtime_func"):
         config = _load(args.config, check_programs=not getattr(args, "starts_no_agents", False))

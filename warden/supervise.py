@@ -18,6 +18,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from warden.proc import kill_group
@@ -37,8 +38,11 @@ class Supervisor:
         hang_after: float,
         check_interval: float = 5.0,
         adopts_children: bool = False,
+        log_path: Path | None = None,
     ) -> None:
         self.name = name
+        self.log_path = log_path
+        """Where the child's output goes (appended); None: this process's own."""
         self.argv = list(argv)
         self.health_url = health_url
         self.hang_after = hang_after
@@ -49,7 +53,18 @@ class Supervisor:
         self._stopping = False
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, start_new_session=True)
+        if self.log_path is None:
+            self.proc = subprocess.Popen(self.argv, start_new_session=True)
+        else:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("ab") as out:
+                self.proc = subprocess.Popen(
+                    self.argv,
+                    start_new_session=True,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
         self._started = self._last_ok = time.monotonic()
         log.info("%s started (pid %d)", self.name, self.proc.pid)
 

@@ -16,14 +16,20 @@ import secrets
 import shutil
 import signal
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
 from warden.config import Config
-from warden.rules import render
+from warden.rules import render as render_rules
 from warden.stackconfig import (
     PROMETHEUS_FLAGS,
     Addresses,
@@ -32,10 +38,15 @@ from warden.stackconfig import (
     write_yaml,
 )
 from warden.supervise import HANG_AFTER_SECONDS, Supervisor
+from warden.view import Part, Scene, render
 
 log = logging.getLogger(__name__)
 INSTALL = "apt-get install prometheus prometheus-alertmanager"
-VIEW_SECONDS = 2.0
+VIEW_SECONDS = 1.0
+CHECK_SECONDS = 5.0
+LOG_PANE_LINES = 8
+STOP_GRACE_SECONDS = 10.0
+"""A service's SIGTERM grace before SIGKILL (Supervisor.stop)."""
 
 
 def find_binary(*names: str) -> str:
@@ -61,10 +72,12 @@ def ensure_token(path: Path) -> None:
 
 
 class Up:
-    def __init__(self, config: Config, config_path: Path) -> None:
+    def __init__(self, config: Config, config_path: Path, verbose: bool = False) -> None:
         self.config = config
         self.config_path = config_path
+        self.verbose = verbose
         self.folder = config.state_dir / "stack"
+        self.logs = config.state_dir / "logs"
         s = config.stack
         self.addresses = Addresses(
             str(config.exporter.listen),
@@ -82,7 +95,7 @@ class Up:
         ensure_token(c.responder.token_file)
         rules = self.folder / "prometheus" / "warden.rules.yml"
         rules.parent.mkdir(parents=True, exist_ok=True)
-        rules.write_text(render(c), encoding="utf-8")  # the thresholds of this config
+        rules.write_text(render_rules(c), encoding="utf-8")  # the thresholds of this config
         prom_cfg = self.folder / "prometheus" / "prometheus.yml"
         write_yaml(prom_cfg, prometheus_config(c.stack.prometheus_config, self.addresses, rules))
         am_cfg = self.folder / "alertmanager" / "alertmanager.yml"
@@ -139,117 +152,164 @@ class Up:
                 hang_after=HANG_AFTER_SECONDS,
             ),
         ]
+        for s in self.supervisors:
+            s.log_path = self.logs / f"{s.name}.log"  # never into the view
 
-    def run(self) -> int:
+    def run(self, console: Console | None = None) -> int:
         def on_signal(signum: int, frame: FrameType | None) -> None:
             self._stopping = True
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        console = console or Console()
         self.prepare()
         for s in self.supervisors:
             s.start()
-        a = self.addresses
-        print(
-            f"Warden is up (state in {self.config.state_dir}):\n"
-            f"  exporter      http://{a.exporter}/metrics\n"
-            f"  responder     http://{a.responder}/api/v1/status\n"
-            f"  prometheus    http://{a.prometheus}/\n"
-            f"  alertmanager  http://{a.alertmanager}/\n"
-            "Ctrl-C stops everything.",
-            flush=True,
-        )
-        last = ""
+        log.info("warden up: state in %s, logs in %s", self.config.state_dir, self.logs)
+        if not console.is_terminal:
+            console.print(f"Warden is up. Logs: {self.logs}/. Ctrl-C stops everything.")
         try:
-            while not self._stopping:
-                time.sleep(VIEW_SECONDS)
+            if console.is_terminal:
+                with Live(render(self.scene()), console=console, auto_refresh=False) as live:
+                    self._watch(lambda scene: live.update(render(scene), refresh=True), 5.0)
+            else:
+                # Without a terminal (a pipe, a log): the view each time it changes.
+                self._watch(lambda scene: console.print(render(scene)), None)
+        finally:
+            self.stop(console)
+        return 0
+
+    def _watch(self, show: Callable[[Scene], None], redraw_after: float | None) -> None:
+        """Look every VIEW_SECONDS, draw when what is seen changed (or, on a
+        terminal, every `redraw_after` s for the ages); check the parts' health
+        every CHECK_SECONDS."""
+        last_key, drawn_at, checked_at = "", 0.0, time.monotonic()
+        while not self._stopping:
+            scene = self.scene()
+            key, now = scene.key(), time.monotonic()
+            if key != last_key or (redraw_after and now - drawn_at >= redraw_after):
+                show(scene)
+                last_key, drawn_at = key, now
+            deadline = now + VIEW_SECONDS
+            while not self._stopping and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if time.monotonic() - checked_at >= CHECK_SECONDS:
+                checked_at = time.monotonic()
                 for s in self.supervisors:
                     if not self._stopping:
                         s.check()
-                view = self.view()
-                if view != last:
-                    clear = "\033[H\033[J" if sys.stdout.isatty() else ""
-                    print(clear + view, flush=True)
-                    last = view
-        finally:
-            self.stop()
-        return 0
 
-    def stop(self) -> None:
-        """Responder first (no new swarms), then its agents, then the rest."""
-        for s in self.supervisors:
-            if s.name == "responder":
-                s.stop()
+    def scene(self) -> Scene:
+        a = self.addresses
+        where = {
+            "exporter": a.exporter,
+            "responder": a.responder,
+            "prometheus": a.prometheus,
+            "alertmanager": a.alertmanager,
+        }
+        parts = [
+            Part(s.name, s.proc is not None and s.proc.poll() is None, s.restarts, where[s.name])
+            for s in self.supervisors
+        ]
+        status = _get_json(f"http://{a.responder}/api/v1/status")
+        firing = _get_json(f"http://{a.alertmanager}/api/v2/alerts?silenced=false&inhibited=false")
+        logs = tail_logs(self.logs, LOG_PANE_LINES) if self.verbose else []
+        return Scene(parts, status, firing, logs)
+
+    def stop(self, console: Console) -> None:
+        """Responder first (no new swarms), then its agents, then the rest; each
+        step on screen with the grace it may take."""
         from responder.model import EndReason
         from responder.runtime import Runtime
 
-        # The responder is gone: this runtime takes its swarms over and kills
-        # them all at once (one grace for all), recording why.
+        responder = [s for s in self.supervisors if s.name == "responder"]
+        others = [s for s in self.supervisors if s.name != "responder"]
         runtime = Runtime(self.config)
-        for swarm in runtime.store.swarms("running"):
-            runtime.kill_swarm(swarm.id, "warden up stopped", EndReason.SHUTDOWN)
-        runtime.wait_kills()
-        runtime.close()
-        for s in self.supervisors:
-            if s.name != "responder":
-                s.stop()
-        print("Warden is down.", flush=True)
+        swarms = runtime.store.swarms("running")
 
-    def view(self) -> str:
-        """The live view: components, mode and level, firing alerts, swarms, budget."""
-        parts = [
-            " ".join(
-                f"{s.name}:{'up' if s.proc and s.proc.poll() is None else 'DOWN'}"
-                + (f"(restarts {s.restarts})" if s.restarts else "")
-                for s in self.supervisors
-            )
+        def kill_swarms() -> None:
+            # The responder is gone: this runtime takes its swarms over and kills
+            # them all at once (one grace for all), recording why.
+            for swarm in swarms:
+                runtime.kill_swarm(swarm.id, "warden up stopped", EndReason.SHUTDOWN)
+            runtime.wait_kills()
+            runtime.close()
+
+        grace = max((t.kill_grace for t in self.config.swarm_types.values()), default=10.0)
+        named = ", ".join(f"{s.id} {s.type} {s.priority}" for s in swarms)
+        steps = [
+            Step(
+                "responder", STOP_GRACE_SECONDS, lambda: _all_at_once([s.stop for s in responder])
+            ),
+            Step(f"{len(swarms)} swarm(s): {named or 'none running'}", grace, kill_swarms),
+            Step(
+                ", ".join(s.name for s in others),
+                STOP_GRACE_SECONDS,
+                lambda: _all_at_once([s.stop for s in others]),
+            ),
         ]
-        status = _get_json(f"http://{self.addresses.responder}/api/v1/status")
-        if status is None:
-            return parts[0] + "\nresponder: not answering yet"
-        budget = status["budget"]
-        parts.append(
-            f"mode {status['mode']}  escalation {status['escalation']}"
-            f"  watchdog {'SILENT' if status['pipeline_silent'] else 'ok'}"
-            f"  kills by {KILL_METHODS.get(status.get('kill_method', ''), '?')}"
-        )
-        firing = _get_json(f"http://{self.addresses.alertmanager}/api/v2/alerts") or []
-        names = sorted({a["labels"]["alertname"] for a in firing} - {"Watchdog"})
-        parts.append("firing: " + (", ".join(names) or "nothing"))
-        swarms = status["swarms"]
-        parts.append(
-            f"swarms: {len(swarms)} running"
-            + "".join(f"\n  {s['id']} {s['type']} {s['priority']} ({s['trigger']})" for s in swarms)
-            + "".join(
-                f"\n  PAUSED {p['type']} ({p['cls']}): {p['error']}"
-                f" - warden swarm resume {p['type']}"
-                for p in status.get("paused", [])
-            )
-        )
-        parts.append(
-            f"budget {budget['period']}: ${budget['spend_usd']:.2f} of ${budget['cap_usd']:.2f}"
-        )
-        recent = [
-            d
-            for d in status["decisions"]
-            if d["kind"] in ("alert", "swarm_end", "mode", "paused", "resumed")
-        ]
-        parts.append("lately:" + "".join(f"\n  {_decision(d)}" for d in recent[:4]))
-        return "\n".join(parts)
+        run_steps(steps, console)
+        console.print("Warden is down.")
 
 
-KILL_METHODS = {"cgroup": "cgroup v2", "process_tree": "process tree (no cgroup v2)"}
+class Step:
+    """One part of a shutdown: what is stopped, and the grace before it is forced."""
+
+    def __init__(self, what: str, grace: float, do: Callable[[], object]) -> None:
+        self.what, self.grace, self.do = what, grace, do
+        self.took: float | None = None
+
+    def line(self, elapsed: float) -> Text:
+        if self.took is not None:
+            return Text(f"  stopped {self.what} ({self.took:.1f} s)", style="green")
+        left = self.grace - elapsed
+        when = f"forced in {left:.0f} s" if left > 0 else "forcing now"
+        return Text(f"  stopping {self.what}: SIGTERM sent, {when}", style="bold yellow")
 
 
-def _decision(d: dict[str, Any]) -> str:
-    when = time.strftime("%H:%M:%S", time.localtime(d["at"]))
-    if d["kind"] == "alert":
-        return f"{when} {d['alert']}: {d['outcome']}"
-    if d["kind"] == "mode":
-        return f"{when} mode {d['from']} -> {d['to']}"
-    if d["kind"] in ("paused", "resumed"):
-        return f"{when} {d['kind']} {d['type']} ({d['class']})"
-    return f"{when} swarm {d['swarm']} {d['state']}: {d['reason']}"
+def run_steps(steps: Sequence[Step], console: Console) -> None:
+    """Each step in a thread while the screen counts its grace down."""
+    for i, step in enumerate(steps):
+        worker = threading.Thread(target=step.do, name=f"stop-{i}", daemon=True)
+        t0 = time.monotonic()
+        worker.start()
+        if not console.is_terminal:
+            console.print(f"stopping {step.what} (grace {step.grace:g} s)")
+
+        def screen(upto: int = i, start: float = t0) -> Group:
+            lines = [s.line(time.monotonic() - start) for s in steps[: upto + 1]]
+            return Group(Text("Stopping Warden", style="bold"), *lines)
+
+        if console.is_terminal:
+            with Live(screen(), console=console, auto_refresh=False, transient=True) as live:
+                while worker.is_alive():
+                    worker.join(0.2)
+                    live.update(screen(), refresh=True)
+        worker.join()
+        step.took = time.monotonic() - t0
+        console.print(step.line(step.took))
+
+
+def _all_at_once(stops: Sequence[Callable[[], None]]) -> None:
+    threads = [threading.Thread(target=stop, daemon=True) for stop in stops]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def tail_logs(folder: Path, lines: int) -> list[str]:
+    """The last lines of every part's log, newest file last (the --verbose pane)."""
+    out: list[str] = []
+    for path in sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime):
+        try:
+            with path.open("rb") as fh:
+                fh.seek(max(0, fh.seek(0, os.SEEK_END) - 4096))
+                text = fh.read().decode("utf-8", errors="replace")
+        except OSError:
+            continue
+        out += [f"{path.stem}: {line}" for line in text.splitlines()[-lines:]]
+    return out[-lines:]
 
 
 def _get_json(url: str) -> Any:

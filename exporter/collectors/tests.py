@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
@@ -16,12 +17,17 @@ from exporter.collectors.check import CommandCheckCollector
 from exporter.runner import CommandResult, CommandRunner
 from warden.config import TestsSettings
 
+FAILING_CASES = 50
+"""Failing cases named in /api/v1/checks at most (a bugfix swarm reads them first)."""
+
 
 @dataclass(frozen=True)
 class CaseCounts:
     passed: int
     failed: int
     skipped: int
+    failing: tuple[tuple[str, str], ...] = ()
+    """(test id, first line of its failure message) of the first failing cases."""
 
 
 def parse_junit(path: Path) -> CaseCounts:
@@ -33,25 +39,33 @@ def parse_junit(path: Path) -> CaseCounts:
     # The report is written by the project's own test runner on this host.
     root = ET.parse(path).getroot()  # noqa: S314
     passed = failed = skipped = 0
+    failing: list[tuple[str, str]] = []
     for case in root.iter("testcase"):
         tags = {child.tag for child in case}
         if tags & {"failure", "error"}:
             failed += 1
+            if len(failing) < FAILING_CASES:
+                bad = next(c for c in case if c.tag in ("failure", "error"))
+                message = (bad.attrib.get("message") or bad.text or bad.tag).strip()
+                name = ".".join(filter(None, (case.get("classname"), case.get("name"))))
+                failing.append((name, message.splitlines()[0][:200] if message else bad.tag))
         elif "skipped" in tags:
             skipped += 1
         else:
             passed += 1
-    return CaseCounts(passed, failed, skipped)
+    return CaseCounts(passed, failed, skipped, tuple(failing))
 
 
 class _ReportReader:
     def __init__(self, report: Path | None) -> None:
         self.report = report
+        self.failing: tuple[tuple[str, str], ...] = ()
 
     def families(self) -> list[Metric]:
         if self.report is None:
             return []
         counts = parse_junit(self.report)
+        self.failing = counts.failing
         cases = GaugeMetricFamily(
             "warden_tests_cases",
             "Test cases in the last JUnit report, by result (passed, failed, skipped).",
@@ -84,6 +98,12 @@ class SuiteCommandCollector(CommandCheckCollector):
 
     def read_output(self, result: CommandResult) -> list[Metric]:
         return self._report.families()
+
+    def report(self) -> dict[str, Any]:
+        out = super().report()
+        with self._lock:
+            out["failing_cases"] = [{"name": n, "message": m} for n, m in self._report.failing]
+        return out
 
 
 class SuiteReportCollector(Collector):

@@ -1,0 +1,113 @@
+"""One short sentence per decision, for a person: the live view and `warden status`.
+
+The decision log keeps every figure a decision was made on (J1 stores its
+whole snapshot); a person reading a terminal wants what was decided. Each
+kind has its sentence; a kind without one shows its fields, each shortened.
+Modes are shown by Warden's names everywhere (ACTIVE, NIGHT, MAINTENANCE,
+CRISIS); only the state file keeps the seed's (ACTIVE_DEVELOPMENT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+SEED_MODE_NAMES = {
+    "ACTIVE": "ACTIVE_DEVELOPMENT",
+    "NIGHT": "NIGHT",
+    "MAINTENANCE": "MAINTENANCE",
+    "CRISIS": "CRISIS",
+}
+MODE_FROM_SEED = {seed: mode for mode, seed in SEED_MODE_NAMES.items()}
+LEVELS = {1: "HEALTHY", 2: "DEGRADED", 3: "CRISIS"}
+FIELD_CHARS = 60
+
+
+def mode_name(name: str) -> str:
+    """Warden's name of a mode, given either its own or the seed's."""
+    return MODE_FROM_SEED.get(name, name)
+
+
+def level_name(escalation: int) -> str:
+    return f"{escalation} {LEVELS.get(escalation, '?')}"
+
+
+def _short(value: Any, chars: int = FIELD_CHARS) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def _alert(d: Mapping[str, Any]) -> str:
+    return f"{d.get('alert')}: {_short(d.get('outcome', ''), 90)}"
+
+
+def _mode(d: Mapping[str, Any]) -> str:
+    return (
+        f"mode {mode_name(str(d.get('from')))} -> {mode_name(str(d.get('to')))}"
+        f" (level {level_name(int(d.get('escalation', 0)))})"
+    )
+
+
+def _spawn(d: Mapping[str, Any]) -> str:
+    size = d.get("size", 1)
+    return (
+        f"started {d.get('type')} {d.get('priority')} {d.get('swarm')}"
+        f"{f' x{size}' if size != 1 else ''} for {_short(d.get('trigger', ''), 40)}"
+    )
+
+
+def _end(d: Mapping[str, Any]) -> str:
+    return f"swarm {d.get('swarm')} {d.get('state')}: {_short(d.get('reason', ''), 80)}"
+
+
+def _refused(d: Mapping[str, Any]) -> str:
+    what = d.get("type") or d.get("path")
+    return f"refused {what} ({d.get('reason')}): {_short(d.get('detail', ''), 70)}"
+
+
+def _wake(d: Mapping[str, Any]) -> str:
+    actions = d.get("actions") or []
+    done = f"; {len(actions)} action(s)" if actions else ""
+    return f"wake (J1): {_short(d.get('decision', ''), 70)}{done}"
+
+
+def _recovery(d: Mapping[str, Any]) -> str:
+    detail = f": {_short(d['detail'], 50)}" if d.get("detail") else ""
+    return f"recovery {d.get('recovery')} for {d.get('alert')}: {d.get('step')}{detail}"
+
+
+SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "alert": _alert,
+    "mode": _mode,
+    "spawn": _spawn,
+    "swarm_end": _end,
+    "refused": _refused,
+    "J1": _wake,
+    "J2": lambda d: f"minimum swarms (J2): {_short(d.get('decision', ''), 70)}",
+    "J5": lambda d: f"budget tier {d.get('tier')} (J5)",
+    "J9": lambda d: f"mode switch (J9): {mode_name(str(d.get('mode')))}",
+    "paused": lambda d: f"paused {d.get('type')} ({d.get('class')}): {_short(d.get('error'), 60)}",
+    "resumed": lambda d: f"resumed {d.get('type')} (was {d.get('class')})",
+    "recovery": _recovery,
+    "agent_stuck": lambda d: f"agent {d.get('agent')} stuck: {_short(d.get('why', ''), 60)}",
+}
+HIDDEN = {"at", "timestamp", "kind", "snapshot", "fingerprint", "startsAt"}
+
+
+def describe(decision: Mapping[str, Any]) -> str:
+    """The sentence of one decision (as the status API or the state file has it)."""
+    kind = str(decision.get("kind", "?"))
+    sentence = SENTENCES.get(kind)
+    if sentence is not None:
+        return sentence(decision)
+    fields = ", ".join(
+        f"{k}={_short(v, 40)}" for k, v in sorted(decision.items()) if k not in HIDDEN
+    )
+    return f"{kind}: {fields}"
+
+
+def decided_at(decision: Mapping[str, Any]) -> float:
+    """When, in Unix seconds: the API says `at`, the state file `timestamp` in ms."""
+    if "at" in decision:
+        return float(decision["at"])
+    return float(decision.get("timestamp", 0)) / 1000
