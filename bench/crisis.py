@@ -1,5 +1,7 @@
-"""Crisis response through the whole stack (`warden up`): from the build command
-exiting non-zero to the CRITICAL bugfix swarm's agent process running.
+"""Crisis response through the whole stack (`warden up`): from the broken file
+being saved, and from the build command exiting non-zero, to the CRITICAL
+bugfix swarm's agent process running; and from the fix being saved to the
+exporter publishing the passing build.
 
 A copy of the demo project in a git repository, the shipped warden.yml with
 free ports and a fake agent that keeps running, and `warden up` with the
@@ -102,7 +104,9 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         timeout = 900 if args.defaults else 120
-        latencies = []
+        latencies: list[float] = []
+        from_save: list[float] = []  # break saved -> agent running, minus the build's run
+        fixed: list[float] = []  # fix saved -> passing build published, minus its run
         try:
             wait_for(lambda: status(ports), 60)
             if args.defaults:
@@ -122,6 +126,7 @@ def main() -> None:
             for i in range(args.trials):
                 time.sleep(rng.uniform(0, 4))  # random phases of the 2 s cycles
                 seen = {r[0] for r in db.execute("SELECT id FROM swarms")}
+                saved = time.time()
                 calc.write_text(good + "\ndef broken(:\n")
 
                 def agent_started(seen: set[str] = seen) -> float | None:
@@ -136,19 +141,37 @@ def main() -> None:
                 failure = json.loads(http_get(checks)[1])["build"]["last_failure"]
                 exited = failure["started_at"] + failure["duration_seconds"]
                 latencies.append(started - exited)
-                print(f"  trial {i + 1:2d}: {latencies[-1]:6.2f} s", flush=True)
+                from_save.append(started - saved - failure["duration_seconds"])
+                mended = time.time()
                 calc.write_text(good)
+
+                def passed(after: float = mended) -> dict[str, float] | None:
+                    run = json.loads(http_get(checks)[1])["build"]["last_run"]
+                    return run if run["ok"] and run["started_at"] >= after else None
+
+                run = wait_for(passed, timeout, 0.01)
+                fixed.append(run["started_at"] - mended)  # published at start + duration
+                print(
+                    f"  trial {i + 1:2d}: exit->agent {latencies[-1]:5.2f} s, "
+                    f"save->agent {from_save[-1]:5.2f} s + run, "
+                    f"fix->pass {fixed[-1]:5.2f} s + run",
+                    flush=True,
+                )
                 wait_for(lambda: (s := status(ports)) and s["mode"] != "CRISIS", timeout, 0.2)
             db.close()
         finally:
             up.send_signal(signal.SIGTERM)
             up.wait(timeout=60)
         label = "defaults" if args.defaults else "shipped"
-        print(
-            f"{label}: build exit -> CRITICAL bugfix agent running, n={len(latencies)}: "
-            f"p50={percentile(latencies, 50):.2f} s p95={percentile(latencies, 95):.2f} s "
-            f"max={max(latencies):.2f} s"
-        )
+        for what, values in (
+            ("build exit -> CRITICAL bugfix agent running", latencies),
+            ("break saved -> CRITICAL bugfix agent running, minus the build's run", from_save),
+            ("fix saved -> passing build published, minus the build's run", fixed),
+        ):
+            print(
+                f"{label}: {what}, n={len(values)}: p50={percentile(values, 50):.2f} s "
+                f"p95={percentile(values, 95):.2f} s max={max(values):.2f} s"
+            )
 
 
 if __name__ == "__main__":

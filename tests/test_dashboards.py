@@ -39,7 +39,7 @@ def test_a_changed_threshold_makes_them_stale(tmp_path: Path) -> None:
     text = (REPO / "warden.yml").read_text()
     assert "free_ratio: 0.2" in text
     cfg = tmp_path / "warden.yml"
-    text = text.replace("  dir: examples/demo", f"  dir: {REPO / 'examples' / 'demo'}")
+    text = text.replace("examples/demo", str(REPO / "examples" / "demo"))
     cfg.write_text(text.replace("free_ratio: 0.2", "free_ratio: 0.3"))
     out = tmp_path / "dashboards"
     assert run_cli("dashboards", "-c", str(cfg), "-o", str(out)).returncode == 0

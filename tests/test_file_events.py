@@ -148,7 +148,7 @@ import sys
 for i in range(232):
     print(f"src/pkg/module_{i % 40}.py:{i + 10}: error: Incompatible types in assignment "
           f"(expression has type \\"int\\", variable has type \\"str\\")  [assignment]")
-    print("    " + "x" * 80)
+    print("    " + "x" * 40)
 print("Found 232 errors in 40 files (checked 97 source files)")
 sys.exit(1)
 """

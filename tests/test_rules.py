@@ -93,7 +93,7 @@ def test_unit_tests_catch_a_changed_threshold(tmp_path: Path, override: str, bro
     config = (
         (REPO / "warden.yml")
         .read_text()
-        .replace("\n  dir: examples/demo\n", f"\n  dir: {REPO / 'examples' / 'demo'}\n")
+        .replace("examples/demo", str(REPO / "examples" / "demo"))
     )
     name = override.split(":")[0]
     config = re.sub(rf"^    {name}: .*$", f"    {override}", config, flags=re.M)

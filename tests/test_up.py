@@ -123,6 +123,15 @@ def metrics_text(ports: dict[str, int], component: str) -> str:
         return ""  # not listening yet
 
 
+def prom_query(ports: dict[str, int], expr: str) -> list[dict[str, Any]]:
+    """The live Prometheus' answer to an instant query (its `result`)."""
+    url = f"http://127.0.0.1:{ports['prometheus']}/api/v1/query?"
+    code, text = http_get(url + urllib.parse.urlencode({"query": expr}))
+    assert code == 200, (expr, text)
+    result: list[dict[str, Any]] = json.loads(text)["data"]["result"]
+    return result
+
+
 def outcome_of(ports: dict[str, int], fp: str) -> str | None:
     """What the responder did about the alert with fingerprint `fp`, once it has."""
     st = status(ports)
@@ -315,6 +324,11 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
                     (bugfix[0]["id"],),
                 ).fetchall()
 
+        # AgentDied is an increase(): Prometheus must hold a sample of the counter
+        # from before the death (with file events, the break comes within seconds
+        # of Prometheus' first scrapes).
+        deaths = 'count_over_time(warden_swarm_agent_deaths_total{type="bugfix"}[1m]) >= 2'
+        wait_for(lambda: prom_query(ports, deaths), 30, 0.5)
         os.kill(agents()[0][0], signal.SIGKILL)
         wait_for(lambda: [a[1] for a in agents()] == ["failed", "running"], 30)
 
@@ -350,7 +364,7 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         check_report(tmp_path / "report", cfg)
         print(f"crisis and the CRITICAL bugfix swarm {crisis_after:.1f} s after the break")
     log = (tmp_path / "up.log").read_text()
-    assert re.search(r"exporter +http://127\.0\.0\.1:\d+/metrics", log)
+    assert re.search(r"exporter up 127\.0\.0\.1:\d+", log)
     assert "Warden is down." in log
     left = []
     for p in psutil.process_iter(["cmdline"]):
@@ -537,4 +551,4 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
             f"recovery swarms {recovered_after:.0f} s after every swarm died; "
             f"frozen responder answering again after {restarted_after:.0f} s"
         )
-    assert "responder hung" in (tmp_path / "up.log").read_text()
+    assert "responder hung" in (tmp_path / "state" / "logs" / "up.log").read_text()

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 INSTALL = "apt-get install prometheus prometheus-alertmanager"
 VIEW_SECONDS = 1.0
 CHECK_SECONDS = 5.0
+PIPE_COLUMNS = 160
 LOG_PANE_LINES = 8
 STOP_GRACE_SECONDS = 10.0
 """A service's SIGTERM grace before SIGKILL (Supervisor.stop)."""
@@ -162,6 +163,8 @@ class Up:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         console = console or Console()
+        if not console.is_terminal:  # a pipe or a log file: no wrapping at 80 columns
+            console = Console(width=PIPE_COLUMNS, file=console.file)
         self.prepare()
         for s in self.supervisors:
             s.start()
@@ -224,12 +227,16 @@ class Up:
 
         responder = [s for s in self.supervisors if s.name == "responder"]
         others = [s for s in self.supervisors if s.name != "responder"]
+        shutdown = Shutdown(console)
+        shutdown.run(
+            Step("responder", STOP_GRACE_SECONDS, lambda: _all_at_once([s.stop for s in responder]))
+        )
+        # The responder is gone: this runtime takes its swarms over and kills
+        # them all at once (one grace for all), recording why.
         runtime = Runtime(self.config)
         swarms = runtime.store.swarms("running")
 
         def kill_swarms() -> None:
-            # The responder is gone: this runtime takes its swarms over and kills
-            # them all at once (one grace for all), recording why.
             for swarm in swarms:
                 runtime.kill_swarm(swarm.id, "warden up stopped", EndReason.SHUTDOWN)
             runtime.wait_kills()
@@ -237,18 +244,14 @@ class Up:
 
         grace = max((t.kill_grace for t in self.config.swarm_types.values()), default=10.0)
         named = ", ".join(f"{s.id} {s.type} {s.priority}" for s in swarms)
-        steps = [
-            Step(
-                "responder", STOP_GRACE_SECONDS, lambda: _all_at_once([s.stop for s in responder])
-            ),
-            Step(f"{len(swarms)} swarm(s): {named or 'none running'}", grace, kill_swarms),
+        shutdown.run(Step(f"{len(swarms)} swarm(s): {named or 'none running'}", grace, kill_swarms))
+        shutdown.run(
             Step(
                 ", ".join(s.name for s in others),
                 STOP_GRACE_SECONDS,
                 lambda: _all_at_once([s.stop for s in others]),
-            ),
-        ]
-        run_steps(steps, console)
+            )
+        )
         console.print("Warden is down.")
 
 
@@ -267,27 +270,30 @@ class Step:
         return Text(f"  stopping {self.what}: SIGTERM sent, {when}", style="bold yellow")
 
 
-def run_steps(steps: Sequence[Step], console: Console) -> None:
-    """Each step in a thread while the screen counts its grace down."""
-    for i, step in enumerate(steps):
-        worker = threading.Thread(target=step.do, name=f"stop-{i}", daemon=True)
+class Shutdown:
+    """Runs the steps one by one, each in a thread while the screen counts its
+    grace down; each step done stays on screen with the time it took."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        console.print(Text("Stopping Warden", style="bold"))
+
+    def run(self, step: Step) -> None:
+        worker = threading.Thread(target=step.do, name="stop", daemon=True)
         t0 = time.monotonic()
         worker.start()
-        if not console.is_terminal:
-            console.print(f"stopping {step.what} (grace {step.grace:g} s)")
-
-        def screen(upto: int = i, start: float = t0) -> Group:
-            lines = [s.line(time.monotonic() - start) for s in steps[: upto + 1]]
-            return Group(Text("Stopping Warden", style="bold"), *lines)
-
-        if console.is_terminal:
-            with Live(screen(), console=console, auto_refresh=False, transient=True) as live:
+        if not self.console.is_terminal:
+            self.console.print(f"stopping {step.what} (grace {step.grace:g} s)")
+        else:
+            with Live(
+                step.line(0), console=self.console, auto_refresh=False, transient=True
+            ) as live:
                 while worker.is_alive():
                     worker.join(0.2)
-                    live.update(screen(), refresh=True)
+                    live.update(step.line(time.monotonic() - t0), refresh=True)
         worker.join()
         step.took = time.monotonic() - t0
-        console.print(step.line(step.took))
+        self.console.print(step.line(step.took))
 
 
 def _all_at_once(stops: Sequence[Callable[[], None]]) -> None:
