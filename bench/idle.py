@@ -1,6 +1,9 @@
 """Idle cost of the whole stack (`warden up`) on the demo project.
 
-The shipped warden.yml with free ports, nothing breaking: after a warm-up
+The shipped warden.yml with free ports (probes off, as shipped: the demo has
+no OpenClaw gateway; `--probes` turns them on, aimed at the exporter's own
+health and a Python command standing for `openclaw health`), nothing
+breaking: after a warm-up
 (first builds, tests, scrapes and rule evaluations), each component's CPU
 time over a window, as a share of one core, and its resident memory at the
 end. The exporter's figure includes the commands it runs and waits for (git,
@@ -50,10 +53,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--warmup", type=float, default=30.0)
+    ap.add_argument("--probes", action="store_true", help="probes on (every 15 s)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="warden-bench-idle-") as t:
         tmp = Path(t)
-        cfg, ports = stack_config(tmp, make_demo_repo(tmp / "demo"))
+        cfg, ports = stack_config(tmp, make_demo_repo(tmp / "demo"), probes=args.probes)
         up = subprocess.Popen(
             [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
             stdout=subprocess.DEVNULL,
@@ -73,18 +77,26 @@ def main() -> None:
             def sample() -> dict[str, float]:
                 return {n: cpu_seconds(p, n == "exporter") for n, p in procs.items()}
 
+            exporter = procs["exporter"]
             before, t0 = sample(), time.monotonic()
+            own_before = cpu_seconds(exporter, False)
             time.sleep(args.seconds)
             after, elapsed = sample(), time.monotonic() - t0
+            own = cpu_seconds(exporter, False) - own_before
             rss = {n: p.memory_info().rss for n, p in procs.items()}
         finally:
             up.send_signal(signal.SIGTERM)
             up.wait(timeout=60)
-    print(f"idle stack over {elapsed:.0f} s after a {args.warmup:.0f} s warm-up:")
+    probes = "probes on" if args.probes else "probes off, as shipped"
+    print(f"idle stack over {elapsed:.0f} s after a {args.warmup:.0f} s warm-up ({probes}):")
     print(f"  {'component':<13} {'CPU (share of one core)':>24} {'RSS MiB':>8}")
     for name in procs:
         share = (after[name] - before[name]) / elapsed
         print(f"  {name:<13} {share:>23.2%} {rss[name] / 2**20:>8.1f}")
+    commands = after["exporter"] - before["exporter"] - own
+    print(
+        f"    (exporter itself {own / elapsed:.2%}, the commands it ran {commands / elapsed:.2%})"
+    )
     total = sum(after.values()) - sum(before.values())
     print(f"  {'total':<13} {total / elapsed:>23.2%} {sum(rss.values()) / 2**20:>8.1f}")
 

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler", Scheduler)
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+PAGES: web.AppKey[dict[str, tuple[int, bytes]]] = web.AppKey("pages", dict)
+"""content type -> (scheduler version, encoded page): collectors do not run
+during a scrape, so the page changes only when a run ends."""
 
 
 def make_app(config: Config) -> web.Application:
@@ -33,6 +36,7 @@ def make_app(config: Config) -> web.Application:
     app = web.Application()
     app[SCHEDULER] = scheduler
     app[REGISTRY] = registry
+    app[PAGES] = {}
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await scheduler.start()
@@ -51,8 +55,12 @@ def make_app(config: Config) -> web.Application:
 
 async def metrics(request: web.Request) -> web.Response:
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(request.app[REGISTRY])
-    return web.Response(body=body, headers={"Content-Type": content_type})
+    version = request.app[SCHEDULER].version
+    cached = request.app[PAGES].get(content_type)
+    if cached is None or cached[0] != version:
+        cached = (version, encoder(request.app[REGISTRY]))
+        request.app[PAGES][content_type] = cached
+    return web.Response(body=cached[1], headers={"Content-Type": content_type})
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ log follower or a probe.
 Changes are file events from the kernel (inotify through `watchfiles`), not
 polling: one task watches every folder a collector named, and passes each
 batch of changed paths to the collectors, which say whether it calls for a
-run. A batch is what changed until 50 ms passed without a change (at most
+run. A batch is what changed until 150 ms passed without a change (at most
 400 ms), so an editor's save, or a burst of them, is one run. A change during
 a run sets the trigger again: exactly one run follows, at once.
 """
@@ -30,11 +30,12 @@ from prometheus_client.metrics_core import Metric
 from exporter.collectors import Collector
 
 log = logging.getLogger(__name__)
-QUIET_MS = 50
-"""A batch of changes ends when nothing changed for this long ..."""
+QUIET_MS = 150
+"""A batch of changes ends when nothing changed for this long ... (the watcher
+wakes this often to look, so it is also what an idle watch costs)"""
 BATCH_MAX_MS = 400
 """... or when it has lasted this long (a file written without pause)."""
-SETTLE_SECONDS = 4 * QUIET_MS / 1000
+SETTLE_SECONDS = (2 * QUIET_MS + 100) / 1000
 """After a run, how long its last writes take to arrive as events."""
 
 
@@ -65,6 +66,9 @@ class Scheduler:
         self.roots, self.watched = watch_roots(self.collectors)
         self.file_events_up = False
         """Whether file events are being delivered (else changes wait for a schedule)."""
+        self.version = 0
+        """Bumped whenever what a scrape serves may have changed (a run ended, the
+        watch came up or went down): the encoded page is cached until then."""
         self._ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -116,6 +120,7 @@ class Scheduler:
         state.duration_seconds = time.monotonic() - t0
         state.last_run_timestamp = self._clock()
         state.runs_total += 1
+        self.version += 1
 
     async def _loop(self, c: Collector) -> None:
         state = self.states[c.name]
@@ -142,6 +147,7 @@ class Scheduler:
             # RustNotify has set its watches once the generator waits for events.
             await asyncio.sleep(0.05)
             self.file_events_up = True
+            self.version += 1
             self._ready.set()
             batch = await first
             while True:
@@ -165,6 +171,7 @@ class Scheduler:
             )
         finally:
             self.file_events_up = False
+            self.version += 1
             self._ready.set()
 
 

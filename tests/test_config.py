@@ -60,7 +60,8 @@ def test_unknown_key(tmp_path: Path) -> None:
     found = problems(tmp_path, "collectors:\n  build:\n    command: [git, x]\n    timout: 5m\n")
     assert found == [
         "collectors.build.timout: unknown key (known keys here: change_poll_interval, command, "
-        "enabled, env, ignore, interval, output_tail_bytes, run_on_change, timeout)"
+        "enabled, env, ignore, interval, output_tail_bytes, run_on_change, timeout, "
+        "unchanged_interval)"
     ]
 
 

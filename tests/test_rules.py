@@ -91,9 +91,7 @@ def test_promtool_checks_and_unit_tests_pass() -> None:
 def test_unit_tests_catch_a_changed_threshold(tmp_path: Path, override: str, broken: str) -> None:
     """A threshold set in warden.yml reaches the rules: the shipped tests then fail."""
     config = (
-        (REPO / "warden.yml")
-        .read_text()
-        .replace("examples/demo", str(REPO / "examples" / "demo"))
+        (REPO / "warden.yml").read_text().replace("examples/demo", str(REPO / "examples" / "demo"))
     )
     name = override.split(":")[0]
     config = re.sub(rf"^    {name}: .*$", f"    {override}", config, flags=re.M)

@@ -57,9 +57,11 @@ def stack_config(
     openclaw_url: str = "http://127.0.0.1:8947/healthz",
     health_command: str = f"[{sys.executable}, -c, {HEALTHY}]",
     openclaw_recovery: str = 'command: ["false"]',
+    probes: bool = True,
 ) -> tuple[Path, dict[str, int]]:
     """The shipped warden.yml, pointed at `project` and at free ports, its probes on
-    (by default aimed at the exporter's health and a command that says ok); `extra`
+    unless `probes` is False (by default aimed at the exporter's health and a
+    command that says ok); `extra`
     replaces more of its lines."""
     ports = {
         "exporter": free_port(),
@@ -79,8 +81,8 @@ def stack_config(
             "    enabled: false\n    interval: 15s\n    http:\n      - name: openclaw"
             "            # readiness (503 while starting), not a port\n"
             "        url: http://127.0.0.1:18789/readyz",
-            "    enabled: true\n    interval: 15s\n    http:\n      - name: openclaw\n"
-            f"        url: {openclaw_url}",
+            f"    enabled: {str(probes).lower()}\n    interval: 15s\n    http:\n"
+            f"      - name: openclaw\n        url: {openclaw_url}",
         ),
         ("        command: [openclaw, health, --json]", f"        command: {health_command}"),
         # Never the host's own gateway: by default a recovery that fails.

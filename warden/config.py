@@ -69,6 +69,9 @@ class CommandCheck:
     ignore: tuple[str, ...] = ()
     """Globs (relative to the project) whose changes never start a run: outputs
     that the project's `.gitignore` does not already cover."""
+    unchanged_interval: float = 600.0
+    """With run_on_change and file events: how often an unchanged project is
+    checked again (for what events cannot see: toolchains, dependencies)."""
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -887,6 +890,7 @@ def _check(
         run_on_change=r.boolean("run_on_change", on_change),
         output_tail_bytes=r.integer("output_tail_bytes", 16384, minimum=256),
         ignore=_ignore(r),
+        unchanged_interval=r.duration("unchanged_interval", "10m", minimum=1),
         env=r.string_map("env"),
     )
 

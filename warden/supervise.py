@@ -68,6 +68,9 @@ class Supervisor:
         self._started = self._last_ok = time.monotonic()
         log.info("%s started (pid %d)", self.name, self.proc.pid)
 
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
     def healthy(self) -> bool:
         """/healthz answers and its heartbeat (if it reports one) is recent."""
         try:

@@ -42,8 +42,8 @@ from warden.view import Part, Scene, render
 
 log = logging.getLogger(__name__)
 INSTALL = "apt-get install prometheus prometheus-alertmanager"
-VIEW_SECONDS = 1.0
-CHECK_SECONDS = 5.0
+VIEW_SECONDS = 2.0
+CHECK_SECONDS = 10.0
 PIPE_COLUMNS = 160
 LOG_PANE_LINES = 8
 STOP_GRACE_SECONDS = 10.0
@@ -184,8 +184,8 @@ class Up:
 
     def _watch(self, show: Callable[[Scene], None], redraw_after: float | None) -> None:
         """Look every VIEW_SECONDS, draw when what is seen changed (or, on a
-        terminal, every `redraw_after` s for the ages); check the parts' health
-        every CHECK_SECONDS."""
+        terminal, every `redraw_after` s for the ages); restart a part that
+        exited at once, and ask the parts' health every CHECK_SECONDS."""
         last_key, drawn_at, checked_at = "", 0.0, time.monotonic()
         while not self._stopping:
             scene = self.scene()
@@ -196,11 +196,13 @@ class Up:
             deadline = now + VIEW_SECONDS
             while not self._stopping and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if time.monotonic() - checked_at >= CHECK_SECONDS:
+            # A part that exited is restarted at once; health is asked less often.
+            health_due = time.monotonic() - checked_at >= CHECK_SECONDS
+            if health_due:
                 checked_at = time.monotonic()
-                for s in self.supervisors:
-                    if not self._stopping:
-                        s.check()
+            for s in self.supervisors:
+                if not self._stopping and (health_due or s.exited()):
+                    s.check()
 
     def scene(self) -> Scene:
         a = self.addresses

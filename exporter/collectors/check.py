@@ -45,6 +45,9 @@ class CommandCheckCollector(Collector):
         self.interval = settings.interval
         self._changes = changes if settings.run_on_change else None
         self.watch = (project_dir,) if self._changes else ()
+        # With file events a change runs it at once; an unchanged tree needs no
+        # run every `interval`, only a recheck now and then.
+        self.watched_interval = settings.unchanged_interval if self._changes else None
         self._lock = threading.Lock()
         self._pending: set[Path] = set()
         """Input changes not yet seen by a run: the cause of the next one."""

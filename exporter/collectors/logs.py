@@ -63,6 +63,7 @@ class LogsCollector(Collector):
             for s in settings.sources
         ]
         self._last_save = time.monotonic()
+        self._saved = ""
 
     def _load_offsets(self) -> dict[str, Position]:
         try:
@@ -85,7 +86,10 @@ class LogsCollector(Collector):
             for s in self.sources
             if (pos := s.follower.position()) is not None
         }
-        write_atomic(self.offsets_file, json.dumps(data, sort_keys=True).encode())
+        text = json.dumps(data, sort_keys=True)
+        if text != self._saved:  # an idle log costs no write (and no fsync)
+            write_atomic(self.offsets_file, text.encode())
+            self._saved = text
         self._last_save = time.monotonic()
 
     def collect(self) -> Sequence[Metric]:
