@@ -43,6 +43,8 @@ from warden.view import Part, Scene, render
 log = logging.getLogger(__name__)
 INSTALL = "apt-get install prometheus prometheus-alertmanager"
 VIEW_SECONDS = 2.0
+PIPE_VIEW_SECONDS = 5.0
+"""Without a terminal the view is a log of changes: looking less often costs less."""
 CHECK_SECONDS = 10.0
 PIPE_COLUMNS = 160
 LOG_PANE_LINES = 8
@@ -174,16 +176,22 @@ class Up:
         try:
             if console.is_terminal:
                 with Live(render(self.scene()), console=console, auto_refresh=False) as live:
-                    self._watch(lambda scene: live.update(render(scene), refresh=True), 5.0)
+
+                    def show(scene: Scene) -> None:
+                        live.update(render(scene), refresh=True)
+
+                    self._watch(show, VIEW_SECONDS, 5.0)
             else:
                 # Without a terminal (a pipe, a log): the view each time it changes.
-                self._watch(lambda scene: console.print(render(scene)), None)
+                self._watch(lambda scene: console.print(render(scene)), PIPE_VIEW_SECONDS, None)
         finally:
             self.stop(console)
         return 0
 
-    def _watch(self, show: Callable[[Scene], None], redraw_after: float | None) -> None:
-        """Look every VIEW_SECONDS, draw when what is seen changed (or, on a
+    def _watch(
+        self, show: Callable[[Scene], None], every: float, redraw_after: float | None
+    ) -> None:
+        """Look `every` seconds, draw when what is seen changed (or, on a
         terminal, every `redraw_after` s for the ages); restart a part that
         exited at once, and ask the parts' health every CHECK_SECONDS."""
         last_key, drawn_at, checked_at = "", 0.0, time.monotonic()
@@ -193,7 +201,7 @@ class Up:
             if key != last_key or (redraw_after and now - drawn_at >= redraw_after):
                 show(scene)
                 last_key, drawn_at = key, now
-            deadline = now + VIEW_SECONDS
+            deadline = now + every
             while not self._stopping and time.monotonic() < deadline:
                 time.sleep(0.1)
             # A part that exited is restarted at once; health is asked less often.
