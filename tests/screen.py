@@ -22,20 +22,33 @@ import pyte
 
 
 class Terminal:
-    def __init__(self, argv: Sequence[str], cwd: Path, rows: int = 50, cols: int = 140) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        rows: int = 50,
+        cols: int = 140,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.screen = pyte.Screen(cols, rows)
         self._stream = pyte.ByteStream(self.screen)
         self._lock = threading.Lock()
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)}
+        full_env = {
+            **os.environ,
+            **(env or {}),
+            "TERM": "xterm-256color",
+            "COLUMNS": str(cols),
+            "LINES": str(rows),
+        }
         self.proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
             stdin=slave,
             stdout=slave,
             stderr=slave,
-            env=env,
+            env=full_env,
             start_new_session=True,
             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
         )

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import REPO, git, run_cli
 from tests.screen import Terminal
-from tests.test_up import stack_config
+from tests.test_up import StackClock, stack_config
 from warden.view import Part, Scene, render
 
 LOG_LINE = re.compile(r"\b(INFO|WARNING|DEBUG|Traceback)\b|level=(info|warn)")
@@ -29,7 +29,8 @@ LOG_LINE = re.compile(r"\b(INFO|WARNING|DEBUG|Traceback)\b|level=(info|warn)")
 def test_the_run_it_walkthrough_on_screen(tmp_path: Path, demo_repo: Path) -> None:
     # The bugfix agent hangs and ignores SIGTERM: shutdown must count its grace down.
     cfg, ports = stack_config(tmp_path, demo_repo, bugfix="mode=hang,ignore_term=1")
-    term = Terminal([sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)], REPO)
+    clock = StackClock.at_noon(tmp_path)  # the README's daytime, whatever the hour
+    term = Terminal([sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)], REPO, env=clock.env)
     screens = []
     try:
         # "It prints where each part listens and keeps a live view of the mode,
@@ -62,7 +63,7 @@ def test_the_run_it_walkthrough_on_screen(tmp_path: Path, demo_repo: Path) -> No
         # "Mend it and the crisis ends."
         git(demo_repo, "checkout", "src/calc.py")
         screens.append(term.wait_for(lambda s: "mode ACTIVE" in s and "mode CRISIS" not in s, 90))
-        status = run_cli("status", "-c", str(cfg))
+        status = run_cli("status", "-c", str(cfg), env=clock.env)
         assert status.returncode == 0 and "mode ACTIVE" in status.stdout
 
         # Ctrl-C stops all of it, saying what it stops; the bugfix agent ignores

@@ -42,8 +42,13 @@ def config(tmp_path: Path, types: str = "", **defaults: str) -> Config:
         **defaults,
     }
     keys = "\n".join(f"  {k}: {v}" for k, v in base.items())
+    # These tests are about the runtime, not the modes: the night (23:00-07:00
+    # by the real clock) must not refuse their MEDIUM and LOW swarms, whatever
+    # the hour CI runs at.
     body = f"""\
 state_dir: {tmp_path / "state"}
+modes:
+  NIGHT: {{max_swarms: 10, priorities: [CRITICAL, HIGH, MEDIUM, LOW]}}
 swarms:
 {fake_swarm_keys()}{keys}
   types:
