@@ -135,6 +135,6 @@ def test_the_view_draws_every_part_of_the_status() -> None:
     assert re.search(r"s1 +bugfix +CRITICAL +1 +running .* BuildFailing", text)
     assert re.search(r"s0 +tests +CRITICAL +1 +succeeded .* TestsFailing", text)
     assert "PAUSED" in text and "warden swarm resume review" in text
-    assert "$180.00 of $200.00" in text and "budget tier notify reached" in text
+    assert "$180.00 of $200.00 (90%)" in text and "budget tier notify reached" in text
     assert "swarm s0 succeeded: done" in text and "snapshot" not in text
     assert "logs" in text and "exporter: x" in text

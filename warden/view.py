@@ -193,7 +193,7 @@ def _bar(label: str, spend: float, cap: float) -> RenderableType:
     grid.add_row(
         Text(label, style="dim"),
         ProgressBar(total=max(cap, 1e-9), completed=min(spend, cap), complete_style=style),
-        f"${spend:.2f} of ${cap:.2f}",
+        f"${spend:.2f} of ${cap:.2f} ({ratio:.0%})",
     )
     return grid
 
@@ -216,7 +216,7 @@ def decisions_table(decisions: Sequence[Mapping[str, Any]], rows: int) -> Render
     """The last decisions, one sentence each; the wake cycle's routine ones (J1, J2)
     stay in the log and `--json`."""
     table = Table(title="lately", title_justify="left", show_header=False, box=None)
-    table.add_column(style="dim", no_wrap=True)
+    table.add_column(style="dim", no_wrap=True, min_width=8)
     table.add_column(overflow="ellipsis", no_wrap=True)
     shown = [d for d in decisions if d["kind"] not in ("J1", "J2")][:rows]
     for d in shown:
