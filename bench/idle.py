@@ -93,7 +93,7 @@ def main() -> None:
     for name in procs:
         share = (after[name] - before[name]) / elapsed
         print(f"  {name:<13} {share:>23.2%} {rss[name] / 2**20:>8.1f}")
-    commands = after["exporter"] - before["exporter"] - own
+    commands = max(0.0, after["exporter"] - before["exporter"] - own)  # clock ticks
     print(
         f"    (exporter itself {own / elapsed:.2%}, the commands it ran {commands / elapsed:.2%})"
     )

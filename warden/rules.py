@@ -21,10 +21,13 @@ HEADER = """\
 """
 
 # Rule groups and how often each is evaluated. Critical triggers are
-# evaluated every 2 s so a crisis reaches Alertmanager within seconds (the
-# exporter is scraped every 2 s too; a scrape only reads cached results).
+# evaluated every second so a broken build reaches Alertmanager within about a
+# second of the exporter's result (the exporter is scraped every second too; a
+# scrape only reads its cached page). With 2 s for both, the time from a save to
+# the bugfix agent ran p95 1.95 s in one run and 2.46 s in another (the phase
+# between scrape and evaluation is fixed per stack); with 1 s, p95 1.43 s.
 GROUPS: tuple[tuple[str, str, str], ...] = (
-    ("warden-critical", "2s", "critical"),
+    ("warden-critical", "1s", "critical"),
     ("warden-warning", "15s", "warning"),
     ("warden-meta", "15s", "none"),
 )
