@@ -48,11 +48,20 @@ def _mode(d: Mapping[str, Any]) -> str:
     )
 
 
+def trigger_name(trigger: str) -> str:
+    """What started a swarm, for a person: the alert or job, not its fingerprint."""
+    kind, _, rest = trigger.partition(":")
+    if kind in ("alert", "job"):
+        return rest.partition(":")[0]
+    return trigger
+
+
 def _spawn(d: Mapping[str, Any]) -> str:
     size = d.get("size", 1)
+    trigger = _short(trigger_name(str(d.get("trigger", ""))), 40)
     return (
         f"started {d.get('type')} {d.get('priority')} {d.get('swarm')}"
-        f"{f' x{size}' if size != 1 else ''} for {_short(d.get('trigger', ''), 40)}"
+        f"{f' x{size}' if size != 1 else ''} for {trigger}"
     )
 
 

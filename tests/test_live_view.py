@@ -48,7 +48,7 @@ def test_the_run_it_walkthrough_on_screen(tmp_path: Path, demo_repo: Path) -> No
             fh.write("def broken(:\n")
         screen = term.wait_for(
             lambda s: (
-                "mode CRISIS" in s
+                re.search(r"│ mode CRISIS +level 3 CRISIS", s) is not None
                 and re.search(r"firing .*BuildFailing", s) is not None
                 and re.search(r"\bbugfix +CRITICAL +1 +running\b.*BuildFailing", s) is not None
             ),
@@ -56,13 +56,13 @@ def test_the_run_it_walkthrough_on_screen(tmp_path: Path, demo_repo: Path) -> No
         )
         screens.append(screen)
         assert "level 3 CRISIS" in screen
-        assert re.search(
-            r"started bugfix CRITICAL \w+ for BuildFailing|BuildFailing: started bugfix", screen
-        )
 
         # "Mend it and the crisis ends."
         git(demo_repo, "checkout", "src/calc.py")
-        screens.append(term.wait_for(lambda s: "mode ACTIVE" in s and "mode CRISIS" not in s, 90))
+        # The header's mode (the decisions below may still say "mode CRISIS -> ACTIVE").
+        screens.append(
+            term.wait_for(lambda s: re.search(r"│ mode ACTIVE +level", s) is not None, 90)
+        )
         status = run_cli("status", "-c", str(cfg), env=clock.env)
         assert status.returncode == 0 and "mode ACTIVE" in status.stdout
 

@@ -22,7 +22,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from responder.decisions import decided_at, describe, level_name, mode_name
+from responder.decisions import decided_at, describe, level_name, mode_name, trigger_name
 
 KILL_METHODS = {"cgroup": "cgroup v2", "process_tree": "process tree (no cgroup v2)"}
 LEVEL_STYLES = {1: "green", 2: "yellow", 3: "bold red"}
@@ -168,7 +168,7 @@ def _swarms(status: Mapping[str, Any]) -> RenderableType:
             str(s["size"]),
             Text(state, style="bold" if state == "running" else "dim"),
             _ago(now - float(s["created_at"])),
-            _trigger(str(s["trigger"])),
+            trigger_name(str(s["trigger"])),
         )
     for p in status.get("paused", []):
         table.add_row(
@@ -231,11 +231,3 @@ def _ago(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min ago"
     return f"{seconds / 3600:.1f} h ago"
-
-
-def _trigger(trigger: str) -> str:
-    """What started a swarm, for a person: the alert or job, not its fingerprint."""
-    kind, _, rest = trigger.partition(":")
-    if kind in ("alert", "job"):
-        return rest.partition(":")[0]
-    return trigger
