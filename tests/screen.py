@@ -88,8 +88,15 @@ class Terminal:
         os.write(self._master, b"\x03")
 
     def close(self) -> None:
+        """Stop the program the way a person would (SIGTERM, which `warden up`
+        answers by stopping everything it started); SIGKILL only if it hangs,
+        since a SIGKILLed `warden up` leaves its parts running."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self._reader.join(timeout=5)
         os.close(self._master)
