@@ -128,13 +128,12 @@ class Scheduler:
         while True:
             state.trigger.clear()
             await self.run_once(c)
-            if self.file_events_up and c.name in self.watched:
+            watched = self.file_events_up and c.name in self.watched
+            if watched:
                 await asyncio.sleep(SETTLE_SECONDS)
                 if not await loop.run_in_executor(self._pool, c.pending):
                     state.trigger.clear()  # nothing, or only its own output, changed
-            interval = c.interval
-            if self.file_events_up and c.name in self.watched and c.watched_interval:
-                interval = c.watched_interval
+            interval = c.watched_interval if watched and c.watched_interval else c.interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.trigger.wait(), timeout=interval)
 

@@ -123,12 +123,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     # Warden up's own log lines go to a file: the terminal is the live view's.
     logs = config.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    root = logging.getLogger()
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-    handler = logging.FileHandler(logs / "up.log")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root.addHandler(handler)
+    logging.basicConfig(filename=logs / "up.log", format=LOG_FORMAT, force=True)
     return Up(config, Path(args.config), verbose=args.verbose).run()
 
 

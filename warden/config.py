@@ -576,12 +576,16 @@ def _url(r: Reader, name: str, default: str) -> str:
     return url
 
 
+ANY_HOST = ("0.0.0.0", "::", "")
+"""Listen hosts that mean every interface: reached on loopback."""
+
+
 def _stack_url(r: Reader, name: str, listen: Listen, listen_key: str, root: Reader) -> str:
     """Where the responder reaches a part of the stack: derived from the stack's
     listen address when left out (or null); when written beside a `stack`
     section, it must name the same port there, or the responder would ask a
     Prometheus that `warden up` never started."""
-    host = "127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host
+    host = "127.0.0.1" if listen.host in ANY_HOST else listen.host
     derived = f"http://{host}:{listen.port}"
     if not r.has(name) or r.raw_is_null(name):
         return derived
@@ -592,9 +596,7 @@ def _stack_url(r: Reader, name: str, listen: Listen, listen_key: str, root: Read
             port = parsed.port or (443 if parsed.scheme == "https" else 80)
         except ValueError:
             port = None
-        if port != listen.port or (
-            listen.host not in ("0.0.0.0", "::", "") and parsed.hostname != listen.host
-        ):
+        if port != listen.port or (listen.host not in ANY_HOST and parsed.hostname != listen.host):
             r.problems.add(
                 r.key(name),
                 f"{url} is not where {listen_key} ({listen}) makes it listen; "
@@ -883,6 +885,11 @@ class _Sections:
 def _check(
     r: Reader, cwd: Path, command: list[str], interval: str, timeout: str, on_change: bool
 ) -> CommandCheck:
+    r.removed(
+        "change_poll_interval",
+        "no longer a key: changes are file events from the kernel, seen at once, "
+        "not polled; remove it (docs/configuration.md)",
+    )
     return CommandCheck(
         command=r.command("command", command, cwd),
         interval=r.duration("interval", interval),
@@ -896,11 +903,6 @@ def _check(
 
 
 def _ignore(r: Reader) -> tuple[str, ...]:
-    r.removed(
-        "change_poll_interval",
-        "no longer a key: changes are file events from the kernel, seen within "
-        "100 ms, not polled; remove it (docs/configuration.md)",
-    )
     globs = r.string_list("ignore", [])
     for g in globs:
         if g.startswith("/") or ".." in Path(g).parts:

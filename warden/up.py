@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -214,12 +215,7 @@ class Up:
 
     def scene(self) -> Scene:
         a = self.addresses
-        where = {
-            "exporter": a.exporter,
-            "responder": a.responder,
-            "prometheus": a.prometheus,
-            "alertmanager": a.alertmanager,
-        }
+        where = asdict(a)  # by part name
         parts = [
             Part(s.name, s.proc is not None and s.proc.poll() is None, s.restarts, where[s.name])
             for s in self.supervisors

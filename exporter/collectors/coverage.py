@@ -56,6 +56,12 @@ def detect_format(path: Path) -> str:
     raise ValueError(f"cannot tell the coverage format of {path.name}; set `format`")
 
 
+def _summed(files: dict[str, LineCoverage]) -> LineCoverage:
+    return LineCoverage(
+        sum(f.covered for f in files.values()), sum(f.total for f in files.values())
+    )
+
+
 def _lines(d: dict[str, Any]) -> LineCoverage:
     return LineCoverage(int(d["lines"]["covered"]), int(d["lines"]["total"]))
 
@@ -78,9 +84,7 @@ def parse_cobertura(path: Path) -> Report:
     if "lines-valid" in root.attrib:
         total = LineCoverage(int(root.attrib["lines-covered"]), int(root.attrib["lines-valid"]))
     else:
-        total = LineCoverage(
-            sum(f.covered for f in files.values()), sum(f.total for f in files.values())
-        )
+        total = _summed(files)
     return Report(total, files)
 
 
@@ -97,10 +101,7 @@ def parse_lcov(path: Path) -> Report:
                 covered = int(line[3:])
             elif line.startswith("end_of_record"):
                 files[name] = LineCoverage(covered, total)
-    return Report(
-        LineCoverage(sum(f.covered for f in files.values()), sum(f.total for f in files.values())),
-        files,
-    )
+    return Report(_summed(files), files)
 
 
 PARSERS = {"istanbul": parse_istanbul, "cobertura": parse_cobertura, "lcov": parse_lcov}
