@@ -208,11 +208,13 @@ def _local_ts(naive_or_local: dt.datetime, zone: dt.tzinfo) -> float:
 
 
 def gather_facts(config: Config, store: Store, sit: Situation, now: float) -> Facts:
-    """The admission rule's facts from the store (read-only commands use it too)."""
+    """The admission rule's facts from the store (read-only commands use it too).
+    The sums come from one snapshot: responders sharing the store cannot slip a
+    charge between them."""
     budget = config.budget
-    ceilings = tuple(
-        Ceiling(name, cap, store.spend_between(start, end))
-        for name, cap, start, end in ceiling_windows(now, budget, config.schedule.timezone)
+    windows = ceiling_windows(now, budget, config.schedule.timezone)
+    period_spend, committed, spent = store.budget_sums(
+        sit.period.key, [(start, end) for _, _, start, end in windows]
     )
     return Facts(
         mode=sit.mode,
@@ -220,10 +222,12 @@ def gather_facts(config: Config, store: Store, sit: Situation, now: float) -> Fa
         running=store.count_running(),
         build_broken=sit.build_broken,
         period=sit.period,
-        period_spend=store.spend(sit.period.key),
-        committed=store.committed(),
+        period_spend=period_spend,
+        committed=committed,
         tiers=budget.tiers,
-        ceilings=ceilings,
+        ceilings=tuple(
+            Ceiling(name, cap, s) for (name, cap, _, _), s in zip(windows, spent, strict=True)
+        ),
         paused={p.type: p.cls for p in store.pauses()},
     )
 

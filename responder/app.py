@@ -46,7 +46,7 @@ from responder.notify import post_human_alert
 from responder.recovery import ESCALATIONS
 from responder.recovery import OUTCOMES as RECOVERY_OUTCOMES
 from responder.runtime import Runtime
-from responder.store import Store
+from responder.store import open_store
 from responder.webhook import BadBody, parse_body
 from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS
 from warden.config import Config, Recovery
@@ -83,7 +83,7 @@ class Service:
         self.config = config
         self.clock = clock
         self.token = read_token(config.responder.token_file)
-        store = Store(config.state_dir / "warden.db")
+        store = open_store(config)
         self.situation = assess(config, store, clock())
         self.runtime = Runtime(
             config, store, clock, situation=lambda: self.situation, launcher=launcher

@@ -28,7 +28,7 @@ from responder.decisions import level_name, mode_name
 from responder.model import EndReason, Priority
 from responder.modes import assess
 from responder.runtime import Runtime, SpawnRefused
-from responder.store import Store
+from responder.store import Store, open_store
 from warden.config import Config
 from warden.configreader import parse_duration
 from warden.view import LEVEL_STYLES, budget_bars, decisions_table
@@ -128,7 +128,7 @@ def outcome(store: Store, swarm_id: str, now: float) -> dict[str, Any]:
 
 def _read_only(config: Config) -> Store:
     """The store for a command that only looks; StoreError (exit 2) names the file."""
-    return Store(config.state_dir / "warden.db", read_only=True)
+    return open_store(config, read_only=True)
 
 
 def swarm_list(config: Config, args: argparse.Namespace) -> int:
@@ -165,7 +165,7 @@ def cleanup_files(config: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    store = Store(config.state_dir / "warden.db")
+    store = open_store(config)
     try:
         removed = cleanup.remove_old(config, store, time.time() - keep, reports=True)
     finally:
@@ -183,7 +183,7 @@ def swarm_resume(config: Config, args: argparse.Namespace) -> int:
         known = ", ".join(sorted(config.swarm_types))
         print(f"unknown swarm type {args.type!r} (known: {known})", file=sys.stderr)
         return 2
-    store = Store(config.state_dir / "warden.db")
+    store = open_store(config)
     try:
         resumed = breaker.resume(store, args.type, time.time())
     finally:
@@ -288,7 +288,7 @@ def status_view(state: dict[str, Any], now: float) -> Group:
 
 def maintenance(config: Config, args: argparse.Namespace) -> int:
     """Start or stop a maintenance window; the responder sees it at its next cycle."""
-    store = Store(config.state_dir / "warden.db")
+    store = open_store(config)
     now = time.time()
     if args.action == "start":
         try:

@@ -63,7 +63,7 @@ from responder.model import LIVE_AGENT_STATES, AgentState, EndReason, Priority, 
 from responder.modes import Situation, assess
 from responder.owners import closed, new_owner, owner_alive
 from responder.snapshot import HISTORY_RECOUNT_SECONDS, History, Snapshot
-from responder.store import AgentRow, LedgerEntry, Store, SwarmRow
+from responder.store import AgentRow, LedgerEntry, Store, SwarmRow, open_store
 from warden.atomicfile import write_atomic
 from warden.config import Config, SwarmType
 
@@ -117,11 +117,15 @@ class Runtime:
         self.config = config
         self.clock = clock
         self.agents_dir = config.state_dir / "agents"
-        self.store = store or Store(config.state_dir / "warden.db")
+        self.store = store or open_store(config)
         self._situation = situation or (lambda: assess(config, self.store, self.clock()))
         # Agents carry this in their environment and their cgroups' path: it
         # tells the agents of this state from those of another Warden.
-        self.instance = hashlib.sha256(str(self.store.path.resolve()).encode()).hexdigest()[:16]
+        # Responders of several hosts share a server: each host's are its own.
+        identity = self.store.identity
+        if self.store.shared:
+            identity += f"#{config.responder.id}"
+        self.instance = hashlib.sha256(identity.encode()).hexdigest()[:16]
         self.launcher = launcher or Processes(Cgroups.open(self.instance))
         self.owner = new_owner()
         self._live: dict[str, _Live] = {}
@@ -171,18 +175,44 @@ class Runtime:
                 path, Refusal.UNKNOWN_TYPE, f"unknown swarm type {type_name!r} (known: {known})"
             )
         n = size or stype.size
-        facts = self.facts()
-        refusal = admit(facts, priority, type_name, n * stype.budget_usd)
+        cost = n * stype.budget_usd
+        # Checked and written under the fleet-wide guard: responders racing at
+        # the cap are admitted one at a time, each counting the one before.
+        with self.store.spawn_guard():
+            facts = self.facts()
+            refusal = admit(facts, priority, type_name, cost)
+            if refusal is None:
+                swarm = self._new_swarm(stype, type_name, priority, n, trigger, context, facts)
+                # Rows before processes: an agent's process exists only while its row
+                # says it is live, so no runtime can take it for an orphan.
+                agents = [self._new_agent(swarm, slot, 0) for slot in range(n)]
+                self.store.add_swarm(swarm, agents)
         if refusal is not None:
-            detail = explain(facts, refusal, priority, n * stype.budget_usd)
-            raise self.refuse(path, refusal, detail, **ctx)
-        now = self.clock()
+            raise self.refuse(path, refusal, explain(facts, refusal, priority, cost), **ctx)
+        self.store.log_decision("spawn", {"swarm": swarm.id, "size": n, **ctx}, swarm.created_at)
+        for a in agents:
+            self._spawn(a, swarm, stype)
+        # Not published yet: the step's poll publishes once what it admits still
+        # runs, so no reader sees work that the same step stops.
+        return swarm
+
+    def _new_swarm(
+        self,
+        stype: SwarmType,
+        type_name: str,
+        priority: Priority,
+        n: int,
+        trigger: str,
+        context: str,
+        facts: Facts,
+    ) -> SwarmRow:
+        """A new swarm's row, its context file written and handed to the agents' user."""
         swarm_id = f"s{uuid.uuid4().hex[:10]}"
         folder = self.agents_dir / swarm_id
         context_file = folder / "context.md"
         write_atomic(context_file, fence(context).encode())
         _hand_over(folder, context_file, stype)
-        swarm = SwarmRow(
+        return SwarmRow(
             swarm_id,
             type_name,
             str(priority),
@@ -194,24 +224,10 @@ class Runtime:
             facts.period.key,
             SwarmState.RUNNING,
             "",
-            now,
+            self.clock(),
             None,
             self.owner,
         )
-        # Rows before processes: an agent's process exists only while its row
-        # says it is live, so no runtime can take it for an orphan.
-        agents = [self._new_agent(swarm, slot, 0) for slot in range(n)]
-        self.store.add_swarm(swarm, agents)
-        self.store.log_decision(
-            "spawn",
-            {"swarm": swarm_id, "size": n, **ctx},
-            now,
-        )
-        for a in agents:
-            self._spawn(a, swarm, stype)
-        # Not published yet: the step's poll publishes once what it admits still
-        # runs, so no reader sees work that the same step stops.
-        return swarm
 
     def _new_agent(
         self, swarm: SwarmRow, slot: int, attempt: int, retry_at: float | None = None
@@ -490,11 +506,15 @@ class Runtime:
                 self.store.update_agent(row.id, state=AgentState.KILLED, ended_at=now)
                 continue
             stype = self.config.swarm_types[swarm.type]
-            # The swarm is running already: it is not counted again against the mode's cap.
-            facts = self.facts()
-            facts = dataclasses.replace(facts, running=facts.running - 1)
             priority = Priority(swarm.priority)
-            refusal = admit(facts, priority, swarm.type, stype.budget_usd)
+            with self.store.spawn_guard():
+                # The swarm runs already: it is not counted again against the mode's cap.
+                facts = self.facts()
+                facts = dataclasses.replace(facts, running=facts.running - 1)
+                refusal = admit(facts, priority, swarm.type, stype.budget_usd)
+                if refusal is None:  # live (and so committed) before the guard is let go
+                    row.state = AgentState.SPAWNING
+                    self.store.update_agent(row.id, state=row.state, retry_at=None)
             if refusal is not None:
                 detail = explain(facts, refusal, priority, stype.budget_usd)
                 self.refuse("retry", refusal, detail, type=swarm.type, swarm=swarm.id)

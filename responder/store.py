@@ -1,15 +1,13 @@
-"""Durable state of the swarm runtime in SQLite: swarms, agents, spend ledger, decisions.
+"""Durable state of the responder: swarms, agents, spend ledger, decisions, episodes.
 
-Why SQLite in WAL mode: every change is one transaction that either happens
-whole or not at all, also when the process is SIGKILLed mid-write; readers
-(metrics, the CLI in another process) never block the writer. Every write
-here is a single `with self._tx()` block.
-
-The schema grows by numbered migrations (`PRAGMA user_version`), run when the
-store opens, so a database made by an earlier release is upgraded in place
-with its rows kept. A file that is not a Warden database, or is empty (a
-0-byte file is what a failed copy or a full disk leaves), is refused with a
-message naming it: starting afresh would forget the day's spend.
+Every change is one transaction that happens whole or not at all, also when
+the process is SIGKILLed mid-write; every write here is a single `with
+self._tx()` block. The queries are SQLAlchemy Core over `responder.schema`,
+one text for SQLite and PostgreSQL (`responder.database` says which engine
+and how it is set up and migrated). A file that is not a Warden database,
+or is empty (a 0-byte file is what a failed copy or a full disk leaves), is
+refused with a message naming it: starting afresh would forget the day's
+spend.
 
 Readers that only look (`warden swarm list`, `warden budget`, the reports)
 open the store read-only and can change nothing.
@@ -17,177 +15,56 @@ open the store read-only and can change nothing.
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from responder.model import LIVE_AGENT_STATES as LIVE_STATES
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS swarms (
-    id TEXT PRIMARY KEY,
-    type TEXT NOT NULL,
-    priority TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    trigger TEXT NOT NULL,
-    context TEXT NOT NULL,
-    context_file TEXT NOT NULL,
-    budget_usd REAL NOT NULL,
-    period TEXT NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    ended_at REAL
-);
-CREATE TABLE IF NOT EXISTS agents (
-    id TEXT PRIMARY KEY,
-    swarm_id TEXT NOT NULL REFERENCES swarms(id),
-    slot INTEGER NOT NULL,
-    attempt INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    pid INTEGER,
-    start_time REAL,
-    log_path TEXT NOT NULL,
-    log_offset INTEGER NOT NULL DEFAULT 0,
-    started_at REAL,
-    first_output_at REAL,
-    last_progress_at REAL,
-    ended_at REAL,
-    retry_at REAL,
-    exit_code INTEGER,
-    death_reason TEXT,
-    result_error INTEGER,
-    cost_usd REAL
-);
-CREATE INDEX IF NOT EXISTS agents_state ON agents(state);
-CREATE TABLE IF NOT EXISTS ledger (
-    agent_id TEXT PRIMARY KEY,
-    swarm_id TEXT NOT NULL,
-    type TEXT NOT NULL,
-    period TEXT NOT NULL,
-    amount_usd REAL NOT NULL,
-    estimated INTEGER NOT NULL,
-    at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ledger_period ON ledger(period);
-CREATE TABLE IF NOT EXISTS inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_at REAL NOT NULL,
-    body BLOB NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS inbox_pending ON inbox(done);
-CREATE TABLE IF NOT EXISTS episodes (
-    fingerprint TEXT NOT NULL,
-    starts_at TEXT NOT NULL,
-    alertname TEXT NOT NULL,
-    severity TEXT NOT NULL DEFAULT '',
-    component TEXT NOT NULL DEFAULT '',
-    first_seen REAL NOT NULL,
-    last_seen REAL NOT NULL DEFAULT 0,
-    acted INTEGER NOT NULL DEFAULT 0,
-    outcome TEXT NOT NULL DEFAULT '',
-    resolved_at REAL,
-    PRIMARY KEY (fingerprint, starts_at)
-);
-CREATE TABLE IF NOT EXISTS crises (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at REAL NOT NULL,
-    ended_at REAL
-);
-CREATE TABLE IF NOT EXISTS maintenance (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    starts_at REAL NOT NULL,
-    ends_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS decisions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    kind TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-"""
-"""The schema of the first release (user_version 0); MIGRATIONS take it to today's."""
-
-MIGRATIONS = (
-    # 1: who owns each swarm and agent (a runtime in one process: responder,
-    # `warden swarm run`); why Warden ended an agent; what an agent reported
-    # when it was charged less (its cap); poison alerts set aside; a person
-    # told once per crisis; indexes for the queries that run on every cycle.
-    """
-    ALTER TABLE swarms ADD COLUMN owner TEXT NOT NULL DEFAULT '';
-    ALTER TABLE agents ADD COLUMN owner TEXT NOT NULL DEFAULT '';
-    ALTER TABLE agents ADD COLUMN end_reason TEXT;
-    ALTER TABLE ledger ADD COLUMN reported_usd REAL;
-    ALTER TABLE crises ADD COLUMN told_at REAL;
-    CREATE TABLE dead_letters (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        inbox_id INTEGER NOT NULL,
-        at REAL NOT NULL,
-        error TEXT NOT NULL,
-        alert TEXT NOT NULL
-    );
-    CREATE INDEX swarms_state ON swarms(state);
-    CREATE INDEX swarms_trigger ON swarms(trigger);
-    CREATE INDEX swarms_created ON swarms(created_at);
-    CREATE INDEX agents_swarm ON agents(swarm_id);
-    CREATE INDEX ledger_at ON ledger(at);
-    CREATE INDEX ledger_swarm ON ledger(swarm_id);
-    CREATE INDEX episodes_open ON episodes(resolved_at);
-    """,
-    # 2: why a run failed (a class from responder.failures, and the agent's
-    # own words) and the swarm types the circuit breaker paused.
-    """
-    ALTER TABLE agents ADD COLUMN failure_class TEXT;
-    ALTER TABLE agents ADD COLUMN failure_text TEXT;
-    ALTER TABLE swarms ADD COLUMN failure_class TEXT;
-    CREATE TABLE pauses (
-        type TEXT PRIMARY KEY,
-        class TEXT NOT NULL,
-        error TEXT NOT NULL,
-        since REAL NOT NULL,
-        told_at REAL
-    );
-    CREATE INDEX agents_ended ON agents(ended_at);
-    """,
-    # 3: recovery commands run for alerts before (or instead of) swarms.
-    """
-    CREATE TABLE recoveries (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        fingerprint TEXT NOT NULL,
-        starts_at TEXT NOT NULL,
-        alertname TEXT NOT NULL,
-        name TEXT NOT NULL,
-        state TEXT NOT NULL,
-        context TEXT NOT NULL,
-        log_path TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        pid INTEGER,
-        start_time REAL,
-        ended_at REAL,
-        exit_code INTEGER,
-        outcome TEXT NOT NULL DEFAULT '',
-        detail TEXT NOT NULL DEFAULT '',
-        joined_to INTEGER,
-        UNIQUE (fingerprint, starts_at, name)
-    );
-    CREATE INDEX recoveries_state ON recoveries(state);
-    """,
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Row,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import ColumnElement, Executable
+from sqlalchemy.sql.dml import Insert
 
+from responder import schema as t
+from responder.database import (
+    StoreError,
+    check_current,
+    describe,
+    engine_for,
+    is_postgresql,
+    migrate,
+    unusable,
+)
+from responder.model import LIVE_AGENT_STATES as LIVE_STATES
+from warden.config import Config
 
+AnyRow = Row[*tuple[Any, ...]]
+"""A result row of any width."""
+
+__all__ = ["AgentRow", "LedgerEntry", "Pause", "RecoveryRow", "Store", "StoreError", "SwarmRow"]
+
+SPAWN_LOCK = 0x5741_5244_4E53  # the advisory lock of spawn_guard
 LAST_SEEN_EVERY = 60.0
 """An episode's `last_seen` is written at most this often (expiry takes 12 minutes)."""
-
-
-class StoreError(Exception):
-    """The database cannot be used; the message names the file and what to do."""
 
 
 @dataclass
@@ -271,245 +148,458 @@ class Pause:
     told_at: float | None
 
 
+def open_store(config: Config, read_only: bool = False) -> Store:
+    """The store `config` names: `responder.database` (PostgreSQL), else SQLite in state_dir."""
+    r = config.responder
+    if r.database is None:
+        return Store(config.state_dir / "warden.db", read_only)
+    password = None
+    if r.database_password_file is not None:
+        try:
+            password = r.database_password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise StoreError(
+                f"responder.database_password_file {r.database_password_file}: {exc.strerror}"
+            ) from exc
+    return Store(r.database, read_only, password)
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """SUM of 1 per row meeting `condition` (PostgreSQL does not sum booleans)."""
+    return func.sum(case((condition, 1), else_=0))
+
+
+S, A, L, IN, E = t.swarms.c, t.agents.c, t.ledger.c, t.inbox.c, t.episodes.c
+C, M, D, P, R = t.crises.c, t.maintenance.c, t.decisions.c, t.pauses.c, t.recoveries.c
+AGENT_SWARM = t.agents.join(t.swarms, A.swarm_id == S.id)
+
+
+def _param(name: str) -> BindParameter[Any]:
+    return bindparam(name)
+
+
+def _list(name: str) -> BindParameter[Any]:
+    """A parameter that takes a list (IN)."""
+    return bindparam(name, expanding=True)
+
+
+@cache
+def _filtered(table: Table, order: tuple[str, ...], *keys: str) -> Select[Any]:
+    """SELECT of `table` with one condition per key given (`states`: a list), built
+    once per combination: statements are built at most once, then only executed."""
+    query = select(table).order_by(*(table.c[o] for o in order))
+    for key in keys:
+        if key == "states":
+            query = query.where(table.c.state.in_(_list("states")))
+        elif key == "since":
+            query = query.where(table.c.created_at >= _param("since"))
+        else:
+            query = query.where(table.c[key] == _param(key))
+    return query
+
+
+def _agent_counts(column: ColumnElement[Any]) -> Select[Any]:
+    """(swarm type, the agent's `column`, agents with it set)."""
+    return (
+        select(S.type, column, func.count())
+        .select_from(AGENT_SWARM)
+        .where(column.is_not(None))
+        .group_by(S.type, column)
+    )
+
+
+def _spent(*where: ColumnElement[bool]) -> Select[Any]:
+    return select(func.coalesce(func.sum(L.amount_usd), 0.0)).where(*where)
+
+
+def _spent_by(column: ColumnElement[str]) -> Select[str, Any]:
+    return select(column, func.sum(L.amount_usd)).group_by(column)
+
+
+_SPENT_PER_SWARM = select(L.swarm_id, func.sum(L.amount_usd).label("spent")).group_by(L.swarm_id)
+_SPENT_PER_SWARM_Q = _SPENT_PER_SWARM.subquery()
+_OLD_CONTEXTS = (S.state != "running", S.ended_at < _param("before"), S.context_file != "")
+_THIS_EPISODE = (E.fingerprint == _param("fp"), E.starts_at == _param("starts"))
+
+
+class Q:
+    """Every statement the store runs, built once (SQLAlchemy then only executes them:
+    building a statement costs several times what SQLite takes to run it)."""
+
+    swarm = select(t.swarms).where(S.id == _param("id"))
+    spawn_lock = select(func.pg_advisory_xact_lock(SPAWN_LOCK))
+    count_running = select(func.count()).where(S.state == "running")
+    committed = (
+        select(func.coalesce(func.sum(S.budget_usd), 0.0))
+        .select_from(AGENT_SWARM)
+        .where(A.state.in_(_list("states")))
+    )
+    end_counts = _agent_counts(A.end_reason)
+    death_counts = _agent_counts(A.death_reason)
+    failure_counts = _agent_counts(A.failure_class)
+    release = tuple(
+        update(x).where(x.c.owner == _param("old")).values(owner="") for x in (t.swarms, t.agents)
+    )
+    take_over = (
+        update(t.swarms).where(S.id.in_(_list("ids"))).values(owner=_param("new_owner")),
+        update(t.agents).where(A.swarm_id.in_(_list("ids"))).values(owner=_param("new_owner")),
+    )
+    live_agent_ids = select(A.id).where(A.state.in_(_list("states")))
+    end_swarm = (
+        update(t.swarms)
+        .where(S.id == _param("row_id"), S.state == "running")
+        .values(
+            state=_param("new_state"),
+            reason=_param("new_reason"),
+            ended_at=_param("at"),
+            failure_class=_param("failure"),
+        )
+    )
+    agent = select(t.agents).where(A.id == _param("id"))
+    last_runs = (
+        select(A.state, A.failure_class, A.failure_text)
+        .select_from(AGENT_SWARM)
+        .where(S.type == _param("type"), A.state.in_(("succeeded", "failed")))
+        .order_by(A.ended_at.desc())
+        .limit(_param("n"))
+    )
+    recovery = select(t.recoveries).where(R.id == _param("id"))
+    recovery_counts = select(R.name, R.outcome, R.state, func.count()).group_by(
+        R.name, R.outcome, R.state
+    )
+    episode_open = select(E.fingerprint).where(*_THIS_EPISODE, E.resolved_at.is_(None))
+    resume = delete(t.pauses).where(P.type == _param("type")).returning(*t.pauses.c)
+    pauses = select(t.pauses).order_by(P.since)
+    tell_pause = (
+        update(t.pauses)
+        .where(P.type == _param("paused"), P.since == _param("paused_since"), P.told_at.is_(None))
+        .values(told_at=_param("at"))
+    )
+    ended_swarms = select(t.swarms).where(S.state != "running", S.ended_at >= _param("since"))
+    swarm_results = (
+        select(
+            S.type,
+            S.size,
+            func.count(),
+            _count_if(S.state == "succeeded"),
+            func.coalesce(func.sum(_SPENT_PER_SWARM_Q.c.spent), 0.0),
+        )
+        .select_from(t.swarms.outerjoin(_SPENT_PER_SWARM_Q, _SPENT_PER_SWARM_Q.c.swarm_id == S.id))
+        .where(S.state != "running", S.created_at >= _param("since"))
+        .group_by(S.type, S.size)
+        .order_by(S.type, S.size)
+    )
+    spend = _spent(L.period == _param("period"))
+    spend_between = _spent(L.at >= _param("start"), L.at < _param("end"))
+    swarm_spend = _spent(L.swarm_id == _param("id"))
+    spend_by_type = _spent_by(L.type)
+    spend_by_swarm = _spent_by(L.swarm_id)
+    prune_inbox = delete(t.inbox).where(IN.done == 1, IN.received_at < _param("before"))
+    prune_decisions = delete(t.decisions).where(
+        D.at < _param("before"),
+        D.id.not_in(select(D.id).order_by(D.id.desc()).limit(_param("keep")).scalar_subquery()),
+    )
+    old_contexts = select(S.id).where(*_OLD_CONTEXTS)
+    drop_contexts = update(t.swarms).where(*_OLD_CONTEXTS).values(context="", context_file="")
+    add_inbox = (
+        insert(t.inbox).values(received_at=_param("at"), body=_param("body")).returning(IN.id)
+    )
+    pending_inbox = (
+        select(IN.id, IN.body).where(IN.done == 0).order_by(IN.id).limit(_param("limit"))
+    )
+    all_pending_inbox = select(IN.id, IN.body).where(IN.done == 0).order_by(IN.id)
+    dead_letter = insert(t.dead_letters)
+    dead_letters = (
+        select(*t.dead_letters.c).order_by(t.dead_letters.c.id.desc()).limit(_param("limit"))
+    )
+    dead_letter_count = select(func.count()).select_from(t.dead_letters)
+    inbox_done = update(t.inbox).where(IN.id.in_(_list("ids"))).values(done=1, body=b"")
+    last_seen = select(E.last_seen).where(*_THIS_EPISODE)
+    see_again = update(t.episodes).where(*_THIS_EPISODE).values(last_seen=_param("at"))
+    open_episodes = select(E.fingerprint, E.starts_at, E.severity, E.last_seen).where(
+        E.resolved_at.is_(None)
+    )
+    expire = (
+        update(t.episodes)
+        .where(*_THIS_EPISODE, E.last_seen == _param("seen"), E.resolved_at.is_(None))
+        .values(resolved_at=_param("now"))
+    )
+    firing = select(E.alertname, E.severity, E.component).where(E.resolved_at.is_(None))
+    open_crisis = select(C.id, C.started_at).where(C.ended_at.is_(None)).limit(1)
+    add_crisis = insert(t.crises).values(started_at=_param("at")).returning(C.id)
+    end_crisis = update(t.crises).where(C.id == _param("row_id")).values(ended_at=_param("at"))
+    tell_crisis = (
+        update(t.crises)
+        .where(C.id == _param("row_id"), C.told_at.is_(None))
+        .values(told_at=_param("at"))
+    )
+    crisis_durations = select(C.ended_at - C.started_at).where(C.ended_at.is_not(None))
+    last_crisis = select(C.started_at, C.ended_at).order_by(C.id.desc()).limit(1)
+    cut_maintenance = (
+        update(t.maintenance).where(M.ends_at > _param("at")).values(ends_at=_param("at"))
+    )
+    add_maintenance = (
+        insert(t.maintenance)
+        .values(starts_at=_param("starts"), ends_at=_param("ends"))
+        .returning(M.id)
+    )
+    stop_maintenance = (
+        update(t.maintenance)
+        .where(M.starts_at <= _param("at"), M.ends_at > _param("at"))
+        .values(ends_at=_param("at"))
+    )
+    maintenance_at = (
+        select(M.id, M.ends_at)
+        .where(M.starts_at <= _param("at"), M.ends_at > _param("at"))
+        .order_by(M.id.desc())
+        .limit(1)
+    )
+    acted = update(t.episodes).where(*_THIS_EPISODE).values(acted=1, outcome=_param("new_outcome"))
+    awaits_action = select(E.fingerprint).where(
+        *_THIS_EPISODE, E.acted == 0, E.resolved_at.is_(None)
+    )
+    close_episode = (
+        update(t.episodes)
+        .where(*_THIS_EPISODE, E.resolved_at.is_(None))
+        .values(resolved_at=_param("at"))
+    )
+    episode_counts = select(E.alertname, func.count()).group_by(E.alertname)
+    by_trigger = select(t.swarms).where(S.trigger == _param("trigger"))
+    log_decision = insert(t.decisions)
+    count_decisions = select(
+        func.coalesce(_count_if(D.kind == _param("kind")), 0),
+        func.coalesce(func.max(D.id), _param("after")),
+    ).where(D.id > _param("after"))
+    _refusals = (
+        select(D.detail["reason"].as_string().label("reason")).where(D.kind == "refused").subquery()
+    )
+    refusal_counts = select(_refusals.c.reason, func.count()).group_by(_refusals.c.reason)
+    duplicate_triggers = (
+        select(S.trigger)
+        .where(S.trigger.like("alert:%"))
+        .group_by(S.trigger)
+        .having(func.count() > 1)
+    )
+    decisions = select(D.at, D.kind, D.detail).order_by(D.id.desc()).limit(_param("limit"))
+
+
 class Store:
-    def __init__(self, path: Path, read_only: bool = False) -> None:
-        self.path = path
+    """The state, on the engine `target` names: a SQLite file (a path) or a
+    PostgreSQL URL.
+
+    Safe to share between threads, with no Python lock held while the
+    database works: each thread has a connection of its own for reads (each
+    statement on its own, no transaction left open) and one for its write
+    transactions. The responder's threads are few and long-lived (the worker,
+    the jobs, the HTTP executor), so these are few.
+    """
+
+    def __init__(
+        self, target: Path | str, read_only: bool = False, password: str | None = None
+    ) -> None:
+        self.name = describe(target)
+        self.shared = is_postgresql(target)
+        """On a server that responders of other hosts may share (PostgreSQL)."""
+        self.identity = self.name if self.shared else str(Path(target).resolve())
+        """What tells this database from another: the file, or the server and database."""
         self.read_only = read_only
         self.writes = 0
         """Committed write transactions: readers rebuild what they derive only when it moved."""
-        self._lock = threading.RLock()
-        if path.exists() and path.is_file() and path.stat().st_size == 0:
-            raise StoreError(
-                f"{path}: the state database is empty (0 bytes), so the ledger and "
-                "history are lost; restore it from a backup, or remove it to start afresh"
-            )
-        if read_only and not path.exists():
-            raise StoreError(f"{path}: no state yet (it appears once Warden has run)")
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = engine_for(target, read_only, password)
         try:
-            target = f"file:{path}?mode=ro" if read_only else str(path)
-            self._db = sqlite3.connect(
-                target,
-                uri=read_only,
-                check_same_thread=False,
-                isolation_level=None,
-                timeout=30,
-            )
-            self._db.row_factory = sqlite3.Row
-            if not read_only:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
-                self._db.execute("PRAGMA foreign_keys=ON")
-                self._migrate()
-            elif self._version() != len(MIGRATIONS):
-                raise StoreError(
-                    f"{path}: made by another release of Warden (schema {self._version()}, "
-                    f"this one reads {len(MIGRATIONS)}); start the responder once to upgrade it"
-                )
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{path}: not a usable Warden database ({exc}); restore it from a backup, "
-                "or remove it to start afresh"
-            ) from exc
-
-    def _version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _migrate(self) -> None:
-        """Create the first schema, then run each migration not yet run, each in one
-        transaction with its new version number, so a crash midway repeats it whole."""
-        version = self._version()
-        if version == 0:
-            self._db.executescript(SCHEMA)
-        if version > len(MIGRATIONS):
-            raise StoreError(
-                f"{self.path}: made by a newer release of Warden (schema {version}, "
-                f"this one knows {len(MIGRATIONS)})"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            statements = [s.strip() for s in script.split(";") if s.strip()]
-            with self._tx() as db:
-                for statement in statements:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
+            if read_only:
+                check_current(self.engine, self.name)
+            else:
+                migrate(self.engine, self.name)
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise StoreError(unusable(self.name, exc)) from exc
+        except StoreError:
+            self.engine.dispose()
+            raise
+        self._dialect = self.engine.dialect.name
+        self._local = threading.local()
+        self._opened: list[Connection] = []
+        self._opened_lock = threading.Lock()  # held only to list a new connection
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+        self.engine.dispose()
+
+    def _connection(self, kind: str) -> Connection:
+        """This thread's connection for `kind` ("read" or "write"), opened on first use."""
+        conn: Connection | None = getattr(self._local, kind, None)
+        if conn is None or conn.closed:
+            conn = self.engine.connect()
+            if kind == "read":
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                conn.execution_options(write=True)
+            setattr(self._local, kind, conn)
+            with self._opened_lock:
+                self._opened.append(conn)
+        return conn
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One atomic transaction; rolled back whole if anything in it fails."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            self.writes += 1
+    def _tx(self) -> Iterator[Connection]:
+        """One atomic write transaction; rolled back whole if anything in it fails.
+        Inside `spawn_guard` (on the same thread) it joins the guard's transaction."""
+        conn = self._connection("write")
+        if conn.in_transaction():
+            yield conn
+            return
+        with conn.begin():
+            yield conn
+        self.writes += 1
 
-    def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._db.execute(sql, args))
+    @contextmanager
+    def spawn_guard(self) -> Iterator[None]:
+        """The fleet-wide admission lock, for a check and the start it allows.
 
-    def _where(self, table: str, order: str, *conditions: tuple[str, Any]) -> list[sqlite3.Row]:
-        """Rows of `table` meeting each condition whose value is given (None: no
-        condition); a tuple value fills the condition's several placeholders."""
-        used = [
-            (sql, v if isinstance(v, tuple) else (v,)) for sql, v in conditions if v is not None
-        ]
-        where = " AND ".join(sql for sql, _ in used) or "1=1"
-        args = [a for _, values in used for a in values]
-        return self._rows(f"SELECT * FROM {table} WHERE {where} ORDER BY {order}", *args)  # noqa: S608  (our names)
+        Every responder sharing this database admits work one at a time: the
+        check reads what is spent and committed, and the swarm (or retry) it
+        admits is written live before the lock is let go, so the next check
+        counts it. On SQLite the write lock (BEGIN IMMEDIATE) is the guard;
+        on PostgreSQL a transaction-scoped advisory lock. The store's writes
+        made inside join the guard's transaction; an exception undoes them."""
+        with self._tx() as db:
+            if self._dialect == "postgresql":
+                db.execute(Q.spawn_lock)
+            yield
+
+    def budget_sums(
+        self, period: str, windows: list[tuple[float, float]]
+    ) -> tuple[float, float, list[float]]:
+        """(the period's spend, what live agents may still spend, the spend in each
+        [start, end) window), read in one statement: one snapshot, so an agent
+        ending in between is counted in one sum or the other, never in neither."""
+        params: dict[str, Any] = {"period": period, "states": list(LIVE_STATES)}
+        for i, (start, end) in enumerate(windows):
+            params[f"start{i}"], params[f"end{i}"] = start, end
+        row = self._rows(_budget_sums(len(windows)), **params)[0]
+        return float(row[0]), float(row[1]), [float(v) for v in tuple(row)[2:]]
+
+    def _rows(self, query: Executable, **params: Any) -> list[AnyRow]:
+        return list(self._connection("read").execute(query, params))
+
+    def _value(self, query: Executable, **params: Any) -> Any:
+        return self._connection("read").execute(query, params).scalar()
+
+    def _insert_ignore(self, table: Table) -> Insert:
+        """INSERT that skips a row whose key exists (SQLite's OR IGNORE, PostgreSQL's
+        ON CONFLICT DO NOTHING): the idempotent writes rely on it."""
+        if self._dialect == "postgresql":
+            return _insert_ignore_pg(table)
+        return _insert_ignore_sqlite(table)
+
+    def _insert_new(self, db: Connection, table: Table, **values: Any) -> bool:
+        """Insert a row unless its key exists; True if it was new. Told by RETURNING:
+        drivers do not all count the rows of an INSERT."""
+        return db.execute(self._insert_ignore(table), values).first() is not None
 
     # -- swarms -----------------------------------------------------------
     def add_swarm(self, swarm: SwarmRow, agents: list[AgentRow]) -> None:
         """A swarm and its first agents appear together or not at all."""
         with self._tx() as db:
-            db.execute(_insert("swarms", swarm), vars(swarm))
-            for a in agents:
-                self._insert_agent(db, a)
+            db.execute(t.swarms.insert(), vars(swarm))
+            if agents:
+                db.execute(t.agents.insert(), [vars(a) for a in agents])
 
     def swarm(self, swarm_id: str) -> SwarmRow | None:
-        rows = self._rows("SELECT * FROM swarms WHERE id = ?", swarm_id)
-        return SwarmRow(**dict(rows[0])) if rows else None
+        rows = self._rows(Q.swarm, id=swarm_id)
+        return SwarmRow(**rows[0]._mapping) if rows else None
 
     def swarms(
         self, state: str | None = None, since: float | None = None, owner: str | None = None
     ) -> list[SwarmRow]:
         """Swarms in `state` (every state if None), created at `since` or later, of `owner`."""
-        rows = self._where(
-            "swarms",
-            "created_at",
-            ("owner = ?", owner),
-            ("state = ?", state),
-            ("created_at >= ?", since),
-        )
-        return [SwarmRow(**dict(r)) for r in rows]
+        pairs = (("owner", owner), ("state", state), ("since", since))
+        given = {k: v for k, v in pairs if v is not None}
+        query = _filtered(t.swarms, ("created_at",), *given)
+        return [SwarmRow(**r._mapping) for r in self._rows(query, **given)]
 
     def count_running(self) -> int:
-        return int(self._rows("SELECT COUNT(*) FROM swarms WHERE state = 'running'")[0][0])
+        return int(self._value(Q.count_running))
 
-    def committed(self) -> float:
-        """What live agents, whoever started them, may still spend: their runs' caps."""
-        marks = ", ".join("?" * len(LIVE_STATES))
-        rows = self._rows(
-            "SELECT COALESCE(SUM(s.budget_usd), 0) FROM agents a JOIN swarms s"  # noqa: S608
-            f" ON a.swarm_id = s.id WHERE a.state IN ({marks})",
-            *LIVE_STATES,
-        )
-        return float(rows[0][0])
+    def _counts(self, query: Executable) -> dict[tuple[str, str], int]:
+        return {(r[0], r[1]): int(r[2]) for r in self._rows(query)}
 
     def end_counts(self) -> dict[tuple[str, str], int]:
         """(swarm type, end reason) -> agents Warden ended so, ever."""
-        rows = self._rows(
-            "SELECT s.type, a.end_reason, COUNT(*) FROM agents a JOIN swarms s"
-            " ON a.swarm_id = s.id WHERE a.end_reason IS NOT NULL GROUP BY 1, 2"
-        )
-        return {(r[0], r[1]): int(r[2]) for r in rows}
+        return self._counts(Q.end_counts)
 
     def release(self, owner: str) -> None:
         """`owner` stops watching its agents (they keep running): any runtime may adopt them."""
         with self._tx() as db:
-            db.execute("UPDATE swarms SET owner = '' WHERE owner = ?", (owner,))
-            db.execute("UPDATE agents SET owner = '' WHERE owner = ?", (owner,))
+            for query in Q.release:
+                db.execute(query, {"old": owner})
 
     def take_over(self, swarm_ids: list[str], owner: str) -> None:
         """Make `owner` the runtime of these swarms and their agents (their own died)."""
         with self._tx() as db:
-            for sid in swarm_ids:
-                db.execute("UPDATE swarms SET owner = ? WHERE id = ?", (owner, sid))
-                db.execute("UPDATE agents SET owner = ? WHERE swarm_id = ?", (owner, sid))
+            for query in Q.take_over:
+                db.execute(query, {"ids": swarm_ids, "new_owner": owner})
 
     def live_agent_ids(self) -> set[str]:
         """Agents that may have a process now, whoever owns them."""
-        marks = ", ".join("?" * len(LIVE_STATES))
-        sql = f"SELECT id FROM agents WHERE state IN ({marks})"  # noqa: S608  (placeholders)
-        return {r[0] for r in self._rows(sql, *LIVE_STATES)}
+        return {r[0] for r in self._rows(Q.live_agent_ids, states=list(LIVE_STATES))}
 
     def end_swarm(
         self, swarm_id: str, state: str, reason: str, at: float, failure: str | None = None
     ) -> bool:
         """Mark a running swarm ended; False if it had already ended (idempotent)."""
         with self._tx() as db:
-            cur = db.execute(
-                "UPDATE swarms SET state = ?, reason = ?, ended_at = ?, failure_class = ?"
-                " WHERE id = ? AND state = 'running'",
-                (state, reason, at, failure, swarm_id),
-            )
-            return cur.rowcount == 1
+            params = {"row_id": swarm_id, "new_state": state, "new_reason": reason, "at": at}
+            return db.execute(Q.end_swarm, {**params, "failure": failure}).rowcount == 1
 
     # -- agents -----------------------------------------------------------
-    @staticmethod
-    def _insert_agent(db: sqlite3.Connection, a: AgentRow) -> None:
-        db.execute(_insert("agents", a), vars(a))
-
     def add_agent(self, a: AgentRow) -> None:
         with self._tx() as db:
-            self._insert_agent(db, a)
+            db.execute(t.agents.insert(), vars(a))
 
     def agent(self, agent_id: str) -> AgentRow | None:
-        rows = self._rows("SELECT * FROM agents WHERE id = ?", agent_id)
-        return AgentRow(**dict(rows[0])) if rows else None
+        rows = self._rows(Q.agent, id=agent_id)
+        return AgentRow(**rows[0]._mapping) if rows else None
 
     def agents(
         self, swarm_id: str | None = None, states: tuple[str, ...] = (), owner: str | None = None
     ) -> list[AgentRow]:
-        rows = self._where(
-            "agents",
-            "slot, attempt",
-            ("owner = ?", owner),
-            ("swarm_id = ?", swarm_id),
-            (f"state IN ({', '.join('?' * len(states))})", states or None),
-        )
-        return [AgentRow(**dict(r)) for r in rows]
+        given: dict[str, Any] = {
+            k: v for k, v in (("owner", owner), ("swarm_id", swarm_id)) if v is not None
+        }
+        if states:
+            given["states"] = list(states)
+        query = _filtered(t.agents, ("slot", "attempt"), *given)
+        return [AgentRow(**r._mapping) for r in self._rows(query, **given)]
 
     def update_agent(self, agent_id: str, **fields: Any) -> None:
-        self._update("agents", agent_id, fields)
-
-    def _update(self, table: str, row_id: object, fields: dict[str, Any]) -> None:
-        cols = ", ".join(f"{k} = :{k}" for k in fields)
         with self._tx() as db:
-            db.execute(f"UPDATE {table} SET {cols} WHERE id = :id", {**fields, "id": row_id})  # noqa: S608  (our names)
+            db.execute(_update_by_id(t.agents, *sorted(fields)), _new(fields, agent_id))
 
     def end_agent(self, agent_id: str, ledger: LedgerEntry | None, **fields: Any) -> None:
         """The agent's end and its spend are written in one transaction."""
-        cols = ", ".join(f"{k} = :{k}" for k in fields)
         with self._tx() as db:
-            db.execute(f"UPDATE agents SET {cols} WHERE id = :id", {**fields, "id": agent_id})  # noqa: S608  (column names are ours)
+            if fields:
+                query = _update_by_id(t.agents, *sorted(fields))
+                db.execute(query, _new(fields, agent_id))
             if ledger is not None:
-                db.execute(_insert("ledger", ledger, "OR IGNORE"), vars(ledger))
+                self._insert_new(db, t.ledger, **vars(ledger))
 
     def death_counts(self) -> dict[tuple[str, str], int]:
         """(swarm type, death reason) -> agents that died so, ever."""
-        rows = self._rows(
-            "SELECT s.type, a.death_reason, COUNT(*) FROM agents a JOIN swarms s"
-            " ON a.swarm_id = s.id WHERE a.death_reason IS NOT NULL GROUP BY 1, 2"
-        )
-        return {(r[0], r[1]): int(r[2]) for r in rows}
+        return self._counts(Q.death_counts)
 
     def failure_counts(self) -> dict[tuple[str, str], int]:
         """(swarm type, failure class) -> agent runs that failed so, ever."""
-        rows = self._rows(
-            "SELECT s.type, a.failure_class, COUNT(*) FROM agents a JOIN swarms s"
-            " ON a.swarm_id = s.id WHERE a.failure_class IS NOT NULL GROUP BY 1, 2"
-        )
-        return {(r[0], r[1]): int(r[2]) for r in rows}
+        return self._counts(Q.failure_counts)
 
     def last_runs(self, swarm_type: str, n: int) -> list[tuple[str, str | None, str | None]]:
         """(state, failure class, failure text) of the type's last `n` runs that
         succeeded or failed, newest first (runs Warden killed say nothing)."""
-        rows = self._rows(
-            "SELECT a.state, a.failure_class, a.failure_text FROM agents a JOIN swarms s"
-            " ON a.swarm_id = s.id WHERE s.type = ? AND a.state IN ('succeeded', 'failed')"
-            " ORDER BY a.ended_at DESC LIMIT ?",
-            swarm_type,
-            n,
-        )
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [(r[0], r[1], r[2]) for r in self._rows(Q.last_runs, type=swarm_type, n=n)]
 
     # -- recoveries -----------------------------------------------------------
     def add_recovery(
@@ -523,202 +613,145 @@ class Store:
         at: float,
     ) -> RecoveryRow | None:
         """Record a recovery about to start; None if this episode has run it already."""
+        values = {
+            "fingerprint": fingerprint,
+            "starts_at": starts_at,
+            "alertname": alertname,
+            "name": name,
+            "state": "starting",
+            "context": context,
+            "log_path": log_path,
+            "started_at": at,
+        }
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO recoveries (fingerprint, starts_at, alertname, name,"
-                " state, context, log_path, started_at) VALUES (?, ?, ?, ?, 'starting', ?, ?, ?)",
-                (fingerprint, starts_at, alertname, name, context, log_path, at),
-            )
-            if cur.rowcount != 1:
+            row = db.execute(self._insert_ignore(t.recoveries), values).first()
+            if row is None:
                 return None
-            row = db.execute("SELECT * FROM recoveries WHERE id = ?", (cur.lastrowid,)).fetchone()
-        return RecoveryRow(**dict(row))
+            found = db.execute(Q.recovery, {"id": row[0]}).first()
+        return None if found is None else RecoveryRow(**found._mapping)
 
     def update_recovery(self, recovery_id: int, **fields: Any) -> None:
-        self._update("recoveries", recovery_id, fields)
+        with self._tx() as db:
+            query = _update_by_id(t.recoveries, *sorted(fields))
+            db.execute(query, _new(fields, recovery_id))
 
     def recovery(self, recovery_id: int) -> RecoveryRow | None:
-        rows = self._rows("SELECT * FROM recoveries WHERE id = ?", recovery_id)
-        return RecoveryRow(**dict(rows[0])) if rows else None
+        rows = self._rows(Q.recovery, id=recovery_id)
+        return RecoveryRow(**rows[0]._mapping) if rows else None
 
     def recovery_counts(self) -> dict[tuple[str, str, str], int]:
         """(recovery, outcome, state) -> runs, ever."""
-        rows = self._rows("SELECT name, outcome, state, COUNT(*) FROM recoveries GROUP BY 1, 2, 3")
-        return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
+        return {(r[0], r[1], r[2]): int(r[3]) for r in self._rows(Q.recovery_counts)}
 
     def recoveries(self, states: tuple[str, ...] | None = None) -> list[RecoveryRow]:
-        marks = ", ".join("?" for _ in states or ())
-        rows = self._where("recoveries", "id", (f"state IN ({marks})", states))
-        return [RecoveryRow(**dict(r)) for r in rows]
+        given = {} if states is None else {"states": list(states)}
+        query = _filtered(t.recoveries, ("id",), *given)
+        return [RecoveryRow(**r._mapping) for r in self._rows(query, **given)]
 
     def episode_open(self, fingerprint: str, starts_at: str) -> bool:
-        rows = self._rows(
-            "SELECT 1 FROM episodes WHERE fingerprint = ? AND starts_at = ?"
-            " AND resolved_at IS NULL",
-            fingerprint,
-            starts_at,
-        )
-        return bool(rows)
+        return bool(self._rows(Q.episode_open, fp=fingerprint, starts=starts_at))
 
     # -- the circuit breaker's pauses ----------------------------------------
     def pause(self, swarm_type: str, cls: str, error: str, at: float) -> bool:
         """Pause the type; False if it was paused already (idempotent)."""
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO pauses (type, class, error, since) VALUES (?, ?, ?, ?)",
-                (swarm_type, cls, error, at),
+            return self._insert_new(
+                db, t.pauses, type=swarm_type, **{"class": cls}, error=error, since=at
             )
-            return cur.rowcount == 1
 
     def resume(self, swarm_type: str) -> Pause | None:
         """Lift the type's pause; the pause lifted, or None if it was not paused."""
         with self._tx() as db:
-            row = db.execute("SELECT * FROM pauses WHERE type = ?", (swarm_type,)).fetchone()
-            db.execute("DELETE FROM pauses WHERE type = ?", (swarm_type,))
+            row = db.execute(Q.resume, {"type": swarm_type}).first()
         return None if row is None else _pause(row)
 
     def pauses(self) -> list[Pause]:
-        return [_pause(r) for r in self._rows("SELECT * FROM pauses ORDER BY since")]
+        return [_pause(r) for r in self._rows(Q.pauses)]
 
     def tell_once_about_pause(self, swarm_type: str, since: float, at: float) -> bool:
         """True only the first time it is asked for this pause: a person is told once."""
         with self._tx() as db:
-            cur = db.execute(
-                "UPDATE pauses SET told_at = ? WHERE type = ? AND since = ? AND told_at IS NULL",
-                (at, swarm_type, since),
-            )
-            return cur.rowcount == 1
+            params = {"paused": swarm_type, "paused_since": since, "at": at}
+            return db.execute(Q.tell_pause, params).rowcount == 1
 
     def ended_swarms(self, since: float = 0.0) -> list[SwarmRow]:
         """Swarms that ended at `since` or later (reports over a day or half an hour)."""
-        rows = self._rows("SELECT * FROM swarms WHERE state != 'running' AND ended_at >= ?", since)
-        return [SwarmRow(**dict(r)) for r in rows]
+        return [SwarmRow(**r._mapping) for r in self._rows(Q.ended_swarms, since=since)]
 
     def finished(
         self, buckets: tuple[float, ...]
     ) -> list[tuple[str, int, str, int, float, list[int]]]:
         """Ended swarms by (type, size, state): count, total duration, and how many
         lasted at most each bucket, counted by SQL (the cost does not grow in Python)."""
-        cols = ", ".join(
-            f"SUM(CASE WHEN ended_at - created_at <= {float(b)!r} THEN 1 ELSE 0 END)"
-            for b in buckets
-        )
-        rows = self._rows(
-            f"SELECT type, size, state, COUNT(*), COALESCE(SUM(ended_at - created_at), 0), {cols}"  # noqa: S608  (numbers are ours)
-            " FROM swarms WHERE state != 'running' GROUP BY type, size, state"
-        )
         return [
             (r[0], int(r[1]), r[2], int(r[3]), float(r[4]), [int(v) for v in tuple(r)[5:]])
-            for r in rows
+            for r in self._rows(_finished(buckets))
         ]
 
     def swarm_results(self, since: float = 0.0) -> list[tuple[str, int, int, int, float]]:
         """(type, size, runs, succeeded, spend) of swarms that ended since `since` (L1, L3, L5)."""
-        rows = self._rows(
-            "SELECT s.type, s.size, COUNT(*), SUM(s.state = 'succeeded'),"
-            " COALESCE(SUM(l.spent), 0) FROM swarms s LEFT JOIN"
-            " (SELECT swarm_id, SUM(amount_usd) AS spent FROM ledger GROUP BY swarm_id) l"
-            " ON l.swarm_id = s.id WHERE s.state != 'running' AND s.created_at >= ?"
-            " GROUP BY s.type, s.size ORDER BY s.type, s.size",
-            since,
-        )
+        rows = self._rows(Q.swarm_results, since=since)
         return [(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
 
     # -- ledger -----------------------------------------------------------
     def spend(self, period: str) -> float:
-        rows = self._rows(
-            "SELECT COALESCE(SUM(amount_usd), 0) FROM ledger WHERE period = ?", period
-        )
-        return float(rows[0][0])
+        return float(self._value(Q.spend, period=period))
 
     def spend_between(self, start: float, end: float) -> float:
         """Everything charged in [start, end): a day's, week's or month's ceiling."""
-        rows = self._rows(
-            "SELECT COALESCE(SUM(amount_usd), 0) FROM ledger WHERE at >= ? AND at < ?", start, end
-        )
-        return float(rows[0][0])
+        return float(self._value(Q.spend_between, start=start, end=end))
+
+    def swarm_spend(self, swarm_id: str) -> float:
+        return float(self._value(Q.swarm_spend, id=swarm_id))
 
     def spend_by_type(self) -> dict[str, float]:
-        rows = self._rows("SELECT type, SUM(amount_usd) FROM ledger GROUP BY type")
-        return {r[0]: float(r[1]) for r in rows}
+        return {r[0]: float(r[1]) for r in self._rows(Q.spend_by_type)}
 
     def spend_by_swarm(self) -> dict[str, float]:
-        rows = self._rows("SELECT swarm_id, SUM(amount_usd) FROM ledger GROUP BY swarm_id")
-        return {r[0]: float(r[1]) for r in rows}
+        return {r[0]: float(r[1]) for r in self._rows(Q.spend_by_swarm)}
 
     def prune(self, before: float, keep_decisions: int = 1000) -> list[str]:
         """J7: drop handled webhook bodies, old decisions (keeping the newest) and the
         contexts of swarms that ended before `before`; returns those swarms' ids, whose
         files may go too. Rows and the ledger stay: every sum is still exact."""
         with self._tx() as db:
-            db.execute("DELETE FROM inbox WHERE done = 1 AND received_at < ?", (before,))
-            db.execute(
-                "DELETE FROM decisions WHERE at < ? AND id NOT IN"
-                " (SELECT id FROM decisions ORDER BY id DESC LIMIT ?)",
-                (before, keep_decisions),
-            )
-            ids = [
-                r[0]
-                for r in db.execute(
-                    "SELECT id FROM swarms WHERE state != 'running' AND ended_at < ?"
-                    " AND context_file != ''",
-                    (before,),
-                )
-            ]
-            db.execute(
-                "UPDATE swarms SET context = '', context_file = '' WHERE state != 'running'"
-                " AND ended_at < ? AND context_file != ''",
-                (before,),
-            )
+            db.execute(Q.prune_inbox, {"before": before})
+            db.execute(Q.prune_decisions, {"before": before, "keep": keep_decisions})
+            ids = [r[0] for r in db.execute(Q.old_contexts, {"before": before})]
+            db.execute(Q.drop_contexts, {"before": before})
         return ids
-
-    def swarm_spend(self, swarm_id: str) -> float:
-        rows = self._rows(
-            "SELECT COALESCE(SUM(amount_usd), 0) FROM ledger WHERE swarm_id = ?", swarm_id
-        )
-        return float(rows[0][0])
 
     # -- webhook inbox and firing episodes ---------------------------------
     def add_inbox(self, body: bytes, at: float) -> int:
         """Keep an accepted webhook body; it is answered 2xx only after this returns."""
         with self._tx() as db:
-            cur = db.execute("INSERT INTO inbox (received_at, body) VALUES (?, ?)", (at, body))
-            return int(cur.lastrowid or 0)
+            return int(db.execute(Q.add_inbox, {"at": at, "body": body}).scalar_one())
 
-    def pending_inbox(self, limit: int = -1) -> list[tuple[int, bytes]]:
-        """The oldest bodies not yet handled, at most `limit` (-1: all)."""
-        return [
-            (r[0], bytes(r[1]))
-            for r in self._rows(
-                "SELECT id, body FROM inbox WHERE done = 0 ORDER BY id LIMIT ?", limit
-            )
-        ]
+    def pending_inbox(self, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """The oldest bodies not yet handled, at most `limit` (None: all)."""
+        if limit is None:
+            rows = self._rows(Q.all_pending_inbox)
+        else:
+            rows = self._rows(Q.pending_inbox, limit=limit)
+        return [(r[0], bytes(r[1])) for r in rows]
 
     def dead_letter(self, inbox_id: int, at: float, error: str, alert: str) -> None:
         """Set aside an alert whose handling raised, with the error, so the next goes on."""
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO dead_letters (inbox_id, at, error, alert) VALUES (?, ?, ?, ?)",
-                (inbox_id, at, error, alert),
-            )
+            values = {"inbox_id": inbox_id, "at": at, "error": error, "alert": alert}
+            db.execute(Q.dead_letter, values)
 
     def dead_letters(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._rows(
-            "SELECT id, inbox_id, at, error, alert FROM dead_letters ORDER BY id DESC LIMIT ?",
-            limit,
-        )
-        return [dict(r) for r in rows]
+        return [dict(r._mapping) for r in self._rows(Q.dead_letters, limit=limit)]
 
     def dead_letter_count(self) -> int:
-        return int(self._rows("SELECT COUNT(*) FROM dead_letters")[0][0])
+        return int(self._value(Q.dead_letter_count))
 
     def inbox_done(self, inbox_ids: list[int]) -> None:
         """Mark bodies handled, a batch in one transaction: a crash before it handles
         them again, which the episode and trigger records make harmless."""
         with self._tx() as db:
-            db.executemany(
-                "UPDATE inbox SET done = 1, body = x'' WHERE id = ?", [(i,) for i in inbox_ids]
-            )
+            db.execute(Q.inbox_done, {"ids": inbox_ids})
 
     def open_episode(
         self, fingerprint: str, starts_at: str, labels: dict[str, str], at: float
@@ -726,221 +759,198 @@ class Store:
         """Remember a firing episode; True the first time it is seen. Re-sends move
         its `last_seen` (what expiry goes by), at most once a minute: a storm of
         repeats costs reads, not a write each."""
-        seen = self._rows(
-            "SELECT last_seen FROM episodes WHERE fingerprint = ? AND starts_at = ?",
-            fingerprint,
-            starts_at,
-        )
+        this = {"fp": fingerprint, "starts": starts_at}
+        seen = self._rows(Q.last_seen, **this)
         if seen and at - float(seen[0][0]) < LAST_SEEN_EVERY:
             return False
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO episodes (fingerprint, starts_at, alertname, severity,"
-                " component, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    fingerprint,
-                    starts_at,
-                    labels["alertname"],
-                    labels.get("severity", ""),
-                    labels.get("component", ""),
-                    at,
-                    at,
-                ),
+            new = self._insert_new(
+                db,
+                t.episodes,
+                fingerprint=fingerprint,
+                starts_at=starts_at,
+                alertname=labels["alertname"],
+                severity=labels.get("severity", ""),
+                component=labels.get("component", ""),
+                first_seen=at,
+                last_seen=at,
             )
-            if cur.rowcount == 0:
-                db.execute(
-                    "UPDATE episodes SET last_seen = ? WHERE fingerprint = ? AND starts_at = ?",
-                    (at, fingerprint, starts_at),
-                )
-            return cur.rowcount == 1
+            if not new:
+                db.execute(Q.see_again, {**this, "at": at})
+            return new
 
     def expire_episodes(self, now: float, stale_after: dict[str, float]) -> int:
         """Close episodes that stopped being re-sent: their resolution was missed
         (Warden was down when it came). `stale_after` is per severity, with
         "" for any other; Alertmanager re-sends firing alerts every
         repeat_interval, so twice that is safe. Writes only when one expired."""
-        open_ = self._rows(
-            "SELECT fingerprint, starts_at, severity, last_seen FROM episodes"
-            " WHERE resolved_at IS NULL"
-        )
         stale = [
-            (fp, starts, seen)
-            for fp, starts, severity, seen in open_
+            {"fp": fp, "starts": starts, "seen": seen, "now": now}
+            for fp, starts, severity, seen in self._rows(Q.open_episodes)
             if seen < now - stale_after.get(severity, stale_after[""])
         ]
         if not stale:
             return 0
         with self._tx() as db:
             # Only if not seen again since: a re-send may have landed in between.
-            db.executemany(
-                "UPDATE episodes SET resolved_at = ? WHERE fingerprint = ? AND starts_at = ?"
-                " AND last_seen = ? AND resolved_at IS NULL",
-                [(now, fp, starts, seen) for fp, starts, seen in stale],
-            )
+            db.execute(Q.expire, stale)
         return len(stale)
 
     def firing(self) -> list[tuple[str, str, str]]:
         """(alertname, severity, component) of every episode not yet resolved."""
-        return [
-            (r[0], r[1], r[2])
-            for r in self._rows(
-                "SELECT alertname, severity, component FROM episodes WHERE resolved_at IS NULL"
-            )
-        ]
+        return [(r[0], r[1], r[2]) for r in self._rows(Q.firing)]
 
     # -- crises and maintenance windows -------------------------------------
     def open_crisis_id(self) -> int | None:
-        rows = self._rows("SELECT id FROM crises WHERE ended_at IS NULL")
+        rows = self._rows(Q.open_crisis)
         return int(rows[0][0]) if rows else None
 
     def open_crisis(self, at: float) -> int:
         """The open crisis' id, opening one at `at` if none is open."""
-        rows = self._rows("SELECT id FROM crises WHERE ended_at IS NULL")
-        if rows:
-            return int(rows[0][0])
+        found = self.open_crisis_id()
+        if found is not None:
+            return found
         with self._tx() as db:
-            row = db.execute("SELECT id FROM crises WHERE ended_at IS NULL").fetchone()
+            row = db.execute(Q.open_crisis).first()
             if row is not None:
                 return int(row[0])
-            cur = db.execute("INSERT INTO crises (started_at) VALUES (?)", (at,))
-            return int(cur.lastrowid or 0)
+            return int(db.execute(Q.add_crisis, {"at": at}).scalar_one())
 
     def close_crisis(self, at: float) -> float | None:
         """End the open crisis; its duration, or None if none was open."""
-        if not self._rows("SELECT 1 FROM crises WHERE ended_at IS NULL"):
+        if self.open_crisis_id() is None:
             return None
         with self._tx() as db:
-            row = db.execute("SELECT id, started_at FROM crises WHERE ended_at IS NULL").fetchone()
+            row = db.execute(Q.open_crisis).first()
             if row is None:
                 return None
-            db.execute("UPDATE crises SET ended_at = ? WHERE id = ?", (at, row[0]))
+            db.execute(Q.end_crisis, {"row_id": row[0], "at": at})
             return at - float(row[1])
 
     def tell_once_about_crisis(self, crisis_id: int, at: float) -> bool:
         """True only the first time it is asked for this crisis: a person is told once."""
         with self._tx() as db:
-            cur = db.execute(
-                "UPDATE crises SET told_at = ? WHERE id = ? AND told_at IS NULL", (at, crisis_id)
-            )
-            return cur.rowcount == 1
+            return db.execute(Q.tell_crisis, {"row_id": crisis_id, "at": at}).rowcount == 1
 
     def crisis_durations(self) -> list[float]:
-        return [
-            float(r[0])
-            for r in self._rows(
-                "SELECT ended_at - started_at FROM crises WHERE ended_at IS NOT NULL"
-            )
-        ]
+        return [float(r[0]) for r in self._rows(Q.crisis_durations)]
 
     def last_crisis(self) -> tuple[float, float | None] | None:
-        rows = self._rows("SELECT started_at, ended_at FROM crises ORDER BY id DESC LIMIT 1")
+        rows = self._rows(Q.last_crisis)
         return (float(rows[0][0]), rows[0][1]) if rows else None
 
     def start_maintenance(self, starts_at: float, ends_at: float) -> int:
         with self._tx() as db:
-            db.execute(
-                "UPDATE maintenance SET ends_at = ? WHERE ends_at > ?", (starts_at, starts_at)
-            )
-            cur = db.execute(
-                "INSERT INTO maintenance (starts_at, ends_at) VALUES (?, ?)", (starts_at, ends_at)
-            )
-            return int(cur.lastrowid or 0)
+            db.execute(Q.cut_maintenance, {"at": starts_at})
+            query = Q.add_maintenance
+            return int(db.execute(query, {"starts": starts_at, "ends": ends_at}).scalar_one())
 
     def stop_maintenance(self, at: float) -> bool:
         with self._tx() as db:
-            cur = db.execute(
-                "UPDATE maintenance SET ends_at = ? WHERE starts_at <= ? AND ends_at > ?",
-                (at, at, at),
-            )
-            return cur.rowcount > 0
+            return db.execute(Q.stop_maintenance, {"at": at}).rowcount > 0
 
     def maintenance_at(self, at: float) -> tuple[int, float] | None:
         """(id, end) of the maintenance window open at `at`."""
-        rows = self._rows(
-            "SELECT id, ends_at FROM maintenance WHERE starts_at <= ? AND"
-            " ends_at > ? ORDER BY id DESC LIMIT 1",
-            at,
-            at,
-        )
+        rows = self._rows(Q.maintenance_at, at=at)
         return (int(rows[0][0]), float(rows[0][1])) if rows else None
 
     def episode_acted(self, fingerprint: str, starts_at: str, outcome: str) -> None:
         with self._tx() as db:
-            db.execute(
-                "UPDATE episodes SET acted = 1, outcome = ? WHERE fingerprint = ?"
-                " AND starts_at = ?",
-                (outcome, fingerprint, starts_at),
-            )
+            db.execute(Q.acted, {"fp": fingerprint, "starts": starts_at, "new_outcome": outcome})
 
     def awaits_action(self, fingerprint: str, starts_at: str) -> bool:
         """An open episode seen but not yet acted upon (a crash came in between)."""
-        return bool(
-            self._rows(
-                "SELECT 1 FROM episodes WHERE fingerprint = ? AND starts_at = ? AND acted = 0"
-                " AND resolved_at IS NULL",
-                fingerprint,
-                starts_at,
-            )
-        )
+        return bool(self._rows(Q.awaits_action, fp=fingerprint, starts=starts_at))
 
     def close_episode(self, fingerprint: str, starts_at: str, at: float) -> bool:
         """Mark an episode resolved; True only the first time."""
         with self._tx() as db:
-            cur = db.execute(
-                "UPDATE episodes SET resolved_at = ? WHERE fingerprint = ?"
-                " AND starts_at = ? AND resolved_at IS NULL",
-                (at, fingerprint, starts_at),
-            )
-            return cur.rowcount == 1
+            params = {"fp": fingerprint, "starts": starts_at, "at": at}
+            return db.execute(Q.close_episode, params).rowcount == 1
 
     def episode_counts(self) -> dict[str, int]:
         """Firing episodes by alert name, ever (L2)."""
-        return {
-            r[0]: int(r[1])
-            for r in self._rows("SELECT alertname, COUNT(*) FROM episodes GROUP BY alertname")
-        }
+        return {r[0]: int(r[1]) for r in self._rows(Q.episode_counts)}
 
     def swarms_by_trigger(self, trigger: str) -> list[SwarmRow]:
-        rows = self._rows("SELECT * FROM swarms WHERE trigger = ?", trigger)
-        return [SwarmRow(**dict(r)) for r in rows]
+        return [SwarmRow(**r._mapping) for r in self._rows(Q.by_trigger, trigger=trigger)]
 
     # -- decisions --------------------------------------------------------
     def log_decision(self, kind: str, detail: dict[str, Any], at: float | None = None) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO decisions (at, kind, detail) VALUES (?, ?, ?)",
-                (time.time() if at is None else at, kind, json.dumps(detail, sort_keys=True)),
-            )
+            when = time.time() if at is None else at
+            db.execute(Q.log_decision, {"at": when, "kind": kind, "detail": detail})
 
     def count_decisions(self, kind: str, after_id: int) -> tuple[int, int]:
         """(decisions of `kind` logged after `after_id`, the newest id of any kind)."""
-        rows = self._rows(
-            "SELECT COALESCE(SUM(kind = ?), 0), COALESCE(MAX(id), ?) FROM decisions WHERE id > ?",
-            kind,
-            after_id,
-            after_id,
-        )
-        return int(rows[0][0]), int(rows[0][1])
+        row = self._rows(Q.count_decisions, kind=kind, after=after_id)[0]
+        return int(row[0]), int(row[1])
 
     def refusal_counts(self) -> dict[str, int]:
         """Refusals logged, by reason, whichever responder logged them."""
-        rows = self._rows(
-            "SELECT json_extract(detail, '$.reason'), COUNT(*) FROM decisions"
-            " WHERE kind = 'refused' GROUP BY 1"
-        )
-        return {str(r[0]): int(r[1]) for r in rows}
+        return {str(r[0]): int(r[1]) for r in self._rows(Q.refusal_counts)}
 
     def duplicate_triggers(self) -> list[str]:
         """Alert actions that started more than one swarm: an episode acted on twice."""
-        rows = self._rows(
-            "SELECT trigger FROM swarms WHERE trigger LIKE 'alert:%'"
-            " GROUP BY trigger HAVING COUNT(*) > 1"
-        )
-        return [r[0] for r in rows]
+        return [r[0] for r in self._rows(Q.duplicate_triggers)]
 
     def decisions(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self._rows("SELECT * FROM decisions ORDER BY id DESC LIMIT ?", limit)
-        return [{"at": r["at"], "kind": r["kind"], **json.loads(r["detail"])} for r in rows]
+        rows = self._rows(Q.decisions, limit=limit)
+        return [{"at": r.at, "kind": r.kind, **r.detail} for r in rows]
+
+
+@cache
+def _update_by_id(table: Table, *columns: str) -> Update:
+    """UPDATE of these columns of the row `row_id` (one statement per set of columns)."""
+    return (
+        update(table)
+        .where(table.c.id == _param("row_id"))
+        .values({c: _param(f"new_{c}") for c in columns})
+    )
+
+
+def _new(fields: dict[str, Any], row_id: object) -> dict[str, Any]:
+    """The parameters of `_update_by_id`."""
+    return {**{f"new_{k}": v for k, v in fields.items()}, "row_id": row_id}
+
+
+@cache
+def _budget_sums(windows: int) -> Select[Any]:
+    return select(
+        Q.spend.scalar_subquery(),
+        Q.committed.scalar_subquery(),
+        *(
+            _spent(L.at >= _param(f"start{i}"), L.at < _param(f"end{i}")).scalar_subquery()
+            for i in range(windows)
+        ),
+    )
+
+
+@cache
+def _finished(buckets: tuple[float, ...]) -> Select[Any]:
+    took = S.ended_at - S.created_at
+    return (
+        select(
+            S.type,
+            S.size,
+            S.state,
+            func.count(),
+            func.coalesce(func.sum(took), 0.0),
+            *(_count_if(took <= b) for b in buckets),
+        )
+        .where(S.state != "running")
+        .group_by(S.type, S.size, S.state)
+    )
+
+
+@cache
+def _insert_ignore_pg(table: Table) -> Insert:
+    return postgresql.insert(table).on_conflict_do_nothing().returning(*table.primary_key)
+
+
+@cache
+def _insert_ignore_sqlite(table: Table) -> Insert:
+    return sqlite.insert(table).on_conflict_do_nothing().returning(*table.primary_key)
 
 
 @dataclass
@@ -956,14 +966,6 @@ class LedgerEntry:
     """What the agent reported, when that was more than its cap (it was charged the cap)."""
 
 
-def _insert(table: str, row: object, verb: str = "") -> str:
-    """INSERT of every field of a row dataclass, by column name (migrations add columns)."""
-    names = list(vars(row))
-    return (
-        f"INSERT {verb} INTO {table} ({', '.join(names)})"  # noqa: S608  (names are ours)
-        f" VALUES ({', '.join(':' + n for n in names)})"
-    )
-
-
-def _pause(row: sqlite3.Row) -> Pause:
-    return Pause(row["type"], row["class"], row["error"], row["since"], row["told_at"])
+def _pause(row: AnyRow) -> Pause:
+    m = row._mapping
+    return Pause(m["type"], m["class"], m["error"], m["since"], m["told_at"])

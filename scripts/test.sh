@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 # Prometheus (with promtool) and Alertmanager (with amtool) from Debian's packages.
 ./scripts/debian-packages.sh prometheus:prometheus promtool:prometheus \
     amtool:prometheus-alertmanager git:git
+# PostgreSQL for the tests of the shared store (Debian keeps its programs off
+# PATH, in /usr/lib/postgresql/VERSION/bin; tests/pgserver.py finds them there).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null ||
+    ./scripts/debian-packages.sh initdb:postgresql
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'

@@ -12,9 +12,16 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from responder.store import Store
+
+if TYPE_CHECKING:
+    from tests.pgserver import PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
@@ -57,6 +64,43 @@ def tmp_path(tmp_path: Path) -> Path:
 def tmp_path_factory(tmp_path_factory: pytest.TempPathFactory) -> pytest.TempPathFactory:
     _enterable(tmp_path_factory.getbasetemp())
     return tmp_path_factory
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; each test makes its own database."""
+    from tests.pgserver import PostgresServer
+
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where a test's store lives: a SQLite path, or a PostgreSQL URL and password."""
+
+    target: Path | str
+    password: str | None = None
+    password_file: Path | None = None
+
+    def store(self, read_only: bool = False) -> Store:
+        return Store(self.target, read_only, self.password)
+
+    def config_keys(self) -> str:
+        """The responder keys that put a config on this database (nothing for SQLite)."""
+        if isinstance(self.target, Path):
+            return ""
+        return f"  database: {self.target}\n  database_password_file: {self.password_file}\n"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """Each engine in turn: the test runs once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        return Database(tmp_path / "state" / "warden.db")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return Database(server.database(), server.password, server.password_file)
 
 
 def free_port() -> int:

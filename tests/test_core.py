@@ -8,7 +8,6 @@ import http.client
 import itertools
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from responder.launcher import ENV_AGENT, ENV_RUNTIME
 from responder.metrics import RuntimeMetrics
 from responder.model import Priority
 from responder.runtime import Runtime
-from responder.store import MIGRATIONS, SCHEMA, Store
+from responder.store import Store
 from tests.conftest import ResponderProcess, run_cli, wait_for, write_config
 from tests.stack import TOKEN
 from tests.test_jobs import make_service
@@ -422,57 +421,6 @@ def test_an_empty_or_corrupt_database_is_refused(tmp_path: Path) -> None:
             assert str(db) in out.stderr and words in out.stderr, out.stderr
             assert "Traceback" not in out.stderr
         assert db.read_bytes() == content, "never replaced"
-
-
-def test_a_database_of_the_previous_release_is_upgraded_with_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "warden.db"
-    old = sqlite3.connect(path)
-    old.executescript(SCHEMA)  # the first release's schema, as it made its files
-    old.execute(
-        "INSERT INTO swarms VALUES ('s1', 'bugfix', 'CRITICAL', 1, 't', '', 'c', 2.0,"
-        " 'day:2026-11-26', 'succeeded', '', 1.0, 2.0)"
-    )
-    old.execute(
-        "INSERT INTO ledger VALUES ('s1-0-0', 's1', 'bugfix', 'day:2026-11-26', 1.5, 0, 2.0)"
-    )
-    old.commit()
-    old.close()
-    store = Store(path)
-    assert store.spend("day:2026-11-26") == 1.5
-    assert store.swarm("s1").owner == ""  # type: ignore[union-attr]
-    assert store.dead_letter_count() == 0
-    assert store.swarm("s1").failure_class is None  # type: ignore[union-attr]
-    assert store.pauses() == []
-    store.close()
-    version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
-    assert version == len(MIGRATIONS)
-
-
-def test_a_database_of_schema_1_keeps_its_agents_when_failure_classes_arrive(
-    tmp_path: Path,
-) -> None:
-    """Schema 2 (failure classes, pauses) upgrades a file of schema 1 in place."""
-    path = tmp_path / "warden.db"
-    old = sqlite3.connect(path)
-    old.executescript(SCHEMA)
-    old.executescript(MIGRATIONS[0])
-    old.execute("PRAGMA user_version = 1")
-    old.execute(
-        "INSERT INTO swarms (id, type, priority, size, trigger, context, context_file,"
-        " budget_usd, period, state, reason, created_at, ended_at, owner) VALUES"
-        " ('s1', 'bugfix', 'CRITICAL', 1, 't', '', 'c', 2.0, 'day:x', 'failed', 'r', 1, 2, '')"
-    )
-    old.execute(
-        "INSERT INTO agents (id, swarm_id, slot, attempt, state, log_path, ended_at, owner)"
-        " VALUES ('s1-0-0', 's1', 0, 0, 'failed', 'l', 2.0, '')"
-    )
-    old.commit()
-    old.close()
-    store = Store(path)
-    assert store.last_runs("bugfix", 3) == [("failed", None, None)]
-    assert store.pause("bugfix", "authentication", "Not logged in", 3.0)
-    assert [p.type for p in store.pauses()] == ["bugfix"]
-    store.close()
 
 
 def test_a_charge_is_at_most_the_runs_cap(tmp_path: Path, closing: list[Runtime]) -> None:

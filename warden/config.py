@@ -17,6 +17,7 @@ import grp
 import os
 import pwd
 import re
+import socket
 import sys
 import urllib.parse
 from collections.abc import Callable
@@ -218,6 +219,12 @@ class ResponderSettings:
     """A connection must finish its request headers within this (slow clients)."""
     body_timeout: float = 10.0
     recoveries: dict[str, Recovery] = field(default_factory=dict)
+    id: str = field(default_factory=socket.gethostname)
+    """This responder among those that share one database (default: the host name)."""
+    database: str | None = None
+    """A PostgreSQL URL shared by many responders; None: SQLite in state_dir."""
+    database_password_file: Path | None = None
+    """The PostgreSQL password, kept out of the URL (and so out of logs)."""
 
 
 @dataclass(frozen=True)
@@ -433,6 +440,13 @@ def _parse(root: Reader, check_programs: bool) -> Config:
         header_timeout=resp.duration("header_timeout", "5s", minimum=0.1),
         body_timeout=resp.duration("body_timeout", "10s", minimum=0.1),
         recoveries=_recoveries(_section(resp, "recoveries"), root.problems.file, project_dir),
+        id=_responder_id(resp),
+        database=_database(resp),
+        database_password_file=(
+            resp.path_value("database_password_file", must_exist="file")
+            if resp.has("database_password_file")
+            else None
+        ),
     )
     resp.finish()
 
@@ -465,6 +479,37 @@ def _parse(root: Reader, check_programs: bool) -> Config:
     col.finish()
     _check_policies(root, config)
     return config
+
+
+def _responder_id(r: Reader) -> str:
+    value = r.string("id", socket.gethostname())
+    if not NAME_RE.match(value):
+        r.problems.add(
+            r.key("id"), f"expected a short name of letters, digits, '_', '.', '-', got {value!r}"
+        )
+    return value
+
+
+def _database(r: Reader) -> str | None:
+    """A PostgreSQL URL without a password (that goes in database_password_file)."""
+    url = _optional(r, "database", None)
+    if url is None:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        r.problems.add(
+            r.key("database"),
+            f"expected a URL such as postgresql://warden@db.example/warden, got {url!r} "
+            "(leave it out for SQLite in state_dir)",
+        )
+        return None
+    if re.match(r"^postgres(ql)?://[^/@]*:[^/@]*@", url):
+        r.problems.add(
+            r.key("database"),
+            "the URL holds a password; put it in responder.database_password_file "
+            "(or libpq's PGPASSWORD / ~/.pgpass) so config files and logs never show it",
+        )
+        return None
+    return url
 
 
 def _policies(r: Reader) -> dict[str, PolicySettings]:

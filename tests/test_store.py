@@ -1,0 +1,284 @@
+"""One store, two engines: the same behaviour on SQLite and on a real PostgreSQL server,
+migrations that keep the rows of files made by earlier releases, and clear refusals."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from responder.database import ALEMBIC_MARK, head
+from responder.schema import metadata
+from responder.store import AgentRow, LedgerEntry, Store, StoreError, SwarmRow, open_store
+from tests.conftest import REPO, Database, run_cli, write_config
+from tests.pgserver import PostgresServer
+from warden.config import ConfigError, load_config
+
+DATA = REPO / "tests" / "data"
+
+
+def swarm(sid: str, state: str = "running", owner: str = "o") -> SwarmRow:
+    return SwarmRow(
+        sid,
+        "bugfix",
+        "HIGH",
+        1,
+        f"alert:{sid}",
+        "ctx",
+        "c.md",
+        2.0,
+        "day:x",
+        state,
+        "",
+        1.0,
+        None,
+        owner,
+    )
+
+
+def agent(aid: str, sid: str, state: str = "running") -> AgentRow:
+    return AgentRow(
+        aid, sid, 0, 0, state, None, None, "l", 0, None, None, None, None, None, None, None, None,
+        None, "o",
+    )  # fmt: skip
+
+
+def test_every_kind_of_row_round_trips(database: Database) -> None:
+    store = database.store()
+    store.add_swarm(swarm("s1"), [agent("s1-0-0", "s1")])
+    assert store.budget_sums("day:x", []) == (0.0, 2.0, []) and store.count_running() == 1
+    store.end_agent(
+        "s1-0-0",
+        LedgerEntry("s1-0-0", "s1", "bugfix", "day:x", 1.25, 0, 5.0),
+        state="succeeded",
+        ended_at=5.0,
+    )
+    # A ledger entry is written once, however often the end is recorded.
+    store.end_agent("s1-0-0", LedgerEntry("s1-0-0", "s1", "bugfix", "day:x", 1.25, 0, 5.0))
+    assert store.end_swarm("s1", "succeeded", "done", 6.0)
+    assert not store.end_swarm("s1", "succeeded", "done", 6.0)
+    assert store.spend("day:x") == 1.25 and store.spend_between(5.0, 6.0) == 1.25
+    assert store.budget_sums("day:x", [(0.0, 5.0), (5.0, 9.0)]) == (1.25, 0.0, [0.0, 1.25])
+    assert store.swarm_results() == [("bugfix", 1, 1, 1, 1.25)]
+    assert store.finished((1.0, 10.0)) == [("bugfix", 1, "succeeded", 1, 5.0, [0, 1])]
+    assert store.last_runs("bugfix", 3) == [("succeeded", None, None)]
+
+    body_id = store.add_inbox(b'{"alerts": []}', 1.0)
+    assert store.pending_inbox(5) == [(body_id, b'{"alerts": []}')]
+    store.inbox_done([body_id])
+    assert store.pending_inbox() == []
+
+    labels = {"alertname": "BuildFailing", "severity": "critical"}
+    assert store.open_episode("fp", "t0", labels, 1.0)
+    assert not store.open_episode("fp", "t0", labels, 2.0)
+    assert store.awaits_action("fp", "t0")
+    store.episode_acted("fp", "t0", "spawned")
+    assert not store.awaits_action("fp", "t0")
+    assert store.firing() == [("BuildFailing", "critical", "")]
+    assert store.expire_episodes(1000.0, {"": 100.0}) == 1 and store.firing() == []
+
+    assert store.pause("review", "authentication", "Not logged in", 1.0)
+    assert not store.pause("review", "authentication", "again", 2.0)
+    assert store.tell_once_about_pause("review", 1.0, 3.0)
+    assert not store.tell_once_about_pause("review", 1.0, 4.0)
+    lifted = store.resume("review")
+    assert lifted is not None and lifted.error == "Not logged in" and store.pauses() == []
+
+    first = store.add_recovery("fp", "t0", "BuildFailing", "restart", "c", "log", 1.0)
+    assert first is not None and first.state == "starting"
+    assert store.add_recovery("fp", "t0", "BuildFailing", "restart", "c", "log", 2.0) is None
+
+    crisis = store.open_crisis(10.0)
+    assert store.open_crisis(11.0) == crisis
+    assert store.tell_once_about_crisis(crisis, 12.0)
+    assert store.close_crisis(15.0) == 5.0 and store.close_crisis(16.0) is None
+    window = store.start_maintenance(20.0, 30.0)
+    assert store.maintenance_at(25.0) == (window, 30.0)
+    assert store.stop_maintenance(26.0) and store.maintenance_at(27.0) is None
+
+    store.log_decision("refused", {"reason": "budget_cap", "path": "J2"}, 1.0)
+    store.log_decision("refused", {"reason": "budget_cap", "path": "alert"}, 2.0)
+    store.log_decision("mode", {"to": "CRISIS"}, 3.0)
+    assert store.refusal_counts() == {"budget_cap": 2}
+    assert store.count_decisions("refused", 0) == (2, 3)
+    assert store.decisions(1) == [{"at": 3.0, "kind": "mode", "to": "CRISIS"}]
+    store.dead_letter(body_id, 4.0, "ValueError: x", "{}")
+    assert store.dead_letter_count() == 1
+    assert store.prune(before=1e9, keep_decisions=1) == ["s1"]
+    assert len(store.decisions()) == 1
+    store.close()
+
+
+def test_two_stores_on_one_database_see_one_truth(database: Database) -> None:
+    """Two responders (two stores) racing to open the same episode: exactly one wins."""
+    stores = [database.store() for _ in range(2)]
+    labels = {"alertname": "BuildFailing"}
+    results: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def race(store: Store) -> None:
+        barrier.wait()
+        results.append(store.open_episode("fp", "t0", labels, 1.0))
+
+    threads = [threading.Thread(target=race, args=(stores[i % 2],)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(results) == [False] * 7 + [True]
+    for s in stores:
+        s.close()
+
+
+def test_the_migrations_build_exactly_the_schema_the_queries_use(database: Database) -> None:
+    """A column added to responder/schema.py without a migration (or the reverse) fails here."""
+    store = database.store()
+    with store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    store.close()
+    assert diffs == []
+
+
+@pytest.mark.parametrize(
+    ("made_by", "swarms", "spend"),
+    [("state-schema0.db", 1, 1.5), ("state-schema3.db", 1, None)],
+)
+def test_a_file_of_an_earlier_release_is_upgraded_with_its_rows(
+    tmp_path: Path, made_by: str, swarms: int, spend: float | None
+) -> None:
+    """Real files: schema 0 as the first release made it, schema 3 written by the last
+    release before Alembic (a swarm run to its end, an episode, a crisis, a pause...)."""
+    path = tmp_path / "warden.db"
+    shutil.copy(DATA / made_by, path)
+    before = _counts(path)
+    store = Store(path)
+    assert len(store.swarms()) == swarms
+    if spend is not None:
+        assert store.spend("day:2026-11-26") == spend
+    assert store.refusal_counts() == {"budget_cap": 1}
+    store.close()
+    after = _counts(path)
+    assert {t: after[t] for t in before} == before, "every row kept"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == ALEMBIC_MARK
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == head()
+    # Opened again: nothing left to do, nothing changed.
+    Store(path).close()
+    assert _counts(path) == after
+
+
+def _counts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            t: db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]  # noqa: S608
+            for t in tables
+            if t not in ("alembic_version", "sqlite_sequence")
+        }
+
+
+def test_the_schema3_file_keeps_what_its_release_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "warden.db"
+    shutil.copy(DATA / "state-schema3.db", path)
+    store = Store(path)
+    [s] = store.swarms()
+    assert s.type == "tests" and s.state == "succeeded"
+    assert store.spend(s.period) > 0
+    assert [p.type for p in store.pauses()] == ["review"]
+    assert store.episode_counts() == {"BuildFailing": 1}
+    assert store.crisis_durations() == [6.0]
+    assert store.dead_letter_count() == 1 and len(store.recoveries()) == 1
+    store.close()
+
+
+def test_a_reader_refuses_a_file_it_would_have_to_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "warden.db"
+    shutil.copy(DATA / "state-schema0.db", path)
+    with pytest.raises(StoreError, match="start the responder once to upgrade it"):
+        Store(path, read_only=True)
+    Store(path).close()
+    Store(path, read_only=True).close()
+
+
+def test_a_database_of_a_newer_release_is_refused(database: Database) -> None:
+    database.store().close()
+    store = database.store()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    store.close()
+    with pytest.raises(StoreError, match="newer release of Warden"):
+        database.store()
+
+
+def test_responders_starting_together_migrate_once(postgres: PostgresServer) -> None:
+    url = postgres.database()
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            Store(url, password=postgres.password).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    with postgres.connect(url.rsplit("/", 1)[1]) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head(),)]
+
+
+def test_a_wrong_password_is_a_clear_error_that_never_shows_it(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres.database()
+    with pytest.raises(StoreError) as caught:
+        Store(url, password="not-the-password-4242")
+    message = str(caught.value)
+    assert url in message and "password authentication failed" in message
+    assert "not-the-password-4242" not in message and postgres.password not in message
+
+
+def test_the_config_names_the_database_and_keeps_passwords_out_of_urls(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    url = postgres.database()
+    cfg = write_config(
+        tmp_path / "warden.yml",
+        f"""\
+state_dir: {tmp_path / "state"}
+responder:
+  id: host-a
+  database: {url}
+  database_password_file: {postgres.password_file}
+""",
+    )
+    config = load_config(cfg, check_programs=False)
+    assert config.responder.id == "host-a" and config.responder.database == url
+    store = open_store(config)
+    assert store.shared and store.count_running() == 0
+    store.close()
+    # Commands that only look read the same database.
+    out = run_cli("budget", "--json", "-c", str(cfg))
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "state" / "warden.db").exists(), "nothing on SQLite"
+
+    for value, words in (
+        ("postgresql://warden:secret@db/warden", "holds a password"),
+        ("mysql://warden@db/warden", "expected a URL such as postgresql://"),
+    ):
+        write_config(tmp_path / "bad.yml", f"responder:\n  database: {value}\n")
+        with pytest.raises(ConfigError) as caught:
+            load_config(tmp_path / "bad.yml", check_programs=False)
+        assert "responder.database" in str(caught.value) and words in str(caught.value)
+        assert "secret" not in str(caught.value)
+    write_config(tmp_path / "bad.yml", "responder:\n  id: 'two words'\n")
+    with pytest.raises(ConfigError, match=r"responder\.id"):
+        load_config(tmp_path / "bad.yml", check_programs=False)
