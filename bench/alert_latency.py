@@ -26,6 +26,7 @@ from pathlib import Path
 from bench.common import percentile
 from tests.conftest import ExporterProcess, wait_for
 from tests.stack import Receiver, Stack, build_project
+from warden.config import load_config
 
 BUILD = """\
 import pathlib, sys, time
@@ -43,7 +44,8 @@ def trials(defaults: bool, n: int) -> list[float]:
     receiver = Receiver()
     receiver.start()
     exporter = ExporterProcess(cfg)
-    stack = Stack(work / "stack", exporter.port, receiver.port, defaults)
+    secrets = load_config(cfg, check_programs=False).secrets_dir
+    stack = Stack(work / "stack", exporter.port, receiver.port, defaults, secrets)
     stack.start()
     latencies: list[float] = []
     timeout = 600 if defaults else 60

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.conftest import fake_swarm_keys, write_config
 from tests.stack import TOKEN
+from warden.auth import Credentials
 
 
 def fake_agent_config(work: Path, responder: str, swarms: str, rest: str = "") -> Path:
@@ -37,16 +38,24 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def scrape_latencies(
-    port: int, n: int, pace: float = 0.0, path: str = "/metrics"
+    port: int,
+    n: int,
+    pace: float = 0.0,
+    path: str = "/metrics",
+    credentials: Credentials | None = None,
 ) -> tuple[list[float], bytes]:
-    """Scrape `n` times like Prometheus does (one kept-alive connection),
-    starting one every `pace` seconds so background work overlaps the run."""
+    """Scrape `n` times like Prometheus does (one kept-alive connection, basic auth
+    when the target asks for it), starting one every `pace` seconds so background
+    work overlaps the run."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     latencies: list[float] = []
     body = b""
+    headers = {"Accept": "text/plain;version=0.0.4"}
+    if credentials is not None:
+        headers["Authorization"] = credentials.header
     for _ in range(n):
         t0 = time.perf_counter()
-        conn.request("GET", path, headers={"Accept": "text/plain;version=0.0.4"})
+        conn.request("GET", path, headers=headers)
         resp = conn.getresponse()
         body = resp.read()
         elapsed = time.perf_counter() - t0

@@ -70,9 +70,10 @@ def ms(values: list[float]) -> str:
     )
 
 
-def reads(port: int, path: str, stop: threading.Event, out: list[float]) -> None:
+def reads(resp: ResponderProcess, path: str, stop: threading.Event, out: list[float]) -> None:
+    creds = resp.auth
     while not stop.is_set():
-        lat, _ = scrape_latencies(port, 1, path=path)
+        lat, _ = scrape_latencies(resp.port, 1, path=path, credentials=creds)
         out += lat
         time.sleep(0.01)
 
@@ -91,7 +92,7 @@ def bench_kill(work: Path) -> None:
     try:
         baseline: list[float] = []
         stop = threading.Event()
-        t = threading.Thread(target=reads, args=(resp.port, "/metrics", stop, baseline))
+        t = threading.Thread(target=reads, args=(resp, "/metrics", stop, baseline))
         t.start()
         time.sleep(3)
         stop.set()
@@ -102,8 +103,8 @@ def bench_kill(work: Path) -> None:
         statuses: list[float] = []
         stop = threading.Event()
         threads = [
-            threading.Thread(target=reads, args=(resp.port, "/metrics", stop, scrapes)),
-            threading.Thread(target=reads, args=(resp.port, "/api/v1/status", stop, statuses)),
+            threading.Thread(target=reads, args=(resp, "/metrics", stop, scrapes)),
+            threading.Thread(target=reads, args=(resp, "/api/v1/status", stop, statuses)),
         ]
         for t in threads:
             t.start()
@@ -212,8 +213,9 @@ def bench_history(base: Path, n: int, scrapes_n: int = 1000) -> None:
             fill(work, size)
         resp = ResponderProcess(cfg)
         try:
-            scrape_latencies(resp.port, 50)  # warm-up: the first scrapes build the view
-            scrapes, _ = scrape_latencies(resp.port, scrapes_n, pace=0.01)
+            creds = resp.auth
+            scrape_latencies(resp.port, 50, credentials=creds)  # warm-up: builds the view
+            scrapes, _ = scrape_latencies(resp.port, scrapes_n, pace=0.01, credentials=creds)
         finally:
             resp.stop()
         spawns = spawn_latencies(Runtime(load_config(cfg)), 50)

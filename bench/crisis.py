@@ -29,14 +29,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
 
 from bench.common import percentile
-from tests.conftest import REPO, http_get, make_demo_repo, wait_for
-from tests.test_up import stack_config, status
+from tests.conftest import REPO, make_demo_repo, wait_for
+from tests.test_up import Ports, stack_config, status
+from warden.auth import Credentials, fetch
 
 
 def defaults_configs(tmp: Path, cfg: Path) -> None:
@@ -61,10 +61,12 @@ def defaults_configs(tmp: Path, cfg: Path) -> None:
     text = text.replace(
         str(REPO / "alertmanager" / "alertmanager.yml"), str(tmp / "alertmanager.yml")
     )
+    # The lifecycle API, to reload Prometheus with the default rule intervals.
+    text = text.replace("prometheus_lifecycle: false", "prometheus_lifecycle: true")
     cfg.write_text(text)
 
 
-def default_rule_intervals(tmp: Path, ports: dict[str, int]) -> None:
+def default_rule_intervals(tmp: Path, ports: Ports) -> None:
     """`warden up` renders the rules with their own group intervals; take them out
     (every group then runs at Prometheus' default 1m) and reload Prometheus."""
     rules = tmp / "state" / "stack" / "prometheus" / "warden.rules.yml"
@@ -73,13 +75,13 @@ def default_rule_intervals(tmp: Path, ports: dict[str, int]) -> None:
         group.pop("interval", None)
     rules.write_text(yaml.safe_dump(doc))
     url = f"http://127.0.0.1:{ports['prometheus']}/-/reload"
-    wait_for(lambda: http_post_ok(url), 60, 0.5)
+    wait_for(lambda: http_post_ok(url, ports.auth("prometheus")), 60, 0.5)
 
 
-def http_post_ok(url: str) -> bool:
+def http_post_ok(url: str, credentials: Credentials) -> bool:
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5) as r:
-            return bool(r.status == 200)
+        fetch(url, credentials, 5, data=b"")
+        return True
     except OSError:
         return False
 
@@ -111,12 +113,9 @@ def main() -> None:
             wait_for(lambda: status(ports), 60)
             if args.defaults:
                 default_rule_intervals(tmp, ports)
-            checks = f"http://127.0.0.1:{ports['exporter']}/api/v1/checks"
+            checks = "/api/v1/checks"
             wait_for(
-                lambda: (
-                    "warden_build_success 1.0"
-                    in http_get(f"http://127.0.0.1:{ports['exporter']}/metrics")[1]
-                ),
+                lambda: "warden_build_success 1.0" in ports.http("exporter", "/metrics")[1],
                 60,
             )
             time.sleep(5)  # let Prometheus scrape the passing build
@@ -138,7 +137,7 @@ def main() -> None:
                     return float(row[1]) if row and row[0] not in seen else None
 
                 started = wait_for(agent_started, timeout, 0.02)
-                failure = json.loads(http_get(checks)[1])["build"]["last_failure"]
+                failure = json.loads(ports.http("exporter", checks)[1])["build"]["last_failure"]
                 exited = failure["started_at"] + failure["duration_seconds"]
                 latencies.append(started - exited)
                 from_save.append(started - saved - failure["duration_seconds"])
@@ -146,7 +145,7 @@ def main() -> None:
                 calc.write_text(good)
 
                 def passed(after: float = mended) -> dict[str, float] | None:
-                    run = json.loads(http_get(checks)[1])["build"]["last_run"]
+                    run = json.loads(ports.http("exporter", checks)[1])["build"]["last_run"]
                     return run if run["ok"] and run["started_at"] >= after else None
 
                 run = wait_for(passed, timeout, 0.01)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench.common import percentile, scrape_latencies, series_count
-from tests.conftest import free_port, http_get, sample
+from tests.conftest import free_port, http_get, sample, stack_auth
 
 
 def start_agents(n: int) -> list[subprocess.Popen[bytes]]:
@@ -44,11 +44,11 @@ def write_logs(paths: list[Path], stop: threading.Event) -> None:
         time.sleep(0.02)
 
 
-def wait_ready(url: str, check: str, expect: float, timeout: float = 60) -> None:
+def wait_ready(url: str, check: str, expect: float, config: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            status, body = http_get(url)
+            status, body = http_get(url, auth=stack_auth(config))
         except OSError:
             time.sleep(0.2)
             continue
@@ -116,13 +116,13 @@ def main() -> None:
     node = None
     node_bin = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     try:
-        wait_ready(f"http://127.0.0.1:{port}/metrics", "warden_agents", args.agents)
+        wait_ready(f"http://127.0.0.1:{port}/metrics", "warden_agents", args.agents, config)
         print(
             f"host: {os.cpu_count()} CPUs; {args.agents} agent processes; "
             f"{args.logs} logs written at ~50 lines/s each; agents rescanned every 2 s; "
             f"a scrape every {args.pace * 1000:.0f} ms"
         )
-        lat, body = scrape_latencies(port, args.scrapes, args.pace)
+        lat, body = scrape_latencies(port, args.scrapes, args.pace, credentials=stack_auth(config))
         w_p50, w_series = report("warden", lat, body)
         scan = sample(body.decode(), "warden_collector_duration_seconds", {"collector": "agents"})
         print(

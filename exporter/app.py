@@ -17,6 +17,7 @@ from exporter.metrics import ExporterMetrics
 from exporter.runner import CommandRunner
 from exporter.scheduler import Scheduler
 from exporter.wiring import build_collectors
+from warden.auth import SCRAPE, Secrets, basic_auth_middleware
 from warden.config import Config
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,12 @@ def make_app(config: Config) -> web.Application:
     scheduler = Scheduler(build_collectors(config, runner))
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ExporterMetrics(scheduler))
-    app = web.Application()
+    secrets = Secrets(config.secrets_dir)
+    secrets.ensure()
+    # Scrapes and the API ask for the scrape password; /healthz only says it lives.
+    app = web.Application(
+        middlewares=[basic_auth_middleware(secrets.credentials(SCRAPE), ("/healthz",))]
+    )
     app[SCHEDULER] = scheduler
     app[REGISTRY] = registry
     app[PAGES] = {}

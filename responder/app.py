@@ -49,6 +49,7 @@ from responder.runtime import Runtime
 from responder.store import open_store
 from responder.webhook import BadBody, parse_body
 from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS
+from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Secrets, authorized
 from warden.config import Config, Recovery
 from warden.configreader import parse_duration
 from warden.serve import read_body
@@ -83,6 +84,12 @@ class Service:
         self.config = config
         self.clock = clock
         self.token = read_token(config.responder.token_file)
+        secrets = Secrets(config.secrets_dir)
+        secrets.ensure()
+        self.scrape = secrets.credentials(SCRAPE)
+        """What Prometheus (and a person) show to read /metrics and the status API."""
+        self.prometheus = secrets.credentials(PROMETHEUS)
+        self.alertmanager = secrets.credentials(ALERTMANAGER)
         store = open_store(config)
         self.situation = assess(config, store, clock())
         self.runtime = Runtime(
@@ -95,6 +102,7 @@ class Service:
             self.runtime,
             policies_from(config.responder.policies),
             f"http://{listen.host}:{listen.port}",
+            exporter_credentials=self.scrape,
             run_job=lambda job: self.jobs.run_now(job),
             reassess=lambda: self.reassess(),
             # A5: a recovery and its swarms did not set an alert right.
@@ -224,6 +232,7 @@ class Service:
             description,
             time.time(),
             labels=labels,
+            credentials=self.alertmanager,
         )
 
     def resume(self, swarm_type: str) -> bool:
@@ -366,6 +375,23 @@ def _authorized(request: web.Request) -> bool:
     return False
 
 
+def _reader(request: web.Request) -> bool:
+    """Basic auth with the scrape password: Prometheus, or a person reading status."""
+    service = request.app[SERVICE]
+    if authorized(request, service.scrape):
+        return True
+    service.reject("unauthorized")
+    return False
+
+
+def _no_reader() -> web.Response:
+    return web.json_response(
+        {"error": "missing or wrong credentials (basic auth, user warden)"},
+        status=401,
+        headers={"WWW-Authenticate": 'Basic realm="warden"'},
+    )
+
+
 def _unauthorized() -> web.Response:
     return web.json_response(
         {"error": "missing or wrong bearer token"},
@@ -429,6 +455,8 @@ async def human(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     """From the worker's published view and the runtime's snapshot: never waits on it."""
     service = request.app[SERVICE]
+    if not _reader(request):
+        return _no_reader()
     snap, view = service.runtime.snapshot, service.view
     body = {
         "mode": service.situation.mode,
@@ -501,6 +529,8 @@ async def resume(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    if not _reader(request):
+        return _no_reader()
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     loop = asyncio.get_running_loop()
     body = await loop.run_in_executor(None, encoder, request.app[REGISTRY])

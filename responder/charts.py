@@ -13,13 +13,14 @@ import io
 import json
 import re
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from warden import auth
 from warden.atomicfile import write_atomic
+from warden.auth import Credentials
 from warden.config import Config
 from warden.dashboards import boards
 from warden.dashboards.spec import Panel, at_all
@@ -54,14 +55,15 @@ def chart_panels(config: Config) -> list[tuple[str, Panel]]:
     return [(name, found[(uid, title)]) for name, uid, title in CHARTS]
 
 
-def query_range(url: str, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+def query_range(
+    url: str, credentials: Credentials, expr: str, start: float, end: float, step: float
+) -> list[dict[str, Any]]:
     query = urllib.parse.urlencode(
         {"query": at_all(expr), "start": start, "end": end, "step": step}
     )
     target = f"{url.rstrip('/')}/api/v1/query_range?{query}"
     try:
-        with urllib.request.urlopen(target, timeout=10) as r:  # noqa: S310  (configured URL)
-            body = json.loads(r.read())
+        body = json.loads(auth.fetch(target, credentials, timeout=10))
     except (OSError, ValueError) as exc:
         raise PrometheusUnavailable(f"{url}: {exc}") from exc
     result: list[dict[str, Any]] = body["data"]["result"]
@@ -72,11 +74,13 @@ def legend(fmt: str, labels: dict[str, str]) -> str:
     return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), fmt).strip()
 
 
-def fetch(url: str, panel: Panel, start: float, end: float) -> list[Series]:
+def fetch(
+    url: str, credentials: Credentials, panel: Panel, start: float, end: float
+) -> list[Series]:
     step = max(15.0, (end - start) / POINTS)
     out = []
     for q in panel.queries:
-        for r in query_range(url, q.expr, start, end, step):
+        for r in query_range(url, credentials, q.expr, start, end, step):
             pairs = [(float(t), float(v)) for t, v in r["values"]]
             name = legend(q.legend, r["metric"]) or panel.title
             out.append(Series(name, [t for t, _ in pairs], [v for _, v in pairs]))
@@ -167,10 +171,15 @@ def render(
     """Every chart of the period as `folder/prefix-NAME.png`, with the panel it
     draws; raises PrometheusUnavailable when Prometheus does not answer."""
     url = config.responder.prometheus_url
+    try:
+        credentials = auth.Secrets(config.secrets_dir).credentials(auth.PROMETHEUS)
+    except auth.SecretError as exc:
+        raise PrometheusUnavailable(str(exc)) from exc
     drawn = []
     for name, panel in chart_panels(config):
         path = folder / f"{prefix}-{name}.png"
-        png = draw(panel, fetch(url, panel, start, end), start, end, config.schedule.timezone)
+        series = fetch(url, credentials, panel, start, end)
+        png = draw(panel, series, start, end, config.schedule.timezone)
         write_atomic(path, png)
         drawn.append((panel, path))
     return drawn

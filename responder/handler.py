@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +32,7 @@ from responder.policy import DEFAULT_POLICIES, Policy, Spawn
 from responder.recovery import Recoveries, Tell
 from responder.runtime import Runtime, SpawnRefused
 from responder.webhook import Alert, BadBody, parse_body
+from warden.auth import Credentials, fetch
 from warden.config import PolicySettings
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class AlertHandler:
         runtime: Runtime,
         policies: dict[str, Policy],
         exporter_url: str,
+        exporter_credentials: Credentials | None = None,
         run_job: Callable[[str], None] = lambda job: None,
         reassess: Callable[[], None] = lambda: None,
         tell: Tell = lambda alert, summary, description: False,
@@ -69,6 +70,7 @@ class AlertHandler:
         self.policies = policies
         self.recoveries = Recoveries(runtime, self._escalate, tell)
         self.exporter_url = exporter_url
+        self.exporter_credentials = exporter_credentials
         """The exporter's base URL: its /api/v1 has the failing output and files."""
         self.received: Counter[str] = Counter()
         self.duplicates = 0
@@ -241,8 +243,7 @@ class AlertHandler:
     def _exporter(self, what: str) -> dict[str, Any]:
         try:
             url = f"{self.exporter_url}/api/v1/{what}"
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310  (config's URL)
-                body = json.loads(resp.read())
+            body = json.loads(fetch(url, self.exporter_credentials, timeout=2))
         except (OSError, ValueError):
             return {}
         return body if isinstance(body, dict) else {}

@@ -19,7 +19,6 @@ import json
 import logging
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from responder import learning, reports
 from responder.model import Priority, SwarmState
 from responder.runtime import SpawnRefused
 from responder.webhook import Alert
+from warden.auth import fetch
 
 if TYPE_CHECKING:
     from responder.app import Service
@@ -195,8 +195,8 @@ class Jobs:
         listen = self.config.exporter.listen
         url = f"http://{listen.host}:{listen.port}/api/v1/checks"
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return dict(json.loads(resp.read()).get("build") or {"unreachable": True})
+            body = json.loads(fetch(url, self.service.scrape, timeout=2))
+            return dict(body.get("build") or {"unreachable": True})
         except (OSError, ValueError):
             return {"unreachable": True}
 
@@ -267,8 +267,7 @@ class Jobs:
             + urllib.parse.urlencode({"query": query})
         )
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310  (configured URL)
-                result = json.loads(resp.read())["data"]["result"]
+            result = json.loads(fetch(url, self.service.prometheus, timeout=2))["data"]["result"]
         except (OSError, ValueError, KeyError):
             return None
         return float(result[0]["value"][1]) if result else None

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import urllib.request
+
+from warden.auth import Credentials, fetch
 
 log = logging.getLogger(__name__)
 REASONS = (
@@ -33,6 +34,7 @@ def post_human_alert(
     now: float,
     valid_for: float = 900.0,
     labels: dict[str, str] | None = None,
+    credentials: Credentials | None = None,
 ) -> bool:
     """POST a HumanNeeded alert to Alertmanager's v2 API; False if it could not be sent.
     `labels` tell apart alerts of one reason (a paused swarm type from another)."""
@@ -54,16 +56,15 @@ def post_human_alert(
         "startsAt": _rfc3339(now),
         "endsAt": _rfc3339(now + valid_for),
     }
-    # The config admits only http:// and https:// URLs.
-    request = urllib.request.Request(  # noqa: S310
-        alertmanager_url.rstrip("/") + "/api/v2/alerts",
-        data=json.dumps([alert]).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
     try:
-        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310  (configured URL)
-            return bool(200 <= resp.status < 300)
+        fetch(
+            alertmanager_url.rstrip("/") + "/api/v2/alerts",
+            credentials,
+            timeout=5,
+            data=json.dumps([alert]).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        return True
     except OSError as exc:
         log.warning("could not tell Alertmanager (%s): %s", reason, exc)
         return False

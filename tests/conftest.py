@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from responder.store import Store
+from warden.auth import SCRAPE, Credentials, Secrets, fetch
+from warden.config import load_config
 
 if TYPE_CHECKING:
     from tests.pgserver import PostgresServer
@@ -166,12 +168,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+def http_get(url: str, timeout: float = 5.0, auth: Credentials | None = None) -> tuple[int, str]:
+    """GET with the credentials a part asks for (warden.auth); (status, body)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return int(resp.status), resp.read().decode()
+        return 200, fetch(url, auth, timeout).decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+
+
+def stack_auth(config: Path, name: str = SCRAPE) -> Credentials:
+    """The credentials of a stack run with `config` (its secrets_dir)."""
+    return Secrets(load_config(config, check_programs=False).secrets_dir).credentials(name)
 
 
 class ServiceProcess:
@@ -182,6 +189,7 @@ class ServiceProcess:
     def __init__(self, config: Path, port: int | None = None) -> None:
         port = port or free_port()
         self.port = port
+        self.config = config
         self.url = f"http://127.0.0.1:{port}"
         self.log = config.parent / f"{self.component}-{port}.log"
         self.proc = subprocess.Popen(
@@ -210,8 +218,16 @@ class ServiceProcess:
                 time.sleep(0.05)
         raise AssertionError(f"{self.component} did not come up: {self.log.read_text()}")
 
+    @property
+    def auth(self) -> Credentials:
+        """What Prometheus shows it: the scrape password of its config's secrets_dir."""
+        return stack_auth(self.config)
+
+    def get(self, path: str) -> tuple[int, str]:
+        return http_get(self.url + path, auth=self.auth)
+
     def metrics(self) -> str:
-        status, body = http_get(self.url + "/metrics")
+        status, body = self.get("/metrics")
         assert status == 200
         return body
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 from tests.conftest import REPO, free_port
-from tests.test_up import stack_config
+from tests.test_up import Ports, stack_config
 
 BIN = REPO / ".cache" / "npm" / "openclaw" / "node_modules" / ".bin"
 START = REPO / "examples" / "openclaw_start.py"
@@ -138,7 +138,7 @@ def stack_for(
     recover: Path,
     for_: str = "4s",
     interval: str = "2s",
-) -> tuple[Path, dict[str, int]]:
+) -> tuple[Path, Ports]:
     """`warden up`'s config with the shipped probes aimed at `gw` (every `interval`), and
     OpenClawDisconnected's recovery running the script `recover` (rewritten by a
     test between outages); bugfix agents succeed at once."""

@@ -27,6 +27,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, free_port, http_get, write_config
+from warden import auth
+from warden.auth import fetch
 from warden.stackconfig import (
     PROMETHEUS_FLAGS,
     Addresses,
@@ -101,14 +103,25 @@ def build_project(work: Path, script: str) -> Path:
 
 class Stack:
     def __init__(
-        self, work: Path, exporter_port: int, webhook_port: int, defaults: bool = False
+        self,
+        work: Path,
+        exporter_port: int,
+        webhook_port: int,
+        defaults: bool = False,
+        secrets: Path | None = None,
     ) -> None:
+        """`secrets`: the secrets_dir of the exporter it scrapes (its scrape password)."""
         if PROMETHEUS is None or ALERTMANAGER is None:
             raise RuntimeError(
                 "prometheus and prometheus-alertmanager are needed: "
                 "apt-get install prometheus prometheus-alertmanager"
             )
         self.work = work
+        self.secrets = auth.Secrets(secrets or work / "secrets")
+        self.secrets.ensure()
+        self.prom_web, self.am_web = self.secrets.web_configs()
+        self.prom_auth = self.secrets.credentials(auth.PROMETHEUS)
+        self.am_auth = self.secrets.credentials(auth.ALERTMANAGER)
         self.prom_port, self.am_port = free_port(), free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.prometheus_flags = [] if defaults else list(PROMETHEUS_FLAGS)
@@ -137,7 +150,9 @@ class Stack:
             f"127.0.0.1:{self.prom_port}",
             f"127.0.0.1:{self.am_port}",
         )
-        prom = prometheus_config(REPO / "prometheus" / "prometheus.yml", addresses, rules)
+        prom = prometheus_config(
+            REPO / "prometheus" / "prometheus.yml", addresses, rules, self.secrets.folder
+        )
         if defaults:  # Prometheus' own defaults: scrape and evaluate every 1m
             prom["global"] = {}
             for job in prom["scrape_configs"]:
@@ -157,6 +172,7 @@ class Stack:
                     f"--config.file={self.work / 'am' / 'alertmanager.yml'}",
                     f"--storage.path={self.work / 'am' / 'data'}",
                     f"--web.listen-address=127.0.0.1:{self.am_port}",
+                    f"--web.config.file={self.am_web}",
                     "--cluster.listen-address=",
                     "--log.level=warn",
                 ],
@@ -171,6 +187,7 @@ class Stack:
                     f"--config.file={self.work / 'prom' / 'prometheus.yml'}",
                     f"--storage.tsdb.path={self.work / 'prom' / 'data'}",
                     f"--web.listen-address=127.0.0.1:{self.prom_port}",
+                    f"--web.config.file={self.prom_web}",
                     "--log.level=warn",
                     *self.prometheus_flags,
                 ],
@@ -178,11 +195,11 @@ class Stack:
                 stderr=log,
             )
         )
-        for port, path in ((self.am_port, "/-/ready"), (self.prom_port, "/-/ready")):
+        for port, creds in ((self.am_port, self.am_auth), (self.prom_port, self.prom_auth)):
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if http_get(f"http://127.0.0.1:{port}{path}", timeout=1)[0] == 200:
+                    if http_get(f"http://127.0.0.1:{port}/-/ready", 1, creds)[0] == 200:
                         break
                 except OSError:
                     pass
@@ -197,22 +214,20 @@ class Stack:
         url = f"http://127.0.0.1:{self.prom_port}/api/v1/query?" + urllib.parse.urlencode(
             {"query": expr}
         )
-        with urllib.request.urlopen(url) as r:
-            return list(json.loads(r.read())["data"]["result"])
+        return list(json.loads(fetch(url, self.prom_auth, 10))["data"]["result"])
 
     def am_alerts(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.am_port}/api/v2/alerts") as r:
-            return list(json.loads(r.read()))
+        url = f"http://127.0.0.1:{self.am_port}/api/v2/alerts"
+        return list(json.loads(fetch(url, self.am_auth, 10)))
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
-        req = urllib.request.Request(
+        fetch(
             f"http://127.0.0.1:{self.am_port}/api/v2/alerts",
+            self.am_auth,
+            10,
             data=json.dumps(alerts).encode(),
             headers={"Content-Type": "application/json"},
-            method="POST",
         )
-        with urllib.request.urlopen(req) as r:
-            assert r.status == 200
 
     def stop(self) -> None:
         for p in self.procs:
@@ -228,7 +243,9 @@ class Stack:
 @pytest.fixture
 def one_stack(tmp_path: Path) -> Iterator[Stack]:
     """One real Prometheus and Alertmanager for a test, stopped whatever happens."""
-    stack = Stack(tmp_path / "stack", 1, 1)
+    # The secrets of a config whose state_dir is tmp_path/state (as the tests
+    # write them): a responder of the test reaches this Alertmanager.
+    stack = Stack(tmp_path / "stack", 1, 1, secrets=tmp_path / "state" / "secrets")
     stack.start()
     try:
         yield stack

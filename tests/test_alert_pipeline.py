@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import ExporterProcess, wait_for
 from tests.stack import TOKEN, Receiver, Stack, build_project
+from warden.config import load_config
 
 
 @pytest.fixture
@@ -22,11 +23,21 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def stack_factory(tmp_path: Path, receiver: Receiver) -> Iterator[Callable[[int], Stack]]:
+def stack_factory(
+    tmp_path: Path, receiver: Receiver
+) -> Iterator[Callable[[ExporterProcess | None], Stack]]:
+    """A stack scraping `exporter` (None: none, alerts are posted directly)."""
     started: list[Stack] = []
 
-    def start(exporter_port: int) -> Stack:
-        stack = Stack(tmp_path / f"stack{len(started)}", exporter_port, receiver.port)
+    def start(exporter: ExporterProcess | None) -> Stack:
+        stack = Stack(
+            tmp_path / f"stack{len(started)}",
+            exporter.port if exporter else 1,
+            receiver.port,
+            secrets=load_config(exporter.config, check_programs=False).secrets_dir
+            if exporter
+            else None,
+        )
         started.append(stack)
         stack.start()
         return stack
@@ -39,12 +50,12 @@ def stack_factory(tmp_path: Path, receiver: Receiver) -> Iterator[Callable[[int]
 def test_build_failure_reaches_the_responder_webhook(
     tmp_path: Path,
     receiver: Receiver,
-    stack_factory: Callable[[int], Stack],
+    stack_factory: Callable[[ExporterProcess | None], Stack],
     exporter_factory: type[ExporterProcess],
 ) -> None:
     cfg = build_project(tmp_path, "import sys\nprint('error TS2322: boom')\nsys.exit(2)\n")
     exporter = exporter_factory(cfg)
-    stack_factory(int(exporter.url.rsplit(":", 1)[1]))
+    stack_factory(exporter)
 
     hits = wait_for(lambda: receiver.alerts("BuildFailing"), timeout=60)
     hook, alert = hits[0]
@@ -71,9 +82,9 @@ def test_build_failure_reaches_the_responder_webhook(
 def test_inhibition_and_human_routing(
     tmp_path: Path,
     receiver: Receiver,
-    stack_factory: Callable[[int], Stack],
+    stack_factory: Callable[[ExporterProcess | None], Stack],
 ) -> None:
-    stack = stack_factory(1)  # no exporter needed: alerts are posted directly
+    stack = stack_factory(None)  # no exporter needed: alerts are posted directly
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def alert(name: str, severity: str, component: str, **labels: str) -> dict[str, object]:

@@ -47,13 +47,18 @@ def test_valid_against_the_compose_spec(compose: dict[str, Any]) -> None:
 
 def test_services_images_health_restart_and_loopback(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == set(SERVICES)
+    assert set(services) == {*SERVICES, "secrets"}
     for name, svc in services.items():
         image = svc["image"]
         assert re.match(r"^[\w./-]+:v?\d+\.\d+\.\d+", image), f"{name}: pin {image}"
+        if name == "secrets":  # one-shot: makes the secrets, then exits
+            assert svc["restart"] == "no" and "ports" not in svc
+            continue
         assert svc["restart"] == "unless-stopped", name
-        assert svc["healthcheck"]["test"][0] == "CMD", name
+        assert svc["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
         assert svc["ports"] == [f"127.0.0.1:{SERVICES[name]}:{SERVICES[name]}"], name
+        # Nothing starts before the secrets it needs exist.
+        assert svc["depends_on"] == {"secrets": {"condition": "service_completed_successfully"}}
     for volume in compose["volumes"]:
         assert any(volume in str(s.get("volumes", [])) for s in services.values())
 
@@ -108,3 +113,39 @@ def test_it_agrees_with_the_configs_it_mounts() -> None:
         (REPO / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
     )
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_every_hop_asks_for_credentials(compose: dict[str, Any]) -> None:
+    """Prometheus and Alertmanager run with web configs (basic auth), the lifecycle
+    API is off, Prometheus scrapes and alerts with the passwords' files, Grafana
+    reads Prometheus with its password, all from the secrets volume."""
+    services = compose["services"]
+    assert services["secrets"]["command"][:1] == ["secrets"]
+    assert "--shared" in services["secrets"]["command"]
+    for name, web in (
+        ("prometheus", "prometheus-web.yml"),
+        ("alertmanager", "alertmanager-web.yml"),
+    ):
+        command = services[name]["command"]
+        assert f"--web.config.file=/secrets/{web}" in command, name
+        assert "--web.enable-lifecycle" not in command, name
+        assert "warden-secrets:/secrets:ro" in services[name]["volumes"], name
+        assert "$(cat /secrets/" in services[name]["healthcheck"]["test"][1], name
+    folder = REPO / "deploy" / "compose"
+    prom = yaml.safe_load((folder / "prometheus.yml").read_text())
+    files = {j["job_name"]: j["basic_auth"]["password_file"] for j in prom["scrape_configs"]}
+    assert files == {
+        "warden-exporter": "/secrets/scrape-password",
+        "warden-responder": "/secrets/scrape-password",
+        "prometheus": "/secrets/prometheus-password",
+    }
+    manager = prom["alerting"]["alertmanagers"][0]
+    assert manager["basic_auth"]["password_file"] == "/secrets/alertmanager-password"
+    warden = yaml.safe_load((folder / "warden.yml").read_text())
+    assert warden["secrets_dir"] == "/secrets"
+    datasource = yaml.safe_load(
+        (REPO / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )["datasources"][0]
+    assert datasource["basicAuth"] is True and datasource["basicAuthUser"] == "warden"
+    password = datasource["secureJsonData"]["basicAuthPassword"]
+    assert password == "$__file{/secrets/prometheus-password}"

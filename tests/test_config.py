@@ -285,6 +285,7 @@ COMMANDS = [
     ["up"],
     ["compose-config", "--check"],
     ["dashboards", "--check"],
+    ["secrets"],
     ["swarm", "run", "bugfix"],
     ["swarm", "list"],
     ["swarm", "kill", "s-1"],

@@ -121,14 +121,13 @@ def test_every_alert_fires_from_the_real_components(tmp_path: Path, demo_repo: P
             ("CollectorFailing: {for: 5m}", "CollectorFailing: {for: 0s}"),
         ),
     )
-    alerts_url = f"http://127.0.0.1:{ports['prometheus']}/api/v1/alerts"
     seen: set[str] = set()
     stop = threading.Event()
 
     def watch() -> None:
         while not stop.is_set():
             try:
-                body = json.loads(http_get(alerts_url, 2)[1])
+                body = json.loads(ports.http("prometheus", "/api/v1/alerts", 2)[1])
                 seen.update(
                     a["labels"]["alertname"]
                     for a in body["data"]["alerts"]

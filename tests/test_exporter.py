@@ -104,7 +104,7 @@ def test_full_exporter(demo_repo: Path, exporter_factory: type[ExporterProcess])
     calc.write_text(good + "\ndef broken(:\n")
     text = exp.wait_until(lambda t: sample(t, "warden_build_success") == 0, timeout=15)
     assert sample(text, "warden_build_consecutive_failures") == 1
-    checks = json.loads(http_get(exp.url + "/api/v1/checks")[1])
+    checks = json.loads(exp.get("/api/v1/checks")[1])
     assert checks["build"]["last_failure"]["exit_code"] == 1
     assert "invalid syntax" in checks["build"]["last_failure"]["output_tail"]
     assert checks["tests"]["last_run"]["ok"] is True

@@ -14,7 +14,7 @@ import pytest
 from responder import learning
 from responder.app import Service
 from responder.model import Priority
-from tests.conftest import ExporterProcess, http_get, wait_for
+from tests.conftest import ExporterProcess, wait_for
 from tests.stack import Stack, build_project, one_stack  # noqa: F401
 from tests.test_modes import Clock, decisions, fire
 from tests.test_responder import responder_config
@@ -243,14 +243,13 @@ def test_a_silent_watchdog_makes_the_responder_look_for_itself(
         f"""\
     bugfix: {{env: {{FAKE_CLAUDE: 'mode=hang'}}, stuck_after: 1h}}
 exporter: {{listen: "127.0.0.1:{exporter.port}"}}
+secrets_dir: {load_config(cfg, check_programs=False).secrets_dir}
 """,
     )
     try:
         wait_for(
             lambda: (
-                json.loads(http_get(exporter.url + "/api/v1/checks")[1])
-                .get("build", {})
-                .get("last_failure")
+                json.loads(exporter.get("/api/v1/checks")[1]).get("build", {}).get("last_failure")
             ),
             20,
         )

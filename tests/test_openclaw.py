@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import http_get, wait_for
+from tests.conftest import wait_for
 from tests.openclaw import (
     RECOVER_BY_RESTART,
     RECOVER_BY_START,
@@ -21,15 +21,15 @@ from tests.openclaw import (
     recoveries,
     stack_for,
 )
-from tests.test_up import StackClock, metrics_text, status, warden_up
+from tests.test_up import Ports, StackClock, metrics_text, status, warden_up
 
 
-def decisions(ports: dict[str, int], kind: str) -> list[dict[str, Any]]:
+def decisions(ports: Ports, kind: str) -> list[dict[str, Any]]:
     return [d for d in (status(ports) or {}).get("decisions", []) if d["kind"] == kind]
 
 
-def human_alerts(ports: dict[str, int]) -> list[dict[str, Any]]:
-    code, text = http_get(f"http://127.0.0.1:{ports['alertmanager']}/api/v2/alerts")
+def human_alerts(ports: Ports) -> list[dict[str, Any]]:
+    code, text = ports.http("alertmanager", "/api/v2/alerts")
     alerts = json.loads(text) if code == 200 else []
     return [a for a in alerts if a["labels"].get("reason") == "alert_unresolved"]
 

@@ -142,7 +142,7 @@ def test_webhook_is_authenticated_limited_and_validated(
         assert status == 400 and reason in answer["error"], (data, answer)
     with db(tmp_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM inbox").fetchone()[0] == 0, "a 4xx stores nothing"
-    text = urllib.request.urlopen(resp.url + "/metrics").read().decode()
+    text = resp.get("/metrics")[1]
     check = subprocess.run(
         [promtool(), "check", "metrics"], input=text, text=True, capture_output=True, check=False
     )
@@ -178,7 +178,7 @@ def test_one_action_per_firing_episode(
     # The same alert firing again is a new episode (a new startsAt): a new action.
     post(resp.url, body(alert("CoverageDecreased", fp="c1", starts="2026-11-26T21:00:00Z")))
     wait_for(lambda: len(swarms(tmp_path)) == 3, 20)
-    text = urllib.request.urlopen(resp.url + "/metrics").read().decode()
+    text = resp.get("/metrics")[1]
     assert sample(text, "warden_responder_alerts_deduplicated_total") == 3
     assert (
         sample(text, "warden_responder_alert_episodes_total", {"alertname": "CoverageDecreased"})
@@ -218,7 +218,7 @@ def _r4_on_every_path(tmp_path: Path, resp: ResponderProcess) -> None:
     post(resp.url, body(alert("SwarmsBelowMinimum", fp="3b1")))
 
     def refused() -> float | None:
-        text = urllib.request.urlopen(resp.url + "/metrics").read().decode()
+        text = resp.get("/metrics")[1]
         labels = {"path": "J2", "reason": "build_broken"}
         return sample(text, "warden_admission_refusals_total", labels)
 
@@ -229,9 +229,7 @@ def _r4_on_every_path(tmp_path: Path, resp: ResponderProcess) -> None:
     wait_for(
         lambda: any(
             d["kind"] == "alert" and d["alert"] == "AgentDied"
-            for d in json.loads(urllib.request.urlopen(resp.url + "/api/v1/status").read())[
-                "decisions"
-            ]
+            for d in json.loads(resp.get("/api/v1/status")[1])["decisions"]
         ),
         20,
     )
@@ -258,7 +256,7 @@ def test_real_alertmanager_delivers_to_the_responder(
     tmp_path: Path, responder_factory: type[ResponderProcess]
 ) -> None:
     resp = responder_factory(responder_config(tmp_path))
-    stack = Stack(tmp_path / "stack", 1, resp.port)
+    stack = Stack(tmp_path / "stack", 1, resp.port, secrets=tmp_path / "state" / "secrets")
     stack.start()
     try:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -267,12 +265,7 @@ def test_real_alertmanager_delivers_to_the_responder(
         wait_for(lambda: recoveries(tmp_path) == [("disk_cleanup", "succeeded")], 30)
         # The human route delivered it to the responder's log for a person too.
         status = wait_for(
-            lambda: (
-                (s := json.loads(urllib.request.urlopen(resp.url + "/api/v1/status").read()))[
-                    "for_a_person"
-                ]
-                and s
-            ),
+            lambda: (s := json.loads(resp.get("/api/v1/status")[1]))["for_a_person"] and s,
             60,
         )
         assert status["for_a_person"][0]["alert"] == "DiskSpaceLow"

@@ -178,6 +178,7 @@ plans = st.builds(
 )
 
 
+@pytest.mark.timeout(300)  # 8 simulated days: about 100 s on 2 idle cores
 @settings(
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

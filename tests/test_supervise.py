@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import REPO, free_port, http_get, wait_for
+from tests.conftest import REPO, free_port, http_get, stack_auth, wait_for
 from tests.test_responder import alert, body, post, responder_config
 
 
@@ -60,7 +60,7 @@ def test_crash_and_hang_are_restarted(tmp_path: Path) -> None:
         # (or, if the crash came first, taken from the stored body by the new one).
         # The status shows what the worker published after its last step.
         def decided() -> bool:
-            status = json.loads(http_get(url + "/api/v1/status")[1])
+            status = json.loads(http_get(url + "/api/v1/status", auth=stack_auth(cfg))[1])
             return any(d.get("alert") == "CoverageDecreased" for d in status["decisions"])
 
         assert wait_for(decided, 10)

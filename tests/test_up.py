@@ -40,6 +40,8 @@ from responder.charts import chart_panels
 from tests.conftest import REPO, free_port, git, http_get, run_cli, wait_for
 from tests.stack import TOKEN
 from tests.test_responder import alert, body, post
+from warden import auth
+from warden.auth import Credentials, Secrets
 from warden.config import load_config
 from warden.dashboards import boards
 from warden.dashboards.render import ANNOTATIONS
@@ -47,6 +49,22 @@ from warden.dashboards.spec import at_all
 
 HEALTHY = "import json; print(json.dumps(dict(ok=True)))"
 """What `openclaw health --json` prints when all is well, in short."""
+
+
+class Ports(dict[str, int]):
+    """A stack's ports by part, and what each part's API asks for (warden.auth)."""
+
+    def __init__(self, ports: dict[str, int], secrets: Path) -> None:
+        super().__init__(ports)
+        self.secrets = Secrets(secrets)
+
+    def auth(self, part: str) -> Credentials:
+        names = {"prometheus": auth.PROMETHEUS, "alertmanager": auth.ALERTMANAGER}
+        return self.secrets.credentials(names.get(part, auth.SCRAPE))
+
+    def http(self, part: str, path: str, timeout: float = 5.0) -> tuple[int, str]:
+        """GET `path` of `part` with its credentials: (status, body)."""
+        return http_get(f"http://127.0.0.1:{self[part]}{path}", timeout, self.auth(part))
 
 
 def stack_config(
@@ -58,7 +76,7 @@ def stack_config(
     health_command: str = f"[{sys.executable}, -c, {HEALTHY}]",
     openclaw_recovery: str = 'command: ["false"]',
     probes: bool = True,
-) -> tuple[Path, dict[str, int]]:
+) -> tuple[Path, Ports]:
     """The shipped warden.yml, pointed at `project` and at free ports, its probes on
     unless `probes` is False (by default aimed at the exporter's health and a
     command that says ok); `extra`
@@ -107,34 +125,35 @@ def stack_config(
     (tmp_path / "token").write_text(TOKEN + "\n")
     cfg = tmp_path / "warden.yml"
     cfg.write_text(text)
-    return cfg, ports
+    return cfg, Ports(ports, tmp_path / "state" / "secrets")
 
 
-def status(ports: dict[str, int]) -> dict[str, Any] | None:
+def status(ports: Ports) -> dict[str, Any] | None:
     try:
-        code, text = http_get(f"http://127.0.0.1:{ports['responder']}/api/v1/status", 2)
-    except OSError:
+        code, text = ports.http("responder", "/api/v1/status", 2)
+    except (OSError, SystemExit):  # not listening, or its secrets not made yet
         return None
     return json.loads(text) if code == 200 else None
 
 
-def metrics_text(ports: dict[str, int], component: str) -> str:
+def metrics_text(ports: Ports, component: str) -> str:
     try:
-        return http_get(f"http://127.0.0.1:{ports[component]}/metrics", 2)[1]
-    except OSError:
-        return ""  # not listening yet
+        return ports.http(component, "/metrics", 2)[1]
+    except (OSError, SystemExit):
+        return ""  # not listening yet, or its secrets not made yet
 
 
-def prom_query(ports: dict[str, int], expr: str) -> list[dict[str, Any]]:
+def prom_query(ports: Ports, expr: str) -> list[dict[str, Any]]:
     """The live Prometheus' answer to an instant query (its `result`)."""
-    url = f"http://127.0.0.1:{ports['prometheus']}/api/v1/query?"
-    code, text = http_get(url + urllib.parse.urlencode({"query": expr}))
+    code, text = ports.http(
+        "prometheus", "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    )
     assert code == 200, (expr, text)
     result: list[dict[str, Any]] = json.loads(text)["data"]["result"]
     return result
 
 
-def outcome_of(ports: dict[str, int], fp: str) -> str | None:
+def outcome_of(ports: Ports, fp: str) -> str | None:
     """What the responder did about the alert with fingerprint `fp`, once it has."""
     st = status(ports)
     return next(
@@ -158,7 +177,7 @@ def rule_and_dashboard_exprs(cfg: Path) -> list[str]:
     return exprs + [a["expr"] for a in ANNOTATIONS]
 
 
-def unserved_metrics(ports: dict[str, int], cfg: Path) -> set[str]:
+def unserved_metrics(ports: Ports, cfg: Path) -> set[str]:
     """Metrics a rule or a dashboard names that the live exporter and responder do not serve."""
     served = set()
     for component in ("exporter", "responder"):
@@ -167,15 +186,15 @@ def unserved_metrics(ports: dict[str, int], cfg: Path) -> set[str]:
     return named_metrics(rule_and_dashboard_exprs(cfg)) - served
 
 
-def check_dashboard_queries(ports: dict[str, int], cfg: Path) -> None:
+def check_dashboard_queries(ports: Ports, cfg: Path) -> None:
     """Every dashboard query is valid PromQL for the live Prometheus, and those a
     running stack always answers return data."""
-    prometheus = f"http://127.0.0.1:{ports['prometheus']}/api/v1/query?"
     for board in boards(load_config(cfg)):
         for panel in board.panels():
             for q in panel.queries:
                 expr = at_all(q.expr)
-                code, text = http_get(prometheus + urllib.parse.urlencode({"query": expr}))
+                query = "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+                code, text = ports.http("prometheus", query)
                 assert code == 200, (panel.title, expr, text)
                 if q.always:
                     assert json.loads(text)["data"]["result"], (board.uid, panel.title, expr)
@@ -401,10 +420,10 @@ def test_budget_tiers_through_warden_up(tmp_path: Path, demo_repo: Path) -> None
                 ),
                 30,
             )
-        alerts_url = f"http://127.0.0.1:{ports['alertmanager']}/api/v2/alerts"
 
         def firing() -> dict[str, Any]:
-            return {a["labels"]["alertname"]: a for a in json.loads(http_get(alerts_url)[1])}
+            alerts = json.loads(ports.http("alertmanager", "/api/v2/alerts")[1])
+            return {a["labels"]["alertname"]: a for a in alerts}
 
         tiers = (
             "BudgetNearlyExhausted",

@@ -156,6 +156,24 @@ def cmd_compose_config(args: argparse.Namespace) -> int:
     return _write_or_check(files, args.check, f"warden compose-config -c {args.config}")
 
 
+def cmd_secrets(args: argparse.Namespace) -> int:
+    """Make the passwords between the parts (those missing) and the web configs
+    Prometheus and Alertmanager read; never prints a password."""
+    config = _load(args.config)
+    if config is None:
+        return 1
+    from warden.auth import Secrets
+
+    secrets = Secrets(config.secrets_dir)
+    made = secrets.ensure()
+    prom_web, am_web = secrets.web_configs()
+    if args.shared:
+        secrets.share()
+    print(f"made: {', '.join(made) or 'none (all existed)'}, in {config.secrets_dir}")
+    print(f"web configs: {prom_web}, {am_web}")
+    return 0
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
@@ -193,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("up", cmd_up, "run the whole stack: exporter, responder, Prometheus, Alertmanager"),
         ("compose-config", cmd_compose_config, "render the configs the compose stack mounts"),
         ("dashboards", cmd_dashboards, "render the Grafana dashboards from the config"),
+        ("secrets", cmd_secrets, "make the passwords between the parts and the web configs"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")
@@ -224,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "dashboards":
             p.add_argument("-o", "--output", help="folder (default: grafana/dashboards beside -c)")
+        if name == "secrets":
+            p.add_argument(
+                "--shared",
+                action="store_true",
+                help="readable by other users: for a volume only the stack's containers mount",
+            )
     from responder.cli import add_commands
 
     add_commands(sub)

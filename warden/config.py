@@ -201,6 +201,8 @@ class StackSettings:
     alertmanager_listen: Listen
     prometheus_config: Path
     alertmanager_config: Path
+    prometheus_lifecycle: bool = False
+    """Prometheus' /-/reload and /-/quit: off, so no client can stop it."""
 
 
 @dataclass(frozen=True)
@@ -372,6 +374,8 @@ class Config:
     file: Path
     project_dir: Path
     state_dir: Path
+    secrets_dir: Path
+    """The passwords between the parts (warden.auth); default state_dir/secrets."""
     exporter: ExporterSettings
     responder: ResponderSettings
     stack: StackSettings
@@ -444,7 +448,7 @@ def _parse(root: Reader, check_programs: bool) -> Config:
         database=_database(resp),
         database_password_file=(
             resp.path_value("database_password_file", must_exist="file")
-            if resp.has("database_password_file")
+            if _given(resp, "database_password_file")
             else None
         ),
     )
@@ -455,7 +459,10 @@ def _parse(root: Reader, check_programs: bool) -> Config:
     config = Config(
         file=root.problems.file,
         project_dir=project_dir,
-        state_dir=root.path_value("state_dir", ".warden"),
+        state_dir=(state_dir := root.path_value("state_dir", ".warden")),
+        secrets_dir=(
+            root.path_value("secrets_dir") if _given(root, "secrets_dir") else state_dir / "secrets"
+        ),
         exporter=exporter,
         responder=responder,
         stack=stack,
@@ -481,8 +488,13 @@ def _parse(root: Reader, check_programs: bool) -> Config:
     return config
 
 
+def _given(r: Reader, key: str) -> bool:
+    """The key is there and not null (null: its default)."""
+    return r.has(key) and not r.raw_is_null(key)
+
+
 def _responder_id(r: Reader) -> str:
-    value = r.string("id", socket.gethostname())
+    value = r.string("id", socket.gethostname()) if _given(r, "id") else socket.gethostname()
     if not NAME_RE.match(value):
         r.problems.add(
             r.key("id"), f"expected a short name of letters, digits, '_', '.', '-', got {value!r}"
@@ -598,6 +610,7 @@ def _stack(r: Reader) -> StackSettings:
         alertmanager_listen=_listen(r, 9093, "alertmanager_listen"),
         prometheus_config=_shipped(r, "prometheus_config", "prometheus/prometheus.yml"),
         alertmanager_config=_shipped(r, "alertmanager_config", "alertmanager/alertmanager.yml"),
+        prometheus_lifecycle=r.boolean("prometheus_lifecycle", False),
     )
     r.finish()
     return settings
@@ -606,7 +619,7 @@ def _stack(r: Reader) -> StackSettings:
 def _shipped(r: Reader, key: str, name: str) -> Path:
     """A config `warden up` starts from: Warden's own unless the key names one,
     so a warden.yml copied anywhere still finds them."""
-    if r.has(key) and not r.raw_is_null(key):
+    if _given(r, key):
         return r.path_value(key, must_exist="file")
     path = SHIPPED_DIR / name
     if not path.is_file():
@@ -632,7 +645,7 @@ def _stack_url(r: Reader, name: str, listen: Listen, listen_key: str, root: Read
     Prometheus that `warden up` never started."""
     host = "127.0.0.1" if listen.host in ANY_HOST else listen.host
     derived = f"http://{host}:{listen.port}"
-    if not r.has(name) or r.raw_is_null(name):
+    if not _given(r, name):
         return derived
     url = _url(r, name, derived)
     parsed = urllib.parse.urlsplit(url)

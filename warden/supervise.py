@@ -16,11 +16,11 @@ import logging
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from warden.auth import Credentials, fetch
 from warden.proc import kill_group
 
 log = logging.getLogger(__name__)
@@ -39,12 +39,15 @@ class Supervisor:
         check_interval: float = 5.0,
         adopts_children: bool = False,
         log_path: Path | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self.name = name
         self.log_path = log_path
         """Where the child's output goes (appended); None: this process's own."""
         self.argv = list(argv)
         self.health_url = health_url
+        self.credentials = credentials
+        """Shown to a health page behind basic auth (Prometheus', Alertmanager's)."""
         self.hang_after = hang_after
         self.check_interval = check_interval
         self.adopts_children = adopts_children
@@ -74,8 +77,7 @@ class Supervisor:
     def healthy(self) -> bool:
         """/healthz answers and its heartbeat (if it reports one) is recent."""
         try:
-            with urllib.request.urlopen(self.health_url, timeout=min(5.0, self.hang_after)) as r:  # noqa: S310  (loopback URL we built)
-                text = r.read()
+            text = fetch(self.health_url, self.credentials, timeout=min(5.0, self.hang_after))
         except OSError:
             return False
         try:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import shutil
 import signal
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -29,6 +27,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Credentials, Secrets, fetch, make_secret
 from warden.config import Config
 from warden.rules import render as render_rules
 from warden.stackconfig import (
@@ -64,17 +63,6 @@ def find_binary(*names: str) -> str:
     )
 
 
-def ensure_token(path: Path) -> None:
-    """The webhook token the responder checks and Alertmanager sends; made once."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(32) + "\n")
-    log.info("made a webhook token in %s", path)
-
-
 class Up:
     def __init__(self, config: Config, config_path: Path, verbose: bool = False) -> None:
         self.config = config
@@ -90,18 +78,34 @@ class Up:
             str(s.alertmanager_listen),
         )
         self.supervisors: list[Supervisor] = []
+        self.credentials: dict[str, Credentials] = {}
+        """Per part, what this view shows it (made or read by `prepare`)."""
         self._stopping = False
 
     def prepare(self) -> None:
         prometheus = find_binary("prometheus")
         alertmanager = find_binary("prometheus-alertmanager", "alertmanager")
         c = self.config
-        ensure_token(c.responder.token_file)
+        if make_secret(c.responder.token_file):
+            log.info("made a webhook token in %s", c.responder.token_file)
+        stack_secrets = Secrets(c.secrets_dir)
+        made = stack_secrets.ensure()
+        if made:
+            log.info("made %s in %s", ", ".join(made), c.secrets_dir)
+        prom_web, am_web = stack_secrets.web_configs()
+        self.credentials = {
+            "prometheus": stack_secrets.credentials(PROMETHEUS),
+            "alertmanager": stack_secrets.credentials(ALERTMANAGER),
+            "responder": stack_secrets.credentials(SCRAPE),
+        }
         rules = self.folder / "prometheus" / "warden.rules.yml"
         rules.parent.mkdir(parents=True, exist_ok=True)
         rules.write_text(render_rules(c), encoding="utf-8")  # the thresholds of this config
         prom_cfg = self.folder / "prometheus" / "prometheus.yml"
-        write_yaml(prom_cfg, prometheus_config(c.stack.prometheus_config, self.addresses, rules))
+        write_yaml(
+            prom_cfg,
+            prometheus_config(c.stack.prometheus_config, self.addresses, rules, c.secrets_dir),
+        )
         am_cfg = self.folder / "alertmanager" / "alertmanager.yml"
         write_yaml(
             am_cfg,
@@ -135,12 +139,14 @@ class Up:
                     f"--config.file={prom_cfg}",
                     f"--storage.tsdb.path={self.folder / 'prometheus' / 'data'}",
                     f"--web.listen-address={a.prometheus}",
-                    "--web.enable-lifecycle",
+                    f"--web.config.file={prom_web}",
+                    *(["--web.enable-lifecycle"] if c.stack.prometheus_lifecycle else []),
                     "--log.level=warn",
                     *PROMETHEUS_FLAGS,
                 ],
                 f"http://{a.prometheus}/-/healthy",
                 hang_after=HANG_AFTER_SECONDS,
+                credentials=self.credentials["prometheus"],
             ),
             Supervisor(
                 "alertmanager",
@@ -149,11 +155,13 @@ class Up:
                     f"--config.file={am_cfg}",
                     f"--storage.path={self.folder / 'alertmanager' / 'data'}",
                     f"--web.listen-address={a.alertmanager}",
+                    f"--web.config.file={am_web}",
                     "--cluster.listen-address=",
                     "--log.level=warn",
                 ],
                 f"http://{a.alertmanager}/-/healthy",
                 hang_after=HANG_AFTER_SECONDS,
+                credentials=self.credentials["alertmanager"],
             ),
         ]
         for s in self.supervisors:
@@ -220,8 +228,11 @@ class Up:
             Part(s.name, s.proc is not None and s.proc.poll() is None, s.restarts, where[s.name])
             for s in self.supervisors
         ]
-        status = _get_json(f"http://{a.responder}/api/v1/status")
-        firing = _get_json(f"http://{a.alertmanager}/api/v2/alerts?silenced=false&inhibited=false")
+        status = _get_json(f"http://{a.responder}/api/v1/status", self.credentials["responder"])
+        firing = _get_json(
+            f"http://{a.alertmanager}/api/v2/alerts?silenced=false&inhibited=false",
+            self.credentials["alertmanager"],
+        )
         logs = tail_logs(self.logs, LOG_PANE_LINES) if self.verbose else []
         return Scene(parts, status, firing, logs)
 
@@ -324,9 +335,8 @@ def tail_logs(folder: Path, lines: int) -> list[str]:
     return out[-lines:]
 
 
-def _get_json(url: str) -> Any:
+def _get_json(url: str, credentials: Credentials) -> Any:
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310  (loopback URLs)
-            return json.loads(resp.read())
+        return json.loads(fetch(url, credentials, timeout=2))
     except (OSError, ValueError):
         return None
