@@ -41,7 +41,7 @@ from tests.conftest import REPO, free_port, git, http_get, run_cli, wait_for
 from tests.stack import TOKEN
 from tests.test_responder import alert, body, post
 from warden import auth
-from warden.auth import Credentials, Secrets
+from warden.auth import Credentials, SecretError, Secrets
 from warden.config import load_config
 from warden.dashboards import boards
 from warden.dashboards.render import ANNOTATIONS
@@ -131,7 +131,7 @@ def stack_config(
 def status(ports: Ports) -> dict[str, Any] | None:
     try:
         code, text = ports.http("responder", "/api/v1/status", 2)
-    except (OSError, SystemExit):  # not listening, or its secrets not made yet
+    except (OSError, SecretError):  # not listening, or its secrets not made yet
         return None
     return json.loads(text) if code == 200 else None
 
@@ -139,7 +139,7 @@ def status(ports: Ports) -> dict[str, Any] | None:
 def metrics_text(ports: Ports, component: str) -> str:
     try:
         return ports.http(component, "/metrics", 2)[1]
-    except (OSError, SystemExit):
+    except (OSError, SecretError):
         return ""  # not listening yet, or its secrets not made yet
 
 
