@@ -1,16 +1,19 @@
 """The responder's webhook under a storm, and how fast a decision becomes a running agent.
 
-The responder runs as its own process (`warden responder`), with real SQLite
-and real agents (examples/fake_claude.py); this process is the load.
+The responder runs as its own process (`warden responder`), with its real
+store (SQLite, or with `--database postgresql` a real PostgreSQL server this
+bench starts, durable as in production) and real agents
+(examples/fake_claude.py); this process is the load.
 
 - storm: 2,000 webhook bodies of 5 alerts each (10,000 alerts) over one
   kept-alive connection, drawn from 200 firing episodes, so most alerts are
   repeats. Prints the POST latency p50/p99 and alerts accepted per second,
   then checks that exactly one swarm was started per episode.
 - decision: 20 new episodes, one at a time: from the webhook being sent to
-  the swarm's agent process started (its `started_at` in SQLite).
+  the swarm's agent process started (its `started_at` in the store).
 
 Run: .venv/bin/python -m bench.webhook [--bodies 2000] [--episodes 200]
+     [--database sqlite|postgresql]
 """
 
 from __future__ import annotations
@@ -19,20 +22,25 @@ import argparse
 import http.client
 import json
 import random
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, text
 
 from bench.common import fake_agent_config, percentile
+from responder.store import Store
 from tests.conftest import ResponderProcess, wait_for
+from tests.pgserver import PostgresServer
 from tests.stack import TOKEN
 
 
-def config(work: Path) -> Path:
+def config(work: Path, database: str = "") -> Path:
     return fake_agent_config(
         work,
-        """\
+        database
+        + """\
         poll_interval: 20ms
         policies:
           StormAlert: {spawn: [{type: tests, priority: LOW}], max_running: 100000}
@@ -80,17 +88,34 @@ def post(conn: http.client.HTTPConnection, data: bytes) -> None:
     assert resp.status == 200, resp.status
 
 
+def one(db: Connection, sql: str, **params: Any) -> Any:
+    """The first column of the first row (None if none): plain SQL both engines read."""
+    row = db.execute(text(sql), params).first()
+    db.rollback()  # no snapshot kept between looks
+    return None if row is None else row[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bodies", type=int, default=2000)
     ap.add_argument("--episodes", type=int, default=200)
     ap.add_argument("--decisions", type=int, default=20)
+    ap.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = ap.parse_args()
     rng = random.Random(7)  # noqa: S311  (a repeatable load, not a secret)
+    server = PostgresServer.start(durable=True) if args.database == "postgresql" else None
     with tempfile.TemporaryDirectory(prefix="warden-bench-webhook-") as tmp:
         work = Path(tmp)
-        resp = ResponderProcess(config(work))
-        db = sqlite3.connect(work / "state" / "warden.db")
+        keys = ""
+        if server is not None:
+            url = server.database()
+            keys = f"database: {url}\ndatabase_password_file: {server.password_file}\n"
+            store = Store(url, password=server.password)
+        else:
+            store = Store(work / "state" / "warden.db")
+        resp = ResponderProcess(config(work, keys))
+        db = store.engine.connect()
+        print(f"store: {args.database}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", resp.port, timeout=30)
             pool = [f"{i:x}" for i in range(args.episodes)]
@@ -110,17 +135,14 @@ def main() -> None:
                 f"{args.bodies * 5 / wall:,.0f} alerts/s accepted"
             )
             t1 = time.perf_counter()
-            wait_for(
-                lambda: db.execute("SELECT COUNT(*) FROM inbox WHERE done = 0").fetchone()[0] == 0,
-                600,
-                0.2,
-            )
+            wait_for(lambda: one(db, "SELECT COUNT(*) FROM inbox WHERE done = 0") == 0, 600, 0.2)
             triggers = [
                 t
                 for (t,) in db.execute(
-                    "SELECT trigger FROM swarms WHERE trigger LIKE 'alert:StormAlert:%'"
+                    text("SELECT trigger FROM swarms WHERE trigger LIKE 'alert:StormAlert:%'")
                 )
             ]
+            db.rollback()
             episodes = {t.split(":")[2] for t in triggers}
             once = len(triggers) == len(episodes) == len(sent)
             handled = time.perf_counter() - t1 + wall
@@ -139,12 +161,13 @@ def main() -> None:
                 trigger = f"alert:DecisionAlert:{fp}:2026-11-26T20:00:00Z:0"
 
                 def started(trigger: str = trigger) -> float | None:
-                    row = db.execute(
+                    at = one(
+                        db,
                         "SELECT a.started_at FROM agents a JOIN swarms s ON a.swarm_id = s.id"
-                        " WHERE s.trigger = ? AND a.started_at IS NOT NULL",
-                        (trigger,),
-                    ).fetchone()
-                    return None if row is None else float(row[0])
+                        " WHERE s.trigger = :trigger AND a.started_at IS NOT NULL",
+                        trigger=trigger,
+                    )
+                    return None if at is None else float(at)
 
                 decisions.append(wait_for(started, 30, 0.005) - s)
                 time.sleep(0.2)
@@ -155,7 +178,10 @@ def main() -> None:
             )
         finally:
             db.close()
+            store.close()
             resp.stop()
+            if server is not None:
+                server.stop()
 
 
 if __name__ == "__main__":

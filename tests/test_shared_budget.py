@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from responder.admission import Refusal
@@ -41,17 +42,25 @@ swarms:
     return load_config(write_config(tmp_path / f"{rid}.yml", body))
 
 
-def test_four_responders_racing_at_the_cap_overspend_by_at_most_one_swarm(
-    tmp_path: Path, database: Database
-) -> None:
-    """A cost storm: each of 4 responders starts CRITICAL swarms as fast as it can,
-    each agent charging its whole cap. The guard admits them one at a time."""
-    runtimes = [Runtime(responder_config(tmp_path, database, f"r{i}")) for i in range(4)]
-    started = [0] * 4
+@dataclass
+class Storm:
+    started: list[int]
+    refusals: list[Refusal]
+    spent: float
+    seconds: float
+
+
+def cost_storm(runtimes: list[Runtime], timeout: float = 40.0) -> Storm:
+    """Each runtime, in a thread of its own, starts CRITICAL swarms as fast as it
+    can (every agent charging its whole cap) until the period's cap is reached
+    and nothing runs; then every agent is reaped and charged."""
+    n = len(runtimes)
+    started = [0] * n
     refusals: list[Refusal] = []
-    deadline = time.monotonic() + 40
+    t0 = time.monotonic()
+    deadline = t0 + timeout
     stop = threading.Event()
-    together = threading.Barrier(4)
+    together = threading.Barrier(n)
 
     def storm(i: int) -> None:
         rt = runtimes[i]
@@ -68,7 +77,7 @@ def test_four_responders_racing_at_the_cap_overspend_by_at_most_one_swarm(
             if spent >= CAP - SWARM_CAP + 1e-9 and not store.live_agent_ids():
                 stop.set()
 
-    threads = [threading.Thread(target=storm, args=(i,)) for i in range(4)]
+    threads = [threading.Thread(target=storm, args=(i,)) for i in range(n)]
     for th in threads:
         th.start()
     for th in threads:
@@ -77,10 +86,24 @@ def test_four_responders_racing_at_the_cap_overspend_by_at_most_one_swarm(
         while rt.store.live_agent_ids() and time.monotonic() < deadline + 20:
             rt.poll()
             time.sleep(0.05)
-    store = runtimes[0].store
-    spent = sum(store.spend_by_type().values())
-    for rt in runtimes:
-        rt.close()
+    seconds = time.monotonic() - t0
+    spent = sum(runtimes[0].store.spend_by_type().values())
+    return Storm(started, refusals, spent, seconds)
+
+
+def test_four_responders_racing_at_the_cap_overspend_by_at_most_one_swarm(
+    tmp_path: Path, database: Database
+) -> None:
+    """A cost storm from 4 responders sharing one store: the guard admits them one
+    at a time, so together they stop at the cap. (Without the guard the same storm
+    spent $12 of the $10 cap.)"""
+    runtimes = [Runtime(responder_config(tmp_path, database, f"r{i}")) for i in range(4)]
+    try:
+        storm = cost_storm(runtimes)
+    finally:
+        for rt in runtimes:
+            rt.close()
+    started, refusals, spent = storm.started, storm.refusals, storm.spent
     assert sum(started) >= CAP / SWARM_CAP - 1, (started, refusals)
     assert sum(n > 0 for n in started) >= 2, f"responders raced: {started}"
     assert Refusal.BUDGET_CAP in refusals or Refusal.BUDGET_TIER in refusals
