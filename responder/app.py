@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -49,7 +48,15 @@ from responder.runtime import Runtime
 from responder.store import open_store
 from responder.webhook import BadBody, parse_body
 from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS
-from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Secrets, authorized
+from warden.auth import (
+    ALERTMANAGER,
+    PROMETHEUS,
+    SCRAPE,
+    Secrets,
+    authorized,
+    read_secret,
+    refused,
+)
 from warden.config import Config, Recovery
 from warden.configreader import parse_duration
 from warden.serve import read_body
@@ -83,7 +90,11 @@ class Service:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.token = read_token(config.responder.token_file)
+        self.token = read_secret(
+            config.responder.token_file,
+            "responder.token_file",
+            "create it as alertmanager/secrets/README.md says",
+        )
         secrets = Secrets(config.secrets_dir)
         secrets.ensure()
         self.scrape = secrets.credentials(SCRAPE)
@@ -308,19 +319,6 @@ class Service:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
 
 
-def read_token(path: Path) -> str:
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise SystemExit(
-            f"responder.token_file {path}: {exc.strerror}; create it as "
-            "alertmanager/secrets/README.md says"
-        ) from exc
-    if len(token) < 16:
-        raise SystemExit(f"responder.token_file {path}: the token must be at least 16 characters")
-    return token
-
-
 SERVICE: web.AppKey[Service] = web.AppKey("service", Service)
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
 
@@ -382,14 +380,6 @@ def _reader(request: web.Request) -> bool:
         return True
     service.reject("unauthorized")
     return False
-
-
-def _no_reader() -> web.Response:
-    return web.json_response(
-        {"error": "missing or wrong credentials (basic auth, user warden)"},
-        status=401,
-        headers={"WWW-Authenticate": 'Basic realm="warden"'},
-    )
 
 
 def _unauthorized() -> web.Response:
@@ -456,7 +446,7 @@ async def status(request: web.Request) -> web.Response:
     """From the worker's published view and the runtime's snapshot: never waits on it."""
     service = request.app[SERVICE]
     if not _reader(request):
-        return _no_reader()
+        return refused()
     snap, view = service.runtime.snapshot, service.view
     body = {
         "mode": service.situation.mode,
@@ -530,7 +520,7 @@ async def resume(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     if not _reader(request):
-        return _no_reader()
+        return refused()
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     loop = asyncio.get_running_loop()
     body = await loop.run_in_executor(None, encoder, request.app[REGISTRY])

@@ -61,15 +61,17 @@ def make_secret(path: Path) -> bool:
     return True
 
 
-def read_secret(path: Path) -> str:
+def read_secret(
+    path: Path, key: str = "", fix: str = "`warden secrets -c warden.yml` makes the secrets"
+) -> str:
+    """The secret in `path`; an error names the config `key` it came from and the `fix`."""
+    where = f"{key} {path}" if key else str(path)
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise SecretError(
-            f"{path}: {exc.strerror}; `warden secrets -c warden.yml` makes the secrets"
-        ) from exc
+        raise SecretError(f"{where}: {exc.strerror}; {fix}") from exc
     if len(value) < 16:
-        raise SecretError(f"{path}: a secret must be at least 16 characters")
+        raise SecretError(f"{where}: a secret must be at least 16 characters")
     return value
 
 
@@ -154,13 +156,18 @@ def basic_auth_middleware(expected: Credentials, open_paths: tuple[str, ...]) ->
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in open_paths or authorized(request, expected):
             return await handler(request)
-        return web.json_response(
-            {"error": "missing or wrong credentials (basic auth, user warden)"},
-            status=401,
-            headers={"WWW-Authenticate": 'Basic realm="warden"'},
-        )
+        return refused()
 
     return check
+
+
+def refused() -> web.Response:
+    """401 with the realm and user to use."""
+    return web.json_response(
+        {"error": "missing or wrong credentials (basic auth, user warden)"},
+        status=401,
+        headers={"WWW-Authenticate": 'Basic realm="warden"'},
+    )
 
 
 def fetch(
