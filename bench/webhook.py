@@ -23,6 +23,7 @@ import http.client
 import json
 import random
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,9 @@ def main() -> None:
         keys = ""
         if server is not None:
             url = server.database()
-            keys = f"database: {url}\ndatabase_password_file: {server.password_file}\n"
+            keys = textwrap.indent(
+                f"database: {url}\ndatabase_password_file: {server.password_file}\n", " " * 8
+            )
             store = Store(url, password=server.password)
         else:
             store = Store(work / "state" / "warden.db")

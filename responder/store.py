@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -419,6 +419,12 @@ class Store:
             raise
         self._dialect = self.engine.dialect.name
         self._local = threading.local()
+        # SQLite has one writer at a time: this process's writers queue here and
+        # are woken at once, instead of polling the file lock in SQLite's busy
+        # handler (which sleeps up to 100 ms between tries). PostgreSQL locks rows.
+        self._writer: AbstractContextManager[Any] = (
+            nullcontext() if self.shared else threading.Lock()
+        )
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()  # held only to list a new connection
 
@@ -451,7 +457,7 @@ class Store:
         if conn.in_transaction():
             yield conn
             return
-        with conn.begin():
+        with self._writer, conn.begin():
             yield conn
         self.writes += 1
 
