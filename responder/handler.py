@@ -17,6 +17,7 @@ status`) and the next one is handled: one poison alert never blocks the line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import Counter
@@ -112,7 +113,11 @@ class AlertHandler:
     def handle(self, alert: Alert) -> None:
         self.received[alert.status] += 1
         now = self.runtime.clock()
-        fp, starts = alert.episode
+        # One name per episode, whichever replica of a Prometheus pair set startsAt.
+        starts = self.store.same_episode(alert.fingerprint, alert.starts_at)
+        if starts != alert.starts_at:
+            alert = dataclasses.replace(alert, starts_at=starts)
+        fp = alert.fingerprint
         if alert.status == "resolved":
             if not self.store.close_episode(fp, starts, now):
                 self.duplicates += 1

@@ -15,6 +15,8 @@ open the store read-only and can change nothing.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -64,6 +66,10 @@ __all__ = ["AgentRow", "LedgerEntry", "Pause", "RecoveryRow", "Store", "StoreErr
 
 SPAWN_LOCK = 0x5741_5244_4E53  # the advisory lock of spawn_guard
 LAST_SEEN_EVERY = 60.0
+EPISODE_SKEW_SECONDS = 60.0
+"""Alerts of one fingerprint starting this close are one firing episode: a Prometheus
+pair's replicas evaluate a rule at most one group interval (and a scrape) apart. A
+re-firing whose resolution was lost is a new episode only past this."""
 """An episode's `last_seen` is written at most this often (expiry takes 12 minutes)."""
 
 
@@ -268,6 +274,7 @@ class Q:
         R.name, R.outcome, R.state
     )
     episode_open = select(E.fingerprint).where(*_THIS_EPISODE, E.resolved_at.is_(None))
+    open_starts = select(E.starts_at).where(E.fingerprint == _param("fp"), E.resolved_at.is_(None))
     resume = delete(t.pauses).where(P.type == _param("type")).returning(*t.pauses.c)
     pauses = select(t.pauses).order_by(P.since)
     tell_pause = (
@@ -654,6 +661,24 @@ class Store:
         query = _filtered(t.recoveries, ("id",), *given)
         return [RecoveryRow(**r._mapping) for r in self._rows(query, **given)]
 
+    def same_episode(self, fingerprint: str, starts_at: str) -> str:
+        """The startsAt that names this alert's episode: that of an open episode of the
+        same fingerprint starting within EPISODE_SKEW_SECONDS of it, else its own.
+
+        Why: a Prometheus pair evaluates each rule a moment apart, so the two
+        replicas' alerts (alike but for the dropped `replica` label) start a
+        second or so apart; Alertmanager merges them keeping the earliest
+        startsAt, and the webhooks of one firing switch startsAt midway."""
+        starts = _instant(starts_at)
+        if starts is None:
+            return starts_at
+        near = [
+            (abs(other - starts), text)
+            for (text,) in self._rows(Q.open_starts, fp=fingerprint)
+            if (other := _instant(text)) is not None and abs(other - starts) <= EPISODE_SKEW_SECONDS
+        ]
+        return min(near)[1] if near else starts_at
+
     def episode_open(self, fingerprint: str, starts_at: str) -> bool:
         return bool(self._rows(Q.episode_open, fp=fingerprint, starts=starts_at))
 
@@ -970,6 +995,20 @@ class LedgerEntry:
     at: float
     reported_usd: float | None = None
     """What the agent reported, when that was more than its cap (it was charged the cap)."""
+
+
+def _instant(rfc3339: str) -> float | None:
+    """Seconds since the epoch of Alertmanager's startsAt (nanoseconds, `Z`); None
+    if it is not one."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", rfc3339)
+    if match is None:
+        return None
+    whole, fraction, zone = match.groups()
+    try:
+        moment = dt.datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
+    except ValueError:
+        return None
+    return moment.timestamp() + float(fraction or 0)
 
 
 def _pause(row: AnyRow) -> Pause:

@@ -189,6 +189,31 @@ def test_one_action_per_firing_episode(
     )
 
 
+def test_a_prometheus_pairs_startsat_skew_is_one_episode(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    """Two Prometheus replicas evaluate the same rule a moment apart: their alerts
+    carry the same labels (the replica label is dropped) and startsAt values a
+    second or so apart. Alertmanager merges them keeping the earliest startsAt, so
+    the webhooks of one firing switch startsAt midway. Was: two episodes, two
+    bugfix swarms for one broken build."""
+    resp = responder_factory(responder_config(tmp_path))
+    later, earlier = "2026-11-26T20:00:01.250000000Z", "2026-11-26T20:00:00.130000000Z"
+    for starts in (later, earlier, earlier):  # replica B's alert reached Alertmanager first
+        post(resp.url, body(alert("CoverageDecreased", fp="c9", starts=starts)))
+    wait_for(lambda: len(swarms(tmp_path)) == 1 and swarms(tmp_path)[0][2] != "running", 20)
+    # Its resolution (with the merged startsAt) ends the one episode...
+    post(resp.url, body(alert("CoverageDecreased", status="resolved", fp="c9", starts=earlier)))
+    # ...and the next firing, minutes later, is a new one.
+    post(resp.url, body(alert("CoverageDecreased", fp="c9", starts="2026-11-26T20:10:00Z")))
+    wait_for(lambda: len(swarms(tmp_path)) == 2, 20)
+    time.sleep(0.5)
+    assert len(swarms(tmp_path)) == 2
+    text = resp.get("/metrics")[1]
+    episodes = {"alertname": "CoverageDecreased"}
+    assert sample(text, "warden_responder_alert_episodes_total", episodes) == 2
+
+
 def test_default_policies_and_r4_on_every_path(
     tmp_path: Path, responder_factory: type[ResponderProcess]
 ) -> None:
