@@ -149,3 +149,45 @@ def test_every_hop_asks_for_credentials(compose: dict[str, Any]) -> None:
     assert datasource["basicAuth"] is True and datasource["basicAuthUser"] == "warden"
     password = datasource["secureJsonData"]["basicAuthPassword"]
     assert password == "$__file{/secrets/prometheus-password}"
+
+
+def test_the_ha_layout_pairs_prometheus_and_clusters_alertmanager() -> None:
+    """docker-compose.ha.yml on top: valid, everything it mounts exists, the second
+    Prometheus and Alertmanager hardened like the first, the pair labelled a/b
+    (dropped from alerts) and sending to both clustered Alertmanagers."""
+    ha: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.ha.yml").read_text())
+    schema = json.loads(SCHEMA.read_text())
+    schema.pop("$schema", None)
+    jsonschema.Draft201909Validator(schema).validate(ha)
+    services = ha["services"]
+    for name, port in (("prometheus-b", 9190), ("alertmanager-b", 9193)):
+        svc = services[name]
+        assert re.match(r"^[\w./-]+:v?\d+\.\d+\.\d+", svc["image"]), name
+        assert svc["restart"] == "unless-stopped" and svc["ports"][0].startswith("127.0.0.1:")
+        assert svc["ports"] == [f"127.0.0.1:{port}:{port - 100}"], name
+        assert svc["depends_on"] == {"secrets": {"condition": "service_completed_successfully"}}
+        assert any("--web.config.file=/secrets/" in a for a in svc["command"]), name
+        for volume in svc["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (REPO / source).exists(), f"{name} mounts missing {source}"
+    peers = {
+        name: [a for a in services[name]["command"] if a.startswith("--cluster.peer=")]
+        for name in ("alertmanager", "alertmanager-b")
+    }
+    assert peers == {
+        "alertmanager": ["--cluster.peer=alertmanager-b:9094"],
+        "alertmanager-b": ["--cluster.peer=alertmanager:9094"],
+    }
+    folder = REPO / "deploy" / "compose"
+    for replica in ("a", "b"):
+        prom = yaml.safe_load((folder / f"prometheus-{replica}.yml").read_text())
+        assert prom["global"]["external_labels"] == {"replica": replica}
+        alerting = prom["alerting"]
+        assert alerting["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+        targets = alerting["alertmanagers"][0]["static_configs"][0]["targets"]
+        assert targets == ["alertmanager:9093", "alertmanager-b:9093"]
+    own = yaml.safe_load((folder / "prometheus-b.yml").read_text())["scrape_configs"]
+    assert [j["static_configs"][0]["targets"] for j in own if j["job_name"] == "prometheus"] == [
+        ["prometheus-b:9090"]
+    ]

@@ -60,7 +60,7 @@ class Ports(dict[str, int]):
 
     def auth(self, part: str) -> Credentials:
         names = {"prometheus": auth.PROMETHEUS, "alertmanager": auth.ALERTMANAGER}
-        return self.secrets.credentials(names.get(part, auth.SCRAPE))
+        return self.secrets.credentials(names.get(part.removesuffix("-b"), auth.SCRAPE))
 
     def http(self, part: str, path: str, timeout: float = 5.0) -> tuple[int, str]:
         """GET `path` of `part` with its credentials: (status, body)."""
@@ -573,3 +573,97 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
             f"frozen responder answering again after {restarted_after:.0f} s"
         )
     assert "responder hung" in (tmp_path / "state" / "logs" / "up.log").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_prometheus_pair_and_an_alertmanager_cluster_act_once(
+    tmp_path: Path, demo_repo: Path
+) -> None:
+    """`warden up` with a Prometheus pair and two clustered Alertmanagers: both
+    replicas scrape and alert, the Alertmanagers gossip, and a broken build
+    starts one bugfix swarm: the duplicates (two replicas, two Alertmanagers)
+    are absorbed."""
+    peer_prom, peer_am = free_port(), free_port()
+    while peer_am + 1 in (peer_prom,):
+        peer_am = free_port()
+    cfg, ports = stack_config(
+        tmp_path,
+        demo_repo,
+        probes=False,
+        extra=(
+            (
+                "  prometheus_replica_listen: null",
+                f"  prometheus_replica_listen: 127.0.0.1:{peer_prom}",
+            ),
+            (
+                "  alertmanager_peer_listen: null",
+                f"  alertmanager_peer_listen: 127.0.0.1:{peer_am}",
+            ),
+        ),
+    )
+    ports["prometheus-b"], ports["alertmanager-b"] = peer_prom, peer_am
+    with warden_up(cfg, StackClock.at_noon(tmp_path), tmp_path / "up.log"):
+        wait_for(lambda: status(ports), 60)
+        for prom in ("prometheus", "prometheus-b"):
+            wait_for(lambda p=prom: _query(ports, p, 'up{job="warden-exporter"}') == [1.0], 60)
+        # The cluster formed: each Alertmanager knows both.
+        for am in ("alertmanager", "alertmanager-b"):
+            wait_for(
+                lambda m=am: (
+                    (c := _am_status(ports, m)["cluster"])["status"] == "ready"
+                    and len(c["peers"]) == 2
+                ),
+                60,
+            )
+        calc = demo_repo / "src" / "calc.py"
+        calc.write_text(calc.read_text() + "\ndef broken(:\n")
+        wait_for(lambda: _bugfix_swarms(tmp_path), 60)
+        # Both replicas fire it and both Alertmanagers hold it...
+        for prom in ("prometheus", "prometheus-b"):
+            expr = 'ALERTS{alertname="BuildFailing",alertstate="firing"}'
+            wait_for(lambda p=prom, e=expr: _query(ports, p, e) == [1.0], 30)
+        for am in ("alertmanager", "alertmanager-b"):
+            wait_for(lambda m=am: "BuildFailing" in _am_alerts(ports, m), 30)
+        # ...and resends for a while: still one episode, one swarm, for one broken build.
+        time.sleep(8)
+        assert len(_bugfix_swarms(tmp_path)) == 1
+        with sqlite3.connect(tmp_path / "state" / "warden.db") as db:
+            episodes = db.execute(
+                "SELECT starts_at FROM episodes WHERE alertname = 'BuildFailing'"
+            ).fetchall()
+        assert len(episodes) == 1, episodes
+        git(demo_repo, "checkout", "src/calc.py")
+
+
+def _query(ports: Ports, prometheus: str, expr: str) -> list[float]:
+    query = "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    try:
+        code, text = ports.http(prometheus, query)
+    except (OSError, SecretError):
+        return []
+    if code != 200:
+        return []
+    return [float(r["value"][1]) for r in json.loads(text)["data"]["result"]]
+
+
+def _am_status(ports: Ports, am: str) -> dict[str, Any]:
+    try:
+        code, text = ports.http(am, "/api/v2/status")
+    except (OSError, SecretError):
+        return {"cluster": {"peers": [], "status": "down"}}
+    return dict(json.loads(text)) if code == 200 else {"cluster": {"peers": [], "status": "?"}}
+
+
+def _am_alerts(ports: Ports, am: str) -> set[str]:
+    try:
+        code, text = ports.http(am, "/api/v2/alerts")
+    except (OSError, SecretError):
+        return set()
+    return {a["labels"]["alertname"] for a in json.loads(text)} if code == 200 else set()
+
+
+def _bugfix_swarms(tmp_path: Path) -> list[str]:
+    with sqlite3.connect(tmp_path / "state" / "warden.db") as db:
+        rows = db.execute("SELECT trigger FROM swarms WHERE type = 'bugfix'").fetchall()
+    return [r[0] for r in rows if r[0].startswith("alert:BuildFailing:")]

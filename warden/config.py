@@ -203,6 +203,10 @@ class StackSettings:
     alertmanager_config: Path
     prometheus_lifecycle: bool = False
     """Prometheus' /-/reload and /-/quit: off, so no client can stop it."""
+    prometheus_replica_listen: Listen | None = None
+    """A second Prometheus (replica b), same rules and targets; None: one."""
+    alertmanager_peer_listen: Listen | None = None
+    """A second Alertmanager, gossiping with the first; None: one, unclustered."""
 
 
 @dataclass(frozen=True)
@@ -611,7 +615,38 @@ def _stack(r: Reader) -> StackSettings:
         prometheus_config=_shipped(r, "prometheus_config", "prometheus/prometheus.yml"),
         alertmanager_config=_shipped(r, "alertmanager_config", "alertmanager/alertmanager.yml"),
         prometheus_lifecycle=r.boolean("prometheus_lifecycle", False),
+        prometheus_replica_listen=(
+            _listen(r, 9190, "prometheus_replica_listen")
+            if _given(r, "prometheus_replica_listen")
+            else None
+        ),
+        alertmanager_peer_listen=(
+            _listen(r, 9193, "alertmanager_peer_listen")
+            if _given(r, "alertmanager_peer_listen")
+            else None
+        ),
     )
+    gossip = [
+        (f"{key} (+1, its gossip)", Listen(at.host, at.port + 1))
+        for key, at in (
+            ("alertmanager_listen", settings.alertmanager_listen),
+            ("alertmanager_peer_listen", settings.alertmanager_peer_listen),
+        )
+        if at is not None and settings.alertmanager_peer_listen is not None
+    ]
+    taken: dict[int, str] = {}
+    for key, at in [
+        ("prometheus_listen", settings.prometheus_listen),
+        ("alertmanager_listen", settings.alertmanager_listen),
+        ("prometheus_replica_listen", settings.prometheus_replica_listen),
+        ("alertmanager_peer_listen", settings.alertmanager_peer_listen),
+        *gossip,
+    ]:
+        if at is None:
+            continue
+        if at.port in taken:
+            r.problems.add(r.key(key.split(" ")[0]), f"port {at.port} is {taken[at.port]}'s too")
+        taken[at.port] = key
     r.finish()
     return settings
 

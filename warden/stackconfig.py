@@ -29,17 +29,32 @@ class Addresses:
     responder: str
     prometheus: str
     alertmanager: str
+    prometheus_b: str | None = None
+    """The second of a Prometheus pair."""
+    alertmanager_b: str | None = None
+    """The second Alertmanager of a cluster of two."""
+
+    @property
+    def alertmanagers(self) -> list[str]:
+        return [a for a in (self.alertmanager, self.alertmanager_b) if a]
 
 
 def prometheus_config(
-    shipped: Path, addresses: Addresses, rules: Path, secrets: Path
+    shipped: Path, addresses: Addresses, rules: Path, secrets: Path, replica: str | None = None
 ) -> dict[str, Any]:
     """The shipped config with this stack's addresses, rule file and secrets folder
-    (each `password_file` keeps its name, in `secrets`)."""
+    (each `password_file` keeps its name, in `secrets`). `replica` ("a", "b"): one of
+    a pair, labelled so (the label is dropped from alerts), sending to every
+    Alertmanager of the stack."""
     prom: dict[str, Any] = yaml.safe_load(shipped.read_text(encoding="utf-8"))
     prom["rule_files"] = [str(rules)]
     manager = prom["alerting"]["alertmanagers"][0]
-    manager["static_configs"][0]["targets"] = [addresses.alertmanager]
+    manager["static_configs"][0]["targets"] = addresses.alertmanagers
+    itself = addresses.prometheus
+    if replica is not None:
+        prom["global"]["external_labels"] = {"replica": replica}
+        if replica != "a" and addresses.prometheus_b:
+            itself = addresses.prometheus_b
     for holder in [manager, *prom["scrape_configs"]]:
         if "basic_auth" in holder:
             name = Path(holder["basic_auth"]["password_file"]).name
@@ -47,7 +62,7 @@ def prometheus_config(
     targets = {
         "warden-exporter": addresses.exporter,
         "warden-responder": addresses.responder,
-        "prometheus": addresses.prometheus,
+        "prometheus": itself,
     }
     for job in prom["scrape_configs"]:
         job["static_configs"][0]["targets"] = [targets[job["job_name"]]]
@@ -72,6 +87,15 @@ def write_yaml(path: Path, doc: dict[str, Any]) -> None:
 # In the compose stack every part is a service on the stack's network, reached
 # by its service name; the host sees only the ports published on loopback.
 COMPOSE = Addresses("exporter:8947", "responder:8948", "prometheus:9090", "alertmanager:9093")
+COMPOSE_HA = Addresses(
+    "exporter:8947",
+    "responder:8948",
+    "prometheus:9090",
+    "alertmanager:9093",
+    "prometheus-b:9090",
+    "alertmanager-b:9093",
+)
+"""docker-compose.ha.yml: a Prometheus pair and two clustered Alertmanagers."""
 COMPOSE_DIR = Path("deploy/compose")
 COMPOSE_SECRETS = Path("/secrets")
 """The stack's secrets volume, made by its `secrets` service (`warden secrets`)."""
@@ -107,12 +131,15 @@ def compose_files(config_file: Path) -> dict[str, str]:
             "/app/examples/fake_claude.py" if arg == "../fake_claude.py" else arg
             for arg in swarms["command"]
         ]
-    prom = prometheus_config(
-        repo / "prometheus" / "prometheus.yml",
-        COMPOSE,
-        Path("/etc/prometheus/rules/warden.rules.yml"),
-        COMPOSE_SECRETS,
-    )
+    rules = Path("/etc/prometheus/rules/warden.rules.yml")
+    shipped = repo / "prometheus" / "prometheus.yml"
+    prom = prometheus_config(shipped, COMPOSE, rules, COMPOSE_SECRETS)
+    pair = {
+        f"prometheus-{replica}.yml": prometheus_config(
+            shipped, COMPOSE_HA, rules, COMPOSE_SECRETS, replica
+        )
+        for replica in ("a", "b")
+    }
     am = alertmanager_config(
         repo / "alertmanager" / "alertmanager.yml",
         COMPOSE.responder,
@@ -122,7 +149,12 @@ def compose_files(config_file: Path) -> dict[str, str]:
     def dump(doc: dict[str, Any]) -> str:
         return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)
 
-    return {"warden.yml": dump(warden), "prometheus.yml": dump(prom), "alertmanager.yml": dump(am)}
+    return {
+        "warden.yml": dump(warden),
+        "prometheus.yml": dump(prom),
+        "alertmanager.yml": dump(am),
+        **{name: dump(doc) for name, doc in pair.items()},
+    }
 
 
 def _move_project_paths(warden: dict[str, Any], old: str, new: str) -> None:

@@ -76,6 +76,8 @@ class Up:
             str(config.responder.listen),
             str(s.prometheus_listen),
             str(s.alertmanager_listen),
+            str(s.prometheus_replica_listen) if s.prometheus_replica_listen else None,
+            str(s.alertmanager_peer_listen) if s.alertmanager_peer_listen else None,
         )
         self.supervisors: list[Supervisor] = []
         self.credentials: dict[str, Credentials] = {}
@@ -101,11 +103,6 @@ class Up:
         rules = self.folder / "prometheus" / "warden.rules.yml"
         rules.parent.mkdir(parents=True, exist_ok=True)
         rules.write_text(render_rules(c), encoding="utf-8")  # the thresholds of this config
-        prom_cfg = self.folder / "prometheus" / "prometheus.yml"
-        write_yaml(
-            prom_cfg,
-            prometheus_config(c.stack.prometheus_config, self.addresses, rules, c.secrets_dir),
-        )
         am_cfg = self.folder / "alertmanager" / "alertmanager.yml"
         write_yaml(
             am_cfg,
@@ -132,38 +129,71 @@ class Up:
                 hang_after=HANG_AFTER_SECONDS,
                 adopts_children=True,
             ),
-            Supervisor(
-                "prometheus",
-                [
-                    prometheus,
-                    f"--config.file={prom_cfg}",
-                    f"--storage.tsdb.path={self.folder / 'prometheus' / 'data'}",
-                    f"--web.listen-address={a.prometheus}",
-                    f"--web.config.file={prom_web}",
-                    *(["--web.enable-lifecycle"] if c.stack.prometheus_lifecycle else []),
-                    "--log.level=warn",
-                    *PROMETHEUS_FLAGS,
-                ],
-                f"http://{a.prometheus}/-/healthy",
-                hang_after=HANG_AFTER_SECONDS,
-                credentials=self.credentials["prometheus"],
-            ),
-            Supervisor(
-                "alertmanager",
-                [
-                    alertmanager,
-                    f"--config.file={am_cfg}",
-                    f"--storage.path={self.folder / 'alertmanager' / 'data'}",
-                    f"--web.listen-address={a.alertmanager}",
-                    f"--web.config.file={am_web}",
-                    "--cluster.listen-address=",
-                    "--log.level=warn",
-                ],
-                f"http://{a.alertmanager}/-/healthy",
-                hang_after=HANG_AFTER_SECONDS,
-                credentials=self.credentials["alertmanager"],
-            ),
         ]
+        # One Prometheus, or a pair: replicas a and b, same rules and targets.
+        pair = a.prometheus_b is not None
+        for name, listen, replica in (
+            ("prometheus", a.prometheus, "a" if pair else None),
+            ("prometheus-b", a.prometheus_b, "b"),
+        ):
+            if listen is None:
+                continue
+            folder = self.folder / name
+            prom_cfg = folder / "prometheus.yml"
+            write_yaml(
+                prom_cfg,
+                prometheus_config(c.stack.prometheus_config, a, rules, c.secrets_dir, replica),
+            )
+            self.supervisors.append(
+                Supervisor(
+                    name,
+                    [
+                        prometheus,
+                        f"--config.file={prom_cfg}",
+                        f"--storage.tsdb.path={folder / 'data'}",
+                        f"--web.listen-address={listen}",
+                        f"--web.config.file={prom_web}",
+                        *(["--web.enable-lifecycle"] if c.stack.prometheus_lifecycle else []),
+                        "--log.level=warn",
+                        *PROMETHEUS_FLAGS,
+                    ],
+                    f"http://{listen}/-/healthy",
+                    hang_after=HANG_AFTER_SECONDS,
+                    credentials=self.credentials["prometheus"],
+                )
+            )
+        # One Alertmanager, or two gossiping (each on its web port + 1) so a
+        # notification leaves once, from either.
+        managers = [("alertmanager", a.alertmanager), ("alertmanager-b", a.alertmanager_b)]
+        gossip = {name: gossip_address(listen) for name, listen in managers if listen}
+        for name, listen in managers:
+            if listen is None:
+                continue
+            cluster = (
+                [
+                    f"--cluster.listen-address={gossip[name]}",
+                    *(f"--cluster.peer={g}" for other, g in gossip.items() if other != name),
+                ]
+                if len(gossip) > 1
+                else ["--cluster.listen-address="]
+            )
+            self.supervisors.append(
+                Supervisor(
+                    name,
+                    [
+                        alertmanager,
+                        f"--config.file={am_cfg}",
+                        f"--storage.path={self.folder / name / 'data'}",
+                        f"--web.listen-address={listen}",
+                        f"--web.config.file={am_web}",
+                        *cluster,
+                        "--log.level=warn",
+                    ],
+                    f"http://{listen}/-/healthy",
+                    hang_after=HANG_AFTER_SECONDS,
+                    credentials=self.credentials["alertmanager"],
+                )
+            )
         for s in self.supervisors:
             s.log_path = self.logs / f"{s.name}.log"  # never into the view
 
@@ -225,7 +255,12 @@ class Up:
         a = self.addresses
         where = asdict(a)  # by part name
         parts = [
-            Part(s.name, s.proc is not None and s.proc.poll() is None, s.restarts, where[s.name])
+            Part(
+                s.name,
+                s.proc is not None and s.proc.poll() is None,
+                s.restarts,
+                where[s.name.replace("-", "_")],
+            )
             for s in self.supervisors
         ]
         status = _get_json(f"http://{a.responder}/api/v1/status", self.credentials["responder"])
@@ -333,6 +368,12 @@ def tail_logs(folder: Path, lines: int) -> list[str]:
             continue
         out += [f"{path.stem}: {line}" for line in text.splitlines()[-lines:]]
     return out[-lines:]
+
+
+def gossip_address(listen: str) -> str:
+    """Where an Alertmanager of a cluster gossips: its web port + 1, as 9093/9094."""
+    host, _, port = listen.rpartition(":")
+    return f"{host}:{int(port) + 1}"
 
 
 def _get_json(url: str, credentials: Credentials) -> Any:
