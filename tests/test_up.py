@@ -463,6 +463,10 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
                 "    review: {stuck_after: 1h, ",
                 "    review: {stuck_after: 10s, retries: 1, retry_backoff: 1s, ",
             ),
+            # Shorter than shipped (1m each), to keep the suite within its time:
+            # the frozen responder is seen after 15 s, X2 fires after 10 s.
+            ("  hang_after: 1m ", "  hang_after: 15s "),
+            ("SwarmsBelowMinimum: {for: 1m,", "SwarmsBelowMinimum: {for: 10s,"),
         ),
     )
     clock = StackClock(tmp_path / "clock")
@@ -522,7 +526,7 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
         assert to_day["from"] == "NIGHT" and day <= to_day["at"] < day + 40
 
         # X2 from the start: no swarm runs, SwarmsBelowMinimum fires after its
-        # minute and J2 refills the minimum with work swarms (none died).
+        # `for` and J2 refills the minimum with work swarms (none died).
         first = wait_for(lambda: work_swarms(set()), 150, 1.0)
         assert {s["priority"] for s in first} == {"MEDIUM"}
 

@@ -207,6 +207,8 @@ class StackSettings:
     """A second Prometheus (replica b), same rules and targets; None: one."""
     alertmanager_peer_listen: Listen | None = None
     """A second Alertmanager, gossiping with the first; None: one, unclustered."""
+    hang_after: float = 60.0
+    """A part whose health check fails this long is killed and restarted (R1: 2 min)."""
 
 
 @dataclass(frozen=True)
@@ -615,6 +617,7 @@ def _stack(r: Reader) -> StackSettings:
         prometheus_config=_shipped(r, "prometheus_config", "prometheus/prometheus.yml"),
         alertmanager_config=_shipped(r, "alertmanager_config", "alertmanager/alertmanager.yml"),
         prometheus_lifecycle=r.boolean("prometheus_lifecycle", False),
+        hang_after=r.duration("hang_after", "1m", minimum=1.0),
         prometheus_replica_listen=(
             _listen(r, 9190, "prometheus_replica_listen")
             if _given(r, "prometheus_replica_listen")

@@ -37,7 +37,7 @@ from warden.stackconfig import (
     prometheus_config,
     write_yaml,
 )
-from warden.supervise import HANG_AFTER_SECONDS, Supervisor
+from warden.supervise import Supervisor
 from warden.view import Part, Scene, render
 
 log = logging.getLogger(__name__)
@@ -120,13 +120,13 @@ class Up:
                 "exporter",
                 [*warden, "exporter", "-c", cfg],
                 f"http://{a.exporter}/healthz",
-                hang_after=HANG_AFTER_SECONDS,
+                hang_after=c.stack.hang_after,
             ),
             Supervisor(
                 "responder",
                 [*warden, "responder", "-c", cfg],
                 f"http://{a.responder}/healthz",
-                hang_after=HANG_AFTER_SECONDS,
+                hang_after=c.stack.hang_after,
                 adopts_children=True,
             ),
         ]
@@ -158,7 +158,7 @@ class Up:
                         *PROMETHEUS_FLAGS,
                     ],
                     f"http://{listen}/-/healthy",
-                    hang_after=HANG_AFTER_SECONDS,
+                    hang_after=c.stack.hang_after,
                     credentials=self.credentials["prometheus"],
                 )
             )
@@ -190,7 +190,7 @@ class Up:
                         "--log.level=warn",
                     ],
                     f"http://{listen}/-/healthy",
-                    hang_after=HANG_AFTER_SECONDS,
+                    hang_after=c.stack.hang_after,
                     credentials=self.credentials["alertmanager"],
                 )
             )
