@@ -17,8 +17,9 @@ from exporter.metrics import ExporterMetrics
 from exporter.runner import CommandRunner
 from exporter.scheduler import Scheduler
 from exporter.wiring import build_collectors
-from warden.auth import SCRAPE, Secrets, basic_auth_middleware
+from warden.auth import SCRAPE, Secrets
 from warden.config import Config
+from warden.serve import basic_auth_middleware
 
 log = logging.getLogger(__name__)
 

@@ -48,18 +48,10 @@ from responder.runtime import Runtime
 from responder.store import open_store
 from responder.webhook import BadBody, parse_body
 from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS
-from warden.auth import (
-    ALERTMANAGER,
-    PROMETHEUS,
-    SCRAPE,
-    Secrets,
-    authorized,
-    read_secret,
-    refused,
-)
+from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Secrets, read_secret
 from warden.config import Config, Recovery
 from warden.configreader import parse_duration
-from warden.serve import read_body
+from warden.serve import authorized, read_body, refused
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -25,10 +25,10 @@ from rich.text import Text
 from responder import breaker, cleanup, reports
 from responder.admission import budget_status, gather_facts
 from responder.decisions import level_name, mode_name
-from responder.model import EndReason, Priority
+from responder.model import LIVE_AGENT_STATES, EndReason, Priority
 from responder.modes import assess
 from responder.runtime import Runtime, SpawnRefused
-from responder.store import Store, open_store
+from responder.store import Store, SwarmRow, open_store
 from warden.config import Config
 from warden.configreader import parse_duration
 from warden.view import LEVEL_STYLES, budget_bars, decisions_table
@@ -71,6 +71,9 @@ def swarm_run(config: Config, args: argparse.Namespace) -> int:
                     print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
                 last = line
             if row.state != "running":
+                # Ended from elsewhere (`warden swarm kill`): this runtime owns the
+                # agents and records their ends; wait for that before reporting.
+                _settle(runtime, swarm)
                 break
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
@@ -92,6 +95,16 @@ def swarm_run(config: Config, args: argparse.Namespace) -> int:
                 f"cost=${a['cost_usd'] or 0:.4f} log={a['log']}"
             )
     return 0 if out["state"] == "succeeded" else 1
+
+
+def _settle(runtime: Runtime, swarm: SwarmRow) -> None:
+    """Poll until no agent of the swarm is live (its killer's grace, and a little)."""
+    deadline = time.monotonic() + runtime.config.swarm_types[swarm.type].kill_grace + 5.0
+    while runtime.store.agents(swarm.id, states=LIVE_AGENT_STATES):
+        if time.monotonic() > deadline:
+            return
+        runtime.poll()
+        time.sleep(POLL_SECONDS)
 
 
 def outcome(store: Store, swarm_id: str, now: float) -> dict[str, Any]:
@@ -343,53 +356,3 @@ def simulate(config: Config, args: argparse.Namespace) -> int:
     report = run(config, scenario, args.days, args.seed)
     print(report.text())
     return 1 if report.broken else 0
-
-
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    swarm = sub.add_parser("swarm", help="run, list and kill swarms")
-    swarm_sub = swarm.add_subparsers(dest="swarm_command", required=True)
-    run = swarm_sub.add_parser("run", help="run one swarm in the foreground")
-    run.add_argument("type")
-    run.add_argument("--priority", default="HIGH", choices=[p.value for p in Priority])
-    run.add_argument("--size", type=int, help="agents (default: the type's size)")
-    run.add_argument("--context", help="context text handed to the agents ('-': stdin)")
-    run.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    run.set_defaults(runtime_func=swarm_run)
-    lst = swarm_sub.add_parser("list", help="list running swarms")
-    lst.add_argument("--all", action="store_true", help="ended swarms too")
-    lst.add_argument("--json", action="store_true")
-    lst.set_defaults(runtime_func=swarm_list, starts_no_agents=True)
-    kill = swarm_sub.add_parser("kill", help="kill a swarm and all its processes")
-    kill.add_argument("id")
-    kill.set_defaults(runtime_func=swarm_kill)
-    res = swarm_sub.add_parser("resume", help="lift the circuit breaker's pause of a swarm type")
-    res.add_argument("type")
-    res.set_defaults(runtime_func=swarm_resume, starts_no_agents=True)
-    bud = sub.add_parser("budget", help="the current period's spend and cap")
-    bud.add_argument("--json", action="store_true")
-    bud.set_defaults(runtime_func=budget, starts_no_agents=True)
-    st = sub.add_parser("status", help="mode, escalation, swarms, budget, last decisions")
-    st.add_argument("--json", action="store_true", help="print the state file")
-    st.set_defaults(runtime_func=status, starts_no_agents=True)
-    mt = sub.add_parser("maintenance", help="start or stop a maintenance window")
-    mt.add_argument("action", choices=["start", "stop"])
-    mt.add_argument("--for", dest="duration", default="1h", help="how long (default 1h)")
-    mt.set_defaults(runtime_func=maintenance)
-    rep = sub.add_parser("report", help="the daily summary now, with charts from Prometheus")
-    rep.add_argument("-o", "--output", help="folder (default: state_dir/reports)")
-    rep.add_argument("--period", default="24h", help="what the charts cover, up to now (24h)")
-    rep.set_defaults(runtime_func=report, starts_no_agents=True)
-    sim = sub.add_parser(
-        "simulate", help="the decision core under a virtual clock, with invariants checked"
-    )
-    sim.add_argument("--days", type=float, default=7.0, help="simulated days (7)")
-    sim.add_argument("--scenario", help="scenario file (default: the shipped week)")
-    sim.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    sim.set_defaults(runtime_func=simulate, starts_no_agents=True)
-    clean = sub.add_parser("cleanup", help="remove Warden's own old agent logs and reports")
-    clean.add_argument(
-        "--older-than", default="168h", help="what ended before this long ago (168h: a week)"
-    )
-    clean.set_defaults(runtime_func=cleanup_files, starts_no_agents=True)
-    for p in (swarm, run, lst, kill, res, bud, st, mt, rep, sim, clean):
-        p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")

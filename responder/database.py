@@ -37,6 +37,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, pool
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
+from responder.storeerror import StoreError
+
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LEGACY_REVISIONS = ("0000", "0001", "0002", "0003")
@@ -45,10 +47,6 @@ ALEMBIC_MARK = 1000
 """`user_version` of a file Alembic manages: releases before it refuse it as newer."""
 MIGRATION_LOCK = 0x5741_5244_454E  # "WARDEN": the advisory lock of the migrations
 SQLITE_BUSY_SECONDS = 30
-
-
-class StoreError(Exception):
-    """The database cannot be used; the message names it and what to do."""
 
 
 def is_postgresql(target: Path | str) -> bool:

@@ -48,7 +48,6 @@ from sqlalchemy.sql.dml import Insert
 
 from responder import schema as t
 from responder.database import (
-    StoreError,
     check_current,
     describe,
     engine_for,
@@ -57,6 +56,7 @@ from responder.database import (
     unusable,
 )
 from responder.model import LIVE_AGENT_STATES as LIVE_STATES
+from responder.storeerror import StoreError
 from warden.config import Config
 
 AnyRow = Row[*tuple[Any, ...]]

@@ -21,25 +21,19 @@ scrape a second would cost a hash each).
 from __future__ import annotations
 
 import base64
-import hmac
 import os
 import secrets
 import urllib.request
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import bcrypt
 import yaml
-from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 USER = "warden"
 SCRAPE, PROMETHEUS, ALERTMANAGER = "scrape-password", "prometheus-password", "alertmanager-password"
 NAMES = (SCRAPE, PROMETHEUS, ALERTMANAGER)
 BCRYPT_COST = 10
 """Prometheus checks a hash per request it has not seen; 10 keeps that near 50 ms."""
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class SecretError(SystemExit):
@@ -127,6 +121,8 @@ class Secrets:
 def write_web_config(path: Path, password: str) -> None:
     """Prometheus' and Alertmanager's web config: basic auth, the password as a
     bcrypt hash. A file whose hash still matches is left as it is."""
+    import bcrypt  # only where web configs are written: a C extension to load
+
     if path.exists():
         users = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("basic_auth_users")
         hashed = (users or {}).get(USER)
@@ -138,36 +134,6 @@ def write_web_config(path: Path, password: str) -> None:
     tmp.write_text(yaml.safe_dump({"basic_auth_users": {USER: hashed}}), encoding="utf-8")
     os.chmod(tmp, 0o600)
     tmp.replace(path)
-
-
-def authorized(request: web.Request, expected: Credentials) -> bool:
-    """Basic auth with `expected`, compared in constant time."""
-    # aiohttp keeps undecodable header bytes as surrogates: encoded back as they
-    # came, any header compares (and fails) without raising.
-    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-    return hmac.compare_digest(given, expected.header.encode())
-
-
-def basic_auth_middleware(expected: Credentials, open_paths: tuple[str, ...]) -> Middleware:
-    """Every route but `open_paths` (health checks, which tell nothing) asks for
-    basic auth; a wrong or missing one is 401 with the realm to use."""
-
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in open_paths or authorized(request, expected):
-            return await handler(request)
-        return refused()
-
-    return check
-
-
-def refused() -> web.Response:
-    """401 with the realm and user to use."""
-    return web.json_response(
-        {"error": "missing or wrong credentials (basic auth, user warden)"},
-        status=401,
-        headers={"WWW-Authenticate": 'Basic realm="warden"'},
-    )
 
 
 def fetch(

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from responder.store import StoreError
+from responder.storeerror import StoreError
 from warden.atomicfile import write_atomic
 from warden.config import Config, ConfigError, load_config, parse_listen
 from warden.supervise import HANG_AFTER_SECONDS, Supervisor
@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="readable by other users: for a volume only the stack's containers mount",
             )
-    from responder.cli import add_commands
+    from responder.commands import add_commands
 
     add_commands(sub)
     return parser

@@ -19,12 +19,16 @@ process's file descriptors and Alertmanager's webhooks time out. Here:
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import signal
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from warden.auth import Credentials
 
 log = logging.getLogger(__name__)
 BUSY = (
@@ -106,3 +110,33 @@ async def _serve(app: web.Application, host: str, port: int, limits: Limits) -> 
         listener.close()
         await runner.cleanup()
         await listener.wait_closed()
+
+
+def authorized(request: web.Request, expected: Credentials) -> bool:
+    """Basic auth with `expected`, compared in constant time."""
+    # aiohttp keeps undecodable header bytes as surrogates: encoded back as they
+    # came, any header compares (and fails) without raising.
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(given, expected.header.encode())
+
+
+def basic_auth_middleware(expected: Credentials, open_paths: tuple[str, ...]) -> Middleware:
+    """Every route but `open_paths` (health checks, which tell nothing) asks for
+    basic auth; a wrong or missing one is 401 with the realm to use."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in open_paths or authorized(request, expected):
+            return await handler(request)
+        return refused()
+
+    return check
+
+
+def refused() -> web.Response:
+    """401 with the realm and user to use."""
+    return web.json_response(
+        {"error": "missing or wrong credentials (basic auth, user warden)"},
+        status=401,
+        headers={"WWW-Authenticate": 'Basic realm="warden"'},
+    )
