@@ -168,8 +168,6 @@ def current(conn: Connection) -> str | None:
 
 def migrate(engine: Engine, name: str) -> None:
     """Run every pending revision in one transaction; a crash midway repeats them whole."""
-    # Alembic says which implementation it uses at every start: noise in Warden's log.
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     with engine.connect() as conn:
         conn.execution_options(write=True)
         with conn.begin():

@@ -257,7 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Libraries that log at INFO what they load or schedule, at every start (Alembic:
+    # its implementation and plugins): noise in Warden's log. Their warnings show;
+    # a schema upgrade is logged by the store itself.
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,
