@@ -201,6 +201,7 @@ class Service:
         self._run_commands()
         # A full batch means more may wait: the next step comes without a pause.
         self._backlog = self.handler.process_inbox(limit=INBOX_BATCH) == INBOX_BATCH
+        self.handler.take_over()
         self.reassess()
         self.runtime.poll()
         self.handler.recoveries.poll()
@@ -393,7 +394,9 @@ async def alerts(request: web.Request) -> web.Response:
         service.reject("bad_body")
         return web.json_response({"error": str(exc)}, status=400)
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, service.runtime.store.add_inbox, raw, time.time())
+    await loop.run_in_executor(
+        None, service.runtime.store.add_inbox, raw, time.time(), service.config.responder.id
+    )
     service.wake()
     return web.json_response({"accepted": len(parsed)})
 

@@ -28,6 +28,7 @@ from prometheus_client import Histogram, disable_created_metrics
 
 from responder import learning
 from responder.admission import Refusal
+from responder.claims import Claims
 from responder.model import Priority
 from responder.policy import DEFAULT_POLICIES, Policy, Spawn
 from responder.recovery import Recoveries, Tell
@@ -43,10 +44,12 @@ CHECKS_FOR = {"BuildFailing": "build", "TestsFailing": "tests"}
 def policies_from(overrides: dict[str, PolicySettings]) -> dict[str, Policy]:
     out = dict(DEFAULT_POLICIES)
     for name, p in overrides.items():
+        default = out.get(name, Policy())
         out[name] = Policy(
             spawn=tuple(Spawn(t, Priority(pr)) for t, pr in p.spawn),
             max_running=p.max_running,
             recover=p.recover,
+            host_bound=default.host_bound if p.host_bound is None else p.host_bound,
         )
     return out
 
@@ -69,6 +72,10 @@ class AlertHandler:
         self.runtime = runtime
         self.store = runtime.store
         self.policies = policies
+        settings = runtime.config.responder
+        self.claims = Claims(
+            self.store, settings.id, settings.instance, settings.claim_lease, runtime.clock
+        )
         self.recoveries = Recoveries(runtime, self._escalate, tell)
         self.exporter_url = exporter_url
         self.exporter_credentials = exporter_credentials
@@ -89,7 +96,7 @@ class AlertHandler:
     def process_inbox(self, limit: int = -1) -> int:
         """Handle stored bodies not yet done, the oldest `limit` of them (-1: all);
         returns how many bodies were handled."""
-        bodies = self.store.pending_inbox(limit)
+        bodies = self.store.pending_inbox(self.claims.me, limit)
         for inbox_id, raw in bodies:
             try:
                 alerts = parse_body(raw)
@@ -105,13 +112,27 @@ class AlertHandler:
             self.store.inbox_done([i for i, _ in bodies])
         return len(bodies)
 
+    def take_over(self) -> int:
+        """Act on the episodes whose claimer died (its lease lapsed) or that reached
+        only responders who may not act on them; how many were taken."""
+        taken = 0
+        for claimer, alert in self.claims.dropped():
+            try:
+                taken += self.handle(alert, taken_from=claimer or "nobody")
+            except Exception:
+                log.exception("taking over %s %s failed", alert.name, alert.episode)
+        return taken
+
     def _set_aside(self, inbox_id: int, exc: Exception, what: str) -> None:
         log.exception("alert set aside (inbox %s): %s", inbox_id, what)
         self.dead_letters += 1
         self.store.dead_letter(inbox_id, self.runtime.clock(), f"{type(exc).__name__}: {exc}", what)
 
-    def handle(self, alert: Alert) -> None:
-        self.received[alert.status] += 1
+    def handle(self, alert: Alert, taken_from: str | None = None) -> bool:
+        """Record the alert; act on a firing episode if we win its claim (True).
+        `taken_from`: a takeover, of the claimer named (its lease lapsed)."""
+        if taken_from is None:
+            self.received[alert.status] += 1
         now = self.runtime.clock()
         # One name per episode, whichever replica of a Prometheus pair set startsAt.
         starts = self.store.same_episode(alert.fingerprint, alert.starts_at)
@@ -121,24 +142,31 @@ class AlertHandler:
         if alert.status == "resolved":
             if not self.store.close_episode(fp, starts, now):
                 self.duplicates += 1
-            return
-        new = self.store.open_episode(fp, starts, alert.labels, now)
-        if not new and not self.store.awaits_action(fp, starts):
-            self.duplicates += 1
-            return
+            return False
+        policy = self.policies.get(alert.name, Policy())
+        if taken_from is None:
+            self.claims.record(alert, self.claims.bound_to(alert, policy.host_bound))
+        if not self.claims.take(fp, starts):
+            self.duplicates += taken_from is None
+            return False
+        if taken_from is not None:
+            self.claims.taken_over += 1
+            log.info("took over %s %s from %s", alert.name, alert.episode, taken_from)
         self.reassess()
         try:
             with self.action_latency.time():
-                outcome = self._act(alert)
+                outcome = self._act(alert, policy, taken_from)
         except Exception as exc:
             # Acted on, badly: its re-sends are duplicates, not the same error again.
             self.store.episode_acted(fp, starts, f"error: {type(exc).__name__}: {exc}")
             raise
+        finally:
+            self.claims.release(fp, starts)
         self.store.episode_acted(fp, starts, outcome)
+        return True
 
-    def _act(self, alert: Alert) -> str:
-        policy = self.policies.get(alert.name, Policy())
-        done: list[str] = []
+    def _act(self, alert: Alert, policy: Policy, taken_from: str | None) -> str:
+        done: list[str] = [] if taken_from is None else [f"taken over from {taken_from}"]
         for job in policy.run_jobs:
             self.run_job(job)
             done.append(f"ran {job}")
@@ -176,6 +204,7 @@ class AlertHandler:
             s for s in self.store.swarms("running") if s.trigger.startswith(f"alert:{name}:")
         ]
         for i, spawn in enumerate(policy.spawn):
+            self.claims.renew()
             trigger = f"{base}:{i}"
             if self.store.swarms_by_trigger(trigger):
                 done.append(f"{spawn.type} already started")

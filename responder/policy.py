@@ -1,8 +1,9 @@
 """What the responder does when an alert fires: the policies, defaulting to the seed.
 
-A policy says, for one alertname, which swarms to start (type, priority) and
-which jobs to run. `max_running` caps how many swarms one alertname may have
-running at once. Whether a swarm may start, and what running work must stop
+A policy says, for one alertname, which swarms to start (type, priority),
+which jobs to run, and whether the work belongs to the host the alert is
+about. `max_running` caps how many swarms one alertname may have running at
+once. Whether a swarm may start, and what running work must stop
 (R4's "kill non-critical", the budget tiers, the mode), is not a policy's
 call: the admission rule (`responder.admission`) decides it for every path.
 Policies are overridden per alertname in `warden.yml` (`responder.policies`).
@@ -30,6 +31,10 @@ class Policy:
     recover: str | None = None
     """A recovery command (responder.recovery) to run first: the swarms follow only if
     it fails or the alert keeps firing."""
+    host_bound: bool = False
+    """The alert is about one host (its `instance`): only that host's responder acts,
+    as only it can run a command or watch agents there. Project-wide work (the build,
+    the tests, the budget) goes to whichever responder claims it first."""
 
 
 def _p(*spawn: tuple[str, Priority], **kw: object) -> Policy:
@@ -46,16 +51,16 @@ DEFAULT_POLICIES: dict[str, Policy] = {
     "ErrorLogSpike": _p(("bugfix", C)),
     # A5: the gateway is restarted, old logs and reports are removed; a swarm
     # follows only if that does not set it right, then a person.
-    "OpenClawDisconnected": _p(("bugfix", C), recover="openclaw_restart"),
-    "DiskSpaceLow": _p(("cleanup", C), recover="disk_cleanup"),
+    "OpenClawDisconnected": _p(("bugfix", C), recover="openclaw_restart", host_bound=True),
+    "DiskSpaceLow": _p(("cleanup", C), recover="disk_cleanup", host_bound=True),
     # T3/T4, W3/W4: the runtime already retries and replaces agents; the
     # alerts are recorded, and a failed swarm's type is not started again here.
-    "AgentDied": Policy(),
-    "SwarmFailed": Policy(),
-    "SwarmStuck": Policy(),
-    "AgentStuckSpawning": Policy(),
+    "AgentDied": Policy(host_bound=True),
+    "SwarmFailed": Policy(host_bound=True),
+    "SwarmStuck": Policy(host_bound=True),
+    "AgentStuckSpawning": Policy(host_bound=True),
     "SlowResponse": _p(("monitor", H)),
-    "MemoryHigh": Policy(),
+    "MemoryHigh": Policy(host_bound=True),
     "CoverageDecreased": _p(("coverage", H)),
     "CommitsAwaitingReview": _p(("review", M)),
     # R2: the swarm watchdog (J2) tops the swarms up with recovery swarms

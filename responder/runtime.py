@@ -61,7 +61,7 @@ from responder.launcher import (
 )
 from responder.model import LIVE_AGENT_STATES, AgentState, EndReason, Priority, SwarmState
 from responder.modes import Situation, assess
-from responder.owners import closed, new_owner, owner_alive
+from responder.owners import closed, new_owner, on_host, owner_alive, released
 from responder.snapshot import HISTORY_RECOUNT_SECONDS, History, Snapshot
 from responder.store import AgentRow, LedgerEntry, Store, SwarmRow, open_store
 from warden.atomicfile import write_atomic
@@ -127,7 +127,9 @@ class Runtime:
             identity += f"#{config.responder.id}"
         self.instance = hashlib.sha256(identity.encode()).hexdigest()[:16]
         self.launcher = launcher or Processes(Cgroups.open(self.instance))
-        self.owner = new_owner()
+        self.host = config.responder.id if self.store.shared else ""
+        """Where this runtime's agents run: it adopts, kills and reaps only these."""
+        self.owner = new_owner(self.host)
         self._live: dict[str, _Live] = {}
         self._foreign: list[Stopping] = []
         """Kills of agents another live runtime owns (`warden swarm kill`)."""
@@ -664,8 +666,13 @@ class Runtime:
         if swarm is None or swarm.state != SwarmState.RUNNING:
             return False
         self._end_swarm(swarm_id, SwarmState.KILLED, why, reason, PollReport())
-        if swarm.owner != self.owner and owner_alive(swarm.owner):
-            # Its owner records the end; the kill is made certain from here too.
+        if (
+            swarm.owner != self.owner
+            and on_host(swarm.owner, self.host)
+            and owner_alive(swarm.owner, self.host)
+        ):
+            # Its owner records the end; the kill is made certain from here too
+            # (on its host only: another host's responder kills its own agents).
             grace = self.config.swarm_types[swarm.type].kill_grace
             targets = [
                 Target(a.pid, a.swarm_id, a.id)
@@ -685,12 +692,14 @@ class Runtime:
         orphaned = [
             s.id
             for s in self.store.swarms(SwarmState.RUNNING)
-            if s.owner != self.owner and not owner_alive(s.owner)
+            if s.owner != self.owner and not owner_alive(s.owner, self.host)
         ]
         if orphaned:
             self.store.take_over(orphaned, self.owner)
         for row in self.store.agents(states=LIVE_AGENT_STATES):
-            if row.id in self._live or (row.owner != self.owner and owner_alive(row.owner)):
+            if row.id in self._live or (
+                row.owner != self.owner and owner_alive(row.owner, self.host)
+            ):
                 continue
             swarm = self.store.swarm(row.swarm_id)
             assert swarm is not None
@@ -791,7 +800,7 @@ class Runtime:
             live.follower.close()
         self._live.clear()
         if not self.store.read_only:
-            self.store.release(self.owner)
+            self.store.release(self.owner, released(self.host))
         closed(self.owner)
         self.store.close()
 

@@ -106,6 +106,7 @@ inbox = Table(
     Column("received_at", Float, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("done", Integer, nullable=False, server_default="0"),
+    _text("responder", ""),  # the responder that received it handles it
     Index("inbox_pending", "done"),
     sqlite_autoincrement=True,
 )
@@ -123,7 +124,14 @@ episodes = Table(
     Column("acted", Integer, nullable=False, server_default="0"),
     _text("outcome", ""),
     Column("resolved_at", Float),
+    # Many responders, one action: the claimer acts, others skip it until its
+    # lease runs out (it died), then one of them takes it over.
+    _text("claimed_by", ""),
+    Column("lease_until", Float, nullable=False, server_default="0"),
+    _text("host", ""),  # host-bound work: the `instance` whose responder acts ("": any)
+    _text("alert", ""),  # the alert as received (JSON): what a takeover acts on
     Index("episodes_open", "resolved_at"),
+    Index("episodes_unacted", "acted", "resolved_at"),
 )
 
 crises = Table(

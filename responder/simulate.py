@@ -224,7 +224,9 @@ class _Alerts:
 
     def _send(self, alert: dict[str, Any], now: float) -> None:
         body = {"version": "4", "status": alert["status"], "alerts": [alert]}
-        self.svc.runtime.store.add_inbox(json.dumps(body).encode(), now)
+        self.svc.runtime.store.add_inbox(
+            json.dumps(body).encode(), now, self.svc.config.responder.id
+        )
 
 
 def _occurrences(scenario: Scenario, start: float, end: float) -> Iterator[tuple[float, Fault]]:

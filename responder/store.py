@@ -38,6 +38,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -71,6 +72,15 @@ EPISODE_SKEW_SECONDS = 60.0
 pair's replicas evaluate a rule at most one group interval (and a scrape) apart. A
 re-firing whose resolution was lost is a new episode only past this."""
 """An episode's `last_seen` is written at most this often (expiry takes 12 minutes)."""
+
+
+@dataclass(frozen=True)
+class ClaimState:
+    acted: int
+    resolved_at: float | None
+    claimed_by: str
+    lease_until: float
+    host: str
 
 
 @dataclass
@@ -244,7 +254,8 @@ class Q:
     death_counts = _agent_counts(A.death_reason)
     failure_counts = _agent_counts(A.failure_class)
     release = tuple(
-        update(x).where(x.c.owner == _param("old")).values(owner="") for x in (t.swarms, t.agents)
+        update(x).where(x.c.owner == _param("old")).values(owner=_param("new_owner"))
+        for x in (t.swarms, t.agents)
     )
     take_over = (
         update(t.swarms).where(S.id.in_(_list("ids"))).values(owner=_param("new_owner")),
@@ -309,12 +320,17 @@ class Q:
     old_contexts = select(S.id).where(*_OLD_CONTEXTS)
     drop_contexts = update(t.swarms).where(*_OLD_CONTEXTS).values(context="", context_file="")
     add_inbox = (
-        insert(t.inbox).values(received_at=_param("at"), body=_param("body")).returning(IN.id)
+        insert(t.inbox)
+        .values(received_at=_param("at"), body=_param("body"), responder=_param("responder"))
+        .returning(IN.id)
     )
-    pending_inbox = (
-        select(IN.id, IN.body).where(IN.done == 0).order_by(IN.id).limit(_param("limit"))
+    # Bodies of an earlier release have no responder: whoever comes first handles them.
+    all_pending_inbox = (
+        select(IN.id, IN.body)
+        .where(IN.done == 0, IN.responder.in_((_param("responder"), "")))
+        .order_by(IN.id)
     )
-    all_pending_inbox = select(IN.id, IN.body).where(IN.done == 0).order_by(IN.id)
+    pending_inbox = all_pending_inbox.limit(_param("limit"))
     dead_letter = insert(t.dead_letters)
     dead_letters = (
         select(*t.dead_letters.c).order_by(t.dead_letters.c.id.desc()).limit(_param("limit"))
@@ -362,8 +378,35 @@ class Q:
         .limit(1)
     )
     acted = update(t.episodes).where(*_THIS_EPISODE).values(acted=1, outcome=_param("new_outcome"))
-    awaits_action = select(E.fingerprint).where(
-        *_THIS_EPISODE, E.acted == 0, E.resolved_at.is_(None)
+    claim_state = select(E.acted, E.resolved_at, E.claimed_by, E.lease_until, E.host).where(
+        *_THIS_EPISODE
+    )
+    _claimable = (
+        E.acted == 0,
+        E.resolved_at.is_(None),
+        E.host.in_(("", _param("instance"))),
+        or_(E.claimed_by.in_(("", _param("me"))), E.lease_until < _param("now")),
+    )
+    claim = (
+        update(t.episodes)
+        .where(*_THIS_EPISODE, *_claimable)
+        .values(claimed_by=_param("me"), lease_until=_param("until"))
+    )
+    renew_claims = (
+        update(t.episodes)
+        .where(E.claimed_by == _param("me"), E.acted == 0, E.resolved_at.is_(None))
+        .values(lease_until=_param("until"))
+    )
+    # An unclaimed episode is reserved for its receiver for one lease (the time
+    # between its insert and its claim), so takeovers take only what was dropped.
+    unclaimed = (
+        select(E.claimed_by, E.alert)
+        .where(
+            *_claimable,
+            E.alert != "",
+            or_(E.claimed_by == _param("me"), E.lease_until < _param("now")),
+        )
+        .order_by(E.first_seen)
     )
     close_episode = (
         update(t.episodes)
@@ -544,11 +587,12 @@ class Store:
         """(swarm type, end reason) -> agents Warden ended so, ever."""
         return self._counts(Q.end_counts)
 
-    def release(self, owner: str) -> None:
-        """`owner` stops watching its agents (they keep running): any runtime may adopt them."""
+    def release(self, owner: str, released: str) -> None:
+        """`owner` stops watching its agents (they keep running): any runtime of its
+        host may adopt them (`released` names no process, only the host)."""
         with self._tx() as db:
             for query in Q.release:
-                db.execute(query, {"old": owner})
+                db.execute(query, {"old": owner, "new_owner": released})
 
     def take_over(self, swarm_ids: list[str], owner: str) -> None:
         """Make `owner` the runtime of these swarms and their agents (their own died)."""
@@ -753,17 +797,20 @@ class Store:
         return ids
 
     # -- webhook inbox and firing episodes ---------------------------------
-    def add_inbox(self, body: bytes, at: float) -> int:
+    def add_inbox(self, body: bytes, at: float, responder: str) -> int:
         """Keep an accepted webhook body; it is answered 2xx only after this returns."""
         with self._tx() as db:
-            return int(db.execute(Q.add_inbox, {"at": at, "body": body}).scalar_one())
+            values = {"at": at, "body": body, "responder": responder}
+            return int(db.execute(Q.add_inbox, values).scalar_one())
 
-    def pending_inbox(self, limit: int | None = None) -> list[tuple[int, bytes]]:
-        """The oldest bodies not yet handled, at most `limit` (None: all)."""
+    def pending_inbox(self, responder: str, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """The oldest bodies `responder` received and has not yet handled, at most
+        `limit` (None: all). Each responder of a fleet handles what reached it:
+        Alertmanager sends every alert to each, and the episode claim picks one."""
         if limit is None:
-            rows = self._rows(Q.all_pending_inbox)
+            rows = self._rows(Q.all_pending_inbox, responder=responder)
         else:
-            rows = self._rows(Q.pending_inbox, limit=limit)
+            rows = self._rows(Q.pending_inbox, responder=responder, limit=limit)
         return [(r[0], bytes(r[1])) for r in rows]
 
     def dead_letter(self, inbox_id: int, at: float, error: str, alert: str) -> None:
@@ -785,11 +832,21 @@ class Store:
             db.execute(Q.inbox_done, {"ids": inbox_ids})
 
     def open_episode(
-        self, fingerprint: str, starts_at: str, labels: dict[str, str], at: float
+        self,
+        fingerprint: str,
+        starts_at: str,
+        labels: dict[str, str],
+        at: float,
+        *,
+        host: str = "",
+        alert: str = "",
+        reserved_until: float = 0.0,
     ) -> bool:
         """Remember a firing episode; True the first time it is seen. Re-sends move
         its `last_seen` (what expiry goes by), at most once a minute: a storm of
-        repeats costs reads, not a write each."""
+        repeats costs reads, not a write each. `host` binds its work to one
+        responder; `alert` is what a takeover acts on; until `reserved_until` no
+        takeover claims it (its receiver is about to)."""
         this = {"fp": fingerprint, "starts": starts_at}
         seen = self._rows(Q.last_seen, **this)
         if seen and at - float(seen[0][0]) < LAST_SEEN_EVERY:
@@ -805,6 +862,9 @@ class Store:
                 component=labels.get("component", ""),
                 first_seen=at,
                 last_seen=at,
+                host=host,
+                alert=alert,
+                lease_until=reserved_until,
             )
             if not new:
                 db.execute(Q.see_again, {**this, "at": at})
@@ -889,9 +949,34 @@ class Store:
         with self._tx() as db:
             db.execute(Q.acted, {"fp": fingerprint, "starts": starts_at, "new_outcome": outcome})
 
-    def awaits_action(self, fingerprint: str, starts_at: str) -> bool:
-        """An open episode seen but not yet acted upon (a crash came in between)."""
-        return bool(self._rows(Q.awaits_action, fp=fingerprint, starts=starts_at))
+    def claim_state(self, fingerprint: str, starts_at: str) -> ClaimState | None:
+        """Whether the episode still waits for action, and who holds it till when."""
+        rows = self._rows(Q.claim_state, fp=fingerprint, starts=starts_at)
+        return ClaimState(*rows[0]) if rows else None
+
+    def claim(
+        self, fingerprint: str, starts_at: str, me: str, instance: str, now: float, until: float
+    ) -> bool:
+        """Claim an episode for `me` until `until`; True if it is now `me`'s.
+
+        One conditional UPDATE: of responders racing for it, the database lets
+        one through. Claimable while not acted on nor resolved, bound to no
+        host or to `instance`, and unclaimed, already `me`'s, or its lease
+        run out (its claimer died)."""
+        params = {"fp": fingerprint, "starts": starts_at, "me": me, "instance": instance}
+        with self._tx() as db:
+            return db.execute(Q.claim, {**params, "now": now, "until": until}).rowcount == 1
+
+    def renew_claims(self, me: str, until: float) -> None:
+        """Move the leases of the episodes `me` holds and has not yet acted on."""
+        with self._tx() as db:
+            db.execute(Q.renew_claims, {"me": me, "until": until})
+
+    def unclaimed(self, me: str, instance: str, now: float) -> list[tuple[str, str]]:
+        """(claimer, alert JSON) of episodes `me` may take over: dropped by a
+        claimer that died, or received by nobody who may act on them."""
+        rows = self._rows(Q.unclaimed, me=me, instance=instance, now=now)
+        return [(r[0], r[1]) for r in rows]
 
     def close_episode(self, fingerprint: str, starts_at: str, at: float) -> bool:
         """Mark an episode resolved; True only the first time."""

@@ -293,13 +293,14 @@ def test_a_poison_alert_is_set_aside_and_the_next_is_handled(tmp_path: Path) -> 
     try:
         poison = body(alert("MemoryHigh", fp="e1", severity="warning", note="\ud800"))
         assert b"\\ud800" in poison  # as a sender writes it: valid JSON, not UTF-8 text
-        store.add_inbox(poison, time.time())  # as an earlier release accepted it
-        store.add_inbox(body(alert("BuildFailing", fp="b1", severity="critical")), time.time())
+        me = svc.config.responder.id
+        store.add_inbox(poison, time.time(), me)  # as an earlier release accepted it
+        store.add_inbox(body(alert("BuildFailing", fp="b1", severity="critical")), time.time(), me)
         svc.step()
         assert [s.type for s in store.swarms("running")] == ["bugfix"]
         assert store.dead_letter_count() == 1
         assert "surrogate" in store.dead_letters()[0]["error"]
-        assert not store.pending_inbox()
+        assert not store.pending_inbox(me)
     finally:
         for s in store.swarms("running"):
             svc.runtime.kill_swarm(s.id)
@@ -345,9 +346,10 @@ def test_a_backlog_is_worked_in_batches_with_a_heartbeat(tmp_path: Path) -> None
     store = svc.runtime.store
     try:
         for i in range(450):
-            store.add_inbox(body(alert("MemoryHigh", fp=f"{i:x}", severity="warning")), 0.0)
+            raw = body(alert("MemoryHigh", fp=f"{i:x}", severity="warning"))
+            store.add_inbox(raw, 0.0, svc.config.responder.id)
         beats = []
-        while store.pending_inbox(1):
+        while store.pending_inbox(svc.config.responder.id, 1):
             svc.step()
             beats.append(svc.heartbeat)
         assert len(beats) == 3, "200 bodies a step: the heartbeat moves between batches"

@@ -68,17 +68,32 @@ def test_every_kind_of_row_round_trips(database: Database) -> None:
     assert store.finished((1.0, 10.0)) == [("bugfix", 1, "succeeded", 1, 5.0, [0, 1])]
     assert store.last_runs("bugfix", 3) == [("succeeded", None, None)]
 
-    body_id = store.add_inbox(b'{"alerts": []}', 1.0)
-    assert store.pending_inbox(5) == [(body_id, b'{"alerts": []}')]
+    body_id = store.add_inbox(b'{"alerts": []}', 1.0, "r1")
+    assert store.add_inbox(b"{}", 1.0, "r2") != body_id
+    assert store.pending_inbox("r1", 5) == [(body_id, b'{"alerts": []}')]
     store.inbox_done([body_id])
-    assert store.pending_inbox() == []
+    assert store.pending_inbox("r1") == []
 
     labels = {"alertname": "BuildFailing", "severity": "critical"}
-    assert store.open_episode("fp", "t0", labels, 1.0)
+    assert store.open_episode("fp", "t0", labels, 1.0, alert='{"a": 1}', reserved_until=31.0)
     assert not store.open_episode("fp", "t0", labels, 2.0)
-    assert store.awaits_action("fp", "t0")
+    assert store.unclaimed("r2", "", 30.0) == []  # reserved for its receiver
+    assert store.unclaimed("r2", "", 32.0) == [("", '{"a": 1}')]
+    assert store.claim("fp", "t0", "r1", "", 2.0, 40.0)
+    assert not store.claim("fp", "t0", "r2", "", 39.0, 69.0)  # r1's lease holds
+    store.renew_claims("r1", 50.0)
+    assert store.unclaimed("r2", "", 45.0) == []
+    assert store.unclaimed("r2", "", 51.0) == [("r1", '{"a": 1}')]  # r1 died
+    assert store.claim("fp", "t0", "r2", "", 51.0, 81.0)
     store.episode_acted("fp", "t0", "spawned")
-    assert not store.awaits_action("fp", "t0")
+    state = store.claim_state("fp", "t0")
+    assert state is not None and state.acted and state.claimed_by == "r2"
+    assert not store.claim("fp", "t0", "r2", "", 52.0, 82.0)  # acted on: nobody claims it
+    assert store.unclaimed("r1", "", 1000.0) == []
+    store.open_episode("disk", "t0", {"alertname": "DiskSpaceLow"}, 1.0, host="h2:9464")
+    assert not store.claim("disk", "t0", "r1", "h1:9464", 1.0, 31.0)  # another host's work
+    assert store.claim("disk", "t0", "r2", "h2:9464", 1.0, 31.0)
+    store.close_episode("disk", "t0", 2.0)
     assert store.firing() == [("BuildFailing", "critical", "")]
     assert store.expire_episodes(1000.0, {"": 100.0}) == 1 and store.firing() == []
 
@@ -115,22 +130,28 @@ def test_every_kind_of_row_round_trips(database: Database) -> None:
 
 
 def test_two_stores_on_one_database_see_one_truth(database: Database) -> None:
-    """Two responders (two stores) racing to open the same episode: exactly one wins."""
+    """Responders (two stores, eight threads) racing to open the same episode, then
+    to claim it: exactly one opens it and exactly one claims it."""
     stores = [database.store() for _ in range(2)]
     labels = {"alertname": "BuildFailing"}
-    results: list[bool] = []
+    opened: list[bool] = []
+    claimed: list[str] = []
     barrier = threading.Barrier(8)
 
-    def race(store: Store) -> None:
+    def race(store: Store, me: str) -> None:
         barrier.wait()
-        results.append(store.open_episode("fp", "t0", labels, 1.0))
+        opened.append(store.open_episode("fp", "t0", labels, 1.0))
+        barrier.wait()
+        if store.claim("fp", "t0", me, "", 1.0, 31.0):
+            claimed.append(me)
 
-    threads = [threading.Thread(target=race, args=(stores[i % 2],)) for i in range(8)]
+    threads = [threading.Thread(target=race, args=(stores[i % 2], f"r{i}")) for i in range(8)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    assert sorted(results) == [False] * 7 + [True]
+    assert sorted(opened) == [False] * 7 + [True]
+    assert len(claimed) == 1
     for s in stores:
         s.close()
 

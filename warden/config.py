@@ -179,6 +179,8 @@ class PolicySettings:
     max_running: int
     recover: str | None = None
     """A recovery (responder.recoveries) to run first; its swarms follow only if it fails."""
+    host_bound: bool | None = None
+    """Only the responder of the alert's `instance` acts on it; None: the default policy's."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,12 @@ class ResponderSettings:
     """A PostgreSQL URL shared by many responders; None: SQLite in state_dir."""
     database_password_file: Path | None = None
     """The PostgreSQL password, kept out of the URL (and so out of logs)."""
+    instance: str = ""
+    """This host's exporter as Prometheus labels its alerts (`instance`): host-bound
+    alerts with it are this responder's alone. Default: exporter.listen's host:port."""
+    claim_lease: float = 30.0
+    """How long a claimed episode stays this responder's without a renewal: after
+    it died, others wait this long before taking its work over."""
 
 
 @dataclass(frozen=True)
@@ -452,6 +460,12 @@ def _parse(root: Reader, check_programs: bool) -> Config:
         recoveries=_recoveries(_section(resp, "recoveries"), root.problems.file, project_dir),
         id=_responder_id(resp),
         database=_database(resp),
+        instance=(
+            resp.string("instance", "")
+            if _given(resp, "instance")
+            else f"{exporter.listen.host}:{exporter.listen.port}"
+        ),
+        claim_lease=resp.duration("claim_lease", "30s", minimum=1.0),
         database_password_file=(
             resp.path_value("database_password_file", must_exist="file")
             if _given(resp, "database_password_file")
@@ -547,7 +561,9 @@ def _policies(r: Reader) -> dict[str, PolicySettings]:
                 "(R4, modes, budget tiers) for every alert; remove it (docs/responder.md)",
             )
         recover = _optional(p, "recover", None)
-        out[name] = PolicySettings(tuple(spawn), p.integer("max_running", 1, minimum=1), recover)
+        host_bound = p.boolean("host_bound", False) if _given(p, "host_bound") else None
+        max_running = p.integer("max_running", 1, minimum=1)
+        out[name] = PolicySettings(tuple(spawn), max_running, recover, host_bound)
         p.finish()
     return out
 
