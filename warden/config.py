@@ -211,6 +211,10 @@ class StackSettings:
     """A second Alertmanager, gossiping with the first; None: one, unclustered."""
     hang_after: float = 60.0
     """A part whose health check fails this long is killed and restarted (R1: 2 min)."""
+    other_exporters: tuple[str, ...] = ()
+    """host:port of the fleet's other exporters, which this stack's Prometheus scrapes."""
+    other_responders: tuple[str, ...] = ()
+    """host:port of the fleet's other responders: scraped, and sent every alert."""
 
 
 @dataclass(frozen=True)
@@ -644,6 +648,8 @@ def _stack(r: Reader) -> StackSettings:
             if _given(r, "alertmanager_peer_listen")
             else None
         ),
+        other_exporters=_addresses(r, "other_exporters"),
+        other_responders=_addresses(r, "other_responders"),
     )
     gossip = [
         (f"{key} (+1, its gossip)", Listen(at.host, at.port + 1))
@@ -668,6 +674,19 @@ def _stack(r: Reader) -> StackSettings:
         taken[at.port] = key
     r.finish()
     return settings
+
+
+def _addresses(r: Reader, key: str) -> tuple[str, ...]:
+    """HOST:PORT of other hosts' parts, as Prometheus and Alertmanager will reach them."""
+    out = []
+    for i, text in enumerate(r.string_list(key, [])):
+        try:
+            parse_listen(text)
+        except ValueError as exc:
+            r.problems.add(f"{r.key(key)}[{i}]", str(exc))
+            continue
+        out.append(text)
+    return tuple(out)
 
 
 def _shipped(r: Reader, key: str, name: str) -> Path:

@@ -33,10 +33,18 @@ class Addresses:
     """The second of a Prometheus pair."""
     alertmanager_b: str | None = None
     """The second Alertmanager of a cluster of two."""
+    other_exporters: tuple[str, ...] = ()
+    """The exporters of the fleet's other hosts: scraped too (docs/scale.md)."""
+    other_responders: tuple[str, ...] = ()
+    """The responders of the fleet's other hosts: scraped, and sent every alert."""
 
     @property
     def alertmanagers(self) -> list[str]:
         return [a for a in (self.alertmanager, self.alertmanager_b) if a]
+
+    @property
+    def responders(self) -> list[str]:
+        return [self.responder, *self.other_responders]
 
 
 def prometheus_config(
@@ -60,21 +68,30 @@ def prometheus_config(
             name = Path(holder["basic_auth"]["password_file"]).name
             holder["basic_auth"]["password_file"] = str(secrets / name)
     targets = {
-        "warden-exporter": addresses.exporter,
-        "warden-responder": addresses.responder,
-        "prometheus": itself,
+        "warden-exporter": [addresses.exporter, *addresses.other_exporters],
+        "warden-responder": addresses.responders,
+        "prometheus": [itself],
     }
     for job in prom["scrape_configs"]:
-        job["static_configs"][0]["targets"] = [targets[job["job_name"]]]
+        job["static_configs"][0]["targets"] = targets[job["job_name"]]
     return prom
 
 
-def alertmanager_config(shipped: Path, responder: str, token_file: Path) -> dict[str, Any]:
+def alertmanager_config(shipped: Path, responders: list[str], token_file: Path) -> dict[str, Any]:
+    """The shipped routes, each responder webhook sent to every one of `responders`
+    (a fleet's responders all receive every alert; the episode claim picks one)."""
     am: dict[str, Any] = yaml.safe_load(shipped.read_text(encoding="utf-8"))
     for receiver in am["receivers"]:
+        hooks = []
         for hook in receiver.get("webhook_configs", []):
-            hook["url"] = hook["url"].replace(SHIPPED_RESPONDER, responder)
             hook["http_config"]["authorization"]["credentials_file"] = str(token_file)
+            if SHIPPED_RESPONDER not in hook["url"]:
+                hooks.append(hook)
+                continue
+            for responder in responders:
+                hooks.append({**hook, "url": hook["url"].replace(SHIPPED_RESPONDER, responder)})
+        if hooks:
+            receiver["webhook_configs"] = hooks
     return am
 
 
@@ -142,7 +159,7 @@ def compose_files(config_file: Path) -> dict[str, str]:
     }
     am = alertmanager_config(
         repo / "alertmanager" / "alertmanager.yml",
-        COMPOSE.responder,
+        [COMPOSE.responder],
         Path("/run/secrets/webhook-token"),
     )
 

@@ -78,6 +78,8 @@ class Up:
             str(s.alertmanager_listen),
             str(s.prometheus_replica_listen) if s.prometheus_replica_listen else None,
             str(s.alertmanager_peer_listen) if s.alertmanager_peer_listen else None,
+            s.other_exporters,
+            s.other_responders,
         )
         self.supervisors: list[Supervisor] = []
         self.credentials: dict[str, Credentials] = {}
@@ -108,7 +110,7 @@ class Up:
             am_cfg,
             alertmanager_config(
                 c.stack.alertmanager_config,
-                self.addresses.responder,
+                self.addresses.responders,
                 c.responder.token_file.resolve(),
             ),
         )
