@@ -202,6 +202,7 @@ class Service:
         # A full batch means more may wait: the next step comes without a pause.
         self._backlog = self.handler.process_inbox(limit=INBOX_BATCH) == INBOX_BATCH
         self.handler.take_over()
+        self.handler.claims.lead()
         self.reassess()
         self.runtime.poll()
         self.handler.recoveries.poll()

@@ -10,8 +10,15 @@ the one of the alert's host, for host-bound work) takes it over from the
 alert kept with the episode. A responder alone on its database claims too:
 after a crash between its claim and its action, it takes its own work over.
 
+The scheduled jobs that spawn or report for everyone (J1, J2, J5, J6, J8,
+J10) run on one responder of a fleet: the holder of the `jobs` lease, which
+it renews each third of a lease and another takes once it lapsed. A stalled
+holder may overlap its successor by up to a third of a lease; the admission
+rule still bounds what a doubled job could start.
+
 One owner: the responder's worker thread holds a `Claims` and is the only
-caller, so the set of held claims needs no lock.
+caller, so the set of held claims needs no lock. `leading` is read by the
+scheduler's threads: a bool the worker replaces.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from responder.webhook import Alert
 
 TAKEOVER_EVERY = 1.0
 """Seconds between looks for dropped claims: a read of the open episodes' index."""
+JOBS_LEASE = "jobs"
+"""The lease of the scheduled jobs that act for the whole fleet (`Jobs.FLEET_JOBS`)."""
 
 
 class Claims:
@@ -49,6 +58,9 @@ class Claims:
         self._looked_at = float("-inf")
         self.taken_over = 0
         """Episodes this responder acted on after another's claim lapsed."""
+        self.leading = not store.shared
+        """This responder runs the fleet's scheduled jobs (always, alone on SQLite)."""
+        self._lease_tried_at = float("-inf")
 
     def bound_to(self, alert: Alert, host_bound: bool) -> str:
         """The instance whose responder alone may act on the alert ("": any)."""
@@ -111,3 +123,13 @@ class Claims:
         for claimer, text in self.store.unclaimed(self.me, self.instance, now):
             out.append((claimer, Alert(**json.loads(text))))
         return out
+
+    def lead(self) -> bool:
+        """Take or renew the jobs' lease, once a third of a lease passed since the
+        last try; whether this responder leads now."""
+        now = self.clock()
+        if not self.store.shared or 0 <= now - self._lease_tried_at < self.lease / 3:
+            return self.leading
+        self._lease_tried_at = now
+        self.leading = self.store.take_lease(JOBS_LEASE, self.me, now, now + self.lease)
+        return self.leading

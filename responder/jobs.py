@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RECOVERY = ("bugfix", "coverage", "monitor")
 """R2: when every swarm died, why they died, carry on, and prevent it again."""
+FLEET_JOBS = frozenset({"J1", "J2", "J5", "J6", "J8", "J10"})
+"""Jobs that spawn or report for the whole fleet: scheduled on the lease holder only
+(responder.claims). J7 (each host's context file and logs) and J9 (each
+responder's mode) run on every responder."""
 WORK = ("coverage", "improvement", "review")
 """J2 refills with work swarms when swarms simply finished."""
 CRISIS_TOO_LONG_SECONDS = 1800.0
@@ -121,13 +125,22 @@ class Jobs:
 
     def _guarded(self, job: str) -> Callable[[], None]:
         def run() -> None:
-            try:
-                self._run(job)
-            except Exception:
-                log.exception("job %s failed", job)
+            self.scheduled(job)
 
         run.__name__ = run.__qualname__ = job
         return run
+
+    def scheduled(self, job: str) -> bool:
+        """What the scheduler runs: the job, unless another responder of the fleet
+        leads the fleet's jobs; False if it did not run. Its failure is logged,
+        never raised into the scheduler."""
+        if job in FLEET_JOBS and not self.service.handler.claims.leading:
+            return False
+        try:
+            self._run(job)
+        except Exception:
+            log.exception("job %s failed", job)
+        return True
 
     # -- the jobs ---------------------------------------------------------------
     def wake_cycle(

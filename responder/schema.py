@@ -208,3 +208,13 @@ recoveries = Table(
     Index("recoveries_state", "state"),
     sqlite_autoincrement=True,
 )
+
+leases = Table(
+    "leases",
+    metadata,
+    # Work that one responder of a fleet does for all (the scheduled jobs that
+    # spawn and report): held by `holder` until `until`, renewed while it lives.
+    Column("name", Text, primary_key=True),
+    _text("holder"),
+    Column("until", Float, nullable=False),
+)

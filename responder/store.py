@@ -987,6 +987,13 @@ class Store:
         with self._tx() as db:
             return db.execute(Q.claim, {**params, "now": now, "until": until}).rowcount == 1
 
+    def take_lease(self, name: str, me: str, now: float, until: float) -> bool:
+        """Hold the lease `name` until `until` if it is free, lapsed or already
+        ours; True if we hold it now. One statement: of responders racing, one wins."""
+        params = {"name": name, "me": me, "now": now, "until": until}
+        with self._tx() as db:
+            return db.execute(TAKE_LEASE[self._dialect], params).first() is not None
+
     def renew_claims(self, me: str, until: float) -> None:
         """Move the leases of the episodes `me` holds and has not yet acted on."""
         with self._tx() as db:
@@ -1087,6 +1094,23 @@ def _insert_ignore_pg(table: Table) -> Insert:
 @cache
 def _insert_ignore_sqlite(table: Table) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing().returning(*table.primary_key)
+
+
+def _take_lease(dialect: Any) -> Insert:
+    """Take or renew a lease: a new row, or the existing one if it is ours or lapsed
+    (an upsert whose update is conditional; RETURNING says whether it happened)."""
+    stmt = dialect.insert(t.leases).values(
+        name=_param("name"), holder=_param("me"), until=_param("until")
+    )
+    upsert: Insert = stmt.on_conflict_do_update(
+        index_elements=[t.leases.c.name],
+        set_={"holder": stmt.excluded.holder, "until": stmt.excluded.until},
+        where=or_(t.leases.c.holder == _param("me"), t.leases.c.until < _param("now")),
+    ).returning(t.leases.c.holder)
+    return upsert
+
+
+TAKE_LEASE = {"postgresql": _take_lease(postgresql), "sqlite": _take_lease(sqlite)}
 
 
 @dataclass

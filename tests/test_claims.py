@@ -184,3 +184,23 @@ def test_host_bound_work_waits_for_its_host(fleet: Fleet) -> None:
 def _only(fleet: Fleet) -> str:
     (swarm,) = fleet.services[0].runtime.store.swarms()
     return swarm.id
+
+
+def test_one_responder_runs_the_fleets_scheduled_jobs(fleet: Fleet) -> None:
+    """J8 scheduled on all three starts one improvement swarm: only the holder of
+    the jobs' lease runs it; when the holder dies, another takes the lease over."""
+    fleet.step_together()
+    leaders = [i for i, s in enumerate(fleet.services) if s.handler.claims.leading]
+    assert len(leaders) == 1, leaders
+    ran = [s.jobs.scheduled("J8") for s in fleet.services]
+    assert ran == [i in leaders for i in range(3)]
+    assert [t for t, _ in fleet.swarms()] == ["improvement"]
+    fleet.kill(leaders[0])
+    alive = [i for i in range(3) if i not in leaders]
+    fleet.clock.now += 31
+    fleet.step_together(alive)
+    now_leading = [i for i in alive if fleet.services[i].handler.claims.leading]
+    assert len(now_leading) == 1, now_leading
+    for i in alive:
+        fleet.services[i].jobs.scheduled("J8")
+    assert [t for t, _ in fleet.swarms(alive[0])] == ["improvement", "improvement"]

@@ -303,3 +303,19 @@ responder:
     write_config(tmp_path / "bad.yml", "responder:\n  id: 'two words'\n")
     with pytest.raises(ConfigError, match=r"responder\.id"):
         load_config(tmp_path / "bad.yml", check_programs=False)
+
+
+def test_a_lease_is_held_by_one_until_it_lapses(database: Database) -> None:
+    """The scheduled jobs' lease: one holder at a time, renewed by it, taken over
+    by another only once it lapsed."""
+    stores = [database.store() for _ in range(2)]
+    a, b = stores
+    assert a.take_lease("jobs", "r1", 0.0, 30.0)
+    assert not b.take_lease("jobs", "r2", 10.0, 40.0)
+    assert a.take_lease("jobs", "r1", 20.0, 50.0)  # renewed
+    assert not b.take_lease("jobs", "r2", 45.0, 75.0)
+    assert b.take_lease("jobs", "r2", 51.0, 81.0)  # r1 died
+    assert not a.take_lease("jobs", "r1", 60.0, 90.0)
+    assert a.take_lease("other", "r1", 60.0, 90.0)
+    for s in stores:
+        s.close()
