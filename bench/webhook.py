@@ -12,8 +12,14 @@ bench starts, durable as in production) and real agents
 - decision: 20 new episodes, one at a time: from the webhook being sent to
   the swarm's agent process started (its `started_at` in the store).
 
+With `--responders N` (PostgreSQL), N responders share the database and
+each receives every body, as Alertmanager sends every alert to every
+responder of a fleet (one connection and sending thread per responder);
+"handled" is then the storm's alerts over the time until every inbox is
+worked off, and each episode must still start exactly one swarm.
+
 Run: .venv/bin/python -m bench.webhook [--bodies 2000] [--episodes 200]
-     [--database sqlite|postgresql]
+     [--database sqlite|postgresql] [--responders 1]
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import json
 import random
 import tempfile
 import textwrap
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +45,11 @@ from tests.pgserver import PostgresServer
 from tests.stack import TOKEN
 
 
-def config(work: Path, database: str = "") -> Path:
+def config(work: Path, database: str = "", rid: str = "r0") -> Path:
     return fake_agent_config(
         work,
         database
+        + textwrap.indent(f"id: {rid}\ninstance: {rid}:1\n", " " * 8)
         + """\
         poll_interval: 20ms
         policies:
@@ -96,13 +105,34 @@ def one(db: Connection, sql: str, **params: Any) -> Any:
     return None if row is None else row[0]
 
 
+def storm(conns: list[http.client.HTTPConnection], bodies: list[bytes]) -> list[float]:
+    """Every body to every responder, one thread per responder; the POST latencies."""
+    latencies: list[float] = []
+
+    def send(conn: http.client.HTTPConnection) -> None:
+        for data in bodies:
+            s = time.perf_counter()
+            post(conn, data)
+            latencies.append(time.perf_counter() - s)
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in conns]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return latencies
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bodies", type=int, default=2000)
     ap.add_argument("--episodes", type=int, default=200)
     ap.add_argument("--decisions", type=int, default=20)
     ap.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--responders", type=int, default=1)
     args = ap.parse_args()
+    if args.responders > 1 and args.database != "postgresql":
+        ap.error("--responders above 1 needs --database postgresql")
     rng = random.Random(7)  # noqa: S311  (a repeatable load, not a secret)
     server = PostgresServer.start(durable=True) if args.database == "postgresql" else None
     with tempfile.TemporaryDirectory(prefix="warden-bench-webhook-") as tmp:
@@ -115,27 +145,27 @@ def main() -> None:
             )
             store = Store(url, password=server.password)
         else:
-            store = Store(work / "state" / "warden.db")
-        resp = ResponderProcess(config(work, keys))
+            store = Store(work / "r0" / "state" / "warden.db")
+        fleet = []
+        for i in range(args.responders):
+            (work / f"r{i}").mkdir(exist_ok=True)
+            fleet.append(ResponderProcess(config(work / f"r{i}", keys, f"r{i}")))
         db = store.engine.connect()
-        print(f"store: {args.database}")
+        print(f"store: {args.database}, responders: {args.responders}")
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", resp.port, timeout=30)
+            conns = [http.client.HTTPConnection("127.0.0.1", r.port, timeout=30) for r in fleet]
             pool = [f"{i:x}" for i in range(args.episodes)]
-            latencies, sent = [], set()
+            picks = [rng.sample(pool, 5) for _ in range(args.bodies)]
+            sent = {fp for fps in picks for fp in fps}
             t0 = time.perf_counter()
-            for _ in range(args.bodies):
-                fps = rng.sample(pool, 5)
-                sent.update(fps)
-                s = time.perf_counter()
-                post(conn, body("StormAlert", fps))
-                latencies.append(time.perf_counter() - s)
+            latencies = storm(conns, [body("StormAlert", fps) for fps in picks])
             wall = time.perf_counter() - t0
+            alerts = args.bodies * 5
             print(
-                f"storm: {args.bodies * 5} alerts in {args.bodies} bodies, {len(sent)} episodes: "
-                f"POST p50={percentile(latencies, 50) * 1000:.1f} ms "
+                f"storm: {alerts} alerts in {args.bodies} bodies to each responder, "
+                f"{len(sent)} episodes: POST p50={percentile(latencies, 50) * 1000:.1f} ms "
                 f"p99={percentile(latencies, 99) * 1000:.1f} ms, "
-                f"{args.bodies * 5 / wall:,.0f} alerts/s accepted"
+                f"{alerts / wall:,.0f} alerts/s accepted (by each)"
             )
             t1 = time.perf_counter()
             wait_for(lambda: one(db, "SELECT COUNT(*) FROM inbox WHERE done = 0") == 0, 600, 0.2)
@@ -145,22 +175,26 @@ def main() -> None:
                     text("SELECT trigger FROM swarms WHERE trigger LIKE 'alert:StormAlert:%'")
                 )
             ]
+            claimers = Counter(
+                c for (c,) in db.execute(text("SELECT claimed_by FROM episodes WHERE acted = 1"))
+            )
             db.rollback()
             episodes = {t.split(":")[2] for t in triggers}
             once = len(triggers) == len(episodes) == len(sent)
             handled = time.perf_counter() - t1 + wall
             print(
                 f"       handled {handled:.1f} s after the first POST "
-                f"({args.bodies * 5 / handled:,.0f} alerts/s handled); "
+                f"({alerts / handled:,.0f} alerts/s handled); "
                 f"swarms started: {len(triggers)} for {len(sent)} episodes "
-                f"({'exactly one each' if once else 'MISMATCH'})"
+                f"({'exactly one each' if once else 'MISMATCH'}); "
+                f"acted on by: {', '.join(f'{k} {v}' for k, v in sorted(claimers.items()))}"
             )
 
             decisions = []
             for i in range(args.decisions):
                 fp = f"d{i:x}"
                 s = time.time()
-                post(conn, body("DecisionAlert", [fp]))
+                storm(conns, [body("DecisionAlert", [fp])])
                 trigger = f"alert:DecisionAlert:{fp}:2026-11-26T20:00:00Z:0"
 
                 def started(trigger: str = trigger) -> float | None:
@@ -182,7 +216,8 @@ def main() -> None:
         finally:
             db.close()
             store.close()
-            resp.stop()
+            for r in fleet:
+                r.stop()
             if server is not None:
                 server.stop()
 
