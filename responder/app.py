@@ -46,6 +46,7 @@ from responder.recovery import ESCALATIONS
 from responder.recovery import OUTCOMES as RECOVERY_OUTCOMES
 from responder.runtime import Runtime
 from responder.store import open_store
+from responder.storeerror import StoreUnavailable
 from responder.webhook import BadBody, parse_body
 from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS
 from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Secrets, read_secret
@@ -60,6 +61,8 @@ INBOX_BATCH = 200
 """Webhook bodies one step handles: a backlog is worked through step by step, so
 agents are watched meanwhile and the heartbeat shows progress, not a hang."""
 IDLE_WAKE_SECONDS = 5.0
+OUTAGE_RETRY_SECONDS = 1.0
+"""How often a worker whose database is unreachable tries again."""
 VIEW_REFRESH_SECONDS = 5.0
 CRISIS_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0)
 
@@ -164,12 +167,28 @@ class Service:
         return future
 
     def _work(self) -> None:
+        outage_since: float | None = None
         while not self._stop.is_set():
+            wait: float | None = None
             try:
                 self.step()
+            except StoreUnavailable as exc:
+                # Told once, not at every step: steps wait for the server (no
+                # heartbeat meanwhile, so a supervisor and ResponderDown see it).
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                    log.error("%s; steps wait for it, tried every second", exc)
+                wait = OUTAGE_RETRY_SECONDS
             except Exception:
                 log.exception("responder worker step failed; continuing")
-            self._wake.wait(self._idle_wait())
+            else:
+                if outage_since is not None:
+                    log.warning(
+                        "the database is reachable again after %.0f s of outage",
+                        time.monotonic() - outage_since,
+                    )
+                    outage_since = None
+            self._wake.wait(self._idle_wait() if wait is None else wait)
             self._wake.clear()
         self._run_commands()  # none is left waiting on a stopped worker
 
@@ -353,6 +372,9 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPRequestEntityTooLarge:
         request.app[SERVICE].reject("too_large")
         return web.json_response({"error": "body too large"}, status=413)
+    except StoreUnavailable as exc:
+        # Nothing was recorded: a sender that retries (Alertmanager) loses nothing.
+        return web.json_response({"error": str(exc)}, status=503)
 
 
 def _authorized(request: web.Request) -> bool:

@@ -33,6 +33,7 @@ from responder.model import Priority
 from responder.policy import DEFAULT_POLICIES, Policy, Spawn
 from responder.recovery import Recoveries, Tell
 from responder.runtime import Runtime, SpawnRefused
+from responder.storeerror import StoreUnavailable
 from responder.webhook import Alert, BadBody, parse_body
 from warden.auth import Credentials, fetch
 from warden.config import PolicySettings
@@ -106,6 +107,8 @@ class AlertHandler:
             for alert in alerts:
                 try:
                     self.handle(alert)
+                except StoreUnavailable:
+                    raise  # the body stays in the inbox for the step after the outage
                 except Exception as exc:
                     self._set_aside(inbox_id, exc, json.dumps(alert.labels, sort_keys=True))
         if bodies:
@@ -119,6 +122,8 @@ class AlertHandler:
         for claimer, alert in self.claims.dropped():
             try:
                 taken += self.handle(alert, taken_from=claimer or "nobody")
+            except StoreUnavailable:
+                raise
             except Exception:
                 log.exception("taking over %s %s failed", alert.name, alert.episode)
         return taken
@@ -156,6 +161,8 @@ class AlertHandler:
         try:
             with self.action_latency.time():
                 outcome = self._act(alert, policy, taken_from)
+        except StoreUnavailable:
+            raise  # not acted on: its claim lapses and it is taken over
         except Exception as exc:
             # Acted on, badly: its re-sends are duplicates, not the same error again.
             self.store.episode_acted(fp, starts, f"error: {type(exc).__name__}: {exc}")

@@ -27,6 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from responder import learning, reports
 from responder.model import Priority, SwarmState
 from responder.runtime import SpawnRefused
+from responder.storeerror import StoreUnavailable
 from responder.webhook import Alert
 from warden.auth import fetch
 
@@ -138,6 +139,8 @@ class Jobs:
             return False
         try:
             self._run(job)
+        except StoreUnavailable as exc:
+            log.warning("job %s not run: %s", job, exc)
         except Exception:
             log.exception("job %s failed", job)
         return True

@@ -392,11 +392,9 @@ class Runtime:
     def _end(self, live: _Live, exit_code: int | None, report: PollReport) -> None:
         """Record how an agent ended, pay for it, and retry it or settle its swarm."""
         row, result, now = live.row, live.adapter.result, self.clock()
-        self._live.pop(row.id, None)
-        live.follower.close()
-        self.launcher.forget(row.swarm_id, row.id)
         stored = self.store.agent(row.id)
         if stored is not None and not AgentState(stored.state).live:
+            self._forget(live)
             return  # settled already (a retry of this step after a crash)
         error = bool(result and result.is_error)
         swarm = self.store.swarm(row.swarm_id)
@@ -449,7 +447,6 @@ class Runtime:
             now,
             reported if reported is not None and reported > cap else None,
         )
-        row.state = state
         self.store.end_agent(
             row.id,
             ledger,
@@ -463,6 +460,10 @@ class Runtime:
             failure_class=None if failure is None else str(failure.cls),
             failure_text=None if failure is None else failure.text,
         )
+        row.state = state
+        # Forgotten only once its end is written: a store that failed (a database
+        # outage) leaves it watched, and the next poll ends it with what it printed.
+        self._forget(live)
         report.ended.append((row.id, state))
         h = self._history
         h.spend_by_type[live.swarm.type] = h.spend_by_type.get(live.swarm.type, 0.0) + amount
@@ -478,6 +479,11 @@ class Runtime:
         if swarm_over or failure is None or (state == AgentState.KILLED and not live.replace):
             return
         self._retry_or_fail(live, failure, now, report)
+
+    def _forget(self, live: _Live) -> None:
+        self._live.pop(live.row.id, None)
+        live.follower.close()
+        self.launcher.forget(live.row.swarm_id, live.row.id)
 
     def _retry_or_fail(self, live: _Live, failure: Failure, now: float, report: PollReport) -> None:
         """Transient failures are retried with backoff (at least what the API asked

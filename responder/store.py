@@ -43,7 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.dml import Insert
 
@@ -57,7 +57,7 @@ from responder.database import (
     unusable,
 )
 from responder.model import LIVE_AGENT_STATES as LIVE_STATES
-from responder.storeerror import StoreError
+from responder.storeerror import StoreError, StoreUnavailable
 from warden.config import Config
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -479,6 +479,8 @@ class Store:
         self._writer: AbstractContextManager[Any] = (
             nullcontext() if self.shared else threading.Lock()
         )
+        self._outages = 0
+        """Outages seen: a connection opened before the latest is opened again."""
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()  # held only to list a new connection
 
@@ -490,9 +492,18 @@ class Store:
         self.engine.dispose()
 
     def _connection(self, kind: str) -> Connection:
-        """This thread's connection for `kind` ("read" or "write"), opened on first use."""
+        """This thread's connection for `kind` ("read" or "write"), opened on first use,
+        and again after an outage seen by any thread: the server that came back
+        cut every connection of before, idle ones too."""
         conn: Connection | None = getattr(self._local, kind, None)
+        opened_in = getattr(self._local, f"{kind}_outages", 0)
         if conn is None or conn.closed:
+            pass
+        elif opened_in != self._outages and not conn.in_transaction():
+            conn.invalidate()  # no rollback tried on a connection the server dropped
+            conn.close()
+        if conn is None or conn.closed:
+            setattr(self._local, f"{kind}_outages", self._outages)
             conn = self.engine.connect()
             if kind == "read":
                 conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -500,19 +511,40 @@ class Store:
                 conn.execution_options(write=True)
             setattr(self._local, kind, conn)
             with self._opened_lock:
-                self._opened.append(conn)
+                self._opened = [c for c in self._opened if not c.closed] + [conn]
         return conn
+
+    @contextmanager
+    def _reaching(self, kind: str) -> Iterator[Connection]:
+        """This thread's `kind` connection, with a lost server told as StoreUnavailable.
+
+        A server that went away (a restart, a failover) invalidates the
+        connection. A write transaction is rolled back by its `begin()`; a
+        reader's connection (autocommit, but begun all the same) is rolled back
+        here, so that the next statement connects afresh instead of every later
+        one failing on the invalid transaction."""
+        conn: Connection | None = None
+        try:
+            conn = self._connection(kind)
+            yield conn
+        except DBAPIError as exc:
+            if kind == "read" and conn is not None:
+                conn.rollback()
+            if self.shared and (exc.connection_invalidated or isinstance(exc, OperationalError)):
+                self._outages += 1
+                raise StoreUnavailable(unusable(self.name, exc)) from exc
+            raise
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         """One atomic write transaction; rolled back whole if anything in it fails.
         Inside `spawn_guard` (on the same thread) it joins the guard's transaction."""
-        conn = self._connection("write")
-        if conn.in_transaction():
-            yield conn
-            return
-        with self._writer, conn.begin():
-            yield conn
+        with self._reaching("write") as conn:
+            if conn.in_transaction():
+                yield conn
+                return
+            with self._writer, conn.begin():
+                yield conn
         self.writes += 1
 
     @contextmanager
@@ -543,10 +575,12 @@ class Store:
         return float(row[0]), float(row[1]), [float(v) for v in tuple(row)[2:]]
 
     def _rows(self, query: Executable, **params: Any) -> list[AnyRow]:
-        return list(self._connection("read").execute(query, params))
+        with self._reaching("read") as conn:
+            return list(conn.execute(query, params))
 
     def _value(self, query: Executable, **params: Any) -> Any:
-        return self._connection("read").execute(query, params).scalar()
+        with self._reaching("read") as conn:
+            return conn.execute(query, params).scalar()
 
     def _insert_ignore(self, table: Table) -> Insert:
         """INSERT that skips a row whose key exists (SQLite's OR IGNORE, PostgreSQL's

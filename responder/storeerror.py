@@ -8,3 +8,8 @@ that open one.
 
 class StoreError(Exception):
     """The database cannot be used; the message names it and what to do."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached now (a restart, a failover, the
+    network): what was being done is not done, and may be tried again."""

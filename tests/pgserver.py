@@ -51,6 +51,7 @@ class PostgresServer:
     password_file: Path
     proc: subprocess.Popen[bytes] | None = None
     made: list[str] = field(default_factory=list)
+    durable: bool = False
 
     @classmethod
     def start(cls, durable: bool = False) -> PostgresServer:
@@ -64,7 +65,7 @@ class PostgresServer:
         pwfile.chmod(0o644)
         if run_as is not None:
             os.chown(folder, run_as.pw_uid, run_as.pw_gid)
-        server = cls(folder, free_port(), password, pwfile)
+        server = cls(folder, free_port(), password, pwfile, durable=durable)
         _run(
             run_as,
             binary("initdb"),
@@ -79,23 +80,29 @@ class PostgresServer:
             "-E",
             "UTF8",
         )
+        server.launch()
+        return server
+
+    def launch(self) -> None:
+        """Start the server on its folder and port (again, after `halt`)."""
         args = [
             binary("postgres"),
             "-D",
-            str(folder / "data"),
+            str(self.folder / "data"),
             "-p",
-            str(server.port),
+            str(self.port),
             "-k",
-            str(folder),
+            str(self.folder),
             "-c",
             "listen_addresses=127.0.0.1",
             "-c",
             "max_connections=200",
         ]
-        if not durable:
+        if not self.durable:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
-        log = (folder / "server.log").open("wb")
-        server.proc = subprocess.Popen(
+        run_as = _run_as()
+        log = (self.folder / "server.log").open("ab")
+        self.proc = subprocess.Popen(
             args,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -104,8 +111,7 @@ class PostgresServer:
             extra_groups=[] if run_as else None,
             start_new_session=True,
         )
-        server._wait_ready()
-        return server
+        self._wait_ready()
 
     def url(self, database: str = "postgres") -> str:
         """The URL Warden's config takes (no password in it)."""
@@ -146,15 +152,19 @@ class PostgresServer:
                     raise
                 time.sleep(0.1)
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server, its data kept: an outage, clients cut off ("fast" shutdown)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # "fast" shutdown: clients are cut off
+            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
