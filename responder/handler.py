@@ -79,8 +79,9 @@ class AlertHandler:
         )
         self.recoveries = Recoveries(runtime, self._escalate, tell)
         self.exporter_url = exporter_url
+        """This host's exporter's base URL: its /api/v1 has the failing output and files."""
         self.exporter_credentials = exporter_credentials
-        """The exporter's base URL: its /api/v1 has the failing output and files."""
+        self.fleet_exporters = frozenset(runtime.config.stack.other_exporters)
         self.received: Counter[str] = Counter()
         self.duplicates = 0
         self.actions: Counter[tuple[str, str]] = Counter()
@@ -257,7 +258,7 @@ class AlertHandler:
         lines += [f"- {k}: {v}" for k, v in sorted(alert.labels.items())]
         check = CHECKS_FOR.get(alert.name)
         if check:
-            report = self._exporter("checks").get(check) or {}
+            report = self._exporter(alert, "checks").get(check) or {}
             failing = report.get("failing_cases") or []
             if failing:
                 lines += ["", f"Failing tests ({len(failing)}):"]
@@ -266,15 +267,21 @@ class AlertHandler:
             if output:
                 lines += ["", f"Last failing {check} output:", "```", str(output), "```"]
         if alert.name == "CoverageDecreased":
-            lines += coverage_drop(self._exporter("coverage"))
+            lines += coverage_drop(self._exporter(alert, "coverage"))
         history = self.runtime.config.state_dir / "context.md"  # J7's summary
         if history.exists():
             lines += ["", history.read_text(encoding="utf-8")]
         return "\n".join(lines) + "\n"
 
-    def _exporter(self, what: str) -> dict[str, Any]:
+    def _exporter(self, alert: Alert, what: str) -> dict[str, Any]:
+        """What the exporter that raised the alert knows: in a fleet the project's
+        checks may run on another host. Only the fleet's exporters
+        (`stack.other_exporters`) are asked, never a host an alert merely names:
+        the request carries the scrape password."""
+        instance = alert.labels.get("instance", "")
+        base = f"http://{instance}" if instance in self.fleet_exporters else self.exporter_url
         try:
-            url = f"{self.exporter_url}/api/v1/{what}"
+            url = f"{base}/api/v1/{what}"
             body = json.loads(fetch(url, self.exporter_credentials, timeout=2))
         except (OSError, ValueError):
             return {}

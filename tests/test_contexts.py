@@ -4,8 +4,10 @@ before and after. A real exporter and a real responder, through the webhook."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import sys
+import threading
 from pathlib import Path
 
 from tests.conftest import ExporterProcess, ResponderProcess, free_port, sample, wait_for
@@ -92,3 +94,68 @@ collectors:
     failing = text.index("Failing tests (1):")
     assert "- tests.test_calc.test_div: ZeroDivisionError: division by zero" in text
     assert failing < text.index("Last failing tests output:") < text.index("FAILED tests/")
+
+
+def test_a_fleets_context_comes_from_the_exporter_that_raised_the_alert(
+    tmp_path: Path,
+    exporter_factory: type[ExporterProcess],
+    responder_factory: type[ResponderProcess],
+) -> None:
+    """The project's checks run on one host of a fleet: a responder elsewhere
+    that claims its TestsFailing reads the failing tests from that host's
+    exporter (one of `stack.other_exporters`). An instance not listed is
+    never sent the scrape password."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "run_tests.py").write_text(FAILING_RUN)
+    checks_port, own_port = free_port(), free_port()
+    collectors = f"""project: {{dir: {project}}}
+collectors:
+  host: {{enabled: false}}
+  tests:
+    command: [{sys.executable}, run_tests.py]
+    junit_report: project/reports/junit.xml
+"""
+    cfg = responder_config(
+        tmp_path, extra=collectors + f"exporter: {{listen: '127.0.0.1:{checks_port}'}}\n"
+    )
+    exp = exporter_factory(cfg, checks_port)
+    exp.wait_until(lambda t: sample(t, "warden_tests_success") == 0)
+    asked: list[str] = []
+    stranger = _recording_server(asked)
+    elsewhere = tmp_path / "elsewhere.yml"
+    elsewhere.write_text(
+        cfg.read_text().replace(f"127.0.0.1:{checks_port}", f"127.0.0.1:{own_port}")
+        + "stack: {prometheus_listen: '127.0.0.1:1', "
+        + f"other_exporters: ['127.0.0.1:{checks_port}']}}\n"
+    )
+    resp = responder_factory(elsewhere)
+
+    tests_failing = alert(
+        "TestsFailing", fp="e1", severity="critical", instance=f"127.0.0.1:{checks_port}"
+    )
+    assert post(resp.url, body(tests_failing))[0] == 200
+    text = context_of(tmp_path, "TestsFailing")
+    assert "- tests.test_calc.test_div: ZeroDivisionError: division by zero" in text
+
+    forged = alert("BuildFailing", fp="f1", severity="critical", instance=stranger)
+    assert post(resp.url, body(forged))[0] == 200
+    context_of(tmp_path, "BuildFailing")
+    assert asked == [], "an instance outside the fleet's exporters is never asked"
+
+
+def _recording_server(asked: list[str]) -> str:
+    """A server on loopback that notes each request's Authorization header."""
+
+    class Note(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.headers.get("Authorization", ""))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Note)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"127.0.0.1:{server.server_address[1]}"
