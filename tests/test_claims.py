@@ -16,7 +16,7 @@ import pytest
 
 from responder.app import Service
 from responder.webhook import parse_body
-from tests.conftest import Database, fake_swarm_keys, write_config
+from tests.conftest import Database, fake_swarm_keys, wait_for, write_config
 from tests.pgserver import PostgresServer
 from tests.stack import TOKEN
 from tests.test_modes import Clock
@@ -179,6 +179,30 @@ def test_host_bound_work_waits_for_its_host(fleet: Fleet) -> None:
     acted = fleet.acted()
     assert acted["DiskSpaceLow"] == ["taken over from nobody; started cleanup " + _only(fleet)]
     assert fleet.swarms() == [("cleanup", "r2")]
+
+
+def test_a_swarm_killed_from_another_host_is_ended_by_its_own(fleet: Fleet) -> None:
+    """`warden swarm kill` on host 0 of a swarm running on host 2 marks it killed
+    (a pid means nothing on host 0); host 2's responder, at its next step,
+    kills the agents it runs."""
+    fleet.deliver(body(DISK), to=[2])
+    fleet.services[2].step()
+    swarm_id = _only(fleet)
+    r0, r2 = fleet.services[0].runtime, fleet.services[2].runtime
+    (agent,) = r2.store.agents(swarm_id)
+
+    def running() -> bool:
+        r2.poll()
+        row = r2.store.agent(agent.id)
+        return row is not None and row.state == "running"
+
+    wait_for(running)
+    assert r0.kill_swarm(swarm_id, "killed on request")
+    assert r2.launcher.alive(agent.pid, agent.start_time), "host 0 does not touch host 2's pids"
+    wait_for(lambda: r2.poll() is not None and not r2.killing() and not r2.snapshot.live)
+    ended = r2.store.agent(agent.id)
+    assert ended is not None and ended.state == "killed", ended
+    assert not r2.launcher.alive(agent.pid, agent.start_time)
 
 
 def _only(fleet: Fleet) -> str:
