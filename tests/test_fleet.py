@@ -171,7 +171,10 @@ def test_a_fleet_acts_once_through_kills(
             store = Store(url, read_only=True, password=postgres.password)
             try:
                 total = STORM + 2 * HOST_STORM
-                wait_for(lambda: _acted(store) == total or _summary(store), 90, 0.5)
+                try:
+                    wait_for(lambda: _acted(store) == total, 90, 0.5)
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc}; {_by_state(store)}") from None
                 wait_for(lambda: not store.live_agent_ids(), 60, 0.5)
                 _check(store, exporter_a, exporter_b)
             finally:
@@ -191,9 +194,9 @@ def _acted(store: Store) -> int:
     return sum(1 for r in _episodes(store) if r.acted)
 
 
-def _summary(store: Store) -> bool:
-    print(Counter((r.alertname, r.acted, r.claimed_by, r.host) for r in _episodes(store)))
-    return False
+def _by_state(store: Store) -> str:
+    """What a failure shows: the episodes counted by (alert, acted, claimer, host)."""
+    return str(Counter((r.alertname, r.acted, r.claimed_by, r.host) for r in _episodes(store)))
 
 
 def _check(store: Store, exporter_a: str, exporter_b: str) -> None:
