@@ -27,7 +27,7 @@ from responder import schema
 from responder.store import Store
 from tests.conftest import ExporterProcess, ResponderProcess, free_port, wait_for
 from tests.pgserver import PostgresServer
-from tests.test_up import StackClock, _am_status, stack_config, status, warden_up
+from tests.test_up import StackClock, _am_status, ha_keys, stack_config, status, warden_up
 from warden.auth import fetch
 
 CAP, SWARM_CAP = 0.6, 0.05
@@ -79,19 +79,14 @@ def test_a_fleet_acts_once_through_kills(
     tmp_path: Path, demo_repo: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = postgres.database()
-    p_prom_b, p_am_b, p_exp_b, p_r1, p_r2 = (free_port() for _ in range(5))
-    while p_am_b + 1 in (p_prom_b, p_exp_b, p_r1, p_r2):
-        p_am_b = free_port()
+    p_exp_b, p_r1, p_r2 = (free_port() for _ in range(3))
+    p_prom_b, p_am_b, ha = ha_keys(p_exp_b, p_r1, p_r2)
     cfg, ports = stack_config(
         tmp_path,
         demo_repo,
         probes=False,
         extra=(
-            (
-                "  prometheus_replica_listen: null",
-                f"  prometheus_replica_listen: 127.0.0.1:{p_prom_b}",
-            ),
-            ("  alertmanager_peer_listen: null", f"  alertmanager_peer_listen: 127.0.0.1:{p_am_b}"),
+            *ha,
             ("  other_exporters: []", f"  other_exporters: [127.0.0.1:{p_exp_b}]"),
             ("  other_responders: []", f"  other_responders: [127.0.0.1:{p_r1}, 127.0.0.1:{p_r2}]"),
             ("  id: null", "  id: r0"),

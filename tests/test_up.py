@@ -67,6 +67,19 @@ class Ports(dict[str, int]):
         return http_get(f"http://127.0.0.1:{self[part]}{path}", timeout, self.auth(part))
 
 
+def ha_keys(*taken: int) -> tuple[int, int, tuple[tuple[str, str], ...]]:
+    """Free ports for a second Prometheus and a second Alertmanager (its gossip on
+    the port after, clear of `taken`), and the `stack_config` lines that run them."""
+    prom_b, am_b = free_port(), free_port()
+    while am_b + 1 in (prom_b, *taken):
+        am_b = free_port()
+    lines = (
+        ("  prometheus_replica_listen: null", f"  prometheus_replica_listen: 127.0.0.1:{prom_b}"),
+        ("  alertmanager_peer_listen: null", f"  alertmanager_peer_listen: 127.0.0.1:{am_b}"),
+    )
+    return prom_b, am_b, lines
+
+
 def stack_config(
     tmp_path: Path,
     project: Path,
@@ -588,24 +601,8 @@ def test_a_prometheus_pair_and_an_alertmanager_cluster_act_once(
     replicas scrape and alert, the Alertmanagers gossip, and a broken build
     starts one bugfix swarm: the duplicates (two replicas, two Alertmanagers)
     are absorbed."""
-    peer_prom, peer_am = free_port(), free_port()
-    while peer_am + 1 in (peer_prom,):
-        peer_am = free_port()
-    cfg, ports = stack_config(
-        tmp_path,
-        demo_repo,
-        probes=False,
-        extra=(
-            (
-                "  prometheus_replica_listen: null",
-                f"  prometheus_replica_listen: 127.0.0.1:{peer_prom}",
-            ),
-            (
-                "  alertmanager_peer_listen: null",
-                f"  alertmanager_peer_listen: 127.0.0.1:{peer_am}",
-            ),
-        ),
-    )
+    peer_prom, peer_am, ha = ha_keys()
+    cfg, ports = stack_config(tmp_path, demo_repo, probes=False, extra=ha)
     ports["prometheus-b"], ports["alertmanager-b"] = peer_prom, peer_am
     with warden_up(cfg, StackClock.at_noon(tmp_path), tmp_path / "up.log"):
         wait_for(lambda: status(ports), 60)
