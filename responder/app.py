@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import queue
+import random
 import threading
 import time
 from collections import Counter
@@ -39,6 +40,7 @@ from responder.admission import budget_status
 from responder.handler import AlertHandler, policies_from
 from responder.jobs import Jobs
 from responder.launcher import Launcher
+from responder.learning import Pick
 from responder.metrics import RuntimeMetrics
 from responder.modes import assess
 from responder.notify import post_human_alert
@@ -82,7 +84,9 @@ class Service:
         config: Config,
         clock: Callable[[], float] = time.time,
         launcher: Launcher | None = None,
+        rng: random.Random | None = None,
     ) -> None:
+        """`rng`: the learning's exploration (seeded by the simulator, so a run repeats)."""
         self.config = config
         self.clock = clock
         self.token = read_secret(
@@ -115,6 +119,7 @@ class Service:
             tell=lambda alert, summary, description: self.tell(
                 "alert_unresolved", summary, description, {"unresolved": alert}
             ),
+            rng=rng,
         )
         self.jobs = Jobs(self)
         self.rejected: dict[str, int] = {}
@@ -649,6 +654,42 @@ class ResponderMetrics(Collector):
             episodes.add_metric([name], counts[name])
         yield episodes
         yield from _recovery_metrics(s.config.responder.recoveries, s.view["recovery_counts"])
+        yield from _learning_metrics(*h.learner.published)
+
+
+def _learning_metrics(
+    latest: tuple[Pick, ...], picks: tuple[tuple[tuple[str, str], int], ...]
+) -> Iterator[Metric]:
+    """L1, L3, L5: what the learning knew of each choice when it last chose for a kind of
+    work (the latest `learning.window` runs), and why it chose what it did."""
+    labels = ["work", "type", "size"]
+    runs = GaugeMetricFamily(
+        "warden_learning_choice_runs",
+        "Runs of the choice that count (the latest learning.window), at the last choice.",
+        labels=labels,
+    )
+    succeeded = GaugeMetricFamily(
+        "warden_learning_choice_successes",
+        "Of those runs, how many succeeded.",
+        labels=labels,
+    )
+    spend = GaugeMetricFamily(
+        "warden_learning_choice_spend_usd", "What those runs cost.", labels=labels
+    )
+    for pick in latest:
+        for r in pick.records:
+            key = [pick.work, r.choice.type, str(r.choice.size)]
+            runs.add_metric(key, r.runs)
+            succeeded.add_metric(key, r.succeeded)
+            spend.add_metric(key, r.spend_usd)
+    chosen = CounterMetricFamily(
+        "warden_learning_picks",
+        "Swarm types and sizes chosen, by kind of work and why (off, untried, best, explore).",
+        labels=["work", "reason"],
+    )
+    for (work, reason), n in sorted(picks):
+        chosen.add_metric([work, reason], n)
+    yield from (runs, succeeded, spend, chosen)
 
 
 def _recovery_metrics(

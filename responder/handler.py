@@ -20,15 +20,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import random
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Histogram, disable_created_metrics
 
-from responder import learning
 from responder.admission import Refusal
 from responder.claims import Claims
+from responder.learning import Learner
 from responder.model import Priority
 from responder.policy import DEFAULT_POLICIES, Policy, Spawn
 from responder.recovery import Recoveries, Tell
@@ -65,6 +66,7 @@ class AlertHandler:
         run_job: Callable[[str], None] = lambda job: None,
         reassess: Callable[[], None] = lambda: None,
         tell: Tell = lambda alert, summary, description: False,
+        rng: random.Random | None = None,
     ) -> None:
         self.run_job = run_job
         # Called once a new episode is recorded and before acting on it, so a
@@ -78,6 +80,7 @@ class AlertHandler:
             self.store, settings.id, settings.instance, settings.claim_lease, runtime.clock
         )
         self.recoveries = Recoveries(runtime, self._escalate, tell)
+        self.learner = Learner(runtime.config, self.store, rng)
         self.exporter_url = exporter_url
         """This host's exporter's base URL: its /api/v1 has the failing output and files."""
         self.exporter_credentials = exporter_credentials
@@ -213,20 +216,24 @@ class AlertHandler:
                 rt.refuse("alert", Refusal.CONCURRENCY, detail, type=spawn.type, trigger=trigger)
                 done.append(f"{spawn.type} refused: {detail}")
                 continue
-            stype = rt.config.swarm_types.get(spawn.type)
-            size = learning.best_size(self.store, spawn.type, stype.size if stype else 1)
+            # `learning.choices` may name other types for a policy of one swarm.
+            own = (spawn.type,)
+            pick = self.learner.choose(
+                name, self.learner.types(name, own) if len(policy.spawn) == 1 else own
+            )
+            choice = pick.choice
             try:
                 swarm = rt.start_swarm(
-                    spawn.type, spawn.priority, trigger, context, size=size, path="alert"
+                    choice.type, spawn.priority, trigger, context, size=choice.size, path="alert"
                 )
             except SpawnRefused as exc:
                 self.actions[("spawn", "refused")] += 1
-                done.append(f"{spawn.type} refused ({exc.reason}): {exc}")
+                done.append(f"{choice.type} refused ({exc.reason}): {exc}")
                 continue
             running.append(swarm)
             started.append(swarm.id)
             self.actions[("spawn", "done")] += 1
-            done.append(f"started {spawn.type} {swarm.id}")
+            done.append(f"started {choice.type} {swarm.id} (size {choice.size}; {pick.why})")
         return done, started
 
     def _escalate(self, name: str, fingerprint: str, starts_at: str, context: str) -> list[str]:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from responder import learning, reports
 from responder.model import Priority, SwarmState
@@ -89,7 +90,7 @@ class Jobs:
         sched.add_job(self._guarded("J5"), "interval", minutes=5, id="J5")
         sched.add_job(self._guarded("J6"), "interval", minutes=30, id="J6")
         sched.add_job(self._guarded("J7"), "interval", minutes=30, id="J7")
-        sched.add_job(self._guarded("J8"), "interval", hours=6, id="J8")
+        sched.add_job(self._guarded("J8"), self._improvement_hours(), id="J8")
         for name, at in (
             ("J9-night", self.config.schedule.night_start),
             ("J9-day", self.config.schedule.day_start),
@@ -102,6 +103,13 @@ class Jobs:
     def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
+
+    def _improvement_hours(self) -> CronTrigger:
+        """J8 every 6 hours, at the learned best hour among them (L4)."""
+        hours = learning.improvement_hours(self.service.runtime.store, self.config)
+        return CronTrigger(
+            hour=",".join(map(str, hours)), minute=0, timezone=self.config.schedule.timezone
+        )
 
     def on_mode_change(self, mode: str) -> None:
         """J1 follows the mode's heartbeat: 10 s in a crisis, 3 min at night."""
@@ -169,7 +177,7 @@ class Jobs:
                 actions.append(
                     self._spawn(
                         "J1",
-                        "bugfix",
+                        ("bugfix",),
                         Priority.CRITICAL,
                         "job:J1:crisis",
                         "A crisis is on and no CRITICAL swarm works on it.",
@@ -310,26 +318,28 @@ class Jobs:
             # The recovery types not running yet come first (a crisis may have
             # started its own bugfix swarm already).
             decision, priority = "recovery", Priority.HIGH
-            kinds = sorted(RECOVERY, key=lambda k: any(s.type == k for s in running))
+            order = sorted(RECOVERY, key=lambda k: any(s.type == k for s in running))
             why = "; ".join(f"{s.type} {s.id}: {s.reason}" for s in died[:10])
             context = (
                 f"Every swarm died ({why}). Recovery swarm ({{kind}}): find why they "
                 "stopped, carry on, and prevent it from happening again."
             )
+            # Each of the trio is its own type; the learning chooses its size, for R2's
+            # work rather than J2's (they are not a choice of J2's, and ran whatever failed).
+            choices: list[tuple[str, ...]] = [(k,) for k in order]
+            work = "R2"
         else:
             decision, priority = "refill", Priority.MEDIUM
-            kinds = [k for k in learning.rank_types(rt.store, WORK) if k in self.config.swarm_types]
+            own = tuple(k for k in WORK if k in self.config.swarm_types)
+            choices = [svc.handler.learner.types("J2", own)]
+            work = "J2"
             context = "Fewer swarms run than the minimum: carry on with the project's work."
-        actions = [
-            self._spawn(
-                "J2",
-                kinds[i % len(kinds)],
-                priority,
-                f"job:J2:{int(now)}:{i}",
-                context.replace("{kind}", kinds[i % len(kinds)]),
-            )
-            for i in range(missing)
-        ]
+        actions = []
+        for i in range(missing):
+            types = choices[i % len(choices)]
+            trigger = f"job:{work}:{int(now)}:{i}"
+            text = context.replace("{kind}", types[0])
+            actions.append(self._spawn("J2", types, priority, trigger, text, work))
         rt.store.log_decision(
             "J2", {"minimum": minimum, "decision": decision, "actions": actions}, now
         )
@@ -404,7 +414,7 @@ class Jobs:
             return
         self._spawn(
             "J8",
-            "improvement",
+            svc.handler.learner.types("J8", ("improvement",)),
             Priority.MEDIUM,
             f"job:J8:{int(svc.clock())}",
             "All is well: make one small, safe improvement.",
@@ -418,9 +428,12 @@ class Jobs:
         )
 
     def daily_summary(self) -> None:
-        """J10: the end-of-day report with the P and L figures."""
+        """J10: the end-of-day report with the P and L figures; J8 then follows what was
+        learned of the best hour today."""
         svc = self.service
         now = svc.clock()
+        if self.scheduler is not None:
+            self.scheduler.reschedule_job("J8", trigger=self._improvement_hours())
         reports.write_daily(
             self.config,
             svc.runtime.store,
@@ -431,14 +444,27 @@ class Jobs:
         )
 
     # -- helpers ------------------------------------------------------------------
-    def _spawn(self, path: str, kind: str, priority: Priority, trigger: str, context: str) -> str:
+    def _spawn(
+        self,
+        job: str,
+        types: tuple[str, ...],
+        priority: Priority,
+        trigger: str,
+        context: str,
+        work: str | None = None,
+    ) -> str:
+        """A swarm for the job, its type (among `types`) and size chosen by the learning
+        for the job's work (`work`, if the job does more than one kind)."""
         rt = self.service.runtime
-        size = learning.best_size(rt.store, kind, self.config.swarm_types[kind].size)
+        pick = self.service.handler.learner.choose(work or job, types)
+        choice = pick.choice
         try:
-            swarm = rt.start_swarm(kind, priority, trigger, context, size=size, path=path)
+            swarm = rt.start_swarm(
+                choice.type, priority, trigger, context, size=choice.size, path=job
+            )
         except SpawnRefused as exc:
-            return f"{kind} refused ({exc.reason}): {exc}"
-        return f"started {kind} {swarm.id} (size {size})"
+            return f"{choice.type} refused ({exc.reason}): {exc}"
+        return f"started {choice.type} {swarm.id} (size {choice.size}; {pick.why})"
 
     def _tell(self, reason: str, summary: str, description: str) -> str:
         sent = self.service.tell(reason, summary, description)

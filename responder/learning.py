@@ -1,20 +1,181 @@
 """The learning loop (seed level 3, L1-L5): what worked, what it cost, and what to do next.
 
-Figures come from the store: swarms (type, size, result, start time) and the
-ledger (what each cost). The responder uses `best_size` when it starts a
-swarm, and the daily summary reports all of it.
+For each kind of work (the alert or the job that asks for a swarm) the
+`Learner` chooses the swarm's type and size by measured successes per dollar,
+with Thompson sampling over the latest `learning.window` runs of each choice:
+a choice never tried is tried first; after that each choice is taken with the
+chance that it is the best, so a worse one is still tried now and then, and
+one that stops working loses its place within `window` runs, since older runs
+no longer count. Swarms Warden killed (mode, budget, a broken build) are
+left out: they say nothing of the choice.
+
+The figures come from the store (swarms, their triggers, the ledger); the
+daily and weekly reports read them too (`stats`, `best_hour`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import random
+from collections import Counter
 from dataclasses import dataclass
 
 from responder.store import Store
-from warden.config import ScheduleSettings
+from warden.config import Config, ScheduleSettings
 
-MIN_RUNS = 3
-"""Runs of a (type, size) before its figures are trusted over the configured size."""
+MIN_COST_USD = 0.01
+"""A run that reported no cost is counted at this, so successes per dollar stay finite."""
+PERIOD_HOURS = 6
+"""J8's rhythm: it runs every 6 hours, at the learned best hour and 6, 12, 18 after."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    type: str
+    size: int
+
+    def __str__(self) -> str:
+        return f"{self.type} swarms of {self.size}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One choice's latest runs (at most the window)."""
+
+    choice: Choice
+    runs: int
+    succeeded: int
+    spend_usd: float
+
+    @property
+    def cost_per_run(self) -> float:
+        return max(self.spend_usd / self.runs, MIN_COST_USD) if self.runs else MIN_COST_USD
+
+    @property
+    def expected(self) -> float:
+        """Successes per dollar expected (the mean of the success rate's Beta posterior)."""
+        return (self.succeeded + 1) / (self.runs + 2) / self.cost_per_run
+
+    def text(self) -> str:
+        per = (
+            f"${self.spend_usd / self.succeeded:.2f} per success"
+            if self.succeeded
+            else f"${self.spend_usd:.2f} and no success"
+        )
+        return f"{self.choice}: {self.succeeded}/{self.runs} succeeded, {per}"
+
+
+REASONS = ("off", "untried", "best", "explore")
+"""Why a choice was taken: learning is off; never tried; the best known; tried again
+although another looks better (exploration)."""
+
+
+@dataclass(frozen=True)
+class Pick:
+    work: str
+    choice: Choice
+    reason: str
+    records: tuple[Record, ...]
+
+    @property
+    def why(self) -> str:
+        """The decision log's sentence: the figures, then the choice."""
+        known = "; ".join(r.text() for r in self.records if r.runs)
+        figures = f"{known}; " if known else ""
+        then = {
+            "off": f"learning is off: {self.choice} as configured",
+            "untried": f"{self.choice} never tried: trying them once",
+            "best": f"{self.choice}, the most successes per dollar",
+            "explore": f"trying {self.choice} once",
+        }[self.reason]
+        return f"{self.work}: {figures}{then}"
+
+
+class Learner:
+    """Chooses swarms for kinds of work; owned by the responder's worker (it keeps the
+    last pick per work and the count of picks, which the metrics read as snapshots)."""
+
+    def __init__(self, config: Config, store: Store, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.rng = rng or random.Random()  # noqa: S311  (exploration, not a secret)
+        self._latest: dict[str, Pick] = {}
+        self._picks: Counter[tuple[str, str]] = Counter()
+        self._turns: Counter[str] = Counter()
+        self.published: tuple[tuple[Pick, ...], tuple[tuple[tuple[str, str], int], ...]] = (
+            (),
+            (),
+        )
+        """(the last pick per work, picks by (work, reason)): replaced whole after each
+        choice, so the metrics read it from another thread without a lock."""
+
+    def types(self, work: str, own: tuple[str, ...]) -> tuple[str, ...]:
+        """The types that may do `work`: `learning.choices`, else its own."""
+        return self.config.learning.choices.get(work) or own
+
+    def options(self, types: tuple[str, ...]) -> list[Choice]:
+        """Each type at every size it may take: every type at its configured size first,
+        so the types are tried before the sizes."""
+        configured = [Choice(n, self.config.swarm_types[n].size) for n in types]
+        others = [Choice(n, k) for n in types for k in sizes(self.config, n)]
+        return configured + [c for c in others if c not in configured]
+
+    def choose(self, work: str, types: tuple[str, ...]) -> Pick:
+        """The swarm to start for `work` among `types` (see `types`); the caller logs its
+        `why` with the start. With learning off: the configured size, types in turn."""
+        if not self.config.learning.enabled:
+            name = types[self._turns[work] % len(types)]
+            self._turns[work] += 1
+            pick = Pick(work, Choice(name, self.config.swarm_types[name].size), "off", ())
+        else:
+            pick = self._sample(work, self.options(types))
+        self._latest[work] = pick
+        self._picks[(work, pick.reason)] += 1
+        self.published = (tuple(self._latest.values()), tuple(self._picks.items()))
+        return pick
+
+    def _sample(self, work: str, options: list[Choice]) -> Pick:
+        runs: dict[Choice, list[tuple[bool, float]]] = {c: [] for c in options}
+        for type_, size, ok, spend in self.store.work_results(work, self.config.learning.window):
+            got = runs.get(Choice(type_, size))
+            if got is not None:
+                got.append((ok, spend))
+        records = tuple(
+            Record(c, len(r), sum(ok for ok, _ in r), sum(s for _, s in r)) for c, r in runs.items()
+        )
+        # Never started (one that runs now is tried, though it has not ended yet).
+        tried = self.store.work_tried(work)
+        untried = [c for c in options if (c.type, c.size) not in tried]
+        if untried:
+            return Pick(work, untried[0], "untried", records)
+        best = max(records, key=lambda r: r.expected)
+        drawn = max(
+            records,
+            key=lambda r: (
+                self.rng.betavariate(r.succeeded + 1, r.runs - r.succeeded + 1) / r.cost_per_run
+            ),
+        )
+        return Pick(work, drawn.choice, "best" if drawn is best else "explore", records)
+
+
+def work_of(trigger: str) -> str:
+    """The kind of work a swarm was started for, from its trigger (`alert:NAME:...`,
+    `job:J2:...`): the alertname or the job."""
+    kind, _, rest = trigger.partition(":")
+    return rest.split(":", 1)[0] if kind in ("alert", "job") else kind
+
+
+def sizes(config: Config, swarm_type: str) -> tuple[int, ...]:
+    """The sizes a type may take: `learning.sizes`, or its configured size and one more."""
+    configured = config.swarm_types[swarm_type].size
+    if not config.learning.enabled:
+        return (configured,)
+    return config.learning.sizes or (configured, configured + 1)
+
+
+def largest_swarm_usd(config: Config) -> float:
+    """One swarm's cap at the largest size learning may choose: B's bound on overspend."""
+    return max(t.budget_usd * max(sizes(config, name)) for name, t in config.swarm_types.items())
 
 
 @dataclass(frozen=True)
@@ -39,38 +200,6 @@ def stats(store: Store, since: float = 0.0) -> list[Stat]:
     return [Stat(*row) for row in store.swarm_results(since)]
 
 
-def rank_types(store: Store, types: tuple[str, ...]) -> list[str]:
-    """L1 used by J2's refill: types never tried first (so each is learned), then by
-    successes per dollar, best first."""
-    seen: dict[str, list[float]] = {}
-    for s in stats(store):
-        if s.type in types:
-            acc = seen.setdefault(s.type, [0, 0.0])
-            acc[0] += s.succeeded
-            acc[1] += s.spend_usd
-
-    def key(t: str) -> tuple[int, float]:
-        if t not in seen:
-            return (0, 0.0)
-        succeeded, spend = seen[t]
-        return (1, -(succeeded / spend) if spend else -float(succeeded))
-
-    return sorted(types, key=key)
-
-
-def best_size(store: Store, swarm_type: str, default: int) -> int:
-    """L5 used: the size with the most successes per dollar, among sizes tried enough
-    and succeeding at least half the time; the configured size until then."""
-    candidates = [
-        s
-        for s in stats(store)
-        if s.type == swarm_type and s.runs >= MIN_RUNS and s.success_rate >= 0.5
-    ]
-    if not candidates:
-        return default
-    return min(candidates, key=lambda s: (s.cost_per_success or float("inf"), s.size)).size
-
-
 def best_hour(
     store: Store, schedule: ScheduleSettings, swarm_type: str = "improvement"
 ) -> int | None:
@@ -85,3 +214,23 @@ def best_hour(
         h[1] += s.state == "succeeded"
     ranked = [(h[1] / h[0], -hour, hour) for hour, h in by_hour.items() if h[0] >= 2]
     return max(ranked)[2] if ranked else None
+
+
+def improvement_hours(store: Store, config: Config) -> tuple[int, ...]:
+    """J8's local hours: every 6 hours, one of them the learned best hour (L4); until
+    one is known (or with learning off), from the day's start (07:00: 01, 07, 13, 19)."""
+    hour = best_hour(store, config.schedule) if config.learning.enabled else None
+    anchor = (config.schedule.day_start.hour if hour is None else hour) % PERIOD_HOURS
+    return tuple(range(anchor, 24, PERIOD_HOURS))
+
+
+def next_improvement(store: Store, config: Config, after: float) -> float:
+    """When J8 runs next after `after`: the next whole local hour among its hours."""
+    hours = improvement_hours(store, config)
+    at = dt.datetime.fromtimestamp(after, config.schedule.timezone).replace(
+        minute=0, second=0, microsecond=0
+    )
+    while True:
+        at += dt.timedelta(hours=1)
+        if at.hour in hours:
+            return at.timestamp()

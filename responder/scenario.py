@@ -6,13 +6,16 @@ swarm type the agents' duration, cost and outcome weights (`default` for the
 rest), and faults that happen `daily` at a local time on some `days` of the
 run: an alert firing for a while (as Alertmanager would send it), every agent
 killed from outside, the responder crashing, a storm of costly runs.
+`changes` give some types new plans from a day of the run on (a choice that
+worked turns bad), and `cadence` runs the jobs J1, J2, J5 and J7 at longer
+intervals than the real ones, for runs of weeks where minutes do not matter.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ OUTCOMES = ("succeed", "fail", "crash", "hang", "silent", "stubborn")
 """succeed: a result, exit 0; fail: an error result, exit 1; crash: dies by a
 signal with no result; hang: one line, then nothing until killed; silent:
 nothing at all; stubborn: works, and ignores SIGTERM when killed."""
+CADENCE_JOBS = ("J1", "J2", "J5", "J7")
 DEFAULT_SCENARIO = Path(__file__).with_name("scenarios") / "week.yml"
 
 
@@ -59,9 +63,18 @@ class Scenario:
     step: float
     agents: dict[str, AgentPlan]
     faults: tuple[Fault, ...]
+    changes: tuple[tuple[int, dict[str, AgentPlan]], ...] = ()
+    """(day of the run, 1-based; the plans that replace those of the same types then)."""
+    cadence: dict[str, float] = field(default_factory=dict)
+    """Job -> interval in the simulation (J1's replaces the mode's heartbeat)."""
 
-    def plan(self, swarm_type: str) -> AgentPlan:
-        return self.agents.get(swarm_type) or self.agents["default"]
+    def plan(self, swarm_type: str, day: int = 1) -> AgentPlan:
+        """The plan of a type on a day of the run (the latest change up to that day)."""
+        plans = dict(self.agents)
+        for since, changed in self.changes:
+            if since <= day:
+                plans.update(changed)
+        return plans.get(swarm_type) or plans["default"]
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -84,20 +97,35 @@ def parse_scenario(raw: Mapping[str, Any]) -> Scenario:
                 f"{key}: expected a duration such as 90s or 2h, got {value!r}"
             ) from None
 
-    agents = {}
-    for name, a in (raw.get("agents") or {}).items():
-        weights = {str(k): float(v) for k, v in a["outcomes"].items()}
-        unknown = set(weights) - set(OUTCOMES)
-        if unknown:
-            raise ValueError(f"agents.{name}.outcomes: unknown {sorted(unknown)}; known {OUTCOMES}")
-        agents[str(name)] = AgentPlan(
-            (
-                seconds(a["duration"][0], f"agents.{name}"),
-                seconds(a["duration"][1], f"agents.{name}"),
-            ),
-            (float(a["cost"][0]), float(a["cost"][1])),
-            weights,
-        )
+    def plans(section: Mapping[str, Any], key: str) -> dict[str, AgentPlan]:
+        out = {}
+        for name, a in section.items():
+            weights = {str(k): float(v) for k, v in a["outcomes"].items()}
+            unknown = set(weights) - set(OUTCOMES)
+            if unknown:
+                raise ValueError(
+                    f"{key}.{name}.outcomes: unknown {sorted(unknown)}; known {OUTCOMES}"
+                )
+            out[str(name)] = AgentPlan(
+                (
+                    seconds(a["duration"][0], f"{key}.{name}"),
+                    seconds(a["duration"][1], f"{key}.{name}"),
+                ),
+                (float(a["cost"][0]), float(a["cost"][1])),
+                weights,
+            )
+        return out
+
+    agents = plans(raw.get("agents") or {}, "agents")
+    changes = tuple(
+        (int(c["day"]), plans(c["agents"], f"changes[{i}].agents"))
+        for i, c in enumerate(raw.get("changes") or [])
+    )
+    cadence = {}
+    for job, every in (raw.get("cadence") or {}).items():
+        if job not in CADENCE_JOBS:
+            raise ValueError(f"cadence.{job}: not a simulated job's interval; known {CADENCE_JOBS}")
+        cadence[str(job)] = seconds(every, f"cadence.{job}")
     if "default" not in agents:
         raise ValueError("agents.default: required")
     faults = []
@@ -119,4 +147,6 @@ def parse_scenario(raw: Mapping[str, Any]) -> Scenario:
             )
         )
     start = dt.datetime.fromisoformat(str(raw.get("start", "2026-11-23T00:00:00+00:00")))
-    return Scenario(start, seconds(raw.get("step", "60s"), "step"), agents, tuple(faults))
+    return Scenario(
+        start, seconds(raw.get("step", "60s"), "step"), agents, tuple(faults), changes, cadence
+    )

@@ -75,7 +75,8 @@ class SimAgents:
         log: Path,
         placement: Placement,
     ) -> Process:
-        plan = self.scenario.plan(env.get("WARDEN_SWARM_TYPE", ""))
+        day = int((self.clock() - self.scenario.start.timestamp()) // 86400) + 1
+        plan = self.scenario.plan(env.get("WARDEN_SWARM_TYPE", ""), day)
         outcome = self.rng.choices(list(plan.outcomes), list(plan.outcomes.values()))[0]
         now = self.clock()
         ends = None if outcome in ("hang", "silent") else now + self.rng.uniform(*plan.duration)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from responder import learning
 from responder.app import Service
 from responder.model import Priority
 from responder.scenario import Fault, Scenario
@@ -58,7 +59,7 @@ class Invariants:
     @property
     def slack(self) -> float:
         """One swarm's cap: what the requirements allow spend to pass a cap by."""
-        return max(t.size * t.budget_usd for t in self.config.swarm_types.values())
+        return learning.largest_swarm_usd(self.config)
 
     def check(self, svc: Service) -> list[str]:
         rt, broken = svc.runtime, []
@@ -105,6 +106,18 @@ class Invariants:
 
 
 # -- the run --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ran:
+    """One swarm of a run: when it started, for which work, what it was, how it ended."""
+
+    at: float
+    work: str
+    type: str
+    size: int
+    state: str
+    spend_usd: float
+
+
 @dataclass
 class Report:
     days: float
@@ -119,6 +132,8 @@ class Report:
     refusals: Counter[str]
     kills: Counter[str]
     faults: Counter[str]
+    swarms: list[Ran] = field(default_factory=list)
+    """Every swarm of the run, oldest first (what the learning chose, and how it went)."""
 
     def text(self) -> str:
         lines = [
@@ -244,7 +259,9 @@ def _occurrences(scenario: Scenario, start: float, end: float) -> Iterator[tuple
         day += 1
 
 
-JOBS = {"J2": 120.0, "J5": 300.0, "J7": 1800.0, "J8": 6 * 3600.0}
+JOBS = {"J2": 120.0, "J5": 300.0, "J7": 1800.0}
+"""The jobs' real intervals (a scenario's `cadence` may lengthen them); J1 follows the
+mode's heartbeat and J8 the learned hours (`learning.improvement_hours`)."""
 
 
 def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
@@ -254,13 +271,16 @@ def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
     end = start + days * 86400
     clock = SimClock(start)
     agents = SimAgents(clock, scenario, rng)
-    svc = Service(config, clock, launcher=agents)
+    explore = random.Random(f"learning-{seed}")  # noqa: S311
+    svc = Service(config, clock, launcher=agents, rng=explore)
     alerts = _Alerts(svc)
     inv = Invariants(config)
     events = sorted(_occurrences(scenario, start, end), key=lambda e: e[0])
     ending: list[tuple[float, str]] = []  # (when, what) of faults that last
-    due = {job: start + every for job, every in JOBS.items()}
+    every = {**JOBS, **scenario.cadence}
+    due = {job: start + every[job] for job in JOBS}
     due["J1"] = start
+    due["J8"] = learning.next_improvement(svc.runtime.store, config, start)
     faults: Counter[str] = Counter()
     below_since: float | None = None
     deaths_seen = 0
@@ -291,7 +311,7 @@ def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
                 # A crash: nothing is closed or written; a new responder starts on the state.
                 inv.refusals_counted_before += sum(svc.runtime.refusals.values())
                 svc.runtime.drop()
-                svc = Service(config, clock, launcher=agents)
+                svc = Service(config, clock, launcher=agents, rng=explore)
                 alerts.svc = svc
         for when, what in [e for e in ending if e[0] <= now]:
             ending.remove((when, what))
@@ -301,8 +321,20 @@ def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
                 alerts.resolve(what.split(":", 1)[1], now)
         alerts.resend(now)
         svc.watchdog_arrived()
+        for job in [j for j, t in due.items() if t <= now]:
+            if job == "J1":
+                svc.jobs.wake_cycle({}, None)  # PromQL and the exporter are not simulated
+                due[job] = now + every.get("J1", config.modes[svc.situation.mode].heartbeat)
+            else:
+                svc.jobs.run_now(job)
+                due[job] = (
+                    learning.next_improvement(svc.runtime.store, config, now)
+                    if job == "J8"
+                    else now + every[job]
+                )
         svc.step()
-        # What Prometheus would raise from Warden's own figures.
+        # What Prometheus would raise from Warden's own figures (read on the next step,
+        # as the real ones arrive after a scrape and an evaluation).
         deaths = sum(svc.runtime.snapshot.history.deaths.values())
         if deaths > deaths_seen:
             alerts.fire("AgentDied", "critical", "agents", now)
@@ -325,14 +357,6 @@ def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
                 alerts.fire(name, "critical", "budget", now)
             else:
                 alerts.resolve(name, now)
-        for job in [j for j, t in due.items() if t <= now]:
-            if job == "J1":
-                svc.jobs.wake_cycle({}, None)  # PromQL and the exporter are not simulated
-                due[job] = now + config.modes[svc.situation.mode].heartbeat
-            else:
-                svc.jobs.run_now(job)
-                due[job] = now + JOBS[job]
-        svc.step()
         steps += 1
         broken = inv.check(svc)
     report = _report(svc, config, days, time.monotonic() - wall0, steps, inv, broken, faults)
@@ -374,6 +398,11 @@ def _report(
     kills: Counter[str] = Counter()
     for (_type, why), n in svc.runtime.snapshot.history.ended_by_warden.items():
         kills[why] += n
+    spent = store.spend_by_swarm()
+    ran = [
+        Ran(s.created_at, learning.work_of(s.trigger), s.type, s.size, s.state, spent.get(s.id, 0))
+        for s in sorted(store.swarms(), key=lambda s: s.created_at)
+    ]
     return Report(
         days,
         wall,
@@ -387,4 +416,5 @@ def _report(
         Counter(store.refusal_counts()),
         kills,
         faults,
+        ran,
     )

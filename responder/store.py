@@ -307,6 +307,34 @@ class Q:
         .group_by(S.type, S.size)
         .order_by(S.type, S.size)
     )
+    _latest_of_work = (
+        select(
+            S.type,
+            S.size,
+            S.state,
+            func.coalesce(_SPENT_PER_SWARM_Q.c.spent, 0.0).label("spent"),
+            func.row_number()
+            .over(partition_by=(S.type, S.size), order_by=(S.ended_at.desc(), S.id))
+            .label("newest"),
+        )
+        .select_from(t.swarms.outerjoin(_SPENT_PER_SWARM_Q, _SPENT_PER_SWARM_Q.c.swarm_id == S.id))
+        .where(
+            S.state.in_(("succeeded", "failed")),
+            or_(S.trigger.like(_param("alert")), S.trigger.like(_param("job"))),
+        )
+        .subquery()
+    )
+    work_tried = (
+        select(S.type, S.size)
+        .where(or_(S.trigger.like(_param("alert")), S.trigger.like(_param("job"))))
+        .distinct()
+    )
+    work_results = select(
+        _latest_of_work.c.type,
+        _latest_of_work.c.size,
+        _latest_of_work.c.state,
+        _latest_of_work.c.spent,
+    ).where(_latest_of_work.c.newest <= _param("window"))
     spend = _spent(L.period == _param("period"))
     spend_between = _spent(L.at >= _param("start"), L.at < _param("end"))
     swarm_spend = _spent(L.swarm_id == _param("id"))
@@ -805,6 +833,21 @@ class Store:
         """(type, size, runs, succeeded, spend) of swarms that ended since `since` (L1, L3, L5)."""
         rows = self._rows(Q.swarm_results, since=since)
         return [(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
+
+    def work_results(self, work: str, window: int) -> list[tuple[str, int, bool, float]]:
+        """(type, size, succeeded, spend) of the latest `window` swarms of each type and
+        size that did one kind of work (started for the alert or the job `work`) and
+        succeeded or failed; swarms Warden killed (mode, budget, a broken build) say
+        nothing of the choice."""
+        rows = self._rows(
+            Q.work_results, alert=f"alert:{work}:%", job=f"job:{work}:%", window=window
+        )
+        return [(r[0], int(r[1]), r[2] == "succeeded", float(r[3])) for r in rows]
+
+    def work_tried(self, work: str) -> set[tuple[str, int]]:
+        """(type, size) of every swarm ever started for `work`, running ones included."""
+        rows = self._rows(Q.work_tried, alert=f"alert:{work}:%", job=f"job:{work}:%")
+        return {(r[0], int(r[1])) for r in rows}
 
     # -- ledger -----------------------------------------------------------
     def spend(self, period: str) -> float:

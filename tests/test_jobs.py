@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from responder import learning
 from responder.app import Service
 from responder.model import Priority
 from tests.conftest import ExporterProcess, wait_for
@@ -172,31 +171,6 @@ def test_reports_and_the_compressed_context(tmp_path: Path) -> None:
         assert "Swarm results today: coverage 1/1." in Path(swarm.context_file).read_text()
     finally:
         svc.runtime.close()
-
-
-def test_learning_picks_the_size_with_the_most_successes_per_dollar(tmp_path: Path) -> None:
-    svc, _ = make_service(
-        tmp_path,
-        """\
-    tests: {env: {FAKE_CLAUDE: 'turns=1,delay=0,cost=0.001'}}
-""",
-    )
-    rt = svc.runtime
-    try:
-        assert learning.best_size(rt.store, "tests", 1) == 1, "nothing learned yet"
-        for size in (1, 2, 2, 2, 1, 1):
-            s = rt.start_swarm("tests", Priority.LOW, "job", "", size=size)
-            wait_for(
-                lambda s=s: rt.poll() is not None and rt.store.swarm(s.id).state != "running",  # type: ignore[union-attr]
-                20,
-            )
-        stats = {(s.type, s.size): s for s in learning.stats(rt.store)}
-        assert stats[("tests", 1)].runs == 3 and stats[("tests", 2)].runs == 3
-        # Size 2 costs twice as much per success: size 1 wins.
-        assert learning.best_size(rt.store, "tests", 2) == 1
-        assert learning.best_hour(rt.store, rt.config.schedule, "tests") is not None
-    finally:
-        rt.close()
 
 
 def test_j5_tells_a_person_through_alertmanager(

@@ -178,9 +178,9 @@ plans = st.builds(
 )
 
 
-@pytest.mark.timeout(300)  # 8 simulated days: about 100 s on 2 idle cores
+@pytest.mark.timeout(300)  # 5 simulated days: about 75 s on 2 idle cores
 @settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     faults=st.lists(faults, max_size=8),

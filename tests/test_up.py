@@ -564,9 +564,9 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
         died = time.monotonic()
         second = wait_for(lambda: recovery_swarms(before), 180, 1.0)
         recovered_after = time.monotonic() - died
-        # J2 starts them; AgentDied is critical, so J1 may have started the
+        # J2 starts them (R2's work); AgentDied is critical, so J1 may have started the
         # crisis's bugfix swarm first, and J2 then the other two.
-        assert all(re.match(r"job:(J2:|J1:crisis$)", s["trigger"]) for s in second)
+        assert all(re.match(r"job:(R2:|J1:crisis$)", s["trigger"]) for s in second)
         # Their agents, spawning or running (a live agent is either until it ends).
         live = "SELECT pid FROM agents WHERE state IN ('spawning', 'running')"
         with sqlite3.connect(db_path) as db:

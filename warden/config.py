@@ -12,6 +12,7 @@ swarms' folder) are under `project.dir`. Commands are argument lists run in
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import grp
 import os
@@ -388,6 +389,26 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True)
+class LearningSettings:
+    """Level 3 (L1-L5): how each swarm's type and size are chosen for a kind of work."""
+
+    enabled: bool = True
+    """False: every swarm takes its configured type and size (J2 takes its types in turn)."""
+    window: int = 6
+    """The latest runs of each choice that count: older ones are forgotten, so a choice
+    that stopped working is abandoned within `window` runs."""
+    sizes: tuple[int, ...] = ()
+    """Sizes any type may take; (): its configured size and one more."""
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per kind of work (an alertname, or the jobs J1, J2, J8): the swarm types that may
+    do it, the first being the default; absent: the policy's or the job's own type(s)."""
+
+
+LEARNED_JOBS = ("J1", "J2", "J8")
+"""The scheduled jobs that start swarms (kinds of work besides alerts)."""
+
+
+@dataclass(frozen=True)
 class Config:
     file: Path
     project_dir: Path
@@ -411,6 +432,7 @@ class Config:
     schedule: ScheduleSettings
     modes: dict[str, ModeSettings]
     swarm_types: dict[str, SwarmType]
+    learning: LearningSettings = field(default_factory=LearningSettings)
 
 
 def load_config(file: Path | str, check_programs: bool = True) -> Config:
@@ -509,7 +531,7 @@ def _parse(root: Reader, check_programs: bool) -> Config:
     )
     col.finish()
     _check_policies(root, config)
-    return config
+    return dataclasses.replace(config, learning=_learning(_section(root, "learning"), config))
 
 
 def _given(r: Reader, key: str) -> bool:
@@ -624,6 +646,40 @@ def _check_policies(root: Reader, config: Config) -> None:
                     f"responder.policies.{name}.spawn[{i}].type",
                     f"unknown swarm type {stype!r} (known: {known})",
                 )
+
+
+def _learning(r: Reader, config: Config) -> LearningSettings:
+    """`learning:`; the kinds of work are checked against the policies' alertnames and
+    the jobs that start swarms, the types against the swarm types."""
+    works = {*(a.name for a in ALERTS), *config.responder.policies, *LEARNED_JOBS}
+    choices: dict[str, tuple[str, ...]] = {}
+    c = _section(r, "choices")
+    for work in c.names():
+        if work not in works:
+            c.problems.add(
+                c.key(work),
+                f"unknown kind of work {work!r} (an alertname with a policy, or "
+                f"{', '.join(LEARNED_JOBS)})",
+            )
+        types = c.string_list(work, [])
+        for i, t in enumerate(types):
+            if t not in config.swarm_types:
+                c.problems.add(
+                    f"{c.key(work)}[{i}]",
+                    f"unknown swarm type {t!r} (known: {', '.join(sorted(config.swarm_types))})",
+                )
+        if not types:
+            c.problems.add(c.key(work), "expected at least one swarm type")
+        choices[work] = tuple(types)
+    c.finish()
+    settings = LearningSettings(
+        enabled=r.boolean("enabled", True),
+        window=r.integer("window", 6, minimum=1),
+        sizes=tuple(sorted(set(r.integer_list("sizes", [], minimum=1)))),
+        choices=choices,
+    )
+    r.finish()
+    return settings
 
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent

@@ -180,6 +180,19 @@ class Reader:
             return default
         return raw
 
+    def integer_list(self, name: str, default: list[int], minimum: int = 0) -> list[int]:
+        raw = self._raw(name)
+        if raw is _MISSING or raw is None:
+            return list(default)
+        if not isinstance(raw, list) or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= minimum for x in raw
+        ):
+            self.problems.add(
+                self.key(name), f"expected a list of integers >= {minimum}, got {raw!r}"
+            )
+            return list(default)
+        return list(raw)
+
     def removed(self, name: str, message: str) -> None:
         """A key an earlier release knew: named with what to do instead, not as unknown."""
         if self._raw(name) is not _MISSING:

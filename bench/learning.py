@@ -1,0 +1,150 @@
+"""Level 3 in simulation (issue 15): does the learning put the spend where it pays?
+
+`responder/scenarios/learning.yml`: J2 refills the swarms with one of two
+types, coverage (80 % success, about $2 a run) or review (30 %, about $3),
+nothing else goes wrong. The responder's own core runs it under
+`warden simulate`'s virtual clock:
+
+- 4 weeks with learning on, and 4 with it off (J2 takes the two in turn):
+  per week, the share of J2's spend on coverage and J2's successes per dollar;
+- 2 weeks with learning on where coverage turns bad (5 % success) at the
+  start of day 8: how long until J2's starts moved away from it (the first
+  start after which at most 3 of the last 10 were coverage), and the share of
+  J2's spend on coverage in each of the 2 days after.
+
+The runs with learning on and off go in two processes at once.
+
+Run: .venv/bin/python -m bench.learning [--weeks 4] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from responder.scenario import AgentPlan, Scenario, load_scenario
+from responder.simulate import Ran, Report, simulate
+from tests.conftest import write_config
+from warden.config import load_config
+
+SCENARIO = Path(__file__).resolve().parent.parent / "responder" / "scenarios" / "learning.yml"
+BETTER, WORSE = "coverage", "review"
+WORK = "J2"
+SHIFT_DAY = 8
+"""The day (1-based) coverage turns bad in the shifted run: halfway through 2 weeks."""
+BAD = AgentPlan((1800.0, 5400.0), (1.8, 2.2), {"succeed": 5, "fail": 95})
+MOVED_WINDOW, MOVED_AT_MOST = 10, 3
+
+
+def run(learning: bool, days: float, seed: int, shift: bool = False) -> Report:
+    """One simulated run of the learning scenario."""
+    logging.getLogger("responder").setLevel(logging.ERROR)
+    scenario = load_scenario(SCENARIO)
+    if shift:
+        scenario = dataclasses.replace(scenario, changes=((SHIFT_DAY, {BETTER: BAD}),))
+    with tempfile.TemporaryDirectory(prefix="warden-learning-") as tmp:
+        folder = Path(tmp)
+        cfg = write_config(
+            folder / "warden.yml",
+            f"""\
+state_dir: {folder / "unused"}
+swarms: {{retries: 0, timeout: 2h, budget_usd: 5}}
+learning:
+  enabled: {str(learning).lower()}
+  sizes: [1]
+  choices: {{{WORK}: [{WORSE}, {BETTER}]}}
+""",
+        )
+        # The run's own state goes to a memory-backed folder where there is one.
+        return simulate(load_config(cfg, check_programs=False), scenario, days, seed)
+
+
+def work(report: Report) -> list[Ran]:
+    return [r for r in report.swarms if r.work == WORK and r.type in (BETTER, WORSE)]
+
+
+def weekly(report: Report, scenario: Scenario) -> list[tuple[float, float]]:
+    """Per week: (share of J2's spend on the better type, J2's successes per dollar)."""
+    start = scenario.start.timestamp()
+    weeks: dict[int, list[Ran]] = {}
+    for r in work(report):
+        weeks.setdefault(int((r.at - start) // (7 * 86400)), []).append(r)
+    return [figures(weeks.get(w, [])) for w in range(max(weeks, default=-1) + 1)]
+
+
+def figures(runs: list[Ran]) -> tuple[float, float]:
+    spend = sum(r.spend_usd for r in runs)
+    better = sum(r.spend_usd for r in runs if r.type == BETTER)
+    successes = sum(r.state == "succeeded" for r in runs)
+    return (better / spend if spend else 0.0, successes / spend if spend else 0.0)
+
+
+def moved_away_seconds(report: Report, scenario: Scenario) -> float | None:
+    """From the change to the first J2 start after which at most 3 of the last 10
+    starts were the type that turned bad; None if that never happened."""
+    change = scenario.start.timestamp() + (SHIFT_DAY - 1) * 86400
+    ran = work(report)
+    for i, r in enumerate(ran):
+        last = ran[max(0, i + 1 - MOVED_WINDOW) : i + 1]
+        if r.at >= change and sum(x.type == BETTER for x in last) <= MOVED_AT_MOST:
+            return r.at - change
+    return None
+
+
+def shares_after_change(report: Report, scenario: Scenario, days: int = 2) -> list[float]:
+    """The share of J2's spend on the type that turned bad, in each day after the change."""
+    change = scenario.start.timestamp() + (SHIFT_DAY - 1) * 86400
+    ran = work(report)
+    return [
+        figures([r for r in ran if change + d * 86400 <= r.at < change + (d + 1) * 86400])[0]
+        for d in range(days)
+    ]
+
+
+def runs(weeks: int, seed: int) -> tuple[Report, Report, Report]:
+    """Learning on and off for `weeks`, and on with the change halfway through 2 weeks;
+    two processes at once."""
+    days = 7.0 * weeks
+    with ProcessPoolExecutor(2) as pool:
+        on = pool.submit(run, True, days, seed)
+        off = pool.submit(run, False, days, seed)
+        shifted = pool.submit(run, True, 2 * (SHIFT_DAY - 1), seed, True)
+        return on.result(), off.result(), shifted.result()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weeks", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    scenario = load_scenario(SCENARIO)
+    on, off, shift = runs(args.weeks, args.seed)
+    reports = {"on": on, "off": off}
+    print(f"learning scenario, {args.weeks} simulated weeks, seed {args.seed}")
+    print("week | learning | share of J2 spend on coverage | J2 successes per $")
+    for name, report in reports.items():
+        for w, (share, per) in enumerate(weekly(report, scenario), 1):
+            print(f"{w:4} | {name:8} | {share:29.1%} | {per:.3f}")
+    for name, report in reports.items():
+        print(
+            f"whole run, learning {name}: {figures(work(report))[1]:.3f} successes per $ "
+            f"({report.wall_seconds:.1f} s of wall time)"
+        )
+    moved = moved_away_seconds(shift, scenario)
+    print(
+        f"coverage turned bad at day {SHIFT_DAY}: J2 moved away after "
+        + ("never" if moved is None else f"{moved / 3600:.1f} simulated hours")
+        + "; coverage's share of J2 spend in the days after: "
+        + ", ".join(f"{s:.1%}" for s in shares_after_change(shift, scenario))
+    )
+    for report in (*reports.values(), shift):
+        if report.broken:
+            print("BROKEN", report.broken)
+
+
+if __name__ == "__main__":
+    main()
