@@ -317,7 +317,7 @@ class Service:
             self.clock(),
         )
         if old.mode != new.mode:
-            self.jobs.on_mode_change(new.mode)
+            self.jobs.on_mode_change(old.mode, new.mode)
             log.info("mode %s -> %s (escalation %d)", old.mode, new.mode, new.escalation)
 
     def pipeline_silent(self) -> bool:

@@ -15,6 +15,7 @@ admission rule, with the job as its `path`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -111,11 +112,16 @@ class Jobs:
             hour=",".join(map(str, hours)), minute=0, timezone=self.config.schedule.timezone
         )
 
-    def on_mode_change(self, mode: str) -> None:
-        """J1 follows the mode's heartbeat: 10 s in a crisis, 3 min at night."""
-        if self.scheduler is not None:
-            seconds = self.config.modes[mode].heartbeat
-            self.scheduler.reschedule_job("J1", trigger="interval", seconds=seconds)
+    def on_mode_change(self, old: str, new: str) -> None:
+        """J1 follows the mode's heartbeat: 10 s in a crisis, 3 min at night. A mode that
+        admits more work (the day after the night, the end of a crisis) has J2 refill
+        the swarms now rather than at its next turn, up to 2 minutes later."""
+        if self.scheduler is None:
+            return
+        seconds = self.config.modes[new].heartbeat
+        self.scheduler.reschedule_job("J1", trigger="interval", seconds=seconds)
+        if set(self.config.modes[new].priorities) - set(self.config.modes[old].priorities):
+            self.scheduler.modify_job("J2", next_run_time=dt.datetime.now(dt.UTC))
 
     def run_now(self, job: str) -> None:
         """Run a job now, on the worker where it acts (from a test, or SwarmsBelowMinimum)."""
