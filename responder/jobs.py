@@ -113,14 +113,14 @@ class Jobs:
         )
 
     def on_mode_change(self, old: str, new: str) -> None:
-        """J1 follows the mode's heartbeat: 10 s in a crisis, 3 min at night. A mode that
-        admits more work (the day after the night, the end of a crisis) has J2 refill
-        the swarms now rather than at its next turn, up to 2 minutes later."""
+        """J1 follows the mode's heartbeat: 10 s in a crisis, 3 min at night. When the
+        night ends, J2 refills the swarms now rather than at its next turn, up to 2
+        minutes later (after a crisis it keeps its turn: the fix gets a moment alone)."""
         if self.scheduler is None:
             return
         seconds = self.config.modes[new].heartbeat
         self.scheduler.reschedule_job("J1", trigger="interval", seconds=seconds)
-        if set(self.config.modes[new].priorities) - set(self.config.modes[old].priorities):
+        if old == "NIGHT" and new != "CRISIS":
             self.scheduler.modify_job("J2", next_run_time=dt.datetime.now(dt.UTC))
 
     def run_now(self, job: str) -> None:
