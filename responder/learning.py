@@ -65,16 +65,13 @@ class Record:
         return f"{self.choice}: {self.succeeded}/{self.runs} succeeded, {per}"
 
 
-REASONS = ("off", "untried", "best", "explore")
-"""Why a choice was taken: learning is off; never tried; the best known; tried again
-although another looks better (exploration)."""
-
-
 @dataclass(frozen=True)
 class Pick:
     work: str
     choice: Choice
     reason: str
+    """Why it was taken: off (learning is off), untried (never started for the work),
+    best (the best known), explore (tried again although another looks better)."""
     records: tuple[Record, ...]
 
     @property
