@@ -33,7 +33,7 @@ from responder.learning import Learner
 from responder.model import Priority
 from responder.policy import DEFAULT_POLICIES, Policy, Spawn
 from responder.recovery import Recoveries, Tell
-from responder.runtime import Runtime, SpawnRefused
+from responder.runtime import Runtime
 from responder.storeerror import StoreUnavailable
 from responder.webhook import Alert, BadBody, parse_body
 from warden.auth import Credentials, fetch
@@ -218,22 +218,17 @@ class AlertHandler:
                 continue
             # `learning.choices` may name other types for a policy of one swarm.
             own = (spawn.type,)
-            pick = self.learner.choose(
-                name, self.learner.types(name, own) if len(policy.spawn) == 1 else own
+            types = self.learner.types(name, own) if len(policy.spawn) == 1 else own
+            swarm, text = self.learner.start(
+                rt, name, types, spawn.priority, trigger, context, "alert"
             )
-            choice = pick.choice
-            try:
-                swarm = rt.start_swarm(
-                    choice.type, spawn.priority, trigger, context, size=choice.size, path="alert"
-                )
-            except SpawnRefused as exc:
+            done.append(text)
+            if swarm is None:
                 self.actions[("spawn", "refused")] += 1
-                done.append(f"{choice.type} refused ({exc.reason}): {exc}")
                 continue
             running.append(swarm)
             started.append(swarm.id)
             self.actions[("spawn", "done")] += 1
-            done.append(f"started {choice.type} {swarm.id} (size {choice.size}; {pick.why})")
         return done, started
 
     def _escalate(self, name: str, fingerprint: str, starts_at: str, context: str) -> list[str]:

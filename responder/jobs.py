@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from responder import learning, reports
+from responder import learning, reports, wake
 from responder.model import Priority, SwarmState
 from responder.runtime import SpawnRefused
 from responder.storeerror import StoreUnavailable
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RECOVERY = ("bugfix", "coverage", "monitor")
 """R2: when every swarm died, why they died, carry on, and prevent it again."""
-FLEET_JOBS = frozenset({"J1", "J2", "J5", "J6", "J8", "J10"})
+FLEET_JOBS = frozenset({"J1", "J1-progress", "J2", "J5", "J6", "J8", "J10"})
 """Jobs that spawn or report for the whole fleet: scheduled on the lease holder only
 (responder.claims). J7 (each host's context file and logs) and J9 (each
 responder's mode) run on every responder."""
@@ -55,6 +55,7 @@ HISTORY_DAYS = 7
 PROMQL = {
     "build_success": "max(warden_build_success)",
     "errors_per_minute": "sum(rate(warden_log_error_lines_total[5m])) * 60",
+    "type_errors": "max(warden_typecheck_errors)",
 }
 
 
@@ -66,11 +67,21 @@ class Jobs:
         self.last_progress = service.clock()
         self.last_watchdog = service.clock()
         self.notified: set[str] = set()
+        # J1's own state, on the worker (the state file reads it there too).
+        self.next_wake: tuple[str, float] | None = None
+        """(the state file's event name, when) of J1's next decision."""
+        self.woke_for: tuple[str, int] | None = None
+        """(mode, escalation) of the last decision: a change is decided on at once."""
+        self.full_check: float | None = None
+        self.maintained: str | None = None
+        """The maintenance window (its budget period) whose scheduled tasks ran."""
+        self.progress: wake.Progress | None = None
 
     @property
     def table(self) -> dict[str, Callable[[], None]]:
         return {
             "J1": self.wake_cycle,
+            "J1-progress": self.watch_progress,
             "J2": self.swarm_watchdog,
             "J5": self.budget_watchdog,
             "J6": self.progress_report,
@@ -87,6 +98,12 @@ class Jobs:
         )
         mode = self.config.modes[self.service.situation.mode]
         sched.add_job(self._guarded("J1"), "interval", seconds=mode.heartbeat, id="J1")
+        sched.add_job(
+            self._guarded("J1-progress"),
+            "interval",
+            seconds=wake.PROGRESS_EVERY_SECONDS,
+            id="J1-progress",
+        )
         sched.add_job(self._guarded("J2"), "interval", minutes=2, id="J2")
         sched.add_job(self._guarded("J5"), "interval", minutes=5, id="J5")
         sched.add_job(self._guarded("J6"), "interval", minutes=30, id="J6")
@@ -123,16 +140,25 @@ class Jobs:
         if old == "NIGHT" and new != "CRISIS":
             self.scheduler.modify_job("J2", next_run_time=dt.datetime.now(dt.UTC))
 
-    def run_now(self, job: str) -> None:
-        """Run a job now, on the worker where it acts (from a test, or SwarmsBelowMinimum)."""
-        self._run(job)
+    def next_event(self) -> tuple[str, float] | None:
+        """The next thing J1 does: its next decision, or sooner, the next progress check
+        while issues last (the state file's `nextScheduledEvent`)."""
+        events = [] if self.next_wake is None else [self.next_wake]
+        if self.progress is not None:
+            events.append(("PROGRESS_CHECK", self.progress.checked + wake.PROGRESS_EVERY_SECONDS))
+        return min(events, key=lambda e: e[1]) if events else None
 
-    def _run(self, job: str) -> None:
+    def run_now(self, job: str) -> None:
+        """Run a job now, on the worker where it acts (from a test, or SwarmsBelowMinimum);
+        J1 decides now, whatever its last decision's wake."""
+        self._run(job, force=True)
+
+    def _run(self, job: str, force: bool = False) -> None:
         if job == "J1":
             # The network first, off the worker; then the decision on it.
             prom = {key: self._promql(q) for key, q in PROMQL.items()}
             build = self.read_build() if self.service.pipeline_silent() else None
-            self.service.on_owner(lambda: self.wake_cycle(prom, build))
+            self.service.on_owner(lambda: self.wake_cycle(prom, build, force))
         elif job in ("J6", "J10"):
             self.table[job]()  # read-only: reports
         else:
@@ -161,62 +187,226 @@ class Jobs:
 
     # -- the jobs ---------------------------------------------------------------
     def wake_cycle(
-        self, prom: dict[str, float | None] | None = None, build: dict[str, Any] | None = None
+        self,
+        prom: dict[str, float | None] | None = None,
+        build: dict[str, Any] | None = None,
+        force: bool = False,
     ) -> None:
-        """J1: a health snapshot, a decision with its reasons, the actions, all logged.
+        """J1 (`responder.wake`): the quick health check at every heartbeat; a decision
+        with the figures it was made on, its actions and its wake, when the last one's
+        wake has come, the situation changed, the Watchdog is silent, or `force`.
 
         `prom` (PromQL figures) and `build` (the exporter's build result, read
         while the Watchdog is silent) are read off the worker by the scheduler."""
         svc = self.service
-        rt, sit = svc.runtime, svc.situation
+        rt, sit, now = svc.runtime, svc.situation, svc.clock()
+        rt.adopt()
+        due = self.next_wake is None or now >= self.next_wake[1]
+        if not (force or due or build is not None or self.woke_for != (sit.mode, sit.escalation)):
+            return
         snapshot = self.health_snapshot(prom or {})
-        reasons: list[str] = []
-        actions: list[str] = []
-        if sit.mode == "CRISIS":
-            reasons.append("a critical alert fires")
-            recent = svc.clock() - CRISIS_RETRY_SECONDS
-            if svc.handler.recoveries.under_way():
-                reasons.append("a recovery command works on it")
-            elif not any(
-                s.priority == "CRITICAL" for s in rt.store.swarms(since=recent)
-            ) and not any(s.priority == "CRITICAL" for s in rt.store.swarms("running")):
-                actions.append(
-                    self._spawn(
-                        "J1",
-                        ("bugfix",),
-                        Priority.CRITICAL,
-                        "job:J1:crisis",
-                        "A crisis is on and no CRITICAL swarm works on it.",
-                    )
-                )
-            crisis = rt.store.last_crisis()
-            if (
-                sit.crisis_id is not None
-                and crisis
-                and crisis[1] is None
-                and svc.clock() - crisis[0] > CRISIS_TOO_LONG_SECONDS
-                and rt.store.tell_once_about_crisis(sit.crisis_id, svc.clock())
-            ):
-                # Once per crisis: Alertmanager's repeat_interval reminds the person.
-                actions.append(
-                    self._tell(
-                        "crisis_unresolved",
-                        "A crisis has lasted 30 minutes.",
-                        f"Firing: {snapshot['firing']}",
-                    )
-                )
-        elif sit.escalation == 2:
-            reasons.append("warnings fire; their alerts start HIGH swarms")
-        else:
-            reasons.append("all good")
+        decision = wake.decide(
+            self.config,
+            sit,
+            snapshot,
+            sit.mode == "MAINTENANCE" and self.maintained != sit.period.key,
+            now,
+        )
+        reasons = list(decision.reasons)
+        actions = self._act(decision, snapshot)
         if build is not None:
             reasons.append("the Watchdog is silent: the exporter is asked directly")
             actions.extend(self.direct_checks(build))
-        rt.adopt()
+        at = now + decision.sleep
+        self.woke_for, self.full_check = (sit.mode, sit.escalation), now
+        self.next_wake = (decision.kind.event, at)
         rt.store.log_decision(
             "J1",
-            {"decision": reasons[0], "reasons": reasons, "actions": actions, "snapshot": snapshot},
-            svc.clock(),
+            {
+                "decision": str(decision.kind),
+                "reasons": reasons,
+                "actions": actions,
+                "snapshot": snapshot,
+                "next_wake": at,
+            },
+            now,
+        )
+
+    def _act(self, decision: wake.Wake, snapshot: dict[str, Any]) -> list[str]:
+        """The decision's actions, each a sentence for the decision log."""
+        svc = self.service
+        rt, sit, now = svc.runtime, svc.situation, svc.clock()
+        kind = decision.kind
+        if kind is wake.Kind.CRISIS:
+            return self._crisis(snapshot)
+        if kind is wake.Kind.ISSUES:
+            return [self._issue_swarm(name) for name in self._workable(running_ok=False)]
+        if kind is wake.Kind.IMPROVEMENT:
+            if any(s.trigger.startswith("job:J8:wake:") for s in rt.store.swarms("running")):
+                return ["an improvement swarm of J1's works already"]
+            figures = "; ".join(decision.reasons)
+            return [
+                self._spawn(
+                    "J1",
+                    svc.handler.learner.types("J8", ("improvement",)),
+                    Priority.MEDIUM,
+                    f"job:J8:wake:{int(now)}",
+                    f"The project can be improved ({figures}): make one small, safe improvement.",
+                    "J8",
+                )
+            ]
+        if kind is wake.Kind.MAINTENANCE:
+            self.maintained = sit.period.key
+            self.compress_context()
+            actions = ["J7: history compacted, context written"]
+            trigger = f"job:maintenance:{sit.period.key}"
+            if "cleanup" in self.config.swarm_types and not rt.store.swarms_by_trigger(trigger):
+                actions.append(
+                    self._spawn(
+                        "J1",
+                        ("cleanup",),
+                        Priority.LOW,
+                        trigger,
+                        "A maintenance window: free disk space, remove stale outputs and logs.",
+                        "maintenance",
+                    )
+                )
+            return actions
+        return []
+
+    def _crisis(self, snapshot: dict[str, Any]) -> list[str]:
+        """A CRITICAL swarm when none ran for 5 minutes (unless a recovery command works
+        on it); a person told once when the crisis lasts 30 minutes."""
+        svc = self.service
+        rt, sit = svc.runtime, svc.situation
+        actions: list[str] = []
+        recent = svc.clock() - CRISIS_RETRY_SECONDS
+        if svc.handler.recoveries.under_way():
+            actions.append("a recovery command works on it")
+        elif not any(s.priority == "CRITICAL" for s in rt.store.swarms(since=recent)) and not any(
+            s.priority == "CRITICAL" for s in rt.store.swarms("running")
+        ):
+            actions.append(
+                self._spawn(
+                    "J1",
+                    ("bugfix",),
+                    Priority.CRITICAL,
+                    "job:J1:crisis",
+                    "A crisis is on and no CRITICAL swarm works on it.",
+                )
+            )
+        crisis = rt.store.last_crisis()
+        if (
+            sit.crisis_id is not None
+            and crisis
+            and crisis[1] is None
+            and svc.clock() - crisis[0] > CRISIS_TOO_LONG_SECONDS
+            and rt.store.tell_once_about_crisis(sit.crisis_id, svc.clock())
+        ):
+            # Once per crisis: Alertmanager's repeat_interval reminds the person.
+            actions.append(
+                self._tell(
+                    "crisis_unresolved",
+                    "A crisis has lasted 30 minutes.",
+                    f"Firing: {snapshot['firing']}",
+                )
+            )
+        return actions
+
+    def _workable(self, running_ok: bool) -> list[str]:
+        """Firing problems J1 may start swarms for, critical ones first: their policy
+        spawns, is not bound to one host and runs no recovery command first; unless
+        `running_ok`, only those none of whose swarms runs now."""
+        svc = self.service
+        firing = svc.runtime.store.firing()
+        names = wake.problems(firing)
+        order = sorted(
+            names, key=lambda n: (not any(a[0] == n and a[1] == "critical" for a in firing), n)
+        )
+        running = [s.trigger for s in svc.runtime.store.swarms("running")]
+        policies = svc.handler.policies
+        return [
+            n
+            for n in order
+            if n in policies
+            and policies[n].spawn
+            and not policies[n].host_bound
+            and not policies[n].recover
+            and (running_ok or not any(t.startswith(f"alert:{n}:") for t in running))
+        ]
+
+    def _issue_swarm(self, name: str, bigger: bool = False) -> str:
+        """A swarm for a firing problem: its policy's first type, chosen by the learning
+        for the alert's work, or (`bigger`) the biggest that ran for it plus one agent."""
+        svc = self.service
+        rt, now = svc.runtime, svc.clock()
+        spawn = svc.handler.policies[name].spawn[0]
+        trigger = f"alert:{name}:{'escalated' if bigger else 'wake'}:{int(now)}:0"
+        context = f"{name} still fires and no swarm works on it: fix its cause."
+        if not bigger:
+            return self._spawn(
+                "J1",
+                svc.handler.learner.types(name, (spawn.type,)),
+                spawn.priority,
+                trigger,
+                context,
+                name,
+            )
+        ran = [
+            s.size
+            for s in rt.store.swarms(since=now - 2 * wake.NO_PROGRESS_SECONDS)
+            if s.trigger.startswith(f"alert:{name}:")
+        ]
+        size = max([self.config.swarm_types[spawn.type].size, *ran]) + 1
+        context = f"{name} has fired for 5 minutes without progress: a bigger swarm, fix its cause."
+        try:
+            swarm = rt.start_swarm(
+                spawn.type, spawn.priority, trigger, context, size=size, path="J1"
+            )
+        except SpawnRefused as exc:
+            return f"{spawn.type} refused ({exc.reason}): {exc}"
+        return f"started {spawn.type} {swarm.id} (size {size}; no progress on {name} for 5 minutes)"
+
+    def watch_progress(self) -> None:
+        """J1's monitoring while issues last: every 30 s; 5 minutes without progress
+        escalate, first to a bigger swarm, then to a person (once)."""
+        svc = self.service
+        rt, now = svc.runtime, svc.clock()
+        firing = wake.problems(rt.store.firing()) if svc.situation.escalation >= 2 else frozenset()
+        if not firing:
+            self.progress = None
+            return
+        if self.progress is None:
+            self.progress = wake.Progress(now, firing, now)
+        watch = self.progress
+        successes = sum(
+            s.state == SwarmState.SUCCEEDED for s in rt.store.ended_swarms(since=watch.began)
+        )
+        if not watch.look(now, firing, successes):
+            return
+        names = sorted(firing)
+        if watch.steps == 1:
+            workable = self._workable(running_ok=True)
+            actions = [self._issue_swarm(workable[0], bigger=True)] if workable else []
+        elif watch.steps == 2:
+            actions = [
+                self._tell(
+                    "no_progress",
+                    "Issues have lasted 10 minutes without progress.",
+                    f"Firing: {', '.join(names)}; a bigger swarm did not help.",
+                )
+            ]
+        else:
+            return
+        rt.store.log_decision(
+            "J1",
+            {
+                "decision": "no progress for 5 minutes",
+                "firing": names,
+                "actions": actions,
+                "escalation": watch.steps,
+            },
+            now,
         )
 
     def read_build(self) -> dict[str, Any]:
@@ -461,16 +651,10 @@ class Jobs:
     ) -> str:
         """A swarm for the job, its type (among `types`) and size chosen by the learning
         for the job's work (`work`, if the job does more than one kind)."""
-        rt = self.service.runtime
-        pick = self.service.handler.learner.choose(work or job, types)
-        choice = pick.choice
-        try:
-            swarm = rt.start_swarm(
-                choice.type, priority, trigger, context, size=choice.size, path=job
-            )
-        except SpawnRefused as exc:
-            return f"{choice.type} refused ({exc.reason}): {exc}"
-        return f"started {choice.type} {swarm.id} (size {choice.size}; {pick.why})"
+        svc = self.service
+        return svc.handler.learner.start(
+            svc.runtime, work or job, types, priority, trigger, context, job
+        )[1]
 
     def _tell(self, reason: str, summary: str, description: str) -> str:
         sent = self.service.tell(reason, summary, description)

@@ -20,7 +20,9 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from responder.store import Store
+from responder.model import Priority
+from responder.runtime import Runtime, SpawnRefused
+from responder.store import Store, SwarmRow
 from warden.config import Config, ScheduleSettings
 
 MIN_COST_USD = 0.01
@@ -130,6 +132,33 @@ class Learner:
         self._picks[(work, pick.reason)] += 1
         self.published = (tuple(self._latest.values()), tuple(self._picks.items()))
         return pick
+
+    def start(
+        self,
+        runtime: Runtime,
+        work: str,
+        types: tuple[str, ...],
+        priority: Priority,
+        trigger: str,
+        context: str,
+        path: str,
+    ) -> tuple[SwarmRow | None, str]:
+        """Start a swarm for `work`, chosen among `types`: (the swarm or None if refused,
+        the decision log's text). What no choice escapes (R4, the mode, the budget tier)
+        is asked first, so the many starts refused at night or near the cap cost no
+        choice; the admission rule then decides the chosen one as any other."""
+        refused = runtime.priority_refusal(priority, path, type=types[0], trigger=trigger)
+        if refused is not None:
+            return None, f"{types[0]} refused ({refused.reason}): {refused}"
+        pick = self.choose(work, types)
+        choice = pick.choice
+        try:
+            swarm = runtime.start_swarm(
+                choice.type, priority, trigger, context, size=choice.size, path=path
+            )
+        except SpawnRefused as exc:
+            return None, f"{choice.type} refused ({exc.reason}): {exc}"
+        return swarm, f"started {choice.type} {swarm.id} (size {choice.size}; {pick.why})"
 
     def _sample(self, work: str, options: list[Choice]) -> Pick:
         runs: dict[Choice, list[tuple[bool, float]]] = {c: [] for c in options}

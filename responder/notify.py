@@ -23,6 +23,7 @@ REASONS = (
     "pipeline_silent",
     "swarm_type_paused",
     "alert_unresolved",
+    "no_progress",
 )
 
 

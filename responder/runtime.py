@@ -157,6 +157,18 @@ class Runtime:
         )
         return SpawnRefused(reason, detail)
 
+    def priority_refusal(
+        self, priority: Priority, path: str, **context: str
+    ) -> SpawnRefused | None:
+        """The refusal no swarm of `priority` escapes, whatever its type or size (R4, the
+        mode's priorities, the budget tier), counted and logged; None if one may start.
+        Asked before the learning chooses, so a refused start costs no choice."""
+        facts = self.facts()
+        refusal = admit(facts, priority, "")
+        if refusal is None:
+            return None
+        return self.refuse(path, refusal, explain(facts, refusal, priority, None), **context)
+
     # -- starting -------------------------------------------------------------
     def start_swarm(
         self,

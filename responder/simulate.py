@@ -37,6 +37,7 @@ from responder.app import Service
 from responder.model import Priority
 from responder.scenario import Fault, Scenario
 from responder.simagents import SimAgents, SimClock
+from responder.wake import PROGRESS_EVERY_SECONDS, problems
 from warden.config import Config
 
 RESEND_SECONDS = 240.0
@@ -261,7 +262,8 @@ def _occurrences(scenario: Scenario, start: float, end: float) -> Iterator[tuple
 
 JOBS = {"J2": 120.0, "J5": 300.0, "J7": 1800.0}
 """The jobs' real intervals (a scenario's `cadence` may lengthen them); J1 follows the
-mode's heartbeat and J8 the learned hours (`learning.improvement_hours`)."""
+mode's heartbeat (deciding at its decisions' wakes), its progress watch runs every
+30 s while issues last, and J8 follows the learned hours (`learning.improvement_hours`)."""
 
 
 def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
@@ -330,9 +332,15 @@ def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
                 due[job] = (
                     learning.next_improvement(svc.runtime.store, config, now)
                     if job == "J8"
-                    else now + every[job]
+                    else now + every.get(job, PROGRESS_EVERY_SECONDS)
                 )
         svc.step()
+        # J1's progress watch runs while issues last, and once after to end the watch
+        # (30 s steps all week long would double the steps, for nothing when calm).
+        if problems(svc.view["firing"]) or svc.jobs.progress is not None:
+            due.setdefault("J1-progress", now + PROGRESS_EVERY_SECONDS)
+        else:
+            due.pop("J1-progress", None)
         # What Prometheus would raise from Warden's own figures (read on the next step,
         # as the real ones arrive after a scrape and an evaluation).
         deaths = sum(svc.runtime.snapshot.history.deaths.values())

@@ -25,7 +25,8 @@ VERSION = "4.0"
 def build(service: Service, heartbeat: float) -> dict[str, Any]:
     """From the worker's published view and the runtime's snapshot (no store reads)."""
     config, situation = service.config, service.situation
-    snap, view = service.runtime.snapshot, service.view
+    snap, view, jobs = service.runtime.snapshot, service.view, service.jobs
+    event = jobs.next_event()
     mode = config.modes[situation.mode]
     facts = snap.facts
     firing = {a[0] for a in view["firing"]}
@@ -35,7 +36,7 @@ def build(service: Service, heartbeat: float) -> dict[str, Any]:
         "version": VERSION,
         "mode": SEED_MODE_NAMES[situation.mode],
         "lastHeartbeat": int(heartbeat * ms),
-        "lastFullCheck": int(heartbeat * ms),
+        "lastFullCheck": None if jobs.full_check is None else int(jobs.full_check * ms),
         "status": {3: "CRISIS", 2: "DEGRADED", 1: "HEALTHY"}[situation.escalation],
         "operationalState": {
             "activeSwarms": len(snap.running),
@@ -83,7 +84,7 @@ def build(service: Service, heartbeat: float) -> dict[str, Any]:
         "maintenanceUntil": None
         if situation.maintenance_until is None
         else int(situation.maintenance_until * ms),
-        "nextScheduledEvent": None,
+        "nextScheduledEvent": None if event is None else f"{event[0]} at {int(event[1] * ms)}",
     }
 
 

@@ -8,12 +8,16 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from responder import wake
 from responder.app import Service
+from responder.budget import scheduled_period
 from responder.model import Priority
-from tests.conftest import ExporterProcess, wait_for
+from responder.modes import Situation
+from tests.conftest import REPO, ExporterProcess, wait_for
 from tests.stack import Stack, build_project, one_stack  # noqa: F401
 from tests.test_modes import Clock, decisions, fire
 from tests.test_responder import responder_config
@@ -87,24 +91,146 @@ def test_j2_refills_after_completion_and_recovers_after_deaths(tmp_path: Path) -
         svc.runtime.close()
 
 
-def test_j1_wake_cycle_logs_its_decision_and_acts_in_a_crisis(
+def state(svc: Service) -> dict[str, Any]:
+    svc.step()
+    return dict(json.loads(svc.state_file.read_text()))
+
+
+def test_j1_decides_by_the_level_and_sleeps_by_the_decision(
     hanging: tuple[Service, Clock],
 ) -> None:
-    svc, _ = hanging
+    """The seed's wake cycle: all good -> the heartbeat; improvement possible -> a
+    MEDIUM swarm and 5 minutes; issues -> a swarm for the unattended alert and 2
+    minutes; crisis -> a CRITICAL swarm and the mode's crisis wake. The next wake is
+    the state file's `nextScheduledEvent`; between wakes J1 only looks."""
+    svc, clock = hanging
+    t0 = clock.now
     svc.jobs.run_now("J1")
     j1 = decisions(svc, "J1")[0]
     assert j1["decision"] == "all good"
+    assert str(j1["reasons"][0]).startswith("all good: 0 swarms run, 0 agents stuck")  # type: ignore[index]
     snapshot = j1["snapshot"]
     assert isinstance(snapshot, dict) and snapshot["mode"] == "ACTIVE"
     assert snapshot["build_success"] is None, "no Prometheus here: the snapshot says so"
+    st = state(svc)
+    assert st["nextScheduledEvent"] == f"HEALTH_CHECK at {int((t0 + 60) * 1000)}"
+    assert st["lastFullCheck"] == int(t0 * 1000)
+    # A heartbeat before the wake only looks; at the wake it decides again.
+    clock.now += 30
+    svc.jobs.wake_cycle({}, None)
+    assert len(decisions(svc, "J1")) == 1
+    clock.now += 31
+    svc.jobs.wake_cycle({"type_errors": 3.0, "errors_per_minute": 0.0}, None)
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "improvement" and j1["reasons"] == ["3 type errors"]
+    assert running(svc) == [("improvement", "MEDIUM")]
+    assert j1["next_wake"] == clock.now + 300
+    assert (
+        state(svc)["nextScheduledEvent"] == f"IMPROVEMENT_CHECK at {int((clock.now + 300) * 1000)}"
+    )
+    svc.jobs.wake_cycle({"type_errors": 3.0}, None, force=True)
+    assert running(svc) == [("improvement", "MEDIUM")], "one improvement swarm of J1's at a time"
+    # Issues: SlowResponse's swarm ended, the alert still fires: J1 starts another.
+    fire(svc, "SlowResponse", "warning", fp="c1", component="probes")
+    monitor = next(s for s in svc.runtime.store.swarms("running") if s.type == "monitor")
+    svc.runtime.kill_swarm(monitor.id, "test: it ended")
+    svc.reassess()
+    svc.jobs.wake_cycle({}, None)  # the level changed: decided at once, no wake awaited
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "issues" and j1["next_wake"] == clock.now + 120
+    assert j1["reasons"] == ["issues: SlowResponse firing"]
+    assert ("monitor", "HIGH") in running(svc)
+    assert any(
+        s.trigger.startswith("alert:SlowResponse:wake:")
+        for s in svc.runtime.store.swarms("running")
+    )
+    # Crisis: a CRITICAL swarm, and J1 wakes at ACTIVE's crisis wake (10 s).
     svc.handler.policies = {}  # the alert alone starts nothing: J1 must
     fire(svc, "BuildFailing", "critical", fp="b1")
     svc.reassess()
+    svc.jobs.wake_cycle({}, None)
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "crisis" and j1["next_wake"] == clock.now + 10
+    assert ("bugfix", "CRITICAL") in running(svc)
+    clock.now += 10
+    svc.jobs.wake_cycle({}, None)
+    assert [t for t, p in running(svc) if p == "CRITICAL"] == ["bugfix"], "one at a time"
+
+
+@pytest.mark.parametrize(
+    ("when", "wake_s"), [("2026-11-26T12:00:00+00:00", 10.0), ("2026-11-26T23:30:00+00:00", 30.0)]
+)
+def test_a_crisis_wakes_at_the_crisis_wake_of_the_mode_it_broke_into(
+    when: str, wake_s: float
+) -> None:
+    config = load_config(REPO / "warden.yml", check_programs=False)
+    now = dt.datetime.fromisoformat(when).timestamp()
+    sit = Situation(
+        "CRISIS",
+        3,
+        scheduled_period(dt.datetime.fromtimestamp(now, dt.UTC), config.schedule, config.budget),
+        1,
+        None,
+    )
+    snapshot = {"firing": ["BuildFailing"], "budget_tier": "none"}
+    decided = wake.decide(config, sit, snapshot, False, now)
+    assert (decided.kind, decided.sleep) == (wake.Kind.CRISIS, wake_s)
+
+
+def test_a_maintenance_window_runs_the_scheduled_tasks_once(hanging: tuple[Service, Clock]) -> None:
+    svc, clock = hanging
+    svc.runtime.store.start_maintenance(clock.now, clock.now + 3600)
+    svc.reassess()
     svc.jobs.run_now("J1")
-    assert running(svc) == [("bugfix", "CRITICAL")]
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "maintenance"
+    assert (svc.config.state_dir / "context.md").exists()
+    assert any("started cleanup" in a for a in j1["actions"])  # type: ignore[union-attr]
     svc.jobs.run_now("J1")
-    assert running(svc) == [("bugfix", "CRITICAL")], "one CRITICAL swarm at a time"
-    assert decisions(svc, "J1")[0]["decision"] == "a critical alert fires"
+    assert decisions(svc, "J1")[0]["decision"] == "all good", "once per window"
+
+
+def test_issues_without_progress_escalate_to_a_bigger_swarm_then_a_person(
+    hanging: tuple[Service, Clock],
+) -> None:
+    svc, clock = hanging
+    fire(svc, "CoverageDecreased", "warning", fp="e1", component="coverage")
+    svc.reassess()
+    assert running(svc) == [("coverage", "HIGH")]
+    svc.jobs.run_now("J1-progress")
+    assert state(svc)["nextScheduledEvent"] == f"PROGRESS_CHECK at {int((clock.now + 30) * 1000)}"
+    for _ in range(9):  # 4.5 minutes of checks: no progress, not yet 5 minutes
+        clock.now += 30
+        svc.jobs.run_now("J1-progress")
+    assert not decisions(svc, "J1")
+    clock.now += 30
+    svc.jobs.run_now("J1-progress")
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "no progress for 5 minutes" and j1["escalation"] == 1
+    sizes = sorted(s.size for s in svc.runtime.store.swarms("running") if s.type == "coverage")
+    assert sizes == [1, 2], "a swarm one agent bigger"
+    clock.now += 300
+    svc.jobs.run_now("J1-progress")
+    j1 = decisions(svc, "J1")[0]
+    assert j1["escalation"] == 2
+    assert j1["actions"] == ["could not tell a person (no_progress)"], "no Alertmanager here"
+    clock.now += 300
+    svc.jobs.run_now("J1-progress")
+    assert len(decisions(svc, "J1")) == 2, "a person is told once"
+    # Progress (the alert resolved) ends the watch.
+    fire(svc, "CoverageDecreased", "warning", status="resolved", fp="e1", component="coverage")
+    svc.reassess()
+    svc.jobs.run_now("J1-progress")
+    assert svc.jobs.progress is None
+
+
+def test_progress_is_a_problem_resolved_or_a_swarm_succeeded() -> None:
+    watch = wake.Progress(0.0, frozenset({"A", "B"}), 0.0)
+    assert not watch.look(290.0, frozenset({"A", "B"}), 0)
+    assert not watch.look(295.0, frozenset({"A"}), 0), "B resolved: progress"
+    assert not watch.look(590.0, frozenset({"A", "C"}), 1), "a success: progress"
+    assert watch.look(890.0, frozenset({"A", "C"}), 1)
+    assert watch.steps == 1
 
 
 def test_j8_improves_only_when_healthy(hanging: tuple[Service, Clock]) -> None:
@@ -124,7 +250,18 @@ def test_j9_scheduler_and_heartbeat_follow_the_mode(tmp_path: Path) -> None:
     svc.jobs.start()
     try:
         jobs = {j.id: j for j in svc.jobs.scheduler.get_jobs()}
-        assert set(jobs) == {"J1", "J2", "J5", "J6", "J7", "J8", "J9-night", "J9-day", "J10"}
+        assert set(jobs) == {
+            "J1",
+            "J1-progress",
+            "J2",
+            "J5",
+            "J6",
+            "J7",
+            "J8",
+            "J9-night",
+            "J9-day",
+            "J10",
+        }
         assert jobs["J1"].trigger.interval.total_seconds() == 60
         night = jobs["J9-night"].trigger.get_next_fire_time(
             None, dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
@@ -234,8 +371,10 @@ secrets_dir: {load_config(cfg, check_programs=False).secrets_dir}
         svc.reassess()
         assert svc.situation.mode == "CRISIS"
         assert running(svc) == [("bugfix", "CRITICAL")]
-        assert decisions(svc, "J1")[0]["reasons"] == [
-            "all good",
+        j1 = decisions(svc, "J1")[0]
+        assert j1["decision"] == "all good"
+        assert j1["reasons"] == [
+            "all good: 0 swarms run, 0 agents stuck, 0% of the budget spent",
             "the Watchdog is silent: the exporter is asked directly",
         ]
         svc.jobs.run_now("J1")
