@@ -655,6 +655,7 @@ class ResponderMetrics(Collector):
         yield episodes
         yield from _recovery_metrics(s.config.responder.recoveries, s.view["recovery_counts"])
         yield from _learning_metrics(*h.learner.published)
+        yield from _hour_metrics(h.learner.hours)
 
 
 def _learning_metrics(
@@ -690,6 +691,21 @@ def _learning_metrics(
     for (work, reason), n in sorted(picks):
         chosen.add_metric([work, reason], n)
     yield from (runs, succeeded, spend, chosen)
+
+
+def _hour_metrics(hours: tuple[tuple[int, int, int], ...]) -> Iterator[Metric]:
+    """L4: improvement swarms by the local hour they started (24 label values at most);
+    the L4 rules find the best hour from them."""
+    swarms = GaugeMetricFamily(
+        "warden_learning_improvement_swarms",
+        "Improvement swarms that succeeded or failed (all the store holds), by the local "
+        "hour they started.",
+        labels=["hour", "result"],
+    )
+    for hour, runs, won in hours:
+        swarms.add_metric([f"{hour:02d}", "succeeded"], won)
+        swarms.add_metric([f"{hour:02d}", "failed"], runs - won)
+    yield swarms
 
 
 def _recovery_metrics(

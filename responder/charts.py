@@ -156,7 +156,7 @@ def draw(panel: Panel, series: Sequence[Series], start: float, end: float, tz: A
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
         ax.grid(alpha=0.3)
     ax.set_xlim(when(start), when(end))
-    fmt = "%H:%M" if end - start >= 3600 else "%H:%M:%S"
+    fmt = "%a %d %b" if end - start > 2 * 86400 else "%H:%M" if end - start >= 3600 else "%H:%M:%S"
     ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt, tz=tz))  # type: ignore[no-untyped-call]
     fig.tight_layout()
     png = io.BytesIO()

@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
-from responder import breaker, cleanup, reports
+from responder import breaker, cleanup, review
 from responder.admission import budget_status, gather_facts
 from responder.decisions import level_name, mode_name
 from responder.model import LIVE_AGENT_STATES, EndReason, Priority
@@ -321,7 +321,8 @@ def maintenance(config: Config, args: argparse.Namespace) -> int:
 
 
 def report(config: Config, args: argparse.Namespace) -> int:
-    """The daily summary now (what J10 writes at 22:00), with its charts."""
+    """The review of the last `--period` now (24h: what J10 writes at 22:00; 1w: the
+    weekly review; 1h: the hourly roll-up), with its charts."""
     try:
         seconds = parse_duration(args.period)
     except ValueError:
@@ -333,7 +334,7 @@ def report(config: Config, args: argparse.Namespace) -> int:
         folder = Path(args.output) if args.output else config.state_dir / "reports"
         stem = time.strftime("report-%Y%m%d-%H%M%S", time.gmtime(now))
         situation = assess(config, store, now)
-        written = reports.write_daily(config, store, situation, now, folder, stem, seconds)
+        written = review.write(config, store, situation, now - seconds, now, folder, stem)
     finally:
         store.close()
     for path in written:
@@ -353,6 +354,7 @@ def simulate(config: Config, args: argparse.Namespace) -> int:
         return 2
     # The decisions are in the report; the responder's own log lines are noise here.
     logging.getLogger("responder").setLevel(logging.ERROR)
-    report = run(config, scenario, args.days, args.seed)
+    review_dir = Path(args.review) if args.review else config.state_dir / "reports" / "simulation"
+    report = run(config, scenario, args.days, args.seed, review_dir=review_dir)
     print(report.text())
     return 1 if report.broken else 0

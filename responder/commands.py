@@ -57,9 +57,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     mt.add_argument("action", choices=["start", "stop"])
     mt.add_argument("--for", dest="duration", default="1h", help="how long (default 1h)")
     mt.set_defaults(runtime_func=_lazy("maintenance"))
-    rep = sub.add_parser("report", help="the daily summary now, with charts from Prometheus")
+    rep = sub.add_parser(
+        "report", help="the review of a period (a day: the daily summary; 1w: the weekly review)"
+    )
     rep.add_argument("-o", "--output", help="folder (default: state_dir/reports)")
-    rep.add_argument("--period", default="24h", help="what the charts cover, up to now (24h)")
+    rep.add_argument("--period", default="24h", help="what it covers, up to now (24h; 1w, 1h)")
     rep.set_defaults(runtime_func=_lazy("report"), starts_no_agents=True)
     sim = sub.add_parser(
         "simulate", help="the decision core under a virtual clock, with invariants checked"
@@ -67,6 +69,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sim.add_argument("--days", type=float, default=7.0, help="simulated days (7)")
     sim.add_argument("--scenario", help="scenario file (default: the shipped week)")
     sim.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    sim.add_argument(
+        "--review",
+        help="folder for the review of the simulated week, with its charts "
+        "(default: state_dir/reports/simulation)",
+    )
     sim.set_defaults(runtime_func=_lazy("simulate"), starts_no_agents=True)
     clean = sub.add_parser("cleanup", help="remove Warden's own old agent logs and reports")
     clean.add_argument(

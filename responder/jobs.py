@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from responder import learning, reports, wake
+from responder import learning, reports, review, wake
 from responder.model import Priority, SwarmState
 from responder.runtime import SpawnRefused
 from responder.storeerror import StoreUnavailable
@@ -50,6 +50,8 @@ CRISIS_RETRY_SECONDS = 300.0
 """J1 starts another CRITICAL swarm in a crisis only if none ran for this long."""
 DIRECT_FINGERPRINT = "00000000000d1ec7"
 """The episode fingerprint of BuildFailing raised from the exporter directly."""
+SUNDAY = 6
+"""J10 writes the weekly review (I3) on the week's last day (datetime's weekday)."""
 HISTORY_DAYS = 7
 """J7 keeps ended swarms' contexts and logs this long; their rows and spend stay."""
 PROMQL = {
@@ -65,6 +67,7 @@ class Jobs:
         self.config = service.config
         self.scheduler: Any = None
         self.last_progress = service.clock()
+        self.progress_runs = 0
         self.last_watchdog = service.clock()
         self.notified: set[str] = set()
         # J1's own state, on the worker (the state file reads it there too).
@@ -560,15 +563,28 @@ class Jobs:
         svc.runtime.store.log_decision("J5", {"tier": facts.tier_name}, svc.clock())
 
     def progress_report(self) -> None:
-        """J6: a progress summary of the last 30 minutes."""
+        """J6: a progress summary of the last 30 minutes; every second run, the hourly
+        roll-up of the two (I1), the review of the hour."""
         svc = self.service
         now = svc.clock()
         text = reports.progress(
             self.config, svc.runtime.store, svc.situation, self.last_progress, now
         )
-        name = time.strftime("progress-%Y%m%d-%H%M.md", time.gmtime(now))
-        reports.write(self.config.state_dir / "reports", name, text)
+        folder = self.config.state_dir / "reports"
+        reports.write(folder, time.strftime("progress-%Y%m%d-%H%M.md", time.gmtime(now)), text)
         self.last_progress = now
+        self.progress_runs += 1
+        if self.progress_runs % 2 == 0:
+            review.write(
+                self.config,
+                svc.runtime.store,
+                svc.situation,
+                now - review.HOUR,
+                now,
+                folder,
+                time.strftime("hourly-%Y%m%d-%H%M", time.gmtime(now)),
+                prometheus=False,
+            )
 
     def compress_context(self) -> None:
         """J7: keep history compact, and write the short context new swarms are handed."""
@@ -624,20 +640,34 @@ class Jobs:
         )
 
     def daily_summary(self) -> None:
-        """J10: the end-of-day report with the P and L figures; J8 then follows what was
-        learned of the best hour today."""
+        """J10: the daily summary (I2), on Sundays the weekly review too (I3), each with
+        its charts; J8 then follows what was learned of the best hour today."""
         svc = self.service
         now = svc.clock()
+        svc.on_owner(svc.handler.learner.learn_hours)
         if self.scheduler is not None:
             self.scheduler.reschedule_job("J8", trigger=self._improvement_hours())
-        reports.write_daily(
+        folder = self.config.state_dir / "reports"
+        store = svc.runtime.store
+        review.write(
             self.config,
-            svc.runtime.store,
+            store,
             svc.situation,
+            now - review.DAY,
             now,
-            self.config.state_dir / "reports",
+            folder,
             time.strftime("daily-%Y%m%d", time.gmtime(now)),
         )
+        if dt.datetime.fromtimestamp(now, self.config.schedule.timezone).weekday() == SUNDAY:
+            review.write(
+                self.config,
+                store,
+                svc.situation,
+                now - review.WEEK,
+                now,
+                folder,
+                time.strftime("weekly-%Y%m%d", time.gmtime(now)),
+            )
 
     # -- helpers ------------------------------------------------------------------
     def _spawn(

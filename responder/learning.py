@@ -107,6 +107,15 @@ class Learner:
         )
         """(the last pick per work, picks by (work, reason)): replaced whole after each
         choice, so the metrics read it from another thread without a lock."""
+        self.hours: tuple[tuple[int, int, int], ...] = ()
+        """L4's figures, (hour, runs, successes) of improvement swarms: replaced whole by
+        `learn_hours` (at start and by J10 each evening), read by the metrics."""
+        self.learn_hours()
+
+    def learn_hours(self) -> None:
+        """What the improvement swarms' hours say (L4), for the metrics."""
+        hours = by_hour(self.store, self.config.schedule)
+        self.hours = tuple((h, *hours[h]) for h in sorted(hours))
 
     def types(self, work: str, own: tuple[str, ...]) -> tuple[str, ...]:
         """The types that may do `work`: `learning.choices`, else its own."""
@@ -226,19 +235,29 @@ def stats(store: Store, since: float = 0.0) -> list[Stat]:
     return [Stat(*row) for row in store.swarm_results(since)]
 
 
+def by_hour(
+    store: Store, schedule: ScheduleSettings, swarm_type: str = "improvement"
+) -> dict[int, tuple[int, int]]:
+    """L4: the type's swarms that succeeded or failed, by the local hour they started:
+    hour -> (runs, successes)."""
+    hours: dict[int, tuple[int, int]] = {}
+    for at, ok in store.type_outcomes(swarm_type):
+        hour = dt.datetime.fromtimestamp(at, schedule.timezone).hour
+        runs, won = hours.get(hour, (0, 0))
+        hours[hour] = (runs + 1, won + ok)
+    return hours
+
+
 def best_hour(
     store: Store, schedule: ScheduleSettings, swarm_type: str = "improvement"
 ) -> int | None:
-    """L4: the local hour whose swarms of the type succeeded most often (2 runs at least)."""
-    by_hour: dict[int, list[int]] = {}
-    for s in store.ended_swarms():
-        if s.type != swarm_type:
-            continue
-        hour = dt.datetime.fromtimestamp(s.created_at, schedule.timezone).hour
-        h = by_hour.setdefault(hour, [0, 0])
-        h[0] += 1
-        h[1] += s.state == "succeeded"
-    ranked = [(h[1] / h[0], -hour, hour) for hour, h in by_hour.items() if h[0] >= 2]
+    """L4: the local hour whose swarms of the type succeeded most often (2 runs at least;
+    the earliest of equals)."""
+    ranked = [
+        (won / runs, -hour, hour)
+        for hour, (runs, won) in by_hour(store, schedule, swarm_type).items()
+        if runs >= 2
+    ]
     return max(ranked)[2] if ranked else None
 
 

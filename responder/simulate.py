@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from responder import learning
+from responder import learning, review
 from responder.app import Service
 from responder.model import Priority
 from responder.scenario import Fault, Scenario
@@ -135,6 +135,8 @@ class Report:
     faults: Counter[str]
     swarms: list[Ran] = field(default_factory=list)
     """Every swarm of the run, oldest first (what the learning chose, and how it went)."""
+    written: list[Path] = field(default_factory=list)
+    """The review and its charts, when one was asked for."""
 
     def text(self) -> str:
         lines = [
@@ -165,18 +167,26 @@ class Report:
             "agents Warden killed: "
             + (", ".join(f"{k} {v}" for k, v in sorted(self.kills.items())) or "none")
         )
+        lines += [f"wrote {p}" for p in self.written]
         return "\n".join(lines)
 
 
 def simulate(
-    config: Config, scenario: Scenario, days: float, seed: int = 0, folder: Path | None = None
+    config: Config,
+    scenario: Scenario,
+    days: float,
+    seed: int = 0,
+    folder: Path | None = None,
+    review_dir: Path | None = None,
 ) -> Report:
-    """Run the scenario for `days` on a fresh state (in `folder`, or a temporary one)."""
+    """Run the scenario for `days` on a fresh state (in `folder`, or a temporary one);
+    with `review_dir`, the review of its last week (or of the whole run, if shorter)
+    is written there, with its charts, as J10 writes one on Sundays."""
     own = folder is None
     work = folder or Path(tempfile.mkdtemp(prefix="warden-simulate-", dir=_fast_tmp()))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        return _run(_sim_config(config, work), scenario, days, seed)
+        return _run(_sim_config(config, work), scenario, days, seed, review_dir)
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
@@ -266,7 +276,12 @@ mode's heartbeat (deciding at its decisions' wakes), its progress watch runs eve
 30 s while issues last, and J8 follows the learned hours (`learning.improvement_hours`)."""
 
 
-def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
+WATCH = "J1-progress"
+
+
+def _run(
+    config: Config, scenario: Scenario, days: float, seed: int, review_dir: Path | None
+) -> Report:
     wall0 = time.monotonic()
     rng = random.Random(seed)  # noqa: S311  (a simulation, not a secret)
     start = scenario.start.timestamp()
@@ -290,7 +305,7 @@ def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
     broken: list[str] = []
     while clock.now < end and not broken:
         nxt = min(
-            [clock.now + scenario.step, *due.values(), end]
+            [clock.now + scenario.step, *(t for j, t in due.items() if j != WATCH), end]
             + [t for t, _ in events[:1]]
             + [t for t, _ in ending]
             + [t for t in [agents.next_end()] if t is not None]
@@ -335,12 +350,13 @@ def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
                     else now + every.get(job, PROGRESS_EVERY_SECONDS)
                 )
         svc.step()
-        # J1's progress watch runs while issues last, and once after to end the watch
-        # (30 s steps all week long would double the steps, for nothing when calm).
+        # J1's progress watch runs while issues last, and once after to end the watch;
+        # at the first step after it is due (steps of 30 s all week long would double
+        # the steps, for a watch whose unit is 5 minutes).
         if problems(svc.view["firing"]) or svc.jobs.progress is not None:
-            due.setdefault("J1-progress", now + PROGRESS_EVERY_SECONDS)
+            due.setdefault(WATCH, now + PROGRESS_EVERY_SECONDS)
         else:
-            due.pop("J1-progress", None)
+            due.pop(WATCH, None)
         # What Prometheus would raise from Warden's own figures (read on the next step,
         # as the real ones arrive after a scrape and an evaluation).
         deaths = sum(svc.runtime.snapshot.history.deaths.values())
@@ -368,6 +384,18 @@ def _run(config: Config, scenario: Scenario, days: float, seed: int) -> Report:
         steps += 1
         broken = inv.check(svc)
     report = _report(svc, config, days, time.monotonic() - wall0, steps, inv, broken, faults)
+    if review_dir is not None:
+        # Virtual time: the stem names the simulated week; no Prometheus to draw from.
+        report.written = review.write(
+            config,
+            svc.runtime.store,
+            svc.situation,
+            max(start, clock.now - review.WEEK),
+            clock.now,
+            review_dir,
+            f"simulated-{dt.datetime.fromtimestamp(clock.now, dt.UTC):%Y%m%d}-seed{seed}",
+            prometheus=False,
+        )
     for s in svc.runtime.store.swarms("running"):
         svc.runtime.kill_swarm(s.id, "simulation over")
     svc.runtime.close()

@@ -294,6 +294,26 @@ class Q:
         .values(told_at=_param("at"))
     )
     ended_swarms = select(t.swarms).where(S.state != "running", S.ended_at >= _param("since"))
+    type_outcomes = select(S.created_at, S.state).where(
+        S.type == _param("type"), S.state.in_(("succeeded", "failed"))
+    )
+    episodes_since = (
+        select(E.alertname, func.count())
+        .where(E.first_seen >= _param("since"), E.first_seen < _param("until"))
+        .group_by(E.alertname)
+    )
+    failure_classes_since = (
+        select(A.failure_class, func.count())
+        .where(
+            A.failure_class.is_not(None),
+            A.ended_at >= _param("since"),
+            A.ended_at < _param("until"),
+        )
+        .group_by(A.failure_class)
+    )
+    failed_contexts = select(S.context).where(
+        S.state == "failed", S.ended_at >= _param("since"), S.ended_at < _param("until")
+    )
     swarm_results = (
         select(
             S.type,
@@ -337,6 +357,9 @@ class Q:
     ).where(_latest_of_work.c.newest <= _param("window"))
     spend = _spent(L.period == _param("period"))
     spend_between = _spent(L.at >= _param("start"), L.at < _param("end"))
+    charges_between = select(L.at, L.period, L.amount_usd).where(
+        L.at >= _param("start"), L.at < _param("end")
+    )
     swarm_spend = _spent(L.swarm_id == _param("id"))
     spend_by_type = _spent_by(L.type)
     spend_by_swarm = _spent_by(L.swarm_id)
@@ -385,6 +408,11 @@ class Q:
         .values(told_at=_param("at"))
     )
     crisis_durations = select(C.ended_at - C.started_at).where(C.ended_at.is_not(None))
+    crises_between = (
+        select(C.started_at, C.ended_at)
+        .where(C.started_at >= _param("start"), C.started_at < _param("end"))
+        .order_by(C.started_at)
+    )
     last_crisis = select(C.started_at, C.ended_at).order_by(C.id.desc()).limit(1)
     cut_maintenance = (
         update(t.maintenance).where(M.ends_at > _param("at")).values(ends_at=_param("at"))
@@ -829,6 +857,27 @@ class Store:
             for r in self._rows(_finished(buckets))
         ]
 
+    def type_outcomes(self, swarm_type: str) -> list[tuple[float, bool]]:
+        """(started at, succeeded) of every swarm of the type that succeeded or failed (L4)."""
+        return [
+            (float(r[0]), r[1] == "succeeded") for r in self._rows(Q.type_outcomes, type=swarm_type)
+        ]
+
+    def episodes_between(self, since: float, until: float) -> dict[str, int]:
+        """Firing episodes that began in [since, until), by alert (recurring alerts)."""
+        rows = self._rows(Q.episodes_since, since=since, until=until)
+        return {r[0]: int(r[1]) for r in rows}
+
+    def failure_classes_between(self, since: float, until: float) -> dict[str, int]:
+        """Failed agent runs that ended in [since, until), by failure class."""
+        rows = self._rows(Q.failure_classes_since, since=since, until=until)
+        return {r[0]: int(r[1]) for r in rows}
+
+    def failed_contexts(self, since: float, until: float) -> list[str]:
+        """The contexts of swarms that failed in [since, until) (J7 empties those older
+        than 7 days)."""
+        return [r[0] for r in self._rows(Q.failed_contexts, since=since, until=until)]
+
     def swarm_results(self, since: float = 0.0) -> list[tuple[str, int, int, int, float]]:
         """(type, size, runs, succeeded, spend) of swarms that ended since `since` (L1, L3, L5)."""
         rows = self._rows(Q.swarm_results, since=since)
@@ -856,6 +905,11 @@ class Store:
     def spend_between(self, start: float, end: float) -> float:
         """Everything charged in [start, end): a day's, week's or month's ceiling."""
         return float(self._value(Q.spend_between, start=start, end=end))
+
+    def charges_between(self, start: float, end: float) -> list[tuple[float, str, float]]:
+        """(at, period, amount) of every charge in [start, end): the reviews' spend."""
+        rows = self._rows(Q.charges_between, start=start, end=end)
+        return [(float(r[0]), r[1], float(r[2])) for r in rows]
 
     def swarm_spend(self, swarm_id: str) -> float:
         return float(self._value(Q.swarm_spend, id=swarm_id))
@@ -1006,6 +1060,11 @@ class Store:
 
     def crisis_durations(self) -> list[float]:
         return [float(r[0]) for r in self._rows(Q.crisis_durations)]
+
+    def crises_between(self, start: float, end: float) -> list[tuple[float, float | None]]:
+        """(started, ended or None) of the crises that began in [start, end)."""
+        rows = self._rows(Q.crises_between, start=start, end=end)
+        return [(float(r[0]), None if r[1] is None else float(r[1])) for r in rows]
 
     def last_crisis(self) -> tuple[float, float | None] | None:
         rows = self._rows(Q.last_crisis)

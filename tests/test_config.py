@@ -85,7 +85,7 @@ def test_section_must_be_a_mapping(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("value", ["5 minutes", "5", "-1s", "1d"])
+@pytest.mark.parametrize("value", ["5 minutes", "5", "-1s", "2 days"])
 def test_bad_duration(tmp_path: Path, value: str) -> None:
     found = problems(tmp_path, f"collectors:\n  git:\n    interval: '{value}'\n")
     assert found == [
@@ -105,6 +105,7 @@ def test_parse_duration() -> None:
     assert parse_duration("250ms") == 0.25
     assert parse_duration("1h30m") == 5400
     assert parse_duration("5m") == 300
+    assert parse_duration("1w") == 7 * 86400 and parse_duration("1d12h") == 129600
     assert parse_duration("2m30s") == 150
 
 

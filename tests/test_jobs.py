@@ -185,7 +185,7 @@ def test_a_maintenance_window_runs_the_scheduled_tasks_once(hanging: tuple[Servi
     j1 = decisions(svc, "J1")[0]
     assert j1["decision"] == "maintenance"
     assert (svc.config.state_dir / "context.md").exists()
-    assert any("started cleanup" in a for a in j1["actions"])  # type: ignore[union-attr]
+    assert any("started cleanup" in a for a in j1["actions"])  # type: ignore[attr-defined]
     svc.jobs.run_now("J1")
     assert decisions(svc, "J1")[0]["decision"] == "all good", "once per window"
 
@@ -296,10 +296,25 @@ def test_reports_and_the_compressed_context(tmp_path: Path) -> None:
         assert "Swarms started: 1; ended: 1 (1 succeeded" in progress
         assert "alert: alert=CoverageDecreased" in progress
         daily = next(folder.glob("daily-*.md")).read_text()
-        assert "Swarm completion rate: 1 of 1 (100%)" in daily
+        assert "| Swarm completion rate (P1: succeeded of succeeded and failed) | 100% |" in daily
         assert "| coverage | 1 | 1 | 100% |" in daily
         assert "CoverageDecreased 1" in daily
         assert "## Charts\n\nNot drawn: Prometheus did not answer" in daily
+        # I1: every second J6 run rolls the hour up; I3: J10 reviews the week on Sundays.
+        assert not list(folder.glob("hourly-*.md"))
+        svc.jobs.run_now("J6")
+        hourly = next(folder.glob("hourly-*.md")).read_text()
+        assert hourly.startswith("# Hourly roll-up") and "| Spend | $" in hourly
+        assert "Charts" not in hourly, "the hourly roll-up does not ask Prometheus"
+        assert not list(folder.glob("weekly-*.md")), "2026-11-26 is a Thursday"
+        clock.set("2026-11-29T22:00:00+00:00")  # a Sunday
+        svc.jobs.run_now("J10")
+        weekly = next(folder.glob("weekly-*.md")).read_text()
+        assert weekly.startswith("# Weekly review 2026-11-22 22:00 to 2026-11-29 22:00")
+        assert (
+            "| Swarm completion rate (P1: succeeded of succeeded and failed) | 100% | - | - |"
+            in weekly
+        )
         context = (tmp_path / "state" / "context.md").read_text()
         assert "Swarm results today: coverage 1/1." in context
         # The next swarm is handed that summary with its alert.

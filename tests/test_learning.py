@@ -129,6 +129,20 @@ def test_j8_runs_every_6_hours_at_the_learned_best_hour(tmp_path: Path) -> None:
         assert learning.improvement_hours(store, svc.config) == (3, 9, 15, 21)
         after = day + 16 * 3600
         assert learning.next_improvement(store, svc.config, after) == day + 21 * 3600
+        # L4's figures for the rules: read again by J10 each evening.
+        svc.jobs.run_now("J10")
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ResponderMetrics(svc))
+        text = generate_latest(registry).decode()
+        for when, result, n in (
+            ("09", "failed", 2),
+            ("09", "succeeded", 0),
+            ("15", "succeeded", 2),
+        ):
+            assert (
+                f'warden_learning_improvement_swarms{{hour="{when}",result="{result}"}} {n}.0'
+                in text
+            )
     finally:
         svc.runtime.close()
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +17,7 @@ from responder.scenario import DEFAULT_SCENARIO, OUTCOMES, load_scenario, parse_
 from responder.simagents import SimAgents, SimClock
 from responder.simulate import Invariants, simulate
 from responder.store import SwarmRow
-from tests.conftest import REPO, run_cli, write_config
+from tests.conftest import REPO, run_cli, wait_for, write_config
 from tests.test_jobs import make_service
 from tests.test_modes import fire
 from warden.config import load_config
@@ -22,14 +25,69 @@ from warden.config import load_config
 CONFIG = load_config(REPO / "warden.yml", check_programs=False)
 
 
-def test_the_shipped_week_holds_every_invariant() -> None:
-    out = run_cli("simulate", "--days", "2", "--seed", "3", "-c", "warden.yml")
+def test_the_shipped_week_holds_every_invariant(tmp_path: Path) -> None:
+    """Two days of it (the week takes about 70 s), and the review it writes (I3): its
+    figures, and charts with something drawn in them."""
+    out = run_cli(
+        "simulate", "--days", "2", "--seed", "3", "-c", "warden.yml", "--review", str(tmp_path)
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ALL HELD" in out.stdout
     for name in ("R4", "day ceiling", "mode cap", "once per episode", "period cap"):
         assert f"{name} x" in out.stdout
     assert "refusals counted x" in out.stdout
     assert "swarms started: " in out.stdout and "crises: " in out.stdout
+    review = next(tmp_path.glob("simulated-*.md")).read_text()
+    assert f"wrote {tmp_path}" in out.stdout
+    assert review.startswith("# Review of 48 hours 2026-11-23 00:00 to 2026-11-25 00:00")
+    for section in ("## Spend by mode", "## Crises", "## Learning (L)", "## Patterns"):
+        assert section in review
+    assert re.search(r"\| CRISIS \| \$[1-9]", review), "crises spent from their own cap"
+    assert re.search(r"^- J2: \w+ swarms of \d, \d+% of \d+ starts", review, re.M)
+    assert re.search(r"Recurring alerts \(firing episodes that began\): AgentDied \d+", review)
+    charts = re.findall(r"!\[([^]]+)\]\(([^)]+)\)", review)
+    assert [t for t, _ in charts] == [
+        "Spend by mode",
+        "Swarms ended by outcome",
+        "Successes per dollar",
+        "Crisis time to fix (minutes)",
+    ]
+    for _, name in charts:
+        assert coloured(tmp_path / name) > 0.005, name
+
+
+def coloured(png: Path) -> float:
+    """The share of a chart's pixels in colour: axes and text are grey, data is not."""
+    pixels = plt.imread(png)[..., :3]
+    assert pixels.shape[1] == 900
+    return float((pixels.max(axis=2) - pixels.min(axis=2) > 0.25).mean())
+
+
+def test_report_reviews_the_week_on_demand(tmp_path: Path) -> None:
+    """`warden report --period 1w` writes the weekly review of what the store holds; with
+    no Prometheus it says its panels were not drawn, rather than failing."""
+    now = dt.datetime.now(dt.UTC).isoformat()
+    svc, _ = make_service(tmp_path, when=now)
+    try:
+        fire(svc, "CoverageDecreased", "warning", fp="e1", component="coverage")
+        wait_for(
+            lambda: svc.runtime.poll() is not None and not svc.runtime.store.swarms("running"), 20
+        )
+    finally:
+        svc.runtime.close()
+    cfg = tmp_path / "warden.yml"
+    out = run_cli("report", "--period", "1w", "-c", str(cfg), "-o", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    review = next((tmp_path / "out").glob("report-*.md")).read_text()
+    assert review.startswith("# Weekly review ")
+    assert "## Crises\n\nNone." in review
+    assert (
+        "| Swarm completion rate (P1: succeeded of succeeded and failed) | 100% | - | - |" in review
+    )
+    assert "Recurring alerts (firing episodes that began): CoverageDecreased 1." in review
+    assert "Not drawn: Prometheus did not answer" in review
+    bad = run_cli("report", "--period", "a week", "-c", str(cfg))
+    assert bad.returncode == 2 and "--period: expected a duration" in bad.stderr
 
 
 def test_the_invariants_catch_what_the_core_would_never_do(tmp_path: Path) -> None:

@@ -276,16 +276,20 @@ def warden_up(
 
 
 def check_report(folder: Path, cfg: Path) -> None:
-    """`warden report`: the daily summary with its charts, PNG files drawn from
-    Prometheus' range queries, each shown in the Markdown."""
+    """`warden report`: the review with its charts, PNG files drawn from Prometheus'
+    range queries, each shown in the Markdown."""
     # On the real clock: Prometheus keeps the real time, and the charts cover
     # the minutes this test ran.
     result = run_cli("report", "-c", str(cfg), "-o", str(folder), "--period", "4m")
     assert result.returncode == 0, result.stderr
     report = next(folder.glob("report-*.md"))
     images = re.findall(r"!\[([^]]+)\]\(([^)]+)\)", report.read_text())
-    assert [t for t, _ in images] == [p.title for _, p in chart_panels(load_config(cfg))]
-    for _, name in images:
+    # The review's own charts from the store come first (tests/test_simulate.py looks
+    # at them), then the dashboards' panels from Prometheus.
+    panels = [p.title for _, p in chart_panels(load_config(cfg))]
+    assert [t for t, _ in images][-len(panels) :] == panels
+    assert len(images) == len(panels) + 4
+    for _, name in images[-len(panels) :]:
         assert (folder / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
         pixels = plt.imread(folder / name)[..., :3]
         # Axes and text are grey; data is in colour (an empty chart has none).

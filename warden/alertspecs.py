@@ -439,6 +439,31 @@ LEARNING: tuple[RecordingSpec, ...] = (
         "Budget allocation efficiency: dollars per successful swarm by type, last day.",
     ),
     RecordingSpec(
+        "class:warden_swarm_agent_failures:increase_1d",
+        "L2",
+        "sum by (job, class) (increase(warden_swarm_agent_failures_total[1d]))",
+        "Failure classes: failed agent runs by why they failed, last day (which patterns"
+        " cause issues).",
+    ),
+    RecordingSpec(
+        "hour:warden_learning_improvement_swarms_completed:ratio",
+        "L4",
+        'sum by (job, hour) (warden_learning_improvement_swarms{result="succeeded"})'
+        " / sum by (job, hour) (warden_learning_improvement_swarms)",
+        "Self-improvement by hour: improvement swarms' success rate by the local hour they"
+        " started, over the store's history.",
+    ),
+    RecordingSpec(
+        "hour:warden_learning_improvement_swarms_completed:ratio_topk1",
+        "L4",
+        "topk by (job) (1, sum by (job, hour)"
+        ' (warden_learning_improvement_swarms{result="succeeded"})'
+        " / sum by (job, hour) (warden_learning_improvement_swarms)"
+        " and on (job, hour) sum by (job, hour) (warden_learning_improvement_swarms) >= 2)",
+        "Best time for self-improvement: the hour (label) whose improvement swarms succeeded"
+        " most often, 2 runs at least, and its success rate. J8 runs at it.",
+    ),
+    RecordingSpec(
         "type_size:warden_swarms_completed:ratio_1d",
         "L5",
         "sum by (job, type, size) (increase(warden_swarms_finished_total"

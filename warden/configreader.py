@@ -19,7 +19,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_DURATION_RE = re.compile(r"^((?P<h>\d+)h)?((?P<m>\d+)m(?!s))?((?P<s>\d+)s)?((?P<ms>\d+)ms)?$")
+_DURATION_RE = re.compile(
+    r"^((?P<w>\d+)w)?((?P<d>\d+)d)?((?P<h>\d+)h)?((?P<m>\d+)m(?!s))?((?P<s>\d+)s)?((?P<ms>\d+)ms)?$"
+)
 _ENV_RE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 MAX_DURATION = 31 * 86400.0
 """No interval, timeout or grace in Warden means anything past a month; a longer
@@ -37,13 +39,16 @@ class ConfigError(Exception):
 
 
 def parse_duration(text: str) -> float:
-    """Parse a Prometheus-style duration (`250ms`, `30s`, `5m`, `1h30m`) into seconds."""
+    """Parse a Prometheus-style duration (`250ms`, `30s`, `5m`, `1h30m`, `1d`, `1w`) into
+    seconds."""
     m = _DURATION_RE.match(text)
     if not text or m is None:
         raise ValueError(text)
     parts = {k: int(v) for k, v in m.groupdict().items() if v is not None}
     return (
-        parts.get("h", 0) * 3600
+        parts.get("w", 0) * 604800
+        + parts.get("d", 0) * 86400
+        + parts.get("h", 0) * 3600
         + parts.get("m", 0) * 60
         + parts.get("s", 0)
         + (parts.get("ms", 0) / 1000)

@@ -14,7 +14,7 @@ def unit(record: str) -> str:
         return "currencyUSD"
     if name.endswith("_seconds"):
         return "s"
-    if name.endswith("_ratio") or record.endswith(":ratio_1h") or record.endswith(":ratio_1d"):
+    if name.endswith("_ratio") or record.split(":")[2].startswith("ratio"):
         return "percentunit"
     return "short"
 
