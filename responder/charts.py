@@ -55,19 +55,34 @@ def chart_panels(config: Config) -> list[tuple[str, Panel]]:
     return [(name, found[(uid, title)]) for name, uid, title in CHARTS]
 
 
+def _api(url: str, credentials: Credentials, path: str, params: dict[str, Any]) -> Any:
+    target = f"{url.rstrip('/')}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+    try:
+        return json.loads(auth.fetch(target, credentials, timeout=10))["data"]["result"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise PrometheusUnavailable(f"{url}: {exc}") from exc
+
+
 def query_range(
     url: str, credentials: Credentials, expr: str, start: float, end: float, step: float
 ) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode(
-        {"query": at_all(expr), "start": start, "end": end, "step": step}
-    )
-    target = f"{url.rstrip('/')}/api/v1/query_range?{query}"
-    try:
-        body = json.loads(auth.fetch(target, credentials, timeout=10))
-    except (OSError, ValueError) as exc:
-        raise PrometheusUnavailable(f"{url}: {exc}") from exc
-    result: list[dict[str, Any]] = body["data"]["result"]
+    params = {"query": at_all(expr), "start": start, "end": end, "step": step}
+    result: list[dict[str, Any]] = _api(url, credentials, "query_range", params)
     return result
+
+
+def instant(url: str, credentials: Credentials, expr: str, at: float) -> float | None:
+    """The first value of `expr` at `at`; None when it has none."""
+    result = _api(url, credentials, "query", {"query": expr, "time": at})
+    return float(result[0]["value"][1]) if result else None
+
+
+def prometheus_credentials(config: Config) -> Credentials:
+    """Prometheus' credentials; PrometheusUnavailable when they cannot be read."""
+    try:
+        return auth.Secrets(config.secrets_dir).credentials(auth.PROMETHEUS)
+    except auth.SecretError as exc:
+        raise PrometheusUnavailable(str(exc)) from exc
 
 
 def legend(fmt: str, labels: dict[str, str]) -> str:
@@ -171,14 +186,11 @@ def render(
     """Every chart of the period as `folder/prefix-NAME.png`, with the panel it
     draws; raises PrometheusUnavailable when Prometheus does not answer."""
     url = config.responder.prometheus_url
-    try:
-        credentials = auth.Secrets(config.secrets_dir).credentials(auth.PROMETHEUS)
-    except auth.SecretError as exc:
-        raise PrometheusUnavailable(str(exc)) from exc
+    secret = prometheus_credentials(config)
     drawn = []
     for name, panel in chart_panels(config):
         path = folder / f"{prefix}-{name}.png"
-        series = fetch(url, credentials, panel, start, end)
+        series = fetch(url, secret, panel, start, end)
         png = draw(panel, series, start, end, config.schedule.timezone)
         write_atomic(path, png)
         drawn.append((panel, path))

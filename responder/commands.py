@@ -76,9 +76,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     sim.set_defaults(runtime_func=_lazy("simulate"), starts_no_agents=True)
     clean = sub.add_parser("cleanup", help="remove Warden's own old agent logs and reports")
-    clean.add_argument(
-        "--older-than", default="168h", help="what ended before this long ago (168h: a week)"
-    )
+    clean.add_argument("--older-than", default="1w", help="what ended before this long ago (1w)")
     clean.set_defaults(runtime_func=_lazy("cleanup_files"), starts_no_agents=True)
     for p in (swarm, run, lst, kill, res, bud, st, mt, rep, sim, clean):
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")

@@ -382,8 +382,12 @@ class Jobs:
         if self.progress is None:
             self.progress = wake.Progress(now, firing, now)
         watch = self.progress
+        # Swarms on the problems (theirs, or J1's crisis swarms): other work's successes
+        # are no progress on them.
+        on_them = firing | {"J1"}
         successes = sum(
-            s.state == SwarmState.SUCCEEDED for s in rt.store.ended_swarms(since=watch.began)
+            s.state == SwarmState.SUCCEEDED and learning.work_of(s.trigger) in on_them
+            for s in rt.store.ended_swarms(since=watch.began)
         )
         if not watch.look(now, firing, successes):
             return

@@ -131,6 +131,40 @@ ROWS: tuple[tuple[str, str, Callable[[float], str], bool], ...] = (
     ("crises", "Crises", "{:.0f}".format, False),
 )
 """(figure, what a person reads, format, higher is better)."""
+PROMQL: tuple[tuple[str, str, Callable[[float], str], bool], ...] = (
+    (
+        "max(warden_coverage_lines_ratio) - max(warden_coverage_lines_ratio offset {s}s)",
+        "Coverage velocity (P4: change of line coverage)",
+        lambda v: f"{v * 100:+.1f} points",
+        True,
+    ),
+    (
+        "sum(increase(warden_log_error_lines_total[{s}s]))",
+        "Error log lines (P5)",
+        "{:.0f}".format,
+        False,
+    ),
+)
+"""The P figures only Prometheus has, as ROWS, by their query over a period of `s` seconds."""
+Measured = dict[str, tuple[float | None, float | None]]
+"""A PromQL figure's query -> (this period, the period before)."""
+
+
+def prometheus_figures(config: Config, start: float, end: float) -> Measured | None:
+    """P4 and P5 over the period and the one before; None if Prometheus did not answer."""
+    url = config.responder.prometheus_url
+    out: Measured = {}
+    try:
+        secret = charts.prometheus_credentials(config)
+        for query, *_ in PROMQL:
+            expr = query.format(s=int(end - start))
+            out[query] = (
+                charts.instant(url, secret, expr, end),
+                charts.instant(url, secret, expr, start),
+            )
+    except charts.PrometheusUnavailable:
+        return None
+    return out
 
 
 def _trend(now: float | None, before: float | None, better_up: bool) -> str:
@@ -143,8 +177,16 @@ def _trend(now: float | None, before: float | None, better_up: bool) -> str:
     return f"{change} ({'better' if good else 'worse'})"
 
 
-def text(config: Config, store: Store, situation: Situation, start: float, end: float) -> str:
-    """The review of [start, end) against the period of the same length before it."""
+def text(
+    config: Config,
+    store: Store,
+    situation: Situation,
+    start: float,
+    end: float,
+    prom: Measured | None = None,
+) -> str:
+    """The review of [start, end) against the period of the same length before it; P4
+    and P5 from `prom` (`prometheus_figures`), which the store does not hold."""
     length = end - start
     now, before = figures(store, start, end), figures(store, start - length, start)
     p, q = now.p(), before.p()
@@ -159,10 +201,15 @@ def text(config: Config, store: Store, situation: Situation, start: float, end: 
         "| figure | this period | the period before | trend |",
         "|---|---|---|---|",
     ]
-    for key, name, fmt, up in ROWS:
-        a, b = p[key], q[key]
+    rows = [(name, p[key], q[key], fmt, up) for key, name, fmt, up in ROWS]
+    rows += [
+        (name, *(prom or {}).get(query, (None, None)), fmt, up) for query, name, fmt, up in PROMQL
+    ]
+    for name, a, b, fmt, up in rows:
         shown = [fmt(v) if v is not None else "-" for v in (a, b)]
         lines.append(f"| {name} | {shown[0]} | {shown[1]} | {_trend(a, b, up)} |")
+    if prom is None:
+        lines += ["", "P4 and P5 come from Prometheus, which was not asked or did not answer."]
     lines += [
         "",
         f"Swarms ended: {len(now.ended)} ("
@@ -313,7 +360,8 @@ def write(
     dashboards' panels over the period: the review's path, then the charts'."""
     folder.mkdir(parents=True, exist_ok=True)
     drawn = draw_store_charts(config, store, start, end, folder, stem)
-    body = text(config, store, situation, start, end)
+    prom = prometheus_figures(config, start, end) if prometheus else None
+    body = text(config, store, situation, start, end, prom)
     body += "\n## Trends\n\n" + "".join(f"![{t}]({p.name})\n\n" for t, p in drawn)
     pngs = [p for _, p in drawn]
     if prometheus:

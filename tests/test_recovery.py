@@ -185,8 +185,8 @@ def test_warden_cleanup_removes_only_what_is_old(tmp_path: Path) -> None:
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("x" * 1000)
     os.utime(old, (time.time() - 8 * 86400,) * 2)
-    assert run_cli("cleanup", "-c", str(cfg), "--older-than", "7d").returncode == 2
-    done = run_cli("cleanup", "-c", str(cfg), "--older-than", "168h")
+    assert run_cli("cleanup", "-c", str(cfg), "--older-than", "7 days").returncode == 2
+    done = run_cli("cleanup", "-c", str(cfg), "--older-than", "1w")
     assert done.returncode == 0, done.stderr
     assert "removed 1 files" in done.stdout
     assert new.exists() and not old.exists()

@@ -86,6 +86,8 @@ def test_report_reviews_the_week_on_demand(tmp_path: Path) -> None:
     )
     assert "Recurring alerts (firing episodes that began): CoverageDecreased 1." in review
     assert "Not drawn: Prometheus did not answer" in review
+    assert "| Error log lines (P5) | - | - | - |" in review
+    assert "P4 and P5 come from Prometheus, which was not asked or did not answer." in review
     bad = run_cli("report", "--period", "a week", "-c", str(cfg))
     assert bad.returncode == 2 and "--period: expected a duration" in bad.stderr
 

@@ -283,6 +283,8 @@ def check_report(folder: Path, cfg: Path) -> None:
     result = run_cli("report", "-c", str(cfg), "-o", str(folder), "--period", "4m")
     assert result.returncode == 0, result.stderr
     report = next(folder.glob("report-*.md"))
+    # P5 comes from Prometheus: the demo's log has been followed all along.
+    assert re.search(r"^\| Error log lines \(P5\) \| \d+ \|", report.read_text(), re.M)
     images = re.findall(r"!\[([^]]+)\]\(([^)]+)\)", report.read_text())
     # The review's own charts from the store come first (tests/test_simulate.py looks
     # at them), then the dashboards' panels from Prometheus.
