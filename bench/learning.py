@@ -40,8 +40,10 @@ BAD = AgentPlan((1800.0, 5400.0), (1.8, 2.2), {"succeed": 5, "fail": 95})
 MOVED_WINDOW, MOVED_AT_MOST = 10, 3
 
 
-def run(learning: bool, days: float, seed: int, shift: bool = False) -> Report:
-    """One simulated run of the learning scenario."""
+def run(
+    learning: bool, days: float, seed: int, shift: bool = False, review: Path | None = None
+) -> Report:
+    """One simulated run of the learning scenario (its last week's review in `review`)."""
     logging.getLogger("responder").setLevel(logging.ERROR)
     scenario = load_scenario(SCENARIO)
     if shift:
@@ -60,7 +62,8 @@ learning:
 """,
         )
         # The run's own state goes to a memory-backed folder where there is one.
-        return simulate(load_config(cfg, check_programs=False), scenario, days, seed)
+        config = load_config(cfg, check_programs=False)
+        return simulate(config, scenario, days, seed, review_dir=review)
 
 
 def work(report: Report) -> list[Ran]:
@@ -105,12 +108,13 @@ def shares_after_change(report: Report, scenario: Scenario, days: int = 2) -> li
     ]
 
 
-def runs(weeks: int, seed: int) -> tuple[Report, Report, Report]:
+def runs(weeks: int, seed: int, review: Path | None = None) -> tuple[Report, Report, Report]:
     """Learning on and off for `weeks`, and on with the change halfway through 2 weeks;
-    two processes at once."""
+    two processes at once. The run with learning on writes its last week's review to
+    `review`."""
     days = 7.0 * weeks
     with ProcessPoolExecutor(2) as pool:
-        on = pool.submit(run, True, days, seed)
+        on = pool.submit(run, True, days, seed, False, review)
         off = pool.submit(run, False, days, seed)
         shifted = pool.submit(run, True, 2 * (SHIFT_DAY - 1), seed, True)
         return on.result(), off.result(), shifted.result()
@@ -120,9 +124,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weeks", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--review", default="bench/out/learning", help="folder for the last week's review"
+    )
     args = parser.parse_args()
     scenario = load_scenario(SCENARIO)
-    on, off, shift = runs(args.weeks, args.seed)
+    on, off, shift = runs(args.weeks, args.seed, Path(args.review))
     reports = {"on": on, "off": off}
     print(f"learning scenario, {args.weeks} simulated weeks, seed {args.seed}")
     print("week | learning | share of J2 spend on coverage | J2 successes per $")
@@ -141,6 +148,8 @@ def main() -> None:
         + "; coverage's share of J2 spend in the days after: "
         + ", ".join(f"{s:.1%}" for s in shares_after_change(shift, scenario))
     )
+    for path in on.written[:1]:
+        print(f"the last week's review, learning on: {path}")
     for report in (*reports.values(), shift):
         if report.broken:
             print("BROKEN", report.broken)

@@ -111,6 +111,10 @@ def figures(store: Store, start: float, end: float) -> Figures:
     )
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
 ROWS: tuple[tuple[str, str, Callable[[float], str], bool], ...] = (
     (
         "completion",
@@ -118,15 +122,10 @@ ROWS: tuple[tuple[str, str, Callable[[float], str], bool], ...] = (
         "{:.0%}".format,
         True,
     ),
-    (
-        "fix_seconds",
-        "Average time to fix (P2: bugfix swarms)",
-        lambda v: f"{v / 60:.1f} min",
-        False,
-    ),
+    ("fix_seconds", "Average time to fix (P2: bugfix swarms)", _duration, False),
     ("usd_per_success", "Budget efficiency (P3: $ per successful swarm)", "${:.2f}".format, False),
     ("successes_per_usd", "Successes per dollar", "{:.3f}".format, True),
-    ("recovery_seconds", "Crisis recovery time (P6)", lambda v: f"{v / 60:.1f} min", False),
+    ("recovery_seconds", "Crisis recovery time (P6)", _duration, False),
     ("spend_usd", "Spend", "${:.2f}".format, False),
     ("crises", "Crises", "{:.0f}".format, False),
 )
@@ -201,6 +200,9 @@ def text(
         "| figure | this period | the period before | trend |",
         "|---|---|---|---|",
     ]
+    # Before Warden ran (no swarm ended, nothing spent), there is no trend to show.
+    if not before.ended and not before.spend:
+        q = dict.fromkeys(q)
     rows = [(name, p[key], q[key], fmt, up) for key, name, fmt, up in ROWS]
     rows += [
         (name, *(prom or {}).get(query, (None, None)), fmt, up) for query, name, fmt, up in PROMQL

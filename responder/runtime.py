@@ -139,7 +139,7 @@ class Runtime:
         self._published_history = self._history.copy()
         self._history_changed = False
         self.snapshot: Snapshot
-        self.adopt()
+        self.adopt(publish=True)
 
     # -- admission and budget -------------------------------------------------
     def facts(self) -> Facts:
@@ -703,9 +703,10 @@ class Runtime:
         return True
 
     # -- restarts -------------------------------------------------------------
-    def adopt(self) -> None:
+    def adopt(self, publish: bool = False) -> None:
         """Take over the swarms of runtimes that died (or closed), adopt their live
-        agents, settle those that died meanwhile, and reap orphans."""
+        agents, settle those that died meanwhile, and reap orphans; the snapshot is
+        published again if that changed anything (or with `publish`)."""
         report = PollReport()
         orphaned = [
             s.id
@@ -714,6 +715,7 @@ class Runtime:
         ]
         if orphaned:
             self.store.take_over(orphaned, self.owner)
+        taken = len(self._live)
         for row in self.store.agents(states=LIVE_AGENT_STATES):
             if row.id in self._live or (
                 row.owner != self.owner and owner_alive(row.owner, self.host)
@@ -744,8 +746,11 @@ class Runtime:
                 self._live[row.id] = live
             else:
                 self._end(live, None, report)
-        self.reap_orphans()
-        self._publish()
+        reaped = self.reap_orphans()
+        # Nothing taken over, ended or reaped: what readers see is still true (J1 looks
+        # at every heartbeat, 10 s in a crisis).
+        if publish or orphaned or report.ended or reaped or len(self._live) != taken:
+            self._publish()
 
     def reap_orphans(self) -> list[int]:
         """SIGKILL processes carrying this state's mark whose agent no runtime knows as

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -168,12 +169,12 @@ def test_a_wrong_learning_key_is_named(
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)  # about 40 s on 2 idle cores
-def test_in_simulation_the_spend_goes_where_it_pays() -> None:
+def test_in_simulation_the_spend_goes_where_it_pays(tmp_path: Path) -> None:
     """Issue 15's proof, with bench/learning.py's runs: coverage (80 %, $2) against
     review (30 %, $3) for J2's work over 4 simulated weeks, learning on and off; and
-    coverage turning bad halfway through 2 weeks."""
+    coverage turning bad halfway through 2 weeks. The last week's review tells it."""
     scenario = load_scenario(bench.SCENARIO)
-    on, off, shifted = bench.runs(weeks=4, seed=1)
+    on, off, shifted = bench.runs(weeks=4, seed=1, review=tmp_path)
     for report in (on, off, shifted):
         assert not report.broken, report.text()
     weeks_on, weeks_off = bench.weekly(on, scenario), bench.weekly(off, scenario)
@@ -185,3 +186,18 @@ def test_in_simulation_the_spend_goes_where_it_pays() -> None:
     assert per_dollar_on >= 1.2 * per_dollar_off, (per_dollar_on, per_dollar_off)
     moved = bench.moved_away_seconds(shifted, scenario)
     assert moved is not None and moved < 86400, moved
+    review = next(tmp_path.glob("simulated-*.md")).read_text()
+    assert review.startswith("# Weekly review ")
+    # Week 4 against week 3: both on coverage by now, with figures for each.
+    changed = re.search(
+        r"^- J2: coverage swarms of 1, (\d+)% of \d+ starts"
+        r" \(the period before: (\d+)% of \d+\)\.$",
+        review,
+        re.M,
+    )
+    assert changed and int(changed[1]) >= 80 and int(changed[2]) >= 50, review
+    assert re.search(
+        r"^\| Successes per dollar \| [\d.]+ \| [\d.]+ \| (same|[+-]\d+% \((better|worse)\)) \|$",
+        review,
+        re.M,
+    )
