@@ -15,6 +15,7 @@ import pytest
 from responder import wake
 from responder.app import Service
 from responder.budget import scheduled_period
+from responder.decisions import describe
 from responder.model import Priority
 from responder.modes import Situation
 from tests.conftest import REPO, ExporterProcess, wait_for
@@ -209,6 +210,7 @@ def test_issues_without_progress_escalate_to_a_bigger_swarm_then_a_person(
     assert j1["decision"] == "no progress for 5 minutes" and j1["escalation"] == 1
     sizes = sorted(s.size for s in svc.runtime.store.swarms("running") if s.type == "coverage")
     assert sizes == [1, 2], "a swarm one agent bigger"
+    assert describe(j1).startswith("no progress on CoverageDecreased (J1): started coverage")
     clock.now += 300
     svc.jobs.run_now("J1-progress")
     j1 = decisions(svc, "J1")[0]

@@ -214,11 +214,11 @@ def budget_bars(budget: Mapping[str, Any]) -> RenderableType:
 
 def decisions_table(decisions: Sequence[Mapping[str, Any]], rows: int) -> RenderableType:
     """The last decisions, one sentence each; the wake cycle's routine ones (J1, J2)
-    stay in the log and `--json`."""
+    stay in the log and `--json`, but an escalation of issues without progress shows."""
     table = Table(title="lately", title_justify="left", show_header=False, box=None)
     table.add_column(style="dim", no_wrap=True, min_width=8)
     table.add_column(overflow="ellipsis", no_wrap=True)
-    shown = [d for d in decisions if d["kind"] not in ("J1", "J2")][:rows]
+    shown = [d for d in decisions if d["kind"] not in ("J1", "J2") or "escalation" in d][:rows]
     for d in shown:
         table.add_row(time.strftime("%H:%M:%S", time.localtime(decided_at(d))), describe(d))
     return table
