@@ -56,7 +56,9 @@ def section(p: Patterns) -> list[str]:
     """The review's Markdown lines."""
 
     def top(c: Counter[str]) -> str:
-        return ", ".join(f"{name} {n}" for name, n in c.most_common(TOP)) or "none"
+        # Ties by name: the same store reads the same, whatever the order of its rows.
+        ranked = sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+        return ", ".join(f"{name} {n}" for name, n in ranked) or "none"
 
     return [
         "## Patterns that cause issues (L2)",

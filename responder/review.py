@@ -287,7 +287,7 @@ def _crises(
 def _changes(now: dict[str, Counter[str]], before: dict[str, Counter[str]]) -> list[str]:
     out = []
     for work in sorted(now):
-        top, n = now[work].most_common(1)[0]
+        top, n = min(now[work].items(), key=lambda kv: (-kv[1], kv[0]))
         total = sum(now[work].values())
         was = before.get(work, Counter())
         was_total = sum(was.values())

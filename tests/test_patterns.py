@@ -55,7 +55,8 @@ def test_failing_swarms_files_classes_and_alerts_are_counted(tmp_path: Path) -> 
         assert found.classes.total() == 2 and set(found.classes) <= {"other", "crashed"}
         text = "\n".join(patterns.section(found))
         assert (
-            "Files named by failing swarms' contexts: tests/test_db.py 2, src/app/db.py 2" in text
+            "Files named by failing swarms' contexts: src/app/db.py 2, tests/test_db.py 2,"
+            " src/components/Nav.tsx 1." in text
         )
     finally:
         for s in svc.runtime.store.swarms("running"):
