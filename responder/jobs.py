@@ -28,7 +28,6 @@ from apscheduler.triggers.cron import CronTrigger
 
 from responder import learning, reports, review, wake
 from responder.model import Priority, SwarmState
-from responder.runtime import SpawnRefused
 from responder.storeerror import StoreUnavailable
 from responder.webhook import Alert
 from warden.auth import fetch
@@ -345,14 +344,13 @@ class Jobs:
         rt, now = svc.runtime, svc.clock()
         spawn = svc.handler.policies[name].spawn[0]
         trigger = f"alert:{name}:{'escalated' if bigger else 'wake'}:{int(now)}:0"
-        context = f"{name} still fires and no swarm works on it: fix its cause."
         if not bigger:
             return self._spawn(
                 "J1",
                 svc.handler.learner.types(name, (spawn.type,)),
                 spawn.priority,
                 trigger,
-                context,
+                f"{name} still fires and no swarm works on it: fix its cause.",
                 name,
             )
         ran = [
@@ -360,15 +358,18 @@ class Jobs:
             for s in rt.store.swarms(since=now - 2 * wake.NO_PROGRESS_SECONDS)
             if s.trigger.startswith(f"alert:{name}:")
         ]
-        size = max([self.config.swarm_types[spawn.type].size, *ran]) + 1
-        context = f"{name} has fired for 5 minutes without progress: a bigger swarm, fix its cause."
-        try:
-            swarm = rt.start_swarm(
-                spawn.type, spawn.priority, trigger, context, size=size, path="J1"
-            )
-        except SpawnRefused as exc:
-            return f"{spawn.type} refused ({exc.reason}): {exc}"
-        return f"started {spawn.type} {swarm.id} (size {size}; no progress on {name} for 5 minutes)"
+        choice = learning.Choice(
+            spawn.type, max([self.config.swarm_types[spawn.type].size, *ran]) + 1
+        )
+        return learning.launch(
+            rt,
+            choice,
+            f"no progress on {name} for 5 minutes",
+            spawn.priority,
+            trigger,
+            f"{name} has fired for 5 minutes without progress: a bigger swarm, fix its cause.",
+            "J1",
+        )[1]
 
     def watch_progress(self) -> None:
         """J1's monitoring while issues last: every 30 s; 5 minutes without progress

@@ -160,14 +160,7 @@ class Learner:
         if refused is not None:
             return None, f"{types[0]} refused ({refused.reason}): {refused}"
         pick = self.choose(work, types)
-        choice = pick.choice
-        try:
-            swarm = runtime.start_swarm(
-                choice.type, priority, trigger, context, size=choice.size, path=path
-            )
-        except SpawnRefused as exc:
-            return None, f"{choice.type} refused ({exc.reason}): {exc}"
-        return swarm, f"started {choice.type} {swarm.id} (size {choice.size}; {pick.why})"
+        return launch(runtime, pick.choice, pick.why, priority, trigger, context, path)
 
     def _sample(self, work: str, options: list[Choice]) -> Pick:
         runs: dict[Choice, list[tuple[bool, float]]] = {c: [] for c in options}
@@ -191,6 +184,26 @@ class Learner:
             ),
         )
         return Pick(work, drawn.choice, "best" if drawn is best else "explore", records)
+
+
+def launch(
+    runtime: Runtime,
+    choice: Choice,
+    why: str,
+    priority: Priority,
+    trigger: str,
+    context: str,
+    path: str,
+) -> tuple[SwarmRow | None, str]:
+    """Start the chosen swarm if the admission rule allows it: (the swarm or None, the
+    decision log's text, with `why` it was chosen)."""
+    try:
+        swarm = runtime.start_swarm(
+            choice.type, priority, trigger, context, size=choice.size, path=path
+        )
+    except SpawnRefused as exc:
+        return None, f"{choice.type} refused ({exc.reason}): {exc}"
+    return swarm, f"started {choice.type} {swarm.id} (size {choice.size}; {why})"
 
 
 def work_of(trigger: str) -> str:
