@@ -277,6 +277,12 @@ mode's heartbeat (deciding at its decisions' wakes), its progress watch runs eve
 
 
 WATCH = "J1-progress"
+LOOKS = ("J1", WATCH)
+"""Jobs run at the first step after they are due, rather than making steps of their
+own: J1's looks between its decisions (a step is made for each decision's wake, see
+`responder.wake`; a look only takes over the agents of dead runtimes, which one
+simulated responder never leaves) unless the scenario sets J1's cadence, and the
+progress watch (its unit is 5 minutes)."""
 
 
 def _run(
@@ -295,6 +301,8 @@ def _run(
     events = sorted(_occurrences(scenario, start, end), key=lambda e: e[0])
     ending: list[tuple[float, str]] = []  # (when, what) of faults that last
     every = {**JOBS, **scenario.cadence}
+    # A scenario's J1 cadence is the pace of J1's decisions too (runs of weeks).
+    looks = LOOKS if "J1" not in every else (WATCH,)
     due = {job: start + every[job] for job in JOBS}
     due["J1"] = start
     due["J8"] = learning.next_improvement(svc.runtime.store, config, start)
@@ -305,7 +313,8 @@ def _run(
     broken: list[str] = []
     while clock.now < end and not broken:
         nxt = min(
-            [clock.now + scenario.step, *(t for j, t in due.items() if j != WATCH), end]
+            [clock.now + scenario.step, *(t for j, t in due.items() if j not in looks), end]
+            + [w[1] for w in [svc.jobs.next_wake] if w is not None and "J1" in looks]
             + [t for t, _ in events[:1]]
             + [t for t, _ in ending]
             + [t for t in [agents.next_end()] if t is not None]
@@ -338,10 +347,16 @@ def _run(
                 alerts.resolve(what.split(":", 1)[1], now)
         alerts.resend(now)
         svc.watchdog_arrived()
-        for job in [j for j, t in due.items() if t <= now]:
+        woke = svc.jobs.next_wake if "J1" in looks else None
+        for job in [
+            j for j, t in due.items() if t <= now or (j == "J1" and woke and woke[1] <= now)
+        ]:
             if job == "J1":
                 svc.jobs.wake_cycle({}, None)  # PromQL and the exporter are not simulated
-                due[job] = now + every.get("J1", config.modes[svc.situation.mode].heartbeat)
+                # Its looks on the heartbeat's grid from the start, as J2, J5 and J7 are
+                # on theirs, so their steps coincide.
+                beat = every.get("J1", config.modes[svc.situation.mode].heartbeat)
+                due[job] = start + (int((now - start) // beat) + 1) * beat
             else:
                 svc.jobs.run_now(job)
                 due[job] = (
