@@ -161,7 +161,8 @@ class Service:
         """Run `fn` on the worker (at once when called there, or before it started)
         and return its result; the caller waits, the worker's readers do not."""
         if not self._thread.is_alive() or threading.current_thread() is self._thread:
-            return fn()
+            with self.runtime.store.one_view():
+                return fn()
         return self.submit(fn).result(timeout)
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
@@ -221,19 +222,21 @@ class Service:
 
     def step(self) -> None:
         """One cycle: commands, a batch of alerts, the situation assessed, agents
-        watched, the view and the state file published."""
-        self._run_commands()
-        # A full batch means more may wait: the next step comes without a pause.
-        self._backlog = self.handler.process_inbox(limit=INBOX_BATCH) == INBOX_BATCH
-        self.handler.take_over()
-        self.handler.claims.lead()
-        self.reassess()
-        self.runtime.poll()
-        self.handler.recoveries.poll()
-        self._tell_about_pauses()
-        self.heartbeat = self.clock()
-        self._publish()
-        self._write_state()
+        watched, the view and the state file published. Its reads are one view of the
+        store (`Store.one_view`): what its parts read alike is read once."""
+        with self.runtime.store.one_view():
+            self._run_commands()
+            # A full batch means more may wait: the next step comes without a pause.
+            self._backlog = self.handler.process_inbox(limit=INBOX_BATCH) == INBOX_BATCH
+            self.handler.take_over()
+            self.handler.claims.lead()
+            self.reassess()
+            self.runtime.poll()
+            self.handler.recoveries.poll()
+            self._tell_about_pauses()
+            self.heartbeat = self.clock()
+            self._publish()
+            self._write_state()
 
     def _tell_about_pauses(self) -> None:
         """A2: a person hears once of each swarm type the circuit breaker paused,

@@ -16,6 +16,7 @@ open the store read-only and can change nothing.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import threading
 import time
@@ -24,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    event,
     func,
     insert,
     or_,
@@ -44,8 +46,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
-from sqlalchemy.sql import ColumnElement, Executable
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql import ClauseElement, ColumnElement, Executable
+from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.util import find_tables
 
 from responder import schema as t
 from responder.database import (
@@ -65,6 +68,11 @@ AnyRow = Row[*tuple[Any, ...]]
 
 __all__ = ["AgentRow", "LedgerEntry", "Pause", "RecoveryRow", "Store", "StoreError", "SwarmRow"]
 
+VIEW_SECONDS = 1.0
+"""How long a thread's reads in `one_view` stand while this process writes none of
+their tables: how late another process's writes may be seen outside admission."""
+ANY_TABLE = "*"
+"""Written by a statement whose tables are not known: every read reads it."""
 SPAWN_LOCK = 0x5741_5244_4E53  # the advisory lock of spawn_guard
 LAST_SEEN_EVERY = 60.0
 EPISODE_SKEW_SECONDS = 60.0
@@ -515,6 +523,9 @@ class Store:
         self.read_only = read_only
         self.writes = 0
         """Committed write transactions: readers rebuild what they derive only when it moved."""
+        self._marks = itertools.count(1)
+        self._written: dict[str, int] = {}
+        """Table -> a mark new at each committed write to it (`one_view`'s reads)."""
         self.engine = engine_for(target, read_only, password)
         try:
             if read_only:
@@ -565,6 +576,7 @@ class Store:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
             else:
                 conn.execution_options(write=True)
+                event.listen(conn, "before_execute", self._note_write)
             setattr(self._local, kind, conn)
             with self._opened_lock:
                 self._opened = [c for c in self._opened if not c.closed] + [conn]
@@ -599,9 +611,21 @@ class Store:
             if conn.in_transaction():
                 yield conn
                 return
+            writing: set[str] = set()
+            self._local.writing = writing
             with self._writer, conn.begin():
                 yield conn
+        for name in writing:
+            self._written[name] = next(self._marks)
         self.writes += 1
+
+    def _note_write(self, conn: Connection, clause: Any, *_: Any) -> None:
+        """What a write transaction writes, by table (its statements' `table`); a
+        statement of another kind than a DML or a SELECT may write anything."""
+        if isinstance(clause, UpdateBase):
+            self._local.writing.add(getattr(clause.table, "name", ANY_TABLE))
+        elif not isinstance(clause, Select):
+            self._local.writing.add(ANY_TABLE)
 
     @contextmanager
     def spawn_guard(self) -> Iterator[None]:
@@ -630,13 +654,55 @@ class Store:
         row = self._rows(_budget_sums(len(windows)), **params)[0]
         return float(row[0]), float(row[1]), [float(v) for v in tuple(row)[2:]]
 
+    @contextmanager
+    def one_view(self) -> Iterator[None]:
+        """Within it, this thread does not repeat a read until a table it read is
+        written, or VIEW_SECONDS passed. The worker's steps and jobs read the same
+        running swarms, pauses, firing alerts and budget sums many times a second,
+        and most steps change none of them; this answers the repeats from memory.
+
+        A committed write of this process (by any thread) to a table makes every
+        read of that table fresh again; reads inside a write transaction (the
+        admission check under `spawn_guard`) always go to the database. Writes of
+        another process (a `warden` command, a responder of another host) are seen
+        within VIEW_SECONDS."""
+        if getattr(self._local, "viewing", False):
+            yield
+            return
+        now = time.monotonic()
+        if now - getattr(self._local, "view_since", -VIEW_SECONDS) >= VIEW_SECONDS:
+            self._local.view, self._local.view_since = {}, now
+        self._local.viewing = True
+        try:
+            yield
+        finally:
+            self._local.viewing = False
+
     def _rows(self, query: Executable, **params: Any) -> list[AnyRow]:
+        writing: Connection | None = getattr(self._local, "write", None)
+        if not getattr(self._local, "viewing", False) or (
+            writing is not None and writing.in_transaction()
+        ):
+            return self._read(query, params)
+        view: dict[tuple[Any, ...], tuple[tuple[int, ...], list[AnyRow]]] = self._local.view
+        # The tables' write marks before the read: a write committed meanwhile
+        # leaves the answer marked older than the table, so it is read again.
+        marks = tuple(self._written.get(name, 0) for name in _tables(query))
+        key = (query, *((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+        seen = view.get(key)
+        if seen is not None and seen[0] == marks:
+            return list(seen[1])
+        rows = self._read(query, params)
+        view[key] = (marks, rows)
+        return list(rows)  # the caller's to change
+
+    def _read(self, query: Executable, params: dict[str, Any]) -> list[AnyRow]:
         with self._reaching("read") as conn:
             return list(conn.execute(query, params))
 
     def _value(self, query: Executable, **params: Any) -> Any:
-        with self._reaching("read") as conn:
-            return conn.execute(query, params).scalar()
+        rows = self._rows(query, **params)
+        return rows[0][0] if rows else None
 
     def _insert_ignore(self, table: Table) -> Insert:
         """INSERT that skips a row whose key exists (SQLite's OR IGNORE, PostgreSQL's
@@ -1176,6 +1242,13 @@ class Store:
     def decisions(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._rows(Q.decisions, limit=limit)
         return [{"at": r.at, "kind": r.kind, **r.detail} for r in rows]
+
+
+@cache
+def _tables(query: Executable) -> tuple[str, ...]:
+    """The tables a read reads, and ANY_TABLE."""
+    found = {table.name for table in find_tables(cast(ClauseElement, query), include_crud=True)}
+    return (ANY_TABLE, *sorted(found))
 
 
 @cache
