@@ -65,7 +65,6 @@ agents are watched meanwhile and the heartbeat shows progress, not a hang."""
 IDLE_WAKE_SECONDS = 5.0
 OUTAGE_RETRY_SECONDS = 1.0
 """How often a worker whose database is unreachable tries again."""
-VIEW_REFRESH_SECONDS = 5.0
 CRISIS_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0)
 
 
@@ -138,8 +137,6 @@ class Service:
         self._thread = threading.Thread(target=self._work, name="responder-worker", daemon=True)
         self._state_written: tuple[dict[str, Any], float] = ({}, 0.0)
         self._backlog = False
-        self._view_writes = -1
-        self._view_at = 0.0
         self.view: dict[str, Any] = {}
         self._publish()
 
@@ -272,12 +269,9 @@ class Service:
         return breaker.resume(self.runtime.store, swarm_type, self.clock())
 
     def _publish(self) -> None:
-        """The view the status API and the metrics read, rebuilt when the store moved."""
+        """The view the status API and the metrics read, replaced whole at every step;
+        in the step's `one_view`, only what a write changed is read again."""
         store = self.runtime.store
-        now = time.monotonic()
-        if store.writes == self._view_writes and now - self._view_at < VIEW_REFRESH_SECONDS:
-            return
-        self._view_writes, self._view_at = store.writes, now
         self.view = {
             "decisions": store.decisions(20),
             "crisis_durations": store.crisis_durations(),

@@ -521,8 +521,6 @@ class Store:
         self.identity = self.name if self.shared else str(Path(target).resolve())
         """What tells this database from another: the file, or the server and database."""
         self.read_only = read_only
-        self.writes = 0
-        """Committed write transactions: readers rebuild what they derive only when it moved."""
         self._marks = itertools.count(1)
         self._written: dict[str, int] = {}
         """Table -> a mark new at each committed write to it (`one_view`'s reads)."""
@@ -617,7 +615,6 @@ class Store:
                 yield conn
         for name in writing:
             self._written[name] = next(self._marks)
-        self.writes += 1
 
     def _note_write(self, conn: Connection, clause: Any, *_: Any) -> None:
         """What a write transaction writes, by table (its statements' `table`); a
@@ -679,9 +676,9 @@ class Store:
             self._local.viewing = False
 
     def _rows(self, query: Executable, **params: Any) -> list[AnyRow]:
-        writing: Connection | None = getattr(self._local, "write", None)
+        writer: Connection | None = getattr(self._local, "write", None)
         if not getattr(self._local, "viewing", False) or (
-            writing is not None and writing.in_transaction()
+            writer is not None and writer.in_transaction()
         ):
             return self._read(query, params)
         view: dict[tuple[Any, ...], tuple[tuple[int, ...], list[AnyRow]]] = self._local.view
