@@ -15,6 +15,7 @@ only to stderr, which shares the log).
 from __future__ import annotations
 
 import json
+import math
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +23,22 @@ from typing import Any
 from responder.failures import Failure, FailureClass, classify_exit, classify_result, short
 
 
+def reported_cost(value: object) -> float | None:
+    """A cost as the ledger may book it: a finite, non-negative number; anything else
+    (NaN, an infinity, a negative amount, a string, a boolean) is not a cost.
+
+    An agent's output is a claim, not a figure to trust: a negative amount would
+    give back budget and NaN would make every cap comparison false."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    amount = float(value)
+    return amount if math.isfinite(amount) and amount >= 0 else None
+
+
 @dataclass
 class RunResult:
     cost_usd: float | None
+    """None when the run reported none, or reported what is not a cost."""
     is_error: bool
     subtype: str = ""
     num_turns: int | None = None
@@ -33,7 +47,8 @@ class RunResult:
 
 @dataclass
 class Adapter:
-    """Generic: every output line is progress; a JSON line with a cost is the result."""
+    """Generic: every output line is progress; a JSON line with a cost is the result
+    (whether that cost is one the ledger may book is for `reported_cost` to say)."""
 
     result: RunResult | None = None
     events: int = 0
@@ -43,6 +58,9 @@ class Adapter:
     error_class: FailureClass | None = None
     error_text: str = ""
     retry_after: float | None = None
+    refused_cost: str | None = None
+    """What the run reported as its cost when that was not one (`reported_cost`),
+    as it was printed: the run is charged as one that reported nothing."""
 
     def feed(self, line: bytes) -> bool:
         """Take one output line; True if it shows progress."""
@@ -68,13 +86,18 @@ class Adapter:
 
     def _read_cost(self, obj: dict[str, Any]) -> None:
         for key in ("total_cost_usd", "cost_usd", "cost"):
-            value = obj.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                self.result = RunResult(float(value), bool(obj.get("is_error", False)))
+            if obj.get(key) is not None:
+                self.result = RunResult(self._cost(obj[key]), bool(obj.get("is_error", False)))
                 if self.result.is_error:
                     self.error_class = FailureClass.OTHER
                     self.error_text = str(obj.get("error") or obj.get("result") or "")
                 return
+
+    def _cost(self, value: object) -> float | None:
+        """The reported cost, or None (and the report kept in `refused_cost`)."""
+        cost = reported_cost(value)
+        self.refused_cost = None if cost is not None or value is None else _shown(value)
+        return cost
 
 
 @dataclass
@@ -110,9 +133,8 @@ class ClaudeAdapter(Adapter):
         return True
 
     def _read_result(self, obj: dict[str, Any]) -> None:
-        cost = obj.get("total_cost_usd")
         self.result = RunResult(
-            cost_usd=float(cost) if isinstance(cost, int | float) else None,
+            cost_usd=self._cost(obj.get("total_cost_usd")),
             is_error=bool(obj.get("is_error", False)),
             subtype=str(obj.get("subtype", "")),
             num_turns=obj.get("num_turns"),
@@ -143,6 +165,15 @@ def _json(line: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def _shown(value: object) -> str:
+    """A refused cost as JSON wrote it (NaN, -Infinity, "12"), cut to fit a log line."""
+    try:
+        text = json.dumps(value)
+    except ValueError:  # a structure nested too deeply
+        text = type(value).__name__
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _text(line: bytes) -> str:

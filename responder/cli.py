@@ -90,9 +90,11 @@ def swarm_run(config: Config, args: argparse.Namespace) -> int:
             f" - {out['reason']}; spent ${out['spend_usd']:.4f}"
         )
         for a in out["agents"]:
+            refused = a["cost_refused"]
+            note = "" if refused is None else f" (reported {refused}: not a cost)"
             print(
                 f"  agent {a['id']}: {a['state']} exit={a['exit_code']} "
-                f"cost=${a['cost_usd'] or 0:.4f} log={a['log']}"
+                f"cost=${a['cost_usd'] or 0:.4f}{note} log={a['log']}"
             )
     return 0 if out["state"] == "succeeded" else 1
 
@@ -132,6 +134,7 @@ def outcome(store: Store, swarm_id: str, now: float) -> dict[str, Any]:
                 "failure_class": a.failure_class,
                 "failure_text": a.failure_text,
                 "cost_usd": a.cost_usd,
+                "cost_refused": a.cost_refused,
                 "log": a.log_path,
             }
             for a in store.agents(row.id)

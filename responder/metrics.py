@@ -135,10 +135,17 @@ class RuntimeMetrics(Collector):
             "1 while the circuit breaker keeps the type paused (warden swarm resume lifts it).",
             labels=["type"],
         )
+        refused = CounterMetricFamily(
+            "warden_swarm_cost_reports_refused",
+            "Agent runs that reported a cost that is not one (NaN, infinite, negative, "
+            "not a number): charged their cap, as runs that reported none.",
+            labels=["type"],
+        )
         for t in types:
             for cls in FailureClass:
                 failures.add_metric([t, str(cls)], history.failures.get((t, str(cls)), 0))
             paused.add_metric([t], 1.0 if t in snap.facts.paused else 0.0)
+            refused.add_metric([t], history.refused_costs.get(t, 0))
 
         finished = CounterMetricFamily(
             "warden_swarms_finished",
@@ -173,6 +180,7 @@ class RuntimeMetrics(Collector):
         facts = snap.facts
         period = facts.period
         yield from (agents, silence, spawning, swarms, deaths, ended, stuck, failures, paused)
+        yield refused
         yield from (finished, durations)
         for name, text, value in (
             ("spend", "Spend in the current budget period, from the ledger.", facts.period_spend),

@@ -441,6 +441,26 @@ class Runtime:
         cap = live.type.budget_usd
         reported = result.cost_usd if result and result.cost_usd is not None else None
         amount = reported if reported is not None else (cap if started else 0.0)
+        refused = live.adapter.refused_cost
+        if refused is not None:
+            log.warning(
+                "agent %s (%s) reported %s as its cost, which is not a cost: "
+                "charged $%.2f as a run that reported none",
+                row.id,
+                live.swarm.type,
+                refused,
+                amount,
+            )
+            self.store.log_decision(
+                "cost_refused",
+                {
+                    "agent": row.id,
+                    "type": live.swarm.type,
+                    "reported": refused,
+                    "charged_usd": amount,
+                },
+                now,
+            )
         if amount > cap:
             # A run is charged at most its cap: what the guard reserved for it.
             self.store.log_decision(
@@ -471,6 +491,7 @@ class Runtime:
             result_error=None if result is None else int(error),
             failure_class=None if failure is None else str(failure.cls),
             failure_text=None if failure is None else failure.text,
+            cost_refused=refused,
         )
         row.state = state
         # Forgotten only once its end is written: a store that failed (a database
@@ -485,6 +506,8 @@ class Runtime:
             h.ended_by_warden[(live.swarm.type, str(why))] += 1
         if failure is not None:
             h.failures[(live.swarm.type, str(failure.cls))] += 1
+        if refused is not None:
+            h.refused_costs[live.swarm.type] += 1
         self._history_changed = True
         if state == AgentState.FAILED and failure is not None and failure.cls.permanent:
             breaker.trip(self.store, live.type, failure, now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -78,6 +79,7 @@ agents = Table(
     Column("end_reason", Text),
     Column("failure_class", Text),
     Column("failure_text", Text),
+    Column("cost_refused", Text),  # what it reported as its cost when that was not one
     Index("agents_state", "state"),
     Index("agents_swarm", "swarm_id"),
     Index("agents_ended", "ended_at"),
@@ -94,6 +96,13 @@ ledger = Table(
     Column("estimated", Integer, nullable=False),
     Column("at", Float, nullable=False),
     Column("reported_usd", Float),
+    # Only costs (B6): NaN is greater than any number on PostgreSQL and NULL on
+    # SQLite, so the upper bound refuses it with both infinities.
+    CheckConstraint("amount_usd >= 0 AND amount_usd < 1e308", name="ledger_amount_is_a_cost"),
+    CheckConstraint(
+        "reported_usd IS NULL OR (reported_usd >= 0 AND reported_usd < 1e308)",
+        name="ledger_reported_is_a_cost",
+    ),
     Index("ledger_period", "period"),
     Index("ledger_at", "at"),
     Index("ledger_swarm", "swarm_id"),

@@ -35,6 +35,8 @@ class History:
     spend_by_type: dict[str, float] = field(default_factory=dict)
     failures: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(type, failure class) -> failed agent runs."""
+    refused_costs: Counter[str] = field(default_factory=Counter)
+    """type -> agent runs whose reported cost was not one."""
 
     @classmethod
     def count(cls, store: Store) -> History:
@@ -47,6 +49,7 @@ class History:
             },
             store.spend_by_type(),
             Counter(store.failure_counts()),
+            Counter(store.refused_cost_counts()),
         )
 
     def add_swarm(self, swarm: SwarmRow, state: str, seconds: float) -> None:
@@ -62,6 +65,7 @@ class History:
             dict(self.finished),
             dict(self.spend_by_type),
             Counter(self.failures),
+            Counter(self.refused_costs),
         )
 
 

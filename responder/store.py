@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import re
 import threading
 import time
@@ -135,6 +136,8 @@ class AgentRow:
     end_reason: str | None = None
     failure_class: str | None = None
     failure_text: str | None = None
+    cost_refused: str | None = None
+    """What the run reported as its cost when that was not one (it was charged its cap)."""
 
 
 @dataclass
@@ -261,6 +264,12 @@ class Q:
     end_counts = _agent_counts(A.end_reason)
     death_counts = _agent_counts(A.death_reason)
     failure_counts = _agent_counts(A.failure_class)
+    refused_cost_counts = (
+        select(S.type, func.count())
+        .select_from(AGENT_SWARM)
+        .where(A.cost_refused.is_not(None))
+        .group_by(S.type)
+    )
     release = tuple(
         update(x).where(x.c.owner == _param("old")).values(owner=_param("new_owner"))
         for x in (t.swarms, t.agents)
@@ -810,6 +819,10 @@ class Store:
         """(swarm type, failure class) -> agent runs that failed so, ever."""
         return self._counts(Q.failure_counts)
 
+    def refused_cost_counts(self) -> dict[str, int]:
+        """Swarm type -> agent runs whose reported cost was not one, ever."""
+        return {str(r[0]): int(r[1]) for r in self._rows(Q.refused_cost_counts)}
+
     def last_runs(self, swarm_type: str, n: int) -> list[tuple[str, str | None, str | None]]:
         """(state, failure class, failure text) of the type's last `n` runs that
         succeeded or failed, newest first (runs Warden killed say nothing)."""
@@ -1330,6 +1343,14 @@ class LedgerEntry:
     at: float
     reported_usd: float | None = None
     """What the agent reported, when that was more than its cap (it was charged the cap)."""
+
+    def __post_init__(self) -> None:
+        # The tables refuse these too (a CHECK on both engines); this says which
+        # field and agent, before a transaction is spent on it.
+        for name in ("amount_usd", "reported_usd"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"ledger {name} {value!r} of agent {self.agent_id}: not a cost")
 
 
 def _instant(rfc3339: str) -> float | None:

@@ -142,6 +142,63 @@ def test_cost_is_capped_by_max_budget_and_placeholders_fill_whole_arguments(
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.parametrize(
+    ("adapter", "reported", "shown"),
+    [
+        ("claude", "-500", "-500.0"),
+        ("claude", "nan", "NaN"),
+        ("generic", "-1000", "-1000.0"),
+        ("generic", "-inf", "-Infinity"),
+    ],
+)
+def test_a_cost_that_is_not_a_cost_is_charged_as_unreported(
+    tmp_path: Path, runtimes: list[Runtime], adapter: str, reported: str, shown: str
+) -> None:
+    """B6: an agent printing a negative, NaN or infinite cost gives back no budget and
+    switches no cap off: the run is charged its cap, the report is logged and counted."""
+    cfg = config(
+        tmp_path,
+        f"bugfix: {{adapter: {adapter}, budget_usd: 1.5, env: {{FAKE_CLAUDE: 'cost={reported}'}}}}",
+    )
+    rt = make(runtimes, cfg)
+    swarm = rt.start_swarm("bugfix", Priority.CRITICAL, "job", "")
+    run_until(rt, ended(rt, swarm.id))
+    assert rt.store.swarm_spend(swarm.id) == 1.5
+    assert rt.facts().period_spend == 1.5
+    [agent] = rt.store.agents(swarm.id)
+    assert agent.cost_usd == 1.5 and agent.cost_refused == shown
+    [decision] = [d for d in rt.store.decisions() if d["kind"] == "cost_refused"]
+    assert decision["agent"] == agent.id and decision["reported"] == shown
+    registry = CollectorRegistry()
+    registry.register(RuntimeMetrics(rt))
+    refused = registry.get_sample_value(
+        "warden_swarm_cost_reports_refused_total", {"type": "bugfix"}
+    )
+    assert refused == 1.0
+
+
+def test_a_restarted_runtime_adopts_a_run_that_reported_nan_and_charges_its_cap(
+    tmp_path: Path, runtimes: list[Runtime]
+) -> None:
+    """The adoption path reads the same log through the same adapter: a NaN cost that
+    ended while no runtime watched is charged the cap, and the runtime goes on."""
+    cfg = config(tmp_path, "tests: {env: {FAKE_CLAUDE: 'turns=3,delay=0.3,cost=nan'}}")
+    first = Runtime(cfg)
+    swarm = first.start_swarm("tests", Priority.HIGH, "job", "")
+    run_until(first, lambda: all(a.state == "running" for a in first.live_agents()))
+    [agent] = first.store.agents(swarm.id)
+    first.close()  # the responder "dies"; its agent finishes alone
+    wait_for(lambda: '"type": "result"' in Path(agent.log_path).read_text(), 20)
+
+    second = make(runtimes, cfg)
+    run_until(second, ended(second, swarm.id))
+    assert swarm_state(second, swarm.id) == "succeeded"
+    assert second.store.swarm_spend(swarm.id) == 1.0
+    assert second.store.agents(swarm.id)[0].cost_refused == "NaN"
+    again = second.start_swarm("tests", Priority.HIGH, "job", "")
+    assert again.id != swarm.id, "it still starts work: the ledger took the row"
+
+
 def test_a_failing_agent_is_retried_then_the_swarm_fails(
     tmp_path: Path, runtimes: list[Runtime]
 ) -> None:

@@ -13,10 +13,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 
 from responder import store as store_module
 from responder.database import ALEMBIC_MARK, head
-from responder.schema import metadata
+from responder.schema import ledger, metadata
 from responder.store import AgentRow, LedgerEntry, Store, StoreError, SwarmRow, open_store
 from tests.conftest import REPO, Database, run_cli, write_config
 from tests.pgserver import PostgresServer
@@ -157,6 +158,64 @@ def test_two_stores_on_one_database_see_one_truth(database: Database) -> None:
     assert len(claimed) == 1
     for s in stores:
         s.close()
+
+
+@pytest.mark.parametrize("amount", [float("nan"), float("-inf"), float("inf"), -1000.0])
+def test_the_ledger_itself_refuses_what_is_not_a_cost(database: Database, amount: float) -> None:
+    """B6: whatever path tries it, NaN, an infinity or a negative amount is not stored
+    (SQLite once failed every step on NaN; PostgreSQL stored it and every cap passed):
+    the entry refuses it by name, and the table's CHECK refuses a write that skips it."""
+    store = database.store()
+    store.add_swarm(swarm("s1"), [agent("s1-0-0", "s1")])
+    row: dict[str, Any] = {
+        "agent_id": "a",
+        "swarm_id": "s1",
+        "type": "bugfix",
+        "period": "day:x",
+        "at": 5.0,
+    }
+    for field in ("amount_usd", "reported_usd"):
+        with pytest.raises(ValueError, match=f"ledger {field} .* of agent a: not a cost"):
+            LedgerEntry(**{**row, "amount_usd": 1.0, "estimated": 0, field: amount})
+    written = [{**row, "amount_usd": amount, "estimated": 0}]
+    if amount == amount:  # SQLite binds NaN as NULL: a nullable column takes that as no report
+        written.append({**row, "amount_usd": 1.0, "estimated": 0, "reported_usd": amount})
+    for values in written:
+        with pytest.raises(IntegrityError), store.engine.begin() as conn:
+            conn.execute(ledger.insert().values(**values))
+    assert store.spend("day:x") == 0.0
+    store.close()
+
+
+def test_an_amount_an_earlier_release_booked_from_a_bad_report_is_charged_its_cap(
+    tmp_path: Path,
+) -> None:
+    """A file of the release before: its ledger row of -$1,000 (an agent's report) is
+    the run's cap after the upgrade, marked estimated."""
+    path = tmp_path / "warden.db"
+    shutil.copy(DATA / "state-schema3.db", path)
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE ledger")  # back to release 0004's ledger, without the checks
+        db.execute(
+            "CREATE TABLE ledger (agent_id TEXT PRIMARY KEY, swarm_id TEXT NOT NULL, "
+            "type TEXT NOT NULL, period TEXT NOT NULL, amount_usd FLOAT NOT NULL, "
+            "estimated INTEGER NOT NULL, at FLOAT NOT NULL, reported_usd FLOAT)"
+        )
+        [(sid, size, budget)] = db.execute("SELECT id, size, budget_usd FROM swarms").fetchall()
+        db.execute(
+            "INSERT INTO ledger VALUES ('a', ?, 'tests', 'day:x', -1000, 0, 1, NULL), "
+            "('b', ?, 'tests', 'day:x', 0.5, 0, 1, -9e999)",
+            (sid, sid),
+        )
+        db.execute("ALTER TABLE agents DROP COLUMN cost_refused")
+        db.execute("UPDATE alembic_version SET version_num = '0004'")
+    store = Store(path)
+    assert store.spend("day:x") == pytest.approx(budget / size + 0.5)
+    store.close()
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT agent_id, estimated, reported_usd FROM ledger").fetchall()
+    assert sorted(rows) == [("a", 1, None), ("b", 0, None)]
 
 
 def test_the_migrations_build_exactly_the_schema_the_queries_use(database: Database) -> None:
