@@ -4,18 +4,33 @@ read metrics or stop Prometheus; the stack's own parts get through."""
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import stat
+import subprocess
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
-from tests.conftest import ExporterProcess, ResponderProcess, http_get, run_cli, write_config
+from tests.conftest import (
+    ExporterProcess,
+    ResponderProcess,
+    free_port,
+    http_get,
+    run_cli,
+    wait_for,
+    write_config,
+)
 from tests.stack import Stack, one_stack  # noqa: F401  (a fixture)
 from tests.test_responder import responder_config
-from warden import auth
+from warden import auth, clustertls
 from warden.auth import Credentials, fetch
+from warden.config import load_config
+from warden.up import Up
 
 FORGED = [
     {
@@ -108,8 +123,113 @@ def test_warden_secrets_makes_them_once_and_web_configs_hold_only_hashes(tmp_pat
     assert hashed.startswith("$2") and passwords["prometheus-password"] not in hashed
     for text in (out.stdout, out.stderr):
         assert not any(p in text for p in passwords.values()), "a password was printed"
-    # Again: nothing changes (same passwords, same hash).
+    # The Alertmanager cluster's certificates: the key readable by its owner alone.
+    tls = yaml.safe_load((folder / clustertls.CONFIG).read_text())
+    assert tls["tls_server_config"]["client_auth_type"] == "RequireAndVerifyClientCert"
+    assert stat.S_IMODE((folder / clustertls.KEY).stat().st_mode) == 0o600
+    certificate = (folder / clustertls.CERT).read_bytes()
+    # Again: nothing changes (same passwords, same hash, same certificate).
     assert run_cli("secrets", "-c", str(cfg)).returncode == 0
     assert {n: (folder / n).read_text().strip() for n in auth.NAMES} == passwords
     again = yaml.safe_load((folder / "prometheus-web.yml").read_text())
     assert again["basic_auth_users"]["warden"] == hashed
+    assert (folder / clustertls.CERT).read_bytes() == certificate
+
+
+def _gossiping_port() -> int:
+    """A free web port whose gossip port (the next one) is free too."""
+    while True:
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+def _am_json(port: int, path: str, credentials: Credentials | None) -> Any:
+    return json.loads(fetch(f"http://127.0.0.1:{port}{path}", credentials, 5))
+
+
+def _silence(creator: str) -> dict[str, Any]:
+    return {
+        "matchers": [{"name": "alertname", "value": ".+", "isRegex": True}],
+        "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": creator,
+        "comment": "quiet",
+    }
+
+
+@pytest.mark.timeout(180)
+def test_a_rogue_alertmanager_cannot_join_the_cluster_nor_silence_it(tmp_path: Path) -> None:
+    """F3: the two Alertmanagers `warden up` clusters gossip over mutual TLS. A rogue
+    started by a local user (no certificate, or one of its own CA) on the gossip
+    port is not let in, and a silence of every alert posted to its open API never
+    becomes active on the cluster, while the members' own silences do spread."""
+    web = [_gossiping_port(), _gossiping_port()]
+    cfg = write_config(
+        tmp_path / "warden.yml",
+        f"project: {{dir: {tmp_path}}}\nstate_dir: {tmp_path / 'state'}\n"
+        f"stack:\n  alertmanager_listen: 127.0.0.1:{web[0]}\n"
+        f"  alertmanager_peer_listen: 127.0.0.1:{web[1]}\n",
+    )
+    up = Up(load_config(cfg), cfg)
+    up.prepare()
+    members = [s for s in up.supervisors if s.name.startswith("alertmanager")]
+    assert all(any(a.startswith("--cluster.tls-config=") for a in s.argv) for s in members)
+    am_auth = up.credentials["alertmanager"]
+    (tmp_path / "rogue.yml").write_text("route: {receiver: r}\nreceivers: [{name: r}]\n")
+    own_ca = clustertls.ensure(tmp_path / "rogue-certs")  # a certificate, of another CA
+    rogues = []
+    for i, tls in enumerate(([], [f"--cluster.tls-config={own_ca}"])):
+        port = _gossiping_port()
+        argv = [
+            shutil.which("prometheus-alertmanager") or "alertmanager",
+            f"--config.file={tmp_path / 'rogue.yml'}",
+            f"--storage.path={tmp_path / f'rogue{i}'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--cluster.listen-address=127.0.0.1:{port + 1}",
+            f"--cluster.peer=127.0.0.1:{web[0] + 1}",
+            *tls,
+        ]
+        rogues.append((port, subprocess.Popen(argv, stderr=subprocess.DEVNULL)))
+    try:
+        for s in members:
+            s.start()
+
+        def peers(port: int, credentials: Credentials | None) -> int:
+            try:
+                return len(_am_json(port, "/api/v2/status", credentials)["cluster"]["peers"])
+            except OSError:
+                return 0
+
+        for port in web:
+            wait_for(lambda p=port: peers(p, am_auth) == 2, 60)
+        for port, _ in rogues:
+            wait_for(lambda p=port: peers(p, None) == 1, 30)
+            assert post(f"http://127.0.0.1:{port}/api/v2/silences", _silence("rogue"), None) == 200
+        # The members' own gossip works: a silence made on one reaches the other.
+        assert (
+            post(f"http://127.0.0.1:{web[0]}/api/v2/silences", _silence("warden"), am_auth) == 200
+        )
+        wait_for(
+            lambda: (
+                [s["createdBy"] for s in _am_json(web[1], "/api/v2/silences", am_auth)]
+                == ["warden"]
+            ),
+            30,
+        )
+        for port in web:
+            silences = _am_json(port, "/api/v2/silences", am_auth)
+            assert [s["createdBy"] for s in silences] == ["warden"], port
+            assert peers(port, am_auth) == 2, "nobody else joined"
+        for port, _ in rogues:
+            assert peers(port, None) == 1, "the rogue stayed alone"
+    finally:
+        for _, proc in rogues:
+            proc.kill()
+            proc.wait()
+        for s in members:
+            s.stop()

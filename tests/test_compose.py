@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, run_cli
+from warden import clustertls
 
 COMPOSE = REPO / "docker-compose.yml"
 SCHEMA = REPO / ".cache" / "compose_spec.json"
@@ -179,6 +180,9 @@ def test_the_ha_layout_pairs_prometheus_and_clusters_alertmanager() -> None:
         "alertmanager": ["--cluster.peer=alertmanager-b:9094"],
         "alertmanager-b": ["--cluster.peer=alertmanager:9094"],
     }
+    # Gossip is mutual TLS, with what the secrets service makes in the volume.
+    for name in ("alertmanager", "alertmanager-b"):
+        assert f"--cluster.tls-config=/secrets/{clustertls.CONFIG}" in services[name]["command"]
     folder = REPO / "deploy" / "compose"
     for replica in ("a", "b"):
         prom = yaml.safe_load((folder / f"prometheus-{replica}.yml").read_text())

@@ -110,6 +110,13 @@ class Secrets:
             out.append(path)
         return out[0], out[1]
 
+    def cluster_tls(self) -> Path:
+        """The Alertmanager cluster's TLS config file (`--cluster.tls-config`) and
+        the certificates it names, made when missing (warden.clustertls)."""
+        from warden import clustertls  # only where a stack is made: cryptography is large
+
+        return clustertls.ensure(self.folder)
+
     def share(self) -> None:
         """Let the stack's containers read the secrets (they run as other users):
         the compose stack's volume is mounted only into them."""

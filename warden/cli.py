@@ -167,10 +167,11 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     secrets = Secrets(config.secrets_dir)
     made = secrets.ensure()
     prom_web, am_web = secrets.web_configs()
+    cluster_tls = secrets.cluster_tls()
     if args.shared:
         secrets.share()
     print(f"made: {', '.join(made) or 'none (all existed)'}, in {config.secrets_dir}")
-    print(f"web configs: {prom_web}, {am_web}")
+    print(f"web configs: {prom_web}, {am_web}; Alertmanager cluster TLS: {cluster_tls}")
     return 0
 
 
@@ -211,7 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("up", cmd_up, "run the whole stack: exporter, responder, Prometheus, Alertmanager"),
         ("compose-config", cmd_compose_config, "render the configs the compose stack mounts"),
         ("dashboards", cmd_dashboards, "render the Grafana dashboards from the config"),
-        ("secrets", cmd_secrets, "make the passwords between the parts and the web configs"),
+        (
+            "secrets",
+            cmd_secrets,
+            "make the passwords between the parts, the web configs and the "
+            "Alertmanager cluster's certificates",
+        ),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")

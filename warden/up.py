@@ -166,8 +166,11 @@ class Up:
             )
         # One Alertmanager, or two gossiping (each on its web port + 1) so a
         # notification leaves once, from either.
+        # Gossip is mutual TLS (warden.clustertls): whoever reaches the port without
+        # the cluster's certificate can neither join nor spread a silence.
         managers = [("alertmanager", a.alertmanager), ("alertmanager-b", a.alertmanager_b)]
         gossip = {name: gossip_address(listen) for name, listen in managers if listen}
+        tls = stack_secrets.cluster_tls() if len(gossip) > 1 else None
         for name, listen in managers:
             if listen is None:
                 continue
@@ -175,8 +178,9 @@ class Up:
                 [
                     f"--cluster.listen-address={gossip[name]}",
                     *(f"--cluster.peer={g}" for other, g in gossip.items() if other != name),
+                    f"--cluster.tls-config={tls}",
                 ]
-                if len(gossip) > 1
+                if tls is not None
                 else ["--cluster.listen-address="]
             )
             self.supervisors.append(
