@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from warden.private import project_umask
 from warden.proc import kill_group, kill_groups
 
 
@@ -67,6 +68,7 @@ class CommandRunner:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                umask=project_umask(),  # what a build writes belongs to the project
             )
             with self._lock:
                 self._groups.add(proc.pid)

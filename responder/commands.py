@@ -74,7 +74,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="folder for the review of the simulated week, with its charts "
         "(default: state_dir/reports/simulation)",
     )
-    sim.set_defaults(runtime_func=_lazy("simulate"), starts_no_agents=True)
+    # A simulation touches nothing of the real state: not even its modes.
+    sim.set_defaults(runtime_func=_lazy("simulate"), starts_no_agents=True, leaves_state=True)
     clean = sub.add_parser("cleanup", help="remove Warden's own old agent logs and reports")
     clean.add_argument("--older-than", default="1w", help="what ended before this long ago (1w)")
     clean.set_defaults(runtime_func=_lazy("cleanup_files"), starts_no_agents=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import grp
 import logging
+import os
 import pwd
 import subprocess
 import sys
@@ -29,11 +30,22 @@ import psutil
 from responder.cgroups import CgroupKill, Cgroups, populated
 from responder.cgroups import kill as cgroup_kill
 from responder.cgroups import pids as cgroup_pids
+from warden.private import project_umask
 from warden.proc import Termination
 
 log = logging.getLogger(__name__)
 ENV_RUNTIME = "WARDEN_RUNTIME"
 ENV_AGENT = "WARDEN_AGENT_ID"
+INHERITED = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR"})
+"""What an agent inherits of Warden's environment, with the LC_* variables."""
+
+
+def inherited_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The part of Warden's environment an agent gets: an allow-list. A PGPASSWORD,
+    a token or a cloud key set where Warden was started must not reach a program
+    that acts on text anyone can forge (an alert, a log line). The type's own
+    `env` and the WARDEN_* variables the runtime sets come on top."""
+    return {k: v for k, v in environ.items() if k in INHERITED or k.startswith("LC_")}
 
 
 class Process(Protocol):
@@ -177,6 +189,7 @@ class Processes:
                     user=user,
                     group=placement.group or (_own_group(user) if user else None),
                     extra_groups=[] if user else None,
+                    umask=project_umask(),  # the project's files, not Warden's private ones
                 )
             except OSError as exc:
                 out.write(f"warden: cannot start {argv[0]!r}: {exc}\n".encode())

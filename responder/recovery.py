@@ -41,6 +41,7 @@ from responder.model import Priority
 from responder.runtime import Runtime
 from responder.store import RecoveryRow
 from warden.config import Recovery
+from warden.private import project_umask
 from warden.proc import Termination
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Recoveries:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    umask=project_umask(),
                 )
         except OSError as exc:
             self.store.update_recovery(row.id, log_path=str(log_path))

@@ -58,6 +58,7 @@ from responder.launcher import (
     Processes,
     Stopping,
     Target,
+    inherited_environment,
 )
 from responder.model import LIVE_AGENT_STATES, AgentState, EndReason, Priority, SwarmState
 from responder.modes import Situation, assess
@@ -66,6 +67,7 @@ from responder.snapshot import HISTORY_RECOUNT_SECONDS, History, Snapshot
 from responder.store import AgentRow, LedgerEntry, Store, SwarmRow, open_store
 from warden.atomicfile import write_atomic
 from warden.config import Config, SwarmType
+from warden.private import passage
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
@@ -223,9 +225,11 @@ class Runtime:
         """A new swarm's row, its context file written and handed to the agents' user."""
         swarm_id = f"s{uuid.uuid4().hex[:10]}"
         folder = self.agents_dir / swarm_id
+        passage(self.agents_dir)  # made private (umask 077) if it was not there
+        passage(folder)
         context_file = folder / "context.md"
         write_atomic(context_file, fence(context).encode())
-        _hand_over(folder, context_file, stype)
+        _hand_over(context_file, stype)
         return SwarmRow(
             swarm_id,
             type_name,
@@ -284,7 +288,7 @@ class Runtime:
         }
         argv = [values.get(arg, arg) for arg in stype.command]
         env = {
-            **os.environ,
+            **inherited_environment(),
             **self._home(stype),
             **stype.env,
             ENV_RUNTIME: self.instance,
@@ -330,8 +334,9 @@ class Runtime:
         entry = pwd.getpwnam(user)
         home = Path(entry.pw_dir)
         if not (home.is_dir() and home.stat().st_uid == entry.pw_uid):
+            passage(self.config.state_dir / "homes")
             home = self.config.state_dir / "homes" / user
-            home.mkdir(parents=True, exist_ok=True)
+            home.mkdir(exist_ok=True)
             os.chown(home, entry.pw_uid, entry.pw_gid)
         return {"HOME": str(home), "USER": user, "LOGNAME": user}
 
@@ -859,12 +864,12 @@ def _placement(stype: SwarmType) -> Placement:
     return Placement(stype.user, stype.group, stype.memory_max, stype.pids_max)
 
 
-def _hand_over(folder: Path, context_file: Path, stype: SwarmType) -> None:
-    """The swarm's folder and context belong to the agents' user (written 0600 by
-    root, they could not read them); their logs stay Warden's (opened by it)."""
+def _hand_over(context_file: Path, stype: SwarmType) -> None:
+    """The context belongs to the agents' user (written 0600 by root, they could not
+    read it). Its folder stays Warden's, a passage: the agents' logs are opened
+    there by root, which must never follow a link an agent put in their place."""
     user = _placement(stype).user
     if user is None:
         return
     entry = pwd.getpwnam(user)
-    for path in (folder, context_file):
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+    os.chown(context_file, entry.pw_uid, entry.pw_gid)

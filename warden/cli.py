@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from responder.storeerror import StoreError
+from warden import private
 from warden.atomicfile import write_atomic
 from warden.config import Config, ConfigError, load_config, parse_listen
 from warden.supervise import HANG_AFTER_SECONDS, Supervisor
@@ -16,14 +17,19 @@ RULES_FILE = "prometheus/rules/warden.rules.yml"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def _load(path: str, check_programs: bool = True) -> Config | None:
+def _load(path: str, check_programs: bool = True, own_state: bool = False) -> Config | None:
+    """The config, or None after printing its problems. `own_state`: this command
+    keeps Warden's state, which is then private to Warden's user (warden.private)."""
     try:
-        return load_config(Path(path), check_programs)
+        config = load_config(Path(path), check_programs)
     except ConfigError as exc:
         print(f"{exc.file}: {len(exc.problems)} problem(s):", file=sys.stderr)
         for p in exc.problems:
             print(f"  {exc.file}: {p}", file=sys.stderr)
         return None
+    if own_state:
+        private.own_state(config.state_dir)
+    return config
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -36,7 +42,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, component: str) -> int:
     """Start `component`'s HTTP service, on --listen or the config's address."""
-    config = _load(args.config)
+    config = _load(args.config, own_state=True)
     if config is None:
         print(f"warden {component}: refusing to start with an invalid config", file=sys.stderr)
         return 1
@@ -81,7 +87,7 @@ def cmd_responder(args: argparse.Namespace) -> int:
 
 def cmd_supervise(args: argparse.Namespace) -> int:
     """Run a component and restart it when it dies or hangs (R1)."""
-    config = _load(args.config)
+    config = _load(args.config, own_state=True)
     if config is None:
         return 1
     from warden.configreader import parse_duration
@@ -114,7 +120,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(args.config, own_state=True)
     if config is None:
         print("warden up: refusing to start with an invalid config", file=sys.stderr)
         return 1
@@ -274,7 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         format=LOG_FORMAT,
     )
     if hasattr(args, "runtime_func"):
-        config = _load(args.config, check_programs=not getattr(args, "starts_no_agents", False))
+        config = _load(
+            args.config,
+            check_programs=not getattr(args, "starts_no_agents", False),
+            own_state=not getattr(args, "leaves_state", False),
+        )
         if config is None:
             return 1
         try:

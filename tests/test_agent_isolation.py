@@ -1,0 +1,117 @@
+"""What an agent can see of Warden: an allow-listed environment and none of its state.
+
+Agents act on text anyone can forge (an alert, a log line), so a secret in the
+shell that started Warden, or the alert history in its database, must not be
+theirs. Run through `warden swarm run`, the command a person uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AGENT_PYTHON, AGENT_USER, run_cli, write_config
+
+DUMP_ENV = "import json, os; print(json.dumps({'env': dict(os.environ)}))"
+AS_ROOT = os.geteuid() == 0
+
+
+def _config(tmp_path: Path) -> Path:
+    user = f"  user: {AGENT_USER}\n" if AS_ROOT else ""
+    return write_config(
+        tmp_path / "warden.yml",
+        f"""\
+project: {{dir: {tmp_path}}}
+state_dir: {tmp_path / "state"}
+modes:
+  NIGHT: {{max_swarms: 10, priorities: [CRITICAL, HIGH, MEDIUM, LOW]}}
+swarms:
+  command: [{AGENT_PYTHON}, -c, "{DUMP_ENV}"]
+  adapter: generic
+{user}  types:
+    bugfix: {{env: {{OWN_SETTING: from-the-type}}}}
+""",
+    )
+
+
+def _run_swarm(cfg: Path, env: dict[str, str]) -> dict[str, str]:
+    out = run_cli("swarm", "run", "bugfix", "-c", str(cfg), "--json", env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [agent] = json.loads(out.stdout)["agents"]
+    dumped = json.loads(Path(agent["log"]).read_text().splitlines()[-1])
+    return dict(dumped["env"])
+
+
+def test_an_agent_gets_an_allow_listed_environment(tmp_path: Path) -> None:
+    """A3: PATH, HOME, the locale and the time zone, the type's own `env` and the
+    WARDEN_* ids; a PGPASSWORD or a token in Warden's environment never."""
+    env = _run_swarm(
+        _config(tmp_path),
+        {
+            "PGPASSWORD": "s3cret-of-the-database",
+            "DEPLOY_TOKEN": "t0ken",
+            "PYTHONPATH": "/somewhere",
+            "LC_ALL": "C.UTF-8",
+            "TZ": "UTC",
+        },
+    )
+    assert "PGPASSWORD" not in env and "DEPLOY_TOKEN" not in env and "PYTHONPATH" not in env
+    assert env["LC_ALL"] == "C.UTF-8" and env["TZ"] == "UTC" and env["PATH"]
+    assert env["OWN_SETTING"] == "from-the-type"
+    assert env["WARDEN_SWARM_TYPE"] == "bugfix" and env["WARDEN_CONTEXT_FILE"].endswith(".md")
+    allowed = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "OWN_SETTING"}
+    extra = {k for k in env if not (k in allowed or k.startswith(("LC_", "WARDEN_")))}
+    # Python itself may add LC_CTYPE (a C locale coerced to UTF-8).
+    assert extra <= {"LC_CTYPE"}, extra
+
+
+READ_ALL = """\
+import json, os, sys
+opened = []
+for path in json.loads(sys.argv[1]):
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            open(path, "rb").close()
+        opened.append(path)
+    except PermissionError:
+        pass
+print(json.dumps(opened))
+"""
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the agents' own user differs from Warden's only as root")
+def test_the_agents_user_can_read_nothing_of_warden_but_its_context(tmp_path: Path) -> None:
+    """The database, the logs, the state file and every agent's log are 0600 in 0700
+    folders; only the way to an agent's own context (folders 0711) is open. What an
+    earlier release left 0644 (the database, up.log, state.json) is closed at start."""
+    state = tmp_path / "state"
+    (state / "logs").mkdir(parents=True)
+    for old in (state / "logs" / "up.log", state / "state.json"):
+        old.write_text("left open by an earlier release")
+        old.chmod(0o644)
+    state.chmod(0o755)
+    cfg = _config(tmp_path)
+    _run_swarm(cfg, {})
+    assert _run_swarm(cfg, {})  # a second run: the database exists, and is reopened
+    paths = [state, *state.rglob("*")]
+    theirs = {p for p in paths if p.stat().st_uid == pwd.getpwnam(AGENT_USER).pw_uid}
+    assert {p.name for p in theirs} <= {"context.md", AGENT_USER}, theirs
+    wardens = [p for p in paths if p not in theirs and not any(t in p.parents for t in theirs)]
+    files = [p for p in wardens if p.is_file()]
+    assert {"warden.db", "up.log", "state.json"} <= {p.name for p in files}
+    assert any(p.suffix == ".log" and p.parent.parent.name == "agents" for p in files)
+    probe = subprocess.run(
+        [AGENT_PYTHON, "-c", READ_ALL, json.dumps([str(p) for p in [*wardens, *theirs]])],
+        user=AGENT_USER,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    opened = {Path(p) for p in json.loads(probe.stdout)}
+    assert opened == theirs, sorted(opened)  # the contexts and its home, nothing of Warden's
