@@ -11,7 +11,6 @@ runs on the event loop.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import os
@@ -54,7 +53,7 @@ from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS
 from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Secrets, read_secret
 from warden.config import Config, Recovery
 from warden.configreader import parse_duration
-from warden.serve import authorized, read_body, refused
+from warden.serve import authorization_is, authorized, read_body, refused
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -381,11 +380,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def _authorized(request: web.Request) -> bool:
     service = request.app[SERVICE]
-    # aiohttp keeps undecodable header bytes as surrogates: encoded back as they
-    # came, any header compares (and fails) without raising.
-    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-    expected = f"Bearer {service.token}".encode()
-    if hmac.compare_digest(given, expected):
+    if authorization_is(request, f"Bearer {service.token}"):
         return True
     service.reject("unauthorized")
     return False

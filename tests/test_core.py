@@ -27,7 +27,7 @@ from responder.metrics import RuntimeMetrics
 from responder.model import Priority
 from responder.runtime import Runtime
 from responder.store import Store
-from tests.conftest import ResponderProcess, run_cli, wait_for, write_config
+from tests.conftest import REPO, ResponderProcess, run_cli, wait_for, write_config
 from tests.stack import TOKEN
 from tests.test_jobs import make_service
 from tests.test_modes import decisions, fire
@@ -556,30 +556,43 @@ def test_slow_clients_cannot_starve_alertmanager(
     tmp_path: Path, responder_factory: type[ResponderProcess]
 ) -> None:
     """Was: 1,100 connections that never finished their headers exhausted the file
-    descriptors and webhooks timed out."""
+    descriptors and webhooks timed out. At the limit a newcomer takes the place of the
+    oldest connection that showed no credentials; only when every open one has
+    authenticated is one more refused with 503."""
     import socket
 
-    limits = "  max_connections: 16\n  header_timeout: 1s\n  body_timeout: 1s\n"
+    limits = "  max_connections: 16\n  header_timeout: 5s\n  body_timeout: 1s\n"
     resp = responder_factory(responder_config(tmp_path, responder_extra=limits))
     slow = []
     for _ in range(40):
-        s = socket.create_connection(("127.0.0.1", resp.port))
+        s = socket.create_connection(("127.0.0.1", resp.port), timeout=10)
         s.sendall(b"POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\n")  # and never the rest
         slow.append(s)
+    kept = []
     try:
-        # Over the limit: refused at once, not left hanging.
+        # The oldest gave way to the newest (well before the header timeout closes any).
+        assert slow[0].recv(100) == b""
+        slow[-1].setblocking(False)
+        with pytest.raises(BlockingIOError):
+            slow[-1].recv(100)  # still open: nothing to read, not closed
+        # A webhook gets through at once, in place of another held connection.
+        assert post(resp.url, body(alert("MemoryHigh")))[0] == 200
+        # Every slot held by a client that authenticated (kept alive): one more is 503.
+        for i in range(16):
+            conn = http.client.HTTPConnection("127.0.0.1", resp.port, timeout=10)
+            conn.request(
+                "POST",
+                "/api/v1/alerts",
+                body(alert("MemoryHigh", fp=f"{i + 1:x}")),
+                {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+            )
+            assert conn.getresponse().read() and conn.sock is not None
+            kept.append(conn)
         extra = socket.create_connection(("127.0.0.1", resp.port), timeout=5)
         assert extra.recv(100).startswith(b"HTTP/1.1 503")
         extra.close()
-
-        # The slow ones are cut after header_timeout: a webhook gets through.
-        def delivered() -> bool:
-            try:
-                return post(resp.url, body(alert("MemoryHigh")))[0] == 200
-            except OSError:  # refused with 503 while still sending: Alertmanager retries
-                return False
-
-        assert wait_for(delivered, 10, 0.2)
+        for conn in kept:
+            conn.close()
         # A body that never comes in full gets 408 after body_timeout.
         s = socket.create_connection(("127.0.0.1", resp.port), timeout=10)
         s.sendall(
@@ -591,6 +604,39 @@ def test_slow_clients_cannot_starve_alertmanager(
     finally:
         for s in slow:
             s.close()
+
+
+def test_held_connections_cannot_keep_alertmanager_out(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    """Was: 300 connections that never finished their headers, reopened as they closed,
+    got 104 of 108 deliveries answered 503 in 30 s. Now a connection that has shown no
+    credentials gives way to a new one at the limit: >= 99 % delivered, none over 5 s."""
+    resp = responder_factory(responder_config(tmp_path))  # the shipped limits
+    held = subprocess.Popen(
+        [sys.executable, "-m", "tests.slowloris", "127.0.0.1", str(resp.port), "300"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert held.stdout is not None and held.stdout.readline().startswith("holding 300")
+        delays: list[float] = []
+        failed = 0
+        for i in range(60):
+            t0 = time.monotonic()
+            try:
+                ok = post(resp.url, body(alert("MemoryHigh", fp=f"{i:x}")))[0] == 200
+            except OSError:
+                ok = False
+            delays.append(time.monotonic() - t0)
+            failed += not ok
+        delays.sort()
+        assert failed == 0, f"{failed} of 60 deliveries failed"
+        assert delays[-1] <= 5.0, f"the slowest took {delays[-1]:.1f} s"
+    finally:
+        held.kill()
+        held.wait()
 
 
 def test_j7_prunes_old_contexts_and_logs_and_keeps_the_sums(tmp_path: Path) -> None:

@@ -10,8 +10,12 @@ process's file descriptors and Alertmanager's webhooks time out. Here:
   timer ends kept-alive connections idle that long: clients open a new one
   (Go's HTTP client, Alertmanager's and Prometheus', retries a request whose
   reused connection the server had closed);
-- at most `max_connections` are open; one more is answered 503 and closed at
-  once, so a flood costs one descriptor per open slot, not one per attempt;
+- at most `max_connections` are open. At the limit, a new connection takes the
+  place of the oldest one that has not shown credentials (it is closed), so a
+  local user who holds connections open without finishing them cannot keep
+  Alertmanager's deliveries out: theirs always give way first. Only when every
+  open connection has authenticated is one more answered 503 and closed at
+  once (a flood costs one descriptor per open slot, not one per attempt);
 - request bodies are read under `body_timeout` by the handlers that read them
   (`read_body`), which answer 408 when it passes.
 """
@@ -47,6 +51,50 @@ class Limits:
 LIMITS: web.AppKey[Limits] = web.AppKey("limits", Limits)
 
 
+class Connections:
+    """The open connections, oldest first, and whether each has shown credentials.
+
+    Owned by the event loop: only its callbacks (a connection made or lost, a
+    request authenticated) touch it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[asyncio.BaseProtocol, bool] = {}
+        self.evicted = 0
+
+    def admit(self) -> bool:
+        """Whether one more may open: under the limit, or after the oldest connection
+        without credentials was closed to make room."""
+        if len(self._open) < self.limit:
+            return True
+        victim = next((c for c, trusted in self._open.items() if not trusted), None)
+        if victim is None:
+            return False
+        del self._open[victim]
+        self.evicted += 1
+        transport = getattr(victim, "transport", None)
+        if transport is not None:
+            transport.close()
+        return True
+
+    def opened(self, connection: asyncio.BaseProtocol) -> None:
+        self._open[connection] = False
+
+    def closed(self, connection: asyncio.BaseProtocol) -> None:
+        self._open.pop(connection, None)
+
+    def trust(self, connection: asyncio.BaseProtocol | None) -> None:
+        """It carried an authenticated request: it no longer gives way to newcomers."""
+        if connection in self._open:
+            self._open[connection] = True
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+CONNECTIONS: web.AppKey[Connections] = web.AppKey("connections", Connections)
+
+
 class _Busy(asyncio.Protocol):
     """What a connection over the limit gets: 503 and a close."""
 
@@ -75,29 +123,28 @@ def run(app: web.Application, host: str, port: int, limits: Limits) -> None:
 
 
 async def _serve(app: web.Application, host: str, port: int, limits: Limits) -> None:
+    connections = app[CONNECTIONS] = Connections(limits.max_connections)
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.header_timeout)
     await runner.setup()
     server = runner.server
     assert server is not None
     # Counted when the handler is made, not when aiohttp registers its connection:
     # asyncio accepts a burst of connections before any of them is registered.
-    open_ = 0
     lost = server.connection_lost
 
     def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
-        nonlocal open_
-        open_ -= 1
+        connections.closed(handler)
         lost(handler, exc)
 
     server.connection_lost = connection_lost  # type: ignore[method-assign]
 
     def factory() -> asyncio.BaseProtocol:
-        nonlocal open_
-        if open_ >= limits.max_connections:
-            log.warning("connection refused: %d open (max_connections)", open_)
+        if not connections.admit():
+            log.warning("connection refused: %d open and authenticated", len(connections))
             return _Busy()
-        open_ += 1
-        return server()
+        handler = server()
+        connections.opened(handler)
+        return handler
 
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(factory, host, port, reuse_address=True)
@@ -114,10 +161,21 @@ async def _serve(app: web.Application, host: str, port: int, limits: Limits) -> 
 
 def authorized(request: web.Request, expected: Credentials) -> bool:
     """Basic auth with `expected`, compared in constant time."""
+    return authorization_is(request, expected.header)
+
+
+def authorization_is(request: web.Request, expected: str) -> bool:
+    """Whether the request's Authorization header is `expected` (compared in constant
+    time); its connection is then trusted (`Connections.trust`)."""
     # aiohttp keeps undecodable header bytes as surrogates: encoded back as they
     # came, any header compares (and fails) without raising.
     given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-    return hmac.compare_digest(given, expected.header.encode())
+    if not hmac.compare_digest(given, expected.encode()):
+        return False
+    connections = request.app.get(CONNECTIONS)
+    if connections is not None:
+        connections.trust(request.protocol)
+    return True
 
 
 def basic_auth_middleware(expected: Credentials, open_paths: tuple[str, ...]) -> Middleware:
