@@ -58,9 +58,11 @@ from warden.serve import authorization_is, authorized, read_body, refused
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-INBOX_BATCH = 200
-"""Webhook bodies one step handles: a backlog is worked through step by step, so
-agents are watched meanwhile and the heartbeat shows progress, not a hang."""
+STEP_ALERTS = 200
+STEP_ALERT_SECONDS = 0.5
+"""Alerts one step handles at most, and for how long: a backlog (a storm, or one
+body of thousands of alerts) is worked through step by step, so agents are
+watched meanwhile and the heartbeat shows progress, not a hang."""
 IDLE_WAKE_SECONDS = 5.0
 OUTAGE_RETRY_SECONDS = 1.0
 """How often a worker whose database is unreachable tries again."""
@@ -83,10 +85,14 @@ class Service:
         clock: Callable[[], float] = time.time,
         launcher: Launcher | None = None,
         rng: random.Random | None = None,
+        step_alert_seconds: float | None = STEP_ALERT_SECONDS,
     ) -> None:
-        """`rng`: the learning's exploration (seeded by the simulator, so a run repeats)."""
+        """`rng`: the learning's exploration (seeded by the simulator, so a run repeats);
+        `step_alert_seconds`: a step's time for alerts (None: STEP_ALERTS alone bound it,
+        as in the simulator, whose runs must not depend on the machine's speed)."""
         self.config = config
         self.clock = clock
+        self.step_alert_seconds = step_alert_seconds
         self.token = read_secret(
             config.responder.token_file,
             "responder.token_file",
@@ -222,8 +228,8 @@ class Service:
         store (`Store.one_view`): what its parts read alike is read once."""
         with self.runtime.store.one_view():
             self._run_commands()
-            # A full batch means more may wait: the next step comes without a pause.
-            self._backlog = self.handler.process_inbox(limit=INBOX_BATCH) == INBOX_BATCH
+            # A step cut short means more may wait: the next comes without a pause.
+            self._backlog = self.handler.process_inbox(STEP_ALERTS, self.step_alert_seconds)
             self.handler.take_over()
             self.handler.claims.lead()
             self.reassess()

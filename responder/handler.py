@@ -21,6 +21,7 @@ import dataclasses
 import json
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -85,6 +86,8 @@ class AlertHandler:
         """This host's exporter's base URL: its /api/v1 has the failing output and files."""
         self.exporter_credentials = exporter_credentials
         self.fleet_exporters = frozenset(runtime.config.stack.other_exporters)
+        self._body: tuple[int, list[Alert], int] | None = None
+        """The body a step cut short: its id, its alerts, the next to handle."""
         self.received: Counter[str] = Counter()
         self.duplicates = 0
         self.actions: Counter[tuple[str, str]] = Counter()
@@ -98,26 +101,66 @@ class AlertHandler:
             registry=None,
         )
 
-    def process_inbox(self, limit: int = -1) -> int:
-        """Handle stored bodies not yet done, the oldest `limit` of them (-1: all);
-        returns how many bodies were handled."""
-        bodies = self.store.pending_inbox(self.claims.me, limit)
-        for inbox_id, raw in bodies:
-            try:
-                alerts = parse_body(raw)
-            except BadBody as exc:  # refused before storing; only a changed parser lands here
-                self._set_aside(inbox_id, exc, raw.decode("utf-8", "replace")[:2000])
-                alerts = []
-            for alert in alerts:
-                try:
-                    self.handle(alert)
-                except StoreUnavailable:
-                    raise  # the body stays in the inbox for the step after the outage
-                except Exception as exc:
-                    self._set_aside(inbox_id, exc, json.dumps(alert.labels, sort_keys=True))
-        if bodies:
-            self.store.inbox_done([i for i, _ in bodies])
-        return len(bodies)
+    def process_inbox(self, max_alerts: int, seconds: float | None = None) -> bool:
+        """Handle stored bodies alert by alert, oldest first, until `max_alerts` were
+        handled or `seconds` passed on the monotonic clock (None: no time bound); one
+        alert at least, so every call moves on. True when more may wait.
+
+        Bounded by alerts, not bodies: one body of thousands of alerts must not hold
+        the step, and with it the heartbeat, for a minute. A body cut short goes on
+        where it stopped at the next call; a crash handles it again from its start,
+        which the episode and trigger records make harmless."""
+        until = None if seconds is None else time.monotonic() + seconds
+        handled, done = 0, list[int]()
+
+        def spent() -> bool:
+            late = until is not None and time.monotonic() > until
+            return handled >= max_alerts or (handled > 0 and late)
+
+        try:
+            while True:
+                if self._body is None:
+                    if spent():
+                        return True
+                    self._body = self._next_body(done)
+                    if self._body is None:
+                        return False
+                inbox_id, alerts, first = self._body
+                for i in range(first, len(alerts)):
+                    if spent():
+                        self._body = (inbox_id, alerts, i)
+                        return True
+                    self._handle_stored(inbox_id, alerts[i])
+                    handled += 1
+                done.append(inbox_id)
+                self._body = None
+                handled += not alerts  # an empty body is work too: a flood of them ends
+        except BaseException:
+            self._body = None  # handled again from its start: harmless
+            raise
+        finally:
+            if done:
+                self.store.inbox_done(done)
+
+    def _next_body(self, done: list[int]) -> tuple[int, list[Alert], int] | None:
+        """The oldest pending body after those `done` this call (not yet marked so)."""
+        page = self.store.pending_inbox(self.claims.me, 1, after=done[-1] if done else 0)
+        if not page:
+            return None
+        inbox_id, raw = page[0]
+        try:
+            return inbox_id, parse_body(raw), 0
+        except BadBody as exc:  # refused before storing; only a changed parser lands here
+            self._set_aside(inbox_id, exc, raw.decode("utf-8", "replace")[:2000])
+            return inbox_id, [], 0
+
+    def _handle_stored(self, inbox_id: int, alert: Alert) -> None:
+        try:
+            self.handle(alert)
+        except StoreUnavailable:
+            raise  # the body stays in the inbox for the step after the outage
+        except Exception as exc:
+            self._set_aside(inbox_id, exc, json.dumps(alert.labels, sort_keys=True))
 
     def take_over(self) -> int:
         """Act on the episodes whose claimer died (its lease lapsed) or that reached

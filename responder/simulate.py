@@ -295,7 +295,7 @@ def _run(
     clock = SimClock(start)
     agents = SimAgents(clock, scenario, rng)
     explore = random.Random(f"learning-{seed}")  # noqa: S311
-    svc = Service(config, clock, launcher=agents, rng=explore)
+    svc = Service(config, clock, launcher=agents, rng=explore, step_alert_seconds=None)
     alerts = _Alerts(svc)
     inv = Invariants(config)
     events = sorted(_occurrences(scenario, start, end), key=lambda e: e[0])
@@ -337,7 +337,7 @@ def _run(
                 # A crash: nothing is closed or written; a new responder starts on the state.
                 inv.refusals_counted_before += sum(svc.runtime.refusals.values())
                 svc.runtime.drop()
-                svc = Service(config, clock, launcher=agents, rng=explore)
+                svc = Service(config, clock, launcher=agents, rng=explore, step_alert_seconds=None)
                 alerts.svc = svc
         for when, what in [e for e in ending if e[0] <= now]:
             ending.remove((when, what))

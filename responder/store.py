@@ -398,7 +398,7 @@ class Q:
         .where(IN.done == 0, IN.responder.in_((_param("responder"), "")))
         .order_by(IN.id)
     )
-    pending_inbox = all_pending_inbox.limit(_param("limit"))
+    pending_inbox = all_pending_inbox.where(IN.id > _param("after")).limit(_param("limit"))
     dead_letter = insert(t.dead_letters)
     dead_letters = (
         select(*t.dead_letters.c).order_by(t.dead_letters.c.id.desc()).limit(_param("limit"))
@@ -1014,14 +1014,17 @@ class Store:
             values = {"at": at, "body": body, "responder": responder}
             return int(db.execute(Q.add_inbox, values).scalar_one())
 
-    def pending_inbox(self, responder: str, limit: int | None = None) -> list[tuple[int, bytes]]:
+    def pending_inbox(
+        self, responder: str, limit: int | None = None, after: int = 0
+    ) -> list[tuple[int, bytes]]:
         """The oldest bodies `responder` received and has not yet handled, at most
-        `limit` (None: all). Each responder of a fleet handles what reached it:
-        Alertmanager sends every alert to each, and the episode claim picks one."""
+        `limit` (None: all) of those after the body `after`. Each responder of a fleet
+        handles what reached it: Alertmanager sends every alert to each, and the
+        episode claim picks one."""
         if limit is None:
             rows = self._rows(Q.all_pending_inbox, responder=responder)
         else:
-            rows = self._rows(Q.pending_inbox, responder=responder, limit=limit)
+            rows = self._rows(Q.pending_inbox, responder=responder, limit=limit, after=after)
         return [(r[0], bytes(r[1])) for r in rows]
 
     def dead_letter(self, inbox_id: int, at: float, error: str, alert: str) -> None:

@@ -27,7 +27,7 @@ from responder.metrics import RuntimeMetrics
 from responder.model import Priority
 from responder.runtime import Runtime
 from responder.store import Store
-from tests.conftest import REPO, ResponderProcess, run_cli, wait_for, write_config
+from tests.conftest import REPO, ResponderProcess, http_get, run_cli, wait_for, write_config
 from tests.stack import TOKEN
 from tests.test_jobs import make_service
 from tests.test_modes import decisions, fire
@@ -345,17 +345,53 @@ def test_a_backlog_is_worked_in_batches_with_a_heartbeat(tmp_path: Path) -> None
     svc, _ = make_service(tmp_path)
     store = svc.runtime.store
     try:
-        for i in range(450):
-            raw = body(alert("MemoryHigh", fp=f"{i:x}", severity="warning"))
-            store.add_inbox(raw, 0.0, svc.config.responder.id)
+        me = svc.config.responder.id
+        for i in range(200):
+            store.add_inbox(body(alert("MemoryHigh", fp=f"{i:x}", severity="warning")), 0.0, me)
+        big = [alert("MemoryHigh", fp=f"{1000 + i:x}", severity="warning") for i in range(250)]
+        store.add_inbox(body(*big), 0.0, me)  # one body, cut across steps
         beats = []
-        while store.pending_inbox(svc.config.responder.id, 1):
+        while store.pending_inbox(me, 1):
             svc.step()
             beats.append(svc.heartbeat)
-        assert len(beats) == 3, "200 bodies a step: the heartbeat moves between batches"
+        assert len(beats) >= 3, "200 alerts a step at most: the heartbeat moves between"
         assert all(b > 0 for b in beats)
+        assert sum(svc.handler.received.values()) == 450, "each alert handled once"
+        assert sum(store.episode_counts().values()) == 450
     finally:
         svc.runtime.close()
+
+
+def test_one_body_of_3600_alerts_never_stops_the_heartbeat(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    """Was: a body of 3,600 alerts was handled in one step (43 s on a quiet machine,
+    no heartbeat meanwhile): `warden supervise --hang-after 60s` restarted a responder
+    that was working. A step is bounded by alerts, not bodies."""
+    cfg = responder_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace("max_body_bytes: 65536", "max_body_bytes: 1048576"))
+    resp = responder_factory(cfg)
+    alerts = [alert("NoisyAlert", fp=f"{i:x}", severity="warning") for i in range(3600)]
+    for a in alerts:
+        del a["annotations"]
+    raw = body(*alerts)
+    assert len(raw) < 1 << 20
+    assert post(resp.url, raw)[0] == 200
+    store = Store(tmp_path / "state" / "warden.db", read_only=True)
+    seen: list[tuple[float, float]] = []  # (when a new heartbeat was seen, its value)
+    try:
+        # Watched while the first third of them is handled (all take up to a minute).
+        while sum(store.episode_counts().values()) < 1200:
+            beat = json.loads(http_get(resp.url + "/healthz")[1])["heartbeat"]
+            if not seen or beat != seen[-1][1]:
+                seen.append((time.monotonic(), beat))
+            time.sleep(0.05)
+        assert store.pending_inbox(load_config(cfg).responder.id, 1), "still at it"
+    finally:
+        store.close()
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(seen)]
+    assert len(gaps) >= 3, f"{len(seen)} heartbeats while 1,200 alerts were handled"
+    assert max(gaps) <= 2.0, f"{len(gaps)} beats, the longest gap {max(gaps):.2f} s"
 
 
 def test_a_heartbeat_that_never_started_is_not_health(tmp_path: Path) -> None:
