@@ -34,7 +34,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
-from responder import breaker, statefile
+from responder import breaker, reconcile, statefile
 from responder.admission import budget_status
 from responder.handler import AlertHandler, policies_from
 from responder.jobs import Jobs
@@ -43,6 +43,7 @@ from responder.learning import Pick
 from responder.metrics import RuntimeMetrics
 from responder.modes import assess
 from responder.notify import post_human_alert
+from responder.reconcile import Reconciler
 from responder.recovery import ESCALATIONS
 from responder.recovery import OUTCOMES as RECOVERY_OUTCOMES
 from responder.runtime import Runtime
@@ -124,6 +125,15 @@ class Service:
                 "alert_unresolved", summary, description, {"unresolved": alert}
             ),
             rng=rng,
+        )
+        r = config.responder
+        self.reconciler = Reconciler(
+            lambda: reconcile.read(
+                r.alertmanager_url, self.alertmanager, r.prometheus_url, self.prometheus
+            ),
+            self.on_owner,
+            store,
+            clock,
         )
         self.jobs = Jobs(self)
         self.rejected: dict[str, int] = {}
@@ -332,6 +342,8 @@ class Service:
         return time.monotonic() - self.watchdog_seen > WATCHDOG_SILENCE_SECONDS
 
     def watchdog_arrived(self) -> None:
+        if self.pipeline_silent():
+            self.reconciler.soon()  # a gap in deliveries: what resolved meanwhile?
         self.watchdog_at = time.time()
         self.watchdog_seen = time.monotonic()
 

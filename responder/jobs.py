@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from responder import learning, reports, review, wake
+from responder import learning, reconcile, reports, review, wake
 from responder.model import Priority, SwarmState
 from responder.storeerror import StoreUnavailable
 from responder.webhook import Alert
@@ -91,6 +91,7 @@ class Jobs:
             "J8": self.self_improvement,
             "J9": self.mode_switch,
             "J10": self.daily_summary,
+            "reconcile": self.service.reconciler.run,
         }
 
     def start(self) -> None:
@@ -117,6 +118,14 @@ class Jobs:
         ):
             sched.add_job(self._guarded("J9"), "cron", hour=at.hour, minute=at.minute, id=name)
         sched.add_job(self._guarded("J10"), "cron", hour=22, minute=0, id="J10")
+        # Open episodes against Alertmanager: at once, then as `Reconciler.due` says.
+        sched.add_job(
+            self._guarded("reconcile"),
+            "interval",
+            seconds=reconcile.RETRY_SECONDS,
+            id="reconcile",
+            next_run_time=dt.datetime.now(dt.UTC),
+        )
         sched.start()
         self.scheduler = sched
 
@@ -161,8 +170,8 @@ class Jobs:
             prom = {key: self._promql(q) for key, q in PROMQL.items()}
             build = self.read_build() if self.service.pipeline_silent() else None
             self.service.on_owner(lambda: self.wake_cycle(prom, build, force))
-        elif job in ("J6", "J10"):
-            self.table[job]()  # read-only: reports
+        elif job in ("J6", "J10", "reconcile"):
+            self.table[job]()  # reports only read; reconciling reads, then acts on the owner
         else:
             self.service.on_owner(self.table[job])
 

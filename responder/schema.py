@@ -133,6 +133,9 @@ episodes = Table(
     Column("acted", Integer, nullable=False, server_default="0"),
     _text("outcome", ""),
     Column("resolved_at", Float),
+    # resolved (its notification), expired (no longer re-sent) or reconciled (not
+    # held by Alertmanager): the last two are guesses a firing delivery undoes.
+    Column("closed_by", Text),
     # Many responders, one action: the claimer acts, others skip it until its
     # lease runs out (it died), then one of them takes it over.
     _text("claimed_by", ""),

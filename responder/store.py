@@ -15,10 +15,9 @@ open the store read-only and can change nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
+import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -62,6 +61,7 @@ from responder.database import (
 )
 from responder.model import LIVE_AGENT_STATES as LIVE_STATES
 from responder.storeerror import StoreError, StoreUnavailable
+from responder.webhook import instant
 from warden.config import Config
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -69,6 +69,7 @@ AnyRow = Row[*tuple[Any, ...]]
 
 __all__ = ["AgentRow", "LedgerEntry", "Pause", "RecoveryRow", "Store", "StoreError", "SwarmRow"]
 
+log = logging.getLogger(__name__)
 VIEW_SECONDS = 1.0
 """How long a thread's reads in `one_view` stand while this process writes none of
 their tables: how late another process's writes may be seen outside admission."""
@@ -76,6 +77,8 @@ ANY_TABLE = "*"
 """Written by a statement whose tables are not known: every read reads it."""
 SPAWN_LOCK = 0x5741_5244_4E53  # the advisory lock of spawn_guard
 LAST_SEEN_EVERY = 60.0
+GUESSED_CLOSES = ("expired", "reconciled")
+"""How an episode may have been closed without its resolution: undone if it fires."""
 EPISODE_SKEW_SECONDS = 60.0
 """Alerts of one fingerprint starting this close are one firing episode: a Prometheus
 pair's replicas evaluate a rule at most one group interval (and a scrape) apart. A
@@ -405,7 +408,12 @@ class Q:
     )
     dead_letter_count = select(func.count()).select_from(t.dead_letters)
     inbox_done = update(t.inbox).where(IN.id.in_(_list("ids"))).values(done=1, body=b"")
-    last_seen = select(E.last_seen).where(*_THIS_EPISODE)
+    last_seen = select(E.last_seen, E.closed_by).where(*_THIS_EPISODE)
+    reopen = (
+        update(t.episodes)
+        .where(*_THIS_EPISODE, E.closed_by.in_(GUESSED_CLOSES))
+        .values(resolved_at=None, closed_by=None, last_seen=_param("at"))
+    )
     see_again = update(t.episodes).where(*_THIS_EPISODE).values(last_seen=_param("at"))
     open_episodes = select(E.fingerprint, E.starts_at, E.severity, E.last_seen).where(
         E.resolved_at.is_(None)
@@ -413,7 +421,7 @@ class Q:
     expire = (
         update(t.episodes)
         .where(*_THIS_EPISODE, E.last_seen == _param("seen"), E.resolved_at.is_(None))
-        .values(resolved_at=_param("now"))
+        .values(resolved_at=_param("now"), closed_by="expired")
     )
     firing = select(E.alertname, E.severity, E.component).where(E.resolved_at.is_(None))
     open_crisis = select(C.id, C.started_at).where(C.ended_at.is_(None)).limit(1)
@@ -488,7 +496,7 @@ class Q:
     close_episode = (
         update(t.episodes)
         .where(*_THIS_EPISODE, E.resolved_at.is_(None))
-        .values(resolved_at=_param("at"))
+        .values(resolved_at=_param("at"), closed_by=_param("by"))
     )
     episode_counts = select(E.alertname, func.count()).group_by(E.alertname)
     by_trigger = select(t.swarms).where(S.trigger == _param("trigger"))
@@ -883,13 +891,13 @@ class Store:
         replicas' alerts (alike but for the dropped `replica` label) start a
         second or so apart; Alertmanager merges them keeping the earliest
         startsAt, and the webhooks of one firing switch startsAt midway."""
-        starts = _instant(starts_at)
+        starts = instant(starts_at)
         if starts is None:
             return starts_at
         near = [
             (abs(other - starts), text)
             for (text,) in self._rows(Q.open_starts, fp=fingerprint)
-            if (other := _instant(text)) is not None and abs(other - starts) <= EPISODE_SKEW_SECONDS
+            if (other := instant(text)) is not None and abs(other - starts) <= EPISODE_SKEW_SECONDS
         ]
         return min(near)[1] if near else starts_at
 
@@ -1063,6 +1071,12 @@ class Store:
         takeover claims it (its receiver is about to)."""
         this = {"fp": fingerprint, "starts": starts_at}
         seen = self._rows(Q.last_seen, **this)
+        if seen and seen[0][1] in GUESSED_CLOSES:
+            # Closed by a guess (expiry, reconciliation), yet firing: it never ended.
+            with self._tx() as db:
+                db.execute(Q.reopen, {**this, "at": at})
+            log.info("episode %s %s fires again: reopened", labels["alertname"], starts_at)
+            return False
         if seen and at - float(seen[0][0]) < LAST_SEEN_EVERY:
             return False
         with self._tx() as db:
@@ -1220,11 +1234,19 @@ class Store:
         rows = self._rows(Q.unclaimed, me=me, instance=instance, now=now)
         return [(r[0], r[1]) for r in rows]
 
-    def close_episode(self, fingerprint: str, starts_at: str, at: float) -> bool:
-        """Mark an episode resolved; True only the first time."""
+    def close_episode(
+        self, fingerprint: str, starts_at: str, at: float, by: str = "resolved"
+    ) -> bool:
+        """Mark an episode ended; True only the first time. `by`: its resolved
+        notification, or "reconciled" (Alertmanager no longer holds it), a guess that
+        a firing delivery of it undoes (`open_episode`)."""
         with self._tx() as db:
-            params = {"fp": fingerprint, "starts": starts_at, "at": at}
+            params = {"fp": fingerprint, "starts": starts_at, "at": at, "by": by}
             return db.execute(Q.close_episode, params).rowcount == 1
+
+    def open_episodes(self) -> list[tuple[str, str]]:
+        """(fingerprint, startsAt) of every episode not yet ended."""
+        return [(r[0], r[1]) for r in self._rows(Q.open_episodes)]
 
     def episode_counts(self) -> dict[str, int]:
         """Firing episodes by alert name, ever (L2)."""
@@ -1354,20 +1376,6 @@ class LedgerEntry:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"ledger {name} {value!r} of agent {self.agent_id}: not a cost")
-
-
-def _instant(rfc3339: str) -> float | None:
-    """Seconds since the epoch of Alertmanager's startsAt (nanoseconds, `Z`); None
-    if it is not one."""
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", rfc3339)
-    if match is None:
-        return None
-    whole, fraction, zone = match.groups()
-    try:
-        moment = dt.datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
-    except ValueError:
-        return None
-    return moment.timestamp() + float(fraction or 0)
 
 
 def _pause(row: AnyRow) -> Pause:

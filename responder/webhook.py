@@ -79,23 +79,32 @@ def _alert(a: Any, i: int) -> Alert:
     if not isinstance(fingerprint, str) or not _FINGERPRINT.fullmatch(fingerprint):
         raise BadBody(f"{where}.fingerprint must be a hex string, got {fingerprint!r}")
     starts = a.get("startsAt")
-    if not isinstance(starts, str) or not _is_rfc3339(starts):
+    if not isinstance(starts, str) or instant(starts) is None:
         raise BadBody(f"{where}.startsAt must be an RFC 3339 time, got {starts!r}")
     return Alert(fingerprint, status, labels, annotations, starts)
 
 
-def _is_rfc3339(text: str) -> bool:
-    """`2026-11-26T22:00:00.123456789Z` as Alertmanager writes it, offsets allowed;
-    not the other forms Python's `fromisoformat` takes (no `T`, week dates, ...)."""
+def instant(text: str) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time as Alertmanager and Prometheus write
+    it (`2026-11-26T22:00:00.123456789Z`, offsets within a day allowed); None if it
+    is not one: not the other forms Python's `fromisoformat` takes (no `T`, week
+    dates, ...), nor an impossible date, hour or offset (`+25:00`)."""
     m = _RFC3339.fullmatch(text)
     if m is None:
-        return False
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    fraction, zone = m.group(7), m.group(8)
     try:
-        year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-        dt.datetime(year, month, day, hour, minute, second)
+        offset = dt.timedelta(0)
+        if zone not in ("Z", "z"):
+            hours, minutes = int(zone[1:3]), int(zone[4:6])
+            if hours > 23 or minutes > 59:
+                return None
+            offset = (1 if zone[0] == "+" else -1) * dt.timedelta(hours=hours, minutes=minutes)
+        moment = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.timezone(offset))
     except ValueError:
-        return False
-    return True
+        return None
+    return moment.timestamp() + float(fraction or 0)
 
 
 def _string_map(value: Any, where: str, names: bool) -> dict[str, str]:

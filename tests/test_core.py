@@ -325,6 +325,8 @@ def test_malformed_requests_get_4xx(
         "2026-W48-4",
         "2026-11-26T20:00:00",
         "2026-02-30T00:00:00Z",
+        "2026-11-26T20:00:00+25:00",  # was accepted: an offset past a day
+        "2026-11-26T20:00:00+05:60",
     ):
         code, reply = post(resp.url, body(alert("MemoryHigh", starts=starts)))
         assert code == 400 and "RFC 3339" in reply["error"], starts

@@ -263,6 +263,7 @@ def test_j9_scheduler_and_heartbeat_follow_the_mode(tmp_path: Path) -> None:
             "J9-night",
             "J9-day",
             "J10",
+            "reconcile",
         }
         assert jobs["J1"].trigger.interval.total_seconds() == 60
         night = jobs["J9-night"].trigger.get_next_fire_time(

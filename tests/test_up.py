@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -412,6 +413,46 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         if str(tmp_path) in cmd and p.pid != up.pid:
             left.append(cmd)
     assert not left, f"left running: {left}"
+
+
+@pytest.mark.timeout(300)
+def test_a_crisis_mended_while_warden_was_down_is_over_when_it_comes_back(
+    tmp_path: Path, demo_repo: Path
+) -> None:
+    """Was: break the build, Ctrl-C in the crisis, mend the file while Warden is down,
+    `warden up` again: CRISIS for 11 minutes, BuildFailing and TestsFailing firing,
+    while Alertmanager held only the Watchdog and the build passed (nobody sends
+    "resolved" for an alert a restarted Prometheus no longer knows). The responder
+    now reconciles its open episodes with Alertmanager as it starts."""
+    cfg, ports = stack_config(tmp_path, demo_repo)
+    clock = StackClock.at_noon(tmp_path)
+    calc = demo_repo / "src" / "calc.py"
+    with warden_up(cfg, clock, tmp_path / "up.log"):
+        wait_for(lambda: status(ports), 60)
+        wait_for(lambda: "warden_build_success 1.0" in metrics_text(ports, "exporter"), 60)
+        calc.write_text(calc.read_text() + "\ndef broken(:\n")
+        wait_for(lambda: (st := status(ports)) and st["mode"] == "CRISIS", 60)
+    git(demo_repo, "checkout", "src/calc.py")  # mended while Warden is down
+    # Down for longer than Prometheus looks back (5 min): its last samples, the build
+    # failing, are out of reach and the alert never fires again, so nobody sends
+    # "resolved" for it. (Within the lookback it would fire once more, within a minute
+    # of its old start the same episode, and resolve.)
+    shutil.rmtree(tmp_path / "state" / "stack" / "prometheus" / "data")
+    with sqlite3.connect(tmp_path / "state" / "warden.db") as db:
+        names = db.execute("SELECT alertname FROM episodes WHERE resolved_at IS NULL").fetchall()
+    assert ("BuildFailing",) in names, "the premise: it was firing when Warden stopped"
+    t0 = time.monotonic()
+    with warden_up(cfg, clock, tmp_path / "up2.log"):
+        wait_for(lambda: (st := status(ports)) and st["mode"] == "ACTIVE", 60)
+        took = time.monotonic() - t0
+        assert took <= 10.0, f"ACTIVE {took:.1f} s after warden up"
+        with sqlite3.connect(tmp_path / "state" / "warden.db") as db:
+            closed = db.execute(
+                "SELECT alertname, closed_by FROM episodes"
+                " WHERE alertname IN ('BuildFailing', 'TestsFailing')"
+            ).fetchall()
+        assert {by for _, by in closed} == {"reconciled"}, closed
+        print(f"ACTIVE {took:.1f} s after warden up")
 
 
 @pytest.mark.timeout(300)

@@ -25,6 +25,7 @@ import os
 import secrets
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 import yaml
@@ -152,9 +153,20 @@ def fetch(
 ) -> bytes:
     """GET (or POST `data` to) another part of the stack with its credentials;
     raises OSError (an HTTP error included) like urlopen."""
+    return fetch_with_headers(url, credentials, timeout, data, headers)[0]
+
+
+def fetch_with_headers(
+    url: str,
+    credentials: Credentials | None,
+    timeout: float,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[bytes, Message]:
+    """`fetch`, with the response's headers (its `Date`: the peer's own clock)."""
     all_headers = dict(headers or {})
     if credentials is not None:
         all_headers["Authorization"] = credentials.header
     req = urllib.request.Request(url, data=data, headers=all_headers)  # noqa: S310  (our URLs)
     with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-        return bytes(resp.read())
+        return bytes(resp.read()), resp.headers
