@@ -131,6 +131,9 @@ class Scheduler:
             watched = self.file_events_up and c.name in self.watched
             if watched:
                 await asyncio.sleep(SETTLE_SECONDS)
+                released = await loop.run_in_executor(self._pool, c.settled)
+                if released:
+                    await self._dispatch(set(released), released=True)
                 if not await loop.run_in_executor(self._pool, c.pending):
                     state.trigger.clear()  # nothing, or only its own output, changed
             interval = c.watched_interval if watched and c.watched_interval else c.interval
@@ -138,8 +141,6 @@ class Scheduler:
                 await asyncio.wait_for(state.trigger.wait(), timeout=interval)
 
     async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        watching = [c for c in self.collectors if c.name in self.watched]
         try:
             events = watchfiles.awatch(*self.roots, step=QUIET_MS, debounce=BATCH_MAX_MS)
             first = asyncio.ensure_future(anext(events))
@@ -150,14 +151,7 @@ class Scheduler:
             self._ready.set()
             batch = await first
             while True:
-                paths = {Path(p) for _, p in batch}
-                for c in watching:
-                    try:
-                        if await loop.run_in_executor(self._pool, c.changed, paths):
-                            log.info("collector %s: inputs changed, running now", c.name)
-                            self.trigger(c.name)
-                    except Exception as exc:
-                        log.warning("collector %s: reading a change failed: %s", c.name, exc)
+                await self._dispatch({Path(p) for _, p in batch})
                 batch = await anext(events)
         except asyncio.CancelledError:
             raise
@@ -172,6 +166,25 @@ class Scheduler:
             self.file_events_up = False
             self.version += 1
             self._ready.set()
+
+    async def _dispatch(self, paths: set[Path], released: bool = False) -> None:
+        """A batch of changed paths (or of paths a run's end released) to every watching
+        collector: a run of each that wants one (its run names the paths that started it)."""
+        loop = asyncio.get_running_loop()
+        wanted = []
+        for c in self.collectors:
+            if c.name not in self.watched:
+                continue
+            judge = c.released if released else c.changed
+            try:
+                if await loop.run_in_executor(self._pool, judge, paths):
+                    wanted.append(c.name)
+            except Exception as exc:
+                log.warning("collector %s: reading a change failed: %s", c.name, exc)
+        # Started once every collector judged the batch: a run the batch starts must
+        # not make its paths look, to the next collector, written during a run.
+        for name in wanted:
+            self.trigger(name)
 
 
 def watch_roots(collectors: Sequence[Collector]) -> tuple[list[Path], set[str]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from exporter.collectors.typecheck import TypecheckCollector
 from exporter.runner import CommandRunner
 from tests.checked_project import edit, make_checked_project, runs
-from tests.conftest import ExporterProcess, sample, wait_for, write_config
+from tests.conftest import ExporterProcess, commit_all, git, sample, wait_for, write_config
 from warden.config import load_config
 
 
@@ -203,3 +203,96 @@ def test_the_checker_total_wins_and_a_disagreement_is_logged(
         families = {f.name: f for f in collector.collect()}
     assert families["warden_typecheck_errors"].samples[0].value == 3
     assert "reports 3 errors, error_pattern matched 1" in caplog.text
+
+
+MYPY = str(Path(sys.executable).with_name("mypy"))
+
+
+def _typed_project(root: Path, typecheck: str) -> Path:
+    """A git project of typed modules and its warden.yml with `typecheck` as command."""
+    repo = root / "project"
+    (repo / "src" / "pkg").mkdir(parents=True)
+    (repo / "src" / "pkg" / "__init__.py").write_text("")
+    for i in range(12):
+        (repo / "src" / "pkg" / f"m{i}.py").write_text(
+            f"def f{i}(x: int) -> str:\n    return str(x)\n"
+        )
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "initial")
+    return write_config(
+        root / "warden.yml",
+        f"""
+        project: {{dir: {repo}}}
+        state_dir: {root / "state"}
+        collectors:
+          host: {{enabled: false}}
+          build: {{command: [{sys.executable}, -c, pass], interval: 1h}}
+          typecheck:
+            command: {typecheck}
+            interval: 1h
+            run_on_change: true
+            error_pattern: ': error:'
+        """,
+    )
+
+
+def _typecheck_runs(text: str) -> float:
+    return sum(
+        sample(text, "warden_typecheck_runs_total", {"result": r}) or 0.0
+        for r in ("success", "failure", "timeout")
+    )
+
+
+def _runs_settle(exp: ExporterProcess, quiet_for: float = 4.0, timeout: float = 60) -> float:
+    """The typecheck's run count once it stayed the same for `quiet_for` seconds."""
+    seen = [_typecheck_runs(exp.metrics()), time.monotonic()]
+
+    def settled() -> bool:
+        now = _typecheck_runs(exp.metrics())
+        if now != seen[0]:
+            seen[:] = [now, time.monotonic()]
+        return time.monotonic() - seen[1] >= quiet_for
+
+    wait_for(settled, timeout, 0.2)
+    return seen[0]
+
+
+def test_a_module_written_in_pieces_is_a_source_never_an_output(
+    tmp_path: Path, exporter_factory: type[ExporterProcess]
+) -> None:
+    """Was: a new untracked module written in three writes 0.5 s apart, while the
+    type check ran, was learned as the check's output ("typecheck writes ... on every
+    run"); its later edits, with 2 type errors, started no run and the errors stayed 0."""
+    slow_mypy = (
+        f"import subprocess, sys, time; time.sleep(1); sys.exit(subprocess.call([{MYPY!r}, 'src']))"
+    )
+    exp = exporter_factory(_typed_project(tmp_path, f'[{sys.executable}, -c, "{slow_mypy}"]'))
+    exp.wait_until(lambda t: sample(t, "warden_typecheck_errors") == 0, 60)
+    _runs_settle(exp)
+    module = tmp_path / "project" / "src" / "pkg" / "newcomer.py"
+    text = ""
+    for piece in ("def one(x: int) -> int:\n", "    return x + 1\n", "\n\nVALUE = one(2)\n"):
+        text += piece
+        module.write_text(text)  # as an agent writes a new module: in pieces
+        time.sleep(0.5)
+    _runs_settle(exp)
+    module.write_text(text + 'WRONG: int = "a"\nALSO_WRONG: str = 3\n')
+    exp.wait_until(lambda t: sample(t, "warden_typecheck_errors") == 2, 30)
+    assert "on every run" not in exp.log.read_text(), "never taken for an output"
+
+
+def test_files_that_come_and_go_with_new_names_start_no_runs(
+    tmp_path: Path, exporter_factory: type[ExporterProcess]
+) -> None:
+    """Was: mypy with `num_workers` writes `.mypy_worker.<random>.json` in the project
+    root for the length of a run, a new name each time, not git-ignored: every type
+    check started the next (40 builds, 10 test runs, 36 type checks in 80 s)."""
+    exp = exporter_factory(_typed_project(tmp_path, f"[{MYPY}, --num-workers, '2', src]"))
+    exp.wait_until(lambda t: sample(t, "warden_typecheck_errors") == 0, 60)
+    before = _runs_settle(exp)
+    module = tmp_path / "project" / "src" / "pkg" / "m0.py"
+    module.write_text(module.read_text() + "\n\nEXTRA = f0(1)\n")
+    after = _runs_settle(exp)
+    assert after - before == 1, f"{after - before} type checks for one edit"
+    # The log names what started each run.
+    assert "typecheck: running for src/pkg/m0.py" in exp.log.read_text()

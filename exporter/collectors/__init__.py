@@ -33,6 +33,16 @@ class Collector(ABC):
         """Whether this batch of changed paths calls for a run (may block)."""
         return False
 
+    def released(self, paths: Collection[Path]) -> bool:
+        """Whether paths held back during a run, released at its end (`settled`), call
+        for a run: changes as any other, but already judged (never held again)."""
+        return self.changed(paths)
+
+    def settled(self) -> Collection[Path]:
+        """After a run, once its last file events arrived: paths held back while it ran
+        that are changes now, for every collector (exporter.changes)."""
+        return ()
+
     def pending(self) -> bool:
         """After a run: whether changes seen during it still call for another."""
         return True

@@ -52,6 +52,8 @@ class CommandCheckCollector(Collector):
         self._pending: set[Path] = set()
         """Input changes not yet seen by a run: the cause of the next one."""
         self._cause: set[Path] = set()
+        self._written: set[Path] = set()
+        """Of what the last run's end released, what it may have written itself."""
         self.last: CommandResult | None = None
         self.last_failure: CommandResult | None = None
         self.last_stale = False
@@ -60,28 +62,47 @@ class CommandCheckCollector(Collector):
         self.stale_runs = 0
 
     def changed(self, paths: Collection[Path]) -> bool:
+        return self._note(paths, released=False)
+
+    def released(self, paths: Collection[Path]) -> bool:
+        return self._note(paths, released=True)
+
+    def _note(self, paths: Collection[Path], released: bool) -> bool:
         if self._changes is None:
             return False
-        inputs = self._changes.inputs(paths, self.settings.ignore)
+        inputs = self._changes.inputs(paths, self.settings.ignore, released)
         with self._lock:
             self._pending |= inputs
         return bool(inputs)
 
-    def pending(self) -> bool:
-        """Whether inputs changed while the last run ran: it is stale, and the next
-        starts at once. The same untracked paths, alone, as what caused the run
-        are the check's own output, written twice in a row: no change."""
+    def settled(self) -> Collection[Path]:
+        if self._changes is None:
+            return ()
+        released, written = self._changes.run_settled(self.name)
         with self._lock:
-            during, cause = set(self._pending), self._cause
+            self._written = written
+        return released
+
+    def pending(self) -> bool:
+        """After a run: whether an input changed while it ran (it is stale, and the next
+        starts at once). A file that alone started this run, that this run wrote again
+        and that only ever changed while checks ran is the check's own output: learned,
+        no change (exporter.changes)."""
+        with self._lock:
+            during, cause, written = set(self._pending), self._cause, self._written
         if not during:
             return False
-        assert self._changes is not None
-        if during == cause and self._changes.untracked(during):
+        assert self._changes is not None  # only a reported change is pending
+        if during == cause and during <= written and self._changes.written_only_by_checks(during):
             self._changes.learn_outputs(self.name, during)
             with self._lock:
                 self._pending -= during
             return False
-        log.info("%s: inputs changed during the run; running again now", self.name)
+        log.info(
+            "%s: inputs changed during the run (%s); running again now",
+            self.name,
+            self._changes.named(during),
+        )
         with self._lock:
             self.last_stale = True
             self.stale_runs += 1
@@ -91,6 +112,11 @@ class CommandCheckCollector(Collector):
         with self._lock:
             self._cause, self._pending = self._pending, set()
             self.last_stale = False
+            cause = self._cause
+        if self._changes is not None:
+            self._changes.run_started(self.name)
+            if cause:
+                log.info("%s: running for %s", self.name, self._changes.named(cause))
         result = self.runner.run(
             self.settings.command,
             self.project_dir,
