@@ -41,7 +41,7 @@ from responder.jobs import Jobs
 from responder.launcher import Launcher
 from responder.learning import Pick
 from responder.metrics import RuntimeMetrics
-from responder.modes import assess
+from responder.modes import assess, maintenance_seconds
 from responder.notify import post_human_alert
 from responder.reconcile import Reconciler
 from responder.recovery import ESCALATIONS
@@ -53,7 +53,6 @@ from responder.webhook import BadBody, parse_body
 from warden.alertspecs import ALERTS, WATCHDOG_SILENCE_SECONDS
 from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Secrets, read_secret
 from warden.config import Config, Recovery
-from warden.configreader import parse_duration
 from warden.serve import authorization_is, authorized, read_body, refused
 
 log = logging.getLogger(__name__)
@@ -514,9 +513,13 @@ async def maintenance_start(request: web.Request) -> web.Response:
     if not _authorized(request):
         return _unauthorized()
     try:
-        seconds = parse_duration(str(json.loads(await read_body(request)).get("for", "")))
+        asked = json.loads(await read_body(request)).get("for", "")
     except (ValueError, AttributeError, RecursionError):
         return web.json_response({"error": 'expected {"for": DURATION} such as "2h"'}, status=400)
+    try:
+        seconds = maintenance_seconds(str(asked))
+    except ValueError as exc:
+        return web.json_response({"error": f'"for": {exc}'}, status=400)
     now = service.clock()
     store = service.runtime.store
     window = await asyncio.wrap_future(

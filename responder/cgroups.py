@@ -115,12 +115,14 @@ class Cgroups:
                 out[agent.name] = agent
         return out
 
-    def remove(self, path: Path) -> None:
+    def remove(self, path: Path) -> bool:
         """Remove an agent's cgroup once empty, then its swarm's and this Warden's if
-        they are empty too (nothing is left behind on the host)."""
+        they are empty too (nothing is left behind on the host); False while the agent's
+        is not empty yet."""
         for folder in (path, path.parent, self.base):
             with contextlib.suppress(OSError):
                 folder.rmdir()
+        return not path.exists()
 
 
 def pids(path: Path) -> list[int]:

@@ -26,7 +26,7 @@ from responder import breaker, cleanup, review
 from responder.admission import budget_status, gather_facts
 from responder.decisions import level_name, mode_name
 from responder.model import LIVE_AGENT_STATES, EndReason, Priority
-from responder.modes import assess
+from responder.modes import assess, maintenance_seconds
 from responder.runtime import Runtime, SpawnRefused
 from responder.store import Store, SwarmRow, open_store
 from warden.config import Config
@@ -247,13 +247,26 @@ def status(config: Config, args: argparse.Namespace) -> int:
     path = config.state_dir / "state.json"
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
+        view = status_view(state, time.time())
     except FileNotFoundError:
         print(f"no state yet: {path} appears once `warden responder` has run", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"warden status: {path}: cannot read it ({exc.strerror})", file=sys.stderr)
+        return 1
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # Written whole by the responder, so only something else broke it.
+        why = f"{type(exc).__name__}: {exc}"[:200]
+        print(
+            f"warden status: {path} is not a Warden state file ({why}); the responder "
+            "writes it anew at its next step, or remove it",
+            file=sys.stderr,
+        )
         return 1
     if args.json:
         print(json.dumps(state, indent=1, sort_keys=True))
         return 0
-    Console().print(status_view(state, time.time()))
+    Console().print(view)
     return 0
 
 
@@ -304,14 +317,14 @@ def status_view(state: dict[str, Any], now: float) -> Group:
 
 def maintenance(config: Config, args: argparse.Namespace) -> int:
     """Start or stop a maintenance window; the responder sees it at its next cycle."""
+    try:
+        seconds = maintenance_seconds(args.duration)
+    except ValueError as exc:
+        print(f"warden maintenance: --for: {exc}", file=sys.stderr)
+        return 2
     store = open_store(config)
     now = time.time()
     if args.action == "start":
-        try:
-            seconds = parse_duration(args.duration)
-        except ValueError:
-            print(f"--for: expected a duration such as 2h, got {args.duration!r}", file=sys.stderr)
-            return 2
         window = store.start_maintenance(now, now + seconds)
         print(
             f"maintenance window {window} until "

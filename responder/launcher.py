@@ -20,6 +20,7 @@ import os
 import pwd
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from warden.proc import Termination
 log = logging.getLogger(__name__)
 ENV_RUNTIME = "WARDEN_RUNTIME"
 ENV_AGENT = "WARDEN_AGENT_ID"
+SETTLE_SECONDS = 2.0
+"""How long a close waits for the kernel to empty the cgroups its kills left."""
 INHERITED = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR"})
 """What an agent inherits of Warden's environment, with the LC_* variables."""
 
@@ -116,6 +119,10 @@ class Launcher(Protocol):
     def sweep(self, known: set[str]) -> None:
         """Cgroups of agents no runtime knows as live: emptied and removed."""
 
+    def settle(self) -> None:
+        """At close, after the kills: what they left (cgroups the kernel was still
+        emptying) is removed, waiting a moment for it; nothing stays on the host."""
+
     @property
     def kill_method(self) -> str:
         """How kills are made certain: `cgroup` or `process_tree`."""
@@ -153,6 +160,9 @@ class Processes:
     def __init__(self, cgroups: Cgroups | None = None) -> None:
         self.cgroups = cgroups
         self._unlimited_told = False
+        self._leftover: set[Path] = set()
+        """Agent cgroups not empty yet when their agent ended: removed at the next
+        chance (another agent's end, a sweep, the close)."""
 
     @property
     def kill_method(self) -> str:
@@ -244,7 +254,8 @@ class Processes:
 
     def forget(self, swarm: str, agent: str) -> None:
         if self.cgroups is not None:
-            self._clear(self.cgroups.agent(swarm, agent))
+            for path in (self.cgroups.agent(swarm, agent), *self._leftover):
+                self._clear(path)
 
     def sweep(self, known: set[str]) -> None:
         if self.cgroups is None:
@@ -253,13 +264,26 @@ class Processes:
             if agent not in known:
                 self._clear(path)
 
+    def settle(self) -> None:
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while self._leftover and time.monotonic() < deadline:
+            for path in list(self._leftover):
+                self._clear(path)
+            if self._leftover:
+                time.sleep(0.02)
+        if self._leftover:
+            log.warning("agent cgroups not empty at close: %s", ", ".join(map(str, self._leftover)))
+
     def _clear(self, path: Path) -> None:
-        """Kill what is left in the cgroup and remove it; a cgroup that was not empty
-        yet goes at the next sweep (the kernel empties it in a moment)."""
+        """Kill what is left in the cgroup and remove it; one the kernel is still
+        emptying is kept for the next chance (`_leftover`)."""
         assert self.cgroups is not None
         if populated(path):
             cgroup_kill(path)
-        self.cgroups.remove(path)
+        if self.cgroups.remove(path):
+            self._leftover.discard(path)
+        else:
+            self._leftover.add(path)
 
 
 def _ids(user: str, group: str | None) -> tuple[str, str]:

@@ -18,8 +18,12 @@ from responder.admission import BUILD_BROKEN_ALERTS
 from responder.budget import Period, event_period, scheduled_period
 from responder.store import Store
 from warden.config import Config
+from warden.configreader import parse_duration
 
 NOT_A_CRISIS = ("budget",)
+LONGEST_MAINTENANCE_SECONDS = 7 * 86400.0
+"""A maintenance window asked for by a person (M3) lasts a week at most: a typo
+(`99999999999h`) must not leave Warden in MAINTENANCE for good."""
 STALE_AFTER = {"critical": 12 * 60.0, "warning": 65 * 60.0, "": 9 * 3600.0}
 """An episode not re-sent for twice its route's repeat_interval (5 min for
 critical, 30 min for warning, 4 h for the rest) has resolved unseen."""
@@ -67,3 +71,15 @@ def assess(config: Config, store: Store, now: float) -> Situation:
         dt.datetime.fromtimestamp(now, dt.UTC), config.schedule, config.budget
     )
     return Situation(period.mode, escalation, period, None, None, broken)
+
+
+def maintenance_seconds(text: str) -> float:
+    """How long a maintenance window asked for as `text` lasts; ValueError saying why
+    it is not one (the API's and the command's one rule)."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise ValueError(f"expected a duration such as 2h, got {text!r}") from None
+    if not 0 < seconds <= LONGEST_MAINTENANCE_SECONDS:
+        raise ValueError(f"a maintenance window lasts from 1s to 7d, got {text!r}")
+    return seconds

@@ -847,6 +847,7 @@ class Runtime:
         """Finish the kills under way, then stop watching: the agents keep running
         and any runtime may adopt them."""
         self.wait_kills()
+        self.launcher.settle()
         for live in self._live.values():
             live.follower.close()
         self._live.clear()

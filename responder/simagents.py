@@ -125,6 +125,9 @@ class SimAgents:
     def sweep(self, known: set[str]) -> None:
         """Virtual agents have no cgroups."""
 
+    def settle(self) -> None:
+        """Nothing to settle."""
+
     def kill_all(self) -> int:
         """Every live agent dies at once, from outside (the seed's "all swarms die")."""
         live = [a for a in self.agents.values() if a.exit_code is None]

@@ -11,4 +11,7 @@ cd "$(dirname "$0")/.."
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
-exec .venv/bin/warden up -c "${WARDEN_CONFIG:-warden.yml}" "$@"
+# As root, the demo's agents run as nobody: from a folder nobody cannot enter, the
+# demo runs from a workspace it can (warden/demo.py says where, and how to break it).
+config="${WARDEN_CONFIG:-$(.venv/bin/python -m warden.demo warden.yml)}"
+exec .venv/bin/warden up -c "$config" "$@"

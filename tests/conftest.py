@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -27,12 +28,26 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo"
-FAKE_CLAUDE = REPO / "examples" / "fake_claude.py"
 AGENT_USER = "nobody"
 """Whom agents run as when the tests run as root (A3: agents never run as root)."""
 AGENT_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin") or sys.executable
 """The fake agent needs only the standard library; this Python is one the agent user
 may run (the virtual environment's may live in root's home)."""
+
+
+def _agents_copy(program: Path) -> Path:
+    """`program` where the agent user can read it: the checkout may be in a folder it
+    cannot enter (root's home, a `mktemp -d` folder), and agents run as that user."""
+    folder = Path(tempfile.mkdtemp(prefix="warden-agents-"))
+    folder.chmod(0o755)
+    atexit.register(shutil.rmtree, folder, True)
+    copy = folder / program.name
+    shutil.copy(program, copy)
+    copy.chmod(0o644)
+    return copy
+
+
+FAKE_CLAUDE = _agents_copy(REPO / "examples" / "fake_claude.py")
 
 
 def fake_swarm_keys() -> str:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGENT_PYTHON, AGENT_USER, run_cli, write_config
+from tests.conftest import AGENT_PYTHON, AGENT_USER, REPO, run_cli, write_config
 
 DUMP_ENV = "import json, os; print(json.dumps({'env': dict(os.environ)}))"
 AS_ROOT = os.geteuid() == 0
@@ -115,3 +117,60 @@ def test_the_agents_user_can_read_nothing_of_warden_but_its_context(tmp_path: Pa
     )
     opened = {Path(p) for p in json.loads(probe.stdout)}
     assert opened == theirs, sorted(opened)  # the contexts and its home, nothing of Warden's
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="only root starts agents as another user")
+def test_from_a_folder_only_root_can_enter(tmp_path: Path) -> None:
+    """Was: from a clone in a 0700 folder, check-config said OK and every agent, run as
+    nobody, died at once ("can't open file .../fake_claude.py: Permission denied",
+    classed usage; the breaker paused the types). Now check-config and the components
+    refuse, naming the path and the user, and the demo runs from a workspace that
+    user can work in (warden/demo.py, as scripts/up.sh runs it)."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    clone = private / "warden"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, clone / name)
+
+    def warden(*args: str) -> subprocess.CompletedProcess[str]:
+        """The clone's own warden, as root, from the clone (as its README runs it)."""
+        return subprocess.run(
+            [sys.executable, "-m", "warden.cli", *args],
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    for args in (("check-config",), ("swarm", "run", "bugfix"), ("responder",)):
+        out = warden(*args, "-c", "warden.yml")
+        assert out.returncode != 0, (args, out.stdout)
+        assert f"run as {AGENT_USER} (swarms.user) and cannot use" in out.stderr, out.stderr
+        assert f"{private}' is 0700 root:root: {AGENT_USER} cannot pass through it" in out.stderr
+    assert not (clone / ".warden" / "agents").exists(), "no agent was started"
+
+    chosen = subprocess.run(
+        [sys.executable, "-m", "warden.demo", "warden.yml"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    workspace = Path(chosen.stdout.strip()).parent
+    try:
+        assert workspace.parent == Path("/var/tmp") and "break it:" in chosen.stderr
+        assert warden("check-config", "-c", str(workspace / "warden.yml")).returncode == 0
+        ran = warden("swarm", "run", "bugfix", "-c", str(workspace / "warden.yml"), "--json")
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert json.loads(ran.stdout)["state"] == "succeeded"
+    finally:
+        shutil.rmtree(workspace)

@@ -233,3 +233,25 @@ def test_a_rogue_alertmanager_cannot_join_the_cluster_nor_silence_it(tmp_path: P
             proc.wait()
         for s in members:
             s.stop()
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR-binary-token", "found byte 0x89 at position 0"),
+        (b"first-half-of-it\nsecond-half-of-it\n", "found a line break at position 16"),
+        ("tökens-with-ümlauts-are-long".encode(), "found byte 0xc3 at position 1"),
+        (b"short\n", "at least 16 characters"),
+    ],
+)
+def test_a_token_that_could_never_authenticate_is_refused_at_start(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    """Was: a binary token file crashed the responder with a traceback; one with an
+    inner line break or non-ASCII characters was accepted and no webhook could ever
+    authenticate. Now the responder refuses to start, naming the key and the file."""
+    cfg = responder_config(tmp_path)
+    (tmp_path / "token").write_bytes(content)
+    out = run_cli("responder", "-c", str(cfg))
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+    assert f"responder.token_file {tmp_path / 'token'}" in out.stderr and words in out.stderr

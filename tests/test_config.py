@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import DEMO, REPO, free_port, run_cli, write_config
+from tests.conftest import AGENT_USER, DEMO, REPO, free_port, run_cli, write_config
+from warden.access import User, refusal
 from warden.config import ConfigError, load_config
 from warden.configreader import parse_duration
 
@@ -23,7 +24,15 @@ def problems(tmp_path: Path, body: str) -> list[str]:
 
 
 def test_shipped_config_is_valid_and_complete() -> None:
-    config = load_config(REPO / "warden.yml")
+    try:
+        config = load_config(REPO / "warden.yml")
+    except ConfigError as exc:
+        # A checkout the agents' user cannot enter (as root: root's home, a `mktemp -d`
+        # folder): refused for that alone, naming the user (scripts/up.sh then runs
+        # the demo from a workspace it can enter, warden/demo.py).
+        assert refusal(REPO, User.named(AGENT_USER), "x") is not None, exc
+        assert all(f"run as {AGENT_USER} (swarms.user) and cannot" in p for p in exc.problems)
+        config = load_config(REPO / "warden.yml", check_programs=False)
     assert config.project_dir == (REPO / "examples" / "demo").resolve()
     assert config.exporter.listen.host == "127.0.0.1"
     assert config.exporter.listen.port != 9464
@@ -352,3 +361,20 @@ def test_no_config_problem_ends_in_a_traceback(
         err = capsys.readouterr().err
         assert code not in (0, None), (command, err)
         assert str(cfg) in err, (command, err)
+
+
+def test_folders_warden_cannot_write_in_are_refused_by_name(tmp_path: Path) -> None:
+    """Was: `state_dir` naming a file and `secrets_dir: /proc/self` passed check-config,
+    then the responder crashed at its first write."""
+    (tmp_path / "a-file").write_text("x")
+    found = problems(tmp_path, f"state_dir: {tmp_path / 'a-file'}\n")
+    a_file = tmp_path / "a-file"
+    assert found == [f"state_dir: '{a_file}' is a file, not a folder ({a_file} must be one)"]
+    found = problems(tmp_path, f"state_dir: {tmp_path / 'a-file' / 'below'}\n")
+    assert found[0].startswith(f"state_dir: '{tmp_path / 'a-file'}' is a file")
+    found = problems(tmp_path, "secrets_dir: /proc/self\n")
+    assert len(found) == 1 and found[0].startswith("secrets_dir: Warden cannot write in '/proc/")
+    checked = run_cli("check-config", "-c", str(tmp_path / "w.yml"))
+    assert checked.returncode == 1 and "secrets_dir: Warden cannot write in" in checked.stderr
+    # A folder not made yet is fine where one can be made.
+    load_config(write_config(tmp_path / "w.yml", f"state_dir: {tmp_path / 'new' / 'state'}\n"))

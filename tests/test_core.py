@@ -339,6 +339,28 @@ def test_malformed_requests_get_4xx(
     conn.putheader("Content-Length", "2")
     conn.endheaders(b"{}")
     assert conn.getresponse().status == 401
+    # A maintenance window past a week is refused with the reason, and none starts.
+    for wrong in ("99999999999h", "0s", "soon"):
+        code, reply = post(
+            resp.url, json.dumps({"for": wrong}).encode(), path="/api/v1/maintenance"
+        )
+        assert code == 400 and wrong in reply["error"], reply
+    assert post(resp.url, b'{"for": "1h"}', path="/api/v1/maintenance")[0] == 200
+    # Requests aiohttp cannot parse, without credentials: 400, and no traceback in the
+    # log (it was ~1.1 KB each, in a log never rotated): one line a minute at most.
+    import socket
+
+    for raw in (
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        b"POST /api/v1/alerts HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET /\x7f HTTP/1.1\r\n\r\n",
+    ) * 20:
+        with socket.create_connection(("127.0.0.1", resp.port), timeout=10) as s:
+            s.sendall(raw)
+            assert s.recv(100).startswith(b"HTTP/1.0 400")
+    log = resp.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("malformed HTTP request(s) answered 400") == 1
 
 
 def test_a_backlog_is_worked_in_batches_with_a_heartbeat(tmp_path: Path) -> None:

@@ -166,3 +166,25 @@ def test_an_agent_killed_before_it_joined_its_cgroup_is_gone_too(
         swarm = rt.start_swarm("improvement", Priority.MEDIUM, "job", "")
         assert rt.kill_swarm(swarm.id, wait=True)
         assert marked_processes(rt) == [], "the kill is over only when all of it is gone"
+
+
+def test_a_runtime_that_closes_leaves_no_cgroup_behind(
+    tmp_path: Path,
+    token: str,
+    runtimes: list[Runtime],  # noqa: F811
+) -> None:
+    """Was: 406 empty agent cgroup folders under the cgroup mount. An agent that left a
+    daemon behind ended while its cgroup was still being emptied, and the folder
+    stayed unless a runtime of the same state swept it later. Now it goes at the next
+    agent's end, or when the runtime closes."""
+    cfg = config(tmp_path, f"improvement: {{env: {{FAKE_CLAUDE: 'escape={token},delay=0.3'}}}}")
+    rt = make(runtimes, cfg)
+    assert rt.launcher.cgroups is not None  # type: ignore[attr-defined]
+    base = rt.launcher.cgroups.base  # type: ignore[attr-defined]
+    swarm = rt.start_swarm("improvement", Priority.MEDIUM, "job", "")
+    run_until(rt, ended(rt, swarm.id))
+    assert rt.store.swarm(swarm.id).state == "succeeded"  # type: ignore[union-attr]
+    rt.close()
+    runtimes.remove(rt)
+    assert escapees(token) == []
+    assert not base.exists(), sorted(str(p) for p in base.rglob("*") if p.is_dir())

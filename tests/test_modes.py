@@ -134,6 +134,12 @@ def test_maintenance_window(service: tuple[Service, Clock], tmp_path: Path) -> N
     clock.now += 3601
     svc.step()
     assert svc.situation.mode == "ACTIVE", "the window ended by itself"
+    # A window past a week, or none at all, is refused by name (was: "99999999999h"
+    # accepted, MAINTENANCE for good).
+    for wrong, words in (("99999999999h", "from 1s to 7d"), ("0s", "from 1s to 7d"), ("2x", "2h")):
+        res = run_cli("maintenance", "start", "--for", wrong, "-c", str(tmp_path / "warden.yml"))
+        assert res.returncode == 2 and words in res.stderr, res.stderr
+    assert svc.runtime.store.maintenance_at(clock.now) is None
     # From the command line (another process, the same state folder).
     res = run_cli("maintenance", "start", "--for", "2h", "-c", str(tmp_path / "warden.yml"))
     assert res.returncode == 0, res.stderr
@@ -192,6 +198,13 @@ def test_state_file_and_warden_status(service: tuple[Service, Clock], tmp_path: 
     text = run_cli("status", "-c", cfg).stdout
     assert "mode ACTIVE   level 1 HEALTHY" in text and "ACTIVE_DEVELOPMENT" not in text
     assert "mode CRISIS -> ACTIVE" in text
+    # A state file something else broke: a clear refusal, no traceback (was one).
+    state_file = tmp_path / "state" / "state.json"
+    for broken in ("{not json", '{"mode": "CRISIS"}', "[1, 2]", "\udcff"):
+        state_file.write_text(broken, errors="surrogateescape")
+        res = run_cli("status", "-c", cfg)
+        assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+        assert f"{state_file} is not a Warden state file" in res.stderr
 
 
 def test_an_episode_no_longer_re_sent_expires(service: tuple[Service, Clock]) -> None:

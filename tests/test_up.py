@@ -38,7 +38,7 @@ import pytest
 import yaml
 
 from responder.charts import chart_panels
-from tests.conftest import REPO, free_port, git, http_get, run_cli, wait_for
+from tests.conftest import FAKE_CLAUDE, REPO, free_port, git, http_get, run_cli, wait_for
 from tests.stack import TOKEN
 from tests.test_responder import alert, body, post
 from warden import auth
@@ -103,7 +103,7 @@ def stack_config(
     }
     text = (REPO / "warden.yml").read_text()
     for old, new in (
-        ("../fake_claude.py", str(REPO / "examples" / "fake_claude.py")),
+        ("../fake_claude.py", str(FAKE_CLAUDE)),
         ("examples/demo", str(project)),  # project.dir and the paths inside it
         ("state_dir: .warden", f"state_dir: {tmp_path / 'state'}"),
         ("  token_file: alertmanager/secrets/webhook-token", f"  token_file: {tmp_path / 'token'}"),

@@ -62,12 +62,21 @@ def read_secret(
     """The secret in `path`; an error names the config `key` it came from and the `fix`."""
     where = f"{key} {path}" if key else str(path)
     try:
-        value = path.read_text(encoding="utf-8").strip()
+        raw = path.read_bytes().strip()
     except OSError as exc:
         raise SecretError(f"{where}: {exc.strerror}; {fix}") from exc
-    if len(value) < 16:
+    # Sent in an HTTP header and compared byte for byte: a line break or a byte that
+    # is not printable ASCII would be accepted here and never authenticate.
+    bad = next((i for i, b in enumerate(raw) if not 0x21 <= b <= 0x7E), None)
+    if bad is not None:
+        what = "a line break" if raw[bad] in b"\r\n" else f"byte {raw[bad]:#04x}"
+        raise SecretError(
+            f"{where}: a secret is one line of printable ASCII without spaces; "
+            f"found {what} at position {bad}"
+        )
+    if len(raw) < 16:
         raise SecretError(f"{where}: a secret must be at least 16 characters")
-    return value
+    return raw.decode("ascii")
 
 
 @dataclass(frozen=True)

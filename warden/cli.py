@@ -28,6 +28,8 @@ def _load(path: str, check_programs: bool = True, own_state: bool = False) -> Co
             print(f"  {exc.file}: {p}", file=sys.stderr)
         return None
     if own_state:
+        for warning in config.warnings:
+            logging.getLogger(__name__).warning("%s: %s", config.file, warning)
         private.own_state(config.state_dir)
     return config
 
@@ -36,6 +38,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 1
+    for warning in config.warnings:
+        print(f"{args.config}: warning: {warning}", file=sys.stderr)
     print(f"{args.config}: OK (project {config.project_dir})")
     return 0
 

@@ -71,9 +71,14 @@ class Problems:
     def __init__(self, file: Path) -> None:
         self.file = file
         self.items: list[str] = []
+        self.warnings: list[str] = []
+        """What works but will not do what was meant: reported, not refused."""
 
     def add(self, path: str, message: str) -> None:
         self.items.append(f"{path or '(top level)'}: {message}")
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(f"{path or '(top level)'}: {message}")
 
     def raise_if_any(self) -> None:
         if self.items:

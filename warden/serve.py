@@ -26,10 +26,13 @@ import asyncio
 import hmac
 import logging
 import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 
 from warden.auth import Credentials
@@ -116,9 +119,39 @@ async def read_body(request: web.Request) -> bytes:
         ) from None
 
 
+class MalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse at ERROR with its traceback (~1 KB):
+    anyone who reaches the port, without credentials, could fill a log that is
+    never rotated. Such a request is already answered 400; the log gets one line,
+    at most once a minute, with how many came since."""
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.every, self.clock = every, clock
+        self._told_at = float("-inf")
+        self._since = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        self._since += 1
+        now = self.clock()
+        if now - self._told_at < self.every:
+            return False
+        first = str(exc.message).strip().splitlines()[0] if exc.message else type(exc).__name__
+        record.msg = "malformed HTTP request(s) answered 400: %d since the last report; last: %s"
+        record.args = (self._since, first)
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = None
+        self._told_at, self._since = now, 0
+        return True
+
+
 def run(app: web.Application, host: str, port: int, limits: Limits) -> None:
     """Serve until SIGINT or SIGTERM, then clean the app up (its cleanup contexts run)."""
     app[LIMITS] = limits
+    logging.getLogger("aiohttp.server").addFilter(MalformedRequests())
     asyncio.run(_serve(app, host, port, limits))
 
 
