@@ -49,6 +49,9 @@ from warden.dashboards.render import ANNOTATIONS
 from warden.dashboards.spec import at_all
 
 HEALTHY = "import json; print(json.dumps(dict(ok=True)))"
+CLUSTER_FORMS_SECONDS = 60 + 2 * 10 + 30
+"""Alertmanager's own bounds: its settle timeout (60 s) and two reconnect rounds
+(10 s) for a peer that started late, with room for a busy machine."""
 """What `openclaw health --json` prints when all is well, in short."""
 
 
@@ -655,14 +658,16 @@ def test_a_prometheus_pair_and_an_alertmanager_cluster_act_once(
         wait_for(lambda: status(ports), 60)
         for prom in ("prometheus", "prometheus-b"):
             wait_for(lambda p=prom: _query(ports, p, 'up{job="warden-exporter"}') == [1.0], 60)
-        # The cluster formed: each Alertmanager knows both.
+        # The cluster formed: each Alertmanager says it is ready (its own verdict, once
+        # the membership held still or its settle timeout passed) and knows both.
         for am in ("alertmanager", "alertmanager-b"):
             wait_for(
                 lambda m=am: (
-                    (c := _am_status(ports, m)["cluster"])["status"] == "ready"
+                    _am_ready(ports, m)
+                    and (c := _am_status(ports, m)["cluster"])["status"] == "ready"
                     and len(c["peers"]) == 2
                 ),
-                60,
+                CLUSTER_FORMS_SECONDS,
             )
         calc = demo_repo / "src" / "calc.py"
         calc.write_text(calc.read_text() + "\ndef broken(:\n")
@@ -701,6 +706,13 @@ def _am_status(ports: Ports, am: str) -> dict[str, Any]:
     except (OSError, SecretError):
         return {"cluster": {"peers": [], "status": "down"}}
     return dict(json.loads(text)) if code == 200 else {"cluster": {"peers": [], "status": "?"}}
+
+
+def _am_ready(ports: Ports, am: str) -> bool:
+    try:
+        return ports.http(am, "/-/ready")[0] == 200
+    except (OSError, SecretError):
+        return False
 
 
 def _am_alerts(ports: Ports, am: str) -> set[str]:
