@@ -699,6 +699,15 @@ def test_held_connections_cannot_keep_alertmanager_out(
         held.wait()
 
 
+def test_the_hostile_bench_runs(tmp_path: Path) -> None:
+    """bench/hostile.py with tiny figures, so it cannot rot."""
+    import bench.hostile
+
+    f = bench.hostile.run(held=20, deliveries=5, n_alerts=60, work=tmp_path)
+    assert f["delivered"] == 1.0 and f["anchor_delivered"] == 1.0
+    assert 0 < f["gap_big"] < 60 and 0 < f["gap_small"] < 60
+
+
 def test_j7_prunes_old_contexts_and_logs_and_keeps_the_sums(tmp_path: Path) -> None:
     svc, clock = make_service(tmp_path)
     rt = svc.runtime
