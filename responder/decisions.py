@@ -102,6 +102,11 @@ SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "resumed": lambda d: f"resumed {d.get('type')} (was {d.get('class')})",
     "recovery": _recovery,
     "agent_stuck": lambda d: f"agent {d.get('agent')} stuck: {_short(d.get('why', ''), 60)}",
+    "cost_refused": lambda d: (
+        f"agent {d.get('agent')} reported {_short(d.get('reported'), 20)} as its cost: "
+        f"not a cost, charged ${float(d.get('charged_usd') or 0):.2f}"
+    ),
+    "reconciled": lambda d: f"{d.get('closed')} episode(s) Alertmanager no longer holds: closed",
 }
 HIDDEN = {"at", "timestamp", "kind", "snapshot", "fingerprint", "startsAt"}
 

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from responder.admission import Refusal
 from responder.budget import Period
+from responder.decisions import describe
 from responder.launcher import ENV_RUNTIME
 from responder.metrics import RuntimeMetrics
 from responder.model import Priority
@@ -169,6 +170,9 @@ def test_a_cost_that_is_not_a_cost_is_charged_as_unreported(
     assert agent.cost_usd == 1.5 and agent.cost_refused == shown
     [decision] = [d for d in rt.store.decisions() if d["kind"] == "cost_refused"]
     assert decision["agent"] == agent.id and decision["reported"] == shown
+    assert describe(decision) == (
+        f"agent {agent.id} reported {shown} as its cost: not a cost, charged $1.50"
+    )
     registry = CollectorRegistry()
     registry.register(RuntimeMetrics(rt))
     refused = registry.get_sample_value(
