@@ -274,9 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Libraries that log at INFO what they load or schedule, at every start (Alembic:
-    # its implementation and plugins): noise in Warden's log. Their warnings show;
-    # a schema upgrade is logged by the store itself.
-    for noisy in ("apscheduler", "alembic"):
+    # its implementation and plugins), or count without saying what (watchfiles' "N
+    # changes detected": each check's run names the paths that started it). Their
+    # warnings show; a schema upgrade is logged by the store itself.
+    for noisy in ("apscheduler", "alembic", "watchfiles"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.basicConfig(
         level=args.log_level,
