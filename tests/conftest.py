@@ -61,7 +61,7 @@ def fake_swarm_keys() -> str:
 """
 
 
-def _enterable(folder: Path) -> Path:
+def enterable(folder: Path) -> Path:
     """Let the agent user into a test folder (pytest makes them 0700): as root,
     the tests start agents as AGENT_USER, whose working folder is in there."""
     for p in (folder, *folder.parents):
@@ -74,12 +74,12 @@ def _enterable(folder: Path) -> Path:
 
 @pytest.fixture
 def tmp_path(tmp_path: Path) -> Path:
-    return _enterable(tmp_path)
+    return enterable(tmp_path)
 
 
 @pytest.fixture(scope="session")
 def tmp_path_factory(tmp_path_factory: pytest.TempPathFactory) -> pytest.TempPathFactory:
-    _enterable(tmp_path_factory.getbasetemp())
+    enterable(tmp_path_factory.getbasetemp())
     return tmp_path_factory
 
 

@@ -243,7 +243,7 @@ def _typecheck_runs(text: str) -> float:
     )
 
 
-def _runs_settle(exp: ExporterProcess, quiet_for: float = 4.0, timeout: float = 60) -> float:
+def _runs_settle(exp: ExporterProcess, quiet_for: float = 3.0, timeout: float = 60) -> float:
     """The typecheck's run count once it stayed the same for `quiet_for` seconds."""
     seen = [_typecheck_runs(exp.metrics()), time.monotonic()]
 

@@ -20,7 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ResponderProcess, fake_swarm_keys, sample, wait_for, write_config
+from tests.conftest import (
+    ResponderProcess,
+    enterable,
+    fake_swarm_keys,
+    sample,
+    wait_for,
+    write_config,
+)
 from tests.docs_table import documented_metrics, served_metrics
 from tests.stack import TOKEN, Stack
 from tests.test_exporter import promtool
@@ -445,7 +452,7 @@ def test_fuzzed_requests_never_get_a_5xx(
 
 @pytest.fixture(scope="module")
 def fuzz_responder(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    tmp = tmp_path_factory.mktemp("fuzz")
+    tmp = enterable(tmp_path_factory.mktemp("fuzz"))  # agents run in it, as nobody
     resp = ResponderProcess(responder_config(tmp))
     yield resp
     assert resp.proc.poll() is None

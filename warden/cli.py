@@ -17,9 +17,13 @@ RULES_FILE = "prometheus/rules/warden.rules.yml"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def _load(path: str, check_programs: bool = True, own_state: bool = False) -> Config | None:
+def _load(
+    path: str, check_programs: bool = True, own_state: bool = False, log_warnings: bool = True
+) -> Config | None:
     """The config, or None after printing its problems. `own_state`: this command
-    keeps Warden's state, which is then private to Warden's user (warden.private)."""
+    keeps Warden's state, which is then private to Warden's user (warden.private),
+    and logs the config's warnings (unless `log_warnings` is False: `warden up`,
+    whose terminal is the live view's and whose parts log them in their logs)."""
     try:
         config = load_config(Path(path), check_programs)
     except ConfigError as exc:
@@ -28,7 +32,7 @@ def _load(path: str, check_programs: bool = True, own_state: bool = False) -> Co
             print(f"  {exc.file}: {p}", file=sys.stderr)
         return None
     if own_state:
-        for warning in config.warnings:
+        for warning in config.warnings if log_warnings else ():
             logging.getLogger(__name__).warning("%s: %s", config.file, warning)
         private.own_state(config.state_dir)
     return config
@@ -124,7 +128,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    config = _load(args.config, own_state=True)
+    config = _load(args.config, own_state=True, log_warnings=False)
     if config is None:
         print("warden up: refusing to start with an invalid config", file=sys.stderr)
         return 1

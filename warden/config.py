@@ -573,9 +573,10 @@ def _check_agents_reach(problems: Problems, config: Config) -> None:
         return
     told: set[tuple[str, Path, str]] = set()
     for name, t in config.swarm_types.items():
-        if t.user is None:
-            continue
-        user = User.named(t.user)
+        try:
+            user = User.named(t.user or "")
+        except KeyError:
+            continue  # no user, or one this host does not know (said already)
         program = t.command[0]
         if (
             "/" not in program
