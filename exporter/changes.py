@@ -64,7 +64,7 @@ class ProjectChanges:
         `released`: paths a hold released, judged already: neither held again nor
         taken for a change made while no check ran."""
         if not released:
-            self._note_outside(paths)
+            self._unlearn_if_idle(paths)
         with self._lock:
             skip = self._outputs | self._learned
         out: set[Path] = set()
@@ -81,17 +81,22 @@ class ProjectChanges:
                 continue
             out.add(p)
         out -= self._git_ignored(out)
-        return out if released else out - self._hold(out)
+        if released:
+            return out
+        with self._lock:
+            if not self._running:
+                self._outside |= out  # someone else's writes: sources, never outputs
+        return out - self._hold(out)
 
-    def _note_outside(self, paths: Collection[Path]) -> None:
-        """Paths changed while no check runs are someone else's writes: a learned output
-        among them was a source after all."""
+    def _unlearn_if_idle(self, paths: Collection[Path]) -> None:
+        """A learned output changed while no check runs was someone else's write: a
+        source after all."""
         with self._lock:
             if self._running:
                 return
-            self._outside.update(paths)
-            back = self._learned & set(paths)
+            back = self._learned.intersection(paths)
             self._learned -= back
+            self._outside |= back
         if back:
             log.warning(
                 "%s changed while no check ran: a source after all, a change again",

@@ -4,6 +4,7 @@ each failed on the code before the core was rebuilt."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import json
@@ -621,7 +622,7 @@ def test_slow_clients_cannot_starve_alertmanager(
     authenticated is one more refused with 503."""
     import socket
 
-    limits = "  max_connections: 16\n  header_timeout: 5s\n  body_timeout: 1s\n"
+    limits = "  max_connections: 16\n  header_timeout: 30s\n  body_timeout: 1s\n"
     resp = responder_factory(responder_config(tmp_path, responder_extra=limits))
     slow = []
     for _ in range(40):
@@ -630,8 +631,10 @@ def test_slow_clients_cannot_starve_alertmanager(
         slow.append(s)
     kept = []
     try:
-        # The oldest gave way to the newest (well before the header timeout closes any).
-        assert slow[0].recv(100) == b""
+        # The oldest gave way to the newest (well before the header timeout closes any):
+        # closed, with a reset when its unread headers were still in the kernel's buffer.
+        with contextlib.suppress(ConnectionResetError):
+            assert slow[0].recv(100) == b""
         slow[-1].setblocking(False)
         with pytest.raises(BlockingIOError):
             slow[-1].recv(100)  # still open: nothing to read, not closed

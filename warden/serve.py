@@ -63,6 +63,8 @@ class Connections:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._open: dict[asyncio.BaseProtocol, bool] = {}
+        self._doomed: set[asyncio.BaseProtocol] = set()
+        """Evicted before asyncio handed them their transport: closed once it does."""
         self.evicted = 0
 
     def admit(self) -> bool:
@@ -76,15 +78,24 @@ class Connections:
         del self._open[victim]
         self.evicted += 1
         transport = getattr(victim, "transport", None)
-        if transport is not None:
+        if transport is None:  # accepted in the same burst: not made yet
+            self._doomed.add(victim)
+        else:
             transport.close()
         return True
 
     def opened(self, connection: asyncio.BaseProtocol) -> None:
         self._open[connection] = False
 
+    def made(self, connection: asyncio.BaseProtocol, transport: asyncio.BaseTransport) -> None:
+        """asyncio handed the connection its transport: closed now if it was evicted."""
+        if connection in self._doomed:
+            self._doomed.discard(connection)
+            transport.close()
+
     def closed(self, connection: asyncio.BaseProtocol) -> None:
         self._open.pop(connection, None)
+        self._doomed.discard(connection)
 
     def trust(self, connection: asyncio.BaseProtocol | None) -> None:
         """It carried an authenticated request: it no longer gives way to newcomers."""
@@ -163,12 +174,17 @@ async def _serve(app: web.Application, host: str, port: int, limits: Limits) -> 
     assert server is not None
     # Counted when the handler is made, not when aiohttp registers its connection:
     # asyncio accepts a burst of connections before any of them is registered.
-    lost = server.connection_lost
+    made, lost = server.connection_made, server.connection_lost
+
+    def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+        made(handler, transport)
+        connections.made(handler, transport)
 
     def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
         connections.closed(handler)
         lost(handler, exc)
 
+    server.connection_made = connection_made  # type: ignore[method-assign]
     server.connection_lost = connection_lost  # type: ignore[method-assign]
 
     def factory() -> asyncio.BaseProtocol:
