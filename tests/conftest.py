@@ -35,19 +35,25 @@ AGENT_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin") or sys.ex
 may run (the virtual environment's may live in root's home)."""
 
 
-def _agents_copy(program: Path) -> Path:
-    """`program` where the agent user can read it: the checkout may be in a folder it
-    cannot enter (root's home, a `mktemp -d` folder), and agents run as that user."""
-    folder = Path(tempfile.mkdtemp(prefix="warden-agents-"))
-    folder.chmod(0o755)
-    atexit.register(shutil.rmtree, folder, True)
-    copy = folder / program.name
-    shutil.copy(program, copy)
-    copy.chmod(0o644)
-    return copy
+AGENTS_DIR = Path(tempfile.mkdtemp(prefix="warden-agents-"))
+"""Where the tests put the programs agents run: the checkout may be in a folder the
+agent user cannot enter (root's home, a `mktemp -d` folder)."""
+AGENTS_DIR.chmod(0o755)
+atexit.register(shutil.rmtree, AGENTS_DIR, True)
 
 
-FAKE_CLAUDE = _agents_copy(REPO / "examples" / "fake_claude.py")
+def for_agents(program: Path) -> Path:
+    """`program` in AGENTS_DIR: a hard link (the real CLI is 400 MB), else a copy."""
+    placed = AGENTS_DIR / program.name
+    if not placed.exists():
+        try:
+            os.link(program.resolve(), placed)
+        except OSError:  # another file system
+            shutil.copy2(program, placed)
+    return placed
+
+
+FAKE_CLAUDE = for_agents(REPO / "examples" / "fake_claude.py")
 
 
 def fake_swarm_keys() -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from responder.model import Priority
 from responder.runtime import Runtime
-from tests.conftest import AGENT_USER, REPO, wait_for, write_config
+from tests.conftest import AGENT_USER, REPO, for_agents, wait_for, write_config
 from tests.test_runtime import ended, marked_processes, run_until
 from warden.config import CLAUDE_COMMAND, load_config
 
@@ -20,9 +20,9 @@ CLAUDE_BIN = REPO / ".cache" / "npm" / "claude" / "node_modules" / ".bin"
 
 @pytest.fixture
 def real_claude(monkeypatch: pytest.MonkeyPatch) -> Path:
-    program = CLAUDE_BIN / "claude"
-    assert program.exists(), "the test command installs it: scripts/npm-tools.sh claude"
-    monkeypatch.setenv("PATH", f"{CLAUDE_BIN}{os.pathsep}{os.environ['PATH']}")
+    assert (CLAUDE_BIN / "claude").exists(), "the test command installs it: npm-tools.sh claude"
+    program = for_agents(CLAUDE_BIN / "claude")  # where the agent user can run it
+    monkeypatch.setenv("PATH", f"{program.parent}{os.pathsep}{os.environ['PATH']}")
     for key in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     return program

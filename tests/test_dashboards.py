@@ -93,7 +93,7 @@ def test_a_panel_turns_red_where_its_alert_fires() -> None:
     rendered rule's expression, with the alert's severity colour."""
     rules = yaml.safe_load((REPO / "prometheus" / "rules" / "warden.rules.yml").read_text())
     alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
-    config = load_config(REPO / "warden.yml")
+    config = load_config(REPO / "warden.yml", check_programs=False)
     checked = 0
     for board in boards(config):
         for panel in board.panels():
@@ -117,7 +117,7 @@ def test_a_panel_turns_red_where_its_alert_fires() -> None:
 
 def test_docs_explain_every_panel() -> None:
     docs = (REPO / "docs" / "dashboards.md").read_text()
-    for board in boards(load_config(REPO / "warden.yml")):
+    for board in boards(load_config(REPO / "warden.yml", check_programs=False)):
         assert f"## {board.title}" in docs
         for panel in board.panels():
             assert f"| {panel.title} |" in docs, panel.title

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -230,7 +229,7 @@ def test_agents_never_run_as_root(tmp_path: Path) -> None:
         pytest.skip("the rule is about a Warden that runs as root")
     base = (
         f"state_dir: {tmp_path}\nswarms:\n"
-        f'  command: [{sys.executable}, -c, pass, --permission-mode, "{{permission_mode}}"]\n'
+        f'  command: [{AGENT_PYTHON}, -c, pass, --permission-mode, "{{permission_mode}}"]\n'
     )
     cases = {
         "": "Warden runs as root and agents never do",

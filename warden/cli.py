@@ -20,7 +20,10 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def _load(
     path: str, check_programs: bool = True, own_state: bool = False, log_warnings: bool = True
 ) -> Config | None:
-    """The config, or None after printing its problems. `own_state`: this command
+    """The config, or None after printing its problems. `check_programs`: this command
+    may start programs (the checks, agents), so they are looked for, and, as root,
+    what the agents' user must reach; the commands that only render files or read
+    state pass False. `own_state`: this command
     keeps Warden's state, which is then private to Warden's user (warden.private),
     and logs the config's warnings (unless `log_warnings` is False: `warden up`,
     whose terminal is the live view's and whose parts log them in their logs)."""
@@ -161,7 +164,7 @@ def _write_or_check(files: dict[Path, str], check: bool, again: str) -> int:
 
 def cmd_compose_config(args: argparse.Namespace) -> int:
     """Render (or --check) the configs the docker compose stack mounts."""
-    if _load(args.config) is None:
+    if _load(args.config, check_programs=False) is None:
         return 1
     from warden.stackconfig import COMPOSE_DIR, compose_files
 
@@ -173,7 +176,7 @@ def cmd_compose_config(args: argparse.Namespace) -> int:
 def cmd_secrets(args: argparse.Namespace) -> int:
     """Make the passwords between the parts (those missing) and the web configs
     Prometheus and Alertmanager read; never prints a password."""
-    config = _load(args.config)
+    config = _load(args.config, check_programs=False)
     if config is None:
         return 1
     from warden.auth import Secrets
@@ -190,7 +193,7 @@ def cmd_secrets(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(args.config, check_programs=False)
     if config is None:
         return 1
     from warden.rules import render
@@ -201,7 +204,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
     """Render (or --check) the Grafana dashboards from the config's thresholds."""
-    config = _load(args.config)
+    config = _load(args.config, check_programs=False)
     if config is None:
         return 1
     from warden.dashboards import DASHBOARDS_DIR, render
