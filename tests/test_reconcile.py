@@ -3,11 +3,16 @@ against what Alertmanager holds now (responder/reconcile.py)."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from responder.reconcile import SETTLE_SECONDS, Held, judge
 from responder.webhook import instant
 from tests.conftest import Database
+from tests.test_jobs import make_service
+from warden.alertspecs import WATCHDOG_SILENCE_SECONDS
 
 T0 = "2026-12-06T10:00:00Z"
 AT = instant(T0) or 0.0
@@ -57,3 +62,18 @@ def test_a_guessed_close_is_undone_by_a_firing_delivery_a_resolution_is_not(
     assert sorted(store.open_episodes()) == [("expired", T0), ("guessed", T0)]
     assert len(store.firing()) == 2
     store.close()
+
+
+def test_a_gap_in_deliveries_asks_for_a_look_at_once(tmp_path: Path) -> None:
+    """After a gap (the Watchdog silent, then back), what resolved meanwhile may never be
+    sent: the next look at Alertmanager is due at once, not in 5 minutes."""
+    svc, _ = make_service(tmp_path)
+    try:
+        svc.reconciler.due = time.monotonic() + 300
+        svc.watchdog_arrived()  # on time: no gap
+        assert svc.reconciler.due > time.monotonic()
+        svc.watchdog_seen -= WATCHDOG_SILENCE_SECONDS + 1
+        svc.watchdog_arrived()
+        assert svc.reconciler.due == 0.0
+    finally:
+        svc.runtime.close()
