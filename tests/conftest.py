@@ -175,14 +175,16 @@ def write_config(path: Path, body: str) -> Path:
     return path
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
     """`warden ARGS` as a separate process, as a person would run it (with `env`
-    added to the environment)."""
+    added to the environment), from `cwd` (the checkout whose warden it runs)."""
     return subprocess.run(
         [sys.executable, "-m", "warden.cli", *args],
         capture_output=True,
         text=True,
-        cwd=REPO,
+        cwd=cwd,
         timeout=60,
         check=False,
         env=None if env is None else {**os.environ, **env},

@@ -140,19 +140,8 @@ def test_from_a_folder_only_root_can_enter(tmp_path: Path) -> None:
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, clone / name)
 
-    def warden(*args: str) -> subprocess.CompletedProcess[str]:
-        """The clone's own warden, as root, from the clone (as its README runs it)."""
-        return subprocess.run(
-            [sys.executable, "-m", "warden.cli", *args],
-            cwd=clone,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
     for args in (("check-config",), ("swarm", "run", "bugfix"), ("responder",)):
-        out = warden(*args, "-c", "warden.yml")
+        out = run_cli(*args, "-c", "warden.yml", cwd=clone)  # the clone's own warden
         assert out.returncode != 0, (args, out.stdout)
         assert f"run as {AGENT_USER} (swarms.user) and cannot use" in out.stderr, out.stderr
         assert f"{private}' is 0700 root:root: {AGENT_USER} cannot pass through it" in out.stderr
@@ -168,8 +157,12 @@ def test_from_a_folder_only_root_can_enter(tmp_path: Path) -> None:
     workspace = Path(chosen.stdout.strip()).parent
     try:
         assert workspace.parent == Path("/var/tmp") and "break it:" in chosen.stderr
-        assert warden("check-config", "-c", str(workspace / "warden.yml")).returncode == 0
-        ran = warden("swarm", "run", "bugfix", "-c", str(workspace / "warden.yml"), "--json")
+        assert (
+            run_cli("check-config", "-c", str(workspace / "warden.yml"), cwd=clone).returncode == 0
+        )
+        ran = run_cli(
+            "swarm", "run", "bugfix", "-c", str(workspace / "warden.yml"), "--json", cwd=clone
+        )
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert json.loads(ran.stdout)["state"] == "succeeded"
     finally:
