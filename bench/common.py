@@ -7,7 +7,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.conftest import fake_swarm_keys, write_config
+from tests.conftest import enterable, fake_swarm_keys, write_config
 from tests.stack import TOKEN
 from warden.auth import Credentials
 
@@ -15,7 +15,9 @@ from warden.auth import Credentials
 def fake_agent_config(work: Path, responder: str, swarms: str, rest: str = "") -> Path:
     """A config for a benchmark's responder: state and token in `work`, the fake
     Claude as every swarm's command; `responder` and `swarms` are YAML lines for
-    those sections, `rest` more top-level sections."""
+    those sections, `rest` more top-level sections. `work` is made enterable: the
+    agents' user (nobody, as root) works in it."""
+    enterable(work)
     (work / "token").write_text(TOKEN)
     indent = "  "
     return write_config(

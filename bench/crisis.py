@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from bench.common import percentile
-from tests.conftest import REPO, make_demo_repo, wait_for
+from tests.conftest import REPO, enterable, make_demo_repo, wait_for
 from tests.test_up import Ports, stack_config, status
 from warden.auth import Credentials, fetch
 
@@ -93,7 +93,7 @@ def main() -> None:
     args = ap.parse_args()
     rng = random.Random(11)  # noqa: S311  (trial spacing, not a secret)
     with tempfile.TemporaryDirectory(prefix="warden-bench-crisis-") as t:
-        tmp = Path(t)
+        tmp = enterable(Path(t))  # the agents' user (nobody, as root) works in here
         project = make_demo_repo(tmp / "demo")
         # Bugfix agents work for 2 s and succeed, so each trial's swarm has
         # ended before the next break (one bugfix swarm per alert at a time).

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import make_demo_repo, wait_for
+from tests.conftest import enterable, make_demo_repo, wait_for
 from tests.test_up import stack_config, status
 
 COMPONENTS = ("exporter", "responder", "prometheus", "alertmanager")
@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--probes", action="store_true", help="probes on (every 15 s)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="warden-bench-idle-") as t:
-        tmp = Path(t)
+        tmp = enterable(Path(t))  # the agents' user (nobody, as root) works in here
         cfg, ports = stack_config(tmp, make_demo_repo(tmp / "demo"), probes=args.probes)
         up = subprocess.Popen(
             [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],

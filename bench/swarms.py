@@ -30,7 +30,7 @@ from responder.launcher import ENV_RUNTIME
 from responder.model import Priority
 from responder.modes import Situation
 from responder.runtime import Runtime
-from tests.conftest import fake_swarm_keys, write_config
+from tests.conftest import enterable, fake_swarm_keys, write_config
 from warden.config import load_config
 
 
@@ -139,7 +139,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="warden-bench-swarms-") as tmp:
-        rt = runtime(Path(tmp))
+        rt = runtime(enterable(Path(tmp)))  # the agents' user (nobody, as root) works in here
         try:
             spawn(rt, args.trials)
             watch(rt, args.chatty, args.seconds)
