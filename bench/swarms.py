@@ -39,6 +39,8 @@ def runtime(work: Path) -> Runtime:
         work / "warden.yml",
         f"""
         state_dir: {work / "state"}
+        modes:
+          ACTIVE: {{max_swarms: 100000}}  # the bench measures the runtime, not the mode's cap
         swarms:
 {textwrap.indent(fake_swarm_keys(), "        ")}          budget_usd: 0.01
           stuck_after: 1h
