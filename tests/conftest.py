@@ -185,7 +185,7 @@ def run_cli(
         capture_output=True,
         text=True,
         cwd=cwd,
-        timeout=60,
+        timeout=180,  # a guard against a hang: a busy machine runs them slower
         check=False,
         env=None if env is None else {**os.environ, **env},
     )

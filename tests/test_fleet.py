@@ -27,7 +27,16 @@ from responder import schema
 from responder.store import Store
 from tests.conftest import ExporterProcess, ResponderProcess, free_port, wait_for
 from tests.pgserver import PostgresServer
-from tests.test_up import StackClock, _am_status, ha_keys, stack_config, status, warden_up
+from tests.test_up import (
+    CLUSTER_FORMS_SECONDS,
+    StackClock,
+    _am_ready,
+    _am_status,
+    ha_keys,
+    stack_config,
+    status,
+    warden_up,
+)
 from warden.auth import fetch
 
 CAP, SWARM_CAP = 0.6, 0.05
@@ -139,10 +148,11 @@ def test_a_fleet_acts_once_through_kills(
             started += [r1, r2]
             wait_for(
                 lambda: (
-                    (c := _am_status(ports, "alertmanager")["cluster"])["status"] == "ready"
+                    _am_ready(ports, "alertmanager")
+                    and (c := _am_status(ports, "alertmanager")["cluster"])["status"] == "ready"
                     and len(c["peers"]) == 2
                 ),
-                60,
+                CLUSTER_FORMS_SECONDS,
             )
             half = STORM // 2
             first = [_alert("FleetStorm", i, exporter_a) for i in range(half)]

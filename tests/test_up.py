@@ -49,10 +49,10 @@ from warden.dashboards.render import ANNOTATIONS
 from warden.dashboards.spec import at_all
 
 HEALTHY = "import json; print(json.dumps(dict(ok=True)))"
+"""What `openclaw health --json` prints when all is well, in short."""
 CLUSTER_FORMS_SECONDS = 60 + 2 * 10 + 30
 """Alertmanager's own bounds: its settle timeout (60 s) and two reconnect rounds
 (10 s) for a peer that started late, with room for a busy machine."""
-"""What `openclaw health --json` prints when all is well, in short."""
 
 
 class Ports(dict[str, int]):
