@@ -424,9 +424,10 @@ class Q:
         .values(resolved_at=_param("now"), closed_by="expired")
     )
     firing = select(E.alertname, E.severity, E.component).where(E.resolved_at.is_(None))
-    open_crisis = select(C.id, C.started_at).where(C.ended_at.is_(None)).limit(1)
+    open_crisis = select(C.id, C.started_at).where(C.ended_at.is_(None)).order_by(C.id).limit(1)
     add_crisis = insert(t.crises).values(started_at=_param("at")).returning(C.id)
-    end_crisis = update(t.crises).where(C.id == _param("row_id")).values(ended_at=_param("at"))
+    # Every open one: a database of an earlier release may hold two (opened together).
+    end_crisis = update(t.crises).where(C.ended_at.is_(None)).values(ended_at=_param("at"))
     tell_crisis = (
         update(t.crises)
         .where(C.id == _param("row_id"), C.told_at.is_(None))
@@ -1125,11 +1126,13 @@ class Store:
         return int(rows[0][0]) if rows else None
 
     def open_crisis(self, at: float) -> int:
-        """The open crisis' id, opening one at `at` if none is open."""
+        """The open crisis' id, opening one at `at` if none is open. Opened under the
+        fleet-wide guard: responders entering a crisis together open one, and so admit
+        against one crisis budget."""
         found = self.open_crisis_id()
         if found is not None:
             return found
-        with self._tx() as db:
+        with self.spawn_guard(), self._tx() as db:
             row = db.execute(Q.open_crisis).first()
             if row is not None:
                 return int(row[0])
@@ -1143,7 +1146,7 @@ class Store:
             row = db.execute(Q.open_crisis).first()
             if row is None:
                 return None
-            db.execute(Q.end_crisis, {"row_id": row[0], "at": at})
+            db.execute(Q.end_crisis, {"at": at})
             return at - float(row[1])
 
     def tell_once_about_crisis(self, crisis_id: int, at: float) -> bool:

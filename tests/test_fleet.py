@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 import pytest
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 
 from responder import schema
 from responder.store import Store
@@ -204,6 +204,15 @@ def _by_state(store: Store) -> str:
     return str(Counter((r.alertname, r.acted, r.claimed_by, r.host) for r in _episodes(store)))
 
 
+def _spend_by_period(store: Store) -> dict[str, tuple[int, float]]:
+    """What a failure shows: the runs charged and their spend, by budget period (one
+    crisis is one period: more than one means responders admitted against several)."""
+    ledger = schema.ledger.c
+    query = select(ledger.period, func.count(), func.sum(ledger.amount_usd)).group_by(ledger.period)
+    with store.engine.connect() as conn:
+        return {str(r[0]): (int(r[1]), float(r[2])) for r in conn.execute(query)}
+
+
 def _check(store: Store, exporter_a: str, exporter_b: str) -> None:
     rows = _episodes(store)
     decisions = [d for d in store.decisions(5000) if d["kind"] == "alert"]
@@ -222,4 +231,4 @@ def _check(store: Store, exporter_a: str, exporter_b: str) -> None:
             assert swarm.owner.partition("/")[0] == hosts[fp], (swarm.id, swarm.owner)
     assert all(a.state not in ("spawning", "running", "stuck", "waiting") for a in store.agents())
     spent = sum(store.spend_by_type().values())
-    assert spent <= CAP + SWARM_CAP + 1e-9, spent
+    assert spent <= CAP + SWARM_CAP + 1e-9, (spent, _spend_by_period(store))

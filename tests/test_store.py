@@ -160,6 +160,36 @@ def test_two_stores_on_one_database_see_one_truth(database: Database) -> None:
         s.close()
 
 
+def test_responders_entering_a_crisis_together_open_one(database: Database) -> None:
+    """Was: on PostgreSQL, responders of a fleet entering a crisis in the same instant
+    each opened one (none saw the other's before it committed), so each admitted
+    against its own crisis budget: a fleet test spent $2.62 against a $0.60 cap."""
+    stores = [database.store() for _ in range(4)]
+    rounds = 10
+    barrier = threading.Barrier(len(stores))
+    ids: list[list[int]] = [[] for _ in range(rounds)]
+    left_open: list[int | None] = []
+
+    def responder(store: Store, me: int) -> None:
+        for n in range(rounds):
+            barrier.wait()
+            ids[n].append(store.open_crisis(1.0 + n))
+            barrier.wait()
+            if me == 0:  # the crisis ends; was a second one left open?
+                store.close_crisis(1.5 + n)
+                left_open.append(store.open_crisis_id())
+
+    threads = [threading.Thread(target=responder, args=(st, i)) for i, st in enumerate(stores)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for st in stores:
+        st.close()
+    assert [len(set(r)) for r in ids] == [1] * rounds, ids
+    assert left_open == [None] * rounds
+
+
 @pytest.mark.parametrize("amount", [float("nan"), float("-inf"), float("inf"), -1000.0])
 def test_the_ledger_itself_refuses_what_is_not_a_cost(database: Database, amount: float) -> None:
     """B6: whatever path tries it, NaN, an infinity or a negative amount is not stored
