@@ -30,14 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from responder.budget import TIERS, Period, tier
 from responder.model import EndReason, Priority
+from responder.modes import Situation
 from warden.config import BudgetSettings, Config, ModeSettings
 
 if TYPE_CHECKING:
-    from responder.modes import Situation
     from responder.store import Store
-
-BUILD_BROKEN_ALERTS = ("BuildFailing", "TestsFailing")
-"""R4: while one of these fires, nothing below CRITICAL starts or runs."""
 
 
 class Refusal(StrEnum):

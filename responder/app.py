@@ -301,7 +301,10 @@ class Service:
 
     def _write_state(self) -> None:
         """The state file, when its content changed or a heartbeat passed, never more."""
-        state = statefile.build(self, self.heartbeat)
+        schedule = (self.jobs.full_check, self.jobs.next_event())
+        state = statefile.build(
+            self.config, self.situation, self.runtime.snapshot, self.view, schedule, self.heartbeat
+        )
         content = statefile.content_key(state)
         last, at = self._state_written
         every = self.config.modes[self.situation.mode].heartbeat

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+BUILD_BROKEN_ALERTS = ("BuildFailing", "TestsFailing")
+"""R4: while one of these fires, nothing below CRITICAL starts or runs."""
+
 
 class Priority(StrEnum):
     CRITICAL = "CRITICAL"

@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from responder.admission import BUILD_BROKEN_ALERTS
 from responder.budget import Period, event_period, scheduled_period
+from responder.model import BUILD_BROKEN_ALERTS
 from responder.store import Store
 from warden.config import Config
 from warden.configreader import parse_duration

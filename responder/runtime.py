@@ -35,7 +35,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exporter.logfollow import FileFollower
 from responder import breaker, cleanup
 from responder.adapters import Adapter, make_adapter
 from responder.admission import (
@@ -67,6 +66,7 @@ from responder.snapshot import HISTORY_RECOUNT_SECONDS, History, Snapshot
 from responder.store import AgentRow, LedgerEntry, Store, SwarmRow, open_store
 from warden.atomicfile import write_atomic
 from warden.config import Config, SwarmType
+from warden.logfollow import FileFollower
 from warden.private import passage
 
 log = logging.getLogger(__name__)

@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from responder.decisions import SEED_MODE_NAMES
+from responder.modes import Situation
+from responder.snapshot import Snapshot
 from warden.atomicfile import write_atomic
-
-if TYPE_CHECKING:
-    from responder.app import Service
+from warden.config import Config
 
 VERSION = "4.0"
 
 
-def build(service: Service, heartbeat: float) -> dict[str, Any]:
-    """From the worker's published view and the runtime's snapshot (no store reads)."""
-    config, situation = service.config, service.situation
-    snap, view, jobs = service.runtime.snapshot, service.view, service.jobs
-    event = jobs.next_event()
+def build(
+    config: Config,
+    situation: Situation,
+    snap: Snapshot,
+    view: dict[str, Any],
+    schedule: tuple[float | None, tuple[str, float] | None],
+    heartbeat: float,
+) -> dict[str, Any]:
+    """From the worker's published view and the runtime's snapshot (no store reads);
+    `schedule` is the last full check and the next scheduled event."""
+    full_check, event = schedule
     mode = config.modes[situation.mode]
     facts = snap.facts
     firing = {a[0] for a in view["firing"]}
@@ -36,7 +42,7 @@ def build(service: Service, heartbeat: float) -> dict[str, Any]:
         "version": VERSION,
         "mode": SEED_MODE_NAMES[situation.mode],
         "lastHeartbeat": int(heartbeat * ms),
-        "lastFullCheck": None if jobs.full_check is None else int(jobs.full_check * ms),
+        "lastFullCheck": None if full_check is None else int(full_check * ms),
         "status": {3: "CRISIS", 2: "DEGRADED", 1: "HEALTHY"}[situation.escalation],
         "operationalState": {
             "activeSwarms": len(snap.running),

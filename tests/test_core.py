@@ -18,14 +18,15 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from responder.admission import BUILD_BROKEN_ALERTS, Ceiling, Facts, Refusal, admit
+from responder.admission import Ceiling, Facts, Refusal, admit
 from responder.app import Service
 from responder.budget import Period
 from responder.launcher import ENV_AGENT, ENV_RUNTIME
 from responder.metrics import RuntimeMetrics
-from responder.model import Priority
+from responder.model import BUILD_BROKEN_ALERTS, Priority
 from responder.runtime import Runtime
 from responder.store import Store
 from tests.conftest import REPO, ResponderProcess, http_get, run_cli, wait_for, write_config
@@ -585,8 +586,16 @@ def test_the_state_file_is_written_only_when_it_changes(tmp_path: Path) -> None:
         svc.runtime.close()
 
 
-def test_build_broken_alerts_are_the_r4_alerts() -> None:
-    assert BUILD_BROKEN_ALERTS == ("BuildFailing", "TestsFailing")
+def test_the_r4_alerts_are_critical_alerts_of_the_shipped_rules() -> None:
+    """R4 holds everything below CRITICAL while one of these fires: a rule renamed or
+    made a warning would end R4 without a word."""
+    doc = yaml.safe_load((REPO / "prometheus" / "rules" / "warden.rules.yml").read_text())
+    rules = [r for group in doc["groups"] for r in group["rules"] if "alert" in r]
+    severity = {r["alert"]: r["labels"]["severity"] for r in rules}
+    assert BUILD_BROKEN_ALERTS
+    assert {a: severity.get(a) for a in BUILD_BROKEN_ALERTS} == dict.fromkeys(
+        BUILD_BROKEN_ALERTS, "critical"
+    )
 
 
 def test_agents_of_a_closed_runtime_are_adopted_in_the_same_process(

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 from exporter.collectors.logs import LogsCollector
-from exporter.logfollow import FileFollower
 from tests.test_checks import value
 from warden.config import LogSource, LogsSettings
+from warden.logfollow import FileFollower
 
 
 def append(path: Path, text: str) -> None:

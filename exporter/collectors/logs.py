@@ -20,9 +20,9 @@ from pathlib import Path
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from exporter.collectors import Collector
-from exporter.logfollow import FileFollower, Position
 from warden.atomicfile import write_atomic
 from warden.config import LogSource, LogsSettings
+from warden.logfollow import FileFollower, Position
 
 log = logging.getLogger(__name__)
 
