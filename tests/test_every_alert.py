@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import commit_all, free_port, http_get
-from tests.test_up import StackClock, stack_config, warden_up
+from tests.conftest import commit_all, free_port, http_get, wait_for
+from tests.test_up import StackClock, _query, stack_config, warden_up
 from warden.alertspecs import ALERTS
 from warden.auth import SecretError
 
@@ -46,6 +46,9 @@ class Slow(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         return
+
+
+COVERAGE = "warden_coverage_lines_ratio"
 
 
 @pytest.mark.slow
@@ -156,7 +159,13 @@ def test_every_alert_fires_from_the_real_components(tmp_path: Path, demo_repo: P
                 coverage.parent.mkdir(exist_ok=True)
                 lines = {"covered": pct, "total": 100, "pct": pct}
                 coverage.write_text(json.dumps({"total": {"lines": lines}}))
-                time.sleep(4)
+                # Prometheus has it: the drop is measured against it.
+                wait_for(
+                    lambda r=pct / 100: (
+                        [round(v, 9) for v in _query(ports, "prometheus", COVERAGE)] == [r]
+                    ),
+                    60,
+                )
             # T6: error lines are written to the followed log.
             with logs.open("a") as fh:
                 fh.writelines(f"ERROR {i}: something broke\n" for i in range(30))
