@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, run_cli
+from tests.test_rules import rendered_alerts
 from warden.config import load_config
 from warden.dashboards import boards
 from warden.dashboards.spec import STRICT
@@ -91,8 +92,7 @@ def test_panels_do_not_overlap() -> None:
 def test_a_panel_turns_red_where_its_alert_fires() -> None:
     """The threshold of each panel that goes with an alert is the number in the
     rendered rule's expression, with the alert's severity colour."""
-    rules = yaml.safe_load((REPO / "prometheus" / "rules" / "warden.rules.yml").read_text())
-    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    alerts = {r["alert"]: r for r in rendered_alerts()}
     config = load_config(REPO / "warden.yml", check_programs=False)
     checked = 0
     for board in boards(config):

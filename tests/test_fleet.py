@@ -30,8 +30,7 @@ from tests.pgserver import PostgresServer
 from tests.test_up import (
     CLUSTER_FORMS_SECONDS,
     StackClock,
-    _am_ready,
-    _am_status,
+    _cluster_formed,
     ha_keys,
     stack_config,
     status,
@@ -146,14 +145,7 @@ def test_a_fleet_acts_once_through_kills(
             r2_cfg = host_config("r2", exporter_a)
             r2 = ResponderProcess(r2_cfg, p_r2)
             started += [r1, r2]
-            wait_for(
-                lambda: (
-                    _am_ready(ports, "alertmanager")
-                    and (c := _am_status(ports, "alertmanager")["cluster"])["status"] == "ready"
-                    and len(c["peers"]) == 2
-                ),
-                CLUSTER_FORMS_SECONDS,
-            )
+            wait_for(lambda: _cluster_formed(ports, "alertmanager"), CLUSTER_FORMS_SECONDS)
             half = STORM // 2
             first = [_alert("FleetStorm", i, exporter_a) for i in range(half)]
             first += [_alert("HostStorm", i, exporter_a) for i in range(HOST_STORM // 2)]

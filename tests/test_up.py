@@ -658,17 +658,9 @@ def test_a_prometheus_pair_and_an_alertmanager_cluster_act_once(
         wait_for(lambda: status(ports), 60)
         for prom in ("prometheus", "prometheus-b"):
             wait_for(lambda p=prom: _query(ports, p, 'up{job="warden-exporter"}') == [1.0], 60)
-        # The cluster formed: each Alertmanager says it is ready (its own verdict, once
-        # the membership held still or its settle timeout passed) and knows both.
+        # The cluster formed, by each Alertmanager's own verdict.
         for am in ("alertmanager", "alertmanager-b"):
-            wait_for(
-                lambda m=am: (
-                    _am_ready(ports, m)
-                    and (c := _am_status(ports, m)["cluster"])["status"] == "ready"
-                    and len(c["peers"]) == 2
-                ),
-                CLUSTER_FORMS_SECONDS,
-            )
+            wait_for(lambda m=am: _cluster_formed(ports, m), CLUSTER_FORMS_SECONDS)
         calc = demo_repo / "src" / "calc.py"
         calc.write_text(calc.read_text() + "\ndef broken(:\n")
         wait_for(lambda: _bugfix_swarms(tmp_path), 60)
@@ -706,6 +698,16 @@ def _am_status(ports: Ports, am: str) -> dict[str, Any]:
     except (OSError, SecretError):
         return {"cluster": {"peers": [], "status": "down"}}
     return dict(json.loads(text)) if code == 200 else {"cluster": {"peers": [], "status": "?"}}
+
+
+def _cluster_formed(ports: Ports, am: str) -> bool:
+    """Alertmanager `am` is ready (its own verdict, once the membership held still or
+    its settle timeout passed), its cluster too, and it knows both members."""
+    return (
+        _am_ready(ports, am)
+        and (c := _am_status(ports, am)["cluster"])["status"] == "ready"
+        and len(c["peers"]) == 2
+    )
 
 
 def _am_ready(ports: Ports, am: str) -> bool:
