@@ -301,9 +301,14 @@ class Service:
 
     def _write_state(self) -> None:
         """The state file, when its content changed or a heartbeat passed, never more."""
-        schedule = (self.jobs.full_check, self.jobs.next_event())
         state = statefile.build(
-            self.config, self.situation, self.runtime.snapshot, self.view, schedule, self.heartbeat
+            self.config,
+            self.situation,
+            self.runtime.snapshot,
+            self.view,
+            self.jobs.full_check,
+            self.jobs.next_event(),
+            self.heartbeat,
         )
         content = statefile.content_key(state)
         last, at = self._state_written

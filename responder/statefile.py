@@ -27,12 +27,12 @@ def build(
     situation: Situation,
     snap: Snapshot,
     view: dict[str, Any],
-    schedule: tuple[float | None, tuple[str, float] | None],
+    full_check: float | None,
+    event: tuple[str, float] | None,
     heartbeat: float,
 ) -> dict[str, Any]:
     """From the worker's published view and the runtime's snapshot (no store reads);
-    `schedule` is the last full check and the next scheduled event."""
-    full_check, event = schedule
+    `full_check`: when the last full check ran; `event`: the next scheduled one."""
     mode = config.modes[situation.mode]
     facts = snap.facts
     firing = {a[0] for a in view["firing"]}
