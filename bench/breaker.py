@@ -62,7 +62,7 @@ def main() -> None:
             ),
         )
         up = subprocess.Popen(
-            [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
+            [sys.executable, "-m", "warden.shell.cli", "up", "-c", str(cfg)],
             stdout=(work / "up.log").open("wb"),
             stderr=subprocess.STDOUT,
             cwd=REPO,

@@ -25,9 +25,9 @@ from pathlib import Path
 import psutil
 
 from bench.common import fake_agent_config, percentile, scrape_latencies
+from responder.act.runtime import Runtime
 from responder.model import Priority
-from responder.runtime import Runtime
-from responder.store import Store
+from responder.state.store import Store
 from tests.conftest import ResponderProcess, wait_for
 from tests.test_responder import alert, body, post
 from warden.config import load_config

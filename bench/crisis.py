@@ -101,7 +101,7 @@ def main() -> None:
         if args.defaults:
             defaults_configs(tmp, cfg)
         up = subprocess.Popen(
-            [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
+            [sys.executable, "-m", "warden.shell.cli", "up", "-c", str(cfg)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

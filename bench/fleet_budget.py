@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import percentile
-from responder.runtime import Runtime
+from responder.act.runtime import Runtime
 from tests.conftest import Database
 from tests.pgserver import PostgresServer
 from tests.test_shared_budget import CAP, SWARM_CAP, cost_storm, responder_config

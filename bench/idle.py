@@ -33,7 +33,7 @@ COMPONENTS = ("exporter", "responder", "prometheus", "alertmanager")
 
 def component_of(proc: psutil.Process) -> str | None:
     cmd = proc.cmdline()
-    if len(cmd) > 3 and cmd[1:3] == ["-m", "warden.cli"] and cmd[3] in COMPONENTS:
+    if len(cmd) > 3 and cmd[1:3] == ["-m", "warden.shell.cli"] and cmd[3] in COMPONENTS:
         return cmd[3]
     name = Path(cmd[0]).name if cmd else ""
     if name == "prometheus":
@@ -59,7 +59,7 @@ def main() -> None:
         tmp = enterable(Path(t))  # the agents' user (nobody, as root) works in here
         cfg, ports = stack_config(tmp, make_demo_repo(tmp / "demo"), probes=args.probes)
         up = subprocess.Popen(
-            [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
+            [sys.executable, "-m", "warden.shell.cli", "up", "-c", str(cfg)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -1,6 +1,6 @@
 """Level 3 in simulation (issue 15): does the learning put the spend where it pays?
 
-`responder/scenarios/learning.yml`: J2 refills the swarms with one of two
+`responder/simulate/scenarios/learning.yml`: J2 refills the swarms with one of two
 types, coverage (80 % success, about $2 a run) or review (30 %, about $3),
 nothing else goes wrong. The responder's own core runs it under
 `warden simulate`'s virtual clock:
@@ -26,8 +26,8 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from responder.scenario import AgentPlan, Scenario, load_scenario
-from responder.simulate import Ran, Report, simulate
+from responder.simulate.run import Ran, Report, simulate
+from responder.simulate.scenario import AgentPlan, Scenario, load_scenario
 from tests.conftest import write_config
 from warden.config import load_config
 

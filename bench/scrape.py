@@ -103,7 +103,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "warden.cli",
+            "warden.shell.cli",
             "--log-level",
             "WARNING",
             "exporter",

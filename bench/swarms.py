@@ -25,11 +25,11 @@ from pathlib import Path
 import psutil
 
 from bench.common import percentile
-from responder.budget import Period
-from responder.launcher import ENV_RUNTIME
+from responder.act.launcher import ENV_RUNTIME
+from responder.act.runtime import Runtime
 from responder.model import Priority
-from responder.modes import Situation
-from responder.runtime import Runtime
+from responder.rules.budget import Period
+from responder.rules.modes import Situation
 from tests.conftest import enterable, fake_swarm_keys, write_config
 from warden.config import load_config
 

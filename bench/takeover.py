@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.common import fake_agent_config, percentile
 from bench.webhook import one, post
-from responder.store import Store
+from responder.state.store import Store
 from tests.conftest import ResponderProcess, wait_for
 from tests.pgserver import PostgresServer
 

@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from bench.common import fake_agent_config, percentile
-from responder.store import Store
+from responder.state.store import Store
 from tests.conftest import ResponderProcess, wait_for
 from tests.pgserver import PostgresServer
 from tests.stack import TOKEN

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from responder.store import Store
+from responder.state.store import Store
 from warden.auth import SCRAPE, Credentials, Secrets, fetch
 from warden.config import load_config
 
@@ -181,7 +181,7 @@ def run_cli(
     """`warden ARGS` as a separate process, as a person would run it (with `env`
     added to the environment), from `cwd` (the checkout whose warden it runs)."""
     return subprocess.run(
-        [sys.executable, "-m", "warden.cli", *args],
+        [sys.executable, "-m", "warden.shell.cli", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -219,7 +219,7 @@ class ServiceProcess:
             [
                 sys.executable,
                 "-m",
-                "warden.cli",
+                "warden.shell.cli",
                 self.component,
                 "-c",
                 str(config),

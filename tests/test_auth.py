@@ -30,7 +30,7 @@ from tests.test_responder import responder_config
 from warden import auth, clustertls
 from warden.auth import Credentials, fetch
 from warden.config import load_config
-from warden.up import Up
+from warden.shell.up import Up
 
 FORGED = [
     {

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from responder.app import Service
-from responder.webhook import parse_body
+from responder.intake.webhook import parse_body
+from responder.service.app import Service
 from tests.conftest import Database, fake_swarm_keys, wait_for, write_config
 from tests.pgserver import PostgresServer
 from tests.stack import TOKEN

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from responder.act.runtime import Runtime
 from responder.model import Priority
-from responder.runtime import Runtime
 from tests.conftest import AGENT_USER, REPO, for_agents, wait_for, write_config
 from tests.test_runtime import ended, marked_processes, run_until
 from warden.config import CLAUDE_COMMAND, load_config

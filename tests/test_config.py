@@ -331,7 +331,7 @@ BROKEN = {
 
 
 def test_every_command_covers_every_subcommand() -> None:
-    from warden.cli import build_parser
+    from warden.shell.cli import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -350,7 +350,7 @@ def test_every_command_covers_every_subcommand() -> None:
 def test_no_config_problem_ends_in_a_traceback(
     tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from warden.cli import main
+    from warden.shell.cli import main
 
     cfg = tmp_path / "warden.yml"
     body = BROKEN[kind]

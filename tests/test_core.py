@@ -20,14 +20,14 @@ import psutil
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from responder.admission import Ceiling, Facts, Refusal, admit
-from responder.app import Service
-from responder.budget import Period
-from responder.launcher import ENV_AGENT, ENV_RUNTIME
-from responder.metrics import RuntimeMetrics
+from responder.act.launcher import ENV_AGENT, ENV_RUNTIME
+from responder.act.runtime import Runtime
 from responder.model import BUILD_BROKEN_ALERTS, Priority
-from responder.runtime import Runtime
-from responder.store import Store
+from responder.observe.metrics import RuntimeMetrics
+from responder.rules.admission import Ceiling, Facts, Refusal, admit
+from responder.rules.budget import Period
+from responder.service.app import Service
+from responder.state.store import Store
 from tests.conftest import REPO, ResponderProcess, http_get, run_cli, wait_for, write_config
 from tests.stack import TOKEN
 from tests.test_jobs import make_service
@@ -517,7 +517,7 @@ swarms:
     )
     store = Store(tmp_path / "state" / "warden.db")
     rt_cfg = load_config(cfg, check_programs=False)
-    from responder.store import AgentRow, SwarmRow
+    from responder.state.store import AgentRow, SwarmRow
 
     swarm = SwarmRow(
         "s1",
@@ -751,7 +751,7 @@ def test_at_the_stop_tier_everything_stops_at_once_and_no_crisis_starts_more(
         running = rt.start_swarm("monitor", Priority.HIGH, "job", "")
         wait_for(lambda: stepped(svc) and len(marked_processes(rt)) == 1, 20)
         # The day's whole ceiling ($200, the CRISIS cap) is spent: 200 % of its $100 cap.
-        from responder.store import LedgerEntry
+        from responder.state.store import LedgerEntry
 
         spent = LedgerEntry("x", "x", "tests", svc.situation.period.key, 200.0, 0, clock.now)
         rt.store.end_agent("x", spent, state="succeeded")  # a run charged $200 today

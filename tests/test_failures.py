@@ -14,14 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
-from responder.adapters import make_adapter
-from responder.admission import Refusal
-from responder.app import Service
-from responder.context import PREAMBLE, fence
-from responder.failures import FailureClass
-from responder.metrics import RuntimeMetrics
+from responder.act.adapters import make_adapter
+from responder.act.context import PREAMBLE, fence
+from responder.act.runtime import Runtime, SpawnRefused
 from responder.model import Priority
-from responder.runtime import Runtime, SpawnRefused
+from responder.observe.metrics import RuntimeMetrics
+from responder.rules.admission import Refusal
+from responder.rules.failures import FailureClass
+from responder.service.app import Service
 from tests.conftest import (
     AGENT_PYTHON,
     FAKE_CLAUDE,
@@ -331,7 +331,7 @@ def test_the_resume_api_is_authenticated_and_names_unknown_types(
     tmp_path: Path, responder_factory: type[ResponderProcess]
 ) -> None:
     cfg = responder_config(tmp_path)
-    from responder.store import Store
+    from responder.state.store import Store
 
     store = Store(tmp_path / "state" / "warden.db")
     store.pause("bugfix", "authentication", "Not logged in", 1.0)

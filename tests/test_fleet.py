@@ -23,8 +23,8 @@ import psutil
 import pytest
 from sqlalchemy import Row, func, select
 
-from responder import schema
-from responder.store import Store
+from responder.state import schema
+from responder.state.store import Store
 from tests.conftest import ExporterProcess, ResponderProcess, free_port, wait_for
 from tests.pgserver import PostgresServer
 from tests.test_up import (

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from responder import wake
-from responder.app import Service
-from responder.budget import scheduled_period
-from responder.decisions import describe
+from responder.decide import wake
 from responder.model import Priority
-from responder.modes import Situation
+from responder.observe.decisions import describe
+from responder.rules.budget import scheduled_period
+from responder.rules.modes import Situation
+from responder.service.app import Service
 from tests.conftest import REPO, ExporterProcess, wait_for
 from tests.stack import Stack, build_project, one_stack  # noqa: F401
 from tests.test_modes import Clock, decisions, fire

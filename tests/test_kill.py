@@ -14,12 +14,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from responder.budget import Period
-from responder.cgroups import cgroup2_mount
-from responder.launcher import Processes
+from responder.act.cgroups import cgroup2_mount
+from responder.act.launcher import Processes
+from responder.act.runtime import Runtime
 from responder.model import Priority
-from responder.modes import Situation
-from responder.runtime import Runtime
+from responder.rules.budget import Period
+from responder.rules.modes import Situation
 from tests.conftest import run_cli, wait_for
 from tests.test_runtime import (  # noqa: F401
     config,

@@ -10,11 +10,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 import bench.learning as bench
-from responder import learning
-from responder.app import ResponderMetrics, Service
-from responder.learning import Choice, Learner
-from responder.scenario import load_scenario
-from responder.store import SwarmRow
+from responder.decide import learning
+from responder.decide.learning import Choice, Learner
+from responder.service.app import ResponderMetrics, Service
+from responder.simulate.scenario import load_scenario
+from responder.state.store import SwarmRow
 from tests.conftest import wait_for, write_config
 from tests.test_modes import Clock, decisions, fire
 from tests.test_responder import responder_config

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import REPO, git, run_cli
 from tests.screen import Terminal
 from tests.test_up import StackClock, stack_config
-from warden.view import Part, Scene, render
+from warden.shell.view import Part, Scene, render
 
 LOG_LINE = re.compile(r"\b(INFO|WARNING|DEBUG|Traceback)\b|level=(info|warn)")
 
@@ -30,7 +30,9 @@ def test_the_run_it_walkthrough_on_screen(tmp_path: Path, demo_repo: Path) -> No
     # The bugfix agent hangs and ignores SIGTERM: shutdown must count its grace down.
     cfg, ports = stack_config(tmp_path, demo_repo, bugfix="mode=hang,ignore_term=1")
     clock = StackClock.at_noon(tmp_path)  # the README's daytime, whatever the hour
-    term = Terminal([sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)], REPO, env=clock.env)
+    term = Terminal(
+        [sys.executable, "-m", "warden.shell.cli", "up", "-c", str(cfg)], REPO, env=clock.env
+    )
     screens = []
     try:
         # "It prints where each part listens and keeps a live view of the mode,

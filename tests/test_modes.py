@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from responder.app import ResponderMetrics, Service
+from responder.intake.webhook import Alert
 from responder.model import Priority
-from responder.webhook import Alert
+from responder.service.app import ResponderMetrics, Service
 from tests.conftest import run_cli
 from tests.test_responder import responder_config
 

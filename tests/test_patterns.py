@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from responder import patterns
 from responder.model import Priority
+from responder.observe import patterns
 from tests.conftest import wait_for
 from tests.test_jobs import make_service
 from tests.test_modes import fire

@@ -1,5 +1,5 @@
 """A responder that starts believes no stale episode: its open episodes are checked
-against what Alertmanager holds now (responder/reconcile.py)."""
+against what Alertmanager holds now (responder/intake/reconcile.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from responder.reconcile import SETTLE_SECONDS, Held, judge
-from responder.webhook import instant
+from responder.intake.reconcile import SETTLE_SECONDS, Held, judge
 from tests.conftest import Database
 from tests.test_jobs import make_service
 from warden.alertspecs import WATCHDOG_SILENCE_SECONDS
+from warden.rfc3339 import instant
 
 T0 = "2026-12-06T10:00:00Z"
 AT = instant(T0) or 0.0

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from responder.app import ResponderMetrics, Service
-from responder.store import RecoveryRow
+from responder.service.app import ResponderMetrics, Service
+from responder.state.store import RecoveryRow
 from tests.conftest import run_cli, wait_for, write_config
 from tests.stack import Stack, one_stack  # noqa: F401
 from tests.test_modes import Clock, decisions, fire

@@ -69,7 +69,7 @@ def rendered_alerts() -> list[dict[str, Any]]:
 
 
 def test_committed_rules_are_what_the_shipped_config_renders() -> None:
-    res = run(sys.executable, "-m", "warden.cli", "rules", "-c", "warden.yml", "--check")
+    res = run(sys.executable, "-m", "warden.shell.cli", "rules", "-c", "warden.yml", "--check")
     assert res.returncode == 0, res.stderr
 
 
@@ -101,7 +101,7 @@ def test_unit_tests_catch_a_changed_threshold(tmp_path: Path, override: str, bro
     res = run(
         sys.executable,
         "-m",
-        "warden.cli",
+        "warden.shell.cli",
         "rules",
         "-c",
         str(tmp_path / "warden.yml"),

@@ -16,14 +16,14 @@ import psutil
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from responder.admission import Refusal
-from responder.budget import Period
-from responder.decisions import describe
-from responder.launcher import ENV_RUNTIME
-from responder.metrics import RuntimeMetrics
+from responder.act.launcher import ENV_RUNTIME
+from responder.act.runtime import Runtime, SpawnRefused
 from responder.model import Priority
-from responder.modes import Situation
-from responder.runtime import Runtime, SpawnRefused
+from responder.observe.decisions import describe
+from responder.observe.metrics import RuntimeMetrics
+from responder.rules.admission import Refusal
+from responder.rules.budget import Period
+from responder.rules.modes import Situation
 from tests.conftest import REPO, fake_swarm_keys, wait_for, write_config
 from tests.docs_table import documented_metrics, served_metrics
 from tests.test_exporter import promtool
@@ -437,7 +437,7 @@ def test_budget_tiers_and_the_spawn_guard(tmp_path: Path, runtimes: list[Runtime
 def test_scheduled_periods_follow_the_local_clock(tmp_path: Path) -> None:
     import datetime as dt
 
-    from responder.budget import scheduled_period
+    from responder.rules.budget import scheduled_period
 
     cfg = load_config(
         write_config(
@@ -458,7 +458,7 @@ def test_scheduled_periods_follow_the_local_clock(tmp_path: Path) -> None:
 
 
 def test_event_periods_have_their_own_caps(tmp_path: Path) -> None:
-    from responder.budget import event_period
+    from responder.rules.budget import event_period
 
     cfg = load_config(write_config(tmp_path / "w.yml", "budget: {caps: {CRISIS: 150}}\n"))
     crisis = event_period("CRISIS", "c1", cfg.budget)
@@ -512,7 +512,7 @@ def test_sigkill_of_the_runtime_mid_writes_loses_nothing(
         import sys
         sys.path.insert(0, {str(REPO)!r})
         from responder.model import Priority
-        from responder.runtime import Runtime
+        from responder.act.runtime import Runtime
         from warden.config import load_config
         rt = Runtime(load_config({str(tmp_path / "warden.yml")!r}))
         while True:

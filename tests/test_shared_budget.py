@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from responder.admission import Refusal
+from responder.act.runtime import Runtime, SpawnRefused
 from responder.model import Priority
-from responder.runtime import Runtime, SpawnRefused
+from responder.rules.admission import Refusal
 from tests.conftest import Database, fake_swarm_keys, write_config
 from warden.config import Config, load_config
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from responder.launcher import Placement
-from responder.scenario import DEFAULT_SCENARIO, OUTCOMES, load_scenario, parse_scenario
-from responder.simagents import SimAgents, SimClock
-from responder.simulate import Invariants, simulate
-from responder.store import SwarmRow
+from responder.act.launcher import Placement
+from responder.simulate.agents import SimAgents, SimClock
+from responder.simulate.run import Invariants, simulate
+from responder.simulate.scenario import DEFAULT_SCENARIO, OUTCOMES, load_scenario, parse_scenario
+from responder.state.store import SwarmRow
 from tests.conftest import REPO, run_cli, wait_for, write_config
 from tests.test_jobs import make_service
 from tests.test_modes import fire

@@ -15,10 +15,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
-from responder import store as store_module
-from responder.database import ALEMBIC_MARK, head
-from responder.schema import ledger, metadata
-from responder.store import AgentRow, LedgerEntry, Store, StoreError, SwarmRow, open_store
+from responder.state import store as store_module
+from responder.state.database import ALEMBIC_MARK, head
+from responder.state.schema import ledger, metadata
+from responder.state.store import AgentRow, LedgerEntry, Store, StoreError, SwarmRow, open_store
 from tests.conftest import REPO, Database, run_cli, write_config
 from tests.pgserver import PostgresServer
 from warden.config import ConfigError, load_config
@@ -250,7 +250,7 @@ def test_an_amount_an_earlier_release_booked_from_a_bad_report_is_charged_its_ca
 
 
 def test_the_migrations_build_exactly_the_schema_the_queries_use(database: Database) -> None:
-    """A column added to responder/schema.py without a migration (or the reverse) fails here."""
+    """A column added to the schema without a migration (or the reverse) fails here."""
     store = database.store()
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), metadata)

@@ -37,7 +37,7 @@ def test_crash_and_hang_are_restarted(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "warden.cli",
+            "warden.shell.cli",
             "supervise",
             "responder",
             "-c",

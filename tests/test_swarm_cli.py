@@ -43,7 +43,17 @@ def test_run_list_budget_and_kill(tmp_path: Path) -> None:
     assert budget["mode"] in ("ACTIVE", "NIGHT")
 
     runner = subprocess.Popen(
-        [sys.executable, "-m", "warden.cli", "swarm", "run", "monitor", "--json", "-c", str(cfg)],
+        [
+            sys.executable,
+            "-m",
+            "warden.shell.cli",
+            "swarm",
+            "run",
+            "monitor",
+            "--json",
+            "-c",
+            str(cfg),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=REPO,

@@ -37,7 +37,7 @@ import psutil
 import pytest
 import yaml
 
-from responder.charts import chart_panels
+from responder.observe.charts import chart_panels
 from tests.conftest import FAKE_CLAUDE, REPO, free_port, git, http_get, run_cli, wait_for
 from tests.stack import TOKEN
 from tests.test_responder import alert, body, post
@@ -264,7 +264,7 @@ def warden_up(
     stop it cleanly."""
     out = log.open("wb") if log else subprocess.DEVNULL
     up = subprocess.Popen(
-        [sys.executable, "-m", "warden.cli", "up", "-c", str(cfg)],
+        [sys.executable, "-m", "warden.shell.cli", "up", "-c", str(cfg)],
         stdout=out,
         stderr=subprocess.STDOUT,
         cwd=REPO,

@@ -177,7 +177,7 @@ class ExporterSettings:
 
 @dataclass(frozen=True)
 class PolicySettings:
-    """One alert's policy as written in `responder.policies` (see responder/policy.py)."""
+    """One alert's policy as written in `responder.policies` (see responder/rules/policy.py)."""
 
     spawn: tuple[tuple[str, str], ...]
     max_running: int
@@ -709,7 +709,7 @@ def default_recoveries(config_file: Path) -> dict[str, Recovery]:
         ),
         "disk_cleanup": Recovery(
             "disk_cleanup",
-            (sys.executable, "-m", "warden.cli", "cleanup", "-c", str(config_file)),
+            (sys.executable, "-m", "warden.shell.cli", "cleanup", "-c", str(config_file)),
             300.0,
             300.0,
         ),

@@ -1,0 +1,62 @@
+"""Warden's own old files: agent logs and contexts, reports, recovery logs (J7, A5).
+
+J7 compacts the store and removes the folders of swarms that ended long ago;
+`warden cleanup` (DiskSpaceLow's default recovery) does the same and also
+removes old reports and recovery logs, so a full disk is first relieved of
+what Warden itself wrote, without a swarm. Only what ended before the cut
+goes: running swarms and today's reports are never touched.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from responder.state.store import Store
+from warden.config import Config
+
+
+@dataclass(frozen=True)
+class Removed:
+    swarms: int
+    files: int
+    bytes: int
+
+
+def remove_old(config: Config, store: Store, before: float, reports: bool = False) -> Removed:
+    """Compact the store's history before `before` and remove the files of what ended
+    then (with `reports`, old reports and recovery logs too)."""
+    files = size = 0
+    ids = store.prune(before)
+    for swarm_id in ids:
+        f, b = _remove(config.state_dir / "agents" / swarm_id)
+        files, size = files + f, size + b
+    if reports:
+        for folder in (config.state_dir / "reports", config.state_dir / "recoveries"):
+            for path in _older(folder, before):
+                f, b = _remove(path)
+                files, size = files + f, size + b
+    return Removed(len(ids), files, size)
+
+
+def _older(folder: Path, before: float) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.stat().st_mtime < before]
+    except OSError:
+        return []
+
+
+def _remove(path: Path) -> tuple[int, int]:
+    """(files, bytes) removed."""
+    if path.is_dir():
+        found = [p for p in path.rglob("*") if p.is_file()]
+        counted = (len(found), sum(p.stat().st_size for p in found))
+        shutil.rmtree(path, ignore_errors=True)
+        return counted
+    try:
+        size = path.stat().st_size
+        path.unlink()
+    except OSError:
+        return 0, 0
+    return 1, size

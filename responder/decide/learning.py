@@ -1,0 +1,294 @@
+"""The learning loop (seed level 3, L1-L5): what worked, what it cost, and what to do next.
+
+For each kind of work (the alert or the job that asks for a swarm) the
+`Learner` chooses the swarm's type and size by measured successes per dollar,
+with Thompson sampling over the latest `learning.window` runs of each choice:
+a choice never tried is tried first; after that each choice is taken with the
+chance that it is the best, so a worse one is still tried now and then, and
+one that stops working loses its place within `window` runs, since older runs
+no longer count. Swarms Warden killed (mode, budget, a broken build) are
+left out: they say nothing of the choice.
+
+The figures come from the store (swarms, their triggers, the ledger); the
+daily and weekly reports read them too (`stats`, `best_hour`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from responder.act.runtime import Runtime, SpawnRefused
+from responder.model import Priority
+from responder.state.store import Store, SwarmRow
+from warden.config import Config, ScheduleSettings
+
+MIN_COST_USD = 0.01
+"""A run that reported no cost is counted at this, so successes per dollar stay finite."""
+PERIOD_HOURS = 6
+"""J8's rhythm: it runs every 6 hours, at the learned best hour and 6, 12, 18 after."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    type: str
+    size: int
+
+    def __str__(self) -> str:
+        return f"{self.type} swarms of {self.size}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One choice's latest runs (at most the window)."""
+
+    choice: Choice
+    runs: int
+    succeeded: int
+    spend_usd: float
+
+    @property
+    def cost_per_run(self) -> float:
+        return max(self.spend_usd / self.runs, MIN_COST_USD) if self.runs else MIN_COST_USD
+
+    @property
+    def expected(self) -> float:
+        """Successes per dollar expected (the mean of the success rate's Beta posterior)."""
+        return (self.succeeded + 1) / (self.runs + 2) / self.cost_per_run
+
+    def text(self) -> str:
+        per = (
+            f"${self.spend_usd / self.succeeded:.2f} per success"
+            if self.succeeded
+            else f"${self.spend_usd:.2f} and no success"
+        )
+        return f"{self.choice}: {self.succeeded}/{self.runs} succeeded, {per}"
+
+
+@dataclass(frozen=True)
+class Pick:
+    work: str
+    choice: Choice
+    reason: str
+    """Why it was taken: off (learning is off), untried (never started for the work),
+    best (the best known), explore (tried again although another looks better)."""
+    records: tuple[Record, ...]
+
+    @property
+    def why(self) -> str:
+        """The decision log's sentence: the figures, then the choice."""
+        known = "; ".join(r.text() for r in self.records if r.runs)
+        figures = f"{known}; " if known else ""
+        then = {
+            "off": f"learning is off: {self.choice} as configured",
+            "untried": f"{self.choice} never tried: trying them once",
+            "best": f"{self.choice}, the most successes per dollar",
+            "explore": f"trying {self.choice} once",
+        }[self.reason]
+        return f"{self.work}: {figures}{then}"
+
+
+class Learner:
+    """Chooses swarms for kinds of work; owned by the responder's worker (it keeps the
+    last pick per work and the count of picks, which the metrics read as snapshots)."""
+
+    def __init__(self, config: Config, store: Store, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.rng = rng or random.Random()  # noqa: S311  (exploration, not a secret)
+        self._latest: dict[str, Pick] = {}
+        self._picks: Counter[tuple[str, str]] = Counter()
+        self._turns: Counter[str] = Counter()
+        self.published: tuple[tuple[Pick, ...], tuple[tuple[tuple[str, str], int], ...]] = (
+            (),
+            (),
+        )
+        """(the last pick per work, picks by (work, reason)): replaced whole after each
+        choice, so the metrics read it from another thread without a lock."""
+        self.hours: tuple[tuple[int, int, int], ...] = ()
+        """L4's figures, (hour, runs, successes) of improvement swarms: replaced whole by
+        `learn_hours` (at start and by J10 each evening), read by the metrics."""
+        self.learn_hours()
+
+    def learn_hours(self) -> None:
+        """What the improvement swarms' hours say (L4), for the metrics."""
+        hours = by_hour(self.store, self.config.schedule)
+        self.hours = tuple((h, *hours[h]) for h in sorted(hours))
+
+    def types(self, work: str, own: tuple[str, ...]) -> tuple[str, ...]:
+        """The types that may do `work`: `learning.choices`, else its own."""
+        return self.config.learning.choices.get(work) or own
+
+    def options(self, types: tuple[str, ...]) -> list[Choice]:
+        """Each type at every size it may take: every type at its configured size first,
+        so the types are tried before the sizes."""
+        configured = [Choice(n, self.config.swarm_types[n].size) for n in types]
+        others = [Choice(n, k) for n in types for k in sizes(self.config, n)]
+        return configured + [c for c in others if c not in configured]
+
+    def choose(self, work: str, types: tuple[str, ...]) -> Pick:
+        """The swarm to start for `work` among `types` (see `types`); the caller logs its
+        `why` with the start. With learning off: the configured size, types in turn."""
+        if not self.config.learning.enabled:
+            name = types[self._turns[work] % len(types)]
+            self._turns[work] += 1
+            pick = Pick(work, Choice(name, self.config.swarm_types[name].size), "off", ())
+        else:
+            pick = self._sample(work, self.options(types))
+        self._latest[work] = pick
+        self._picks[(work, pick.reason)] += 1
+        self.published = (tuple(self._latest.values()), tuple(self._picks.items()))
+        return pick
+
+    def start(
+        self,
+        runtime: Runtime,
+        work: str,
+        types: tuple[str, ...],
+        priority: Priority,
+        trigger: str,
+        context: str,
+        path: str,
+    ) -> tuple[SwarmRow | None, str]:
+        """Start a swarm for `work`, chosen among `types`: (the swarm or None if refused,
+        the decision log's text). What no choice escapes (R4, the mode, the budget tier)
+        is asked first, so the many starts refused at night or near the cap cost no
+        choice; the admission rule then decides the chosen one as any other."""
+        refused = runtime.priority_refusal(priority, path, type=types[0], trigger=trigger)
+        if refused is not None:
+            return None, f"{types[0]} refused ({refused.reason}): {refused}"
+        pick = self.choose(work, types)
+        return launch(runtime, pick.choice, pick.why, priority, trigger, context, path)
+
+    def _sample(self, work: str, options: list[Choice]) -> Pick:
+        runs: dict[Choice, list[tuple[bool, float]]] = {c: [] for c in options}
+        for type_, size, ok, spend in self.store.work_results(work, self.config.learning.window):
+            got = runs.get(Choice(type_, size))
+            if got is not None:
+                got.append((ok, spend))
+        records = tuple(
+            Record(c, len(r), sum(ok for ok, _ in r), sum(s for _, s in r)) for c, r in runs.items()
+        )
+        # Never started (one that runs now is tried, though it has not ended yet).
+        tried = self.store.work_tried(work)
+        untried = [c for c in options if (c.type, c.size) not in tried]
+        if untried:
+            return Pick(work, untried[0], "untried", records)
+        best = max(records, key=lambda r: r.expected)
+        drawn = max(
+            records,
+            key=lambda r: (
+                self.rng.betavariate(r.succeeded + 1, r.runs - r.succeeded + 1) / r.cost_per_run
+            ),
+        )
+        return Pick(work, drawn.choice, "best" if drawn is best else "explore", records)
+
+
+def launch(
+    runtime: Runtime,
+    choice: Choice,
+    why: str,
+    priority: Priority,
+    trigger: str,
+    context: str,
+    path: str,
+) -> tuple[SwarmRow | None, str]:
+    """Start the chosen swarm if the admission rule allows it: (the swarm or None, the
+    decision log's text, with `why` it was chosen)."""
+    try:
+        swarm = runtime.start_swarm(
+            choice.type, priority, trigger, context, size=choice.size, path=path
+        )
+    except SpawnRefused as exc:
+        return None, f"{choice.type} refused ({exc.reason}): {exc}"
+    return swarm, f"started {choice.type} {swarm.id} (size {choice.size}; {why})"
+
+
+def work_of(trigger: str) -> str:
+    """The kind of work a swarm was started for, from its trigger (`alert:NAME:...`,
+    `job:J2:...`): the alertname or the job."""
+    kind, _, rest = trigger.partition(":")
+    return rest.split(":", 1)[0] if kind in ("alert", "job") else kind
+
+
+def sizes(config: Config, swarm_type: str) -> tuple[int, ...]:
+    """The sizes a type may take: `learning.sizes`, or its configured size and one more."""
+    configured = config.swarm_types[swarm_type].size
+    if not config.learning.enabled:
+        return (configured,)
+    return config.learning.sizes or (configured, configured + 1)
+
+
+def largest_swarm_usd(config: Config) -> float:
+    """One swarm's cap at the largest size learning may choose: B's bound on overspend."""
+    return max(t.budget_usd * max(sizes(config, name)) for name, t in config.swarm_types.items())
+
+
+@dataclass(frozen=True)
+class Stat:
+    type: str
+    size: int
+    runs: int
+    succeeded: int
+    spend_usd: float
+
+    @property
+    def success_rate(self) -> float:
+        return self.succeeded / self.runs if self.runs else 0.0
+
+    @property
+    def cost_per_success(self) -> float | None:
+        return self.spend_usd / self.succeeded if self.succeeded else None
+
+
+def stats(store: Store, since: float = 0.0) -> list[Stat]:
+    """L1, L3, L5: per swarm type and size, ended swarms, successes and spend (SQL sums)."""
+    return [Stat(*row) for row in store.swarm_results(since)]
+
+
+def by_hour(
+    store: Store, schedule: ScheduleSettings, swarm_type: str = "improvement"
+) -> dict[int, tuple[int, int]]:
+    """L4: the type's swarms that succeeded or failed, by the local hour they started:
+    hour -> (runs, successes)."""
+    hours: dict[int, tuple[int, int]] = {}
+    for at, ok in store.type_outcomes(swarm_type):
+        hour = dt.datetime.fromtimestamp(at, schedule.timezone).hour
+        runs, won = hours.get(hour, (0, 0))
+        hours[hour] = (runs + 1, won + ok)
+    return hours
+
+
+def best_hour(
+    store: Store, schedule: ScheduleSettings, swarm_type: str = "improvement"
+) -> int | None:
+    """L4: the local hour whose swarms of the type succeeded most often (2 runs at least;
+    the earliest of equals)."""
+    ranked = [
+        (won / runs, -hour, hour)
+        for hour, (runs, won) in by_hour(store, schedule, swarm_type).items()
+        if runs >= 2
+    ]
+    return max(ranked)[2] if ranked else None
+
+
+def improvement_hours(store: Store, config: Config) -> tuple[int, ...]:
+    """J8's local hours: every 6 hours, one of them the learned best hour (L4); until
+    one is known (or with learning off), from the day's start (07:00: 01, 07, 13, 19)."""
+    hour = best_hour(store, config.schedule) if config.learning.enabled else None
+    anchor = (config.schedule.day_start.hour if hour is None else hour) % PERIOD_HOURS
+    return tuple(range(anchor, 24, PERIOD_HOURS))
+
+
+def next_improvement(store: Store, config: Config, after: float) -> float:
+    """When J8 runs next after `after`: the next whole local hour among its hours."""
+    hours = improvement_hours(store, config)
+    at = dt.datetime.fromtimestamp(after, config.schedule.timezone).replace(
+        minute=0, second=0, microsecond=0
+    )
+    while True:
+        at += dt.timedelta(hours=1)
+        if at.hour in hours:
+            return at.timestamp()

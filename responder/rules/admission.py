@@ -1,0 +1,246 @@
+"""The one admission rule: may work of a priority start, or keep running, now?
+
+Every path that starts work (alert policies, J1, J2, J8, `warden swarm run`,
+a retry of a failed agent) and the runtime's check of what runs (after every
+change of mode, alert or spend) ask `admit`, a plain function of the facts,
+so they cannot disagree. It answers None (admitted) or one reason from a
+closed set, which the metric `warden_admission_refusals_total` counts.
+
+The rule, in order (the first reason that applies is the answer):
+1. a paused swarm type runs nowhere;
+2. R4: while BuildFailing or TestsFailing fires, only CRITICAL work;
+3. the mode's priorities (NIGHT and CRISIS: CRITICAL and HIGH);
+4. the budget tier, the highest of the period's and every ceiling's
+   (day, and the optional week and month): from `kill_non_critical`
+   (95 %) only CRITICAL and HIGH, from `critical_only` (99 %) only
+   CRITICAL, at `stop` (100 %) nothing;
+and, for starting only:
+5. the mode's cap on concurrent swarms;
+6. the spawn guard: spend + what live agents may still spend + this
+   swarm's cap stays within the period's cap and within every ceiling, so
+   no sequence of periods passes a ceiling by more than one swarm's cap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from responder.model import EndReason, Priority
+from responder.rules.budget import TIERS, Period, tier
+from responder.rules.modes import Situation
+from warden.config import BudgetSettings, Config, ModeSettings
+
+if TYPE_CHECKING:
+    from responder.state.store import Store
+
+
+class Refusal(StrEnum):
+    PAUSED = "paused"
+    BUILD_BROKEN = "build_broken"
+    MODE_PRIORITY = "mode_priority"
+    BUDGET_TIER = "budget_tier"
+    MODE_CAPACITY = "mode_capacity"
+    BUDGET_CAP = "budget_cap"
+    BUDGET_CEILING = "budget_ceiling"
+    CONCURRENCY = "concurrency"
+    """An alert's policy already has `max_running` swarms (asked by the handler)."""
+    UNKNOWN_TYPE = "unknown_type"
+
+    @property
+    def end_reason(self) -> EndReason:
+        """Why running work that this refusal stops is recorded as killed."""
+        if self is Refusal.BUILD_BROKEN:
+            return EndReason.BUILD
+        if self in (Refusal.MODE_PRIORITY, Refusal.MODE_CAPACITY):
+            return EndReason.MODE
+        if self is Refusal.PAUSED:
+            return EndReason.PAUSED
+        return EndReason.BUDGET
+
+
+PATHS = ("alert", "J1", "J2", "J8", "cli", "retry", "keep", "recovery")
+"""Who asked (`keep`: the runtime's check of what runs): the bounded `path` label."""
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    name: str
+    """day, week or month."""
+    cap_usd: float
+    spend_usd: float
+
+
+@dataclass(frozen=True)
+class Facts:
+    """All `admit` looks at, gathered at one moment by the runtime's owner."""
+
+    mode: str
+    mode_settings: ModeSettings
+    running: int
+    """Swarms running now, whoever started them."""
+    build_broken: bool
+    period: Period
+    period_spend: float
+    committed: float
+    """What live agents may still spend: the sum of their runs' caps."""
+    tiers: dict[str, float]
+    ceilings: tuple[Ceiling, ...] = ()
+    paused: dict[str, str] = field(default_factory=dict)
+    """Swarm types the circuit breaker paused -> the failure class that paused them."""
+
+    @property
+    def tier(self) -> int:
+        """The budget tier in force: the highest of the period's and the ceilings'."""
+        levels = [tier(self.period_spend, self.period.cap_usd, self.tiers)]
+        levels += [tier(c.spend_usd, c.cap_usd, self.tiers) for c in self.ceilings]
+        return max(levels)
+
+    @property
+    def tier_name(self) -> str:
+        return TIERS[self.tier]
+
+
+def tier_allows(priority: Priority, tier_name: str) -> bool:
+    if tier_name == "stop":
+        return False
+    if tier_name == "critical_only":
+        return priority is Priority.CRITICAL
+    if tier_name == "kill_non_critical":
+        return priority in (Priority.CRITICAL, Priority.HIGH)
+    return True
+
+
+def admit(
+    facts: Facts, priority: Priority, swarm_type: str, cost: float | None = None
+) -> Refusal | None:
+    """None if work of `priority` may run; with `cost` (the new swarm's cap, all its
+    agents), whether it may start. Otherwise the reason it may not."""
+    if swarm_type in facts.paused:
+        return Refusal.PAUSED
+    if facts.build_broken and priority is not Priority.CRITICAL:
+        return Refusal.BUILD_BROKEN
+    if str(priority) not in facts.mode_settings.priorities:
+        return Refusal.MODE_PRIORITY
+    if not tier_allows(priority, facts.tier_name):
+        return Refusal.BUDGET_TIER
+    if cost is None:
+        return None
+    if facts.running >= facts.mode_settings.max_swarms:
+        return Refusal.MODE_CAPACITY
+    if facts.period_spend + facts.committed + cost > facts.period.cap_usd + 1e-9:
+        return Refusal.BUDGET_CAP
+    for c in facts.ceilings:
+        if c.spend_usd + facts.committed + cost > c.cap_usd + 1e-9:
+            return Refusal.BUDGET_CEILING
+    return None
+
+
+def explain(facts: Facts, refusal: Refusal, priority: Priority, cost: float | None) -> str:
+    """A sentence for the decision log: the reason with the figures it was made on."""
+    p = facts.period
+    if refusal is Refusal.PAUSED:
+        return "its swarm type is paused (runs kept failing the same way); `warden swarm resume`"
+    if refusal is Refusal.BUILD_BROKEN:
+        return f"the build or tests are failing (R4): only CRITICAL work, not {priority}"
+    if refusal is Refusal.MODE_PRIORITY:
+        allowed = ", ".join(facts.mode_settings.priorities)
+        return f"{facts.mode} runs only {allowed}, not {priority}"
+    if refusal is Refusal.MODE_CAPACITY:
+        return f"{facts.mode} allows {facts.mode_settings.max_swarms} swarms, {facts.running} run"
+    if refusal is Refusal.BUDGET_TIER:
+        return (
+            f"budget tier {facts.tier_name}: {priority} may not run at ${facts.period_spend:.2f}"
+            f" of ${p.cap_usd:.2f} ({p.key})"
+            + "".join(f", {c.name} ${c.spend_usd:.2f} of ${c.cap_usd:.2f}" for c in facts.ceilings)
+        )
+    if refusal is Refusal.BUDGET_CAP:
+        return (
+            f"spend ${facts.period_spend:.2f} + running ${facts.committed:.2f} + this "
+            f"${cost or 0:.2f} would pass the period's cap ${p.cap_usd:.2f} ({p.key})"
+        )
+    if refusal is Refusal.BUDGET_CEILING:
+        c = next(
+            c
+            for c in facts.ceilings
+            if c.spend_usd + facts.committed + (cost or 0) > c.cap_usd + 1e-9
+        )
+        return (
+            f"spend ${c.spend_usd:.2f} + running ${facts.committed:.2f} + this "
+            f"${cost or 0:.2f} would pass the {c.name}'s ceiling ${c.cap_usd:.2f}"
+        )
+    return str(refusal)
+
+
+def ceiling_windows(
+    now: float, budget: BudgetSettings, zone: dt.tzinfo
+) -> list[tuple[str, float, float, float]]:
+    """(name, cap, start, end) of each configured ceiling around `now`, in the project's
+    local calendar: the day from midnight, the week from Monday, the month from the 1st."""
+    local = dt.datetime.fromtimestamp(now, zone)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    starts = {
+        "day": (day, day + dt.timedelta(days=1)),
+        "week": (
+            day - dt.timedelta(days=day.weekday()),
+            day - dt.timedelta(days=day.weekday()) + dt.timedelta(days=7),
+        ),
+        "month": (
+            day.replace(day=1),
+            (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1),
+        ),
+    }
+    out = []
+    for name, cap in budget.ceilings.items():
+        start, end = starts[name]
+        # Midnight by the wall clock of that date (a DST change makes a day 23 or 25 h).
+        out.append((name, cap, _local_ts(start, zone), _local_ts(end, zone)))
+    return out
+
+
+def _local_ts(naive_or_local: dt.datetime, zone: dt.tzinfo) -> float:
+    return naive_or_local.replace(tzinfo=None).replace(tzinfo=zone).timestamp()
+
+
+def gather_facts(config: Config, store: Store, sit: Situation, now: float) -> Facts:
+    """The admission rule's facts from the store (read-only commands use it too).
+    The sums come from one snapshot: responders sharing the store cannot slip a
+    charge between them."""
+    budget = config.budget
+    windows = ceiling_windows(now, budget, config.schedule.timezone)
+    period_spend, committed, spent = store.budget_sums(
+        sit.period.key, [(start, end) for _, _, start, end in windows]
+    )
+    return Facts(
+        mode=sit.mode,
+        mode_settings=config.modes[sit.mode],
+        running=store.count_running(),
+        build_broken=sit.build_broken,
+        period=sit.period,
+        period_spend=period_spend,
+        committed=committed,
+        tiers=budget.tiers,
+        ceilings=tuple(
+            Ceiling(name, cap, s) for (name, cap, _, _), s in zip(windows, spent, strict=True)
+        ),
+        paused={p.type: p.cls for p in store.pauses()},
+    )
+
+
+def budget_status(facts: Facts) -> dict[str, Any]:
+    """The budget as `warden budget` and the status API show it."""
+    p = facts.period
+    return {
+        "mode": p.mode,
+        "period": p.key,
+        "cap_usd": p.cap_usd,
+        "spend_usd": facts.period_spend,
+        "remaining_usd": max(0.0, p.cap_usd - facts.period_spend),
+        "committed_usd": facts.committed,
+        "tier": facts.tier_name,
+        "ceilings": {
+            c.name: {"cap_usd": c.cap_usd, "spend_usd": c.spend_usd} for c in facts.ceilings
+        },
+    }

@@ -1,0 +1,72 @@
+"""The budget: periods, caps and the B tiers, as plain functions of spend, cap and priority.
+
+Tiers (fractions of the current period's cap, `budget.tiers` in warden.yml;
+what each allows is decided by `responder.rules.admission`):
+- notify (90 %): a person is told; everything may run.
+- kill_non_critical (95 %): improvement work stops: MEDIUM and LOW swarms are
+  killed and may not start; CRITICAL and HIGH (crises and issues) go on.
+- critical_only (99 %): only CRITICAL swarms may run or start.
+- stop (100 %): nothing runs until the period resets.
+The seed names 95 % "kill non-critical" and 99 % "only CRITICAL"; reading
+"non-critical" as "not urgent" (below HIGH) gives each tier its own effect.
+
+A period is where spend is counted: the day (ACTIVE, in the configured time
+zone), the night, a maintenance window, a crisis. Each has its mode's cap,
+and every period of a calendar day draws on the day's ceiling too (B5).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from warden.config import BudgetSettings, ScheduleSettings
+
+TIERS = ("none", "notify", "kill_non_critical", "critical_only", "stop")
+
+
+@dataclass(frozen=True)
+class Period:
+    mode: str
+    key: str
+    """Unique per period: `day:2026-11-26`, `night:2026-11-26`, `crisis:<id>`."""
+    cap_usd: float
+
+    @property
+    def label(self) -> str:
+        """The bounded `period` label value: day, night, maintenance or crisis."""
+        return self.key.split(":", 1)[0]
+
+
+def tier(spend: float, cap: float, tiers: dict[str, float]) -> int:
+    """0 (below every tier) to 4 (stop), from the share of the cap spent."""
+    if cap <= 0:
+        return len(TIERS) - 1
+    ratio = spend / cap
+    return sum(1 for name in TIERS[1:] if ratio >= tiers[name])
+
+
+def event_period(mode: str, event_id: str, budget: BudgetSettings) -> Period:
+    """The period of a maintenance window or a crisis: its own cap, counted from zero."""
+    if mode not in ("MAINTENANCE", "CRISIS"):
+        raise ValueError(f"only MAINTENANCE and CRISIS periods are events, not {mode}")
+    return Period(mode, f"{mode.lower()}:{event_id}", budget.caps[mode])
+
+
+def scheduled_period(
+    now: dt.datetime, schedule: ScheduleSettings, budget: BudgetSettings
+) -> Period:
+    """The day or night period `now` falls in, by the project's local clock."""
+    local = now.astimezone(schedule.timezone)
+    t = local.time()
+    start, end = schedule.night_start, schedule.day_start
+    night = (start <= t or t < end) if start > end else (start <= t < end)
+    if not night:
+        return Period("ACTIVE", f"day:{local.date().isoformat()}", budget.caps["ACTIVE"])
+    # A night that began before midnight is named after the evening it began.
+    began = (
+        local.date()
+        if (start > end and t >= start) or start <= end
+        else (local.date() - dt.timedelta(days=1))
+    )
+    return Period("NIGHT", f"night:{began.isoformat()}", budget.caps["NIGHT"])

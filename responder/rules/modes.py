@@ -1,0 +1,85 @@
+"""Operating modes (M1-M4) and escalation levels (E), from firing alerts and the clock.
+
+- CRISIS while any critical alert fires, except the budget tiers: a budget
+  running low is not a crisis of the project, and CRISIS has the largest cap.
+- MAINTENANCE during a window started from the CLI or the API.
+- Otherwise NIGHT or ACTIVE by the project's local clock (`schedule`).
+Escalation: 3 while a critical alert (budget tiers included) fires, 2 while a
+warning fires, else 1. Each crisis and maintenance window is a budget period
+of its own, so its spend starts from zero under its own cap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from responder.model import BUILD_BROKEN_ALERTS
+from responder.rules.budget import Period, event_period, scheduled_period
+from responder.state.store import Store
+from warden.config import Config
+from warden.configreader import parse_duration
+
+NOT_A_CRISIS = ("budget",)
+LONGEST_MAINTENANCE_SECONDS = 7 * 86400.0
+"""A maintenance window asked for by a person (M3) lasts a week at most: a typo
+(`99999999999h`) must not leave Warden in MAINTENANCE for good."""
+STALE_AFTER = {"critical": 12 * 60.0, "warning": 65 * 60.0, "": 9 * 3600.0}
+"""An episode not re-sent for twice its route's repeat_interval (5 min for
+critical, 30 min for warning, 4 h for the rest) has resolved unseen."""
+
+
+@dataclass(frozen=True)
+class Situation:
+    mode: str
+    escalation: int
+    period: Period
+    crisis_id: int | None
+    maintenance_until: float | None
+    build_broken: bool = False
+    """BuildFailing or TestsFailing fires: only CRITICAL work (R4)."""
+
+
+def assess(config: Config, store: Store, now: float) -> Situation:
+    """Where Warden stands now; opens or closes the crisis record as needed.
+    On a read-only store (a command that only looks) nothing is written: an
+    open crisis is reported as it stands."""
+    if not store.read_only:
+        store.expire_episodes(now, STALE_AFTER)
+    firing = store.firing()
+    critical = [a for a in firing if a[1] == "critical"]
+    crisis = [a for a in critical if a[2] not in NOT_A_CRISIS]
+    escalation = 3 if critical else 2 if any(a[1] == "warning" for a in firing) else 1
+    broken = any(a[0] in BUILD_BROKEN_ALERTS for a in firing)
+    if crisis:
+        crisis_id = store.open_crisis_id() if store.read_only else store.open_crisis(now)
+        return Situation(
+            "CRISIS",
+            escalation,
+            event_period("CRISIS", str(crisis_id or "next"), config.budget),
+            crisis_id,
+            None,
+            broken,
+        )
+    if not store.read_only:
+        store.close_crisis(now)
+    window = store.maintenance_at(now)
+    if window is not None:
+        period = event_period("MAINTENANCE", str(window[0]), config.budget)
+        return Situation("MAINTENANCE", escalation, period, None, window[1], broken)
+    period = scheduled_period(
+        dt.datetime.fromtimestamp(now, dt.UTC), config.schedule, config.budget
+    )
+    return Situation(period.mode, escalation, period, None, None, broken)
+
+
+def maintenance_seconds(text: str) -> float:
+    """How long a maintenance window asked for as `text` lasts; ValueError saying why
+    it is not one (the API's and the command's one rule)."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise ValueError(f"expected a duration such as 2h, got {text!r}") from None
+    if not 0 < seconds <= LONGEST_MAINTENANCE_SECONDS:
+        raise ValueError(f"a maintenance window lasts from 1s to 7d, got {text!r}")
+    return seconds

@@ -1,0 +1,472 @@
+"""`warden simulate`: the real decision core living a week under a virtual clock.
+
+The responder's own `Service` (store, alert handler, policies, modes,
+admission, budget, jobs) runs on a temporary SQLite file with two things
+replaced: the clock is virtual, and agents are virtual (`SimAgents`: each
+run's duration, cost and outcome drawn from the scenario, its stream-json
+lines written to its real log file, which the runtime follows as usual). A
+scripted stream of faults reaches the responder as Alertmanager would send
+it, through the inbox: firing, re-sent every few minutes, resolved. Alerts
+that Prometheus would raise from Warden's own metrics (AgentDied,
+SwarmsBelowMinimum, the budget tiers) are raised from the same figures.
+
+After every step the invariants are checked (`Invariants`); the first one
+broken ends the run with what happened. The clock jumps from one thing to
+the next (a fault, a job, an agent's end), at most `step` at a time, so a
+week takes seconds, not a week.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import random
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from responder.decide import learning
+from responder.decide.wake import PROGRESS_EVERY_SECONDS, problems
+from responder.model import Priority
+from responder.observe import review
+from responder.service.app import Service
+from responder.simulate.agents import SimAgents, SimClock
+from responder.simulate.scenario import Fault, Scenario
+from warden.config import Config
+
+RESEND_SECONDS = 240.0
+"""Alertmanager re-sends what still fires (the critical route's repeat_interval
+is 5 minutes; the episode expires after 12 without one)."""
+
+
+# -- invariants ---------------------------------------------------------------------
+@dataclass
+class Invariants:
+    """What must hold after every step; `check` returns what broke, if anything."""
+
+    config: Config
+    checked: Counter[str] = field(default_factory=Counter)
+    refusals_seen: int = 0
+    refusals_counted_before: int = 0
+    """Refusals counted by responders that crashed before (their counters died with them)."""
+    last_decision: int = 0
+
+    @property
+    def slack(self) -> float:
+        """One swarm's cap: what the requirements allow spend to pass a cap by."""
+        return learning.largest_swarm_usd(self.config)
+
+    def check(self, svc: Service) -> list[str]:
+        rt, broken = svc.runtime, []
+        snap = rt.snapshot
+        facts = snap.facts
+
+        def holds(name: str, ok: bool, why: str) -> None:
+            self.checked[name] += 1
+            if not ok:
+                broken.append(f"{name}: {why}")
+
+        holds(
+            "period cap",
+            facts.period_spend <= facts.period.cap_usd + self.slack + 1e-9,
+            f"{facts.period.key} spent ${facts.period_spend:.2f} of ${facts.period.cap_usd:.2f}",
+        )
+        for c in facts.ceilings:
+            holds(
+                f"{c.name} ceiling",
+                c.spend_usd <= c.cap_usd + self.slack + 1e-9,
+                f"spent ${c.spend_usd:.2f} of ${c.cap_usd:.2f}",
+            )
+        low = [s for s in snap.running if s.priority != Priority.CRITICAL]
+        holds(
+            "R4",
+            not (svc.situation.build_broken and low),
+            f"the build is broken and {[(s.type, s.priority) for s in low]} run",
+        )
+        cap = self.config.modes[svc.situation.mode].max_swarms
+        holds(
+            "mode cap", len(snap.running) <= cap, f"{len(snap.running)} run in {svc.situation.mode}"
+        )
+        twice = rt.store.duplicate_triggers()
+        holds("once per episode", not twice, f"acted on twice: {twice[:3]}")
+        logged, self.last_decision = rt.store.count_decisions("refused", self.last_decision)
+        self.refusals_seen += logged
+        counted = self.refusals_counted_before + sum(rt.refusals.values())
+        holds(
+            "refusals counted",
+            counted == self.refusals_seen,
+            f"{self.refusals_seen} logged, {counted} counted",
+        )
+        return broken
+
+
+# -- the run --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ran:
+    """One swarm of a run: when it started, for which work, what it was, how it ended."""
+
+    at: float
+    work: str
+    type: str
+    size: int
+    state: str
+    spend_usd: float
+
+
+@dataclass
+class Report:
+    days: float
+    wall_seconds: float
+    steps: int
+    checked: Counter[str]
+    broken: list[str]
+    started: Counter[tuple[str, str]]
+    ended: Counter[str]
+    spend_by_day: dict[str, float]
+    crises: int
+    refusals: Counter[str]
+    kills: Counter[str]
+    faults: Counter[str]
+    swarms: list[Ran] = field(default_factory=list)
+    """Every swarm of the run, oldest first (what the learning chose, and how it went)."""
+    written: list[Path] = field(default_factory=list)
+    """The review and its charts, when one was asked for."""
+
+    def text(self) -> str:
+        lines = [
+            f"simulated {self.days:g} days in {self.wall_seconds:.1f} s ({self.steps} steps)",
+            "invariants: "
+            + ", ".join(f"{k} x{v}" for k, v in sorted(self.checked.items()))
+            + (" - ALL HELD" if not self.broken else ""),
+        ]
+        lines += [f"BROKEN {b}" for b in self.broken]
+        lines.append("faults: " + ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items())))
+        lines.append(
+            "swarms started: "
+            + ", ".join(f"{t} {p} {n}" for (t, p), n in sorted(self.started.items()))
+        )
+        lines.append(
+            "swarms ended: " + ", ".join(f"{k} {v}" for k, v in sorted(self.ended.items()))
+        )
+        lines.append(f"crises: {self.crises}")
+        lines.append(
+            "spend by day: "
+            + ", ".join(f"{d} ${v:.2f}" for d, v in sorted(self.spend_by_day.items()))
+        )
+        lines.append(
+            "refusals: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.refusals.items())) or "none")
+        )
+        lines.append(
+            "agents Warden killed: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.kills.items())) or "none")
+        )
+        lines += [f"wrote {p}" for p in self.written]
+        return "\n".join(lines)
+
+
+def simulate(
+    config: Config,
+    scenario: Scenario,
+    days: float,
+    seed: int = 0,
+    folder: Path | None = None,
+    review_dir: Path | None = None,
+) -> Report:
+    """Run the scenario for `days` on a fresh state (in `folder`, or a temporary one);
+    with `review_dir`, the review of its last week (or of the whole run, if shorter)
+    is written there, with its charts, as J10 writes one on Sundays."""
+    own = folder is None
+    work = folder or Path(tempfile.mkdtemp(prefix="warden-simulate-", dir=_fast_tmp()))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(_sim_config(config, work), scenario, days, seed, review_dir)
+    finally:
+        if own:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _fast_tmp() -> str | None:
+    """A memory-backed folder where there is one: SQLite's fsyncs cost nothing there."""
+    shm = Path("/dev/shm")  # noqa: S108  (only to hold a throwaway database)
+    return str(shm) if shm.is_dir() else None
+
+
+def _sim_config(config: Config, work: Path) -> Config:
+    """The config with its state, token and peers moved where nothing real is reached."""
+    token = work / "token"
+    token.write_text("simulated-webhook-token\n", encoding="utf-8")
+    nowhere = "http://127.0.0.1:9"  # discard: refused at once
+    responder = dataclasses.replace(
+        config.responder, token_file=token, alertmanager_url=nowhere, prometheus_url=nowhere
+    )
+    exporter = dataclasses.replace(
+        config.exporter, listen=dataclasses.replace(config.exporter.listen, port=9)
+    )
+    return dataclasses.replace(
+        config, state_dir=work / "state", responder=responder, exporter=exporter
+    )
+
+
+class _Alerts:
+    """The alerts of the run as Alertmanager sends them: firing (re-sent) and resolved."""
+
+    def __init__(self, svc: Service) -> None:
+        self.svc = svc
+        self.firing: dict[str, tuple[dict[str, Any], float]] = {}
+        """key -> (alert, last sent)."""
+
+    def fire(self, name: str, severity: str, component: str, now: float) -> None:
+        if name in self.firing:
+            return
+        starts = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        alert = {
+            "status": "firing",
+            "labels": {"alertname": name, "severity": severity, "component": component},
+            "annotations": {"summary": f"{name} (simulated)", "description": "simulated"},
+            "startsAt": starts,
+            "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": hashlib.sha256(name.encode()).hexdigest()[:16],
+        }
+        self.firing[name] = (alert, now)
+        self._send(alert, now)
+
+    def resolve(self, name: str, now: float) -> None:
+        sent = self.firing.pop(name, None)
+        if sent is not None:
+            self._send({**sent[0], "status": "resolved"}, now)
+
+    def resend(self, now: float) -> None:
+        for name, (alert, last) in list(self.firing.items()):
+            if now - last >= RESEND_SECONDS:
+                self.firing[name] = (alert, now)
+                self._send(alert, now)
+
+    def _send(self, alert: dict[str, Any], now: float) -> None:
+        body = {"version": "4", "status": alert["status"], "alerts": [alert]}
+        self.svc.runtime.store.add_inbox(
+            json.dumps(body).encode(), now, self.svc.config.responder.id
+        )
+
+
+def _occurrences(scenario: Scenario, start: float, end: float) -> Iterator[tuple[float, Fault]]:
+    zone = scenario.start.tzinfo or dt.UTC
+    day0 = dt.datetime.fromtimestamp(start, zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = 0
+    while True:
+        midnight = (day0 + dt.timedelta(days=day)).timestamp()
+        if midnight > end:
+            return
+        for f in scenario.faults:
+            at = midnight + f.daily
+            if start <= at < end and (not f.days or day + 1 in f.days):
+                yield at, f
+        day += 1
+
+
+JOBS = {"J2": 120.0, "J5": 300.0, "J7": 1800.0}
+"""The jobs' real intervals (a scenario's `cadence` may lengthen them); J1 follows the
+mode's heartbeat (deciding at its decisions' wakes), its progress watch runs every
+30 s while issues last, and J8 follows the learned hours (`learning.improvement_hours`)."""
+
+
+WATCH = "J1-progress"
+LOOKS = ("J1", WATCH)
+"""Jobs run at the first step after they are due, rather than making steps of their
+own: J1's looks between its decisions (a step is made for each decision's wake, see
+`responder.decide.wake`; a look only takes over the agents of dead runtimes, which one
+simulated responder never leaves) unless the scenario sets J1's cadence, and the
+progress watch (its unit is 5 minutes)."""
+
+
+def _run(
+    config: Config, scenario: Scenario, days: float, seed: int, review_dir: Path | None
+) -> Report:
+    wall0 = time.monotonic()
+    rng = random.Random(seed)  # noqa: S311  (a simulation, not a secret)
+    start = scenario.start.timestamp()
+    end = start + days * 86400
+    clock = SimClock(start)
+    agents = SimAgents(clock, scenario, rng)
+    explore = random.Random(f"learning-{seed}")  # noqa: S311
+    svc = Service(config, clock, launcher=agents, rng=explore, step_alert_seconds=None)
+    alerts = _Alerts(svc)
+    inv = Invariants(config)
+    events = sorted(_occurrences(scenario, start, end), key=lambda e: e[0])
+    ending: list[tuple[float, str]] = []  # (when, what) of faults that last
+    every = {**JOBS, **scenario.cadence}
+    # A scenario's J1 cadence is the pace of J1's decisions too (runs of weeks).
+    looks = LOOKS if "J1" not in every else (WATCH,)
+    due = {job: start + every[job] for job in JOBS}
+    due["J1"] = start
+    due["J8"] = learning.next_improvement(svc.runtime.store, config, start)
+    faults: Counter[str] = Counter()
+    below_since: float | None = None
+    deaths_seen = 0
+    steps = 0
+    broken: list[str] = []
+    while clock.now < end and not broken:
+        nxt = min(
+            [clock.now + scenario.step, *(t for j, t in due.items() if j not in looks), end]
+            + [w[1] for w in [svc.jobs.next_wake] if w is not None and "J1" in looks]
+            + [t for t, _ in events[:1]]
+            + [t for t, _ in ending]
+            + [t for t in [agents.next_end()] if t is not None]
+        )
+        clock.now = max(clock.now + 1.0, nxt)
+        now = clock.now
+        agents.advance()
+        while events and events[0][0] <= now:
+            _, f = events.pop(0)
+            faults[f.alert or f.kind] += 1
+            if f.kind == "alert":
+                alerts.fire(f.alert, f.severity, f.component, now)
+                ending.append((now + f.lasts, f"resolve:{f.alert}"))
+            elif f.kind == "kill_agents":
+                agents.kill_all()
+            elif f.kind == "cost_storm":
+                agents.cost_factor = f.factor
+                ending.append((now + f.lasts, "calm"))
+            elif f.kind == "restart":
+                # A crash: nothing is closed or written; a new responder starts on the state.
+                inv.refusals_counted_before += sum(svc.runtime.refusals.values())
+                svc.runtime.drop()
+                svc = Service(config, clock, launcher=agents, rng=explore, step_alert_seconds=None)
+                alerts.svc = svc
+        for when, what in [e for e in ending if e[0] <= now]:
+            ending.remove((when, what))
+            if what == "calm":
+                agents.cost_factor = 1.0
+            else:
+                alerts.resolve(what.split(":", 1)[1], now)
+        alerts.resend(now)
+        svc.watchdog_arrived()
+        woke = svc.jobs.next_wake if "J1" in looks else None
+        for job in [
+            j for j, t in due.items() if t <= now or (j == "J1" and woke and woke[1] <= now)
+        ]:
+            if job == "J1":
+                svc.jobs.wake_cycle({}, None)  # PromQL and the exporter are not simulated
+                # Its looks on the heartbeat's grid from the start, as J2, J5 and J7 are
+                # on theirs, so their steps coincide.
+                beat = every.get("J1", config.modes[svc.situation.mode].heartbeat)
+                due[job] = start + (int((now - start) // beat) + 1) * beat
+            else:
+                svc.jobs.run_now(job)
+                due[job] = (
+                    learning.next_improvement(svc.runtime.store, config, now)
+                    if job == "J8"
+                    else now + every.get(job, PROGRESS_EVERY_SECONDS)
+                )
+        svc.step()
+        # J1's progress watch runs while issues last, and once after to end the watch;
+        # at the first step after it is due (steps of 30 s all week long would double
+        # the steps, for a watch whose unit is 5 minutes).
+        if problems(svc.view["firing"]) or svc.jobs.progress is not None:
+            due.setdefault(WATCH, now + PROGRESS_EVERY_SECONDS)
+        else:
+            due.pop(WATCH, None)
+        # What Prometheus would raise from Warden's own figures (read on the next step,
+        # as the real ones arrive after a scrape and an evaluation).
+        deaths = sum(svc.runtime.snapshot.history.deaths.values())
+        if deaths > deaths_seen:
+            alerts.fire("AgentDied", "critical", "agents", now)
+            ending.append((now + 60, "resolve:AgentDied"))
+        deaths_seen = deaths
+        running = len(svc.runtime.snapshot.running)
+        below_since = (below_since or now) if running < 3 else None
+        if below_since is not None and now - below_since >= 60:
+            alerts.fire("SwarmsBelowMinimum", "warning", "swarms", now)
+        elif below_since is None:
+            alerts.resolve("SwarmsBelowMinimum", now)
+        tier = svc.runtime.snapshot.facts.tier_name
+        for level, name in (
+            ("notify", "BudgetNearlyExhausted"),
+            ("kill_non_critical", "BudgetNonCriticalStopped"),
+            ("critical_only", "BudgetCriticalOnly"),
+            ("stop", "BudgetExhausted"),
+        ):
+            if _rank(tier) >= _rank(level):
+                alerts.fire(name, "critical", "budget", now)
+            else:
+                alerts.resolve(name, now)
+        steps += 1
+        broken = inv.check(svc)
+    report = _report(svc, config, days, time.monotonic() - wall0, steps, inv, broken, faults)
+    if review_dir is not None:
+        # Virtual time: the stem names the simulated week; no Prometheus to draw from.
+        report.written = review.write(
+            config,
+            svc.runtime.store,
+            svc.situation,
+            max(start, clock.now - review.WEEK),
+            clock.now,
+            review_dir,
+            f"simulated-{dt.datetime.fromtimestamp(clock.now, dt.UTC):%Y%m%d}-seed{seed}",
+            prometheus=False,
+        )
+    for s in svc.runtime.store.swarms("running"):
+        svc.runtime.kill_swarm(s.id, "simulation over")
+    svc.runtime.close()
+    return report
+
+
+def _rank(tier: str) -> int:
+    return ("none", "notify", "kill_non_critical", "critical_only", "stop").index(tier)
+
+
+def _report(
+    svc: Service,
+    config: Config,
+    days: float,
+    wall: float,
+    steps: int,
+    inv: Invariants,
+    broken: list[str],
+    faults: Counter[str],
+) -> Report:
+    store = svc.runtime.store
+    started: Counter[tuple[str, str]] = Counter()
+    ended: Counter[str] = Counter()
+    for s in store.swarms():
+        started[(s.type, s.priority)] += 1
+        if s.state != "running":
+            ended[s.state] += 1
+    zone = config.schedule.timezone
+    spend: dict[str, float] = {}
+    first = min((s.created_at for s in store.swarms()), default=svc.clock())
+    day = dt.datetime.fromtimestamp(first, zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day.timestamp() <= svc.clock():
+        nxt = day + dt.timedelta(days=1)
+        spend[day.date().isoformat()] = store.spend_between(day.timestamp(), nxt.timestamp())
+        day = nxt
+    kills: Counter[str] = Counter()
+    for (_type, why), n in svc.runtime.snapshot.history.ended_by_warden.items():
+        kills[why] += n
+    spent = store.spend_by_swarm()
+    ran = [
+        Ran(s.created_at, learning.work_of(s.trigger), s.type, s.size, s.state, spent.get(s.id, 0))
+        for s in sorted(store.swarms(), key=lambda s: s.created_at)
+    ]
+    return Report(
+        days,
+        wall,
+        steps,
+        inv.checked,
+        broken,
+        started,
+        ended,
+        spend,
+        len(store.crisis_durations()),
+        Counter(store.refusal_counts()),
+        kills,
+        faults,
+        ran,
+    )
