@@ -27,11 +27,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from responder.simulate.run import Ran, Report, simulate
-from responder.simulate.scenario import AgentPlan, Scenario, load_scenario
+from responder.simulate.scenario import DEFAULT_SCENARIO, AgentPlan, Scenario, load_scenario
 from tests.conftest import write_config
 from warden.config import load_config
 
-SCENARIO = Path(__file__).resolve().parent.parent / "responder" / "scenarios" / "learning.yml"
+SCENARIO = DEFAULT_SCENARIO.with_name("learning.yml")
 BETTER, WORSE = "coverage", "review"
 WORK = "J2"
 SHIFT_DAY = 8

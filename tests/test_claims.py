@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from responder.intake.webhook import parse_body
-from responder.service.app import Service
+from responder.service.worker import Service
 from tests.conftest import Database, fake_swarm_keys, wait_for, write_config
 from tests.pgserver import PostgresServer
 from tests.stack import TOKEN
@@ -143,7 +143,7 @@ def test_every_responder_gets_every_alert_and_one_acts(fleet: Fleet) -> None:
         if (state := fleet.services[0].runtime.store.claim_state(fp, BUILD["startsAt"]))
     }
     assert claims["d2"] == "r2" and claims["a1"] == "r1", claims
-    dupes = sum(s.handler.duplicates for s in fleet.services)
+    dupes = sum(s.counts.duplicates for s in fleet.services)
     assert dupes == 3 * 5 - 3, "each of the 15 deliveries but the 3 actions is a duplicate"
 
 
@@ -153,8 +153,8 @@ def test_a_dead_claimers_work_is_taken_over_after_its_lease(fleet: Fleet) -> Non
     once, and says so."""
     r0, r1, r2 = fleet.services
     (build,) = parse_body(body(BUILD))
-    r0.handler.claims.record(build, "")
-    assert r0.handler.claims.take(*build.episode)
+    r0.claims.record(build, "")
+    assert r0.claims.take(*build.episode)
     fleet.kill(0)
     fleet.deliver(body(BUILD), to=[1, 2])
     fleet.step_together([1, 2])
@@ -164,7 +164,7 @@ def test_a_dead_claimers_work_is_taken_over_after_its_lease(fleet: Fleet) -> Non
     acted = fleet.acted(1)
     assert len(acted["BuildFailing"]) == 1, acted
     assert acted["BuildFailing"][0].startswith("taken over from r0; started bugfix")
-    assert r1.handler.claims.taken_over + r2.handler.claims.taken_over == 1
+    assert r1.claims.taken_over + r2.claims.taken_over == 1
 
 
 def test_host_bound_work_waits_for_its_host(fleet: Fleet) -> None:
@@ -215,7 +215,7 @@ def test_one_responder_runs_the_fleets_scheduled_jobs(fleet: Fleet) -> None:
     """J8 scheduled on all three starts one improvement swarm: only the holder of
     the jobs' lease runs it; when the holder dies, another takes the lease over."""
     fleet.step_together()
-    leaders = [i for i, s in enumerate(fleet.services) if s.handler.claims.leading]
+    leaders = [i for i, s in enumerate(fleet.services) if s.claims.leading]
     assert len(leaders) == 1, leaders
     ran = [s.jobs.scheduled("J8") for s in fleet.services]
     assert ran == [i in leaders for i in range(3)]
@@ -224,7 +224,7 @@ def test_one_responder_runs_the_fleets_scheduled_jobs(fleet: Fleet) -> None:
     alive = [i for i in range(3) if i not in leaders]
     fleet.clock.now += 31
     fleet.step_together(alive)
-    now_leading = [i for i in alive if fleet.services[i].handler.claims.leading]
+    now_leading = [i for i in alive if fleet.services[i].claims.leading]
     assert len(now_leading) == 1, now_leading
     for i in alive:
         fleet.services[i].jobs.scheduled("J8")

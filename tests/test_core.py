@@ -26,7 +26,7 @@ from responder.model import BUILD_BROKEN_ALERTS, Priority
 from responder.observe.metrics import RuntimeMetrics
 from responder.rules.admission import Ceiling, Facts, Refusal, admit
 from responder.rules.budget import Period
-from responder.service.app import Service
+from responder.service.worker import Service
 from responder.state.store import Store
 from tests.conftest import REPO, ResponderProcess, http_get, run_cli, wait_for, write_config
 from tests.stack import TOKEN
@@ -382,7 +382,7 @@ def test_a_backlog_is_worked_in_batches_with_a_heartbeat(tmp_path: Path) -> None
             beats.append(svc.heartbeat)
         assert len(beats) >= 3, "200 alerts a step at most: the heartbeat moves between"
         assert all(b > 0 for b in beats)
-        assert sum(svc.handler.received.values()) == 450, "each alert handled once"
+        assert sum(svc.counts.received.values()) == 450, "each alert handled once"
         assert sum(store.episode_counts().values()) == 450
     finally:
         svc.runtime.close()

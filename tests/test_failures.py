@@ -21,7 +21,7 @@ from responder.model import Priority
 from responder.observe.metrics import RuntimeMetrics
 from responder.rules.admission import Refusal
 from responder.rules.failures import FailureClass
-from responder.service.app import Service
+from responder.service.worker import Service
 from tests.conftest import (
     AGENT_PYTHON,
     FAKE_CLAUDE,

@@ -17,7 +17,7 @@ from responder.model import Priority
 from responder.observe.decisions import describe
 from responder.rules.budget import scheduled_period
 from responder.rules.modes import Situation
-from responder.service.app import Service
+from responder.service.worker import Service
 from tests.conftest import REPO, ExporterProcess, wait_for
 from tests.stack import Stack, build_project, one_stack  # noqa: F401
 from tests.test_modes import Clock, decisions, fire
@@ -118,10 +118,10 @@ def test_j1_decides_by_the_level_and_sleeps_by_the_decision(
     assert st["lastFullCheck"] == int(t0 * 1000)
     # A heartbeat before the wake only looks; at the wake it decides again.
     clock.now += 30
-    svc.jobs.wake_cycle({}, None)
+    svc.wake_cycle.run({}, None)
     assert len(decisions(svc, "J1")) == 1
     clock.now += 31
-    svc.jobs.wake_cycle({"type_errors": 3.0, "errors_per_minute": 0.0}, None)
+    svc.wake_cycle.run({"type_errors": 3.0, "errors_per_minute": 0.0}, None)
     j1 = decisions(svc, "J1")[0]
     assert j1["decision"] == "improvement" and j1["reasons"] == ["3 type errors"]
     assert running(svc) == [("improvement", "MEDIUM")]
@@ -129,14 +129,14 @@ def test_j1_decides_by_the_level_and_sleeps_by_the_decision(
     assert (
         state(svc)["nextScheduledEvent"] == f"IMPROVEMENT_CHECK at {int((clock.now + 300) * 1000)}"
     )
-    svc.jobs.wake_cycle({"type_errors": 3.0}, None, force=True)
+    svc.wake_cycle.run({"type_errors": 3.0}, None, force=True)
     assert running(svc) == [("improvement", "MEDIUM")], "one improvement swarm of J1's at a time"
     # Issues: SlowResponse's swarm ended, the alert still fires: J1 starts another.
     fire(svc, "SlowResponse", "warning", fp="c1", component="probes")
     monitor = next(s for s in svc.runtime.store.swarms("running") if s.type == "monitor")
     svc.runtime.kill_swarm(monitor.id, "test: it ended")
     svc.reassess()
-    svc.jobs.wake_cycle({}, None)  # the level changed: decided at once, no wake awaited
+    svc.wake_cycle.run({}, None)  # the level changed: decided at once, no wake awaited
     j1 = decisions(svc, "J1")[0]
     assert j1["decision"] == "issues" and j1["next_wake"] == clock.now + 120
     assert j1["reasons"] == ["issues: SlowResponse firing"]
@@ -146,15 +146,15 @@ def test_j1_decides_by_the_level_and_sleeps_by_the_decision(
         for s in svc.runtime.store.swarms("running")
     )
     # Crisis: a CRITICAL swarm, and J1 wakes at ACTIVE's crisis wake (10 s).
-    svc.handler.policies = {}  # the alert alone starts nothing: J1 must
+    svc.policies = {}  # the alert alone starts nothing: J1 must
     fire(svc, "BuildFailing", "critical", fp="b1")
     svc.reassess()
-    svc.jobs.wake_cycle({}, None)
+    svc.wake_cycle.run({}, None)
     j1 = decisions(svc, "J1")[0]
     assert j1["decision"] == "crisis" and j1["next_wake"] == clock.now + 10
     assert ("bugfix", "CRITICAL") in running(svc)
     clock.now += 10
-    svc.jobs.wake_cycle({}, None)
+    svc.wake_cycle.run({}, None)
     assert [t for t, p in running(svc) if p == "CRITICAL"] == ["bugfix"], "one at a time"
 
 
@@ -223,7 +223,7 @@ def test_issues_without_progress_escalate_to_a_bigger_swarm_then_a_person(
     fire(svc, "CoverageDecreased", "warning", status="resolved", fp="e1", component="coverage")
     svc.reassess()
     svc.jobs.run_now("J1-progress")
-    assert svc.jobs.progress is None
+    assert svc.wake_cycle.progress is None
 
 
 def test_progress_is_a_problem_resolved_or_a_swarm_succeeded() -> None:
@@ -249,7 +249,7 @@ def test_j8_improves_only_when_healthy(hanging: tuple[Service, Clock]) -> None:
 
 def test_j9_scheduler_and_heartbeat_follow_the_mode(tmp_path: Path) -> None:
     svc, clock = make_service(tmp_path, when="2026-11-26T22:59:59+00:00")
-    svc.jobs.start()
+    svc.jobs.start(svc.situation.mode)
     try:
         jobs = {j.id: j for j in svc.jobs.scheduler.get_jobs()}
         assert set(jobs) == {
@@ -356,7 +356,7 @@ budget:
         assert {r["name"] for r in alerts[0]["receivers"]} == {"human", "responder-warning"}
         svc.jobs.run_now("J5")
         assert len(decisions(svc, "J5")) == 2
-        assert svc.jobs.notified == {"day:2026-11-26"}, "told once per period"
+        assert svc.budget_watch.notified == {"day:2026-11-26"}, "told once per period"
     finally:
         svc.runtime.close()
 
@@ -382,9 +382,9 @@ secrets_dir: {load_config(cfg, check_programs=False).secrets_dir}
             ),
             20,
         )
-        assert not svc.pipeline_silent()
-        svc.watchdog_seen -= 91  # no Watchdog for 91 s (monotonic)
-        assert svc.pipeline_silent()
+        assert not svc.watchdog.silent()
+        svc.watchdog.seen -= 91  # no Watchdog for 91 s (monotonic)
+        assert svc.watchdog.silent()
         svc.jobs.run_now("J1")
         svc.reassess()
         assert svc.situation.mode == "CRISIS"

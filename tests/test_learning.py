@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 import bench.learning as bench
 from responder.decide import learning
 from responder.decide.learning import Choice, Learner
-from responder.service.app import ResponderMetrics, Service
+from responder.service.metrics import ResponderMetrics
+from responder.service.worker import Service
 from responder.simulate.scenario import load_scenario
 from responder.state.store import SwarmRow
 from tests.conftest import wait_for, write_config
@@ -85,7 +86,7 @@ def test_a_choice_that_stops_working_is_abandoned_within_the_window(tmp_path: Pa
     cfg = responder_config(tmp_path, "learning: {sizes: [1], window: 4}\n")
     svc = Service(load_config(cfg), clock=Clock("2026-11-26T12:00:00+00:00"), rng=random.Random(1))  # noqa: S311
     store = svc.runtime.store
-    learner: Learner = svc.handler.learner
+    learner: Learner = svc.learner
     try:
         at = 1.0e9
         for i in range(20):
@@ -107,7 +108,7 @@ def test_learning_off_takes_the_configured_size_and_the_types_in_turn(tmp_path: 
     cfg = responder_config(tmp_path, "learning: {enabled: false}\n")
     svc = Service(load_config(cfg), clock=Clock("2026-11-26T12:00:00+00:00"))
     try:
-        learner = svc.handler.learner
+        learner = svc.learner
         picks = [learner.choose("J2", ("coverage", "review")) for _ in range(4)]
         assert [p.choice.type for p in picks] == ["coverage", "review", "coverage", "review"]
         assert {p.reason for p in picks} == {"off"}

@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from responder.intake.webhook import Alert
 from responder.model import Priority
-from responder.service.app import ResponderMetrics, Service
+from responder.service.metrics import ResponderMetrics
+from responder.service.worker import Service
 from tests.conftest import run_cli
 from tests.test_responder import responder_config
 
@@ -57,7 +58,7 @@ def fire(
     fp: str = "f1",
     component: str = "build",
 ) -> None:
-    svc.handler.handle(
+    svc.alerts.handle(
         Alert(
             fp,
             status,

@@ -72,7 +72,7 @@ def test_a_gap_in_deliveries_asks_for_a_look_at_once(tmp_path: Path) -> None:
         svc.reconciler.due = time.monotonic() + 300
         svc.watchdog_arrived()  # on time: no gap
         assert svc.reconciler.due > time.monotonic()
-        svc.watchdog_seen -= WATCHDOG_SILENCE_SECONDS + 1
+        svc.watchdog.seen -= WATCHDOG_SILENCE_SECONDS + 1
         svc.watchdog_arrived()
         assert svc.reconciler.due == 0.0
     finally:

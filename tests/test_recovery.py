@@ -12,7 +12,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from responder.service.app import ResponderMetrics, Service
+from responder.service.metrics import ResponderMetrics
+from responder.service.worker import Service
 from responder.state.store import RecoveryRow
 from tests.conftest import run_cli, wait_for, write_config
 from tests.stack import Stack, one_stack  # noqa: F401
@@ -35,7 +36,7 @@ def service(tmp_path: Path, command: list[str], settle: str = "1h", extra: str =
 
 
 def recovery(svc: Service) -> RecoveryRow:
-    [row] = svc.handler.store.recoveries()
+    [row] = svc.runtime.store.recoveries()
     return row
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 
 from warden.auth import Credentials, fetch
 
@@ -73,3 +74,32 @@ def post_human_alert(
 
 def _rfc3339(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class Notifier:
+    """This responder's way to a person: its Alertmanager and the credentials it shows.
+    Alertmanager judges startsAt/endsAt by the wall clock, whatever clock the
+    responder runs on (the simulator's is virtual)."""
+
+    def __init__(self, alertmanager_url: str, credentials: Credentials | None) -> None:
+        self.url = alertmanager_url
+        self.credentials = credentials
+
+    def tell(
+        self, reason: str, summary: str, description: str, labels: dict[str, str] | None = None
+    ) -> bool:
+        """Tell a person (HumanNeeded); False if it could not be sent."""
+        return post_human_alert(
+            self.url,
+            reason,
+            summary,
+            description,
+            time.time(),
+            labels=labels,
+            credentials=self.credentials,
+        )
+
+    def told(self, reason: str, summary: str, description: str) -> str:
+        """Tell a person, as a sentence for the decision log."""
+        sent = self.tell(reason, summary, description)
+        return f"told a person ({reason})" if sent else f"could not tell a person ({reason})"

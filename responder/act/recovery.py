@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from responder.act.launcher import same_process_alive
+from responder.act.notify import Notifier
 from responder.act.runtime import Runtime
 from responder.model import Priority
 from responder.rules.admission import admit, explain
@@ -60,19 +61,17 @@ class _Run:
 
 Spawn = Callable[[str, str, str, str], list[str]]
 """(alertname, fingerprint, startsAt, context) -> ids of the swarms the policy started."""
-Tell = Callable[[str, str, str], bool]
-"""(alertname, summary, description): tell a person through Alertmanager; whether sent."""
 
 
 class Recoveries:
     """The recovery commands of one responder; owned by its worker thread."""
 
-    def __init__(self, runtime: Runtime, spawn: Spawn, tell: Tell) -> None:
+    def __init__(self, runtime: Runtime, spawn: Spawn, notifier: Notifier) -> None:
         self.runtime = runtime
         self.store = runtime.store
         self.config = runtime.config
         self.spawn = spawn
-        self.tell = tell
+        self.notifier = notifier
         self.folder = self.config.state_dir / "recoveries"
         self._runs: dict[int, _Run] = {}
 
@@ -218,11 +217,12 @@ class Recoveries:
 
     def _tell(self, row: RecoveryRow, why: str, state: str = "told") -> None:
         latest = self._latest(row)
-        self.tell(
-            row.alertname,
+        self.notifier.tell(
+            "alert_unresolved",
             f"{row.alertname} still fires: recovery {row.name} and the swarms did not fix it",
             f"Recovery command `{row.name}` ran ({latest.outcome}: {latest.detail}); {why}. "
             f"Its log: {row.log_path}.",
+            {"unresolved": row.alertname},
         )
         self._step(row, state, why)
 

@@ -162,6 +162,20 @@ class Learner:
         pick = self.choose(work, types)
         return launch(runtime, pick.choice, pick.why, priority, trigger, context, path)
 
+    def start_for_job(
+        self,
+        runtime: Runtime,
+        job: str,
+        types: tuple[str, ...],
+        priority: Priority,
+        trigger: str,
+        context: str,
+        work: str | None = None,
+    ) -> str:
+        """A swarm for a job, chosen for the job's work (`work`, if the job does more
+        than one kind), as the decision log's sentence."""
+        return self.start(runtime, work or job, types, priority, trigger, context, job)[1]
+
     def _sample(self, work: str, options: list[Choice]) -> Pick:
         runs: dict[Choice, list[tuple[bool, float]]] = {c: [] for c in options}
         for type_, size, ok, spend in self.store.work_results(work, self.config.learning.window):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from responder.model import Priority
+from warden.config import PolicySettings
 
 
 @dataclass(frozen=True)
@@ -80,3 +81,17 @@ DEFAULT_POLICIES: dict[str, Policy] = {
     "CollectorFailing": Policy(),
     "Watchdog": Policy(),
 }
+
+
+def policies_from(overrides: dict[str, PolicySettings]) -> dict[str, Policy]:
+    """The seed's policies with `responder.policies` of warden.yml over them."""
+    out = dict(DEFAULT_POLICIES)
+    for name, p in overrides.items():
+        default = out.get(name, Policy())
+        out[name] = Policy(
+            spawn=tuple(Spawn(t, Priority(pr)) for t, pr in p.spawn),
+            max_running=p.max_running,
+            recover=p.recover,
+            host_bound=default.host_bound if p.host_bound is None else p.host_bound,
+        )
+    return out

@@ -36,7 +36,7 @@ from responder.decide import learning
 from responder.decide.wake import PROGRESS_EVERY_SECONDS, problems
 from responder.model import Priority
 from responder.observe import review
-from responder.service.app import Service
+from responder.service.worker import Service
 from responder.simulate.agents import SimAgents, SimClock
 from responder.simulate.scenario import Fault, Scenario
 from warden.config import Config
@@ -315,7 +315,7 @@ def _run(
     while clock.now < end and not broken:
         nxt = min(
             [clock.now + scenario.step, *(t for j, t in due.items() if j not in looks), end]
-            + [w[1] for w in [svc.jobs.next_wake] if w is not None and "J1" in looks]
+            + [w[1] for w in [svc.wake_cycle.next_wake] if w is not None and "J1" in looks]
             + [t for t, _ in events[:1]]
             + [t for t, _ in ending]
             + [t for t in [agents.next_end()] if t is not None]
@@ -348,12 +348,12 @@ def _run(
                 alerts.resolve(what.split(":", 1)[1], now)
         alerts.resend(now)
         svc.watchdog_arrived()
-        woke = svc.jobs.next_wake if "J1" in looks else None
+        woke = svc.wake_cycle.next_wake if "J1" in looks else None
         for job in [
             j for j, t in due.items() if t <= now or (j == "J1" and woke and woke[1] <= now)
         ]:
             if job == "J1":
-                svc.jobs.wake_cycle({}, None)  # PromQL and the exporter are not simulated
+                svc.wake_cycle.run({}, None)  # PromQL and the exporter are not simulated
                 # Its looks on the heartbeat's grid from the start, as J2, J5 and J7 are
                 # on theirs, so their steps coincide.
                 beat = every.get("J1", config.modes[svc.situation.mode].heartbeat)
@@ -369,7 +369,7 @@ def _run(
         # J1's progress watch runs while issues last, and once after to end the watch;
         # at the first step after it is due (steps of 30 s all week long would double
         # the steps, for a watch whose unit is 5 minutes).
-        if problems(svc.view["firing"]) or svc.jobs.progress is not None:
+        if problems(svc.view["firing"]) or svc.wake_cycle.progress is not None:
             due.setdefault(WATCH, now + PROGRESS_EVERY_SECONDS)
         else:
             due.pop(WATCH, None)

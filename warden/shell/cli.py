@@ -70,8 +70,8 @@ def _serve(args: argparse.Namespace, component: str) -> int:
 
         app = make_exporter(config)
     else:
-        from responder.service.app import Service
-        from responder.service.app import make_app as make_responder
+        from responder.service.routes import make_app as make_responder
+        from responder.service.worker import Service
 
         try:
             service = Service(config)

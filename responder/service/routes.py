@@ -1,0 +1,252 @@
+"""The responder's HTTP routes: Alertmanager's webhooks in, metrics and status out.
+
+A webhook is answered at once: authenticated (bearer token, compared in
+constant time), size-limited (413), parsed (400 with the reason, nothing
+stored), then stored in the database and only then acknowledged, so an
+acknowledged alert survives a crash. The worker (`responder.service.worker`)
+does everything else; nothing blocking runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from responder.intake.webhook import BadBody, parse_body
+from responder.observe.metrics import RuntimeMetrics
+from responder.rules.admission import budget_status
+from responder.rules.modes import maintenance_seconds
+from responder.service.metrics import ResponderMetrics
+from responder.service.worker import Service
+from responder.state.errors import StoreUnavailable
+from warden.serve import authorization_is, authorized, read_body, refused
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+SERVICE: web.AppKey[Service] = web.AppKey("service", Service)
+REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+
+
+def make_app(service: Service) -> web.Application:
+    app = web.Application(
+        client_max_size=service.config.responder.max_body_bytes, middlewares=[_errors]
+    )
+    app[SERVICE] = service
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RuntimeMetrics(service.runtime))
+    registry.register(ResponderMetrics(service))
+    app[REGISTRY] = registry
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        service.start()
+        yield
+        await asyncio.get_running_loop().run_in_executor(None, service.stop)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/api/v1/alerts", alerts)
+    app.router.add_post("/api/v1/watchdog", watchdog)
+    app.router.add_post("/api/v1/human", human)
+    app.router.add_get("/api/v1/status", status)
+    app.router.add_post("/api/v1/maintenance", maintenance_start)
+    app.router.add_delete("/api/v1/maintenance", maintenance_stop)
+    app.router.add_post("/api/v1/swarm-types/{type}/resume", resume)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        request.app[SERVICE].reject("too_large")
+        return web.json_response({"error": "body too large"}, status=413)
+    except StoreUnavailable as exc:
+        # Nothing was recorded: a sender that retries (Alertmanager) loses nothing.
+        return web.json_response({"error": str(exc)}, status=503)
+
+
+def _authorized(request: web.Request) -> bool:
+    service = request.app[SERVICE]
+    if authorization_is(request, f"Bearer {service.token}"):
+        return True
+    service.reject("unauthorized")
+    return False
+
+
+def _reader(request: web.Request) -> bool:
+    """Basic auth with the scrape password: Prometheus, or a person reading status."""
+    service = request.app[SERVICE]
+    if authorized(request, service.scrape):
+        return True
+    service.reject("unauthorized")
+    return False
+
+
+def _unauthorized() -> web.Response:
+    return web.json_response(
+        {"error": "missing or wrong bearer token"},
+        status=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def alerts(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    if not _authorized(request):
+        return _unauthorized()
+    raw = await read_body(request)
+    try:
+        parsed = parse_body(raw)
+    except BadBody as exc:
+        service.reject("bad_body")
+        return web.json_response({"error": str(exc)}, status=400)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(
+        None, service.runtime.store.add_inbox, raw, time.time(), service.config.responder.id
+    )
+    service.wake()
+    return web.json_response({"accepted": len(parsed)})
+
+
+async def watchdog(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    if not _authorized(request):
+        return _unauthorized()
+    try:
+        parse_body(await read_body(request))
+    except BadBody as exc:
+        service.reject("bad_body")
+        return web.json_response({"error": str(exc)}, status=400)
+    service.watchdog_arrived()
+    return web.json_response({"ok": True})
+
+
+async def human(request: web.Request) -> web.Response:
+    """What a person must see, kept for `warden status` (the responder's own log)."""
+    service = request.app[SERVICE]
+    if not _authorized(request):
+        return _unauthorized()
+    try:
+        parsed = parse_body(await read_body(request))
+    except BadBody as exc:
+        service.reject("bad_body")
+        return web.json_response({"error": str(exc)}, status=400)
+    for a in parsed:
+        entry = {
+            "at": time.time(),
+            "alert": a.name,
+            "status": a.status,
+            "summary": a.annotations.get("summary", ""),
+        }
+        service.human.append(entry)
+        log.warning("for a person: %s %s: %s", a.name, a.status, entry["summary"])
+    del service.human[:-100]
+    return web.json_response({"accepted": len(parsed)})
+
+
+async def status(request: web.Request) -> web.Response:
+    """From the worker's published view and the runtime's snapshot: never waits on it."""
+    service = request.app[SERVICE]
+    if not _reader(request):
+        return refused()
+    snap, view = service.runtime.snapshot, service.view
+    body = {
+        "mode": service.situation.mode,
+        "escalation": service.situation.escalation,
+        "heartbeat": service.heartbeat,
+        "watchdog_at": service.watchdog.at or None,
+        "pipeline_silent": service.watchdog.silent(),
+        "kill_method": service.runtime.launcher.kill_method,
+        "budget": budget_status(snap.facts),
+        "swarms": [
+            {
+                "id": s.id,
+                "type": s.type,
+                "priority": s.priority,
+                "size": s.size,
+                "trigger": s.trigger,
+                "created_at": s.created_at,
+            }
+            for s in snap.running
+        ],
+        "paused": view["paused"],
+        "decisions": view["decisions"],
+        "dead_letters": {"count": view["dead_letter_count"], "recent": view["dead_letters"]},
+        "for_a_person": service.human[-20:],
+    }
+    return web.json_response(body, dumps=lambda o: json.dumps(o, sort_keys=True, indent=1))
+
+
+async def maintenance_start(request: web.Request) -> web.Response:
+    """Start a maintenance window now: `{"for": "2h"}`."""
+    service = request.app[SERVICE]
+    if not _authorized(request):
+        return _unauthorized()
+    try:
+        asked = json.loads(await read_body(request)).get("for", "")
+    except (ValueError, AttributeError, RecursionError):
+        return web.json_response({"error": 'expected {"for": DURATION} such as "2h"'}, status=400)
+    try:
+        seconds = maintenance_seconds(str(asked))
+    except ValueError as exc:
+        return web.json_response({"error": f'"for": {exc}'}, status=400)
+    now = service.clock()
+    store = service.runtime.store
+    window = await asyncio.wrap_future(
+        service.submit(lambda: store.start_maintenance(now, now + seconds))
+    )
+    return web.json_response({"window": window, "until": now + seconds})
+
+
+async def maintenance_stop(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    if not _authorized(request):
+        return _unauthorized()
+    store = service.runtime.store
+    stopped = await asyncio.wrap_future(
+        service.submit(lambda: store.stop_maintenance(service.clock()))
+    )
+    return web.json_response({"stopped": stopped})
+
+
+async def resume(request: web.Request) -> web.Response:
+    """Lift the circuit breaker's pause of a swarm type (A2)."""
+    service = request.app[SERVICE]
+    if not _authorized(request):
+        return _unauthorized()
+    name = request.match_info["type"]
+    if name not in service.config.swarm_types:
+        known = ", ".join(sorted(service.config.swarm_types))
+        return web.json_response(
+            {"error": f"unknown swarm type {name!r} (known: {known})"}, status=404
+        )
+    resumed = await asyncio.wrap_future(service.submit(lambda: service.resume(name)))
+    return web.json_response({"type": name, "resumed": resumed})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    if not _reader(request):
+        return refused()
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    loop = asyncio.get_running_loop()
+    body = await loop.run_in_executor(None, encoder, request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The worker's heartbeat: 0 until its first step ends, which a supervisor must
+    not take for health (a worker stuck in its first step never beats)."""
+    service = request.app[SERVICE]
+    return web.json_response({"status": "ok", "heartbeat": service.heartbeat, "pid": os.getpid()})

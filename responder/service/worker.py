@@ -1,0 +1,331 @@
+"""The responder's worker: every part built in one place, and the one thread that
+owns them (C1).
+
+`Service` builds the parts in the order they depend on one another, handing
+each only the owners it needs: the store, the current situation, the runtime,
+the claims, the learning, the policies' swarms and recoveries, the alert path
+(`responder.decide.pipeline`), the inbox, the reconciler and the jobs. Then
+its worker thread runs steps: commands handed over, a batch of alerts, the
+situation assessed, agents watched, the view and the state file published.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from responder.act.launcher import Launcher
+from responder.act.notify import Notifier
+from responder.act.recovery import Recoveries
+from responder.act.runtime import Runtime
+from responder.decide.briefing import Briefing
+from responder.decide.learning import Learner
+from responder.decide.pipeline import alert_path
+from responder.decide.situation import CurrentSituation
+from responder.decide.spawner import PolicySwarms
+from responder.decide.stages import AlertCounts
+from responder.intake import reconcile
+from responder.intake.claims import Claims
+from responder.intake.inbox import Inbox
+from responder.intake.reconcile import Reconciler
+from responder.intake.watchdog import Watchdog
+from responder.jobs.budget import BudgetWatchdog
+from responder.jobs.reviews import DailySummary, ProgressReport
+from responder.jobs.scheduler import Job, Jobs, Timetable
+from responder.jobs.swarms import SelfImprovement, SwarmWatchdog
+from responder.jobs.upkeep import ContextCompression, ModeSwitch
+from responder.jobs.wake_cycle import WakeCycle
+from responder.rules import breaker
+from responder.rules.modes import Situation
+from responder.rules.policy import policies_from
+from responder.service import statefile
+from responder.service.owner import Owner
+from responder.state.errors import StoreUnavailable
+from responder.state.store import Store, open_store
+from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Secrets, read_secret
+from warden.config import Config
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+STEP_ALERTS = 200
+STEP_ALERT_SECONDS = 0.5
+"""Alerts one step handles at most, and for how long: a backlog (a storm, or one
+body of thousands of alerts) is worked through step by step, so agents are
+watched meanwhile and the heartbeat shows progress, not a hang."""
+IDLE_WAKE_SECONDS = 5.0
+OUTAGE_RETRY_SECONDS = 1.0
+"""How often a worker whose database is unreachable tries again."""
+
+
+class Service:
+    """The responder's parts and the worker thread that owns them.
+
+    Every change (alerts handled, swarms started and killed, jobs' actions,
+    maintenance windows) runs on the worker: other threads hand it a command
+    (`on_owner`, `submit`) and HTTP readers take `view` and the runtime's
+    snapshot, which the worker publishes after each step.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Callable[[], float] = time.time,
+        launcher: Launcher | None = None,
+        rng: random.Random | None = None,
+        step_alert_seconds: float | None = STEP_ALERT_SECONDS,
+    ) -> None:
+        """`rng`: the learning's exploration (seeded by the simulator, so a run repeats);
+        `step_alert_seconds`: a step's time for alerts (None: STEP_ALERTS alone bound it,
+        as in the simulator, whose runs must not depend on the machine's speed)."""
+        self.config = config
+        self.clock = clock
+        self.step_alert_seconds = step_alert_seconds
+        self.token = read_secret(
+            config.responder.token_file,
+            "responder.token_file",
+            "create it as alertmanager/secrets/README.md says",
+        )
+        secrets = Secrets(config.secrets_dir)
+        secrets.ensure()
+        self.scrape = secrets.credentials(SCRAPE)
+        """What Prometheus (and a person) show to read /metrics and the status API."""
+        self.prometheus = secrets.credentials(PROMETHEUS)
+        self.alertmanager = secrets.credentials(ALERTMANAGER)
+        store = open_store(config)
+        self.owner = Owner(store)
+        self.timetable = Timetable(config)
+        self.current = CurrentSituation(config, store, clock, self.timetable)
+        self.runtime = Runtime(config, store, clock, situation=self.current.get, launcher=launcher)
+        log.info("agents are killed by %s", self.runtime.launcher.kill_method)
+        self.state_file = config.state_dir / "state.json"
+        self.watchdog = Watchdog()
+        self._build_parts(store, rng)
+        self.rejected: dict[str, int] = {}
+        self.heartbeat = 0.0
+        """When the worker last completed a step (0 until the first): it proves progress."""
+        self.human: list[dict[str, Any]] = []
+        self._stop = False
+        self._state_written: tuple[dict[str, Any], float] = ({}, 0.0)
+        self._backlog = False
+        self.view: dict[str, Any] = {}
+        self._publish()
+
+    def _build_parts(self, store: Store, rng: random.Random | None) -> None:
+        """The alert path and the jobs, each part handed only what it needs."""
+        config, runtime, clock, r = self.config, self.runtime, self.clock, self.config.responder
+        self.notifier = Notifier(r.alertmanager_url, self.alertmanager)
+        self.claims = Claims(store, r.id, r.instance, r.claim_lease, clock)
+        self.learner = Learner(config, store, rng)
+        self.policies = policies_from(r.policies)
+        self.counts = AlertCounts()
+        swarms = PolicySwarms(
+            runtime, self.learner, self.claims, self.policies, self.counts.actions
+        )
+        self.recoveries = Recoveries(runtime, swarms.escalate, self.notifier)
+        refill = SwarmWatchdog(config, runtime, self.learner)
+        listen = config.exporter.listen
+        briefing = Briefing(
+            config.state_dir,
+            f"http://{listen.host}:{listen.port}",
+            self.scrape,
+            frozenset(config.stack.other_exporters),
+        )
+        self.alerts = alert_path(
+            store,
+            clock,
+            self.claims,
+            self.current,
+            self.policies,
+            {"J2": refill.run},
+            briefing,
+            self.recoveries,
+            swarms,
+            self.counts,
+        )
+        self.inbox = Inbox(store, self.claims, self.alerts, clock)
+        self.reconciler = Reconciler(
+            lambda: reconcile.read(
+                r.alertmanager_url, self.alertmanager, r.prometheus_url, self.prometheus
+            ),
+            self.owner.on_owner,
+            store,
+            clock,
+        )
+        compress = ContextCompression(config, runtime, self.current)
+        self.wake_cycle = WakeCycle(
+            config,
+            runtime,
+            self.current,
+            self.learner,
+            self.policies,
+            self.recoveries,
+            self.notifier,
+            self.alerts,
+            self.watchdog,
+            self.owner.on_owner,
+            self.scrape,
+            self.prometheus,
+            compress.run,
+        )
+        self.budget_watch = BudgetWatchdog(runtime, self.notifier)
+        table = {
+            "J1": Job(self.wake_cycle.scheduled, on_owner=False, now=self.wake_cycle.forced),
+            "J1-progress": Job(self.wake_cycle.watch_progress),
+            "J2": Job(refill.run),
+            "J5": Job(self.budget_watch.run),
+            "J6": Job(ProgressReport(config, runtime, self.current).run, on_owner=False),
+            "J7": Job(compress.run),
+            "J8": Job(SelfImprovement(runtime, self.current, self.learner).run),
+            "J9": Job(ModeSwitch(runtime, self.current).run),
+            "J10": Job(
+                DailySummary(config, runtime, self.current, self.learner, self.owner.on_owner).run,
+                on_owner=False,
+            ),
+            # Reconciling reads Alertmanager off the worker, then acts on it.
+            "reconcile": Job(self.reconciler.run, on_owner=False),
+        }
+        self.jobs = Jobs(config, self.timetable, table, self.claims, store, self.owner.on_owner)
+
+    @property
+    def situation(self) -> Situation:
+        return self.current.get()
+
+    def reassess(self) -> None:
+        """Mode and escalation from firing alerts and the clock (M1-M4, E, J9)."""
+        self.current.reassess()
+
+    def start(self) -> None:
+        self.owner.start(self._work)
+        self.jobs.start(self.situation.mode)
+
+    def stop(self) -> None:
+        self.jobs.stop()
+        self._stop = True
+        self.owner.wake()
+        self.owner.join(timeout=60)
+        self.runtime.close()
+
+    def wake(self) -> None:
+        self.owner.wake()
+
+    def on_owner(self, fn: Callable[[], T], timeout: float | None = 120.0) -> T:
+        return self.owner.on_owner(fn, timeout)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        return self.owner.submit(fn)
+
+    def _work(self) -> None:
+        outage_since: float | None = None
+        while not self._stop:
+            wait: float | None = None
+            try:
+                self.step()
+            except StoreUnavailable as exc:
+                # Told once, not at every step: steps wait for the server (no
+                # heartbeat meanwhile, so a supervisor and ResponderDown see it).
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                    log.error("%s; steps wait for it, tried every second", exc)
+                wait = OUTAGE_RETRY_SECONDS
+            except Exception:
+                log.exception("responder worker step failed; continuing")
+            else:
+                if outage_since is not None:
+                    log.warning(
+                        "the database is reachable again after %.0f s of outage",
+                        time.monotonic() - outage_since,
+                    )
+                    outage_since = None
+            self.owner.wait(self._idle_wait() if wait is None else wait)
+        self.owner.run_commands()  # none is left waiting on a stopped worker
+
+    def _idle_wait(self) -> float:
+        """Poll agents at poll_interval while any live or waits; otherwise sleep until
+        woken (a webhook, a job, a command) or IDLE_WAKE_SECONDS, for the clock's sake."""
+        if self._backlog:
+            return 0.0
+        snap = self.runtime.snapshot
+        busy = snap.live or snap.waiting or self.runtime.killing()
+        return self.config.responder.poll_interval if busy else IDLE_WAKE_SECONDS
+
+    def step(self) -> None:
+        """One cycle: commands, a batch of alerts, the situation assessed, agents
+        watched, the view and the state file published. Its reads are one view of the
+        store (`Store.one_view`): what its parts read alike is read once."""
+        with self.runtime.store.one_view():
+            self.owner.run_commands()
+            # A step cut short means more may wait: the next comes without a pause.
+            self._backlog = self.inbox.process(STEP_ALERTS, self.step_alert_seconds)
+            self.inbox.take_over()
+            self.claims.lead()
+            self.current.reassess()
+            self.runtime.poll()
+            self.recoveries.poll()
+            self._tell_about_pauses()
+            self.heartbeat = self.clock()
+            self._publish()
+            self._write_state()
+
+    def _tell_about_pauses(self) -> None:
+        """A2: a person hears once of each swarm type the circuit breaker paused,
+        through Alertmanager, with the failure class and the agent's last words."""
+        store = self.runtime.store
+        for p in store.pauses():
+            if p.told_at is not None:
+                continue
+            if not store.tell_once_about_pause(p.type, p.since, self.clock()):
+                continue
+            summary, description = breaker.message(p)
+            labels = {"swarm_type": p.type, "failure_class": p.cls}
+            self.notifier.tell("swarm_type_paused", summary, description, labels)
+
+    def resume(self, swarm_type: str) -> bool:
+        """Lift the circuit breaker's pause of a type (on the owner); False if not paused."""
+        return breaker.resume(self.runtime.store, swarm_type, self.clock())
+
+    def _publish(self) -> None:
+        """The view the status API and the metrics read, replaced whole at every step;
+        in the step's `one_view`, only what a write changed is read again."""
+        store = self.runtime.store
+        self.view = {
+            "decisions": store.decisions(20),
+            "crisis_durations": store.crisis_durations(),
+            "episode_counts": store.episode_counts(),
+            "dead_letters": store.dead_letters(5),
+            "dead_letter_count": store.dead_letter_count(),
+            "last_crisis": store.last_crisis(),
+            "firing": store.firing(),
+            "pending": store.agents(states=("waiting",)),
+            "paused": [vars(p) for p in store.pauses()],
+            "recovery_counts": store.recovery_counts(),
+        }
+
+    def _write_state(self) -> None:
+        """The state file, when its content changed or a heartbeat passed, never more."""
+        state = statefile.build(
+            self.config,
+            self.situation,
+            self.runtime.snapshot,
+            self.view,
+            self.wake_cycle.full_check,
+            self.wake_cycle.next_event(),
+            self.heartbeat,
+        )
+        content = statefile.content_key(state)
+        last, at = self._state_written
+        every = self.config.modes[self.situation.mode].heartbeat
+        if content == last and self.heartbeat - at < every:
+            return
+        statefile.write(self.state_file, state)
+        self._state_written = (content, self.heartbeat)
+
+    def watchdog_arrived(self) -> None:
+        if self.watchdog.arrived():
+            self.reconciler.soon()  # a gap in deliveries: what resolved meanwhile?
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
