@@ -19,7 +19,7 @@ from exporter.scheduler import Scheduler
 from exporter.wiring import build_collectors
 from warden.auth import SCRAPE, Secrets
 from warden.config import Config
-from warden.serve import basic_auth_middleware
+from warden.gates import basic, guard
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def make_app(config: Config) -> web.Application:
     secrets.ensure()
     # Scrapes and the API ask for the scrape password; /healthz only says it lives.
     app = web.Application(
-        middlewares=[basic_auth_middleware(secrets.credentials(SCRAPE), ("/healthz",))]
+        middlewares=[guard({"/healthz": None}, basic(secrets.credentials(SCRAPE)))]
     )
     app[SCHEDULER] = scheduler
     app[REGISTRY] = registry

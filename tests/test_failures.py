@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from responder.act.adapters import make_adapter
 from responder.act.context import PREAMBLE, fence
-from responder.act.runtime import Runtime, SpawnRefused
+from responder.act.live import SpawnRefused
+from responder.act.runtime import Runtime
 from responder.model import Priority
 from responder.observe.metrics import RuntimeMetrics
 from responder.rules.admission import Refusal

@@ -17,7 +17,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from responder.act.launcher import ENV_RUNTIME
-from responder.act.runtime import Runtime, SpawnRefused
+from responder.act.live import SpawnRefused
+from responder.act.runtime import Runtime
 from responder.model import Priority
 from responder.observe.decisions import describe
 from responder.observe.metrics import RuntimeMetrics

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from responder.act.runtime import Runtime, SpawnRefused
+from responder.act.live import SpawnRefused
+from responder.act.runtime import Runtime
 from responder.model import Priority
 from responder.rules.admission import Refusal
 from tests.conftest import Database, fake_swarm_keys, write_config

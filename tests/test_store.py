@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
-from responder.state import store as store_module
+from responder.state import base as store_base
 from responder.state.database import ALEMBIC_MARK, head
 from responder.state.schema import ledger, metadata
 from responder.state.store import AgentRow, LedgerEntry, Store, StoreError, SwarmRow, open_store
@@ -422,7 +422,7 @@ def test_a_view_reads_again_only_what_a_write_changed(
     admission check under `spawn_guard` at once, and by the view once VIEW_SECONDS
     passed."""
     store, other = database.store(), database.store()  # `other`: another process
-    monkeypatch.setattr(store_module, "VIEW_SECONDS", 3600.0)
+    monkeypatch.setattr(store_base, "VIEW_SECONDS", 3600.0)
     selects: list[str] = []
 
     def seen(*args: Any) -> None:
@@ -452,7 +452,7 @@ def test_a_view_reads_again_only_what_a_write_changed(
     with store.one_view():
         assert store.count_running() == 1  # within VIEW_SECONDS of the view's start
     assert store.count_running() == 0  # outside a view: the database
-    monkeypatch.setattr(store_module, "VIEW_SECONDS", 0.0)
+    monkeypatch.setattr(store_base, "VIEW_SECONDS", 0.0)
     with store.one_view():
         assert store.count_running() == 0
     for s in (store, other):

@@ -33,7 +33,6 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.typedefs import Handler, Middleware
 
 from warden.auth import Credentials
 
@@ -225,19 +224,6 @@ def authorization_is(request: web.Request, expected: str) -> bool:
     if connections is not None:
         connections.trust(request.protocol)
     return True
-
-
-def basic_auth_middleware(expected: Credentials, open_paths: tuple[str, ...]) -> Middleware:
-    """Every route but `open_paths` (health checks, which tell nothing) asks for
-    basic auth; a wrong or missing one is 401 with the realm to use."""
-
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in open_paths or authorized(request, expected):
-            return await handler(request)
-        return refused()
-
-    return check
 
 
 def refused() -> web.Response:

@@ -22,36 +22,25 @@ owner died. An agent process is an orphan only if no runtime knows it as live.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
-import os
-import pwd
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from responder.act import cleanup
-from responder.act.adapters import Adapter, make_adapter
+from responder.act import cleanup, ending, spawning
 from responder.act.cgroups import Cgroups
-from responder.act.context import fence, prompt
 from responder.act.launcher import (
-    ENV_AGENT,
-    ENV_RUNTIME,
     Launcher,
-    Placement,
-    Process,
     Processes,
     Stopping,
     Target,
-    inherited_environment,
 )
+from responder.act.live import LiveAgent, PollReport, SpawnRefused
 from responder.act.owners import closed, new_owner, on_host, owner_alive, released
-from responder.act.snapshot import HISTORY_RECOUNT_SECONDS, History, Snapshot
+from responder.act.snapshot import Snapshot, Tallies
 from responder.model import LIVE_AGENT_STATES, AgentState, EndReason, Priority, SwarmState
 from responder.rules import breaker
 from responder.rules.admission import (
@@ -61,51 +50,15 @@ from responder.rules.admission import (
     admit,
     explain,
     gather_facts,
+    unwelcome,
 )
 from responder.rules.failures import EXIT_CANNOT_START, Failure, FailureClass
 from responder.rules.modes import Situation, assess
-from responder.state.store import AgentRow, LedgerEntry, Store, SwarmRow, open_store
-from warden.atomicfile import write_atomic
+from responder.state.store import AgentRow, Store, SwarmRow, open_store
 from warden.config import Config, SwarmType
-from warden.logfollow import FileFollower
-from warden.private import passage
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
-
-
-class SpawnRefused(Exception):
-    """A swarm was not started: `reason` is from the admission rule's closed set."""
-
-    def __init__(self, reason: Refusal, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-
-
-@dataclass
-class _Live:
-    row: AgentRow
-    swarm: SwarmRow
-    type: SwarmType
-    follower: FileFollower
-    adapter: Adapter
-    proc: Process | None = None
-    """Set for agents this process started; None for agents adopted after a restart."""
-    kill: Stopping | None = None
-    why: EndReason | None = None
-    """Set when Warden began killing it: recorded as killed, with this reason."""
-    replace: bool = False
-    """A stuck agent is killed and replaced (a retry), not ended with its swarm."""
-
-
-@dataclass
-class PollReport:
-    """What one poll changed, for the caller to log or act on."""
-
-    ended: list[tuple[str, str]] = field(default_factory=list)
-    """(agent id, outcome)."""
-    swarms_ended: list[tuple[str, str]] = field(default_factory=list)
-    """(swarm id, state)."""
 
 
 class Runtime:
@@ -133,14 +86,11 @@ class Runtime:
         self.host = config.responder.id if self.store.shared else ""
         """Where this runtime's agents run: it adopts, kills and reaps only these."""
         self.owner = new_owner(self.host)
-        self._live: dict[str, _Live] = {}
+        self._live: dict[str, LiveAgent] = {}
         self._foreign: list[Stopping] = []
         """Kills of agents another live runtime owns (`warden swarm kill`)."""
         self.refusals: Counter[tuple[str, str]] = Counter()
-        self._history = History.count(self.store)
-        self._history_at = time.monotonic()
-        self._published_history = self._history.copy()
-        self._history_changed = False
+        self._tallies = Tallies(self.store)
         self.snapshot: Snapshot
         self.adopt(publish=True)
 
@@ -199,10 +149,24 @@ class Runtime:
             facts = self.facts()
             refusal = admit(facts, priority, type_name, cost)
             if refusal is None:
-                swarm = self._new_swarm(stype, type_name, priority, n, trigger, context, facts)
+                swarm = spawning.new_swarm(
+                    self.agents_dir,
+                    stype,
+                    type_name,
+                    priority,
+                    n,
+                    trigger,
+                    context,
+                    facts.period.key,
+                    self.clock(),
+                    self.owner,
+                )
                 # Rows before processes: an agent's process exists only while its row
                 # says it is live, so no runtime can take it for an orphan.
-                agents = [self._new_agent(swarm, slot, 0) for slot in range(n)]
+                agents = [
+                    spawning.new_agent(self.agents_dir, swarm, slot, 0, self.owner)
+                    for slot in range(n)
+                ]
                 self.store.add_swarm(swarm, agents)
         if refusal is not None:
             raise self.refuse(path, refusal, explain(facts, refusal, priority, cost), **ctx)
@@ -213,106 +177,20 @@ class Runtime:
         # runs, so no reader sees work that the same step stops.
         return swarm
 
-    def _new_swarm(
-        self,
-        stype: SwarmType,
-        type_name: str,
-        priority: Priority,
-        n: int,
-        trigger: str,
-        context: str,
-        facts: Facts,
-    ) -> SwarmRow:
-        """A new swarm's row, its context file written and handed to the agents' user."""
-        swarm_id = f"s{uuid.uuid4().hex[:10]}"
-        folder = self.agents_dir / swarm_id
-        passage(self.agents_dir)  # made private (umask 077) if it was not there
-        passage(folder)
-        context_file = folder / "context.md"
-        write_atomic(context_file, fence(context).encode())
-        _hand_over(context_file, stype)
-        return SwarmRow(
-            swarm_id,
-            type_name,
-            str(priority),
-            n,
-            trigger,
-            context,
-            str(context_file),
-            stype.budget_usd,
-            facts.period.key,
-            SwarmState.RUNNING,
-            "",
-            self.clock(),
-            None,
-            self.owner,
-        )
-
-    def _new_agent(
-        self, swarm: SwarmRow, slot: int, attempt: int, retry_at: float | None = None
-    ) -> AgentRow:
-        agent_id = f"{swarm.id}-{slot}-{attempt}"
-        log_path = self.agents_dir / swarm.id / f"{agent_id}.log"
-        state = AgentState.WAITING if retry_at is not None else AgentState.SPAWNING
-        return AgentRow(
-            agent_id,
-            swarm.id,
-            slot,
-            attempt,
-            state,
-            None,
-            None,
-            str(log_path),
-            0,
-            None,
-            None,
-            None,
-            None,
-            retry_at,
-            None,
-            None,
-            None,
-            None,
-            self.owner,
-        )
-
     def _spawn(self, row: AgentRow, swarm: SwarmRow, stype: SwarmType) -> None:
-        values = {
-            "{prompt}": prompt(stype.prompt, swarm.context_file),
-            "{context_file}": swarm.context_file,
-            "{budget_usd}": f"{stype.budget_usd:g}",
-            "{swarm_id}": swarm.id,
-            "{agent_id}": row.id,
-            "{model}": stype.model,
-            "{permission_mode}": stype.permission_mode,
-            "{allowed_tools}": ",".join(stype.allowed_tools),
-        }
-        argv = [values.get(arg, arg) for arg in stype.command]
-        env = {
-            **inherited_environment(),
-            **self._home(stype),
-            **stype.env,
-            ENV_RUNTIME: self.instance,
-            ENV_AGENT: row.id,
-            "WARDEN_SWARM_ID": swarm.id,
-            "WARDEN_SWARM_TYPE": swarm.type,
-            "WARDEN_CONTEXT_FILE": swarm.context_file,
-        }
+        argv = spawning.argv(stype, swarm, row)
+        env = spawning.environment(stype, swarm, row, self.instance, self.config.state_dir)
         log_path = Path(row.log_path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         now = self.clock()
         if row.state != AgentState.SPAWNING:  # a retry: live before its process exists
             row.state = AgentState.SPAWNING
             self.store.update_agent(row.id, state=row.state, retry_at=None)
-        live = _Live(
-            row,
-            swarm,
-            stype,
-            FileFollower(log_path, start_at_end=False),
-            make_adapter(stype.adapter),
-        )
+        live = LiveAgent.following(row, swarm, stype)
         try:
-            live.proc = self.launcher.start(argv, stype.cwd, env, log_path, _placement(stype))
+            live.proc = self.launcher.start(
+                argv, stype.cwd, env, log_path, spawning.placement(stype)
+            )
         except OSError as exc:
             row.started_at = now
             missing = isinstance(exc, FileNotFoundError)
@@ -324,22 +202,6 @@ class Runtime:
         row.pid, row.start_time, row.started_at = live.proc.pid, start_time, now
         self.store.update_agent(row.id, pid=row.pid, start_time=start_time, started_at=now)
         self._live[row.id] = live
-
-    def _home(self, stype: SwarmType) -> dict[str, str]:
-        """An agent running as another user gets a HOME it may write (Claude Code
-        keeps its settings and sessions there): that user's own, or one Warden
-        makes for it under the state folder."""
-        user = _placement(stype).user
-        if user is None:
-            return {}
-        entry = pwd.getpwnam(user)
-        home = Path(entry.pw_dir)
-        if not (home.is_dir() and home.stat().st_uid == entry.pw_uid):
-            passage(self.config.state_dir / "homes")
-            home = self.config.state_dir / "homes" / user
-            home.mkdir(exist_ok=True)
-            os.chown(home, entry.pw_uid, entry.pw_gid)
-        return {"HOME": str(home), "USER": user, "LOGNAME": user}
 
     # -- watching -------------------------------------------------------------
     def poll(self) -> PollReport:
@@ -358,7 +220,7 @@ class Runtime:
         self._publish(self._enforce(report))
         return report
 
-    def _watch(self, live: _Live, now: float, report: PollReport) -> None:
+    def _watch(self, live: LiveAgent, now: float, report: PollReport) -> None:
         row = live.row
         progressed = False
         for line in live.follower.poll():
@@ -391,7 +253,7 @@ class Runtime:
         ):
             self._mark_stuck(live, EndReason.STUCK_SILENT)
 
-    def _mark_stuck(self, live: _Live, why: EndReason) -> None:
+    def _mark_stuck(self, live: LiveAgent, why: EndReason) -> None:
         """W3/W4: a stuck agent is killed and replaced (a retry, with its backoff)."""
         live.row.state = AgentState.STUCK
         self.store.update_agent(live.row.id, state=AgentState.STUCK)
@@ -400,133 +262,49 @@ class Runtime:
         )
         self._begin_kill([live], why, replace=True)
 
-    def _exit_status(self, live: _Live) -> tuple[int | None, bool]:
+    def _exit_status(self, live: LiveAgent) -> tuple[int | None, bool]:
         """(exit code or None if unknown, whether the agent is gone)."""
         if live.proc is not None:
             code = live.proc.poll()
             return code, code is not None
         return None, not self.launcher.alive(live.row.pid, live.row.start_time)
 
-    def _end(self, live: _Live, exit_code: int | None, report: PollReport) -> None:
+    def _end(self, live: LiveAgent, exit_code: int | None, report: PollReport) -> None:
         """Record how an agent ended, pay for it, and retry it or settle its swarm."""
-        row, result, now = live.row, live.adapter.result, self.clock()
+        row, now = live.row, self.clock()
         stored = self.store.agent(row.id)
         if stored is not None and not AgentState(stored.state).live:
             self._forget(live)
             return  # settled already (a retry of this step after a crash)
-        error = bool(result and result.is_error)
         swarm = self.store.swarm(row.swarm_id)
         swarm_over = swarm is not None and swarm.state != SwarmState.RUNNING
-        why = live.why
-        death: str | None = None
-        if why is None and swarm_over and exit_code != 0:
-            why = EndReason.SWARM_KILLED  # its swarm was ended by another Warden command
-        failure: Failure | None = None
-        if why is not None:
-            state = AgentState.KILLED
-            if why in (EndReason.STUCK_SILENT, EndReason.STUCK_SPAWNING):
-                failure = Failure(FailureClass.STUCK, f"{why.stuck}: killed and replaced")
-        elif not error and (exit_code == 0 or (exit_code is None and result is not None)):
-            state = AgentState.SUCCEEDED
-        else:
-            state = AgentState.FAILED
-            failure = live.adapter.failure(exit_code)
-            if error:
-                death = "error"
-            elif exit_code is not None and exit_code in (-9, -15):
-                death = "killed"
-            else:
-                death = "crashed"
-        # A run that never became the agent (its program missing, its arguments
-        # refused) spent nothing; any other run that did not report is charged its cap.
-        never_ran = failure is not None and failure.cls in (
-            FailureClass.NOT_FOUND,
-            FailureClass.USAGE,
-        )
-        started = row.started_at is not None and row.pid is not None and not never_ran
-        cap = live.type.budget_usd
-        reported = result.cost_usd if result and result.cost_usd is not None else None
-        amount = reported if reported is not None else (cap if started else 0.0)
-        refused = live.adapter.refused_cost
-        if refused is not None:
-            log.warning(
-                "agent %s (%s) reported %s as its cost, which is not a cost: "
-                "charged $%.2f as a run that reported none",
-                row.id,
-                live.swarm.type,
-                refused,
-                amount,
-            )
-            self.store.log_decision(
-                "cost_refused",
-                {
-                    "agent": row.id,
-                    "type": live.swarm.type,
-                    "reported": refused,
-                    "charged_usd": amount,
-                },
-                now,
-            )
-        if amount > cap:
-            # A run is charged at most its cap: what the guard reserved for it.
-            self.store.log_decision(
-                "charge_clamped",
-                {"agent": row.id, "reported_usd": amount, "cap_usd": cap},
-                now,
-            )
-            amount = cap
-        ledger = LedgerEntry(
-            row.id,
-            row.swarm_id,
-            live.swarm.type,
-            live.swarm.period,
-            amount,
-            int(reported is None and started),
-            now,
-            reported if reported is not None and reported > cap else None,
-        )
-        self.store.end_agent(
-            row.id,
-            ledger,
-            state=state,
-            ended_at=now,
-            exit_code=exit_code,
-            death_reason=death,
-            end_reason=None if why is None else str(why),
-            cost_usd=amount,
-            result_error=None if result is None else int(error),
-            failure_class=None if failure is None else str(failure.cls),
-            failure_text=None if failure is None else failure.text,
-            cost_refused=refused,
-        )
-        row.state = state
+        end = ending.classify(live.adapter, exit_code, live.why, swarm_over)
+        ran = row.started_at is not None and row.pid is not None
+        paid = ending.charge(live.adapter, end, ran, live.type.budget_usd)
+        ending.note_charge(self.store, live, paid, now)
+        ending.record(self.store, live, end, paid, exit_code, now)
         # Forgotten only once its end is written: a store that failed (a database
         # outage) leaves it watched, and the next poll ends it with what it printed.
         self._forget(live)
-        report.ended.append((row.id, state))
-        h = self._history
-        h.spend_by_type[live.swarm.type] = h.spend_by_type.get(live.swarm.type, 0.0) + amount
-        if death is not None:
-            h.deaths[(live.swarm.type, death)] += 1
-        if why is not None:
-            h.ended_by_warden[(live.swarm.type, str(why))] += 1
-        if failure is not None:
-            h.failures[(live.swarm.type, str(failure.cls))] += 1
-        if refused is not None:
-            h.refused_costs[live.swarm.type] += 1
-        self._history_changed = True
-        if state == AgentState.FAILED and failure is not None and failure.cls.permanent:
+        report.ended.append((row.id, end.state))
+        self._tallies.agent_ended(
+            live.swarm.type, paid.amount, end, live.adapter.refused_cost is not None
+        )
+        failure = end.failure
+        if end.state == AgentState.FAILED and failure is not None and failure.cls.permanent:
             breaker.trip(self.store, live.type, failure, now)
-        if swarm_over or failure is None or (state == AgentState.KILLED and not live.replace):
+        if swarm_over or failure is None or (end.state == AgentState.KILLED and not live.replace):
             return
         self._retry_or_fail(live, failure, now, report)
 
-    def _forget(self, live: _Live) -> None:
+    def _forget(self, live: LiveAgent) -> None:
         self._live.pop(live.row.id, None)
         live.follower.close()
         self.launcher.forget(live.row.swarm_id, live.row.id)
 
-    def _retry_or_fail(self, live: _Live, failure: Failure, now: float, report: PollReport) -> None:
+    def _retry_or_fail(
+        self, live: LiveAgent, failure: Failure, now: float, report: PollReport
+    ) -> None:
         """Transient failures are retried with backoff (at least what the API asked
         to wait); a permanent one, or the last retry, fails the swarm, saying why."""
         row, stype, swarm = live.row, live.type, live.swarm
@@ -544,7 +322,10 @@ class Runtime:
             return
         delay = min(MAX_BACKOFF_SECONDS, stype.retry_backoff * 2**row.attempt)
         delay = max(delay, min(MAX_BACKOFF_SECONDS, failure.retry_after or 0.0))
-        self.store.add_agent(self._new_agent(swarm, row.slot, row.attempt + 1, now + delay))
+        retry = spawning.new_agent(
+            self.agents_dir, swarm, row.slot, row.attempt + 1, self.owner, now + delay
+        )
+        self.store.add_agent(retry)
 
     def _start_due_retries(self, now: float, report: PollReport) -> None:
         for row in self.store.agents(states=(AgentState.WAITING,), owner=self.owner):
@@ -597,11 +378,9 @@ class Runtime:
                     failure=str(FailureClass.TIMEOUT),
                 )
                 continue
-            latest: dict[int, AgentRow] = {}
-            for a in self.store.agents(swarm.id):
-                latest[a.slot] = a
+            latest = {a.slot: a.state for a in self.store.agents(swarm.id)}  # the last try
             if len(latest) == swarm.size and all(
-                a.state == AgentState.SUCCEEDED for a in latest.values()
+                state == AgentState.SUCCEEDED for state in latest.values()
             ):
                 self._end_swarm(
                     swarm.id, SwarmState.SUCCEEDED, None, "all agents succeeded", report
@@ -613,30 +392,17 @@ class Runtime:
 
     def _enforce(self, report: PollReport) -> Facts | None:
         """Stop own swarms the admission rule no longer lets run (R4, mode, budget
-        tiers), then, past the mode's cap on concurrent swarms (a mode with a lower
-        cap began), the least urgent and youngest first. Returns the facts it judged
-        by when it stopped nothing (they still hold, the snapshot takes them)."""
+        tiers, the mode's cap). Returns the facts it judged by when it stopped nothing
+        (they still hold, the snapshot takes them)."""
         running = self.store.swarms(SwarmState.RUNNING, owner=self.owner)
         if not running:
             return None
         facts = self.facts()
-        kept = []
-        for swarm in running:
-            priority = Priority(swarm.priority)
-            refusal = admit(facts, priority, swarm.type)
-            if refusal is None:
-                kept.append(swarm)
-                continue
-            detail = explain(facts, refusal, priority, None)
+        stop = unwelcome(facts, running)
+        for swarm, refusal, detail in stop:
             self.refuse("keep", refusal, detail, type=swarm.type, swarm=swarm.id)
             self._end_swarm(swarm.id, SwarmState.KILLED, refusal.end_reason, detail, report)
-        excess = facts.running - (len(running) - len(kept)) - facts.mode_settings.max_swarms
-        by_urgency = sorted(kept, key=lambda s: (Priority(s.priority).rank, s.created_at))
-        for swarm in by_urgency[len(by_urgency) - max(0, excess) :]:
-            detail = explain(facts, Refusal.MODE_CAPACITY, Priority(swarm.priority), None)
-            self.refuse("keep", Refusal.MODE_CAPACITY, detail, type=swarm.type, swarm=swarm.id)
-            self._end_swarm(swarm.id, SwarmState.KILLED, EndReason.MODE, detail, report)
-        return facts if len(kept) == len(running) and excess <= 0 else None
+        return None if stop else facts
 
     def _end_swarm(
         self,
@@ -657,8 +423,7 @@ class Runtime:
             report.swarms_ended.append((swarm_id, state))
             swarm = self.store.swarm(swarm_id)
             assert swarm is not None
-            self._history.add_swarm(swarm, str(state), now - swarm.created_at)
-            self._history_changed = True
+            self._tallies.swarm_ended(swarm, str(state), now - swarm.created_at)
         if why is not None:
             self._begin_kill([lv for lv in self._live.values() if lv.row.swarm_id == swarm_id], why)
             for row in self.store.agents(swarm_id, states=(AgentState.WAITING,)):
@@ -667,7 +432,7 @@ class Runtime:
                 )
 
     # -- killing --------------------------------------------------------------
-    def _begin_kill(self, lives: list[_Live], why: EndReason, replace: bool = False) -> None:
+    def _begin_kill(self, lives: list[LiveAgent], why: EndReason, replace: bool = False) -> None:
         """SIGTERM now; `poll` sends SIGKILL after the grace and records the end."""
         for live in lives:
             if live.kill is not None:
@@ -676,7 +441,7 @@ class Runtime:
             target = Target(live.row.pid, live.row.swarm_id, live.row.id)
             live.kill = self.launcher.terminate([target], live.type.kill_grace)
 
-    def _advance_kill(self, live: _Live, report: PollReport) -> None:
+    def _advance_kill(self, live: LiveAgent, report: PollReport) -> None:
         assert live.kill is not None
         if not live.kill.step():
             if live.kill.overdue:
@@ -755,23 +520,11 @@ class Runtime:
             stype = self.config.swarm_types.get(swarm.type) or next(
                 iter(self.config.swarm_types.values())
             )
-            live = _Live(
-                row,
-                swarm,
-                stype,
-                FileFollower(Path(row.log_path), start_at_end=False),
-                make_adapter(stype.adapter),
-            )
+            live = LiveAgent.following(row, swarm, stype)
             for line in live.follower.poll():
                 live.adapter.feed(line)
             if self.launcher.alive(row.pid, row.start_time):
-                # Its last output is when its log last grew. The file's
-                # mtime is on the kernel's real-time clock; its age is
-                # carried over to this runtime's clock (which may be set).
-                with contextlib.suppress(OSError):
-                    mtime = Path(row.log_path).stat().st_mtime
-                    age = max(0.0, time.clock_gettime(time.CLOCK_REALTIME) - mtime)
-                    row.last_progress_at = self.clock() - age
+                live.carry_progress(self.clock())
                 self._live[row.id] = live
             else:
                 self._end(live, None, report)
@@ -799,8 +552,7 @@ class Runtime:
         return pids
 
     def prune(self, before: float) -> int:
-        """J7: history older than `before` is compacted (see Store.prune) and the
-        folders of swarms that ended before it (contexts, logs) are removed."""
+        """J7: older history compacted (Store.prune), old swarms' folders removed."""
         return cleanup.remove_old(self.config, self.store, before).swarms
 
     def live_agents(self) -> list[AgentRow]:
@@ -822,19 +574,9 @@ class Runtime:
             tuple(self.live_agents()),
             running,
             dict(waiting),
-            self._current_history(),
+            self._tallies.published(),
             dict(self.refusals),
         )
-
-    def _current_history(self) -> History:
-        """A copy for readers, made only when the tallies changed."""
-        if time.monotonic() - self._history_at > HISTORY_RECOUNT_SECONDS:
-            self._history, self._history_at = History.count(self.store), time.monotonic()
-            self._history_changed = True
-        if self._history_changed:
-            self._published_history = self._history.copy()
-            self._history_changed = False
-        return self._published_history
 
     def drop(self) -> None:
         """Forget everything without a word to the store: what a SIGKILL of the
@@ -856,22 +598,3 @@ class Runtime:
             self.store.release(self.owner, released(self.host))
         closed(self.owner)
         self.store.close()
-
-
-def _placement(stype: SwarmType) -> Placement:
-    """Whom the type's agents run as: its `user` when Warden is root (A3), else
-    Warden's own user (only root may start processes as another); and its limits."""
-    if os.geteuid() != 0:
-        return Placement(memory_max=stype.memory_max, pids_max=stype.pids_max)
-    return Placement(stype.user, stype.group, stype.memory_max, stype.pids_max)
-
-
-def _hand_over(context_file: Path, stype: SwarmType) -> None:
-    """The context belongs to the agents' user (written 0600 by root, they could not
-    read it). Its folder stays Warden's, a passage: the agents' logs are opened
-    there by root, which must never follow a link an agent put in their place."""
-    user = _placement(stype).user
-    if user is None:
-        return
-    entry = pwd.getpwnam(user)
-    os.chown(context_file, entry.pw_uid, entry.pw_gid)

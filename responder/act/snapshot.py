@@ -9,9 +9,11 @@ step pays for the whole history.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from responder.act.ending import Ending
 from responder.rules.admission import Facts
 from responder.state.store import AgentRow, Store, SwarmRow
 
@@ -58,6 +60,18 @@ class History:
         within = [v + (seconds <= b) for v, b in zip(le, DURATION_BUCKETS, strict=True)]
         self.finished[(swarm.type, swarm.size, state)] = (n + 1, total + seconds, within)
 
+    def add_agent(self, kind: str, amount: float, end: Ending, cost_refused: bool) -> None:
+        """An agent of `kind` ended so, charged `amount`."""
+        self.spend_by_type[kind] = self.spend_by_type.get(kind, 0.0) + amount
+        if end.death is not None:
+            self.deaths[(kind, end.death)] += 1
+        if end.why is not None:
+            self.ended_by_warden[(kind, str(end.why))] += 1
+        if end.failure is not None:
+            self.failures[(kind, str(end.failure.cls))] += 1
+        if cost_refused:
+            self.refused_costs[kind] += 1
+
     def copy(self) -> History:
         return History(
             Counter(self.deaths),
@@ -82,3 +96,34 @@ class Snapshot:
     history: History
     refusals: dict[tuple[str, str], int]
     """(path, reason) -> refusals, since this runtime started."""
+
+
+class Tallies:
+    """The runtime's `History`: counted from the store at start and every
+    HISTORY_RECOUNT_SECONDS (work other runtimes ended), kept up by the owner as
+    its work ends, and copied for readers only when it changed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.now = History.count(store)
+        self._counted_at = time.monotonic()
+        self._published = self.now.copy()
+        self._changed = False
+
+    def agent_ended(self, kind: str, amount: float, end: Ending, cost_refused: bool) -> None:
+        self.now.add_agent(kind, amount, end, cost_refused)
+        self._changed = True
+
+    def swarm_ended(self, swarm: SwarmRow, state: str, seconds: float) -> None:
+        self.now.add_swarm(swarm, state, seconds)
+        self._changed = True
+
+    def published(self) -> History:
+        """A copy for readers, made only when the tallies changed."""
+        if time.monotonic() - self._counted_at > HISTORY_RECOUNT_SECONDS:
+            self.now, self._counted_at = History.count(self.store), time.monotonic()
+            self._changed = True
+        if self._changed:
+            self._published = self.now.copy()
+            self._changed = False
+        return self._published

@@ -20,7 +20,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from responder.act.runtime import Runtime, SpawnRefused
+from responder.act.live import SpawnRefused
+from responder.act.runtime import Runtime
 from responder.model import Priority
 from responder.state.store import Store, SwarmRow
 from warden.config import Config, ScheduleSettings

@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from responder.state.store import EPISODE_SKEW_SECONDS, Store
+from responder.state.queries import EPISODE_SKEW_SECONDS
+from responder.state.store import Store
 from warden.auth import Credentials, fetch, fetch_with_headers
 from warden.rfc3339 import instant
 

@@ -26,15 +26,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from responder.model import EndReason, Priority
 from responder.rules.budget import TIERS, Period, tier
 from responder.rules.modes import Situation
+from responder.state.store import Store, SwarmRow
 from warden.config import BudgetSettings, Config, ModeSettings
-
-if TYPE_CHECKING:
-    from responder.state.store import Store
 
 
 class Refusal(StrEnum):
@@ -244,3 +242,24 @@ def budget_status(facts: Facts) -> dict[str, Any]:
             c.name: {"cap_usd": c.cap_usd, "spend_usd": c.spend_usd} for c in facts.ceilings
         },
     }
+
+
+def unwelcome(facts: Facts, running: list[SwarmRow]) -> list[tuple[SwarmRow, Refusal, str]]:
+    """The running swarms to stop, with why: those the rule no longer lets run (R4,
+    the mode, the budget tiers), then, past the mode's cap on concurrent swarms (a
+    mode with a lower cap began), the least urgent and youngest first."""
+    stop: list[tuple[SwarmRow, Refusal, str]] = []
+    kept = []
+    for swarm in running:
+        priority = Priority(swarm.priority)
+        refusal = admit(facts, priority, swarm.type)
+        if refusal is None:
+            kept.append(swarm)
+        else:
+            stop.append((swarm, refusal, explain(facts, refusal, priority, None)))
+    excess = facts.running - (len(running) - len(kept)) - facts.mode_settings.max_swarms
+    by_urgency = sorted(kept, key=lambda s: (Priority(s.priority).rank, s.created_at))
+    for swarm in by_urgency[len(by_urgency) - max(0, excess) :]:
+        detail = explain(facts, Refusal.MODE_CAPACITY, Priority(swarm.priority), None)
+        stop.append((swarm, Refusal.MODE_CAPACITY, detail))
+    return stop

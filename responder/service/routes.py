@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -27,10 +27,10 @@ from responder.rules.modes import maintenance_seconds
 from responder.service.metrics import ResponderMetrics
 from responder.service.worker import Service
 from responder.state.errors import StoreUnavailable
-from warden.serve import authorization_is, authorized, read_body, refused
+from warden.gates import Failure, basic, bearer, guard
+from warden.serve import read_body
 
 log = logging.getLogger(__name__)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 SERVICE: web.AppKey[Service] = web.AppKey("service", Service)
@@ -38,8 +38,25 @@ REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegist
 
 
 def make_app(service: Service) -> web.Application:
+    sender, reader = bearer(service.token), basic(service.scrape)
+    gates = {
+        "/api/v1/alerts": sender,
+        "/api/v1/watchdog": sender,
+        "/api/v1/human": sender,
+        "/api/v1/maintenance": sender,
+        "/api/v1/swarm-types/{type}/resume": sender,
+        "/api/v1/status": reader,
+        "/metrics": reader,
+    }
+    failures: dict[type[Exception], Failure] = {
+        BadBody: Failure(400, "bad_body"),
+        web.HTTPRequestEntityTooLarge: Failure(413, "too_large", "body too large"),
+        # Nothing was recorded: a sender that retries (Alertmanager) loses nothing.
+        StoreUnavailable: Failure(503),
+    }
     app = web.Application(
-        client_max_size=service.config.responder.max_body_bytes, middlewares=[_errors]
+        client_max_size=service.config.responder.max_body_bytes,
+        middlewares=[guard(gates, None, failures, service.reject)],
     )
     app[SERVICE] = service
     registry = CollectorRegistry(auto_describe=False)
@@ -65,53 +82,10 @@ def make_app(service: Service) -> web.Application:
     return app
 
 
-@web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        request.app[SERVICE].reject("too_large")
-        return web.json_response({"error": "body too large"}, status=413)
-    except StoreUnavailable as exc:
-        # Nothing was recorded: a sender that retries (Alertmanager) loses nothing.
-        return web.json_response({"error": str(exc)}, status=503)
-
-
-def _authorized(request: web.Request) -> bool:
-    service = request.app[SERVICE]
-    if authorization_is(request, f"Bearer {service.token}"):
-        return True
-    service.reject("unauthorized")
-    return False
-
-
-def _reader(request: web.Request) -> bool:
-    """Basic auth with the scrape password: Prometheus, or a person reading status."""
-    service = request.app[SERVICE]
-    if authorized(request, service.scrape):
-        return True
-    service.reject("unauthorized")
-    return False
-
-
-def _unauthorized() -> web.Response:
-    return web.json_response(
-        {"error": "missing or wrong bearer token"},
-        status=401,
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-
-
 async def alerts(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    if not _authorized(request):
-        return _unauthorized()
     raw = await read_body(request)
-    try:
-        parsed = parse_body(raw)
-    except BadBody as exc:
-        service.reject("bad_body")
-        return web.json_response({"error": str(exc)}, status=400)
+    parsed = parse_body(raw)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(
         None, service.runtime.store.add_inbox, raw, time.time(), service.config.responder.id
@@ -122,13 +96,7 @@ async def alerts(request: web.Request) -> web.Response:
 
 async def watchdog(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    if not _authorized(request):
-        return _unauthorized()
-    try:
-        parse_body(await read_body(request))
-    except BadBody as exc:
-        service.reject("bad_body")
-        return web.json_response({"error": str(exc)}, status=400)
+    parse_body(await read_body(request))
     service.watchdog_arrived()
     return web.json_response({"ok": True})
 
@@ -136,13 +104,7 @@ async def watchdog(request: web.Request) -> web.Response:
 async def human(request: web.Request) -> web.Response:
     """What a person must see, kept for `warden status` (the responder's own log)."""
     service = request.app[SERVICE]
-    if not _authorized(request):
-        return _unauthorized()
-    try:
-        parsed = parse_body(await read_body(request))
-    except BadBody as exc:
-        service.reject("bad_body")
-        return web.json_response({"error": str(exc)}, status=400)
+    parsed = parse_body(await read_body(request))
     for a in parsed:
         entry = {
             "at": time.time(),
@@ -159,8 +121,6 @@ async def human(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     """From the worker's published view and the runtime's snapshot: never waits on it."""
     service = request.app[SERVICE]
-    if not _reader(request):
-        return refused()
     snap, view = service.runtime.snapshot, service.view
     body = {
         "mode": service.situation.mode,
@@ -192,8 +152,6 @@ async def status(request: web.Request) -> web.Response:
 async def maintenance_start(request: web.Request) -> web.Response:
     """Start a maintenance window now: `{"for": "2h"}`."""
     service = request.app[SERVICE]
-    if not _authorized(request):
-        return _unauthorized()
     try:
         asked = json.loads(await read_body(request)).get("for", "")
     except (ValueError, AttributeError, RecursionError):
@@ -212,8 +170,6 @@ async def maintenance_start(request: web.Request) -> web.Response:
 
 async def maintenance_stop(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    if not _authorized(request):
-        return _unauthorized()
     store = service.runtime.store
     stopped = await asyncio.wrap_future(
         service.submit(lambda: store.stop_maintenance(service.clock()))
@@ -224,8 +180,6 @@ async def maintenance_stop(request: web.Request) -> web.Response:
 async def resume(request: web.Request) -> web.Response:
     """Lift the circuit breaker's pause of a swarm type (A2)."""
     service = request.app[SERVICE]
-    if not _authorized(request):
-        return _unauthorized()
     name = request.match_info["type"]
     if name not in service.config.swarm_types:
         known = ", ".join(sorted(service.config.swarm_types))
@@ -237,8 +191,6 @@ async def resume(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    if not _reader(request):
-        return refused()
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     loop = asyncio.get_running_loop()
     body = await loop.run_in_executor(None, encoder, request.app[REGISTRY])

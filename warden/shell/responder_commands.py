@@ -23,7 +23,8 @@ from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 from responder.act import cleanup
-from responder.act.runtime import Runtime, SpawnRefused
+from responder.act.live import SpawnRefused
+from responder.act.runtime import Runtime
 from responder.model import LIVE_AGENT_STATES, EndReason, Priority
 from responder.observe import review
 from responder.observe.decisions import level_name, mode_name

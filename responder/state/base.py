@@ -1,0 +1,261 @@
+"""The store's one database layer: connections per thread, transactions, the
+fleet's admission guard and the step's read view; every kind of state is
+read and written through it (`responder.state.store` composes them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    event,
+)
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import Insert, UpdateBase
+
+from responder.model import LIVE_AGENT_STATES as LIVE_STATES
+from responder.state.database import (
+    check_current,
+    describe,
+    engine_for,
+    is_postgresql,
+    migrate,
+    unusable,
+)
+from responder.state.errors import StoreError, StoreUnavailable
+from responder.state.queries import (
+    ANY_TABLE,
+    Q,
+    budget_sums_query,
+    insert_ignore_pg,
+    insert_ignore_sqlite,
+    tables_read,
+)
+from responder.state.rows import AnyRow
+
+VIEW_SECONDS = 1.0
+"""How long a thread's reads in `one_view` stand while this process writes none of
+their tables: how late another process's writes may be seen outside admission."""
+
+
+class StoreBase:
+    """The state, on the engine `target` names: a SQLite file (a path) or a
+    PostgreSQL URL.
+
+    Safe to share between threads, with no Python lock held while the
+    database works: each thread has a connection of its own for reads (each
+    statement on its own, no transaction left open) and one for its write
+    transactions. The responder's threads are few and long-lived (the worker,
+    the jobs, the HTTP executor), so these are few.
+    """
+
+    def __init__(
+        self, target: Path | str, read_only: bool = False, password: str | None = None
+    ) -> None:
+        self.name = describe(target)
+        self.shared = is_postgresql(target)
+        """On a server that responders of other hosts may share (PostgreSQL)."""
+        self.identity = self.name if self.shared else str(Path(target).resolve())
+        """What tells this database from another: the file, or the server and database."""
+        self.read_only = read_only
+        self._marks = itertools.count(1)
+        self._written: dict[str, int] = {}
+        """Table -> a mark new at each committed write to it (`one_view`'s reads)."""
+        self.engine = engine_for(target, read_only, password)
+        try:
+            if read_only:
+                check_current(self.engine, self.name)
+            else:
+                migrate(self.engine, self.name)
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise StoreError(unusable(self.name, exc)) from exc
+        except StoreError:
+            self.engine.dispose()
+            raise
+        self._dialect = self.engine.dialect.name
+        self._local = threading.local()
+        # SQLite has one writer at a time: this process's writers queue here and
+        # are woken at once, instead of polling the file lock in SQLite's busy
+        # handler (which sleeps up to 100 ms between tries). PostgreSQL locks rows.
+        self._writer: AbstractContextManager[Any] = (
+            nullcontext() if self.shared else threading.Lock()
+        )
+        self._outages = 0
+        """Outages seen: a connection opened before the latest is opened again."""
+        self._opened: list[Connection] = []
+        self._opened_lock = threading.Lock()  # held only to list a new connection
+
+    def close(self) -> None:
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+        self.engine.dispose()
+
+    def _connection(self, kind: str) -> Connection:
+        """This thread's connection for `kind` ("read" or "write"), opened on first use,
+        and again after an outage seen by any thread: the server that came back
+        cut every connection of before, idle ones too."""
+        conn: Connection | None = getattr(self._local, kind, None)
+        opened_in = getattr(self._local, f"{kind}_outages", 0)
+        if conn is None or conn.closed:
+            pass
+        elif opened_in != self._outages and not conn.in_transaction():
+            conn.invalidate()  # no rollback tried on a connection the server dropped
+            conn.close()
+        if conn is None or conn.closed:
+            setattr(self._local, f"{kind}_outages", self._outages)
+            conn = self.engine.connect()
+            if kind == "read":
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                conn.execution_options(write=True)
+                event.listen(conn, "before_execute", self._note_write)
+            setattr(self._local, kind, conn)
+            with self._opened_lock:
+                self._opened = [c for c in self._opened if not c.closed] + [conn]
+        return conn
+
+    @contextmanager
+    def _reaching(self, kind: str) -> Iterator[Connection]:
+        """This thread's `kind` connection, with a lost server told as StoreUnavailable.
+
+        A server that went away (a restart, a failover) invalidates the
+        connection. A write transaction is rolled back by its `begin()`; a
+        reader's connection (autocommit, but begun all the same) is rolled back
+        here, so that the next statement connects afresh instead of every later
+        one failing on the invalid transaction."""
+        conn: Connection | None = None
+        try:
+            conn = self._connection(kind)
+            yield conn
+        except DBAPIError as exc:
+            if kind == "read" and conn is not None:
+                conn.rollback()
+            if self.shared and (exc.connection_invalidated or isinstance(exc, OperationalError)):
+                self._outages += 1
+                raise StoreUnavailable(unusable(self.name, exc)) from exc
+            raise
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """One atomic write transaction; rolled back whole if anything in it fails.
+        Inside `spawn_guard` (on the same thread) it joins the guard's transaction."""
+        with self._reaching("write") as conn:
+            if conn.in_transaction():
+                yield conn
+                return
+            writing: set[str] = set()
+            self._local.writing = writing
+            with self._writer, conn.begin():
+                yield conn
+        for name in writing:
+            self._written[name] = next(self._marks)
+
+    def _note_write(self, conn: Connection, clause: Any, *_: Any) -> None:
+        """What a write transaction writes, by table (its statements' `table`); a
+        statement of another kind than a DML or a SELECT may write anything."""
+        if isinstance(clause, UpdateBase):
+            self._local.writing.add(getattr(clause.table, "name", ANY_TABLE))
+        elif not isinstance(clause, Select):
+            self._local.writing.add(ANY_TABLE)
+
+    @contextmanager
+    def spawn_guard(self) -> Iterator[None]:
+        """The fleet-wide admission lock, for a check and the start it allows.
+
+        Every responder sharing this database admits work one at a time: the
+        check reads what is spent and committed, and the swarm (or retry) it
+        admits is written live before the lock is let go, so the next check
+        counts it. On SQLite the write lock (BEGIN IMMEDIATE) is the guard;
+        on PostgreSQL a transaction-scoped advisory lock. The store's writes
+        made inside join the guard's transaction; an exception undoes them."""
+        with self._tx() as db:
+            if self._dialect == "postgresql":
+                db.execute(Q.spawn_lock)
+            yield
+
+    def budget_sums(
+        self, period: str, windows: list[tuple[float, float]]
+    ) -> tuple[float, float, list[float]]:
+        """(the period's spend, what live agents may still spend, the spend in each
+        [start, end) window), read in one statement: one snapshot, so an agent
+        ending in between is counted in one sum or the other, never in neither."""
+        params: dict[str, Any] = {"period": period, "states": list(LIVE_STATES)}
+        for i, (start, end) in enumerate(windows):
+            params[f"start{i}"], params[f"end{i}"] = start, end
+        row = self._rows(budget_sums_query(len(windows)), **params)[0]
+        return float(row[0]), float(row[1]), [float(v) for v in tuple(row)[2:]]
+
+    @contextmanager
+    def one_view(self) -> Iterator[None]:
+        """Within it, this thread does not repeat a read until a table it read is
+        written, or VIEW_SECONDS passed. The worker's steps and jobs read the same
+        running swarms, pauses, firing alerts and budget sums many times a second,
+        and most steps change none of them; this answers the repeats from memory.
+
+        A committed write of this process (by any thread) to a table makes every
+        read of that table fresh again; reads inside a write transaction (the
+        admission check under `spawn_guard`) always go to the database. Writes of
+        another process (a `warden` command, a responder of another host) are seen
+        within VIEW_SECONDS."""
+        if getattr(self._local, "viewing", False):
+            yield
+            return
+        now = time.monotonic()
+        if now - getattr(self._local, "view_since", -VIEW_SECONDS) >= VIEW_SECONDS:
+            self._local.view, self._local.view_since = {}, now
+        self._local.viewing = True
+        try:
+            yield
+        finally:
+            self._local.viewing = False
+
+    def _rows(self, query: Executable, **params: Any) -> list[AnyRow]:
+        writer: Connection | None = getattr(self._local, "write", None)
+        if not getattr(self._local, "viewing", False) or (
+            writer is not None and writer.in_transaction()
+        ):
+            return self._read(query, params)
+        view: dict[tuple[Any, ...], tuple[tuple[int, ...], list[AnyRow]]] = self._local.view
+        # The tables' write marks before the read: a write committed meanwhile
+        # leaves the answer marked older than the table, so it is read again.
+        marks = tuple(self._written.get(name, 0) for name in tables_read(query))
+        key = (query, *((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+        seen = view.get(key)
+        if seen is not None and seen[0] == marks:
+            return list(seen[1])
+        rows = self._read(query, params)
+        view[key] = (marks, rows)
+        return list(rows)  # the caller's to change
+
+    def _read(self, query: Executable, params: dict[str, Any]) -> list[AnyRow]:
+        with self._reaching("read") as conn:
+            return list(conn.execute(query, params))
+
+    def _value(self, query: Executable, **params: Any) -> Any:
+        rows = self._rows(query, **params)
+        return rows[0][0] if rows else None
+
+    def _insert_ignore(self, table: Table) -> Insert:
+        """INSERT that skips a row whose key exists (SQLite's OR IGNORE, PostgreSQL's
+        ON CONFLICT DO NOTHING): the idempotent writes rely on it."""
+        if self._dialect == "postgresql":
+            return insert_ignore_pg(table)
+        return insert_ignore_sqlite(table)
+
+    def _insert_new(self, db: Connection, table: Table, **values: Any) -> bool:
+        """Insert a row unless its key exists; True if it was new. Told by RETURNING:
+        drivers do not all count the rows of an INSERT."""
+        return db.execute(self._insert_ignore(table), values).first() is not None

@@ -1,0 +1,85 @@
+"""The decision log, and the recovery commands' records."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from responder.state import schema as t
+from responder.state.base import StoreBase
+from responder.state.queries import Q, filtered, new_row, update_by_id
+from responder.state.rows import RecoveryRow
+
+
+class DecisionTables(StoreBase):
+    """The decision log and recovery records."""
+
+    # -- decisions --------------------------------------------------------
+    def log_decision(self, kind: str, detail: dict[str, Any], at: float | None = None) -> None:
+        with self._tx() as db:
+            when = time.time() if at is None else at
+            db.execute(Q.log_decision, {"at": when, "kind": kind, "detail": detail})
+
+    def count_decisions(self, kind: str, after_id: int) -> tuple[int, int]:
+        """(decisions of `kind` logged after `after_id`, the newest id of any kind)."""
+        row = self._rows(Q.count_decisions, kind=kind, after=after_id)[0]
+        return int(row[0]), int(row[1])
+
+    def refusal_counts(self) -> dict[str, int]:
+        """Refusals logged, by reason, whichever responder logged them."""
+        return {str(r[0]): int(r[1]) for r in self._rows(Q.refusal_counts)}
+
+    def duplicate_triggers(self) -> list[str]:
+        """Alert actions that started more than one swarm: an episode acted on twice."""
+        return [r[0] for r in self._rows(Q.duplicate_triggers)]
+
+    def decisions(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._rows(Q.decisions, limit=limit)
+        return [{"at": r.at, "kind": r.kind, **r.detail} for r in rows]
+
+    # -- recoveries -----------------------------------------------------------
+    def add_recovery(
+        self,
+        fingerprint: str,
+        starts_at: str,
+        alertname: str,
+        name: str,
+        context: str,
+        log_path: str,
+        at: float,
+    ) -> RecoveryRow | None:
+        """Record a recovery about to start; None if this episode has run it already."""
+        values = {
+            "fingerprint": fingerprint,
+            "starts_at": starts_at,
+            "alertname": alertname,
+            "name": name,
+            "state": "starting",
+            "context": context,
+            "log_path": log_path,
+            "started_at": at,
+        }
+        with self._tx() as db:
+            row = db.execute(self._insert_ignore(t.recoveries), values).first()
+            if row is None:
+                return None
+            found = db.execute(Q.recovery, {"id": row[0]}).first()
+        return None if found is None else RecoveryRow(**found._mapping)
+
+    def update_recovery(self, recovery_id: int, **fields: Any) -> None:
+        with self._tx() as db:
+            query = update_by_id(t.recoveries, *sorted(fields))
+            db.execute(query, new_row(fields, recovery_id))
+
+    def recovery(self, recovery_id: int) -> RecoveryRow | None:
+        rows = self._rows(Q.recovery, id=recovery_id)
+        return RecoveryRow(**rows[0]._mapping) if rows else None
+
+    def recovery_counts(self) -> dict[tuple[str, str, str], int]:
+        """(recovery, outcome, state) -> runs, ever."""
+        return {(r[0], r[1], r[2]): int(r[3]) for r in self._rows(Q.recovery_counts)}
+
+    def recoveries(self, states: tuple[str, ...] | None = None) -> list[RecoveryRow]:
+        given = {} if states is None else {"states": list(states)}
+        query = filtered(t.recoveries, ("id",), *given)
+        return [RecoveryRow(**r._mapping) for r in self._rows(query, **given)]

@@ -1,0 +1,226 @@
+"""The webhook inbox, firing episodes and the claims on them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from responder.state import schema as t
+from responder.state.base import StoreBase
+from responder.state.queries import (
+    EPISODE_SKEW_SECONDS,
+    GUESSED_CLOSES,
+    LAST_SEEN_EVERY,
+    TAKE_LEASE,
+    Q,
+)
+from responder.state.rows import ClaimState, SwarmRow
+from warden.rfc3339 import instant
+
+log = logging.getLogger(__name__)
+
+
+class EpisodeTables(StoreBase):
+    """The inbox, the episodes and their claims."""
+
+    def same_episode(self, fingerprint: str, starts_at: str) -> str:
+        """The startsAt that names this alert's episode: that of an open episode of the
+        same fingerprint starting within EPISODE_SKEW_SECONDS of it, else its own.
+
+        Why: a Prometheus pair evaluates each rule a moment apart, so the two
+        replicas' alerts (alike but for the dropped `replica` label) start a
+        second or so apart; Alertmanager merges them keeping the earliest
+        startsAt, and the webhooks of one firing switch startsAt midway."""
+        starts = instant(starts_at)
+        if starts is None:
+            return starts_at
+        near = [
+            (abs(other - starts), text)
+            for (text,) in self._rows(Q.open_starts, fp=fingerprint)
+            if (other := instant(text)) is not None and abs(other - starts) <= EPISODE_SKEW_SECONDS
+        ]
+        return min(near)[1] if near else starts_at
+
+    def episode_open(self, fingerprint: str, starts_at: str) -> bool:
+        return bool(self._rows(Q.episode_open, fp=fingerprint, starts=starts_at))
+
+    # -- webhook inbox and firing episodes ---------------------------------
+    def add_inbox(self, body: bytes, at: float, responder: str) -> int:
+        """Keep an accepted webhook body; it is answered 2xx only after this returns."""
+        with self._tx() as db:
+            values = {"at": at, "body": body, "responder": responder}
+            return int(db.execute(Q.add_inbox, values).scalar_one())
+
+    def pending_inbox(
+        self, responder: str, limit: int | None = None, after: int = 0
+    ) -> list[tuple[int, bytes]]:
+        """The oldest bodies `responder` received and has not yet handled, at most
+        `limit` (None: all) of those after the body `after`. Each responder of a fleet
+        handles what reached it: Alertmanager sends every alert to each, and the
+        episode claim picks one."""
+        if limit is None:
+            rows = self._rows(Q.all_pending_inbox, responder=responder)
+        else:
+            rows = self._rows(Q.pending_inbox, responder=responder, limit=limit, after=after)
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def dead_letter(self, inbox_id: int, at: float, error: str, alert: str) -> None:
+        """Set aside an alert whose handling raised, with the error, so the next goes on."""
+        with self._tx() as db:
+            values = {"inbox_id": inbox_id, "at": at, "error": error, "alert": alert}
+            db.execute(Q.dead_letter, values)
+
+    def dead_letters(self, limit: int = 20) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in self._rows(Q.dead_letters, limit=limit)]
+
+    def dead_letter_count(self) -> int:
+        return int(self._value(Q.dead_letter_count))
+
+    def inbox_done(self, inbox_ids: list[int]) -> None:
+        """Mark bodies handled, a batch in one transaction: a crash before it handles
+        them again, which the episode and trigger records make harmless."""
+        with self._tx() as db:
+            db.execute(Q.inbox_done, {"ids": inbox_ids})
+
+    def open_episode(
+        self,
+        fingerprint: str,
+        starts_at: str,
+        labels: dict[str, str],
+        at: float,
+        *,
+        host: str = "",
+        alert: str = "",
+        reserved_until: float = 0.0,
+    ) -> bool:
+        """Remember a firing episode; True the first time it is seen. Re-sends move
+        its `last_seen` (what expiry goes by), at most once a minute: a storm of
+        repeats costs reads, not a write each. `host` binds its work to one
+        responder; `alert` is what a takeover acts on; until `reserved_until` no
+        takeover claims it (its receiver is about to)."""
+        this = {"fp": fingerprint, "starts": starts_at}
+        seen = self._rows(Q.last_seen, **this)
+        if seen and seen[0][1] in GUESSED_CLOSES:
+            # Closed by a guess (expiry, reconciliation), yet firing: it never ended.
+            with self._tx() as db:
+                db.execute(Q.reopen, {**this, "at": at})
+            log.info("episode %s %s fires again: reopened", labels["alertname"], starts_at)
+            return False
+        if seen and at - float(seen[0][0]) < LAST_SEEN_EVERY:
+            return False
+        with self._tx() as db:
+            new = self._insert_new(
+                db,
+                t.episodes,
+                fingerprint=fingerprint,
+                starts_at=starts_at,
+                alertname=labels["alertname"],
+                severity=labels.get("severity", ""),
+                component=labels.get("component", ""),
+                first_seen=at,
+                last_seen=at,
+                host=host,
+                alert=alert,
+                lease_until=reserved_until,
+            )
+            if not new:
+                db.execute(Q.see_again, {**this, "at": at})
+            return new
+
+    def expire_episodes(self, now: float, stale_after: dict[str, float]) -> int:
+        """Close episodes that stopped being re-sent: their resolution was missed
+        (Warden was down when it came). `stale_after` is per severity, with
+        "" for any other; Alertmanager re-sends firing alerts every
+        repeat_interval, so twice that is safe. Writes only when one expired."""
+        stale = [
+            {"fp": fp, "starts": starts, "seen": seen, "now": now}
+            for fp, starts, severity, seen in self._rows(Q.open_episodes)
+            if seen < now - stale_after.get(severity, stale_after[""])
+        ]
+        if not stale:
+            return 0
+        with self._tx() as db:
+            # Only if not seen again since: a re-send may have landed in between.
+            db.execute(Q.expire, stale)
+        return len(stale)
+
+    def firing(self) -> list[tuple[str, str, str]]:
+        """(alertname, severity, component) of every episode not yet resolved."""
+        return [(r[0], r[1], r[2]) for r in self._rows(Q.firing)]
+
+    def episode_acted(
+        self,
+        fingerprint: str,
+        starts_at: str,
+        outcome: str,
+        decision: dict[str, Any] | None = None,
+        at: float = 0.0,
+    ) -> bool:
+        """Mark the episode acted on, with the `decision` logged in the same
+        transaction, the first time only: False (and nothing logged) if it was
+        already, so the log says once what was done, even if a takeover raced
+        a claimer that outlived its lease."""
+        with self._tx() as db:
+            params = {"fp": fingerprint, "starts": starts_at, "new_outcome": outcome}
+            if db.execute(Q.acted, params).rowcount != 1:
+                return False
+            if decision is not None:
+                db.execute(Q.log_decision, {"at": at, "kind": "alert", "detail": decision})
+            return True
+
+    def claim_state(self, fingerprint: str, starts_at: str) -> ClaimState | None:
+        """Whether the episode still waits for action, and who holds it till when."""
+        rows = self._rows(Q.claim_state, fp=fingerprint, starts=starts_at)
+        return ClaimState(*rows[0]) if rows else None
+
+    def claim(
+        self, fingerprint: str, starts_at: str, me: str, instance: str, now: float, until: float
+    ) -> bool:
+        """Claim an episode for `me` until `until`; True if it is now `me`'s.
+
+        One conditional UPDATE: of responders racing for it, the database lets
+        one through. Claimable while not acted on nor resolved, bound to no
+        host or to `instance`, and unclaimed, already `me`'s, or its lease
+        run out (its claimer died)."""
+        params = {"fp": fingerprint, "starts": starts_at, "me": me, "instance": instance}
+        with self._tx() as db:
+            return db.execute(Q.claim, {**params, "now": now, "until": until}).rowcount == 1
+
+    def take_lease(self, name: str, me: str, now: float, until: float) -> bool:
+        """Hold the lease `name` until `until` if it is free, lapsed or already
+        ours; True if we hold it now. One statement: of responders racing, one wins."""
+        params = {"name": name, "me": me, "now": now, "until": until}
+        with self._tx() as db:
+            return db.execute(TAKE_LEASE[self._dialect], params).first() is not None
+
+    def renew_claims(self, me: str, until: float) -> None:
+        """Move the leases of the episodes `me` holds and has not yet acted on."""
+        with self._tx() as db:
+            db.execute(Q.renew_claims, {"me": me, "until": until})
+
+    def unclaimed(self, me: str, instance: str, now: float) -> list[tuple[str, str]]:
+        """(claimer, alert JSON) of episodes `me` may take over: dropped by a
+        claimer that died, or received by nobody who may act on them."""
+        rows = self._rows(Q.unclaimed, me=me, instance=instance, now=now)
+        return [(r[0], r[1]) for r in rows]
+
+    def close_episode(
+        self, fingerprint: str, starts_at: str, at: float, by: str = "resolved"
+    ) -> bool:
+        """Mark an episode ended; True only the first time. `by`: its resolved
+        notification, or "reconciled" (Alertmanager no longer holds it), a guess that
+        a firing delivery of it undoes (`open_episode`)."""
+        with self._tx() as db:
+            params = {"fp": fingerprint, "starts": starts_at, "at": at, "by": by}
+            return db.execute(Q.close_episode, params).rowcount == 1
+
+    def open_episodes(self) -> list[tuple[str, str]]:
+        """(fingerprint, startsAt) of every episode not yet ended."""
+        return [(r[0], r[1]) for r in self._rows(Q.open_episodes)]
+
+    def episode_counts(self) -> dict[str, int]:
+        """Firing episodes by alert name, ever (L2)."""
+        return {r[0]: int(r[1]) for r in self._rows(Q.episode_counts)}
+
+    def swarms_by_trigger(self, trigger: str) -> list[SwarmRow]:
+        return [SwarmRow(**r._mapping) for r in self._rows(Q.by_trigger, trigger=trigger)]

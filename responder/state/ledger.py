@@ -1,0 +1,43 @@
+"""The spend ledger: what was spent, by period, window, type and swarm."""
+
+from __future__ import annotations
+
+from responder.state.base import StoreBase
+from responder.state.queries import Q
+
+
+class LedgerTables(StoreBase):
+    """The spend ledger."""
+
+    # -- ledger -----------------------------------------------------------
+    def spend(self, period: str) -> float:
+        return float(self._value(Q.spend, period=period))
+
+    def spend_between(self, start: float, end: float) -> float:
+        """Everything charged in [start, end): a day's, week's or month's ceiling."""
+        return float(self._value(Q.spend_between, start=start, end=end))
+
+    def charges_between(self, start: float, end: float) -> list[tuple[float, str, float]]:
+        """(at, period, amount) of every charge in [start, end): the reviews' spend."""
+        rows = self._rows(Q.charges_between, start=start, end=end)
+        return [(float(r[0]), r[1], float(r[2])) for r in rows]
+
+    def swarm_spend(self, swarm_id: str) -> float:
+        return float(self._value(Q.swarm_spend, id=swarm_id))
+
+    def spend_by_type(self) -> dict[str, float]:
+        return {r[0]: float(r[1]) for r in self._rows(Q.spend_by_type)}
+
+    def spend_by_swarm(self) -> dict[str, float]:
+        return {r[0]: float(r[1]) for r in self._rows(Q.spend_by_swarm)}
+
+    def prune(self, before: float, keep_decisions: int = 1000) -> list[str]:
+        """J7: drop handled webhook bodies, old decisions (keeping the newest) and the
+        contexts of swarms that ended before `before`; returns those swarms' ids, whose
+        files may go too. Rows and the ledger stay: every sum is still exact."""
+        with self._tx() as db:
+            db.execute(Q.prune_inbox, {"before": before})
+            db.execute(Q.prune_decisions, {"before": before, "keep": keep_decisions})
+            ids = [r[0] for r in db.execute(Q.old_contexts, {"before": before})]
+            db.execute(Q.drop_contexts, {"before": before})
+        return ids

@@ -1,0 +1,442 @@
+"""Every statement the store runs, built once: SQLAlchemy then only executes them."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, cast
+
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import ClauseElement, ColumnElement, Executable
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.util import find_tables
+
+from responder.state import schema as t
+
+ANY_TABLE = "*"
+"""Written by a statement whose tables are not known: every read reads it."""
+SPAWN_LOCK = 0x5741_5244_4E53  # the advisory lock of spawn_guard
+LAST_SEEN_EVERY = 60.0
+"""An episode's `last_seen` is written at most this often (expiry takes 12 minutes)."""
+GUESSED_CLOSES = ("expired", "reconciled")
+"""How an episode may have been closed without its resolution: undone if it fires."""
+EPISODE_SKEW_SECONDS = 60.0
+"""Alerts of one fingerprint starting this close are one firing episode: a Prometheus
+pair's replicas evaluate a rule at most one group interval (and a scrape) apart. A
+re-firing whose resolution was lost is a new episode only past this."""
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """SUM of 1 per row meeting `condition` (PostgreSQL does not sum booleans)."""
+    return func.sum(case((condition, 1), else_=0))
+
+
+S, A, L, IN, E = t.swarms.c, t.agents.c, t.ledger.c, t.inbox.c, t.episodes.c
+C, M, D, P, R = t.crises.c, t.maintenance.c, t.decisions.c, t.pauses.c, t.recoveries.c
+AGENT_SWARM = t.agents.join(t.swarms, A.swarm_id == S.id)
+
+
+def _param(name: str) -> BindParameter[Any]:
+    return bindparam(name)
+
+
+def _list(name: str) -> BindParameter[Any]:
+    """A parameter that takes a list (IN)."""
+    return bindparam(name, expanding=True)
+
+
+@cache
+def filtered(table: Table, order: tuple[str, ...], *keys: str) -> Select[Any]:
+    """SELECT of `table` with one condition per key given (`states`: a list), built
+    once per combination: statements are built at most once, then only executed."""
+    query = select(table).order_by(*(table.c[o] for o in order))
+    for key in keys:
+        if key == "states":
+            query = query.where(table.c.state.in_(_list("states")))
+        elif key == "since":
+            query = query.where(table.c.created_at >= _param("since"))
+        else:
+            query = query.where(table.c[key] == _param(key))
+    return query
+
+
+def _agent_counts(column: ColumnElement[Any]) -> Select[Any]:
+    """(swarm type, the agent's `column`, agents with it set)."""
+    return (
+        select(S.type, column, func.count())
+        .select_from(AGENT_SWARM)
+        .where(column.is_not(None))
+        .group_by(S.type, column)
+    )
+
+
+def _spent(*where: ColumnElement[bool]) -> Select[Any]:
+    return select(func.coalesce(func.sum(L.amount_usd), 0.0)).where(*where)
+
+
+def _spent_by(column: ColumnElement[str]) -> Select[str, Any]:
+    return select(column, func.sum(L.amount_usd)).group_by(column)
+
+
+_SPENT_PER_SWARM = select(L.swarm_id, func.sum(L.amount_usd).label("spent")).group_by(L.swarm_id)
+_SPENT_PER_SWARM_Q = _SPENT_PER_SWARM.subquery()
+_OLD_CONTEXTS = (S.state != "running", S.ended_at < _param("before"), S.context_file != "")
+_THIS_EPISODE = (E.fingerprint == _param("fp"), E.starts_at == _param("starts"))
+
+
+class Q:
+    """Every statement the store runs, built once (SQLAlchemy then only executes them:
+    building a statement costs several times what SQLite takes to run it)."""
+
+    swarm = select(t.swarms).where(S.id == _param("id"))
+    spawn_lock = select(func.pg_advisory_xact_lock(SPAWN_LOCK))
+    count_running = select(func.count()).where(S.state == "running")
+    committed = (
+        select(func.coalesce(func.sum(S.budget_usd), 0.0))
+        .select_from(AGENT_SWARM)
+        .where(A.state.in_(_list("states")))
+    )
+    end_counts = _agent_counts(A.end_reason)
+    death_counts = _agent_counts(A.death_reason)
+    failure_counts = _agent_counts(A.failure_class)
+    refused_cost_counts = (
+        select(S.type, func.count())
+        .select_from(AGENT_SWARM)
+        .where(A.cost_refused.is_not(None))
+        .group_by(S.type)
+    )
+    release = tuple(
+        update(x).where(x.c.owner == _param("old")).values(owner=_param("new_owner"))
+        for x in (t.swarms, t.agents)
+    )
+    take_over = (
+        update(t.swarms).where(S.id.in_(_list("ids"))).values(owner=_param("new_owner")),
+        update(t.agents).where(A.swarm_id.in_(_list("ids"))).values(owner=_param("new_owner")),
+    )
+    live_agent_ids = select(A.id).where(A.state.in_(_list("states")))
+    end_swarm = (
+        update(t.swarms)
+        .where(S.id == _param("row_id"), S.state == "running")
+        .values(
+            state=_param("new_state"),
+            reason=_param("new_reason"),
+            ended_at=_param("at"),
+            failure_class=_param("failure"),
+        )
+    )
+    agent = select(t.agents).where(A.id == _param("id"))
+    last_runs = (
+        select(A.state, A.failure_class, A.failure_text)
+        .select_from(AGENT_SWARM)
+        .where(S.type == _param("type"), A.state.in_(("succeeded", "failed")))
+        .order_by(A.ended_at.desc())
+        .limit(_param("n"))
+    )
+    recovery = select(t.recoveries).where(R.id == _param("id"))
+    recovery_counts = select(R.name, R.outcome, R.state, func.count()).group_by(
+        R.name, R.outcome, R.state
+    )
+    episode_open = select(E.fingerprint).where(*_THIS_EPISODE, E.resolved_at.is_(None))
+    open_starts = select(E.starts_at).where(E.fingerprint == _param("fp"), E.resolved_at.is_(None))
+    resume = delete(t.pauses).where(P.type == _param("type")).returning(*t.pauses.c)
+    pauses = select(t.pauses).order_by(P.since)
+    tell_pause = (
+        update(t.pauses)
+        .where(P.type == _param("paused"), P.since == _param("paused_since"), P.told_at.is_(None))
+        .values(told_at=_param("at"))
+    )
+    ended_swarms = select(t.swarms).where(S.state != "running", S.ended_at >= _param("since"))
+    type_outcomes = select(S.created_at, S.state).where(
+        S.type == _param("type"), S.state.in_(("succeeded", "failed"))
+    )
+    episodes_since = (
+        select(E.alertname, func.count())
+        .where(E.first_seen >= _param("since"), E.first_seen < _param("until"))
+        .group_by(E.alertname)
+    )
+    failure_classes_since = (
+        select(A.failure_class, func.count())
+        .where(
+            A.failure_class.is_not(None),
+            A.ended_at >= _param("since"),
+            A.ended_at < _param("until"),
+        )
+        .group_by(A.failure_class)
+    )
+    failed_contexts = select(S.context).where(
+        S.state == "failed", S.ended_at >= _param("since"), S.ended_at < _param("until")
+    )
+    swarm_results = (
+        select(
+            S.type,
+            S.size,
+            func.count(),
+            _count_if(S.state == "succeeded"),
+            func.coalesce(func.sum(_SPENT_PER_SWARM_Q.c.spent), 0.0),
+        )
+        .select_from(t.swarms.outerjoin(_SPENT_PER_SWARM_Q, _SPENT_PER_SWARM_Q.c.swarm_id == S.id))
+        .where(S.state != "running", S.created_at >= _param("since"))
+        .group_by(S.type, S.size)
+        .order_by(S.type, S.size)
+    )
+    _latest_of_work = (
+        select(
+            S.type,
+            S.size,
+            S.state,
+            func.coalesce(_SPENT_PER_SWARM_Q.c.spent, 0.0).label("spent"),
+            func.row_number()
+            .over(partition_by=(S.type, S.size), order_by=(S.ended_at.desc(), S.id))
+            .label("newest"),
+        )
+        .select_from(t.swarms.outerjoin(_SPENT_PER_SWARM_Q, _SPENT_PER_SWARM_Q.c.swarm_id == S.id))
+        .where(
+            S.state.in_(("succeeded", "failed")),
+            or_(S.trigger.like(_param("alert")), S.trigger.like(_param("job"))),
+        )
+        .subquery()
+    )
+    work_tried = (
+        select(S.type, S.size)
+        .where(or_(S.trigger.like(_param("alert")), S.trigger.like(_param("job"))))
+        .distinct()
+    )
+    work_results = select(
+        _latest_of_work.c.type,
+        _latest_of_work.c.size,
+        _latest_of_work.c.state,
+        _latest_of_work.c.spent,
+    ).where(_latest_of_work.c.newest <= _param("window"))
+    spend = _spent(L.period == _param("period"))
+    spend_between = _spent(L.at >= _param("start"), L.at < _param("end"))
+    charges_between = select(L.at, L.period, L.amount_usd).where(
+        L.at >= _param("start"), L.at < _param("end")
+    )
+    swarm_spend = _spent(L.swarm_id == _param("id"))
+    spend_by_type = _spent_by(L.type)
+    spend_by_swarm = _spent_by(L.swarm_id)
+    prune_inbox = delete(t.inbox).where(IN.done == 1, IN.received_at < _param("before"))
+    prune_decisions = delete(t.decisions).where(
+        D.at < _param("before"),
+        D.id.not_in(select(D.id).order_by(D.id.desc()).limit(_param("keep")).scalar_subquery()),
+    )
+    old_contexts = select(S.id).where(*_OLD_CONTEXTS)
+    drop_contexts = update(t.swarms).where(*_OLD_CONTEXTS).values(context="", context_file="")
+    add_inbox = (
+        insert(t.inbox)
+        .values(received_at=_param("at"), body=_param("body"), responder=_param("responder"))
+        .returning(IN.id)
+    )
+    # Bodies of an earlier release have no responder: whoever comes first handles them.
+    all_pending_inbox = (
+        select(IN.id, IN.body)
+        .where(IN.done == 0, IN.responder.in_((_param("responder"), "")))
+        .order_by(IN.id)
+    )
+    pending_inbox = all_pending_inbox.where(IN.id > _param("after")).limit(_param("limit"))
+    dead_letter = insert(t.dead_letters)
+    dead_letters = (
+        select(*t.dead_letters.c).order_by(t.dead_letters.c.id.desc()).limit(_param("limit"))
+    )
+    dead_letter_count = select(func.count()).select_from(t.dead_letters)
+    inbox_done = update(t.inbox).where(IN.id.in_(_list("ids"))).values(done=1, body=b"")
+    last_seen = select(E.last_seen, E.closed_by).where(*_THIS_EPISODE)
+    reopen = (
+        update(t.episodes)
+        .where(*_THIS_EPISODE, E.closed_by.in_(GUESSED_CLOSES))
+        .values(resolved_at=None, closed_by=None, last_seen=_param("at"))
+    )
+    see_again = update(t.episodes).where(*_THIS_EPISODE).values(last_seen=_param("at"))
+    open_episodes = select(E.fingerprint, E.starts_at, E.severity, E.last_seen).where(
+        E.resolved_at.is_(None)
+    )
+    expire = (
+        update(t.episodes)
+        .where(*_THIS_EPISODE, E.last_seen == _param("seen"), E.resolved_at.is_(None))
+        .values(resolved_at=_param("now"), closed_by="expired")
+    )
+    firing = select(E.alertname, E.severity, E.component).where(E.resolved_at.is_(None))
+    open_crisis = select(C.id, C.started_at).where(C.ended_at.is_(None)).order_by(C.id).limit(1)
+    add_crisis = insert(t.crises).values(started_at=_param("at")).returning(C.id)
+    # Every open one: a database of an earlier release may hold two (opened together).
+    end_crisis = update(t.crises).where(C.ended_at.is_(None)).values(ended_at=_param("at"))
+    tell_crisis = (
+        update(t.crises)
+        .where(C.id == _param("row_id"), C.told_at.is_(None))
+        .values(told_at=_param("at"))
+    )
+    crisis_durations = select(C.ended_at - C.started_at).where(C.ended_at.is_not(None))
+    crises_between = (
+        select(C.started_at, C.ended_at)
+        .where(C.started_at >= _param("start"), C.started_at < _param("end"))
+        .order_by(C.started_at)
+    )
+    last_crisis = select(C.started_at, C.ended_at).order_by(C.id.desc()).limit(1)
+    cut_maintenance = (
+        update(t.maintenance).where(M.ends_at > _param("at")).values(ends_at=_param("at"))
+    )
+    add_maintenance = (
+        insert(t.maintenance)
+        .values(starts_at=_param("starts"), ends_at=_param("ends"))
+        .returning(M.id)
+    )
+    stop_maintenance = (
+        update(t.maintenance)
+        .where(M.starts_at <= _param("at"), M.ends_at > _param("at"))
+        .values(ends_at=_param("at"))
+    )
+    maintenance_at = (
+        select(M.id, M.ends_at)
+        .where(M.starts_at <= _param("at"), M.ends_at > _param("at"))
+        .order_by(M.id.desc())
+        .limit(1)
+    )
+    acted = (
+        update(t.episodes)
+        .where(*_THIS_EPISODE, E.acted == 0)
+        .values(acted=1, outcome=_param("new_outcome"))
+    )
+    claim_state = select(E.acted, E.resolved_at, E.claimed_by, E.lease_until, E.host).where(
+        *_THIS_EPISODE
+    )
+    _claimable = (
+        E.acted == 0,
+        E.resolved_at.is_(None),
+        E.host.in_(("", _param("instance"))),
+        or_(E.claimed_by.in_(("", _param("me"))), E.lease_until < _param("now")),
+    )
+    claim = (
+        update(t.episodes)
+        .where(*_THIS_EPISODE, *_claimable)
+        .values(claimed_by=_param("me"), lease_until=_param("until"))
+    )
+    renew_claims = (
+        update(t.episodes)
+        .where(E.claimed_by == _param("me"), E.acted == 0, E.resolved_at.is_(None))
+        .values(lease_until=_param("until"))
+    )
+    # An unclaimed episode is reserved for its receiver for one lease (the time
+    # between its insert and its claim), so takeovers take only what was dropped.
+    unclaimed = (
+        select(E.claimed_by, E.alert)
+        .where(
+            *_claimable,
+            E.alert != "",
+            or_(E.claimed_by == _param("me"), E.lease_until < _param("now")),
+        )
+        .order_by(E.first_seen)
+    )
+    close_episode = (
+        update(t.episodes)
+        .where(*_THIS_EPISODE, E.resolved_at.is_(None))
+        .values(resolved_at=_param("at"), closed_by=_param("by"))
+    )
+    episode_counts = select(E.alertname, func.count()).group_by(E.alertname)
+    by_trigger = select(t.swarms).where(S.trigger == _param("trigger"))
+    log_decision = insert(t.decisions)
+    count_decisions = select(
+        func.coalesce(_count_if(D.kind == _param("kind")), 0),
+        func.coalesce(func.max(D.id), _param("after")),
+    ).where(D.id > _param("after"))
+    _refusals = (
+        select(D.detail["reason"].as_string().label("reason")).where(D.kind == "refused").subquery()
+    )
+    refusal_counts = select(_refusals.c.reason, func.count()).group_by(_refusals.c.reason)
+    duplicate_triggers = (
+        select(S.trigger)
+        .where(S.trigger.like("alert:%"))
+        .group_by(S.trigger)
+        .having(func.count() > 1)
+    )
+    decisions = select(D.at, D.kind, D.detail).order_by(D.id.desc()).limit(_param("limit"))
+
+
+@cache
+def tables_read(query: Executable) -> tuple[str, ...]:
+    """The tables a read reads, and ANY_TABLE."""
+    found = {table.name for table in find_tables(cast(ClauseElement, query), include_crud=True)}
+    return (ANY_TABLE, *sorted(found))
+
+
+@cache
+def update_by_id(table: Table, *columns: str) -> Update:
+    """UPDATE of these columns of the row `row_id` (one statement per set of columns)."""
+    return (
+        update(table)
+        .where(table.c.id == _param("row_id"))
+        .values({c: _param(f"new_{c}") for c in columns})
+    )
+
+
+def new_row(fields: dict[str, Any], row_id: object) -> dict[str, Any]:
+    """The parameters of `update_by_id`."""
+    return {**{f"new_{k}": v for k, v in fields.items()}, "row_id": row_id}
+
+
+@cache
+def budget_sums_query(windows: int) -> Select[Any]:
+    return select(
+        Q.spend.scalar_subquery(),
+        Q.committed.scalar_subquery(),
+        *(
+            _spent(L.at >= _param(f"start{i}"), L.at < _param(f"end{i}")).scalar_subquery()
+            for i in range(windows)
+        ),
+    )
+
+
+@cache
+def finished_query(buckets: tuple[float, ...]) -> Select[Any]:
+    took = S.ended_at - S.created_at
+    return (
+        select(
+            S.type,
+            S.size,
+            S.state,
+            func.count(),
+            func.coalesce(func.sum(took), 0.0),
+            *(_count_if(took <= b) for b in buckets),
+        )
+        .where(S.state != "running")
+        .group_by(S.type, S.size, S.state)
+    )
+
+
+@cache
+def insert_ignore_pg(table: Table) -> Insert:
+    return postgresql.insert(table).on_conflict_do_nothing().returning(*table.primary_key)
+
+
+@cache
+def insert_ignore_sqlite(table: Table) -> Insert:
+    return sqlite.insert(table).on_conflict_do_nothing().returning(*table.primary_key)
+
+
+def _take_lease(dialect: Any) -> Insert:
+    """Take or renew a lease: a new row, or the existing one if it is ours or lapsed
+    (an upsert whose update is conditional; RETURNING says whether it happened)."""
+    stmt = dialect.insert(t.leases).values(
+        name=_param("name"), holder=_param("me"), until=_param("until")
+    )
+    upsert: Insert = stmt.on_conflict_do_update(
+        index_elements=[t.leases.c.name],
+        set_={"holder": stmt.excluded.holder, "until": stmt.excluded.until},
+        where=or_(t.leases.c.holder == _param("me"), t.leases.c.until < _param("now")),
+    ).returning(t.leases.c.holder)
+    return upsert
+
+
+TAKE_LEASE = {"postgresql": _take_lease(postgresql), "sqlite": _take_lease(sqlite)}

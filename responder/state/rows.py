@@ -1,0 +1,134 @@
+"""What the store hands out: rows of swarms, agents, recoveries, pauses, claims, and
+the ledger's entries, checked when they are made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Row,
+)
+
+AnyRow = Row[*tuple[Any, ...]]
+"""A result row of any width."""
+
+
+@dataclass(frozen=True)
+class ClaimState:
+    acted: int
+    resolved_at: float | None
+    claimed_by: str
+    lease_until: float
+    host: str
+
+
+@dataclass
+class SwarmRow:
+    id: str
+    type: str
+    priority: str
+    size: int
+    trigger: str
+    context: str
+    context_file: str
+    budget_usd: float
+    period: str
+    state: str
+    reason: str
+    created_at: float
+    ended_at: float | None
+    owner: str = ""
+    failure_class: str | None = None
+    """The class of the failure that failed it (responder.rules.failures)."""
+
+
+@dataclass
+class AgentRow:
+    id: str
+    swarm_id: str
+    slot: int
+    attempt: int
+    state: str
+    pid: int | None
+    start_time: float | None
+    log_path: str
+    log_offset: int
+    started_at: float | None
+    first_output_at: float | None
+    last_progress_at: float | None
+    ended_at: float | None
+    retry_at: float | None
+    exit_code: int | None
+    death_reason: str | None
+    result_error: int | None
+    cost_usd: float | None
+    owner: str = ""
+    end_reason: str | None = None
+    failure_class: str | None = None
+    failure_text: str | None = None
+    cost_refused: str | None = None
+    """What the run reported as its cost when that was not one (it was charged its cap)."""
+
+
+@dataclass
+class RecoveryRow:
+    """A recovery command run for one firing episode, and how far it got."""
+
+    id: int
+    fingerprint: str
+    starts_at: str
+    alertname: str
+    name: str
+    state: str
+    context: str
+    log_path: str
+    started_at: float
+    pid: int | None = None
+    start_time: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    outcome: str = ""
+    """How the command ended: responder.act.recovery.OUTCOMES."""
+    detail: str = ""
+    joined_to: int | None = None
+    """Another episode's run of the same recovery, under way when this one fired."""
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A swarm type the circuit breaker stopped, and why."""
+
+    type: str
+    cls: str
+    error: str
+    since: float
+    told_at: float | None
+
+
+@dataclass
+class LedgerEntry:
+    agent_id: str
+    swarm_id: str
+    type: str
+    period: str
+    amount_usd: float
+    estimated: int
+    at: float
+    reported_usd: float | None = None
+    """What the agent reported, when that was more than its cap (it was charged the cap)."""
+
+    def __post_init__(self) -> None:
+        # The tables refuse these too (a CHECK on both engines); this says which
+        # field and agent, before a transaction is spent on it.
+        for name in ("amount_usd", "reported_usd"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"ledger {name} {value!r} of agent {self.agent_id}: not a cost")
+
+
+def pause_of(row: AnyRow) -> Pause:
+    m = row._mapping
+    return Pause(m["type"], m["class"], m["error"], m["since"], m["told_at"])
