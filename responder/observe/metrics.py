@@ -1,32 +1,257 @@
-"""The runtime's metrics, built fresh on every scrape from the store and the live agents.
+"""The runtime's metrics, built fresh on every scrape from its published snapshot.
 
 Counters (deaths, finished swarms, spend) are counted from the store, which
 survives restarts, so they never reset; every series an alert takes
-`increase()` of exists at 0 from the start, so the first event is seen.
+`increase()` of exists at 0 from the start, so the first event is seen. One
+scrape reads the snapshot once (`RuntimeView`), then every family is a row of
+`TABLE`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from responder.act.runtime import Runtime
-from responder.act.snapshot import DURATION_BUCKETS
+from responder.act.snapshot import DURATION_BUCKETS, History, Snapshot
 from responder.model import DEATH_REASONS, AgentState, EndReason, Priority
-from responder.rules.admission import PATHS, Refusal
+from responder.rules.admission import PATHS, Facts, Refusal
 from responder.rules.failures import FailureClass
+from warden.families import Histogram, Row, build_all, counter, cumulative, gauge, one
 
 SWARM_STATES = ("spawning", "running", "stuck")
 AGENT_STATES = ("spawning", "running", "stuck", "waiting")
 RESULTS = ("succeeded", "failed", "killed")
+
+
+@dataclass
+class RuntimeView:
+    """One scrape's reading of the snapshot: what several families count alike."""
+
+    snap: Snapshot
+    types: list[str]
+    sizes: dict[str, int]
+    agents: Counter[tuple[str, str]] = field(default_factory=Counter)
+    silence: dict[str, float] = field(default_factory=dict)
+    spawning: dict[str, float] = field(default_factory=dict)
+    swarms: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    finished: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    durations: dict[tuple[str, str], tuple[list[int], int, float]] = field(default_factory=dict)
+
+    @property
+    def history(self) -> History:
+        return self.snap.history
+
+    @property
+    def facts(self) -> Facts:
+        return self.snap.facts
+
+    @classmethod
+    def of(cls, runtime: Runtime) -> RuntimeView:
+        snap = runtime.snapshot
+        types = sorted(runtime.config.swarm_types)
+        view = cls(snap, types, {t: runtime.config.swarm_types[t].size for t in types})
+        view._read_agents()
+        view._read_finished()
+        return view
+
+    def _read_agents(self) -> None:
+        snap, now = self.snap, self.snap.at
+        swarm_type = {s.id: s.type for s in snap.running}
+        states: dict[str, set[str]] = {}
+        for a in snap.live:
+            t = swarm_type.get(a.swarm_id, "")
+            self.agents[(t, str(a.state))] += 1
+            states.setdefault(a.swarm_id, set()).add(str(a.state))
+            if a.state == AgentState.RUNNING and a.last_progress_at:
+                self.silence[t] = max(self.silence.get(t, 0.0), now - a.last_progress_at)
+            if a.state == AgentState.SPAWNING and a.started_at:
+                self.spawning[t] = max(self.spawning.get(t, 0.0), now - a.started_at)
+        for t, n in snap.waiting.items():
+            self.agents[(t, "waiting")] = n
+        for s in snap.running:
+            seen = states.get(s.id, set())
+            stuck, spawning = "stuck" in seen, bool(seen) and seen <= {"spawning"}
+            state = "stuck" if stuck else "spawning" if spawning else "running"
+            self.swarms[(s.type, s.priority, state)] += 1
+
+    def _read_finished(self) -> None:
+        for (t, size, result), (n, total, le) in self.history.finished.items():
+            self.finished[(t, str(size), result)] += n
+            old = self.durations.get((t, result), ([0] * len(DURATION_BUCKETS), 0, 0.0))
+            within = [a + b for a, b in zip(old[0], le, strict=True)]
+            self.durations[(t, result)] = (within, old[1] + n, old[2] + total)
+
+
+def _per_type(view: RuntimeView, values: dict[str, float]) -> list[tuple[tuple[str], float]]:
+    return [((t,), values.get(t, 0.0)) for t in view.types]
+
+
+def _finished_keys(v: RuntimeView) -> list[tuple[str, str, str]]:
+    """Every type at its configured size and every result, plus the sizes that ran."""
+    keys = {(t, str(v.sizes[t]), r) for t in v.types for r in RESULTS}
+    return sorted(keys | set(v.finished))
+
+
+def _durations(v: RuntimeView) -> list[tuple[tuple[str, str], list[tuple[str, float]], float]]:
+    out = []
+    for t in v.types:
+        for r in RESULTS:
+            le, n, total = v.durations.get((t, r), ([0] * len(DURATION_BUCKETS), 0, 0.0))
+            out.append(((t, r), list(cumulative(DURATION_BUCKETS, le, n)), total))
+    return out
+
+
+def _budget(name: str, help_: str, value: str) -> Row[RuntimeView]:
+    """A figure of the current budget period, labelled with the period."""
+
+    def samples(v: RuntimeView) -> list[tuple[tuple[str], float]]:
+        facts = v.facts
+        figure = {
+            "spend": facts.period_spend,
+            "cap": facts.period.cap_usd,
+            "remaining": max(0.0, facts.period.cap_usd - facts.period_spend),
+        }[value]
+        return [((facts.period.label,), figure)]
+
+    return gauge(f"warden_budget_{name}_usd", help_, ("period",), samples)
+
+
+TABLE: tuple[Row[RuntimeView], ...] = (
+    gauge(
+        "warden_swarm_agents",
+        "Agents of Warden's own swarms, by state.",
+        ("type", "state"),
+        lambda v: [((t, s), v.agents[(t, s)]) for t in v.types for s in AGENT_STATES],
+    ),
+    gauge(
+        "warden_swarm_longest_silence_seconds",
+        "Longest time since the last progress among running agents of the type; 0 if none.",
+        ("type",),
+        lambda v: _per_type(v, v.silence),
+    ),
+    gauge(
+        "warden_swarm_longest_spawning_seconds",
+        "Longest time an agent of the type has been spawning without output; 0 if none.",
+        ("type",),
+        lambda v: _per_type(v, v.spawning),
+    ),
+    gauge(
+        "warden_swarms",
+        "Running swarms by type, priority and state.",
+        ("type", "priority", "state"),
+        lambda v: [
+            ((t, str(p), s), v.swarms[(t, str(p), s)])
+            for t in v.types
+            for p in Priority
+            for s in SWARM_STATES
+        ],
+    ),
+    counter(
+        "warden_swarm_agent_deaths",
+        "Agents that died: crashed, killed from outside, or error.",
+        ("type", "reason"),
+        lambda v: [
+            ((t, r), v.history.deaths.get((t, r), 0)) for t in v.types for r in DEATH_REASONS
+        ],
+    ),
+    counter(
+        "warden_swarm_agents_ended_by_warden",
+        "Agents Warden itself killed, by why (stuck, budget, mode, build, timeout, ...).",
+        ("type", "why"),
+        lambda v: [
+            ((t, str(w)), v.history.ended_by_warden.get((t, str(w)), 0))
+            for t in v.types
+            for w in EndReason
+        ],
+    ),
+    counter(
+        "warden_swarm_agents_stuck",
+        "Agents Warden found stuck and replaced: silent (W3) or never started (W4).",
+        ("type", "why"),
+        lambda v: [
+            ((t, w.stuck), v.history.ended_by_warden.get((t, str(w)), 0))
+            for t in v.types
+            for w in EndReason
+            if w.stuck
+        ],
+    ),
+    counter(
+        "warden_swarm_agent_failures",
+        "Agent runs that failed, by failure class (permanent ones are not retried).",
+        ("type", "class"),
+        lambda v: [
+            ((t, str(c)), v.history.failures.get((t, str(c)), 0))
+            for t in v.types
+            for c in FailureClass
+        ],
+    ),
+    gauge(
+        "warden_swarm_type_paused",
+        "1 while the circuit breaker keeps the type paused (warden swarm resume lifts it).",
+        ("type",),
+        lambda v: [((t,), 1.0 if t in v.facts.paused else 0.0) for t in v.types],
+    ),
+    counter(
+        "warden_swarm_cost_reports_refused",
+        "Agent runs that reported a cost that is not one (NaN, infinite, negative, "
+        "not a number): charged their cap, as runs that reported none.",
+        ("type",),
+        lambda v: [((t,), v.history.refused_costs.get(t, 0)) for t in v.types],
+    ),
+    counter(
+        "warden_swarms_finished",
+        "Swarms that ended, by type, size and result.",
+        ("type", "size", "result"),
+        lambda v: [(key, v.finished[key]) for key in _finished_keys(v)],
+    ),
+    Histogram(
+        "warden_swarm_duration_seconds",
+        "How long swarms ran, start to end.",
+        ("type", "result"),
+        _durations,
+    ),
+    _budget("spend", "Spend in the current budget period, from the ledger.", "spend"),
+    _budget("cap", "The current budget period's cap.", "cap"),
+    _budget("remaining", "What the current period's cap still allows.", "remaining"),
+    gauge(
+        "warden_budget_ceiling_spend_usd",
+        "Spend of every period in the current calendar day, week or month (B5).",
+        ("ceiling",),
+        lambda v: [((c.name,), c.spend_usd) for c in v.facts.ceilings],
+    ),
+    gauge(
+        "warden_budget_ceiling_usd",
+        "The configured ceiling over a calendar day, week or month.",
+        ("ceiling",),
+        lambda v: [((c.name,), c.cap_usd) for c in v.facts.ceilings],
+    ),
+    gauge(
+        "warden_budget_tier",
+        "The budget tier in force: 0 none, 1 notify, 2 kill_non_critical, "
+        "3 critical_only, 4 stop (the highest of the period's and the ceilings').",
+        (),
+        lambda v: one(v.facts.tier),
+    ),
+    counter(
+        "warden_ledger_spend_usd",
+        "All spend by swarm type, from the ledger's per-run totals.",
+        ("type",),
+        lambda v: _per_type(v, v.history.spend_by_type),
+    ),
+    counter(
+        "warden_admission_refusals",
+        "Work the admission rule refused to start or stopped, by who asked and why.",
+        ("path", "reason"),
+        lambda v: [
+            ((p, str(r)), v.snap.refusals.get((p, str(r)), 0)) for p in PATHS for r in Refusal
+        ],
+    ),
+)
 
 
 class RuntimeMetrics(Collector):
@@ -37,198 +262,4 @@ class RuntimeMetrics(Collector):
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
-        rt = self.runtime
-        snap = rt.snapshot
-        types = sorted(rt.config.swarm_types)
-        now = snap.at
-
-        agents = GaugeMetricFamily(
-            "warden_swarm_agents",
-            "Agents of Warden's own swarms, by state.",
-            labels=["type", "state"],
-        )
-        silence = GaugeMetricFamily(
-            "warden_swarm_longest_silence_seconds",
-            "Longest time since the last progress among running agents of the type; 0 if none.",
-            labels=["type"],
-        )
-        spawning = GaugeMetricFamily(
-            "warden_swarm_longest_spawning_seconds",
-            "Longest time an agent of the type has been spawning without output; 0 if none.",
-            labels=["type"],
-        )
-        swarm_type = {s.id: s.type for s in snap.running}
-        by_state: Counter[tuple[str, str]] = Counter()
-        longest_silence: dict[str, float] = {}
-        longest_spawn: dict[str, float] = {}
-        swarm_states: dict[str, set[str]] = {}
-        for a in snap.live:
-            t = swarm_type.get(a.swarm_id, "")
-            by_state[(t, str(a.state))] += 1
-            swarm_states.setdefault(a.swarm_id, set()).add(str(a.state))
-            if a.state == AgentState.RUNNING and a.last_progress_at:
-                longest_silence[t] = max(longest_silence.get(t, 0.0), now - a.last_progress_at)
-            if a.state == AgentState.SPAWNING and a.started_at:
-                longest_spawn[t] = max(longest_spawn.get(t, 0.0), now - a.started_at)
-        for t in types:
-            for state in AGENT_STATES:
-                n = snap.waiting.get(t, 0) if state == "waiting" else by_state[(t, state)]
-                agents.add_metric([t, state], n)
-            silence.add_metric([t], longest_silence.get(t, 0.0))
-            spawning.add_metric([t], longest_spawn.get(t, 0.0))
-
-        swarms = GaugeMetricFamily(
-            "warden_swarms",
-            "Running swarms by type, priority and state.",
-            labels=["type", "priority", "state"],
-        )
-        counts: Counter[tuple[str, str, str]] = Counter()
-        for s in snap.running:
-            states = swarm_states.get(s.id, set())
-            state = (
-                "stuck"
-                if "stuck" in states
-                else "spawning"
-                if states and states <= {"spawning"}
-                else "running"
-            )
-            counts[(s.type, s.priority, state)] += 1
-        for t in types:
-            for p in Priority:
-                for state in SWARM_STATES:
-                    swarms.add_metric([t, str(p), state], counts[(t, str(p), state)])
-
-        history = snap.history
-        deaths = CounterMetricFamily(
-            "warden_swarm_agent_deaths",
-            "Agents that died: crashed, killed from outside, or error.",
-            labels=["type", "reason"],
-        )
-        for t in types:
-            for reason in DEATH_REASONS:
-                deaths.add_metric([t, reason], history.deaths.get((t, reason), 0))
-
-        ended = CounterMetricFamily(
-            "warden_swarm_agents_ended_by_warden",
-            "Agents Warden itself killed, by why (stuck, budget, mode, build, timeout, ...).",
-            labels=["type", "why"],
-        )
-        stuck = CounterMetricFamily(
-            "warden_swarm_agents_stuck",
-            "Agents Warden found stuck and replaced: silent (W3) or never started (W4).",
-            labels=["type", "why"],
-        )
-        for t in types:
-            for why in EndReason:
-                n = history.ended_by_warden.get((t, str(why)), 0)
-                ended.add_metric([t, str(why)], n)
-                if why.stuck:
-                    stuck.add_metric([t, why.stuck], n)
-
-        failures = CounterMetricFamily(
-            "warden_swarm_agent_failures",
-            "Agent runs that failed, by failure class (permanent ones are not retried).",
-            labels=["type", "class"],
-        )
-        paused = GaugeMetricFamily(
-            "warden_swarm_type_paused",
-            "1 while the circuit breaker keeps the type paused (warden swarm resume lifts it).",
-            labels=["type"],
-        )
-        refused = CounterMetricFamily(
-            "warden_swarm_cost_reports_refused",
-            "Agent runs that reported a cost that is not one (NaN, infinite, negative, "
-            "not a number): charged their cap, as runs that reported none.",
-            labels=["type"],
-        )
-        for t in types:
-            for cls in FailureClass:
-                failures.add_metric([t, str(cls)], history.failures.get((t, str(cls)), 0))
-            paused.add_metric([t], 1.0 if t in snap.facts.paused else 0.0)
-            refused.add_metric([t], history.refused_costs.get(t, 0))
-
-        finished = CounterMetricFamily(
-            "warden_swarms_finished",
-            "Swarms that ended, by type, size and result.",
-            labels=["type", "size", "result"],
-        )
-        durations = HistogramMetricFamily(
-            "warden_swarm_duration_seconds",
-            "How long swarms ran, start to end.",
-            labels=["type", "result"],
-        )
-        fin: Counter[tuple[str, str, str]] = Counter()
-        dur: dict[tuple[str, str], tuple[list[int], int, float]] = {}
-        for (t, size, result), (n, total, le) in history.finished.items():
-            fin[(t, str(size), result)] += n
-            old = dur.get((t, result), ([0] * len(DURATION_BUCKETS), 0, 0.0))
-            dur[(t, result)] = (
-                [a + b for a, b in zip(old[0], le, strict=True)],
-                old[1] + n,
-                old[2] + total,
-            )
-        keys = {(t, str(rt.config.swarm_types[t].size), r) for t in types for r in RESULTS}
-        for key in sorted(keys | set(fin)):
-            finished.add_metric(list(key), fin[key])
-        for t in types:
-            for r in RESULTS:
-                le, n, total = dur.get((t, r), ([0] * len(DURATION_BUCKETS), 0, 0.0))
-                buckets = [(f"{b:g}", v) for b, v in zip(DURATION_BUCKETS, le, strict=True)]
-                buckets.append(("+Inf", n))
-                durations.add_metric([t, r], buckets, total)
-
-        facts = snap.facts
-        period = facts.period
-        yield from (agents, silence, spawning, swarms, deaths, ended, stuck, failures, paused)
-        yield refused
-        yield from (finished, durations)
-        for name, text, value in (
-            ("spend", "Spend in the current budget period, from the ledger.", facts.period_spend),
-            ("cap", "The current budget period's cap.", period.cap_usd),
-            (
-                "remaining",
-                "What the current period's cap still allows.",
-                max(0.0, period.cap_usd - facts.period_spend),
-            ),
-        ):
-            g = GaugeMetricFamily(f"warden_budget_{name}_usd", text, labels=["period"])
-            g.add_metric([period.label], value)
-            yield g
-        ceiling_spend = GaugeMetricFamily(
-            "warden_budget_ceiling_spend_usd",
-            "Spend of every period in the current calendar day, week or month (B5).",
-            labels=["ceiling"],
-        )
-        ceiling_cap = GaugeMetricFamily(
-            "warden_budget_ceiling_usd",
-            "The configured ceiling over a calendar day, week or month.",
-            labels=["ceiling"],
-        )
-        for c in facts.ceilings:
-            ceiling_spend.add_metric([c.name], c.spend_usd)
-            ceiling_cap.add_metric([c.name], c.cap_usd)
-        yield ceiling_spend
-        yield ceiling_cap
-        yield GaugeMetricFamily(
-            "warden_budget_tier",
-            "The budget tier in force: 0 none, 1 notify, 2 kill_non_critical, "
-            "3 critical_only, 4 stop (the highest of the period's and the ceilings').",
-            value=facts.tier,
-        )
-        ledger = CounterMetricFamily(
-            "warden_ledger_spend_usd",
-            "All spend by swarm type, from the ledger's per-run totals.",
-            labels=["type"],
-        )
-        for t in types:
-            ledger.add_metric([t], history.spend_by_type.get(t, 0.0))
-        yield ledger
-        refusals = CounterMetricFamily(
-            "warden_admission_refusals",
-            "Work the admission rule refused to start or stopped, by who asked and why.",
-            labels=["path", "reason"],
-        )
-        for path in PATHS:
-            for reason in Refusal:
-                refusals.add_metric([path, str(reason)], snap.refusals.get((path, str(reason)), 0))
-        yield refusals
+        yield from build_all(TABLE, RuntimeView.of(self.runtime))
