@@ -476,38 +476,7 @@ def _parse(root: Reader, check_programs: bool) -> Config:
     exporter = ExporterSettings(_listen(exp, DEFAULT_EXPORTER_PORT))
     exp.finish()
     stack = _stack(_section(root, "stack"))
-    resp = _section(root, "responder")
-    responder = ResponderSettings(
-        listen=_listen(resp, DEFAULT_RESPONDER_PORT),
-        token_file=resp.path_value("token_file", "alertmanager/secrets/webhook-token"),
-        max_body_bytes=resp.integer("max_body_bytes", 1 << 20, minimum=1024),
-        alertmanager_url=_stack_url(
-            resp, "alertmanager_url", stack.alertmanager_listen, "stack.alertmanager_listen", root
-        ),
-        prometheus_url=_stack_url(
-            resp, "prometheus_url", stack.prometheus_listen, "stack.prometheus_listen", root
-        ),
-        poll_interval=resp.duration("poll_interval", "200ms"),
-        policies=_policies(_section(resp, "policies")),
-        max_connections=resp.integer("max_connections", 256, minimum=8),
-        header_timeout=resp.duration("header_timeout", "5s", minimum=0.1),
-        body_timeout=resp.duration("body_timeout", "10s", minimum=0.1),
-        recoveries=_recoveries(_section(resp, "recoveries"), root.problems.file, project_dir),
-        id=_responder_id(resp),
-        database=_database(resp),
-        instance=(
-            resp.string("instance", "")
-            if _given(resp, "instance")
-            else f"{exporter.listen.host}:{exporter.listen.port}"
-        ),
-        claim_lease=resp.duration("claim_lease", "30s", minimum=1.0),
-        database_password_file=(
-            resp.path_value("database_password_file", must_exist="file")
-            if _given(resp, "database_password_file")
-            else None
-        ),
-    )
-    resp.finish()
+    responder = _responder(_section(root, "responder"), root, exporter, stack, project_dir)
 
     col = root.section("collectors") or Reader({}, "collectors", root.problems, root.base_dir)
     sub = _Sections(col)
@@ -541,6 +510,43 @@ def _parse(root: Reader, check_programs: bool) -> Config:
     col.finish()
     _check_policies(root, config)
     return dataclasses.replace(config, learning=_learning(_section(root, "learning"), config))
+
+
+def _responder(
+    resp: Reader, root: Reader, exporter: ExporterSettings, stack: StackSettings, project_dir: Path
+) -> ResponderSettings:
+    responder = ResponderSettings(
+        listen=_listen(resp, DEFAULT_RESPONDER_PORT),
+        token_file=resp.path_value("token_file", "alertmanager/secrets/webhook-token"),
+        max_body_bytes=resp.integer("max_body_bytes", 1 << 20, minimum=1024),
+        alertmanager_url=_stack_url(
+            resp, "alertmanager_url", stack.alertmanager_listen, "stack.alertmanager_listen", root
+        ),
+        prometheus_url=_stack_url(
+            resp, "prometheus_url", stack.prometheus_listen, "stack.prometheus_listen", root
+        ),
+        poll_interval=resp.duration("poll_interval", "200ms"),
+        policies=_policies(_section(resp, "policies")),
+        max_connections=resp.integer("max_connections", 256, minimum=8),
+        header_timeout=resp.duration("header_timeout", "5s", minimum=0.1),
+        body_timeout=resp.duration("body_timeout", "10s", minimum=0.1),
+        recoveries=_recoveries(_section(resp, "recoveries"), root.problems.file, project_dir),
+        id=_responder_id(resp),
+        database=_database(resp),
+        instance=(
+            resp.string("instance", "")
+            if _given(resp, "instance")
+            else f"{exporter.listen.host}:{exporter.listen.port}"
+        ),
+        claim_lease=resp.duration("claim_lease", "30s", minimum=1.0),
+        database_password_file=(
+            resp.path_value("database_password_file", must_exist="file")
+            if _given(resp, "database_password_file")
+            else None
+        ),
+    )
+    resp.finish()
+    return responder
 
 
 def _check_own_folders(problems: Problems, config: Config) -> None:

@@ -9,6 +9,7 @@ Grafana (and for the docs: Grafana does not run on the build machine).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -107,16 +108,8 @@ def draw(panel: Panel, series: Sequence[Series], start: float, end: float, tz: A
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import FuncFormatter, PercentFormatter
-
-    def colour(name: str) -> str:
-        return COLOURS.get(name, name)
-
-    def when(t: float) -> float:
-        return t / 86400.0  # matplotlib's dates: days since 1970-01-01
+    from matplotlib.ticker import FuncFormatter
 
     tall = 2.2 if panel.kind == "timeline" else 3.4
     fig, ax = plt.subplots(figsize=(9, tall), dpi=100)
@@ -126,58 +119,83 @@ def draw(panel: Panel, series: Sequence[Series], start: float, end: float, tz: A
             0.5, 0.5, "no data in this period", ha="center", va="center", transform=ax.transAxes
         )
     elif panel.kind == "timeline":
-        texts = {float(v): (text, colour(c)) for v, text, c in panel.mappings}
-        s = series[0]
-        for i, (t, v) in enumerate(zip(s.times, s.values, strict=True)):
-            t1 = s.times[i + 1] if i + 1 < len(s.times) else t + (end - start) / POINTS
-            ax.axvspan(when(t), when(t1), color=texts.get(v, ("?", "grey"))[1], linewidth=0)
-        seen = sorted({v for v in s.values if v in texts})
-        ax.legend(
-            handles=[Patch(color=texts[v][1], label=texts[v][0]) for v in seen],
-            loc="upper left",
-            bbox_to_anchor=(1.0, 1.0),
-            fontsize=8,
-            frameon=False,
-        )
-        ax.set_yticks([])
+        _timeline(ax, panel, series[0], (end - start) / POINTS)
     elif panel.kind == "bars":
         # Counters start at zero for every label set; bars of nothing only crowd the legend.
-        series = [s for s in series if any(s.values)] or series
-        width = (
-            (series[0].times[1] - series[0].times[0]) / 86400.0
-            if len(series[0].times) > 1
-            else 0.01
-        )
-        bottoms: dict[float, float] = {}
-        for s in series:
-            base = [bottoms.get(t, 0.0) for t in s.times]
-            ax.bar([when(t) for t in s.times], s.values, width=width, bottom=base, label=s.name)
-            for t, v in zip(s.times, s.values, strict=True):
-                bottoms[t] = bottoms.get(t, 0.0) + v
+        _bars(ax, [s for s in series if any(s.values)] or series)
     else:
         for s in series:
-            ax.plot([when(t) for t in s.times], s.values, label=s.name, linewidth=1.4)
+            ax.plot([_day(t) for t in s.times], s.values, label=s.name, linewidth=1.4)
     if panel.kind != "timeline":
-        for value, name in panel.steps[1:]:
-            if value is not None:
-                ax.axhline(value, color=colour(name), linestyle="--", linewidth=1)
-        if panel.unit == "percentunit":
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        elif panel.unit == "currencyUSD":
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:,.2f}"))
-        elif panel.unit == "s":
-            ax.set_ylabel("seconds")
-        if series:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-        ax.grid(alpha=0.3)
-    ax.set_xlim(when(start), when(end))
+        _value_axis(ax, panel, bool(series))
+    ax.set_xlim(_day(start), _day(end))
     fmt = "%a %d %b" if end - start > 2 * 86400 else "%H:%M" if end - start >= 3600 else "%H:%M:%S"
-    ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt, tz=tz))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda v, _: dt.datetime.fromtimestamp(v * 86400.0, tz).strftime(fmt))
+    )
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format="png")
     plt.close(fig)
     return png.getvalue()
+
+
+def _day(t: float) -> float:
+    """matplotlib's dates: days since 1970-01-01."""
+    return t / 86400.0
+
+
+def _colour(name: str) -> str:
+    return COLOURS.get(name, name)
+
+
+def _timeline(ax: Any, panel: Panel, s: Series, last: float) -> None:
+    """A state over time as coloured spans (`last`: how long the last point stands)."""
+    from matplotlib.patches import Patch
+
+    texts = {float(v): (text, _colour(c)) for v, text, c in panel.mappings}
+    for i, (t, v) in enumerate(zip(s.times, s.values, strict=True)):
+        t1 = s.times[i + 1] if i + 1 < len(s.times) else t + last
+        ax.axvspan(_day(t), _day(t1), color=texts.get(v, ("?", "grey"))[1], linewidth=0)
+    seen = sorted({v for v in s.values if v in texts})
+    ax.legend(
+        handles=[Patch(color=texts[v][1], label=texts[v][0]) for v in seen],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=8,
+        frameon=False,
+    )
+    ax.set_yticks([])
+
+
+def _bars(ax: Any, series: Sequence[Series]) -> None:
+    """Stacked bars, one stack per point in time."""
+    times = series[0].times
+    width = (times[1] - times[0]) / 86400.0 if len(times) > 1 else 0.01
+    bottoms: dict[float, float] = {}
+    for s in series:
+        base = [bottoms.get(t, 0.0) for t in s.times]
+        ax.bar([_day(t) for t in s.times], s.values, width=width, bottom=base, label=s.name)
+        for t, v in zip(s.times, s.values, strict=True):
+            bottoms[t] = bottoms.get(t, 0.0) + v
+
+
+def _value_axis(ax: Any, panel: Panel, legend: bool) -> None:
+    """The thresholds as dashed lines, the unit on the value axis, the legend."""
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+    for value, name in panel.steps[1:]:
+        if value is not None:
+            ax.axhline(value, color=_colour(name), linestyle="--", linewidth=1)
+    if panel.unit == "percentunit":
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    elif panel.unit == "currencyUSD":
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:,.2f}"))
+    elif panel.unit == "s":
+        ax.set_ylabel("seconds")
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
 
 
 def render(

@@ -147,6 +147,11 @@ class Service:
             self.counts,
         )
         self.inbox = Inbox(store, self.claims, self.alerts, clock)
+        self._build_jobs(store, refill)
+
+    def _build_jobs(self, store: Store, refill: SwarmWatchdog) -> None:
+        """The reconciler and the scheduled jobs; J1 feeds the alert path (X5)."""
+        config, runtime, clock, r = self.config, self.runtime, self.clock, self.config.responder
         self.reconciler = Reconciler(
             lambda: reconcile.read(
                 r.alertmanager_url, self.alertmanager, r.prometheus_url, self.prometheus

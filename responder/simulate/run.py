@@ -290,65 +290,126 @@ def _run(
     config: Config, scenario: Scenario, days: float, seed: int, review_dir: Path | None
 ) -> Report:
     wall0 = time.monotonic()
-    rng = random.Random(seed)  # noqa: S311  (a simulation, not a secret)
-    start = scenario.start.timestamp()
-    end = start + days * 86400
-    clock = SimClock(start)
-    agents = SimAgents(clock, scenario, rng)
-    explore = random.Random(f"learning-{seed}")  # noqa: S311
-    svc = Service(config, clock, launcher=agents, rng=explore, step_alert_seconds=None)
-    alerts = _Alerts(svc)
-    inv = Invariants(config)
-    events = sorted(_occurrences(scenario, start, end), key=lambda e: e[0])
-    ending: list[tuple[float, str]] = []  # (when, what) of faults that last
-    every = {**JOBS, **scenario.cadence}
-    # A scenario's J1 cadence is the pace of J1's decisions too (runs of weeks).
-    looks = LOOKS if "J1" not in every else (WATCH,)
-    due = {job: start + every[job] for job in JOBS}
-    due["J1"] = start
-    due["J8"] = learning.next_improvement(svc.runtime.store, config, start)
-    faults: Counter[str] = Counter()
-    below_since: float | None = None
-    deaths_seen = 0
-    steps = 0
-    broken: list[str] = []
-    while clock.now < end and not broken:
-        nxt = min(
-            [clock.now + scenario.step, *(t for j, t in due.items() if j not in looks), end]
-            + [w[1] for w in [svc.wake_cycle.next_wake] if w is not None and "J1" in looks]
-            + [t for t, _ in events[:1]]
-            + [t for t, _ in ending]
-            + [t for t in [agents.next_end()] if t is not None]
+    run = _Run(config, scenario, days, seed)
+    while run.clock.now < run.end and not run.broken:
+        run.step()
+    svc, clock = run.svc, run.clock
+    report = _report(
+        svc, config, days, time.monotonic() - wall0, run.steps, run.inv, run.broken, run.faults
+    )
+    if review_dir is not None:
+        # Virtual time: the stem names the simulated week; no Prometheus to draw from.
+        report.written = review.write(
+            config,
+            svc.runtime.store,
+            svc.situation,
+            max(run.start, clock.now - review.WEEK),
+            clock.now,
+            review_dir,
+            f"simulated-{dt.datetime.fromtimestamp(clock.now, dt.UTC):%Y%m%d}-seed{seed}",
+            prometheus=False,
         )
-        clock.now = max(clock.now + 1.0, nxt)
-        now = clock.now
-        agents.advance()
-        while events and events[0][0] <= now:
-            _, f = events.pop(0)
-            faults[f.alert or f.kind] += 1
+    for s in svc.runtime.store.swarms("running"):
+        svc.runtime.kill_swarm(s.id, "simulation over")
+    svc.runtime.close()
+    return report
+
+
+class _Run:
+    """One simulation: the virtual clock, the agents, the responder (a new one after
+    each crash), the scenario's events and what is due, advanced a step at a time."""
+
+    def __init__(self, config: Config, scenario: Scenario, days: float, seed: int) -> None:
+        self.config, self.scenario = config, scenario
+        rng = random.Random(seed)  # noqa: S311  (a simulation, not a secret)
+        self.start = scenario.start.timestamp()
+        self.end = self.start + days * 86400
+        self.clock = SimClock(self.start)
+        self.agents = SimAgents(self.clock, scenario, rng)
+        self.explore = random.Random(f"learning-{seed}")  # noqa: S311
+        self.svc = self._responder()
+        self.alerts = _Alerts(self.svc)
+        self.inv = Invariants(config)
+        self.events = sorted(_occurrences(scenario, self.start, self.end), key=lambda e: e[0])
+        self.ending: list[tuple[float, str]] = []  # (when, what) of faults that last
+        self.every = {**JOBS, **scenario.cadence}
+        # A scenario's J1 cadence is the pace of J1's decisions too (runs of weeks).
+        self.looks = LOOKS if "J1" not in self.every else (WATCH,)
+        self.due = {job: self.start + self.every[job] for job in JOBS}
+        self.due["J1"] = self.start
+        self.due["J8"] = learning.next_improvement(self.svc.runtime.store, config, self.start)
+        self.faults: Counter[str] = Counter()
+        self.below_since: float | None = None
+        self.deaths_seen = 0
+        self.steps = 0
+        self.broken: list[str] = []
+
+    def _responder(self) -> Service:
+        return Service(
+            self.config, self.clock, launcher=self.agents, rng=self.explore, step_alert_seconds=None
+        )
+
+    def step(self) -> None:
+        """To the next moment anything happens; what happens then; the invariants."""
+        svc, due, looks = self.svc, self.due, self.looks
+        nxt = min(
+            [self.clock.now + self.scenario.step, *(t for j, t in due.items() if j not in looks)]
+            + [self.end]
+            + [w[1] for w in [svc.wake_cycle.next_wake] if w is not None and "J1" in looks]
+            + [t for t, _ in self.events[:1]]
+            + [t for t, _ in self.ending]
+            + [t for t in [self.agents.next_end()] if t is not None]
+        )
+        self.clock.now = now = max(self.clock.now + 1.0, nxt)
+        self.agents.advance()
+        self._happen(now)
+        self._end_faults(now)
+        self.alerts.resend(now)
+        self.svc.watchdog_arrived()
+        self._run_jobs(now)
+        self.svc.step()
+        # J1's progress watch runs while issues last, and once after to end the watch;
+        # at the first step after it is due (steps of 30 s all week long would double
+        # the steps, for a watch whose unit is 5 minutes).
+        if problems(self.svc.view["firing"]) or self.svc.wake_cycle.progress is not None:
+            due.setdefault(WATCH, now + PROGRESS_EVERY_SECONDS)
+        else:
+            due.pop(WATCH, None)
+        self._own_alerts(now)
+        self.steps += 1
+        self.broken = self.inv.check(self.svc)
+
+    def _happen(self, now: float) -> None:
+        """The scenario's faults that are due."""
+        while self.events and self.events[0][0] <= now:
+            _, f = self.events.pop(0)
+            self.faults[f.alert or f.kind] += 1
             if f.kind == "alert":
-                alerts.fire(f.alert, f.severity, f.component, now)
-                ending.append((now + f.lasts, f"resolve:{f.alert}"))
+                self.alerts.fire(f.alert, f.severity, f.component, now)
+                self.ending.append((now + f.lasts, f"resolve:{f.alert}"))
             elif f.kind == "kill_agents":
-                agents.kill_all()
+                self.agents.kill_all()
             elif f.kind == "cost_storm":
-                agents.cost_factor = f.factor
-                ending.append((now + f.lasts, "calm"))
+                self.agents.cost_factor = f.factor
+                self.ending.append((now + f.lasts, "calm"))
             elif f.kind == "restart":
                 # A crash: nothing is closed or written; a new responder starts on the state.
-                inv.refusals_counted_before += sum(svc.runtime.refusals.values())
-                svc.runtime.drop()
-                svc = Service(config, clock, launcher=agents, rng=explore, step_alert_seconds=None)
-                alerts.svc = svc
-        for when, what in [e for e in ending if e[0] <= now]:
-            ending.remove((when, what))
+                self.inv.refusals_counted_before += sum(self.svc.runtime.refusals.values())
+                self.svc.runtime.drop()
+                self.svc = self.alerts.svc = self._responder()
+
+    def _end_faults(self, now: float) -> None:
+        for when, what in [e for e in self.ending if e[0] <= now]:
+            self.ending.remove((when, what))
             if what == "calm":
-                agents.cost_factor = 1.0
+                self.agents.cost_factor = 1.0
             else:
-                alerts.resolve(what.split(":", 1)[1], now)
-        alerts.resend(now)
-        svc.watchdog_arrived()
-        woke = svc.wake_cycle.next_wake if "J1" in looks else None
+                self.alerts.resolve(what.split(":", 1)[1], now)
+
+    def _run_jobs(self, now: float) -> None:
+        """The jobs that are due; J1 also at its last decision's wake."""
+        svc, due, every = self.svc, self.due, self.every
+        woke = svc.wake_cycle.next_wake if "J1" in self.looks else None
         for job in [
             j for j, t in due.items() if t <= now or (j == "J1" and woke and woke[1] <= now)
         ]:
@@ -356,37 +417,32 @@ def _run(
                 svc.wake_cycle.run({}, None)  # PromQL and the exporter are not simulated
                 # Its looks on the heartbeat's grid from the start, as J2, J5 and J7 are
                 # on theirs, so their steps coincide.
-                beat = every.get("J1", config.modes[svc.situation.mode].heartbeat)
-                due[job] = start + (int((now - start) // beat) + 1) * beat
+                beat = every.get("J1", self.config.modes[svc.situation.mode].heartbeat)
+                due[job] = self.start + (int((now - self.start) // beat) + 1) * beat
             else:
                 svc.jobs.run_now(job)
                 due[job] = (
-                    learning.next_improvement(svc.runtime.store, config, now)
+                    learning.next_improvement(svc.runtime.store, self.config, now)
                     if job == "J8"
                     else now + every.get(job, PROGRESS_EVERY_SECONDS)
                 )
-        svc.step()
-        # J1's progress watch runs while issues last, and once after to end the watch;
-        # at the first step after it is due (steps of 30 s all week long would double
-        # the steps, for a watch whose unit is 5 minutes).
-        if problems(svc.view["firing"]) or svc.wake_cycle.progress is not None:
-            due.setdefault(WATCH, now + PROGRESS_EVERY_SECONDS)
-        else:
-            due.pop(WATCH, None)
-        # What Prometheus would raise from Warden's own figures (read on the next step,
-        # as the real ones arrive after a scrape and an evaluation).
-        deaths = sum(svc.runtime.snapshot.history.deaths.values())
-        if deaths > deaths_seen:
+
+    def _own_alerts(self, now: float) -> None:
+        """What Prometheus would raise from Warden's own figures (read on the next step,
+        as the real ones arrive after a scrape and an evaluation)."""
+        snap, alerts = self.svc.runtime.snapshot, self.alerts
+        deaths = sum(snap.history.deaths.values())
+        if deaths > self.deaths_seen:
             alerts.fire("AgentDied", "critical", "agents", now)
-            ending.append((now + 60, "resolve:AgentDied"))
-        deaths_seen = deaths
-        running = len(svc.runtime.snapshot.running)
-        below_since = (below_since or now) if running < 3 else None
-        if below_since is not None and now - below_since >= 60:
+            self.ending.append((now + 60, "resolve:AgentDied"))
+        self.deaths_seen = deaths
+        running = len(snap.running)
+        self.below_since = (self.below_since or now) if running < 3 else None
+        if self.below_since is not None and now - self.below_since >= 60:
             alerts.fire("SwarmsBelowMinimum", "warning", "swarms", now)
-        elif below_since is None:
+        elif self.below_since is None:
             alerts.resolve("SwarmsBelowMinimum", now)
-        tier = svc.runtime.snapshot.facts.tier_name
+        tier = snap.facts.tier_name
         for level, name in (
             ("notify", "BudgetNearlyExhausted"),
             ("kill_non_critical", "BudgetNonCriticalStopped"),
@@ -397,25 +453,6 @@ def _run(
                 alerts.fire(name, "critical", "budget", now)
             else:
                 alerts.resolve(name, now)
-        steps += 1
-        broken = inv.check(svc)
-    report = _report(svc, config, days, time.monotonic() - wall0, steps, inv, broken, faults)
-    if review_dir is not None:
-        # Virtual time: the stem names the simulated week; no Prometheus to draw from.
-        report.written = review.write(
-            config,
-            svc.runtime.store,
-            svc.situation,
-            max(start, clock.now - review.WEEK),
-            clock.now,
-            review_dir,
-            f"simulated-{dt.datetime.fromtimestamp(clock.now, dt.UTC):%Y%m%d}-seed{seed}",
-            prometheus=False,
-        )
-    for s in svc.runtime.store.swarms("running"):
-        svc.runtime.kill_swarm(s.id, "simulation over")
-    svc.runtime.close()
-    return report
 
 
 def _rank(tier: str) -> int:

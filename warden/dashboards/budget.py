@@ -66,8 +66,8 @@ def spend_against_cap(width: int = 12) -> Panel:
     )
 
 
-def board(config: Config) -> Board:
-    now = Section(
+def _now(config: Config) -> Section:
+    return Section(
         "This period",
         (
             Panel(
@@ -93,7 +93,10 @@ def board(config: Config) -> Board:
             spend_against_cap(width=24),
         ),
     )
-    spend = Section(
+
+
+def _spend(config: Config) -> Section:
+    return Section(
         "Where it goes",
         (
             Panel(
@@ -146,9 +149,12 @@ def board(config: Config) -> Board:
             ),
         ),
     )
+
+
+def board(config: Config) -> Board:
     return Board(
         "warden-budget",
         "Warden / Budget",
         "What Warden spends, on what, and how close the cap is.",
-        (now, spend),
+        (_now(config), _spend(config)),
     )

@@ -83,7 +83,7 @@ def area_panel(letter: str, title: str) -> Panel:
     )
 
 
-def board(config: Config) -> Board:
+def _now(config: Config) -> Section:
     mode = Panel(
         "stat",
         "Mode",
@@ -106,7 +106,7 @@ def board(config: Config) -> Board:
         width=4,
         height=4,
     )
-    now = Section(
+    return Section(
         "Now",
         (
             mode,
@@ -182,8 +182,14 @@ def board(config: Config) -> Board:
             ),
         ),
     )
-    areas = Section("Seed areas", tuple(area_panel(letter, title) for letter, title in AREAS))
-    over_time = Section(
+
+
+def _areas(config: Config) -> Section:
+    return Section("Seed areas", tuple(area_panel(letter, title) for letter, title in AREAS))
+
+
+def _over_time(config: Config) -> Section:
+    return Section(
         "Over time",
         (
             Panel(
@@ -223,9 +229,12 @@ def board(config: Config) -> Board:
             ),
         ),
     )
+
+
+def board(config: Config) -> Board:
     return Board(
         "warden-overview",
         "Warden / Overview",
         "Is everything fine, what is Warden doing, what does it cost.",
-        (now, areas, over_time),
+        (_now(config), _areas(config), _over_time(config)),
     )

@@ -35,8 +35,8 @@ def error_lines(config: Config) -> Panel:
     )
 
 
-def board(config: Config) -> Board:
-    pipeline = Section(
+def _pipeline(config: Config) -> Section:
+    return Section(
         "Pipeline",
         (
             Panel(
@@ -124,7 +124,10 @@ def board(config: Config) -> Board:
             ),
         ),
     )
-    host = Section(
+
+
+def _host(config: Config) -> Section:
+    return Section(
         "Host",
         (
             Panel(
@@ -192,7 +195,10 @@ def board(config: Config) -> Board:
             error_lines(config),
         ),
     )
-    probes = Section(
+
+
+def _probes(config: Config) -> Section:
+    return Section(
         "Probes",
         (
             Panel(
@@ -243,10 +249,13 @@ def board(config: Config) -> Board:
             ),
         ),
     )
+
+
+def board(config: Config) -> Board:
     return Board(
         "warden-pipeline",
         "Warden / Pipeline and host",
         "Is Warden itself healthy: collectors, scrapes, alert delivery, the host, probes.",
-        (pipeline, host, probes),
+        (_pipeline(config), _host(config), _probes(config)),
         variables=(("instance", "warden_build_info, instance"),),
     )

@@ -23,11 +23,8 @@ def by_priority(width: int = 12) -> Panel:
     )
 
 
-def board(config: Config) -> Board:
-    died = prom_duration(threshold(config, "AgentDied", "window"))
-    failed = prom_duration(threshold(config, "SwarmFailed", "window"))
-    stuck = prom_duration(threshold(config, "SwarmStuck", "window"))
-    running = Section(
+def _running(config: Config) -> Section:
+    return Section(
         "Running",
         (
             Panel(
@@ -61,7 +58,10 @@ def board(config: Config) -> Board:
             ),
         ),
     )
-    outcomes = Section(
+
+
+def _outcomes(config: Config) -> Section:
+    return Section(
         "Outcomes",
         (
             Panel(
@@ -106,7 +106,13 @@ def board(config: Config) -> Board:
             ),
         ),
     )
-    trouble = Section(
+
+
+def _trouble(config: Config) -> Section:
+    died = prom_duration(threshold(config, "AgentDied", "window"))
+    failed = prom_duration(threshold(config, "SwarmFailed", "window"))
+    stuck = prom_duration(threshold(config, "SwarmStuck", "window"))
+    return Section(
         "Trouble",
         (
             Panel(
@@ -183,10 +189,13 @@ def board(config: Config) -> Board:
             ),
         ),
     )
+
+
+def board(config: Config) -> Board:
     return Board(
         "warden-swarms",
         "Warden / Swarms",
         "What the swarms are doing, how they end, and which are in trouble.",
-        (running, outcomes, trouble),
+        (_running(config), _outcomes(config), _trouble(config)),
         variables=(("type", "warden_swarms_finished_total, type"),),
     )

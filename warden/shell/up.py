@@ -114,25 +114,37 @@ class Up:
                 c.responder.token_file.resolve(),
             ),
         )
-        warden = [sys.executable, "-m", "warden.shell.cli"]
-        cfg = str(self.config_path)
-        a = self.addresses
         self.supervisors = [
+            *self._warden_parts(),
+            *self._prometheuses(prometheus, rules, prom_web),
+            *self._alertmanagers(alertmanager, am_cfg, am_web, stack_secrets),
+        ]
+        for s in self.supervisors:
+            s.log_path = self.logs / f"{s.name}.log"  # never into the view
+
+    def _warden_parts(self) -> list[Supervisor]:
+        """The exporter and the responder, each a `warden` process of this config."""
+        warden = [sys.executable, "-m", "warden.shell.cli"]
+        cfg, a, hang_after = str(self.config_path), self.addresses, self.config.stack.hang_after
+        return [
             Supervisor(
                 "exporter",
                 [*warden, "exporter", "-c", cfg],
                 f"http://{a.exporter}/healthz",
-                hang_after=c.stack.hang_after,
+                hang_after=hang_after,
             ),
             Supervisor(
                 "responder",
                 [*warden, "responder", "-c", cfg],
                 f"http://{a.responder}/healthz",
-                hang_after=c.stack.hang_after,
+                hang_after=hang_after,
                 adopts_children=True,
             ),
         ]
-        # One Prometheus, or a pair: replicas a and b, same rules and targets.
+
+    def _prometheuses(self, binary: str, rules: Path, web: Path) -> list[Supervisor]:
+        """One Prometheus, or a pair: replicas a and b, same rules and targets."""
+        c, a, out = self.config, self.addresses, list[Supervisor]()
         pair = a.prometheus_b is not None
         for name, listen, replica in (
             ("prometheus", a.prometheus, "a" if pair else None),
@@ -146,15 +158,15 @@ class Up:
                 prom_cfg,
                 prometheus_config(c.stack.prometheus_config, a, rules, c.secrets_dir, replica),
             )
-            self.supervisors.append(
+            out.append(
                 Supervisor(
                     name,
                     [
-                        prometheus,
+                        binary,
                         f"--config.file={prom_cfg}",
                         f"--storage.tsdb.path={folder / 'data'}",
                         f"--web.listen-address={listen}",
-                        f"--web.config.file={prom_web}",
+                        f"--web.config.file={web}",
                         *(["--web.enable-lifecycle"] if c.stack.prometheus_lifecycle else []),
                         "--log.level=warn",
                         *PROMETHEUS_FLAGS,
@@ -164,13 +176,19 @@ class Up:
                     credentials=self.credentials["prometheus"],
                 )
             )
-        # One Alertmanager, or two gossiping (each on its web port + 1) so a
-        # notification leaves once, from either.
-        # Gossip is mutual TLS (warden.clustertls): whoever reaches the port without
-        # the cluster's certificate can neither join nor spread a silence.
+        return out
+
+    def _alertmanagers(
+        self, binary: str, config_file: Path, web: Path, secrets: Secrets
+    ) -> list[Supervisor]:
+        """One Alertmanager, or two gossiping (each on its web port + 1) so a
+        notification leaves once, from either. Gossip is mutual TLS
+        (warden.clustertls): whoever reaches the port without the cluster's
+        certificate can neither join nor spread a silence."""
+        c, a, out = self.config, self.addresses, list[Supervisor]()
         managers = [("alertmanager", a.alertmanager), ("alertmanager-b", a.alertmanager_b)]
         gossip = {name: gossip_address(listen) for name, listen in managers if listen}
-        tls = stack_secrets.cluster_tls() if len(gossip) > 1 else None
+        tls = secrets.cluster_tls() if len(gossip) > 1 else None
         for name, listen in managers:
             if listen is None:
                 continue
@@ -183,15 +201,15 @@ class Up:
                 if tls is not None
                 else ["--cluster.listen-address="]
             )
-            self.supervisors.append(
+            out.append(
                 Supervisor(
                     name,
                     [
-                        alertmanager,
-                        f"--config.file={am_cfg}",
+                        binary,
+                        f"--config.file={config_file}",
                         f"--storage.path={self.folder / name / 'data'}",
                         f"--web.listen-address={listen}",
-                        f"--web.config.file={am_web}",
+                        f"--web.config.file={web}",
                         *cluster,
                         "--log.level=warn",
                     ],
@@ -200,8 +218,7 @@ class Up:
                     credentials=self.credentials["alertmanager"],
                 )
             )
-        for s in self.supervisors:
-            s.log_path = self.logs / f"{s.name}.log"  # never into the view
+        return out
 
     def run(self, console: Console | None = None) -> int:
         def on_signal(signum: int, frame: FrameType | None) -> None:
