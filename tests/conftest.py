@@ -83,8 +83,12 @@ def tmp_path(tmp_path: Path) -> Path:
     return enterable(tmp_path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def tmp_path_factory(tmp_path_factory: pytest.TempPathFactory) -> pytest.TempPathFactory:
+    """At each worker's start, not at its first use of a tmp_path: pytest takes the
+    group and other bits off /tmp/pytest-of-USER when a worker first makes its
+    temporary folder, and a worker doing so late (its first tests needed none)
+    would shut the agents of another worker's running test out of their folders."""
     enterable(tmp_path_factory.getbasetemp())
     return tmp_path_factory
 

@@ -109,8 +109,11 @@ class Stack:
         webhook_port: int,
         defaults: bool = False,
         secrets: Path | None = None,
+        critical_repeat: str | None = None,
     ) -> None:
-        """`secrets`: the secrets_dir of the exporter it scrapes (its scrape password)."""
+        """`secrets`: the secrets_dir of the exporter it scrapes (its scrape password);
+        `critical_repeat`: the critical route's repeat_interval instead of the shipped
+        one (5m), so that a test sees Alertmanager deliver an alert again."""
         if PROMETHEUS is None or ALERTMANAGER is None:
             raise RuntimeError(
                 "prometheus and prometheus-alertmanager are needed: "
@@ -125,10 +128,12 @@ class Stack:
         self.prom_port, self.am_port = free_port(), free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.prometheus_flags = [] if defaults else list(PROMETHEUS_FLAGS)
-        self._write_alertmanager(webhook_port, defaults)
+        self._write_alertmanager(webhook_port, defaults, critical_repeat)
         self._write_prometheus(exporter_port, defaults)
 
-    def _write_alertmanager(self, webhook_port: int, defaults: bool) -> None:
+    def _write_alertmanager(
+        self, webhook_port: int, defaults: bool, critical_repeat: str | None
+    ) -> None:
         token = self.work / "am" / "secrets" / "webhook-token"
         token.parent.mkdir(parents=True)
         token.write_text(TOKEN + "\n")
@@ -139,6 +144,9 @@ class Stack:
             for route in [am["route"], *am["route"]["routes"]]:
                 for key in ("group_wait", "group_interval", "repeat_interval"):
                     route.pop(key, None)
+        for route in am["route"]["routes"]:
+            if critical_repeat and route["matchers"] == ['severity="critical"']:
+                route["repeat_interval"] = critical_repeat
         write_yaml(self.work / "am" / "alertmanager.yml", am)
 
     def _write_prometheus(self, exporter_port: int, defaults: bool) -> None:

@@ -14,7 +14,6 @@ within the crisis cap plus one swarm's cap.
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -151,7 +150,10 @@ def test_a_fleet_acts_once_through_kills(
             first += [_alert("HostStorm", i, exporter_a) for i in range(HOST_STORM // 2)]
             first += [_alert("HostStorm", 100 + i, exporter_b) for i in range(HOST_STORM // 2)]
             _post(ports, first)
-            time.sleep(0.3)
+            store = Store(url, read_only=True, password=postgres.password)
+            started.append(store)
+            # r2 dies mid-storm, holding claims of its own.
+            wait_for(lambda: any(r.claimed_by == "r2" for r in _episodes(store)), 60, 0.1)
             r2.kill()
             _kill_listening_on(p_am_b)
             _kill_listening_on(p_prom_b)
@@ -163,22 +165,22 @@ def test_a_fleet_acts_once_through_kills(
                 _alert("HostStorm", 100 + i, exporter_b) for i in range(HOST_STORM // 2, HOST_STORM)
             ]
             _post(ports, second)
-            time.sleep(2)
-            started.append(ResponderProcess(r2_cfg, p_r2))  # its supervisor restarts it
-            store = Store(url, read_only=True, password=postgres.password)
+            # Its supervisor restarts it once the rest of the fleet has the whole storm.
+            total = STORM + 2 * HOST_STORM
+            wait_for(lambda: len(_episodes(store)) == total, 60, 0.2)
+            started.append(ResponderProcess(r2_cfg, p_r2))
             try:
-                total = STORM + 2 * HOST_STORM
-                try:
-                    wait_for(lambda: _acted(store) == total, 90, 0.5)
-                except AssertionError as exc:
-                    raise AssertionError(f"{exc}; {_by_state(store)}") from None
-                wait_for(lambda: not store.live_agent_ids(), 60, 0.5)
-                _check(store, exporter_a, exporter_b)
-            finally:
-                store.close()
+                wait_for(lambda: _acted(store) == total, 90, 0.5)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; {_by_state(store)}") from None
+            wait_for(lambda: not store.live_agent_ids(), 60, 0.5)
+            _check(store, exporter_a, exporter_b)
         finally:
-            for proc in started:
-                proc.stop()
+            for part in started:
+                if isinstance(part, Store):
+                    part.close()
+                else:
+                    part.stop()
 
 
 def _episodes(store: Store) -> list[Row[Any]]:

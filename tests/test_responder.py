@@ -214,9 +214,15 @@ def test_a_prometheus_pairs_startsat_skew_is_one_episode(
     # ...and the next firing, minutes later, is a new one.
     post(resp.url, body(alert("CoverageDecreased", fp="c9", starts="2026-11-26T20:10:00Z")))
     wait_for(lambda: len(swarms(tmp_path)) == 2, 20)
-    time.sleep(0.5)
+    # Every body handled (4 firing, 1 resolved), and still the two.
+    received = "warden_responder_alerts_received_total"
+    text = resp.wait_until(
+        lambda t: (
+            sample(t, received, {"status": "firing"}) == 4
+            and sample(t, received, {"status": "resolved"}) == 1
+        )
+    )
     assert len(swarms(tmp_path)) == 2
-    text = resp.get("/metrics")[1]
     episodes = {"alertname": "CoverageDecreased"}
     assert sample(text, "warden_responder_alert_episodes_total", episodes) == 2
 
@@ -288,7 +294,15 @@ def test_real_alertmanager_delivers_to_the_responder(
     tmp_path: Path, responder_factory: type[ResponderProcess]
 ) -> None:
     resp = responder_factory(responder_config(tmp_path))
-    stack = Stack(tmp_path / "stack", 1, resp.port, secrets=tmp_path / "state" / "secrets")
+    # Alertmanager delivers a firing alert again at the route's repeat_interval
+    # (the shipped 5m for critical ones; 2s here), whatever changed in its annotations.
+    stack = Stack(
+        tmp_path / "stack",
+        1,
+        resp.port,
+        secrets=tmp_path / "state" / "secrets",
+        critical_repeat="2s",
+    )
     stack.start()
     try:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -301,9 +315,12 @@ def test_real_alertmanager_delivers_to_the_responder(
             60,
         )
         assert status["for_a_person"][0]["alert"] == "DiskSpaceLow"
-        # Alertmanager sends the same alert again when it is updated: no second action.
+        # Alertmanager sends the same alert again (its repeat): the responder counts it
+        # a duplicate and does nothing again.
+        dedup = "warden_responder_alerts_deduplicated_total"
+        before = sample(resp.metrics(), dedup) or 0.0
         stack.post_alerts([disk_low(now, "18% free")])
-        time.sleep(3)
+        resp.wait_until(lambda text: (sample(text, dedup) or 0.0) > before, 60)
         assert recoveries(tmp_path) == [("disk_cleanup", "succeeded")]
         assert swarms(tmp_path) == [], "the cleanup swarm waits on the recovery's settle"
     finally:

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import psutil
@@ -85,6 +86,25 @@ def run_until(rt: Runtime, cond: Callable[[], bool], timeout: float = 20) -> Non
         return cond()
 
     wait_for(step, timeout, 0.05)
+
+
+def _running(pid: int | None) -> bool:
+    """Whether the process runs (a zombie has ended)."""
+    try:
+        return pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _swarms_written(db_file: Path) -> int:
+    """Swarms committed to a SQLite store another process writes (0 before its schema)."""
+    if not db_file.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{db_file}?mode=ro", uri=True, timeout=5)) as db:
+            return int(db.execute("SELECT COUNT(*) FROM swarms").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
 
 
 def swarm_state(rt: Runtime, swarm_id: str) -> str:
@@ -352,8 +372,12 @@ def test_a_restarted_runtime_adopts_live_agents_and_settles_dead_ones(
     ending = first.start_swarm("tests", Priority.HIGH, "job", "")
     run_until(first, lambda: all(a.state == "running" for a in first.live_agents()))
     pid = first.store.agents(live.id)[0].pid
+    [finishing] = first.store.agents(ending.id)
     first.close()  # the process "dies"; its agents go on
-    time.sleep(1.5)  # the tests agent finishes while no runtime watches
+    # The tests agent finishes while no runtime watches: its result is in its log
+    # and its process is gone (a zombie of this test process until reaped).
+    wait_for(lambda: '"type": "result"' in Path(finishing.log_path).read_text(), 20)
+    wait_for(lambda: not _running(finishing.pid), 20)
 
     second = make(runtimes, cfg)
     adopted = second.live_agents()
@@ -522,8 +546,9 @@ def test_sigkill_of_the_runtime_mid_writes_loses_nothing(
                 rt.poll()
     """)
     worker = subprocess.Popen([sys.executable, "-c", script])
-    wait_for(lambda: (tmp_path / "state" / "warden.db").exists(), 20)
-    time.sleep(3)
+    db_file = tmp_path / "state" / "warden.db"
+    # Killed mid-stream: after many swarms were written, while it writes more.
+    wait_for(lambda: _swarms_written(db_file) >= 10, 60)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
 

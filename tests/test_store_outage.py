@@ -11,13 +11,19 @@ An agent that ended during the outage is recorded with what it reported.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ResponderProcess, fake_swarm_keys, http_get, wait_for, write_config
+from tests.conftest import (
+    ResponderProcess,
+    fake_swarm_keys,
+    http_get,
+    sample,
+    wait_for,
+    write_config,
+)
 from tests.pgserver import PostgresServer
 from tests.stack import TOKEN
 from tests.test_responder import alert, body, post
@@ -35,6 +41,12 @@ def _heartbeat(resp: ResponderProcess) -> float:
     status, text = http_get(resp.url + "/healthz")
     assert status == 200
     return float(json.loads(text)["heartbeat"])
+
+
+def _failed_steps(resp: ResponderProcess) -> float:
+    """Worker steps that failed on the unreachable database (the metric needs no database)."""
+    failed = "warden_responder_steps_failed_total"
+    return sample(resp.metrics(), failed, {"reason": "database_unavailable"}) or 0.0
 
 
 def test_a_responder_rides_out_a_postgresql_restart(
@@ -72,9 +84,10 @@ swarms:
     status, answer = post(resp.url, tests_failing)
     assert status == 503, (status, answer)
     assert "postgresql://" in answer["error"] and pg.password not in answer["error"], answer
-    time.sleep(2)
-    stalled = _heartbeat(resp)
-    time.sleep(1.5)
+    # Steps are tried (each fails on the database) and none ends: no heartbeat.
+    wait_for(lambda: _failed_steps(resp) >= 1, timeout=20)
+    stalled, tried = _heartbeat(resp), _failed_steps(resp)
+    wait_for(lambda: _failed_steps(resp) >= tried + 2, timeout=20)
     assert _heartbeat(resp) == stalled, "no step can end while the database is down"
 
     pg.launch()

@@ -88,6 +88,12 @@ TABLE: tuple[Row[Service], ...] = (
         (),
         lambda s: one(s.heartbeat),
     ),
+    counter(
+        "warden_responder_steps_failed",
+        "Worker steps that did not end, by why: the database unreachable, or an error.",
+        ("reason",),
+        lambda s: [((r,), s.failed_steps[r]) for r in ("database_unavailable", "error")],
+    ),
     gauge(
         "warden_mode",
         "1 for the current operating mode, else 0.",

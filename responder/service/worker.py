@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -105,6 +106,8 @@ class Service:
         self.watchdog = Watchdog()
         self._build_parts(store, rng)
         self.rejected: dict[str, int] = {}
+        self.failed_steps: Counter[str] = Counter()
+        """Steps that did not end, by why: the database unreachable, or an error."""
         self.heartbeat = 0.0
         """When the worker last completed a step (0 until the first): it proves progress."""
         self.human: list[dict[str, Any]] = []
@@ -232,11 +235,13 @@ class Service:
             except StoreUnavailable as exc:
                 # Told once, not at every step: steps wait for the server (no
                 # heartbeat meanwhile, so a supervisor and ResponderDown see it).
+                self.failed_steps["database_unavailable"] += 1
                 if outage_since is None:
                     outage_since = time.monotonic()
                     log.error("%s; steps wait for it, tried every second", exc)
                 wait = OUTAGE_RETRY_SECONDS
             except Exception:
+                self.failed_steps["error"] += 1
                 log.exception("responder worker step failed; continuing")
             else:
                 if outage_since is not None:
