@@ -1,7 +1,7 @@
 """Alert latency: from the exporter's metric turning bad to the webhook arriving.
 
 Real exporter, Prometheus and Alertmanager on loopback with the shipped
-configs (ports rewritten, see tests/stack.py). Each trial breaks a build
+configs (ports rewritten, see tests/alerting.py). Each trial breaks a build
 command; the clock starts when the failing build exits (the exporter
 publishes the result right then) and stops when BuildFailing reaches the
 webhook receiver. The build is mended between trials (the resolved
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.common import percentile
 from tests.conftest import ExporterProcess, wait_for
-from tests.stack import Receiver, Stack, build_project
+from tests.alerting import Receiver, Stack, build_project
 from warden.config import load_config
 
 BUILD = """\

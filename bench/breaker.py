@@ -30,8 +30,8 @@ from pathlib import Path
 
 from tests.conftest import FAKE_CLAUDE as FAKE
 from tests.conftest import REPO, make_demo_repo, wait_for
-from tests.test_claude_contract import CLAUDE_BIN
-from tests.test_up import StackClock, stack_config, status
+from tests.service.test_claude_contract import CLAUDE_BIN
+from tests.stack.test_up import StackClock, stack_config, status
 
 
 def main() -> None:

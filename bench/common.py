@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import enterable, fake_swarm_keys, write_config
-from tests.stack import TOKEN
+from tests.alerting import TOKEN
 from warden.auth import Credentials
 
 

@@ -29,7 +29,7 @@ from responder.act.runtime import Runtime
 from responder.model import Priority
 from responder.state.store import Store
 from tests.conftest import ResponderProcess, wait_for
-from tests.test_responder import alert, body, post
+from tests.service.test_responder import alert, body, post
 from warden.config import load_config
 
 

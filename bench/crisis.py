@@ -35,7 +35,7 @@ import yaml
 
 from bench.common import percentile
 from tests.conftest import REPO, enterable, make_demo_repo, wait_for
-from tests.test_up import Ports, stack_config, status
+from tests.stack.test_up import Ports, stack_config, status
 from warden.auth import Credentials, fetch
 
 

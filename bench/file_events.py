@@ -28,7 +28,7 @@ from exporter.collectors.typecheck import TypecheckCollector
 from exporter.runner import CommandRunner
 from tests.checked_project import edit, make_checked_project, runs
 from tests.conftest import ExporterProcess, write_config
-from tests.test_file_events import MYPY_LIKE, quiet, starts
+from tests.service.test_file_events import MYPY_LIKE, quiet, starts
 from warden.config import load_config
 
 

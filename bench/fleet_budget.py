@@ -4,7 +4,7 @@ N runtimes (each a responder: its own id and state folder) share one store,
 SQLite or a real PostgreSQL server started here (durable, as in production),
 and start CRITICAL swarms as fast as they can, every agent charging its whole
 cap ($1), against a $10 period cap: the cost storm of
-tests/test_shared_budget.py, repeated. Prints, per engine, the spend of each
+tests/service/test_shared_budget.py, repeated. Prints, per engine, the spend of each
 trial against the cap (target: at most one swarm's cap over) and how long
 the storm took.
 
@@ -21,7 +21,7 @@ from bench.common import percentile
 from responder.act.runtime import Runtime
 from tests.conftest import Database
 from tests.pgserver import PostgresServer
-from tests.test_shared_budget import CAP, SWARM_CAP, cost_storm, responder_config
+from tests.service.test_shared_budget import CAP, SWARM_CAP, cost_storm, responder_config
 
 
 def trial(work: Path, database: Database, responders: int) -> tuple[float, float, list[int]]:

@@ -32,7 +32,7 @@ from pathlib import Path
 from bench.common import fake_agent_config, percentile
 from responder.state.store import Store
 from tests.conftest import REPO, ResponderProcess, http_get
-from tests.test_responder import alert, body, post
+from tests.service.test_responder import alert, body, post
 from warden.config import load_config
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 
 from tests.conftest import enterable, make_demo_repo, wait_for
-from tests.test_up import stack_config, status
+from tests.stack.test_up import stack_config, status
 
 COMPONENTS = ("exporter", "responder", "prometheus", "alertmanager")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.common import percentile
 from tests.conftest import make_demo_repo, wait_for
 from tests.openclaw import RECOVER_BY_START, Gateway, recoveries, stack_for
-from tests.test_up import StackClock, metrics_text, status, warden_up
+from tests.stack.test_up import StackClock, metrics_text, status, warden_up
 
 
 def main() -> None:

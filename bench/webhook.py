@@ -42,7 +42,7 @@ from bench.common import fake_agent_config, percentile
 from responder.state.store import Store
 from tests.conftest import ResponderProcess, wait_for
 from tests.pgserver import PostgresServer
-from tests.stack import TOKEN
+from tests.alerting import TOKEN
 
 
 def config(work: Path, database: str = "", rid: str = "r0") -> Path:

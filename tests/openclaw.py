@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 from tests.conftest import REPO, free_port
-from tests.test_up import Ports, stack_config
+from tests.stack.test_up import Ports, stack_config
 
 BIN = REPO / ".cache" / "npm" / "openclaw" / "node_modules" / ".bin"
 START = REPO / "examples" / "openclaw_start.py"

@@ -1,0 +1,436 @@
+"""The scheduled jobs (J1, J2, J5-J10), the learning loop and telling a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from responder.decide import wake
+from responder.model import Priority
+from responder.observe.decisions import describe
+from responder.rules.budget import scheduled_period
+from responder.rules.modes import Situation
+from responder.service.worker import Service
+from tests.alerting import build_project
+from tests.conftest import REPO, ExporterProcess, wait_for
+from tests.service.test_modes import Clock, decisions, fire
+from tests.service.test_responder import responder_config
+from warden.alertspecs import ALERTS
+from warden.config import load_config
+
+
+def make_service(
+    tmp_path: Path, extra: str = "", when: str = "2026-11-26T12:00:00+00:00"
+) -> tuple[Service, Clock]:
+    cfg = responder_config(tmp_path, extra)
+    clock = Clock(when)
+    return Service(load_config(cfg), clock=clock), clock
+
+
+def hang(*types: str) -> str:
+    """Swarm types (as `swarms.types` lines) whose agents hang until killed."""
+    return "".join(
+        f"    {t}: {{env: {{FAKE_CLAUDE: 'mode=hang'}}, stuck_after: 1h}}\n" for t in types
+    )
+
+
+@pytest.fixture
+def hanging(tmp_path: Path) -> Iterator[tuple[Service, Clock]]:
+    """A service whose recovery and improvement swarms hang until killed."""
+    svc, clock = make_service(tmp_path, hang("bugfix", "coverage", "monitor", "improvement"))
+    yield svc, clock
+    for s in svc.runtime.store.swarms("running"):
+        svc.runtime.kill_swarm(s.id, "test end")
+    svc.runtime.close()
+
+
+def ended(svc: Service, swarm_id: str) -> bool:
+    row = svc.runtime.store.swarm(swarm_id)
+    return row is not None and row.state != "running"
+
+
+def running(svc: Service) -> list[tuple[str, str]]:
+    return sorted((s.type, s.priority) for s in svc.runtime.store.swarms("running"))
+
+
+def test_j2_refills_after_completion_and_recovers_after_deaths(tmp_path: Path) -> None:
+    """J2 tells death from completion (R2): work swarms refill the minimum; when
+    every swarm died, the recovery trio starts. Never more than the minimum."""
+    kinds = ("bugfix", "coverage", "monitor", "improvement", "review")
+    types = "".join(
+        f"    {t}: {{env: {{FAKE_CLAUDE: 'mode=hang'}}, stuck_after: 1h, retries: 0}}\n"
+        for t in kinds
+    )
+    svc, _ = make_service(tmp_path, types)
+    try:
+        fire(svc, "SwarmsBelowMinimum", "warning", fp="a1", component="swarms")
+        work = [("coverage", "MEDIUM"), ("improvement", "MEDIUM"), ("review", "MEDIUM")]
+        assert running(svc) == work
+        assert decisions(svc, "J2")[0]["decision"] == "refill"
+        svc.jobs.run_now("J2")
+        assert len(running(svc)) == 3, "topped up, not doubled"
+        # Every agent is SIGKILLed from outside: the swarms die (no retries left).
+        for a in svc.runtime.live_agents():
+            assert a.pid is not None
+            os.killpg(a.pid, signal.SIGKILL)
+        wait_for(lambda: svc.runtime.poll() is not None and not running(svc), 20)
+        svc.jobs.run_now("J2")
+        assert decisions(svc, "J2")[0]["decision"] == "recovery"
+        assert running(svc) == [("bugfix", "HIGH"), ("coverage", "HIGH"), ("monitor", "HIGH")]
+        contexts = [s.context for s in svc.runtime.store.swarms("running")]
+        assert all("Every swarm died" in c and "killed" in c for c in contexts)
+    finally:
+        for s in svc.runtime.store.swarms("running"):
+            svc.runtime.kill_swarm(s.id, "test end")
+        svc.runtime.close()
+
+
+def state(svc: Service) -> dict[str, Any]:
+    svc.step()
+    return dict(json.loads(svc.state_file.read_text()))
+
+
+def test_j1_decides_by_the_level_and_sleeps_by_the_decision(
+    hanging: tuple[Service, Clock],
+) -> None:
+    """The seed's wake cycle: all good -> the heartbeat; improvement possible -> a
+    MEDIUM swarm and 5 minutes; issues -> a swarm for the unattended alert and 2
+    minutes; crisis -> a CRITICAL swarm and the mode's crisis wake. The next wake is
+    the state file's `nextScheduledEvent`; between wakes J1 only looks."""
+    svc, clock = hanging
+    t0 = clock.now
+    svc.jobs.run_now("J1")
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "all good"
+    assert str(j1["reasons"][0]).startswith("all good: 0 swarms run, 0 agents stuck")  # type: ignore[index]
+    snapshot = j1["snapshot"]
+    assert isinstance(snapshot, dict) and snapshot["mode"] == "ACTIVE"
+    assert snapshot["build_success"] is None, "no Prometheus here: the snapshot says so"
+    st = state(svc)
+    assert st["nextScheduledEvent"] == f"HEALTH_CHECK at {int((t0 + 60) * 1000)}"
+    assert st["lastFullCheck"] == int(t0 * 1000)
+    # A heartbeat before the wake only looks; at the wake it decides again.
+    clock.now += 30
+    svc.wake_cycle.run({}, None)
+    assert len(decisions(svc, "J1")) == 1
+    clock.now += 31
+    svc.wake_cycle.run({"type_errors": 3.0, "errors_per_minute": 0.0}, None)
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "improvement" and j1["reasons"] == ["3 type errors"]
+    assert running(svc) == [("improvement", "MEDIUM")]
+    assert j1["next_wake"] == clock.now + 300
+    assert (
+        state(svc)["nextScheduledEvent"] == f"IMPROVEMENT_CHECK at {int((clock.now + 300) * 1000)}"
+    )
+    svc.wake_cycle.run({"type_errors": 3.0}, None, force=True)
+    assert running(svc) == [("improvement", "MEDIUM")], "one improvement swarm of J1's at a time"
+    # Issues: SlowResponse's swarm ended, the alert still fires: J1 starts another.
+    fire(svc, "SlowResponse", "warning", fp="c1", component="probes")
+    monitor = next(s for s in svc.runtime.store.swarms("running") if s.type == "monitor")
+    svc.runtime.kill_swarm(monitor.id, "test: it ended")
+    svc.reassess()
+    svc.wake_cycle.run({}, None)  # the level changed: decided at once, no wake awaited
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "issues" and j1["next_wake"] == clock.now + 120
+    assert j1["reasons"] == ["issues: SlowResponse firing"]
+    assert ("monitor", "HIGH") in running(svc)
+    assert any(
+        s.trigger.startswith("alert:SlowResponse:wake:")
+        for s in svc.runtime.store.swarms("running")
+    )
+    # Crisis: a CRITICAL swarm, and J1 wakes at ACTIVE's crisis wake (10 s).
+    svc.policies = {}  # the alert alone starts nothing: J1 must
+    fire(svc, "BuildFailing", "critical", fp="b1")
+    svc.reassess()
+    svc.wake_cycle.run({}, None)
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "crisis" and j1["next_wake"] == clock.now + 10
+    assert ("bugfix", "CRITICAL") in running(svc)
+    clock.now += 10
+    svc.wake_cycle.run({}, None)
+    assert [t for t, p in running(svc) if p == "CRITICAL"] == ["bugfix"], "one at a time"
+
+
+@pytest.mark.parametrize(
+    ("when", "wake_s"), [("2026-11-26T12:00:00+00:00", 10.0), ("2026-11-26T23:30:00+00:00", 30.0)]
+)
+def test_a_crisis_wakes_at_the_crisis_wake_of_the_mode_it_broke_into(
+    when: str, wake_s: float
+) -> None:
+    config = load_config(REPO / "warden.yml", check_programs=False)
+    now = dt.datetime.fromisoformat(when).timestamp()
+    sit = Situation(
+        "CRISIS",
+        3,
+        scheduled_period(dt.datetime.fromtimestamp(now, dt.UTC), config.schedule, config.budget),
+        1,
+        None,
+    )
+    snapshot = {"firing": ["BuildFailing"], "budget_tier": "none"}
+    decided = wake.decide(config, sit, snapshot, False, now)
+    assert (decided.kind, decided.sleep) == (wake.Kind.CRISIS, wake_s)
+
+
+def test_a_maintenance_window_runs_the_scheduled_tasks_once(hanging: tuple[Service, Clock]) -> None:
+    svc, clock = hanging
+    svc.runtime.store.start_maintenance(clock.now, clock.now + 3600)
+    svc.reassess()
+    svc.jobs.run_now("J1")
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "maintenance"
+    assert (svc.config.state_dir / "context.md").exists()
+    assert any("started cleanup" in a for a in j1["actions"])  # type: ignore[attr-defined]
+    svc.jobs.run_now("J1")
+    assert decisions(svc, "J1")[0]["decision"] == "all good", "once per window"
+
+
+def test_issues_without_progress_escalate_to_a_bigger_swarm_then_a_person(
+    hanging: tuple[Service, Clock],
+) -> None:
+    svc, clock = hanging
+    fire(svc, "CoverageDecreased", "warning", fp="e1", component="coverage")
+    svc.reassess()
+    assert running(svc) == [("coverage", "HIGH")]
+    svc.jobs.run_now("J1-progress")
+    assert state(svc)["nextScheduledEvent"] == f"PROGRESS_CHECK at {int((clock.now + 30) * 1000)}"
+    for _ in range(9):  # 4.5 minutes of checks: no progress, not yet 5 minutes
+        clock.now += 30
+        svc.jobs.run_now("J1-progress")
+    assert not decisions(svc, "J1")
+    clock.now += 30
+    svc.jobs.run_now("J1-progress")
+    j1 = decisions(svc, "J1")[0]
+    assert j1["decision"] == "no progress for 5 minutes" and j1["escalation"] == 1
+    sizes = sorted(s.size for s in svc.runtime.store.swarms("running") if s.type == "coverage")
+    assert sizes == [1, 2], "a swarm one agent bigger"
+    assert describe(j1).startswith("no progress on CoverageDecreased (J1): started coverage")
+    clock.now += 300
+    svc.jobs.run_now("J1-progress")
+    j1 = decisions(svc, "J1")[0]
+    assert j1["escalation"] == 2
+    assert j1["actions"] == ["could not tell a person (no_progress)"], "no Alertmanager here"
+    clock.now += 300
+    svc.jobs.run_now("J1-progress")
+    assert len(decisions(svc, "J1")) == 2, "a person is told once"
+    # Progress (the alert resolved) ends the watch.
+    fire(svc, "CoverageDecreased", "warning", status="resolved", fp="e1", component="coverage")
+    svc.reassess()
+    svc.jobs.run_now("J1-progress")
+    assert svc.wake_cycle.progress is None
+
+
+def test_progress_is_a_problem_resolved_or_a_swarm_succeeded() -> None:
+    watch = wake.Progress(0.0, frozenset({"A", "B"}), 0.0)
+    assert not watch.look(290.0, frozenset({"A", "B"}), 0)
+    assert not watch.look(295.0, frozenset({"A"}), 0), "B resolved: progress"
+    assert not watch.look(590.0, frozenset({"A", "C"}), 1), "a success: progress"
+    assert watch.look(890.0, frozenset({"A", "C"}), 1)
+    assert watch.steps == 1
+
+
+def test_j8_improves_only_when_healthy(hanging: tuple[Service, Clock]) -> None:
+    svc, _ = hanging
+    fire(svc, "SlowResponse", "warning", fp="c1", component="probes")
+    svc.reassess()
+    svc.jobs.run_now("J8")
+    assert ("improvement", "MEDIUM") not in running(svc)
+    fire(svc, "SlowResponse", "warning", status="resolved", fp="c1", component="probes")
+    svc.reassess()
+    svc.jobs.run_now("J8")
+    assert ("improvement", "MEDIUM") in running(svc)
+
+
+def test_j9_scheduler_and_heartbeat_follow_the_mode(tmp_path: Path) -> None:
+    svc, clock = make_service(tmp_path, when="2026-11-26T22:59:59+00:00")
+    svc.jobs.start(svc.situation.mode)
+    try:
+        jobs = {j.id: j for j in svc.jobs.scheduler.get_jobs()}
+        assert set(jobs) == {
+            "J1",
+            "J1-progress",
+            "J2",
+            "J5",
+            "J6",
+            "J7",
+            "J8",
+            "J9-night",
+            "J9-day",
+            "J10",
+            "reconcile",
+        }
+        assert jobs["J1"].trigger.interval.total_seconds() == 60
+        night = jobs["J9-night"].trigger.get_next_fire_time(
+            None, dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+        )
+        assert night == dt.datetime(2026, 11, 26, 23, 0, tzinfo=dt.UTC)
+        assert str(jobs["J10"].trigger) == "cron[hour='22', minute='0']"
+        clock.set("2026-11-26T23:00:01+00:00")
+        svc.jobs.run_now("J9")
+        assert svc.situation.mode == "NIGHT"
+        assert svc.jobs.scheduler.get_job("J1").trigger.interval.total_seconds() == 180
+        fire(svc, "BuildFailing", "critical", fp="d1")
+        svc.reassess()
+        assert svc.jobs.scheduler.get_job("J1").trigger.interval.total_seconds() == 10
+    finally:
+        svc.jobs.stop()
+        svc.runtime.close()
+
+
+def test_reports_and_the_compressed_context(tmp_path: Path) -> None:
+    svc, clock = make_service(tmp_path)
+    try:
+        fire(svc, "CoverageDecreased", "warning", fp="e1", component="coverage")
+        wait_for(
+            lambda: svc.runtime.poll() is not None and not svc.runtime.store.swarms("running"), 20
+        )
+        clock.now += 60
+        svc.jobs.run_now("J6")
+        svc.jobs.run_now("J10")
+        svc.jobs.run_now("J7")
+        folder = tmp_path / "state" / "reports"
+        progress = next(folder.glob("progress-*.md")).read_text()
+        assert "Swarms started: 1; ended: 1 (1 succeeded" in progress
+        assert "alert: alert=CoverageDecreased" in progress
+        daily = next(folder.glob("daily-*.md")).read_text()
+        assert "| Swarm completion rate (P1: succeeded of succeeded and failed) | 100% |" in daily
+        assert "| coverage | 1 | 1 | 100% |" in daily
+        assert "CoverageDecreased 1" in daily
+        assert "## Charts\n\nNot drawn: Prometheus did not answer" in daily
+        # I1: every second J6 run rolls the hour up; I3: J10 reviews the week on Sundays.
+        assert not list(folder.glob("hourly-*.md"))
+        svc.jobs.run_now("J6")
+        hourly = next(folder.glob("hourly-*.md")).read_text()
+        assert hourly.startswith("# Hourly roll-up") and "| Spend | $" in hourly
+        assert "Charts" not in hourly, "the hourly roll-up does not ask Prometheus"
+        assert not list(folder.glob("weekly-*.md")), "2026-11-26 is a Thursday"
+        clock.set("2026-11-29T22:00:00+00:00")  # a Sunday
+        svc.jobs.run_now("J10")
+        weekly = next(folder.glob("weekly-*.md")).read_text()
+        assert weekly.startswith("# Weekly review 2026-11-22 22:00 to 2026-11-29 22:00")
+        assert (
+            "| Swarm completion rate (P1: succeeded of succeeded and failed) | 100% | - | - |"
+            in weekly
+        )
+        context = (tmp_path / "state" / "context.md").read_text()
+        assert "Swarm results today: coverage 1/1." in context
+        # The next swarm is handed that summary with its alert.
+        fire(svc, "SlowResponse", "warning", fp="f1", component="probes")
+        swarm = svc.runtime.store.swarms("running")[0]
+        assert "Swarm results today: coverage 1/1." in Path(swarm.context_file).read_text()
+    finally:
+        svc.runtime.close()
+
+
+def test_a_silent_watchdog_makes_the_responder_look_for_itself(
+    tmp_path: Path, exporter_factory: type[ExporterProcess]
+) -> None:
+    cfg = build_project(tmp_path, "import sys\nprint('boom')\nsys.exit(1)\n")
+    exporter = exporter_factory(cfg)
+    (tmp_path / "r").mkdir()
+    svc, _ = make_service(
+        tmp_path / "r",
+        f"""\
+    bugfix: {{env: {{FAKE_CLAUDE: 'mode=hang'}}, stuck_after: 1h}}
+exporter: {{listen: "127.0.0.1:{exporter.port}"}}
+secrets_dir: {load_config(cfg, check_programs=False).secrets_dir}
+""",
+    )
+    try:
+        wait_for(
+            lambda: (
+                json.loads(exporter.get("/api/v1/checks")[1]).get("build", {}).get("last_failure")
+            ),
+            20,
+        )
+        assert not svc.watchdog.silent()
+        svc.watchdog.seen -= 91  # no Watchdog for 91 s (monotonic)
+        assert svc.watchdog.silent()
+        svc.jobs.run_now("J1")
+        svc.reassess()
+        assert svc.situation.mode == "CRISIS"
+        assert running(svc) == [("bugfix", "CRITICAL")]
+        j1 = decisions(svc, "J1")[0]
+        assert j1["decision"] == "all good"
+        assert j1["reasons"] == [
+            "all good: 0 swarms run, 0 agents stuck, 0% of the budget spent",
+            "the Watchdog is silent: the exporter is asked directly",
+        ]
+        svc.jobs.run_now("J1")
+        assert running(svc) == [("bugfix", "CRITICAL")], "the same failure is one episode"
+    finally:
+        for s in svc.runtime.store.swarms("running"):
+            svc.runtime.kill_swarm(s.id)
+        svc.runtime.close()
+
+
+SPAWNS = {
+    "BuildFailing": [("bugfix", "CRITICAL")],
+    "TestsFailing": [("tests", "CRITICAL")],
+    "ErrorLogSpike": [("bugfix", "CRITICAL")],
+    # A5: a recovery first (here openclaw_restart fails, so its swarm follows at
+    # once; disk_cleanup succeeds, so its swarm waits on the settle).
+    "OpenClawDisconnected": [("bugfix", "CRITICAL")],
+    "SlowResponse": [("monitor", "HIGH")],
+    "CoverageDecreased": [("coverage", "HIGH")],
+    "CommitsAwaitingReview": [("review", "MEDIUM")],
+}
+RECOVERS = {"OpenClawDisconnected": "openclaw_restart", "DiskSpaceLow": "disk_cleanup"}
+SAFE_RECOVERIES = """\
+  recoveries:
+    openclaw_restart: {command: ["false"]}
+    disk_cleanup: {command: ["true"]}
+"""
+
+
+@pytest.mark.parametrize("name", sorted({a.name for a in ALERTS} | {"HumanNeeded"}))
+def test_every_default_policy(tmp_path: Path, name: str) -> None:
+    cfg = responder_config(
+        tmp_path,
+        hang("tests", "cleanup", "bugfix", "coverage", "monitor", "improvement"),
+        SAFE_RECOVERIES,
+    )
+    svc = Service(load_config(cfg), clock=Clock("2026-11-26T12:00:00+00:00"))
+    try:
+        before = svc.runtime.start_swarm("improvement", Priority.LOW, "job", "")
+        spec = next((a for a in ALERTS if a.name == name), None)
+        severity = spec.severity if spec else "warning"
+        fire(svc, name, severity, fp="aa", component=spec.component if spec else "responder")
+        svc.step()  # the runtime stops what the new situation does not admit
+
+        # A recovery's command runs until it exits: false escalates, true waits.
+        def settled() -> bool:
+            svc.step()
+            return all(r.state != "running" for r in svc.runtime.store.recoveries())
+
+        wait_for(settled, 10)
+        started = sorted(
+            (s.type, s.priority) for s in svc.runtime.store.swarms() if s.id != before.id
+        )
+        expected = sorted(SPAWNS.get(name, []))
+        if name == "SwarmsBelowMinimum":
+            # J2 refills to 3 with work swarms (none died), counting the LOW one running.
+            expected = [("coverage", "MEDIUM"), ("improvement", "MEDIUM")]
+        assert started == expected
+        assert [r.name for r in svc.runtime.store.recoveries()] == (
+            [RECOVERS[name]] if name in RECOVERS else []
+        )
+        low = svc.runtime.store.swarm(before.id)
+        assert low is not None
+        # R4: a critical alert (not a budget tier) opens CRISIS, where only CRITICAL
+        # and HIGH may run: less urgent work stops at once.
+        killed = spec is not None and spec.severity == "critical" and spec.component != "budget"
+        assert (low.state == "killed") == killed
+        assert any(
+            d["kind"] == "alert" and d["alert"] == name for d in svc.runtime.store.decisions()
+        )
+    finally:
+        for s in svc.runtime.store.swarms("running"):
+            svc.runtime.kill_swarm(s.id)
+        svc.runtime.close()

@@ -1,0 +1,274 @@
+"""`warden simulate`: the real decision core under a virtual clock, invariants checked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from responder.act.launcher import Placement
+from responder.simulate.agents import SimAgents, SimClock
+from responder.simulate.run import Invariants, simulate
+from responder.simulate.scenario import DEFAULT_SCENARIO, OUTCOMES, load_scenario, parse_scenario
+from responder.state.store import SwarmRow
+from tests.conftest import REPO, run_cli, wait_for, write_config
+from tests.service.test_jobs import make_service
+from tests.service.test_modes import fire
+from warden.config import load_config
+
+CONFIG = load_config(REPO / "warden.yml", check_programs=False)
+
+
+def test_the_shipped_week_holds_every_invariant(tmp_path: Path) -> None:
+    """Two days of it (the week takes about 70 s), and the review it writes (I3): its
+    figures, and charts with something drawn in them."""
+    out = run_cli(
+        "simulate", "--days", "2", "--seed", "3", "-c", "warden.yml", "--review", str(tmp_path)
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ALL HELD" in out.stdout
+    for name in ("R4", "day ceiling", "mode cap", "once per episode", "period cap"):
+        assert f"{name} x" in out.stdout
+    assert "refusals counted x" in out.stdout
+    assert "swarms started: " in out.stdout and "crises: " in out.stdout
+    review = next(tmp_path.glob("simulated-*.md")).read_text()
+    assert f"wrote {tmp_path}" in out.stdout
+    assert review.startswith("# Review of 48 hours 2026-11-23 00:00 to 2026-11-25 00:00")
+    for section in ("## Spend by mode", "## Crises", "## Learning (L)", "## Patterns"):
+        assert section in review
+    assert re.search(r"\| CRISIS \| \$[1-9]", review), "crises spent from their own cap"
+    assert re.search(r"^- J2: \w+ swarms of \d, \d+% of \d+ starts", review, re.M)
+    assert re.search(r"Recurring alerts \(firing episodes that began\): .*AgentDied \d+", review)
+    charts = re.findall(r"!\[([^]]+)\]\(([^)]+)\)", review)
+    assert [t for t, _ in charts] == [
+        "Spend by mode",
+        "Swarms ended by outcome",
+        "Successes per dollar",
+        "Crisis time to fix (minutes)",
+    ]
+    for _, name in charts:
+        assert coloured(tmp_path / name) > 0.005, name
+
+
+def coloured(png: Path) -> float:
+    """The share of a chart's pixels in colour: axes and text are grey, data is not."""
+    pixels = plt.imread(png)[..., :3]
+    assert pixels.shape[1] == 900
+    return float((pixels.max(axis=2) - pixels.min(axis=2) > 0.25).mean())
+
+
+def test_report_reviews_the_week_on_demand(tmp_path: Path) -> None:
+    """`warden report --period 1w` writes the weekly review of what the store holds; with
+    no Prometheus it says its panels were not drawn, rather than failing."""
+    now = dt.datetime.now(dt.UTC).isoformat()
+    svc, _ = make_service(tmp_path, when=now)
+    try:
+        fire(svc, "CoverageDecreased", "warning", fp="e1", component="coverage")
+        wait_for(
+            lambda: svc.runtime.poll() is not None and not svc.runtime.store.swarms("running"), 20
+        )
+    finally:
+        svc.runtime.close()
+    cfg = tmp_path / "warden.yml"
+    out = run_cli("report", "--period", "1w", "-c", str(cfg), "-o", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    review = next((tmp_path / "out").glob("report-*.md")).read_text()
+    assert review.startswith("# Weekly review ")
+    assert "## Crises\n\nNone." in review
+    assert (
+        "| Swarm completion rate (P1: succeeded of succeeded and failed) | 100% | - | - |" in review
+    )
+    assert "Recurring alerts (firing episodes that began): CoverageDecreased 1." in review
+    assert "Not drawn: Prometheus did not answer" in review
+    assert "| Error log lines (P5) | - | - | - |" in review
+    assert "P4 and P5 come from Prometheus, which was not asked or did not answer." in review
+    bad = run_cli("report", "--period", "a week", "-c", str(cfg))
+    assert bad.returncode == 2 and "--period: expected a duration" in bad.stderr
+
+
+def test_the_invariants_catch_what_the_core_would_never_do(tmp_path: Path) -> None:
+    """A check that cannot fail proves nothing: a MEDIUM swarm written behind the
+    core's back while the build is broken breaks R4 and the mode's cap."""
+    svc, clock = make_service(tmp_path, "modes:\n  CRISIS: {max_swarms: 1}\n")
+    try:
+        fire(svc, "BuildFailing", "critical", fp="b1")
+        svc.step()
+        store = svc.runtime.store
+        for i in range(2):
+            swarm = SwarmRow(
+                f"sx{i}",
+                "review",
+                "MEDIUM",
+                1,
+                f"alert:X:{i}",
+                "",
+                "c",
+                1.0,
+                "p",
+                "running",
+                "",
+                clock.now,
+                None,
+                "1:1.0:elsewhere",
+            )
+            store.add_swarm(swarm, [])
+        svc.runtime.poll()
+        broken = Invariants(svc.config).check(svc)
+        assert any(b.startswith("R4: ") for b in broken)
+        assert any(b.startswith("mode cap: ") for b in broken)
+    finally:
+        svc.runtime.close()
+
+
+def test_a_restart_in_the_run_takes_over_the_agents(tmp_path: Path) -> None:
+    scenario = parse_scenario(
+        {
+            "start": "2026-11-23T10:00:00+00:00",
+            "agents": {
+                "default": {
+                    "duration": ["20m", "40m"],
+                    "cost": [0.01, 0.02],
+                    "outcomes": {"succeed": 1},
+                }
+            },
+            "faults": [
+                {
+                    "alert": "CoverageDecreased",
+                    "severity": "warning",
+                    "daily": "10:05",
+                    "lasts": "3h",
+                },
+                {"restart": True, "daily": "10:30"},
+            ],
+        }
+    )
+    report = simulate(CONFIG, scenario, 0.25, seed=1, folder=tmp_path)
+    assert not report.broken, report.text()
+    assert report.faults["restart"] == 1
+    # The swarms started before the crash ran to the end under the new responder.
+    assert report.ended["succeeded"] >= 3
+    assert "swarm_killed" not in report.kills
+
+
+def test_virtual_agents_speak_like_claude(tmp_path: Path) -> None:
+    scenario = load_scenario(DEFAULT_SCENARIO)
+    clock = SimClock(0.0)
+    import random
+
+    agents = SimAgents(clock, scenario, random.Random(0))  # noqa: S311
+    log = tmp_path / "a.log"
+    env = {"WARDEN_AGENT_ID": "s1-0-0", "WARDEN_SWARM_TYPE": "bugfix"}
+    a = agents.start([], tmp_path, env, log, Placement())
+    assert agents.alive(a.pid, agents.start_time(a.pid))
+    clock.now = 10_000.0
+    agents.advance()
+    assert a.poll() is not None
+    assert not agents.alive(a.pid, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("agents: {}\n", "agents.default: required"),
+        (
+            "agents: {default: {duration: [1m, 2m], cost: [0, 1], outcomes: {explode: 1}}}\n",
+            "unknown ['explode']",
+        ),
+        (
+            "agents: {default: {duration: [1m, soon], cost: [0, 1], outcomes: {succeed: 1}}}\n",
+            "expected a duration",
+        ),
+        (
+            "agents: {default: {duration: [1m, 2m], cost: [0, 1], outcomes: {succeed: 1}}}\n"
+            "faults: [{explode: true, daily: '10:00'}]\n",
+            "faults[0]: expected alert",
+        ),
+    ],
+)
+def test_a_bad_scenario_is_refused_naming_the_file(tmp_path: Path, text: str, words: str) -> None:
+    path = write_config(tmp_path / "scenario.yml", text)
+    out = run_cli("simulate", "--scenario", str(path), "-c", "warden.yml")
+    assert out.returncode == 2
+    assert str(path) in out.stderr and words in out.stderr, out.stderr
+
+
+ALERTS = [
+    ("BuildFailing", "critical"),
+    ("TestsFailing", "critical"),
+    ("ErrorLogSpike", "critical"),
+    ("DiskSpaceLow", "critical"),
+    ("OpenClawDisconnected", "critical"),
+    ("CoverageDecreased", "warning"),
+    ("CommitsAwaitingReview", "warning"),
+    ("SlowResponse", "warning"),
+]
+times = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.integers(0, 59))
+faults = st.one_of(
+    st.builds(
+        lambda a, at, lasts: {"alert": a[0], "severity": a[1], "daily": at, "lasts": f"{lasts}m"},
+        st.sampled_from(ALERTS),
+        times,
+        st.integers(1, 180),
+    ),
+    st.builds(lambda at: {"kill_agents": True, "daily": at}, times),
+    st.builds(lambda at: {"restart": True, "daily": at}, times),
+    st.builds(
+        lambda f, at, lasts: {"cost_storm": f, "daily": at, "lasts": f"{lasts}m"},
+        st.floats(1, 20),
+        times,
+        st.integers(10, 300),
+    ),
+)
+plans = st.builds(
+    lambda lo, span, cost, weights: {
+        "duration": [f"{lo}s", f"{lo + span}s"],
+        "cost": [0.0, cost],
+        "outcomes": dict(zip(OUTCOMES, weights, strict=True)),
+    },
+    st.integers(10, 600),
+    st.integers(1, 3600),
+    st.floats(0.01, 3.0),
+    st.lists(st.integers(1, 10), min_size=len(OUTCOMES), max_size=len(OUTCOMES)),
+)
+
+
+@pytest.mark.timeout(300)  # 5 simulated days: about 75 s on 2 idle cores
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    faults=st.lists(faults, max_size=8),
+    default=plans,
+    seed=st.integers(0, 1000),
+    budget=st.sampled_from([(5.0, 2.0, 8.0), (100.0, 25.0, 200.0), (1.0, 1.0, 1.5)]),
+)
+def test_random_scenarios_break_no_invariant(
+    tmp_path_factory: pytest.TempPathFactory,
+    faults: list[dict[str, Any]],
+    default: dict[str, Any],
+    seed: int,
+    budget: tuple[float, float, float],
+) -> None:
+    active, night, ceiling = budget
+    folder = tmp_path_factory.mktemp("sim")
+    cfg = write_config(
+        folder / "warden.yml",
+        f"""\
+state_dir: {folder / "unused"}
+budget:
+  caps: {{ACTIVE: {active}, NIGHT: {night}, MAINTENANCE: {active}, CRISIS: {ceiling}}}
+  ceilings: {{day: {ceiling}}}
+""",
+    )
+    config = load_config(cfg, check_programs=False)
+    scenario = parse_scenario(
+        {"start": "2026-11-23T21:00:00+00:00", "agents": {"default": default}, "faults": faults}
+    )
+    report = simulate(config, scenario, 1.0, seed=seed, folder=folder / "run")
+    assert not report.broken, report.text()

@@ -1,0 +1,92 @@
+"""T7 and A5 with the real OpenClaw gateway (npm `openclaw`, pinned) through `warden up`:
+the shipped probes see it ready and healthy; killed, it fires OpenClawDisconnected;
+the responder's recovery starts it again and the alert resolves, with no swarm.
+When the recovery cannot (the shipped `openclaw gateway restart` has no service
+manager to ask here), the bugfix swarm follows, then a person."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import wait_for
+from tests.openclaw import (
+    RECOVER_BY_RESTART,
+    RECOVER_BY_START,
+    Gateway,
+    recoveries,
+    stack_for,
+)
+from tests.stack.test_up import Ports, StackClock, metrics_text, status, warden_up
+
+
+def decisions(ports: Ports, kind: str) -> list[dict[str, Any]]:
+    return [d for d in (status(ports) or {}).get("decisions", []) if d["kind"] == kind]
+
+
+def human_alerts(ports: Ports) -> list[dict[str, Any]]:
+    code, text = ports.http("alertmanager", "/api/v2/alerts")
+    alerts = json.loads(text) if code == 200 else []
+    return [a for a in alerts if a["labels"].get("reason") == "alert_unresolved"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # about 3 minutes
+def test_an_openclaw_outage_is_recovered_by_command_then_escalated(
+    tmp_path: Path, demo_repo: Path
+) -> None:
+    gw = Gateway.configure(tmp_path / "openclaw")
+    recover = tmp_path / "recover.py"
+    recover.write_text(RECOVER_BY_START)
+    cfg, ports = stack_for(tmp_path, demo_repo, gw, recover)
+
+    def runs() -> list[tuple[int, str, str, str]]:
+        return recoveries(tmp_path / "state")
+
+    try:
+        gw.start()
+        with warden_up(cfg, StackClock.at_noon(tmp_path), tmp_path / "up.log"):
+            wait_for(lambda: status(ports), 60)
+            probes = (
+                'warden_probe_success{kind="http",probe="openclaw"} 1.0',
+                'warden_probe_error_kind{kind="none",probe="openclaw_health"} 1.0',
+            )
+            wait_for(lambda: all(p in metrics_text(ports, "exporter") for p in probes), 60)
+
+            # An outage: detected, recovered by command, resolved; no swarm.
+            killed = time.monotonic()
+            gw.kill()
+            wait_for(
+                lambda: (
+                    'warden_probe_error_kind{kind="closed",probe="openclaw_health"} 1.0'
+                    in metrics_text(ports, "exporter")
+                ),
+                30,
+            )
+            wait_for(lambda: runs(), 90, 0.2)
+            alerted = time.monotonic() - killed
+            gw.wait_ready(90)
+            healthy = time.monotonic() - killed
+            wait_for(lambda: [r[1] for r in runs()][:1] == ["done"], 120, 0.5)
+            # One run for the outage: the second probe's episode joined it.
+            assert [r[1:3] for r in runs()] == [("done", "succeeded"), ("joined", "joined")]
+            assert not (status(ports) or {}).get("swarms"), "the command sufficed"
+            print(f"outage: alert at the responder {alerted:.1f} s, healthy {healthy:.1f} s")
+
+            # A recovery that cannot: the swarm, then a person.
+            recover.write_text(RECOVER_BY_RESTART)
+            gw.kill()
+            second = wait_for(lambda: [r for r in runs()[2:] if r[1] != "joined"], 90, 0.5)
+            wait_for(lambda: dict((r[0], r[1]) for r in runs())[second[0][0]] == "escalated", 60)
+            failed = dict((r[0], r) for r in runs())[second[0][0]]
+            assert failed[2] == "failed" and "service management skipped" in failed[3], failed
+            alerts = wait_for(lambda: human_alerts(ports), 90, 0.5)
+            assert alerts[0]["labels"]["unresolved"] == "OpenClawDisconnected"
+            ended = [d for d in decisions(ports, "swarm_end")]
+            assert ended and all("succeeded" in d["state"] for d in ended)
+    finally:
+        gw.kill()
