@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 from bench.common import percentile
-from tests.conftest import ExporterProcess, wait_for
 from tests.alerting import Receiver, Stack, build_project
+from tests.conftest import ExporterProcess, wait_for
 from warden.config import load_config
 
 BUILD = """\

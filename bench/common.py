@@ -7,8 +7,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.conftest import enterable, fake_swarm_keys, write_config
 from tests.alerting import TOKEN
+from tests.conftest import enterable, fake_swarm_keys, write_config
 from warden.auth import Credentials
 
 

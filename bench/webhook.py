@@ -40,9 +40,9 @@ from sqlalchemy import Connection, text
 
 from bench.common import fake_agent_config, percentile
 from responder.state.store import Store
+from tests.alerting import TOKEN
 from tests.conftest import ResponderProcess, wait_for
 from tests.pgserver import PostgresServer
-from tests.alerting import TOKEN
 
 
 def config(work: Path, database: str = "", rid: str = "r0") -> Path:

@@ -29,7 +29,6 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -108,6 +107,35 @@ class Connections:
 CONNECTIONS: web.AppKey[Connections] = web.AppKey("connections", Connections)
 
 
+class _Counted(asyncio.Protocol):
+    """aiohttp's handler of one connection, counted from the moment asyncio hands it
+    its transport to its end: aiohttp registers a connection later, and asyncio
+    accepts a burst of them before any is registered."""
+
+    def __init__(self, handler: asyncio.Protocol, connections: Connections) -> None:
+        self.handler, self.connections = handler, connections
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.handler.connection_made(transport)
+        self.connections.made(self.handler, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.handler.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.handler.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.closed(self.handler)
+        self.handler.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.handler.resume_writing()
+
+
 class _Busy(asyncio.Protocol):
     """What a connection over the limit gets: 503 and a close."""
 
@@ -171,20 +199,6 @@ async def _serve(app: web.Application, host: str, port: int, limits: Limits) -> 
     await runner.setup()
     server = runner.server
     assert server is not None
-    # Counted when the handler is made, not when aiohttp registers its connection:
-    # asyncio accepts a burst of connections before any of them is registered.
-    made, lost = server.connection_made, server.connection_lost
-
-    def connection_made(handler: Any, transport: asyncio.Transport) -> None:
-        made(handler, transport)
-        connections.made(handler, transport)
-
-    def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
-        connections.closed(handler)
-        lost(handler, exc)
-
-    server.connection_made = connection_made  # type: ignore[method-assign]
-    server.connection_lost = connection_lost  # type: ignore[method-assign]
 
     def factory() -> asyncio.BaseProtocol:
         if not connections.admit():
@@ -192,7 +206,7 @@ async def _serve(app: web.Application, host: str, port: int, limits: Limits) -> 
             return _Busy()
         handler = server()
         connections.opened(handler)
-        return handler
+        return _Counted(handler, connections)
 
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(factory, host, port, reuse_address=True)

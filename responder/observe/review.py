@@ -24,7 +24,7 @@ from responder.rules.modes import Situation
 from responder.state.store import Store, SwarmRow
 from warden.atomicfile import write_atomic
 from warden.config import Config
-from warden.dashboards.spec import Panel
+from warden.dashboards.spec import Kind, Panel
 
 HOUR, DAY, WEEK = 3600.0, 86400.0, 7 * 86400.0
 MODES = {"day": "ACTIVE", "night": "NIGHT", "maintenance": "MAINTENANCE", "crisis": "CRISIS"}
@@ -345,8 +345,8 @@ def draw_store_charts(
     return out
 
 
-def _panel(kind: str, title_: str, unit: str) -> Panel:
-    return Panel(kind, title_, "", unit, ())  # type: ignore[arg-type]
+def _panel(kind: Kind, title_: str, unit: str) -> Panel:
+    return Panel(kind, title_, "", unit, ())
 
 
 def write(

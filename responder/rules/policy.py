@@ -38,8 +38,16 @@ class Policy:
     the tests, the budget) goes to whichever responder claims it first."""
 
 
-def _p(*spawn: tuple[str, Priority], **kw: object) -> Policy:
-    return Policy(spawn=tuple(Spawn(t, p) for t, p in spawn), **kw)  # type: ignore[arg-type]
+def _p(
+    *spawn: tuple[str, Priority],
+    max_running: int = 1,
+    run_jobs: tuple[str, ...] = (),
+    recover: str | None = None,
+    host_bound: bool = False,
+) -> Policy:
+    """A policy of the seed: its swarms as (type, priority) pairs."""
+    swarms = tuple(Spawn(t, p) for t, p in spawn)
+    return Policy(swarms, max_running, run_jobs, recover, host_bound)
 
 
 C, H, M = Priority.CRITICAL, Priority.HIGH, Priority.MEDIUM
