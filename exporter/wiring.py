@@ -32,8 +32,8 @@ def build_collectors(config: Config, runner: CommandRunner) -> list[Collector]:
     if config.typecheck:
         out.append(TypecheckCollector(config.typecheck, d, runner, changes))
     if config.coverage:
-        window = config.alerts.values["CoverageDecreased"]["window"]
-        out.append(CoverageCollector(config.coverage, float(window)))  # type: ignore[arg-type]
+        window = config.alerts.number("CoverageDecreased", "window")
+        out.append(CoverageCollector(config.coverage, window))
     if config.git:
         out.append(GitCollector(config.git, d))
     if config.logs:

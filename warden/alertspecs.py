@@ -24,7 +24,8 @@ class Param:
     selector, `5m`), "seconds" (a duration compared with a metric, rendered
     as a number), "names" (label values, rendered as a regex alternation) or
     "budget" (taken from `budget.tiers`, not set per alert)."""
-    default: object
+    default: float | str | tuple[str, ...]
+    """A number or ratio; a duration's text (`5m`); label values; a budget tier's name."""
     doc: str
 
 
@@ -140,7 +141,7 @@ ALERTS: tuple[AlertSpec, ...] = (
         "{{{{ $labels.instance }}}}.",
         {
             "probes": Param(
-                "names", ["openclaw", "openclaw_health"], "names of the probes that check OpenClaw"
+                "names", ("openclaw", "openclaw_health"), "names of the probes that check OpenClaw"
             )
         },
     ),

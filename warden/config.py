@@ -251,13 +251,30 @@ class ResponderSettings:
     it died, others wait this long before taking its work over."""
 
 
+AlertValue = float | tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class AlertSettings:
     runbook_base_url: str
-    values: dict[str, dict[str, object]]
+    values: dict[str, dict[str, AlertValue]]
     """Per alert, every parameter's value (seconds for durations)."""
     for_: dict[str, float]
     """Per alert, its `for:` in seconds."""
+
+    def number(self, alert: str, param: str) -> float:
+        """A threshold, ratio or duration (in seconds) of an alert."""
+        value = self.values[alert][param]
+        if isinstance(value, tuple):
+            raise TypeError(f"alerts.rules.{alert}.{param} is a list of names, not a number")
+        return float(value)
+
+    def names(self, alert: str, param: str) -> tuple[str, ...]:
+        """The label values an alert's parameter lists."""
+        value = self.values[alert][param]
+        if not isinstance(value, tuple):
+            raise TypeError(f"alerts.rules.{alert}.{param} is a number, not a list of names")
+        return value
 
 
 MODES = ("ACTIVE", "NIGHT", "MAINTENANCE", "CRISIS")
@@ -1136,7 +1153,7 @@ def _alerts(r: Reader) -> AlertSettings:
     """Thresholds of every alert; `warden rules` renders them into Prometheus rules."""
     base = r.string("runbook_base_url", "docs/runbooks.md")
     rules = _section(r, "rules")
-    values: dict[str, dict[str, object]] = {}
+    values: dict[str, dict[str, AlertValue]] = {}
     for_: dict[str, float] = {}
     for spec in ALERTS:
         a = _section(rules, spec.name)
@@ -1150,14 +1167,15 @@ def _alerts(r: Reader) -> AlertSettings:
     return AlertSettings(base, values, for_)
 
 
-def _param(r: Reader, name: str, p: Param) -> object:
-    if p.kind == "number":
-        return r.number(name, float(p.default))  # type: ignore[arg-type]
-    if p.kind == "ratio":
-        return r.ratio(name, float(p.default))  # type: ignore[arg-type]
+def _param(r: Reader, name: str, p: Param) -> AlertValue:
+    default = p.default
     if p.kind in ("seconds", "window"):
-        return r.duration(name, str(p.default))
-    return r.string_list(name, list(p.default))  # type: ignore[call-overload]
+        return r.duration(name, str(default))
+    if isinstance(default, tuple):
+        return tuple(r.string_list(name, list(default)))
+    if isinstance(default, str):
+        raise ValueError(f"{name}: a {p.kind} parameter has no value of its own")
+    return r.ratio(name, float(default)) if p.kind == "ratio" else r.number(name, float(default))
 
 
 class _Sections:

@@ -55,19 +55,18 @@ def _number(value: float) -> str:
 
 
 def render_params(spec: AlertSpec, config: Config) -> dict[str, str]:
-    values = config.alerts.values[spec.name]
+    alerts = config.alerts
     out: dict[str, str] = {}
     for name, param in spec.params.items():
         if param.kind == "budget":
             out[name] = _number(config.budget.tiers[str(param.default)])
             continue
-        value = values[name]
         if param.kind == "window":
-            out[name] = prom_duration(float(value))  # type: ignore[arg-type]
+            out[name] = prom_duration(alerts.number(spec.name, name))
         elif param.kind == "names":
-            out[name] = "|".join(re.escape(str(v)) for v in value)  # type: ignore[attr-defined]
+            out[name] = "|".join(re.escape(v) for v in alerts.names(spec.name, name))
         else:
-            out[name] = _number(float(value))  # type: ignore[arg-type]
+            out[name] = _number(alerts.number(spec.name, name))
     return out
 
 

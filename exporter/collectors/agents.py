@@ -96,7 +96,8 @@ class AgentsCollector(Collector):
                 rss += getattr(mem, "rss", 0)
                 times = info.get("cpu_times")
                 if times is not None:
-                    key = (pid, float(info.get("create_time") or 0.0))  # type: ignore[arg-type]
+                    created = info.get("create_time")
+                    key = (pid, float(created) if isinstance(created, int | float) else 0.0)
                     cpu_now[key] = float(getattr(times, "user", 0) + getattr(times, "system", 0))
             seen = self._cpu_seen[pattern.name]
             self._cpu_gone[pattern.name] += sum(v for k, v in seen.items() if k not in cpu_now)

@@ -30,7 +30,7 @@ class SwarmWatchdog:
         the minimum, the learning loop choosing type and size. Never more than
         the minimum per run; every start asks the admission rule."""
         rt, now = self.runtime, self.clock()
-        minimum = int(self.config.alerts.values["SwarmsBelowMinimum"]["minimum"])  # type: ignore[call-overload]
+        minimum = int(self.config.alerts.number("SwarmsBelowMinimum", "minimum"))
         running = rt.store.swarms("running")
         missing = minimum - len(running)
         ended = rt.store.ended_swarms(since=self.last_watchdog)

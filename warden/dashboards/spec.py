@@ -83,9 +83,7 @@ class Board:
 
 def threshold(config: Config, alert: str, param: str) -> float:
     """An alert's threshold as the config sets it (the rules render the same)."""
-    value = config.alerts.values[alert][param]
-    assert isinstance(value, int | float), (alert, param)
-    return float(value)
+    return config.alerts.number(alert, param)
 
 
 def at_all(expr: str) -> str:
