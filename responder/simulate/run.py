@@ -1,6 +1,6 @@
 """`warden simulate`: the real decision core living a week under a virtual clock.
 
-The responder's own `Service` (store, alert handler, policies, modes,
+The responder's own `Service` (store, alert path, policies, modes,
 admission, budget, jobs) runs on a temporary SQLite file with two things
 replaced: the clock is virtual, and agents are virtual (`SimAgents`: each
 run's duration, cost and outcome drawn from the scenario, its stream-json
