@@ -67,24 +67,16 @@ class DailySummary:
         its charts; J8 then follows what was learned of the best hour today."""
         now = self.clock()
         self.on_owner(self.learner.learn_hours)
-        folder = self.config.state_dir / "reports"
-        store = self.runtime.store
-        review.write(
-            self.config,
-            store,
-            self.situation.get(),
-            now - review.DAY,
-            now,
-            folder,
-            time.strftime("daily-%Y%m%d", time.gmtime(now)),
-        )
+        periods = [("daily", review.DAY)]
         if dt.datetime.fromtimestamp(now, self.config.schedule.timezone).weekday() == SUNDAY:
+            periods.append(("weekly", review.WEEK))
+        for name, length in periods:
             review.write(
                 self.config,
-                store,
+                self.runtime.store,
                 self.situation.get(),
-                now - review.WEEK,
+                now - length,
                 now,
-                folder,
-                time.strftime("weekly-%Y%m%d", time.gmtime(now)),
+                self.config.state_dir / "reports",
+                time.strftime(f"{name}-%Y%m%d", time.gmtime(now)),
             )
