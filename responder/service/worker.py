@@ -78,10 +78,15 @@ class Service:
         launcher: Launcher | None = None,
         rng: random.Random | None = None,
         step_alert_seconds: float | None = STEP_ALERT_SECONDS,
+        state_file: bool = True,
     ) -> None:
         """`rng`: the learning's exploration (seeded by the simulator, so a run repeats);
         `step_alert_seconds`: a step's time for alerts (None: STEP_ALERTS alone bound it,
-        as in the simulator, whose runs must not depend on the machine's speed)."""
+        as in the simulator, whose runs must not depend on the machine's speed);
+        `state_file`: keep the state file (the simulator's responder keeps none: no
+        person reads it, and a simulated restart starts from the store; on its virtual
+        clock a heartbeat passes almost every step, so it was rewritten at almost every
+        step, 9 % of a simulated week)."""
         self.config = config
         self.clock = clock
         self.step_alert_seconds = step_alert_seconds
@@ -102,7 +107,7 @@ class Service:
         self.current = CurrentSituation(config, store, clock, self.timetable)
         self.runtime = Runtime(config, store, clock, situation=self.current.get, launcher=launcher)
         log.info("agents are killed by %s", self.runtime.launcher.kill_method)
-        self.state_file = config.state_dir / "state.json"
+        self.state_file = config.state_dir / "state.json" if state_file else None
         self.watchdog = Watchdog()
         self._build_parts(store, rng)
         self.rejected: dict[str, int] = {}
@@ -316,6 +321,8 @@ class Service:
 
     def _write_state(self) -> None:
         """The state file, when its content changed or a heartbeat passed, never more."""
+        if self.state_file is None:
+            return
         state = statefile.build(
             self.config,
             self.situation,

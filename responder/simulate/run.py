@@ -346,7 +346,12 @@ class _Run:
 
     def _responder(self) -> Service:
         return Service(
-            self.config, self.clock, launcher=self.agents, rng=self.explore, step_alert_seconds=None
+            self.config,
+            self.clock,
+            launcher=self.agents,
+            rng=self.explore,
+            step_alert_seconds=None,
+            state_file=False,
         )
 
     def step(self) -> None:
@@ -377,7 +382,9 @@ class _Run:
             due.pop(WATCH, None)
         self._own_alerts(now)
         self.steps += 1
-        self.broken = self.inv.check(self.svc)
+        # On the owner, in its view of the store, as the worker reads: a query repeated
+        # while its tables are unwritten (the duplicate triggers) is answered once.
+        self.broken = self.svc.on_owner(lambda: self.inv.check(self.svc))
 
     def _happen(self, now: float) -> None:
         """The scenario's faults that are due."""
@@ -414,7 +421,8 @@ class _Run:
             j for j, t in due.items() if t <= now or (j == "J1" and woke and woke[1] <= now)
         ]:
             if job == "J1":
-                svc.wake_cycle.run({}, None)  # PromQL and the exporter are not simulated
+                # On the owner, as the scheduler runs it (no PromQL, no exporter here).
+                svc.on_owner(lambda: svc.wake_cycle.run({}, None))
                 # Its looks on the heartbeat's grid from the start, as J2, J5 and J7 are
                 # on theirs, so their steps coincide.
                 beat = every.get("J1", self.config.modes[svc.situation.mode].heartbeat)

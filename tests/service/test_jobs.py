@@ -94,6 +94,7 @@ def test_j2_refills_after_completion_and_recovers_after_deaths(tmp_path: Path) -
 
 def state(svc: Service) -> dict[str, Any]:
     svc.step()
+    assert svc.state_file is not None
     return dict(json.loads(svc.state_file.read_text()))
 
 
