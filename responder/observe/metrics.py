@@ -10,7 +10,7 @@ scrape reads the snapshot once (`RuntimeView`), then every family is a row of
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
@@ -106,19 +106,14 @@ def _durations(v: RuntimeView) -> list[tuple[tuple[str, str], list[tuple[str, fl
     return out
 
 
-def _budget(name: str, help_: str, value: str) -> Row[RuntimeView]:
+def _budget(name: str, help_: str, figure: Callable[[Facts], float]) -> Row[RuntimeView]:
     """A figure of the current budget period, labelled with the period."""
-
-    def samples(v: RuntimeView) -> list[tuple[tuple[str], float]]:
-        facts = v.facts
-        figure = {
-            "spend": facts.period_spend,
-            "cap": facts.period.cap_usd,
-            "remaining": max(0.0, facts.period.cap_usd - facts.period_spend),
-        }[value]
-        return [((facts.period.label,), figure)]
-
-    return gauge(f"warden_budget_{name}_usd", help_, ("period",), samples)
+    return gauge(
+        f"warden_budget_{name}_usd",
+        help_,
+        ("period",),
+        lambda v: [((v.facts.period.label,), figure(v.facts))],
+    )
 
 
 TABLE: tuple[Row[RuntimeView], ...] = (
@@ -215,9 +210,15 @@ TABLE: tuple[Row[RuntimeView], ...] = (
         ("type", "result"),
         _durations,
     ),
-    _budget("spend", "Spend in the current budget period, from the ledger.", "spend"),
-    _budget("cap", "The current budget period's cap.", "cap"),
-    _budget("remaining", "What the current period's cap still allows.", "remaining"),
+    _budget(
+        "spend", "Spend in the current budget period, from the ledger.", lambda f: f.period_spend
+    ),
+    _budget("cap", "The current budget period's cap.", lambda f: f.period.cap_usd),
+    _budget(
+        "remaining",
+        "What the current period's cap still allows.",
+        lambda f: max(0.0, f.period.cap_usd - f.period_spend),
+    ),
     gauge(
         "warden_budget_ceiling_spend_usd",
         "Spend of every period in the current calendar day, week or month (B5).",
