@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -155,6 +156,12 @@ def test_maintenance_window(service: tuple[Service, Clock], tmp_path: Path) -> N
 
 def test_state_file_and_warden_status(service: tuple[Service, Clock], tmp_path: Path) -> None:
     svc, clock = service
+    # The bugfix agent works on until the end: the file shows it running whatever the
+    # machine's speed (the shared fake agent finishes in milliseconds, sometimes before
+    # the step that writes the file).
+    bugfix = svc.config.swarm_types["bugfix"]
+    hang = {**bugfix.env, "FAKE_CLAUDE": "mode=hang"}
+    svc.config.swarm_types["bugfix"] = dataclasses.replace(bugfix, env=hang)
     clock.set("2026-11-26T12:00:00+00:00")
     fire(svc, "BuildFailing", "critical", fp="c1")
     svc.step()
