@@ -14,6 +14,7 @@ within the crisis cap plus one swarm's cap.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -219,10 +220,20 @@ def _check(store: Store, exporter_a: str, exporter_b: str) -> None:
         if r.alertname == "HostStorm":
             assert r.claimed_by in allowed[r.host], (r.fingerprint, r.host, r.claimed_by)
     hosts = {r.fingerprint: r.claimed_by for r in rows}
+    # A responder killed after starting an episode's swarm and before recording the
+    # episode acted on leaves the episode to the one that takes it over, which finds
+    # the swarm started: the swarm is its starter's (the taker's decision names it).
+    started_by = {
+        str(d["fingerprint"]): m.group(1)
+        for d in decisions
+        if "already started" in str(d["outcome"])
+        and (m := re.search(r"taken over from ([^;\s]+)", str(d["outcome"])))
+    }
     for swarm in store.swarms():
         fp = swarm.trigger.split(":")[2]
         if fp in hosts:
-            assert swarm.owner.partition("/")[0] == hosts[fp], (swarm.id, swarm.owner)
+            starter = started_by.get(fp, hosts[fp])
+            assert swarm.owner.partition("/")[0] == starter, (swarm.id, swarm.owner)
     assert all(a.state not in ("spawning", "running", "stuck", "waiting") for a in store.agents())
     spent = sum(store.spend_by_type().values())
     assert spent <= CAP + SWARM_CAP + 1e-9, (spent, _spend_by_period(store))
