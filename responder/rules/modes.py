@@ -18,7 +18,7 @@ from responder.model import BUILD_BROKEN_ALERTS
 from responder.rules.budget import Period, event_period, scheduled_period
 from responder.state.store import Store
 from warden.config import Config
-from warden.configreader import parse_duration
+from warden.config.values import parse_duration
 
 NOT_A_CRISIS = ("budget",)
 LONGEST_MAINTENANCE_SECONDS = 7 * 86400.0

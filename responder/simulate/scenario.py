@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from warden.configreader import parse_duration
+from warden.config.values import parse_duration
 
 OUTCOMES = ("succeed", "fail", "crash", "hang", "silent", "stubborn")
 """succeed: a result, exit 0; fail: an error result, exit 1; crash: dies by a

@@ -13,7 +13,8 @@ from responder.act.runtime import Runtime
 from responder.model import Priority
 from tests.conftest import AGENT_USER, REPO, for_agents, wait_for, write_config
 from tests.service.test_runtime import ended, marked_processes, run_until
-from warden.config import CLAUDE_COMMAND, load_config
+from warden.config import load_config
+from warden.config.swarms import CLAUDE_COMMAND
 
 CLAUDE_BIN = REPO / ".cache" / "npm" / "claude" / "node_modules" / ".bin"
 

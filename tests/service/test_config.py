@@ -12,7 +12,7 @@ import yaml
 from tests.conftest import AGENT_USER, DEMO, REPO, free_port, run_cli, write_config
 from warden.access import User, refusal
 from warden.config import ConfigError, load_config
-from warden.configreader import parse_duration
+from warden.config.values import parse_duration
 
 
 def problems(tmp_path: Path, body: str) -> list[str]:
@@ -391,3 +391,29 @@ def test_folders_warden_cannot_write_in_are_refused_by_name(tmp_path: Path) -> N
     assert checked.returncode == 1 and "secrets_dir: Warden cannot write in" in checked.stderr
     # A folder not made yet is fine where one can be made.
     load_config(write_config(tmp_path / "w.yml", f"state_dir: {tmp_path / 'new' / 'state'}\n"))
+
+
+def test_what_the_schema_refuses_names_key_expected_and_found(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        collectors:
+          logs:
+            sources: [{path: a.log}]
+          probes: {http: {a: 1}}
+          build: {command: [git], change_poll_interval: 1s}
+        responder:
+          policies: {BuildFailing: {kill_below: HIGH}, 3: {}}
+        """,
+    )
+    assert found == [
+        "responder.policies.BuildFailing.kill_below: no longer a policy key: the admission "
+        "rule stops what may not run (R4, modes, budget tiers) for every alert; remove it "
+        "(docs/responder.md)",
+        "responder.policies.3: expected a name (a string) as key, got a number (3)",
+        "collectors.build.change_poll_interval: no longer a key: changes are file events from "
+        "the kernel, seen at once, not polled; remove it (docs/configuration.md)",
+        "collectors.logs.sources[0].name: required key is missing (expected a string)",
+        "collectors.probes.http: expected a list of mappings, got a mapping",
+    ]
+    assert problems(tmp_path, "- collectors\n") == ["(top level): expected a mapping, got a list"]

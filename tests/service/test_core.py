@@ -35,7 +35,8 @@ from tests.service.test_modes import decisions, fire
 from tests.service.test_responder import alert, body, post, responder_config
 from tests.service.test_rules import rendered_alerts
 from tests.service.test_runtime import config, marked_processes
-from warden.config import MODE_DEFAULTS, ModeSettings, load_config
+from warden.config import ModeSettings, load_config
+from warden.config.sections import Modes
 from warden.supervise import Supervisor
 
 HANG = "{stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}"
@@ -154,7 +155,8 @@ def test_kills_of_many_swarms_pay_the_grace_once(tmp_path: Path) -> None:
 
 # -- C2: one admission rule ------------------------------------------------------
 MODES = {
-    name: ModeSettings(60.0, 10.0, cap, prio) for name, (_, _, cap, prio) in MODE_DEFAULTS.items()
+    name: ModeSettings(60.0, 10.0, mode.max_swarms, tuple(mode.priorities))
+    for name, mode in Modes()
 }
 TIERS = {"notify": 0.9, "kill_non_critical": 0.95, "critical_only": 0.99, "stop": 1.0}
 

@@ -71,10 +71,12 @@ def test_http_and_command_probes(server: str, tmp_path: Path) -> None:
             http("refused", f"http://127.0.0.1:{free_port()}/readyz"),
         ),
         (
-            CommandProbe("healthy", (sys.executable, "-c", "print('{}')"), 5),
-            CommandProbe("sick", (sys.executable, "-c", "raise SystemExit(3)"), 5),
-            CommandProbe("hung", (sys.executable, "-c", "import time; time.sleep(60)"), 0.3),
-            CommandProbe("missing", ("no-such-program-zz",), 5),
+            CommandProbe("healthy", (sys.executable, "-c", "print('{}')"), 5, {}, "exit"),
+            CommandProbe("sick", (sys.executable, "-c", "raise SystemExit(3)"), 5, {}, "exit"),
+            CommandProbe(
+                "hung", (sys.executable, "-c", "import time; time.sleep(60)"), 0.3, {}, "exit"
+            ),
+            CommandProbe("missing", ("no-such-program-zz",), 5, {}, "exit"),
         ),
     )
     c = ProbesCollector(settings, tmp_path, CommandRunner())

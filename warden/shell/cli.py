@@ -42,6 +42,12 @@ def _load(
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    if args.schema or args.reference:
+        from warden.config.reference import markdown
+        from warden.config.schema import json_schema
+
+        print(json_schema() if args.schema else markdown(), end="")
+        return 0
     config = _load(args.config)
     if config is None:
         return 1
@@ -101,7 +107,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     config = _load(args.config, own_state=True)
     if config is None:
         return 1
-    from warden.configreader import parse_duration
+    from warden.config.values import parse_duration
 
     try:
         hang_after, every = parse_duration(args.hang_after), parse_duration(args.check_interval)
@@ -254,6 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
                 "--check",
                 action="store_true",
                 help="exit 1 if the files differ from what the config renders",
+            )
+        if name == "check-config":
+            shown = p.add_mutually_exclusive_group()
+            shown.add_argument(
+                "--schema",
+                action="store_true",
+                help="print the file's JSON Schema (warden.schema.json) instead of checking one",
+            )
+            shown.add_argument(
+                "--reference",
+                action="store_true",
+                help="print every key with its default as Markdown (docs/configuration.md)",
             )
         if name == "rules":
             p.add_argument("-o", "--output", help=f"rules file (default: {RULES_FILE} beside -c)")

@@ -12,7 +12,8 @@ import argparse
 import importlib
 from collections.abc import Callable
 
-from warden.config import PRIORITIES, Config
+from warden.config import Config
+from warden.config.sections import PRIORITIES
 
 Command = Callable[[Config, argparse.Namespace], int]
 

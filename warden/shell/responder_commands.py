@@ -33,7 +33,7 @@ from responder.rules.admission import budget_status, gather_facts
 from responder.rules.modes import assess, maintenance_seconds
 from responder.state.store import Store, SwarmRow, open_store
 from warden.config import Config
-from warden.configreader import parse_duration
+from warden.config.values import parse_duration
 from warden.shell.view import LEVEL_STYLES, budget_bars, decisions_table
 
 POLL_SECONDS = 0.2
