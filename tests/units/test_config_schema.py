@@ -5,6 +5,7 @@ what it says, and the JSON Schema must refuse what `warden check-config` refuses
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,9 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from warden.config.reference import BEGIN, END, keys, markdown
@@ -128,6 +132,46 @@ def test_the_json_schema_refuses_what_check_config_refuses(
     with pytest.raises(ConfigError) as refused:
         load_config(cfg, check_programs=False)
     assert any(p.startswith(path) for p in refused.value.problems), refused.value.problems
+
+
+def _places(value: Any, at: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every key and list item of a config, as the path to it."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    out: list[tuple[str | int, ...]] = []
+    for key, inner in items:
+        out.append((*at, key))
+        if isinstance(inner, dict | list):
+            out += _places(inner, (*at, key))
+    return out
+
+
+KINDS_OF_VALUE = [None, True, 0, -1, 1.5, "x", "30s", "", [], ["a"], {}, {"k": "v"}, "::1:9"]
+JSON_CANNOT_SAY = {
+    "schedule.timezone": "which names the host's time zone database knows",
+    "budget.tiers": "that the tiers rise (an order between keys)",
+}
+"""What only check-config judges: the JSON Schema describes each value on its own."""
+VALIDATOR = jsonschema.Draft202012Validator(json.loads(json_schema()))
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.sampled_from(_places(SHIPPED)), st.sampled_from(KINDS_OF_VALUE))
+def test_the_json_schema_and_check_config_agree(place: tuple[str | int, ...], value: Any) -> None:
+    """Any key or item of the shipped config set to a value of any kind: the JSON
+    Schema accepts it exactly when the schema's check does."""
+    path = ".".join(str(k) for k in place)
+    assume(not any(path.startswith(p) for p in JSON_CANNOT_SAY))
+    data = copy.deepcopy(SHIPPED)
+    where = data
+    for key in place[:-1]:
+        where = where[key]
+    where[place[-1]] = value
+    try:
+        WardenFile.model_validate(data)
+        checked = True
+    except ValidationError:
+        checked = False
+    assert VALIDATOR.is_valid(data) == checked, f"{path}: {value!r}"
 
 
 def test_the_shipped_config_shows_every_key() -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, model_validator
+from pydantic import ConfigDict, model_validator
 
 from warden.config.section import Section, key
 from warden.config.values import (
+    EMPTY_LIST,
     Choice,
     Command,
     Count,
@@ -25,7 +26,6 @@ from warden.config.values import (
     TextMap,
     Texts,
     Url,
-    none_is,
     refuse,
 )
 
@@ -37,8 +37,7 @@ POLLED = (
     "no longer a key: changes are file events from the kernel, seen at once, "
     "not polled; remove it (docs/configuration.md)"
 )
-Sections = BeforeValidator(none_is(list))
-"""A list of sections written with no value is empty."""
+Sections = EMPTY_LIST
 
 
 class Collector(Section):
@@ -78,9 +77,15 @@ class BuildCheck(Collector):
     change_poll_interval: Annotated[None, Removed(POLLED)] = key(None, validate_default=False)
 
 
+def _command_or_report(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [{"required": ["command"]}, {"required": ["junit_report"]}]
+
+
 class TestsCheck(BuildCheck):
     """T2: the test run. Without a command the JUnit report is only read (something
     else runs the tests)."""
+
+    model_config = ConfigDict(json_schema_extra=_command_or_report)
 
     command: Annotated[list[str], Command()] | None = key(
         None, description="an argument list, run in project.dir; null: none"
@@ -229,7 +234,18 @@ class AgentProcesses(Collector):
     patterns: Annotated[list[AgentPattern], Sections] = key([], description="at least one pattern")
 
 
+def _null_as_the_section_says(schema: dict[str, Any]) -> None:
+    """`build:` with nothing after it is the build with its defaults, not no build:
+    null is what each section's own schema says of it."""
+    for prop in schema["properties"].values():
+        kinds = [k for k in prop.pop("anyOf", []) if k != {"type": "null"}]
+        if kinds:
+            prop.update(kinds[0])
+
+
 class Collectors(Section):
+    model_config = ConfigDict(json_schema_extra=_null_as_the_section_says)
+
     build: BuildCheck | None = key(None, description="off unless present")
     tests: TestsCheck | None = key(None, description="off unless present")
     typecheck: TypecheckCheck | None = key(None, description="off unless present")

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticUndefined, core_schema
 
 S = TypeVar("S", bound="Section")
 
@@ -25,6 +34,19 @@ class Section(BaseModel):
     @classmethod
     def _null_is_empty(cls, data: Any) -> Any:
         return {} if data is None else data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Null where the section may be written with nothing after its key: where it
+        has no key that must be written."""
+        own = handler(schema)
+        try:
+            cls.model_validate({})
+        except ValidationError:
+            return own
+        return {"anyOf": [own, {"type": "null"}]}
 
     def given(self, key: str) -> bool:
         """The key is written with a value (null means its default)."""

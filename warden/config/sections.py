@@ -7,13 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, create_model
+from pydantic import AfterValidator, create_model
 from pydantic.json_schema import JsonSchemaValue
 
 from warden.alertspecs import ALERTS, BUDGET_TIERS, AlertSpec, Param
 from warden.config.listen import DEFAULT_EXPORTER_PORT, DEFAULT_RESPONDER_PORT, Listen
 from warden.config.section import Section, key, with_defaults
 from warden.config.values import (
+    EMPTY_LIST,
+    EMPTY_MAP,
     RATIO,
     Address,
     Addresses,
@@ -32,7 +34,6 @@ from warden.config.values import (
     Texts,
     TimeZone,
     Url,
-    none_is,
     refuse,
     text,
 )
@@ -41,7 +42,7 @@ PRIORITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
 MODES = ("ACTIVE", "NIGHT", "MAINTENANCE", "CRISIS")
 LEARNED_JOBS = ("J1", "J2", "J8")
 """The scheduled jobs that start swarms (kinds of work besides alerts)."""
-Mapping = BeforeValidator(none_is(dict))
+Mapping = EMPTY_MAP
 NOT_A_POLICY_KEY = (
     "no longer a policy key: the admission rule stops what may not run "
     "(R4, modes, budget tiers) for every alert; remove it (docs/responder.md)"
@@ -68,9 +69,7 @@ class Spawn(Section):
 class Policy(Section):
     """One alert's policy (docs/responder.md): what it starts."""
 
-    spawn: Annotated[list[Spawn], BeforeValidator(none_is(list))] = key(
-        [], description="the swarms it starts"
-    )
+    spawn: Annotated[list[Spawn], EMPTY_LIST] = key([], description="the swarms it starts")
     max_running: Annotated[int, Count(1)] = key(
         1, description="swarms of this alert at most at once"
     )

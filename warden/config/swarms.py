@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict
+from pydantic import ConfigDict
 
 from warden.config.section import Section, key
 from warden.config.values import (
+    EMPTY_MAP,
     Amount,
     Choice,
     Command,
@@ -18,7 +19,6 @@ from warden.config.values import (
     Text,
     TextMap,
     Texts,
-    none_is,
 )
 
 ADAPTERS = ("claude", "generic")
@@ -155,7 +155,7 @@ class SwarmType(SwarmKeys):
 
 
 class Swarms(SwarmKeys):
-    types: Annotated[dict[str, SwarmType], BeforeValidator(none_is(dict))] = key(
+    types: Annotated[dict[str, SwarmType], EMPTY_MAP] = key(
         {},
         description="per type, the keys it sets; bugfix, tests, coverage, monitor, review, "
         "improvement and cleanup exist without being written",

@@ -284,7 +284,8 @@ class Duration(Kind):
         return seconds
 
     def json(self) -> JsonSchemaValue:
-        return {"type": "string", "pattern": re.sub(r"\?P<\w+>", "?:", DURATION_RE.pattern)}
+        pattern = re.sub(r"\?P<\w+>", "?:", DURATION_RE.pattern)
+        return {"type": "string", "pattern": pattern.replace("^", "^(?=.)", 1)}
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,7 @@ class Address(Kind):
             refuse(str(exc))
 
     def json(self) -> JsonSchemaValue:
-        return {"type": "string", "pattern": r"^(\[[0-9A-Fa-f:.]+\]|[^:\[\]]*):[0-9]{1,5}$"}
+        return {"type": "string", "pattern": "^.+:[0-9]{1,5}$"}
 
 
 @dataclass(frozen=True)
@@ -387,7 +388,7 @@ class TextMap(Kind):
         return value
 
     def json(self) -> JsonSchemaValue:
-        return {"type": "object", "additionalProperties": {"type": "string"}}
+        return {"type": ["object", "null"], "additionalProperties": {"type": "string"}}
 
 
 @dataclass(frozen=True)
@@ -469,10 +470,25 @@ class Nested:
         return handler(schema)
 
 
-def none_is(empty: Callable[[], object]) -> Callable[[Any], Any]:
-    """A key written with no value is `empty` (a section, a list of sections)."""
+@dataclass(frozen=True)
+class NullIsEmpty:
+    """A list or mapping written with no value (`key:` and nothing after) is empty."""
 
-    def fill(value: Any) -> Any:
-        return empty() if value is None else value
+    empty: Callable[[], object]
 
-    return fill
+    def fill(self, value: Any) -> Any:
+        return self.empty() if value is None else value
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(self.fill, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"anyOf": [handler(schema), {"type": "null"}]}
+
+
+EMPTY_LIST = NullIsEmpty(list)
+EMPTY_MAP = NullIsEmpty(dict)
