@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from responder.act import cleanup, ending, spawning
+from responder.act import ending, spawning
 from responder.act.cgroups import Cgroups
 from responder.act.launcher import (
     Launcher,
@@ -54,6 +54,7 @@ from responder.rules.admission import (
 )
 from responder.rules.failures import EXIT_CANNOT_START, Failure, FailureClass
 from responder.rules.modes import Situation, assess
+from responder.state.held import Held
 from responder.state.store import AgentRow, Store, SwarmRow, open_store
 from warden.config import Config, SwarmType
 
@@ -75,6 +76,7 @@ class Runtime:
         self.agents_dir = config.state_dir / "agents"
         self.store = store or open_store(config)
         self._situation = situation or (lambda: assess(config, self.store, self.clock()))
+        self.held = Held(self.store)  # what its owner holds in memory (the pauses, for now)
         # Agents carry this in their environment and their cgroups' path: it
         # tells the agents of this state from those of another Warden.
         # Responders of several hosts share a server: each host's are its own.
@@ -96,8 +98,9 @@ class Runtime:
 
     # -- admission and budget -------------------------------------------------
     def facts(self) -> Facts:
-        """Everything the admission rule looks at, now."""
-        return gather_facts(self.config, self.store, self._situation(), self.clock())
+        """Everything the admission rule looks at, now (the pauses as held)."""
+        sit, now = self._situation(), self.clock()
+        return gather_facts(self.config, self.store, sit, now, self.held.pauses())
 
     def refuse(self, path: str, reason: Refusal, detail: str, **context: str) -> SpawnRefused:
         """Count and log a refusal (every path, one metric); the caller raises or reports it."""
@@ -143,6 +146,7 @@ class Runtime:
             )
         n = size or stype.size
         cost = n * stype.budget_usd
+        self.held.look()  # a pause lifted in a terminal a moment ago counts
         # Checked and written under the fleet-wide guard: responders racing at
         # the cap are admitted one at a time, each counting the one before.
         with self.store.spawn_guard():
@@ -209,6 +213,7 @@ class Runtime:
         stop what the admission rule no longer allows, publish a snapshot."""
         report = PollReport()
         now = self.clock()
+        self.held.look()
         for live in list(self._live.values()):
             if live.kill is not None:
                 self._advance_kill(live, report)
@@ -292,7 +297,7 @@ class Runtime:
         )
         failure = end.failure
         if end.state == AgentState.FAILED and failure is not None and failure.cls.permanent:
-            breaker.trip(self.store, live.type, failure, now)
+            breaker.trip(self.store, self.held, live.type, failure, now)
         if swarm_over or failure is None or (end.state == AgentState.KILLED and not live.replace):
             return
         self._retry_or_fail(live, failure, now, report)
@@ -529,8 +534,7 @@ class Runtime:
             else:
                 self._end(live, None, report)
         reaped = self.reap_orphans()
-        # Nothing taken over, ended or reaped: what readers see is still true (J1 looks
-        # at every heartbeat, 10 s in a crisis).
+        # Nothing taken over, ended or reaped: what readers see is still true.
         if publish or orphaned or report.ended or reaped or len(self._live) != taken:
             self._publish()
 
@@ -550,10 +554,6 @@ class Runtime:
             self.store.log_decision("reap_orphans", {"pids": pids}, self.clock())
         self.launcher.sweep(known)
         return pids
-
-    def prune(self, before: float) -> int:
-        """J7: older history compacted (Store.prune), old swarms' folders removed."""
-        return cleanup.remove_old(self.config, self.store, before).swarms
 
     def live_agents(self) -> list[AgentRow]:
         return [dataclasses.replace(lv.row) for lv in self._live.values()]

@@ -3,6 +3,7 @@ new swarms are handed; J9 takes the new mode at night start and day start."""
 
 from __future__ import annotations
 
+from responder.act import cleanup
 from responder.act.runtime import Runtime
 from responder.decide import learning
 from responder.decide.situation import CurrentSituation
@@ -21,7 +22,7 @@ class ContextCompression:
     def run(self) -> None:
         """J7: keep history compact, and write the short context new swarms are handed."""
         rt, now, sit = self.runtime, self.clock(), self.situation.get()
-        rt.prune(now - HISTORY_DAYS * 86400)
+        cleanup.remove_old(self.config, rt.store, now - HISTORY_DAYS * 86400)
         recent = [
             f"- {d['kind']}: "
             + ", ".join(

@@ -31,7 +31,7 @@ from typing import Any
 from responder.model import EndReason, Priority
 from responder.rules.budget import TIERS, Period, tier
 from responder.rules.modes import Situation
-from responder.state.store import Store, SwarmRow
+from responder.state.store import Pause, Store, SwarmRow
 from warden.config import BudgetSettings, Config, ModeSettings
 
 
@@ -202,10 +202,12 @@ def _local_ts(naive_or_local: dt.datetime, zone: dt.tzinfo) -> float:
     return naive_or_local.replace(tzinfo=None).replace(tzinfo=zone).timestamp()
 
 
-def gather_facts(config: Config, store: Store, sit: Situation, now: float) -> Facts:
-    """The admission rule's facts from the store (read-only commands use it too).
-    The sums come from one snapshot: responders sharing the store cannot slip a
-    charge between them."""
+def gather_facts(
+    config: Config, store: Store, sit: Situation, now: float, pauses: list[Pause]
+) -> Facts:
+    """The admission rule's facts from the store (read-only commands use it too), and
+    the pauses as the caller holds them. The sums come from one snapshot:
+    responders sharing the store cannot slip a charge between them."""
     budget = config.budget
     windows = ceiling_windows(now, budget, config.schedule.timezone)
     period_spend, committed, spent = store.budget_sums(
@@ -223,7 +225,7 @@ def gather_facts(config: Config, store: Store, sit: Situation, now: float) -> Fa
         ceilings=tuple(
             Ceiling(name, cap, s) for (name, cap, _, _), s in zip(windows, spent, strict=True)
         ),
-        paused={p.type: p.cls for p in store.pauses()},
+        paused={p.type: p.cls for p in pauses},
     )
 
 

@@ -14,6 +14,7 @@ so a restart keeps it and every runtime sharing the store obeys it.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from responder.model import AgentState
 from responder.rules.failures import Failure
@@ -23,7 +24,16 @@ from warden.config import SwarmType
 log = logging.getLogger(__name__)
 
 
-def trip(store: Store, stype: SwarmType, failure: Failure, now: float) -> bool:
+class Pauses(Protocol):
+    """Where pauses are written: the store itself (a command in a terminal), or the
+    owner's held copy of them, which writes through (responder/state/held.py)."""
+
+    def pause(self, swarm_type: str, cls: str, error: str, at: float) -> bool: ...
+
+    def resume(self, swarm_type: str) -> Pause | None: ...
+
+
+def trip(store: Store, pauses: Pauses, stype: SwarmType, failure: Failure, now: float) -> bool:
     """Pause the type if its last `pause_after` runs all failed as `failure` did;
     True if this call paused it."""
     n = stype.pause_after
@@ -34,7 +44,7 @@ def trip(store: Store, stype: SwarmType, failure: Failure, now: float) -> bool:
         state != AgentState.FAILED or cls != failure.cls for state, cls, _ in runs
     ):
         return False
-    if not store.pause(stype.name, str(failure.cls), failure.text, now):
+    if not pauses.pause(stype.name, str(failure.cls), failure.text, now):
         return False
     store.log_decision(
         "paused",
@@ -52,9 +62,9 @@ def trip(store: Store, stype: SwarmType, failure: Failure, now: float) -> bool:
     return True
 
 
-def resume(store: Store, swarm_type: str, now: float) -> bool:
+def resume(store: Store, pauses: Pauses, swarm_type: str, now: float) -> bool:
     """Lift the type's pause; False if it was not paused (resuming twice is harmless)."""
-    lifted = store.resume(swarm_type)
+    lifted = pauses.resume(swarm_type)
     if lifted is None:
         return False
     store.log_decision(

@@ -288,11 +288,11 @@ class Service:
     def _tell_about_pauses(self) -> None:
         """A2: a person hears once of each swarm type the circuit breaker paused,
         through Alertmanager, with the failure class and the agent's last words."""
-        store = self.runtime.store
-        for p in store.pauses():
+        held = self.runtime.held
+        for p in held.pauses():
             if p.told_at is not None:
                 continue
-            if not store.tell_once_about_pause(p.type, p.since, self.clock()):
+            if not held.tell_once_about_pause(p.type, p.since, self.clock()):
                 continue
             summary, description = breaker.message(p)
             labels = {"swarm_type": p.type, "failure_class": p.cls}
@@ -300,7 +300,7 @@ class Service:
 
     def resume(self, swarm_type: str) -> bool:
         """Lift the circuit breaker's pause of a type (on the owner); False if not paused."""
-        return breaker.resume(self.runtime.store, swarm_type, self.clock())
+        return breaker.resume(self.runtime.store, self.runtime.held, swarm_type, self.clock())
 
     def _publish(self) -> None:
         """The view the status API and the metrics read, replaced whole at every step;
@@ -315,7 +315,7 @@ class Service:
             "last_crisis": store.last_crisis(),
             "firing": store.firing(),
             "pending": store.agents(states=("waiting",)),
-            "paused": [vars(p) for p in store.pauses()],
+            "paused": [vars(p) for p in self.runtime.held.pauses()],
             "recovery_counts": store.recovery_counts(),
         }
 

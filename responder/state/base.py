@@ -35,6 +35,8 @@ from responder.state.database import (
 from responder.state.errors import StoreError, StoreUnavailable
 from responder.state.queries import (
     ANY_TABLE,
+    BUMP,
+    SERIALS,
     Q,
     budget_sums_query,
     insert_ignore_pg,
@@ -43,6 +45,9 @@ from responder.state.queries import (
 )
 from responder.state.rows import AnyRow
 
+HELD = ("pauses",)
+"""The kinds of state (tables) an owner holds in memory: each write of one moves its
+serial in the `changes` table, in the writer's transaction."""
 VIEW_SECONDS = 1.0
 """How long a thread's reads in `one_view` stand while this process writes none of
 their tables: how late another process's writes may be seen outside admission."""
@@ -160,6 +165,11 @@ class StoreBase:
             self._local.writing = writing
             with self._writer, conn.begin():
                 yield conn
+                self._local.bumped = {
+                    kind: int(conn.execute(BUMP[self._dialect], {"kind": kind}).scalar_one())
+                    for kind in HELD
+                    if kind in writing or ANY_TABLE in writing
+                }
         for name in writing:
             self._written[name] = next(self._marks)
 
@@ -170,6 +180,15 @@ class StoreBase:
             self._local.writing.add(getattr(clause.table, "name", ANY_TABLE))
         elif not isinstance(clause, Select):
             self._local.writing.add(ANY_TABLE)
+
+    def serials(self) -> dict[str, int]:
+        """Each held kind's serial as committed now (always from the database: it is
+        how an owner learns of the writes of others)."""
+        return {str(kind): int(serial) for kind, serial in self._read(SERIALS, {})}
+
+    def bumped(self) -> dict[str, int]:
+        """The serials this thread's latest write transaction moved its held kinds to."""
+        return dict(getattr(self._local, "bumped", {}))
 
     @contextmanager
     def spawn_guard(self) -> Iterator[None]:

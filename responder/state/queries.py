@@ -440,3 +440,16 @@ def _take_lease(dialect: Any) -> Insert:
 
 
 TAKE_LEASE = {"postgresql": _take_lease(postgresql), "sqlite": _take_lease(sqlite)}
+
+
+def _bump(dialect: Any) -> Insert:
+    """Move a kind's serial by one (its first write makes it 1); RETURNING the new one."""
+    stmt = dialect.insert(t.changes).values(kind=_param("kind"), serial=1)
+    upsert: Insert = stmt.on_conflict_do_update(
+        index_elements=[t.changes.c.kind], set_={"serial": t.changes.c.serial + 1}
+    ).returning(t.changes.c.serial)
+    return upsert
+
+
+BUMP = {"postgresql": _bump(postgresql), "sqlite": _bump(sqlite)}
+SERIALS = select(t.changes.c.kind, t.changes.c.serial)

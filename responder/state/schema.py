@@ -197,6 +197,16 @@ pauses = Table(
     Column("told_at", Float),
 )
 
+changes = Table(
+    "changes",
+    metadata,
+    Column("kind", Text, primary_key=True),
+    Column("serial", Integer, nullable=False),
+)
+"""Per kind of state an owner holds in memory (`HELD`), a serial every write of it
+moves, in the writer's transaction: how an owner learns that another process or
+host changed what it holds (responder/state/held.py)."""
+
 recoveries = Table(
     "recoveries",
     metadata,

@@ -204,7 +204,7 @@ def swarm_resume(config: Config, args: argparse.Namespace) -> int:
         return 2
     store = open_store(config)
     try:
-        resumed = breaker.resume(store, args.type, time.time())
+        resumed = breaker.resume(store, store, args.type, time.time())
     finally:
         store.close()
     print(f"resumed {args.type}" if resumed else f"{args.type} was not paused")
@@ -226,7 +226,8 @@ def budget(config: Config, args: argparse.Namespace) -> int:
     store = _read_only(config)
     try:
         now = time.time()
-        status = budget_status(gather_facts(config, store, assess(config, store, now), now))
+        facts = gather_facts(config, store, assess(config, store, now), now, store.pauses())
+        status = budget_status(facts)
     finally:
         store.close()
     if args.json:

@@ -1,0 +1,79 @@
+"""What an owner holds in memory stays what the store says: its own writes go through
+to both, and another writer's (a command in a terminal, a responder of another
+host) are seen at its next look, and only then read again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from responder.state import base as store_base
+from responder.state.held import Held
+from responder.state.store import Pause, Store
+from tests.conftest import Database
+
+
+@pytest.fixture
+def two(database: Database) -> Iterator[tuple[Store, Store]]:
+    """The owner's store and another process's, on one database."""
+    mine, theirs = database.store(), database.store()
+    yield mine, theirs
+    mine.close()
+    theirs.close()
+
+
+def test_a_write_moves_its_kinds_serial_in_its_own_transaction(
+    two: tuple[Store, Store],
+) -> None:
+    mine, theirs = two
+    assert theirs.serials() == {}
+    mine.pause("review", "authentication", "Not logged in", 1.0)
+    assert mine.bumped() == {"pauses": 1} and theirs.serials() == {"pauses": 1}
+    mine.log_decision("noted", {}, 2.0)  # no held kind written: no serial moves
+    assert mine.bumped() == {} and theirs.serials() == {"pauses": 1}
+    with pytest.raises(RuntimeError), mine.spawn_guard():
+        mine.resume("review")
+        raise RuntimeError("undone")
+    assert theirs.serials() == {"pauses": 1} and [p.type for p in theirs.pauses()] == ["review"]
+
+
+def test_the_owner_reads_again_only_what_another_writer_changed(
+    two: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine, theirs = two
+    held = Held(mine)
+    reads: list[str] = []
+    pauses = Store.pauses
+
+    def counted(store: Store) -> list[Pause]:
+        reads.append("pauses")
+        return pauses(store)
+
+    monkeypatch.setattr(Store, "pauses", counted)
+    assert held.pause("review", "authentication", "Not logged in", 1.0)
+    assert held.tell_once_about_pause("review", 1.0, 2.0)
+    assert [(p.type, p.told_at) for p in held.pauses()] == [("review", 2.0)]
+    held.look()
+    assert reads == [], "its own writes are in memory already"
+
+    assert theirs.resume("review") is not None  # `warden swarm resume` in a terminal
+    assert [p.type for p in held.pauses()] == ["review"], "seen at the next look"
+    held.look()
+    assert held.pauses() == [] and reads == ["pauses"]
+
+    theirs.pause("tests", "billing", "Credit balance is too low", 3.0)
+    held.pause("bugfix", "authentication", "Not logged in", 4.0)  # after theirs, unseen
+    assert [p.type for p in held.pauses()] == ["tests", "bugfix"]
+    assert reads == ["pauses", "pauses"], "a gap in the serial: read again, with theirs"
+    held.look()
+    assert len(reads) == 2
+    assert held.pauses() == mine.pauses()
+
+
+def test_every_kind_that_moves_a_serial_is_held(database: Database) -> None:
+    store = database.store()
+    try:
+        assert set(Held(store)._loaders) == set(store_base.HELD)
+    finally:
+        store.close()
