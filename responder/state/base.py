@@ -241,6 +241,18 @@ class StoreBase:
         finally:
             self._local.viewing = False
 
+    @contextmanager
+    def fresh(self) -> Iterator[None]:
+        """Within it, this thread's reads go to the database even inside `one_view`:
+        for an owner reading again what another writer changed, which the view
+        (that sees only this process's writes) would answer from memory."""
+        viewing = getattr(self._local, "viewing", False)
+        self._local.viewing = False
+        try:
+            yield
+        finally:
+            self._local.viewing = viewing
+
     def _rows(self, query: Executable, **params: Any) -> list[AnyRow]:
         writer: Connection | None = getattr(self._local, "write", None)
         if not getattr(self._local, "viewing", False) or (

@@ -47,7 +47,8 @@ class Held:
                 self._serials[kind] = serials.get(kind, 0)
 
     def _load_pauses(self) -> None:
-        self._pauses = self.store.pauses()
+        with self.store.fresh():
+            self._pauses = self.store.pauses()
 
     def pauses(self) -> list[Pause]:
         return list(self._pauses)

@@ -71,6 +71,22 @@ def test_the_owner_reads_again_only_what_another_writer_changed(
     assert held.pauses() == mine.pauses()
 
 
+def test_what_another_wrote_is_read_from_the_database_even_in_a_view(
+    two: tuple[Store, Store],
+) -> None:
+    """The worker's step reads through `one_view`, which sees only this process's
+    writes: the held copy must not be read again from the view's memory."""
+    mine, theirs = two
+    held = Held(mine)
+    held.pause("review", "authentication", "Not logged in", 1.0)
+    with mine.one_view():
+        held.look()
+        assert [p.type for p in mine.pauses()] == ["review"]  # now in the view's memory
+        theirs.resume("review")
+        held.look()
+        assert held.pauses() == []
+
+
 def test_every_kind_that_moves_a_serial_is_held(database: Database) -> None:
     store = database.store()
     try:
