@@ -159,6 +159,7 @@ class StoreBase:
         Inside `spawn_guard` (on the same thread) it joins the guard's transaction."""
         with self._reaching("write") as conn:
             if conn.in_transaction():
+                self._local.bumped = {}  # the outer transaction moves the serials, at its end
                 yield conn
                 return
             writing: set[str] = set()

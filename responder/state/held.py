@@ -95,8 +95,8 @@ class Held:
         since the last look (our write moved the serial by exactly one); else the
         kind is read again, with both."""
         serial = self.store.bumped().get(kind)
-        if serial is None:
-            return
+        if serial is None:  # inside a longer transaction: its serial moves at its end,
+            return  # and the next look reads the kind again
         if serial == self._serials.get(kind, 0) + 1:
             apply()
         else:

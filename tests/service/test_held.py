@@ -71,6 +71,17 @@ def test_the_owner_reads_again_only_what_another_writer_changed(
     assert held.pauses() == mine.pauses()
 
 
+def test_a_write_inside_a_longer_transaction_is_read_again_once_committed(
+    two: tuple[Store, Store],
+) -> None:
+    mine, _ = two
+    held = Held(mine)
+    with mine.spawn_guard():
+        held.pause("review", "authentication", "Not logged in", 1.0)
+    held.look()
+    assert [p.type for p in held.pauses()] == ["review"]
+
+
 def test_what_another_wrote_is_read_from_the_database_even_in_a_view(
     two: tuple[Store, Store],
 ) -> None:
