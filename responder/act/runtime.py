@@ -70,16 +70,16 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         situation: Callable[[], Situation] | None = None,
         launcher: Launcher | None = None,
+        held: Held | None = None,
     ) -> None:
-        self.config = config
-        self.clock = clock
+        self.config, self.clock = config, clock
         self.agents_dir = config.state_dir / "agents"
         self.store = store or open_store(config)
-        self._situation = situation or (lambda: assess(config, self.store, self.clock()))
-        self.held = Held(self.store)  # what its owner holds in memory (the pauses, for now)
-        # Agents carry this in their environment and their cgroups' path: it
-        # tells the agents of this state from those of another Warden.
-        # Responders of several hosts share a server: each host's are its own.
+        self.held = held or Held(self.store)  # what its owner holds in memory
+        firing = self.held.firing
+        self._situation = situation or (lambda: assess(config, self.store, clock(), firing))
+        # Agents carry this in their environment and cgroups' path: it tells this state's
+        # agents from another Warden's (each host's, where several share a server).
         identity = self.store.identity
         if self.store.shared:
             identity += f"#{config.responder.id}"

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from responder.rules.modes import Situation, assess
+from responder.state.held import Held
 from responder.state.store import Store
 from warden.config import Config
 
@@ -31,18 +32,20 @@ class CurrentSituation:
         self,
         config: Config,
         store: Store,
+        held: Held,
         clock: Callable[[], float],
         follower: ModeFollower | None = None,
     ) -> None:
         self.config, self.store, self.clock, self.follower = config, store, clock, follower
-        self.now = assess(config, store, clock())
+        self.held = held
+        self.now = assess(config, store, clock(), held.firing)
 
     def get(self) -> Situation:
         return self.now
 
     def reassess(self) -> Situation:
         """The situation now; a change of mode or escalation is logged as a decision."""
-        old, new = self.now, assess(self.config, self.store, self.clock())
+        old, new = self.now, assess(self.config, self.store, self.clock(), self.held.firing)
         self.now = new
         if (old.mode, old.escalation) != (new.mode, new.escalation):
             self.store.log_decision(

@@ -35,7 +35,7 @@ class ContextCompression:
             "# What Warden knows now",
             "",
             f"Mode {sit.mode}, escalation {sit.escalation}; firing: "
-            + (", ".join(sorted({a[0] for a in rt.store.firing()})) or "nothing")
+            + (", ".join(sorted({a[0] for a in rt.held.firing()})) or "nothing")
             + ".",
             "",
             "Swarm results today: "

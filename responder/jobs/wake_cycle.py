@@ -237,7 +237,7 @@ class WakeCycle:
         """Firing problems J1 may start swarms for, critical ones first: their policy
         spawns, is not bound to one host and runs no recovery command first; unless
         `running_ok`, only those none of whose swarms runs now."""
-        firing = self.runtime.store.firing()
+        firing = self.runtime.held.firing()
         names = wake.problems(firing)
         order = sorted(
             names, key=lambda n: (not any(a[0] == n and a[1] == "critical" for a in firing), n)
@@ -293,9 +293,7 @@ class WakeCycle:
         escalate, first to a bigger swarm, then to a person (once)."""
         rt, now = self.runtime, self.clock()
         firing = (
-            wake.problems(rt.store.firing())
-            if self.situation.get().escalation >= 2
-            else frozenset()
+            wake.problems(rt.held.firing()) if self.situation.get().escalation >= 2 else frozenset()
         )
         if not firing:
             self.progress = None
@@ -403,7 +401,7 @@ class WakeCycle:
             "agents_stuck": sum(1 for a in snap.live if a.state == "stuck"),
             "budget_spent_ratio": round(facts.period_spend / cap, 4) if cap else 1.0,
             "budget_tier": facts.tier_name,
-            "firing": sorted({a[0] for a in self.runtime.store.firing()}),
+            "firing": sorted({a[0] for a in self.runtime.held.firing()}),
             **prom,
         }
 

@@ -12,6 +12,7 @@ of its own, so its spend starts from zero under its own cap.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from responder.model import BUILD_BROKEN_ALERTS
@@ -40,13 +41,16 @@ class Situation:
     """BuildFailing or TestsFailing fires: only CRITICAL work (R4)."""
 
 
-def assess(config: Config, store: Store, now: float) -> Situation:
+def assess(
+    config: Config, store: Store, now: float, firing_now: Callable[[], list[tuple[str, str, str]]]
+) -> Situation:
     """Where Warden stands now; opens or closes the crisis record as needed.
     On a read-only store (a command that only looks) nothing is written: an
-    open crisis is reported as it stands."""
+    open crisis is reported as it stands. `firing_now`: the episodes not yet
+    resolved, from the store or as the owner holds them."""
     if not store.read_only:
         store.expire_episodes(now, STALE_AFTER)
-    firing = store.firing()
+    firing = firing_now()
     critical = [a for a in firing if a[1] == "critical"]
     crisis = [a for a in critical if a[2] not in NOT_A_CRISIS]
     escalation = 3 if critical else 2 if any(a[1] == "warning" for a in firing) else 1

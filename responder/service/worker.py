@@ -46,6 +46,7 @@ from responder.rules.policy import policies_from
 from responder.service import statefile
 from responder.service.owner import Owner
 from responder.state.errors import StoreUnavailable
+from responder.state.held import Held
 from responder.state.store import Store, open_store
 from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Secrets, read_secret
 from warden.config import Config
@@ -104,8 +105,11 @@ class Service:
         store = open_store(config)
         self.owner = Owner(store)
         self.timetable = Timetable(config)
-        self.current = CurrentSituation(config, store, clock, self.timetable)
-        self.runtime = Runtime(config, store, clock, situation=self.current.get, launcher=launcher)
+        held = Held(store)
+        self.current = CurrentSituation(config, store, held, clock, self.timetable)
+        self.runtime = Runtime(
+            config, store, clock, situation=self.current.get, launcher=launcher, held=held
+        )
         log.info("agents are killed by %s", self.runtime.launcher.kill_method)
         self.state_file = config.state_dir / "state.json" if state_file else None
         self.watchdog = Watchdog()
@@ -313,7 +317,7 @@ class Service:
             "dead_letters": store.dead_letters(5),
             "dead_letter_count": store.dead_letter_count(),
             "last_crisis": store.last_crisis(),
-            "firing": store.firing(),
+            "firing": self.runtime.held.firing(),
             "pending": store.agents(states=("waiting",)),
             "paused": [vars(p) for p in self.runtime.held.pauses()],
             "recovery_counts": store.recovery_counts(),

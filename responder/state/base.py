@@ -45,7 +45,7 @@ from responder.state.queries import (
 )
 from responder.state.rows import AnyRow
 
-HELD = ("pauses",)
+HELD = ("pauses", "episodes")
 """The kinds of state (tables) an owner holds in memory: each write of one moves its
 serial in the `changes` table, in the writer's transaction."""
 VIEW_SECONDS = 1.0
@@ -75,6 +75,8 @@ class StoreBase:
         self.read_only = read_only
         self._marks = itertools.count(1)
         self._written: dict[str, int] = {}
+        self._own_bumps: dict[str, list[int]] = {kind: [] for kind in HELD}
+        """Per held kind, the serials this process's writes moved it to, not yet taken."""
         """Table -> a mark new at each committed write to it (`one_view`'s reads)."""
         self.engine = engine_for(target, read_only, password)
         try:
@@ -171,6 +173,8 @@ class StoreBase:
                     for kind in HELD
                     if kind in writing or ANY_TABLE in writing
                 }
+                for kind, serial in self._local.bumped.items():
+                    self._own_bumps[kind].append(serial)
         for name in writing:
             self._written[name] = next(self._marks)
 
@@ -186,6 +190,16 @@ class StoreBase:
         """Each held kind's serial as committed now (always from the database: it is
         how an owner learns of the writes of others)."""
         return {str(kind): int(serial) for kind, serial in self._read(SERIALS, {})}
+
+    def write_mark(self, table: str) -> int:
+        """A mark new at each write of `table` this process committed (any thread)."""
+        return max(self._written.get(table, 0), self._written.get(ANY_TABLE, 0))
+
+    def take_own_bumps(self, kind: str) -> list[int]:
+        """The serials this process's writes moved `kind` to since the last take: an
+        owner tells its own writes from another's by them."""
+        taken, self._own_bumps[kind] = self._own_bumps[kind], []
+        return sorted(taken)
 
     def bumped(self) -> dict[str, int]:
         """The serials this thread's latest write transaction moved its held kinds to."""

@@ -8,8 +8,14 @@ database) moves the kind's serial in the `changes` table; `look`, once per
 step, reads the serials (one small read) and reads again only a kind that
 someone else wrote.
 
-Held now: the circuit breaker's pauses (read by every admission check, the
-state file and the status view).
+A kind the owner writes through `Held` (the circuit breaker's pauses) follows
+its writes in memory. A kind many parts of the owner write directly (the
+firing episodes: the inbox, the claims, the expiry) is read again at its next
+use after a write of this process, which the store marks; at the look, the
+serials this process's own writes made tell them from another writer's.
+
+Held now: the pauses (every admission check, the state file, the status
+view) and the firing episodes (the situation, J1, the status view).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from responder.state.rows import Pause
 from responder.state.store import Store
 
 PAUSES = "pauses"
+EPISODES = "episodes"
+Firing = list[tuple[str, str, str]]
 
 
 class Held:
@@ -29,8 +37,15 @@ class Held:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._serials: dict[str, int] = {}
+        self._stale: set[str] = set()
+        """Kinds written by us in a longer transaction: read again at the next look."""
         self._pauses: list[Pause] = []
-        self._loaders: dict[str, Callable[[], None]] = {PAUSES: self._load_pauses}
+        self._firing: Firing = []
+        self._firing_mark = -1
+        self._loaders: dict[str, Callable[[], None]] = {
+            PAUSES: self._load_pauses,
+            EPISODES: self._load_firing,
+        }
         """Each held kind (its table, whose serial tells its writes) and how it is read."""
         self.look(at_start=True)
 
@@ -42,9 +57,13 @@ class Held:
         next look reads the kind again (never too little, at worst once more)."""
         serials = self.store.serials()
         for kind, load in self._loaders.items():
-            if at_start or serials.get(kind, 0) != self._serials.get(kind, 0):
-                load()
-                self._serials[kind] = serials.get(kind, 0)
+            known, now = self._serials.get(kind, 0), serials.get(kind, 0)
+            ours = [s for s in self.store.take_own_bumps(kind) if s > known]
+            theirs = now != known and ours != list(range(known + 1, now + 1))
+            if at_start or theirs or kind in self._stale:
+                load()  # another wrote it (our own writes are in memory already)
+                self._stale.discard(kind)
+            self._serials[kind] = now
 
     def _load_pauses(self) -> None:
         with self.store.fresh():
@@ -52,6 +71,20 @@ class Held:
 
     def pauses(self) -> list[Pause]:
         return list(self._pauses)
+
+    def firing(self) -> Firing:
+        """(alertname, severity, component) of every episode not yet resolved. The
+        episodes are written by many parts of the owner (the inbox, the claims, the
+        expiry), not through here: a write of this process is seen by its mark, and
+        the kind read again at once."""
+        if self.store.write_mark(EPISODES) != self._firing_mark:
+            self._load_firing()
+        return list(self._firing)
+
+    def _load_firing(self) -> None:
+        with self.store.fresh():
+            self._firing_mark = self.store.write_mark(EPISODES)
+            self._firing = self.store.firing()
 
     def pause(self, swarm_type: str, cls: str, error: str, at: float) -> bool:
         """Pause the type (Store.pause), in memory too."""
@@ -95,8 +128,9 @@ class Held:
         since the last look (our write moved the serial by exactly one); else the
         kind is read again, with both."""
         serial = self.store.bumped().get(kind)
-        if serial is None:  # inside a longer transaction: its serial moves at its end,
-            return  # and the next look reads the kind again
+        if serial is None:  # inside a longer transaction: known once it is committed
+            self._stale.add(kind)
+            return
         if serial == self._serials.get(kind, 0) + 1:
             apply()
         else:

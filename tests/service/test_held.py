@@ -98,6 +98,43 @@ def test_what_another_wrote_is_read_from_the_database_even_in_a_view(
         assert held.pauses() == []
 
 
+def test_firing_episodes_follow_this_process_at_once_and_others_at_the_look(
+    two: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Episodes are written by many parts of the owner (the inbox, the claims, the
+    expiry), not through `Held`: a write of this process shows at the next read,
+    another's at the next look, each read once from the database."""
+    mine, theirs = two
+    held = Held(mine)
+    build = {"alertname": "BuildFailing", "severity": "critical", "component": "build"}
+    disk = {"alertname": "DiskSpaceLow", "severity": "warning", "component": "host"}
+    reads: list[int] = []
+    firing = Store.firing
+
+    def counted(store: Store) -> list[tuple[str, str, str]]:
+        reads.append(1)
+        return firing(store)
+
+    monkeypatch.setattr(Store, "firing", counted)
+    with mine.one_view():
+        assert held.firing() == [] and reads == []
+        mine.open_episode("fp1", "t0", build, 1.0)
+        assert held.firing() == [("BuildFailing", "critical", "build")]
+        held.look()
+        assert held.firing() and len(reads) == 1, "our own write: read once, not at the look"
+        theirs.open_episode("fp2", "t0", disk, 2.0)  # another host's responder
+        assert len(held.firing()) == 1, "seen at the next look"
+        held.look()
+        assert len(reads) == 2
+        assert sorted(held.firing()) == [
+            ("BuildFailing", "critical", "build"),
+            ("DiskSpaceLow", "warning", "host"),
+        ]
+        theirs.close_episode("fp1", "t0", 3.0)
+        held.look()
+        assert held.firing() == [("DiskSpaceLow", "warning", "host")]
+
+
 def test_every_kind_that_moves_a_serial_is_held(database: Database) -> None:
     store = database.store()
     try:

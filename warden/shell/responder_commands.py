@@ -226,7 +226,8 @@ def budget(config: Config, args: argparse.Namespace) -> int:
     store = _read_only(config)
     try:
         now = time.time()
-        facts = gather_facts(config, store, assess(config, store, now), now, store.pauses())
+        sit = assess(config, store, now, store.firing)
+        facts = gather_facts(config, store, sit, now, store.pauses())
         status = budget_status(facts)
     finally:
         store.close()
@@ -353,7 +354,7 @@ def report(config: Config, args: argparse.Namespace) -> int:
         now = time.time()
         folder = Path(args.output) if args.output else config.state_dir / "reports"
         stem = time.strftime("report-%Y%m%d-%H%M%S", time.gmtime(now))
-        situation = assess(config, store, now)
+        situation = assess(config, store, now, store.firing)
         written = review.write(config, store, situation, now - seconds, now, folder, stem)
     finally:
         store.close()
