@@ -76,8 +76,7 @@ class Runtime:
         self.agents_dir = config.state_dir / "agents"
         self.store = store or open_store(config)
         self.held = held or Held(self.store)  # what its owner holds in memory
-        firing = self.held.firing
-        self._situation = situation or (lambda: assess(config, self.store, clock(), firing))
+        self._situation = situation or (lambda: assess(config, self.store, clock(), self.held))
         # Agents carry this in their environment and cgroups' path: it tells this state's
         # agents from another Warden's (each host's, where several share a server).
         identity = self.store.identity

@@ -38,14 +38,14 @@ class CurrentSituation:
     ) -> None:
         self.config, self.store, self.clock, self.follower = config, store, clock, follower
         self.held = held
-        self.now = assess(config, store, clock(), held.firing)
+        self.now = assess(config, store, clock(), held)
 
     def get(self) -> Situation:
         return self.now
 
     def reassess(self) -> Situation:
         """The situation now; a change of mode or escalation is logged as a decision."""
-        old, new = self.now, assess(self.config, self.store, self.clock(), self.held.firing)
+        old, new = self.now, assess(self.config, self.store, self.clock(), self.held)
         self.now = new
         if (old.mode, old.escalation) != (new.mode, new.escalation):
             self.store.log_decision(

@@ -12,8 +12,8 @@ of its own, so its spend starts from zero under its own cap.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from responder.model import BUILD_BROKEN_ALERTS
 from responder.rules.budget import Period, event_period, scheduled_period
@@ -41,16 +41,22 @@ class Situation:
     """BuildFailing or TestsFailing fires: only CRITICAL work (R4)."""
 
 
-def assess(
-    config: Config, store: Store, now: float, firing_now: Callable[[], list[tuple[str, str, str]]]
-) -> Situation:
+class Seen(Protocol):
+    """Where the situation's facts are read: the store (a command), or the owner's
+    held copy of them (responder/state/held.py)."""
+
+    def firing(self) -> list[tuple[str, str, str]]: ...
+
+    def maintenance_at(self, at: float) -> tuple[int, float] | None: ...
+
+
+def assess(config: Config, store: Store, now: float, seen: Seen) -> Situation:
     """Where Warden stands now; opens or closes the crisis record as needed.
     On a read-only store (a command that only looks) nothing is written: an
-    open crisis is reported as it stands. `firing_now`: the episodes not yet
-    resolved, from the store or as the owner holds them."""
+    open crisis is reported as it stands."""
     if not store.read_only:
         store.expire_episodes(now, STALE_AFTER)
-    firing = firing_now()
+    firing = seen.firing()
     critical = [a for a in firing if a[1] == "critical"]
     crisis = [a for a in critical if a[2] not in NOT_A_CRISIS]
     escalation = 3 if critical else 2 if any(a[1] == "warning" for a in firing) else 1
@@ -67,7 +73,7 @@ def assess(
         )
     if not store.read_only:
         store.close_crisis(now)
-    window = store.maintenance_at(now)
+    window = seen.maintenance_at(now)
     if window is not None:
         period = event_period("MAINTENANCE", str(window[0]), config.budget)
         return Situation("MAINTENANCE", escalation, period, None, window[1], broken)

@@ -45,7 +45,7 @@ from responder.state.queries import (
 )
 from responder.state.rows import AnyRow
 
-HELD = ("pauses", "episodes")
+HELD = ("pauses", "episodes", "maintenance")
 """The kinds of state (tables) an owner holds in memory: each write of one moves its
 serial in the `changes` table, in the writer's transaction."""
 VIEW_SECONDS = 1.0

@@ -65,6 +65,10 @@ class CrisisTables(StoreBase):
         with self._tx() as db:
             return db.execute(Q.stop_maintenance, {"at": at}).rowcount > 0
 
+    def maintenance_windows(self) -> list[tuple[int, float, float]]:
+        """(id, starts_at, ends_at) of every maintenance window (a few a month)."""
+        return [(int(r[0]), float(r[1]), float(r[2])) for r in self._rows(Q.maintenance_windows)]
+
     def maintenance_at(self, at: float) -> tuple[int, float] | None:
         """(id, end) of the maintenance window open at `at`."""
         rows = self._rows(Q.maintenance_at, at=at)

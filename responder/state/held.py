@@ -22,13 +22,37 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from responder.state.rows import Pause
 from responder.state.store import Store
 
 PAUSES = "pauses"
 EPISODES = "episodes"
+MAINTENANCE = "maintenance"
 Firing = list[tuple[str, str, str]]
+Window = tuple[int, float, float]
+"""A maintenance window: (id, starts_at, ends_at)."""
+T = TypeVar("T")
+
+
+class Followed(Generic[T]):
+    """A kind many parts of the owner write straight to the store: a write of this
+    process marks its table, and the next read reads it again, from the database."""
+
+    def __init__(self, store: Store, table: str, read: Callable[[], T]) -> None:
+        self.store, self.table, self.read = store, table, read
+        self.mark = -1
+        self.value = self.load()
+
+    def load(self) -> T:
+        with self.store.fresh():
+            self.mark = self.store.write_mark(self.table)
+            self.value = self.read()
+        return self.value
+
+    def get(self) -> T:
+        return self.load() if self.store.write_mark(self.table) != self.mark else self.value
 
 
 class Held:
@@ -40,11 +64,12 @@ class Held:
         self._stale: set[str] = set()
         """Kinds written by us in a longer transaction: read again at the next look."""
         self._pauses: list[Pause] = []
-        self._firing: Firing = []
-        self._firing_mark = -1
-        self._loaders: dict[str, Callable[[], None]] = {
+        self._firing = Followed(store, EPISODES, lambda: store.firing())
+        self._windows = Followed(store, MAINTENANCE, lambda: store.maintenance_windows())
+        self._loaders: dict[str, Callable[[], object]] = {
             PAUSES: self._load_pauses,
-            EPISODES: self._load_firing,
+            EPISODES: self._firing.load,
+            MAINTENANCE: self._windows.load,
         }
         """Each held kind (its table, whose serial tells its writes) and how it is read."""
         self.look(at_start=True)
@@ -73,18 +98,14 @@ class Held:
         return list(self._pauses)
 
     def firing(self) -> Firing:
-        """(alertname, severity, component) of every episode not yet resolved. The
-        episodes are written by many parts of the owner (the inbox, the claims, the
-        expiry), not through here: a write of this process is seen by its mark, and
-        the kind read again at once."""
-        if self.store.write_mark(EPISODES) != self._firing_mark:
-            self._load_firing()
-        return list(self._firing)
+        """(alertname, severity, component) of every episode not yet resolved (written
+        by the inbox, the claims and the expiry)."""
+        return list(self._firing.get())
 
-    def _load_firing(self) -> None:
-        with self.store.fresh():
-            self._firing_mark = self.store.write_mark(EPISODES)
-            self._firing = self.store.firing()
+    def maintenance_at(self, at: float) -> tuple[int, float] | None:
+        """(id, end) of the maintenance window open at `at` (Store.maintenance_at)."""
+        open_at = [(i, end) for i, start, end in self._windows.get() if start <= at < end]
+        return max(open_at, default=None)
 
     def pause(self, swarm_type: str, cls: str, error: str, at: float) -> bool:
         """Pause the type (Store.pause), in memory too."""

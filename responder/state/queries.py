@@ -298,6 +298,7 @@ class Q:
         .where(M.starts_at <= _param("at"), M.ends_at > _param("at"))
         .values(ends_at=_param("at"))
     )
+    maintenance_windows = select(M.id, M.starts_at, M.ends_at).order_by(M.id)
     maintenance_at = (
         select(M.id, M.ends_at)
         .where(M.starts_at <= _param("at"), M.ends_at > _param("at"))

@@ -135,6 +135,23 @@ def test_firing_episodes_follow_this_process_at_once_and_others_at_the_look(
         assert held.firing() == [("DiskSpaceLow", "warning", "host")]
 
 
+def test_maintenance_windows_are_held_as_the_store_answers(two: tuple[Store, Store]) -> None:
+    """`warden maintenance start` in a terminal writes the store: seen at the look; a
+    window the owner starts (the API, on the owner) at once."""
+    mine, theirs = two
+    held = Held(mine)
+    window = theirs.start_maintenance(100.0, 200.0)
+    assert held.maintenance_at(150.0) is None, "seen at the next look"
+    held.look()
+    assert held.maintenance_at(150.0) == (window, 200.0) == mine.maintenance_at(150.0)
+    assert held.maintenance_at(99.0) is None and held.maintenance_at(200.0) is None
+    mine.stop_maintenance(160.0)
+    assert held.maintenance_at(150.0) == (window, 160.0)
+    assert held.maintenance_at(170.0) is None
+    later = mine.start_maintenance(300.0, 400.0)
+    assert held.maintenance_at(350.0) == (later, 400.0) == mine.maintenance_at(350.0)
+
+
 def test_every_kind_that_moves_a_serial_is_held(database: Database) -> None:
     store = database.store()
     try:

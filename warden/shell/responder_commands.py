@@ -226,7 +226,7 @@ def budget(config: Config, args: argparse.Namespace) -> int:
     store = _read_only(config)
     try:
         now = time.time()
-        sit = assess(config, store, now, store.firing)
+        sit = assess(config, store, now, store)
         facts = gather_facts(config, store, sit, now, store.pauses())
         status = budget_status(facts)
     finally:
@@ -354,7 +354,7 @@ def report(config: Config, args: argparse.Namespace) -> int:
         now = time.time()
         folder = Path(args.output) if args.output else config.state_dir / "reports"
         stem = time.strftime("report-%Y%m%d-%H%M%S", time.gmtime(now))
-        situation = assess(config, store, now, store.firing)
+        situation = assess(config, store, now, store)
         written = review.write(config, store, situation, now - seconds, now, folder, stem)
     finally:
         store.close()
