@@ -10,12 +10,14 @@ someone else wrote.
 
 A kind the owner writes through `Held` (the circuit breaker's pauses) follows
 its writes in memory. A kind many parts of the owner write directly (the
-firing episodes: the inbox, the claims, the expiry) is read again at its next
-use after a write of this process, which the store marks; at the look, the
-serials this process's own writes made tell them from another writer's.
+firing episodes: the inbox, the claims, the expiry) is `Followed`: read again
+at its next use after a write of this process, which the store marks. At the
+look, the serials this process's own writes made tell them from another
+writer's.
 
 Held now: the pauses (every admission check, the state file, the status
-view) and the firing episodes (the situation, J1, the status view).
+view), the firing episodes (the situation, J1, the status view) and the
+maintenance windows (the situation).
 """
 
 from __future__ import annotations
