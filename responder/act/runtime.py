@@ -212,7 +212,6 @@ class Runtime:
         stop what the admission rule no longer allows, publish a snapshot."""
         report = PollReport()
         now = self.clock()
-        self.held.look()
         for live in list(self._live.values()):
             if live.kill is not None:
                 self._advance_kill(live, report)

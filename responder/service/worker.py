@@ -276,6 +276,7 @@ class Service:
         watched, the view and the state file published. Its reads are one view of the
         store (`Store.one_view`): what its parts read alike is read once."""
         with self.runtime.store.one_view():
+            self.runtime.held.look()  # what others wrote since the last step, before all
             self.owner.run_commands()
             # A step cut short means more may wait: the next comes without a pause.
             self._backlog = self.inbox.process(STEP_ALERTS, self.step_alert_seconds)

@@ -4,9 +4,9 @@ The owner (the responder's worker, or the runtime of `warden swarm run`) reads
 what it holds once at start and writes through: each of its changes goes to
 the store, then to memory. What another process or host changes (`warden
 swarm resume` in a terminal, a responder of another host sharing the
-database) moves the kind's serial in the `changes` table; `look`, once per
-step, reads the serials (one small read) and reads again only a kind that
-someone else wrote.
+database) moves the kind's serial in the `changes` table; `look`, at the
+start of each of the owner's steps and before each start it admits, reads
+the serials (one small read) and reads again only a kind someone else wrote.
 
 A kind the owner writes through `Held` (the circuit breaker's pauses) follows
 its writes in memory. A kind many parts of the owner write directly (the

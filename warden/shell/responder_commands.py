@@ -59,6 +59,7 @@ def swarm_run(config: Config, args: argparse.Namespace) -> int:
     last = ""
     try:
         while True:
+            runtime.held.look()  # a pause lifted, a window started in another terminal
             runtime.poll()
             row = runtime.store.swarm(swarm.id)
             assert row is not None
