@@ -33,8 +33,6 @@ PAUSES = "pauses"
 EPISODES = "episodes"
 MAINTENANCE = "maintenance"
 Firing = list[tuple[str, str, str]]
-Window = tuple[int, float, float]
-"""A maintenance window: (id, starts_at, ends_at)."""
 T = TypeVar("T")
 
 

@@ -9,7 +9,7 @@ folder, in every key and every component. Commands are argument lists run in
 `project.dir`, as a person would type them there.
 """
 
-from warden.config.listen import DEFAULT_EXPORTER_PORT, DEFAULT_RESPONDER_PORT, Listen, parse_listen
+from warden.config.listen import Listen, parse_listen
 from warden.config.load import load_config
 from warden.config.problems import ConfigError
 from warden.config.settings import (
@@ -42,8 +42,6 @@ from warden.config.settings import (
 )
 
 __all__ = [
-    "DEFAULT_EXPORTER_PORT",
-    "DEFAULT_RESPONDER_PORT",
     "AgentPattern",
     "AgentsSettings",
     "AlertSettings",

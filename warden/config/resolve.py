@@ -56,7 +56,7 @@ def resolve(f: WardenFile, at: Place, check_programs: bool) -> Config:
         state_dir=state_dir,
         secrets_dir=(
             at.path("secrets_dir", f.secrets_dir)
-            if f.given("secrets_dir")
+            if f.secrets_dir is not None
             else state_dir / "secrets"
         ),
         exporter=exporter,

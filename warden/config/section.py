@@ -48,10 +48,6 @@ class Section(BaseModel):
             return own
         return {"anyOf": [own, {"type": "null"}]}
 
-    def given(self, key: str) -> bool:
-        """The key is written with a value (null means its default)."""
-        return key in self.model_fields_set and getattr(self, key) is not None
-
 
 def key(default: Any = PydanticUndefined, description: str = "", **more: Any) -> Any:
     """Declares a key: its default as the file writes it (`"30s"`), and what it means.
