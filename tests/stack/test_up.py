@@ -470,6 +470,10 @@ def test_budget_tiers_through_warden_up(tmp_path: Path, demo_repo: Path) -> None
             ("  budget_usd: 2.0 ", "  budget_usd: 0.01 "),
             ("    ACTIVE: 100 ", "    ACTIVE: 0.05 "),
             ("    NIGHT: 25\n", "    NIGHT: 0.05\n"),
+            # One agent of $0.01 per swarm, as the steps below count: the learning loop
+            # would otherwise try size 2 once after the first success, and an alert that
+            # spends $0.02 lets the next wait hold before its swarm has ended.
+            ("  sizes: null ", "  sizes: [1] "),
         ),
     )
     responder = f"http://127.0.0.1:{ports['responder']}"
