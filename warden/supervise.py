@@ -2,11 +2,13 @@
 
 R1: a crash is seen at once (the child exits); a hang (a deadlock, SIGSTOP)
 is seen when `/healthz` stops answering or reports a heartbeat older than
-`hang_after`, and the whole process group is SIGKILLed (which works on a
-stopped process too), then started again. The service continues from its
-persisted state. The responder's agents lead sessions of their own and are
-left running (`adopts_children`): its next run adopts them, so a restart
-costs no agent its work. Restarts back off from 1 s to 30 s while they keep failing.
+`hang_after`, or gives no healthy answer within `start_within` of a start
+(loading can take longer than a short `hang_after`). The whole process group
+is SIGKILLed (which works on a stopped process too), then started again. The
+service continues from its persisted state. The responder's agents lead
+sessions of their own and are left running (`adopts_children`): its next run
+adopts them, so a restart costs no agent its work. Restarts back off from 1 s
+to 30 s while they keep failing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 # R1 asks a hang to be seen within 2 minutes: a minute without a healthy
 # answer (or with a stale heartbeat), plus one round of checks, is well inside.
 HANG_AFTER_SECONDS = 60.0
+# A child is starting until its first healthy answer: loading the config and
+# the database can take seconds on a busy host, longer than a short hang_after.
+# A start that never answers is a hang after this long (or hang_after, if longer).
+START_WITHIN_SECONDS = 60.0
 
 
 class Supervisor:
@@ -40,6 +46,7 @@ class Supervisor:
         adopts_children: bool = False,
         log_path: Path | None = None,
         credentials: Credentials | None = None,
+        start_within: float = START_WITHIN_SECONDS,
     ) -> None:
         self.name = name
         self.log_path = log_path
@@ -49,6 +56,7 @@ class Supervisor:
         self.credentials = credentials
         """Shown to a health page behind basic auth (Prometheus', Alertmanager's)."""
         self.hang_after = hang_after
+        self.start_within = max(start_within, hang_after)
         self.check_interval = check_interval
         self.adopts_children = adopts_children
         self.proc: subprocess.Popen[bytes] | None = None
@@ -68,7 +76,9 @@ class Supervisor:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
-        self._started = self._last_ok = time.monotonic()
+        self._started = time.monotonic()
+        self._last_ok: float | None = None
+        """When it last answered healthy; None while it is starting."""
         log.info("%s started (pid %d)", self.name, self.proc.pid)
 
     def exited(self) -> bool:
@@ -100,8 +110,17 @@ class Supervisor:
         if self.proc.poll() is not None:
             why = f"exited with {self.proc.returncode}"
         elif self.healthy():
+            if self._last_ok is None:
+                took = time.monotonic() - self._started
+                log.info(
+                    "%s is up (pid %d), %.1f s after its start", self.name, self.proc.pid, took
+                )
             self._last_ok = time.monotonic()
             return None
+        elif self._last_ok is None:
+            if time.monotonic() - self._started <= self.start_within:
+                return None
+            why = f"hung: no healthy answer within {self.start_within:g} s of its start"
         elif time.monotonic() - self._last_ok > self.hang_after:
             why = f"hung: no healthy answer for {self.hang_after:g} s"
         else:

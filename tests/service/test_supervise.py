@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
 
 from tests.conftest import REPO, free_port, http_get, stack_auth, wait_for
 from tests.service.test_responder import alert, body, post, responder_config
+from warden.supervise import Supervisor
 
 
 def health(url: str) -> dict[str, object] | None:
@@ -32,23 +34,30 @@ def pid_other_than(url: str, old: int | None) -> int | None:
 def test_crash_and_hang_are_restarted(tmp_path: Path) -> None:
     port = free_port()
     cfg = responder_config(tmp_path, responder_extra=f"  listen: 127.0.0.1:{port}")
-    url = f"http://127.0.0.1:{port}"
-    sup = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "warden.shell.cli",
-            "supervise",
-            "responder",
-            "-c",
-            str(cfg),
-            "--hang-after",
-            "3s",
-            "--check-interval",
-            "500ms",
-        ],
-        cwd=REPO,
-    )
+    url, log = f"http://127.0.0.1:{port}", tmp_path / "supervise.log"
+    with log.open("w") as err:  # the supervisor's and the responders' logs
+        sup = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "warden.shell.cli",
+                "supervise",
+                "responder",
+                "-c",
+                str(cfg),
+                "--hang-after",
+                "3s",
+                "--check-interval",
+                "500ms",
+            ],
+            cwd=REPO,
+            stderr=err,
+        )
+
+    def up(pid: int) -> bool:
+        """The supervisor saw it healthy: from now on a hang is hang_after, not a slow start."""
+        return f"responder is up (pid {pid})" in log.read_text()
+
     try:
         first = wait_for(lambda: pid_other_than(url, None), 30)
         assert post(url, body(alert("CoverageDecreased", fp="5e1")))[0] == 200
@@ -64,6 +73,7 @@ def test_crash_and_hang_are_restarted(tmp_path: Path) -> None:
             return any(d.get("alert") == "CoverageDecreased" for d in status["decisions"])
 
         assert wait_for(decided, 10)
+        assert wait_for(lambda: up(second), 30)
         # A hang: stopped, it answers nothing; after 3 s it is killed and restarted.
         os.kill(second, signal.SIGSTOP)
         third = wait_for(lambda: pid_other_than(url, second), 30)
@@ -71,5 +81,61 @@ def test_crash_and_hang_are_restarted(tmp_path: Path) -> None:
     finally:
         sup.send_signal(signal.SIGTERM)
         assert sup.wait(timeout=30) == 0
+        print(log.read_text())
     assert not psutil.pid_exists(third) or psutil.Process(third).status() == "zombie"
     assert health(url) is None
+
+
+SLOW_START = """
+import json, pathlib, sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+ready, port = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+while not ready.exists():  # a start that takes as long as the test says
+    time.sleep(0.05)
+
+class Health(BaseHTTPRequestHandler):
+    def do_GET(self):
+        data = json.dumps({"heartbeat": time.time()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+HTTPServer(("127.0.0.1", port), Health).serve_forever()
+"""
+
+
+def test_a_slow_start_is_not_a_hang(tmp_path: Path) -> None:
+    """Was: the hang clock ran from the child's start, so a responder that took
+    longer than --hang-after to load (3 s on a busy machine, in CI) was killed
+    before its first answer, and again at every restart: it never came up."""
+    ready, port = tmp_path / "ready", free_port()
+    sup = Supervisor(
+        "slow",
+        [sys.executable, "-c", SLOW_START, str(ready), str(port)],
+        f"http://127.0.0.1:{port}/healthz",
+        hang_after=0.5,
+        start_within=3.0,
+    )
+    sup.start()
+    try:
+        assert sup.proc is not None
+        first, since = sup.proc.pid, time.monotonic()
+        # Starting for four hang periods: not hung.
+        while time.monotonic() - since < 2.0:
+            assert sup.check() is None
+        ready.touch()
+        wait_for(lambda: sup.check() is None and sup.healthy(), 10)
+        assert (sup.proc.pid, sup.restarts) == (first, 0)
+        # Once it has answered, the hang clock is hang_after again.
+        ready.unlink()
+        os.kill(first, signal.SIGSTOP)
+        assert wait_for(lambda: sup.check(), 10) == "hung: no healthy answer for 0.5 s"
+        # A start that never answers is a hang too, after start_within.
+        since = time.monotonic()
+        why = wait_for(lambda: sup.check(), 20)
+        assert why == "hung: no healthy answer within 3 s of its start", why
+        assert time.monotonic() - since >= 3.0
+    finally:
+        sup.stop()
