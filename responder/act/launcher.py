@@ -116,6 +116,9 @@ class Launcher(Protocol):
     def forget(self, swarm: str, agent: str) -> None:
         """The agent ended: what it left running dies, and its cgroup goes."""
 
+    def agent_cgroups(self) -> set[str]:
+        """The agents with a cgroup here, empty or not (what `sweep` looks at)."""
+
     def sweep(self, known: set[str]) -> None:
         """Cgroups of agents no runtime knows as live: emptied and removed."""
 
@@ -256,6 +259,9 @@ class Processes:
         if self.cgroups is not None:
             for path in (self.cgroups.agent(swarm, agent), *self._leftover):
                 self._clear(path)
+
+    def agent_cgroups(self) -> set[str]:
+        return set() if self.cgroups is None else set(self.cgroups.agents())
 
     def sweep(self, known: set[str]) -> None:
         if self.cgroups is None:

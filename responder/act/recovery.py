@@ -68,7 +68,7 @@ class Recoveries:
 
     def __init__(self, runtime: Runtime, spawn: Spawn, notifier: Notifier) -> None:
         self.runtime = runtime
-        self.store = runtime.store
+        self.store, self.held = runtime.store, runtime.held
         self.config = runtime.config
         self.spawn = spawn
         self.notifier = notifier
@@ -87,7 +87,12 @@ class Recoveries:
             return f"recovery {name} already run for this episode"
         log_path = self.folder / f"{row.id}-{name}.log"
         leader = next(
-            (r for r in self.store.recoveries(("running", "waiting")) if r.name == name), None
+            (
+                r
+                for r in self.held.read(self.store.recoveries, ("running", "waiting"))
+                if r.name == name
+            ),
+            None,
         )
         if leader is not None and leader.id != row.id:
             self.store.update_recovery(row.id, joined_to=leader.id, log_path=leader.log_path)
@@ -129,7 +134,7 @@ class Recoveries:
     def poll(self) -> None:
         """One step of every recovery under way."""
         states = ("starting", "running", "escalating", "waiting", "escalated")
-        for row in self.store.recoveries(states):
+        for row in self.held.read(self.store.recoveries, states):
             recovery = self.config.responder.recoveries.get(row.name)
             if row.state in ("starting", "running") and recovery is not None:
                 self._watch(row, recovery)
@@ -171,11 +176,13 @@ class Recoveries:
 
     def under_way(self) -> bool:
         """A recovery is running or waiting to see its effect (J1 leaves it be)."""
-        return bool(self.store.recoveries(("running", "waiting")))
+        return bool(self.held.read(self.store.recoveries, ("running", "waiting")))
 
     def _firing(self, row: RecoveryRow) -> bool:
         """Whether any episode of this run (its own, those that joined it) still fires."""
-        episodes = [row] + [r for r in self.store.recoveries(("joined",)) if r.joined_to == row.id]
+        episodes = [row] + [
+            r for r in self.held.read(self.store.recoveries, ("joined",)) if r.joined_to == row.id
+        ]
         return any(self.store.episode_open(e.fingerprint, e.starts_at) for e in episodes)
 
     def _wait(self, row: RecoveryRow, recovery: Recovery) -> None:

@@ -32,12 +32,7 @@ from pathlib import Path
 
 from responder.act import ending, spawning
 from responder.act.cgroups import Cgroups
-from responder.act.launcher import (
-    Launcher,
-    Processes,
-    Stopping,
-    Target,
-)
+from responder.act.launcher import Launcher, Processes, Stopping, Target
 from responder.act.live import LiveAgent, PollReport, SpawnRefused
 from responder.act.owners import closed, new_owner, on_host, owner_alive, released
 from responder.act.snapshot import Snapshot, Tallies
@@ -99,7 +94,7 @@ class Runtime:
     def facts(self) -> Facts:
         """Everything the admission rule looks at, now (the pauses as held)."""
         sit, now = self._situation(), self.clock()
-        return gather_facts(self.config, self.store, sit, now, self.held.pauses())
+        return gather_facts(self.config, self.held, sit, now, self.held.pauses())
 
     def refuse(self, path: str, reason: Refusal, detail: str, **context: str) -> SpawnRefused:
         """Count and log a refusal (every path, one metric); the caller raises or reports it."""
@@ -331,10 +326,11 @@ class Runtime:
         self.store.add_agent(retry)
 
     def _start_due_retries(self, now: float, report: PollReport) -> None:
-        for row in self.store.agents(states=(AgentState.WAITING,), owner=self.owner):
+        held, store = self.held, self.store
+        for row in held.read(store.agents, states=(AgentState.WAITING,), owner=self.owner):
             if row.retry_at is None or row.retry_at > now:
                 continue
-            swarm = self.store.swarm(row.swarm_id)
+            swarm = held.read(store.swarm, row.swarm_id)
             if swarm is None or swarm.state != SwarmState.RUNNING:
                 self.store.update_agent(row.id, state=AgentState.KILLED, ended_at=now)
                 continue
@@ -368,7 +364,7 @@ class Runtime:
             self._spawn(row, swarm, stype)
 
     def _check_swarms(self, now: float, report: PollReport) -> None:
-        running = self.store.swarms(SwarmState.RUNNING, owner=self.owner)
+        running = self.held.read(self.store.swarms, SwarmState.RUNNING, owner=self.owner)
         for swarm in running:
             stype = self.config.swarm_types.get(swarm.type)
             if stype is not None and now - swarm.created_at > stype.timeout:
@@ -381,7 +377,8 @@ class Runtime:
                     failure=str(FailureClass.TIMEOUT),
                 )
                 continue
-            latest = {a.slot: a.state for a in self.store.agents(swarm.id)}  # the last try
+            tries = self.held.read(self.store.agents, swarm.id)
+            latest = {a.slot: a.state for a in tries}  # the last try
             if len(latest) == swarm.size and all(
                 state == AgentState.SUCCEEDED for state in latest.values()
             ):
@@ -397,7 +394,7 @@ class Runtime:
         """Stop own swarms the admission rule no longer lets run (R4, mode, budget
         tiers, the mode's cap). Returns the facts it judged by when it stopped nothing
         (they still hold, the snapshot takes them)."""
-        running = self.store.swarms(SwarmState.RUNNING, owner=self.owner)
+        running = self.held.read(self.store.swarms, SwarmState.RUNNING, owner=self.owner)
         if not running:
             return None
         facts = self.facts()
@@ -504,21 +501,21 @@ class Runtime:
         """Take over the swarms of runtimes that died (or closed), adopt their live
         agents, settle those that died meanwhile, and reap orphans; the snapshot is
         published again if that changed anything (or with `publish`)."""
-        report = PollReport()
+        report, held, store = PollReport(), self.held, self.store
         orphaned = [
             s.id
-            for s in self.store.swarms(SwarmState.RUNNING)
+            for s in held.read(store.swarms, SwarmState.RUNNING)
             if s.owner != self.owner and not owner_alive(s.owner, self.host)
         ]
         if orphaned:
-            self.store.take_over(orphaned, self.owner)
+            store.take_over(orphaned, self.owner)
         taken = len(self._live)
-        for row in self.store.agents(states=LIVE_AGENT_STATES):
+        for row in held.read(store.agents, states=LIVE_AGENT_STATES):
             if row.id in self._live or (
                 row.owner != self.owner and owner_alive(row.owner, self.host)
             ):
                 continue
-            swarm = self.store.swarm(row.swarm_id)
+            swarm = held.read(store.swarm, row.swarm_id)
             assert swarm is not None
             stype = self.config.swarm_types.get(swarm.type) or next(
                 iter(self.config.swarm_types.values())
@@ -540,11 +537,15 @@ class Runtime:
         """SIGKILL processes carrying this state's mark whose agent no runtime knows as
         live (their agent ended, yet something it started lives on).
 
-        The processes are listed before the live agents are read: an agent's row
-        is live before its process starts, so a process started meanwhile is
-        always known. Nothing is waited for: waiting would reap this process's
-        own children behind the runtime's back."""
+        The processes (and cgroups) are listed before the live agents are read
+        from the store: an agent's row is live before its process starts, so one
+        another runtime on this state started meanwhile is always known. When all
+        listed are this runtime's own live agents, there is nothing to read.
+        Nothing is waited for: waiting would reap this process's own children
+        behind the runtime's back."""
         marked = self.launcher.marked(self.instance)
+        if {agent for _, agent in marked} | self.launcher.agent_cgroups() <= set(self._live):
+            return []
         known = self.store.live_agent_ids() | set(self._live)
         pids = [pid for pid, agent in marked if agent not in known]
         if pids:
@@ -559,12 +560,12 @@ class Runtime:
     # -- snapshots --------------------------------------------------------------
     def _publish(self, facts: Facts | None = None) -> None:
         """The snapshot readers see; `facts` when the caller has them, still true."""
-        store = self.store
-        now = self.clock()
-        running = tuple(store.swarms(SwarmState.RUNNING))
+        held, store, now = self.held, self.store, self.clock()
+        running = tuple(held.read(store.swarms, SwarmState.RUNNING))
         type_of = {s.id: s.type for s in running}
         waiting = Counter(
-            type_of.get(a.swarm_id, "") for a in store.agents(states=(AgentState.WAITING,))
+            type_of.get(a.swarm_id, "")
+            for a in held.read(store.agents, states=(AgentState.WAITING,))
         )
         self.snapshot = Snapshot(
             now,

@@ -26,6 +26,7 @@ from typing import Protocol
 from responder.intake.claims import Claims
 from responder.intake.webhook import Alert, BadBody, parse_body
 from responder.state.errors import StoreUnavailable
+from responder.state.held import Held
 from responder.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,13 @@ class Inbox:
     def __init__(
         self,
         store: Store,
+        held: Held,
         claims: Claims,
         path: AlertPath,
         clock: Callable[[], float],
     ) -> None:
-        self.store, self.claims, self.path, self.clock = store, claims, path, clock
+        self.store, self.held, self.claims, self.path = store, held, claims, path
+        self.clock = clock
         self._body: tuple[int, list[Alert], int] | None = None
         """The body a step cut short: its id, its alerts, the next to handle."""
 
@@ -104,7 +107,8 @@ class Inbox:
 
     def _next_body(self, done: list[int]) -> tuple[int, list[Alert], int] | None:
         """The oldest pending body after those `done` this call (not yet marked so)."""
-        page = self.store.pending_inbox(self.claims.me, 1, after=done[-1] if done else 0)
+        after = done[-1] if done else 0
+        page = self.held.read(self.store.pending_inbox, self.claims.me, 1, after=after)
         if not page:
             return None
         inbox_id, raw = page[0]

@@ -31,9 +31,9 @@ class SwarmWatchdog:
         the minimum per run; every start asks the admission rule."""
         rt, now = self.runtime, self.clock()
         minimum = int(self.config.alerts.number("SwarmsBelowMinimum", "minimum"))
-        running = rt.store.swarms("running")
+        running = rt.held.read(rt.store.swarms, "running")
         missing = minimum - len(running)
-        ended = rt.store.ended_swarms(since=self.last_watchdog)
+        ended = rt.held.read(rt.store.ended_swarms, since=self.last_watchdog)
         self.last_watchdog = now
         if missing <= 0:
             return

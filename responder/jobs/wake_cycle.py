@@ -160,7 +160,10 @@ class WakeCycle:
         if kind is wake.Kind.ISSUES:
             return [self._issue_swarm(name) for name in self._workable(running_ok=False)]
         if kind is wake.Kind.IMPROVEMENT:
-            if any(s.trigger.startswith("job:J8:wake:") for s in rt.store.swarms("running")):
+            if any(
+                s.trigger.startswith("job:J8:wake:")
+                for s in rt.held.read(rt.store.swarms, "running")
+            ):
                 return ["an improvement swarm of J1's works already"]
             figures = "; ".join(decision.reasons)
             return [
@@ -202,9 +205,9 @@ class WakeCycle:
         recent = self.clock() - CRISIS_RETRY_SECONDS
         if self.recoveries.under_way():
             actions.append("a recovery command works on it")
-        elif not any(s.priority == "CRITICAL" for s in rt.store.swarms(since=recent)) and not any(
-            s.priority == "CRITICAL" for s in rt.store.swarms("running")
-        ):
+        elif not any(
+            s.priority == "CRITICAL" for s in rt.held.read(rt.store.swarms, since=recent)
+        ) and not any(s.priority == "CRITICAL" for s in rt.held.read(rt.store.swarms, "running")):
             actions.append(
                 self.learner.start_for_job(
                     self.runtime,
@@ -215,7 +218,7 @@ class WakeCycle:
                     "A crisis is on and no CRITICAL swarm works on it.",
                 )
             )
-        crisis = rt.store.last_crisis()
+        crisis = rt.held.read(rt.store.last_crisis)
         if (
             sit.crisis_id is not None
             and crisis
@@ -242,7 +245,7 @@ class WakeCycle:
         order = sorted(
             names, key=lambda n: (not any(a[0] == n and a[1] == "critical" for a in firing), n)
         )
-        running = [s.trigger for s in self.runtime.store.swarms("running")]
+        running = [s.trigger for s in self.runtime.held.read(self.runtime.store.swarms, "running")]
         policies = self.policies
         return [
             n
@@ -272,7 +275,7 @@ class WakeCycle:
             )
         ran = [
             s.size
-            for s in rt.store.swarms(since=now - 2 * wake.NO_PROGRESS_SECONDS)
+            for s in rt.held.read(rt.store.swarms, since=now - 2 * wake.NO_PROGRESS_SECONDS)
             if s.trigger.startswith(f"alert:{name}:")
         ]
         choice = learning.Choice(
@@ -306,7 +309,7 @@ class WakeCycle:
         on_them = firing | {"J1"}
         successes = sum(
             s.state == SwarmState.SUCCEEDED and learning.work_of(s.trigger) in on_them
-            for s in rt.store.ended_swarms(since=watch.began)
+            for s in rt.held.read(rt.store.ended_swarms, since=watch.began)
         )
         if not watch.look(now, firing, successes):
             return

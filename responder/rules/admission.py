@@ -26,12 +26,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from responder.model import EndReason, Priority
 from responder.rules.budget import TIERS, Period, tier
 from responder.rules.modes import Situation
-from responder.state.store import Pause, Store, SwarmRow
+from responder.state.store import Pause, SwarmRow
 from warden.config import BudgetSettings, Config, ModeSettings
 
 
@@ -202,21 +202,33 @@ def _local_ts(naive_or_local: dt.datetime, zone: dt.tzinfo) -> float:
     return naive_or_local.replace(tzinfo=None).replace(tzinfo=zone).timestamp()
 
 
+class Ledger(Protocol):
+    """Where the budget's facts are read: the store (a command), or what the owner
+    holds of it (responder/state/held.py), which reads the store itself inside the
+    admission's guard."""
+
+    def budget_sums(
+        self, period: str, windows: list[tuple[float, float]]
+    ) -> tuple[float, float, list[float]]: ...
+
+    def count_running(self) -> int: ...
+
+
 def gather_facts(
-    config: Config, store: Store, sit: Situation, now: float, pauses: list[Pause]
+    config: Config, ledger: Ledger, sit: Situation, now: float, pauses: list[Pause]
 ) -> Facts:
-    """The admission rule's facts from the store (read-only commands use it too), and
-    the pauses as the caller holds them. The sums come from one snapshot:
-    responders sharing the store cannot slip a charge between them."""
+    """The admission rule's facts from the ledger, and the pauses as the caller holds
+    them. The sums come from one snapshot: responders sharing the store cannot
+    slip a charge between them."""
     budget = config.budget
     windows = ceiling_windows(now, budget, config.schedule.timezone)
-    period_spend, committed, spent = store.budget_sums(
+    period_spend, committed, spent = ledger.budget_sums(
         sit.period.key, [(start, end) for _, _, start, end in windows]
     )
     return Facts(
         mode=sit.mode,
         mode_settings=config.modes[sit.mode],
-        running=store.count_running(),
+        running=ledger.count_running(),
         build_broken=sit.build_broken,
         period=sit.period,
         period_spend=period_spend,

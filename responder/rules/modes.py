@@ -47,6 +47,10 @@ class Seen(Protocol):
 
     def firing(self) -> list[tuple[str, str, str]]: ...
 
+    def open_episodes_seen(self) -> list[tuple[str, str, str, float]]: ...
+
+    def open_crisis_id(self) -> int | None: ...
+
     def maintenance_at(self, at: float) -> tuple[int, float] | None: ...
 
 
@@ -55,14 +59,16 @@ def assess(config: Config, store: Store, now: float, seen: Seen) -> Situation:
     On a read-only store (a command that only looks) nothing is written: an
     open crisis is reported as it stands."""
     if not store.read_only:
-        store.expire_episodes(now, STALE_AFTER)
+        store.expire_episodes(now, STALE_AFTER, seen.open_episodes_seen())
     firing = seen.firing()
     critical = [a for a in firing if a[1] == "critical"]
     crisis = [a for a in critical if a[2] not in NOT_A_CRISIS]
     escalation = 3 if critical else 2 if any(a[1] == "warning" for a in firing) else 1
     broken = any(a[0] in BUILD_BROKEN_ALERTS for a in firing)
     if crisis:
-        crisis_id = store.open_crisis_id() if store.read_only else store.open_crisis(now)
+        crisis_id = seen.open_crisis_id()
+        if crisis_id is None and not store.read_only:
+            crisis_id = store.open_crisis(now)
         return Situation(
             "CRISIS",
             escalation,
@@ -71,7 +77,7 @@ def assess(config: Config, store: Store, now: float, seen: Seen) -> Situation:
             None,
             broken,
         )
-    if not store.read_only:
+    if not store.read_only and seen.open_crisis_id() is not None:
         store.close_crisis(now)
     window = seen.maintenance_at(now)
     if window is not None:

@@ -15,14 +15,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from responder.state.store import Store
-
 T = TypeVar("T")
 
 
 class Owner:
-    def __init__(self, store: Store, name: str = "responder-worker") -> None:
-        self.store = store
+    def __init__(self, name: str = "responder-worker") -> None:
         self.name = name
         self._thread: threading.Thread | None = None
         self._commands: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = (
@@ -44,8 +41,7 @@ class Owner:
         and return its result; the caller waits, the owner's readers do not."""
         thread = self._thread
         if thread is None or not thread.is_alive() or threading.current_thread() is thread:
-            with self.store.one_view():
-                return fn()
+            return fn()
         return self.submit(fn).result(timeout)
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:

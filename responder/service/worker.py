@@ -103,7 +103,7 @@ class Service:
         self.prometheus = secrets.credentials(PROMETHEUS)
         self.alertmanager = secrets.credentials(ALERTMANAGER)
         store = open_store(config)
-        self.owner = Owner(store)
+        self.owner = Owner()
         self.timetable = Timetable(config)
         held = Held(store)
         self.current = CurrentSituation(config, store, held, clock, self.timetable)
@@ -158,7 +158,7 @@ class Service:
             swarms,
             self.counts,
         )
-        self.inbox = Inbox(store, self.claims, self.alerts, clock)
+        self.inbox = Inbox(store, self.runtime.held, self.claims, self.alerts, clock)
         self._build_jobs(store, refill)
 
     def _build_jobs(self, store: Store, refill: SwarmWatchdog) -> None:
@@ -273,22 +273,21 @@ class Service:
 
     def step(self) -> None:
         """One cycle: commands, a batch of alerts, the situation assessed, agents
-        watched, the view and the state file published. Its reads are one view of the
-        store (`Store.one_view`): what its parts read alike is read once."""
-        with self.runtime.store.one_view():
-            self.runtime.held.look()  # what others wrote since the last step, before all
-            self.owner.run_commands()
-            # A step cut short means more may wait: the next comes without a pause.
-            self._backlog = self.inbox.process(STEP_ALERTS, self.step_alert_seconds)
-            self.inbox.take_over()
-            self.claims.lead()
-            self.current.reassess()
-            self.runtime.poll()
-            self.recoveries.poll()
-            self._tell_about_pauses()
-            self.heartbeat = self.clock()
-            self._publish()
-            self._write_state()
+        watched, the view and the state file published. It reads what the owner
+        holds (responder/state/held.py), looked over first for what others wrote."""
+        self.runtime.held.look()
+        self.owner.run_commands()
+        # A step cut short means more may wait: the next comes without a pause.
+        self._backlog = self.inbox.process(STEP_ALERTS, self.step_alert_seconds)
+        self.inbox.take_over()
+        self.claims.lead()
+        self.current.reassess()
+        self.runtime.poll()
+        self.recoveries.poll()
+        self._tell_about_pauses()
+        self.heartbeat = self.clock()
+        self._publish()
+        self._write_state()
 
     def _tell_about_pauses(self) -> None:
         """A2: a person hears once of each swarm type the circuit breaker paused,
@@ -309,19 +308,19 @@ class Service:
 
     def _publish(self) -> None:
         """The view the status API and the metrics read, replaced whole at every step;
-        in the step's `one_view`, only what a write changed is read again."""
-        store = self.runtime.store
+        only what a write changed is read again."""
+        store, held = self.runtime.store, self.runtime.held
         self.view = {
-            "decisions": store.decisions(20),
-            "crisis_durations": store.crisis_durations(),
-            "episode_counts": store.episode_counts(),
-            "dead_letters": store.dead_letters(5),
-            "dead_letter_count": store.dead_letter_count(),
-            "last_crisis": store.last_crisis(),
-            "firing": self.runtime.held.firing(),
-            "pending": store.agents(states=("waiting",)),
-            "paused": [vars(p) for p in self.runtime.held.pauses()],
-            "recovery_counts": store.recovery_counts(),
+            "decisions": held.read(store.decisions, 20),
+            "crisis_durations": held.read(store.crisis_durations),
+            "episode_counts": held.read(store.episode_counts),
+            "dead_letters": held.read(store.dead_letters, 5),
+            "dead_letter_count": held.read(store.dead_letter_count),
+            "last_crisis": held.read(store.last_crisis),
+            "firing": held.firing(),
+            "pending": held.read(store.agents, states=("waiting",)),
+            "paused": [vars(p) for p in held.pauses()],
+            "recovery_counts": held.read(store.recovery_counts),
         }
 
     def _write_state(self) -> None:

@@ -122,6 +122,9 @@ class SimAgents:
     def forget(self, swarm: str, agent: str) -> None:
         """Virtual agents leave nothing behind."""
 
+    def agent_cgroups(self) -> set[str]:
+        return set()  # virtual agents have no cgroups
+
     def sweep(self, known: set[str]) -> None:
         """Virtual agents have no cgroups."""
 

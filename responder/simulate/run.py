@@ -94,9 +94,10 @@ class Invariants:
         holds(
             "mode cap", len(snap.running) <= cap, f"{len(snap.running)} run in {svc.situation.mode}"
         )
-        twice = rt.store.duplicate_triggers()
+        twice = rt.held.read(rt.store.duplicate_triggers)
         holds("once per episode", not twice, f"acted on twice: {twice[:3]}")
-        logged, self.last_decision = rt.store.count_decisions("refused", self.last_decision)
+        refused = rt.held.read(rt.store.count_decisions, "refused", self.last_decision)
+        logged, self.last_decision = refused
         self.refusals_seen += logged
         counted = self.refusals_counted_before + sum(rt.refusals.values())
         holds(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -44,13 +43,18 @@ from responder.state.queries import (
     tables_read,
 )
 from responder.state.rows import AnyRow
+from responder.state.schema import metadata
 
-HELD = ("pauses", "episodes", "maintenance")
-"""The kinds of state (tables) an owner holds in memory: each write of one moves its
-serial in the `changes` table, in the writer's transaction."""
-VIEW_SECONDS = 1.0
-"""How long a thread's reads in `one_view` stand while this process writes none of
-their tables: how late another process's writes may be seen outside admission."""
+OWN = ("inbox",)
+"""Tables whose rows only their responder's process writes (its webhook stores the
+bodies it is sent, its owner works them off): an owner holds what it read of them
+with no serial, its own write marks tell it every change."""
+HELD = tuple(name for name in metadata.tables if name not in ("changes", "decisions", "leases"))
+"""The tables an owner holds what it read of (responder/state/held.py). Each write of
+one (but those in OWN) moves its serial in the `changes` table, in the writer's
+transaction. Read afresh each time: the log of decisions (written at almost every
+step, by commands too: a serial would cost more writes than the reads it saves)
+and the jobs' lease (read by whoever takes it)."""
 
 
 class StoreBase:
@@ -75,9 +79,11 @@ class StoreBase:
         self.read_only = read_only
         self._marks = itertools.count(1)
         self._written: dict[str, int] = {}
+        self.last_write = 0
+        """The newest of the marks in `_written`."""
+        """Table -> a mark new at each committed write to it (an owner's held reads)."""
         self._own_bumps: dict[str, list[int]] = {kind: [] for kind in HELD}
-        """Per held kind, the serials this process's writes moved it to, not yet taken."""
-        """Table -> a mark new at each committed write to it (`one_view`'s reads)."""
+        """Per held table, the serials this process's writes moved it to, not yet taken."""
         self.engine = engine_for(target, read_only, password)
         try:
             if read_only:
@@ -171,12 +177,12 @@ class StoreBase:
                 self._local.bumped = {
                     kind: int(conn.execute(BUMP[self._dialect], {"kind": kind}).scalar_one())
                     for kind in HELD
-                    if kind in writing or ANY_TABLE in writing
+                    if (kind in writing or ANY_TABLE in writing) and kind not in OWN
                 }
                 for kind, serial in self._local.bumped.items():
                     self._own_bumps[kind].append(serial)
         for name in writing:
-            self._written[name] = next(self._marks)
+            self._written[name] = self.last_write = next(self._marks)
 
     def _note_write(self, conn: Connection, clause: Any, *_: Any) -> None:
         """What a write transaction writes, by table (its statements' `table`); a
@@ -189,7 +195,7 @@ class StoreBase:
     def serials(self) -> dict[str, int]:
         """Each held kind's serial as committed now (always from the database: it is
         how an owner learns of the writes of others)."""
-        return {str(kind): int(serial) for kind, serial in self._read(SERIALS, {})}
+        return {str(kind): int(serial) for kind, serial in self._rows(SERIALS)}
 
     def write_mark(self, table: str) -> int:
         """A mark new at each write of `table` this process committed (any thread)."""
@@ -232,61 +238,32 @@ class StoreBase:
         row = self._rows(budget_sums_query(len(windows)), **params)[0]
         return float(row[0]), float(row[1]), [float(v) for v in tuple(row)[2:]]
 
-    @contextmanager
-    def one_view(self) -> Iterator[None]:
-        """Within it, this thread does not repeat a read until a table it read is
-        written, or VIEW_SECONDS passed. The worker's steps and jobs read the same
-        running swarms, pauses, firing alerts and budget sums many times a second,
-        and most steps change none of them; this answers the repeats from memory.
+    def writing(self) -> bool:
+        """This thread is inside a write transaction (reads there see its writes)."""
+        writer: Connection | None = getattr(self._local, "write", None)
+        return writer is not None and writer.in_transaction()
 
-        A committed write of this process (by any thread) to a table makes every
-        read of that table fresh again; reads inside a write transaction (the
-        admission check under `spawn_guard`) always go to the database. Writes of
-        another process (a `warden` command, a responder of another host) are seen
-        within VIEW_SECONDS."""
-        if getattr(self._local, "viewing", False):
-            yield
-            return
-        now = time.monotonic()
-        if now - getattr(self._local, "view_since", -VIEW_SECONDS) >= VIEW_SECONDS:
-            self._local.view, self._local.view_since = {}, now
-        self._local.viewing = True
-        try:
-            yield
-        finally:
-            self._local.viewing = False
+    def next_mark(self) -> int:
+        """A mark below every write mark of a commit still to come."""
+        return next(self._marks)
 
     @contextmanager
-    def fresh(self) -> Iterator[None]:
-        """Within it, this thread's reads go to the database even inside `one_view`:
-        for an owner reading again what another writer changed, which the view
-        (that sees only this process's writes) would answer from memory."""
-        viewing = getattr(self._local, "viewing", False)
-        self._local.viewing = False
+    def recording(self) -> Iterator[set[str]]:
+        """Within it, the tables this thread reads are added to the set it gives."""
+        tables: set[str] = set()
+        outer = getattr(self._local, "recording", None)
+        self._local.recording = tables
         try:
-            yield
+            yield tables
         finally:
-            self._local.viewing = viewing
+            self._local.recording = outer
+            if outer is not None:
+                outer |= tables
 
     def _rows(self, query: Executable, **params: Any) -> list[AnyRow]:
-        writer: Connection | None = getattr(self._local, "write", None)
-        if not getattr(self._local, "viewing", False) or (
-            writer is not None and writer.in_transaction()
-        ):
-            return self._read(query, params)
-        view: dict[tuple[Any, ...], tuple[tuple[int, ...], list[AnyRow]]] = self._local.view
-        # The tables' write marks before the read: a write committed meanwhile
-        # leaves the answer marked older than the table, so it is read again.
-        marks = tuple(self._written.get(name, 0) for name in tables_read(query))
-        key = (query, *((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
-        seen = view.get(key)
-        if seen is not None and seen[0] == marks:
-            return list(seen[1])
-        rows = self._read(query, params)
-        view[key] = (marks, rows)
-        return list(rows)  # the caller's to change
-
-    def _read(self, query: Executable, params: dict[str, Any]) -> list[AnyRow]:
+        recording: set[str] | None = getattr(self._local, "recording", None)
+        if recording is not None:
+            recording.update(tables_read(query))
         with self._reaching("read") as conn:
             return list(conn.execute(query, params))
 

@@ -127,14 +127,26 @@ class EpisodeTables(StoreBase):
                 db.execute(Q.see_again, {**this, "at": at})
             return new
 
-    def expire_episodes(self, now: float, stale_after: dict[str, float]) -> int:
+    def open_episodes_seen(self) -> list[tuple[str, str, str, float]]:
+        """(fingerprint, startsAt, severity, last seen) of every episode not resolved."""
+        return [(r[0], r[1], r[2], float(r[3])) for r in self._rows(Q.open_episodes)]
+
+    def expire_episodes(
+        self,
+        now: float,
+        stale_after: dict[str, float],
+        open_episodes: list[tuple[str, str, str, float]] | None = None,
+    ) -> int:
         """Close episodes that stopped being re-sent: their resolution was missed
         (Warden was down when it came). `stale_after` is per severity, with
         "" for any other; Alertmanager re-sends firing alerts every
-        repeat_interval, so twice that is safe. Writes only when one expired."""
+        repeat_interval, so twice that is safe. Writes only when one expired.
+        `open_episodes`: as the caller holds them (else read here)."""
         stale = [
             {"fp": fp, "starts": starts, "seen": seen, "now": now}
-            for fp, starts, severity, seen in self._rows(Q.open_episodes)
+            for fp, starts, severity, seen in (
+                self.open_episodes_seen() if open_episodes is None else open_episodes
+            )
             if seen < now - stale_after.get(severity, stale_after[""])
         ]
         if not stale:

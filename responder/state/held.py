@@ -1,111 +1,148 @@
 """What an owner holds of the store in memory, and how it stays true.
 
-The owner (the responder's worker, or the runtime of `warden swarm run`) reads
-what it holds once at start and writes through: each of its changes goes to
-the store, then to memory. What another process or host changes (`warden
-swarm resume` in a terminal, a responder of another host sharing the
-database) moves the kind's serial in the `changes` table; `look`, at the
-start of each of the owner's steps and before each start it admits, reads
-the serials (one small read) and reads again only a kind someone else wrote.
+The owner (the responder's worker, or the runtime of `warden swarm run`)
+holds what it reads of the store: each answer is kept until something it read
+may have changed, and only then read again. A change is known two ways, both
+exact:
 
-A kind the owner writes through `Held` (the circuit breaker's pauses) follows
-its writes in memory. A kind many parts of the owner write directly (the
-firing episodes: the inbox, the claims, the expiry) is `Followed`: read again
-at its next use after a write of this process, which the store marks. At the
-look, the serials this process's own writes made tell them from another
-writer's.
+- a write of this process (any thread: the owner, the webhook's handlers)
+  marks the tables it wrote when it commits (`Store.write_mark`); an answer
+  read from a table written since is read again at its next use;
+- a write of another process or host (`warden swarm resume` in a terminal, a
+  responder of another host sharing the database) moves the serials of the
+  tables it wrote, in its own transaction (the `changes` table); `look`, at
+  the start of each of the owner's steps and before each start it admits,
+  reads the serials (one small read) and drops what was read of a table
+  another wrote.
 
-Held now: the pauses (every admission check, the state file, the status
-view), the firing episodes (the situation, J1, the status view) and the
-maintenance windows (the situation).
+So the owner reads the database at start, after a write, for what others
+changed, and inside a write transaction (the admission check under
+`spawn_guard` reads what it counts there, never from memory). The tables
+outside `HELD` (the log of decisions) are read each time.
+
+The circuit breaker's pauses, which only the owner and commands write, are
+kept as rows and written through: the owner's own writes change them in
+memory without a read.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, ParamSpec, TypeVar
 
+from responder.state.base import HELD
 from responder.state.rows import Pause
 from responder.state.store import Store
 
-PAUSES = "pauses"
-EPISODES = "episodes"
-MAINTENANCE = "maintenance"
-Firing = list[tuple[str, str, str]]
+P = ParamSpec("P")
 T = TypeVar("T")
+Firing = list[tuple[str, str, str]]
+PAUSES = "pauses"
 
 
-class Followed(Generic[T]):
-    """A kind many parts of the owner write straight to the store: a write of this
-    process marks its table, and the next read reads it again, from the database."""
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """What a read answered, and what it was read from: the tables, the write mark
+    taken before it and each table's count of others' changes seen by then."""
 
-    def __init__(self, store: Store, table: str, read: Callable[[], T]) -> None:
-        self.store, self.table, self.read = store, table, read
-        self.mark = -1
-        self.value = self.load()
-
-    def load(self) -> T:
-        with self.store.fresh():
-            self.mark = self.store.write_mark(self.table)
-            self.value = self.read()
-        return self.value
-
-    def get(self) -> T:
-        return self.load() if self.store.write_mark(self.table) != self.mark else self.value
+    value: Any
+    before: int
+    seen: tuple[tuple[str, int], ...]
+    looked: int
+    """How many changes of others the looks had seen, in all tables."""
 
 
 class Held:
-    """The owner's copy of what it holds; used on the owner's thread only."""
+    """The owner's copy of what it reads; used on the owner's thread only."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._serials: dict[str, int] = {}
+        self._theirs = dict.fromkeys(HELD, 0)
+        """Per table, how many changes of other writers the looks have seen."""
+        self._looked = 0
+        """The same, in all tables."""
         self._stale: set[str] = set()
-        """Kinds written by us in a longer transaction: read again at the next look."""
+        """Pauses written by us in a longer transaction: read again at the next look."""
         self._pauses: list[Pause] = []
-        self._firing = Followed(store, EPISODES, lambda: store.firing())
-        self._windows = Followed(store, MAINTENANCE, lambda: store.maintenance_windows())
-        self._loaders: dict[str, Callable[[], object]] = {
-            PAUSES: self._load_pauses,
-            EPISODES: self._firing.load,
-            MAINTENANCE: self._windows.load,
-        }
-        """Each held kind (its table, whose serial tells its writes) and how it is read."""
+        self._answers: dict[Hashable, Answer] = {}
         self.look(at_start=True)
 
     def look(self, at_start: bool = False) -> None:
-        """Read again what another writer changed since the last look.
+        """Drop what another writer changed since the last look.
 
-        The serials are read before the rows: a write that lands in between
-        is in the rows already and moves the serial past the one kept, so the
-        next look reads the kind again (never too little, at worst once more)."""
+        The serials are read before anything is read again: a write that lands
+        in between is in what is read and moves the serial past the one kept, so
+        the next look drops it once more (never too little, at worst once more)."""
         serials = self.store.serials()
-        for kind, load in self._loaders.items():
-            known, now = self._serials.get(kind, 0), serials.get(kind, 0)
-            ours = [s for s in self.store.take_own_bumps(kind) if s > known]
-            theirs = now != known and ours != list(range(known + 1, now + 1))
-            if at_start or theirs or kind in self._stale:
-                load()  # another wrote it (our own writes are in memory already)
-                self._stale.discard(kind)
-            self._serials[kind] = now
+        for table in HELD:
+            known, now = self._serials.get(table, 0), serials.get(table, 0)
+            ours = [s for s in self.store.take_own_bumps(table) if s > known]
+            if at_start or (now != known and ours != list(range(known + 1, now + 1))):
+                self._theirs[table] += 1
+                self._looked += 1
+                if table == PAUSES:
+                    self._load_pauses()
+            elif table in self._stale:
+                self._load_pauses()
+            self._stale.discard(table)
+            self._serials[table] = now
+
+    def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(*args, **kwargs)` (a read of the store), answered from memory while
+        nothing it read has changed. The caller gets its own copy to change."""
+        if self.store.writing():
+            return fn(*args, **kwargs)  # counted where it is decided: never from memory
+        key = (fn.__name__, *map(_hashable, args), *sorted(kwargs.items()))
+        held = self._answers.get(key)
+        if held is None or not self._current(held):
+            before = self.store.next_mark()
+            with self.store.recording() as tables:
+                value = fn(*args, **kwargs)
+            if not tables.issubset(self._theirs):
+                return value  # a table no serial tells another's writes of: not held
+            seen = tuple((t, self._theirs[t]) for t in sorted(tables))
+            held = self._answers[key] = Answer(value, before, seen, self._looked)
+        kept: T = held.value
+        return _own_copy(kept)
+
+    def _current(self, held: Answer) -> bool:
+        if self.store.last_write < held.before and self._looked == held.looked:
+            return True  # nothing written anywhere since it was read
+        return all(
+            self._theirs[t] == n and self.store.write_mark(t) < held.before for t, n in held.seen
+        )
 
     def _load_pauses(self) -> None:
-        with self.store.fresh():
-            self._pauses = self.store.pauses()
+        self._pauses = self.store.pauses()
 
     def pauses(self) -> list[Pause]:
         return list(self._pauses)
 
     def firing(self) -> Firing:
-        """(alertname, severity, component) of every episode not yet resolved (written
-        by the inbox, the claims and the expiry)."""
-        return list(self._firing.get())
+        """(alertname, severity, component) of every episode not yet resolved."""
+        return self.read(self.store.firing)
+
+    def open_episodes_seen(self) -> list[tuple[str, str, str, float]]:
+        return self.read(self.store.open_episodes_seen)
+
+    def open_crisis_id(self) -> int | None:
+        return self.read(self.store.open_crisis_id)
 
     def maintenance_at(self, at: float) -> tuple[int, float] | None:
         """(id, end) of the maintenance window open at `at` (Store.maintenance_at)."""
-        open_at = [(i, end) for i, start, end in self._windows.get() if start <= at < end]
-        return max(open_at, default=None)
+        windows = self.read(self.store.maintenance_windows)
+        return max(((i, end) for i, start, end in windows if start <= at < end), default=None)
+
+    def budget_sums(
+        self, period: str, windows: list[tuple[float, float]]
+    ) -> tuple[float, float, list[float]]:
+        return self.read(self.store.budget_sums, period, windows)
+
+    def count_running(self) -> int:
+        return self.read(self.store.count_running)
 
     def pause(self, swarm_type: str, cls: str, error: str, at: float) -> bool:
         """Pause the type (Store.pause), in memory too."""
@@ -116,13 +153,13 @@ class Held:
                 self._pauses.append(Pause(swarm_type, cls, error, at, None))
                 self._pauses.sort(key=lambda p: p.since)
 
-        self._wrote(PAUSES, apply)
+        self._wrote(apply)
         return new
 
     def resume(self, swarm_type: str) -> Pause | None:
         """Lift the type's pause (Store.resume), in memory too."""
         lifted = self.store.resume(swarm_type)
-        self._wrote(PAUSES, lambda: self._drop(swarm_type))
+        self._wrote(lambda: self._drop(swarm_type))
         return lifted
 
     def tell_once_about_pause(self, swarm_type: str, since: float, at: float) -> bool:
@@ -138,22 +175,45 @@ class Held:
                     for p in self._pauses
                 ]
 
-        self._wrote(PAUSES, apply)
+        self._wrote(apply)
         return first
 
     def _drop(self, swarm_type: str) -> None:
         self._pauses = [p for p in self._pauses if p.type != swarm_type]
 
-    def _wrote(self, kind: str, apply: Callable[[], None]) -> None:
-        """After a write of ours: memory follows it if no one else wrote the kind
-        since the last look (our write moved the serial by exactly one); else the
-        kind is read again, with both."""
-        serial = self.store.bumped().get(kind)
+    def _wrote(self, apply: Callable[[], None]) -> None:
+        """After a write of the pauses: memory follows it if no one else wrote them
+        since the last look (our write moved the serial by exactly one); else they
+        are read again, with both."""
+        serial = self.store.bumped().get(PAUSES)
         if serial is None:  # inside a longer transaction: known once it is committed
-            self._stale.add(kind)
+            self._stale.add(PAUSES)
             return
-        if serial == self._serials.get(kind, 0) + 1:
+        if serial == self._serials.get(PAUSES, 0) + 1:
             apply()
         else:
-            self._loaders[kind]()
-        self._serials[kind] = serial
+            self._load_pauses()
+        self._serials[PAUSES] = serial
+
+
+def _hashable(value: object) -> object:
+    return tuple(map(_hashable, value)) if isinstance(value, list | tuple) else value
+
+
+def _own_copy(value: T) -> T:
+    """A copy the caller may change without changing what is held. The store's
+    rows are records of values; most are frozen, the agents' are not (a live
+    agent's row changes in place), and those are copied one by one."""
+    fresh = copy.copy(value)
+    if isinstance(fresh, list) and fresh:
+        kind: type[object] = type(fresh[0])
+        if _mutable(kind):
+            fresh[:] = [copy.copy(v) for v in fresh]
+    return fresh
+
+
+def _mutable(kind: type[object]) -> bool:
+    params = getattr(kind, "__dataclass_params__", None)
+    if params is not None:
+        return not params.frozen
+    return kind not in (tuple, str, int, float, bool)

@@ -367,9 +367,9 @@ class Q:
 
 @cache
 def tables_read(query: Executable) -> tuple[str, ...]:
-    """The tables a read reads, and ANY_TABLE."""
+    """The tables a read reads."""
     found = {table.name for table in find_tables(cast(ClauseElement, query), include_crud=True)}
-    return (ANY_TABLE, *sorted(found))
+    return tuple(sorted(found))
 
 
 @cache

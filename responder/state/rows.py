@@ -25,7 +25,7 @@ class ClaimState:
     host: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class SwarmRow:
     id: str
     type: str
@@ -73,7 +73,7 @@ class AgentRow:
     """What the run reported as its cost when that was not one (it was charged its cap)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class RecoveryRow:
     """A recovery command run for one firing episode, and how far it got."""
 

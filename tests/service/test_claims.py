@@ -200,7 +200,14 @@ def test_a_swarm_killed_from_another_host_is_ended_by_its_own(fleet: Fleet) -> N
     wait_for(running)
     assert r0.kill_swarm(swarm_id, "killed on request")
     assert r2.launcher.alive(agent.pid, agent.start_time), "host 0 does not touch host 2's pids"
-    wait_for(lambda: r2.poll() is not None and not r2.killing() and not r2.snapshot.live)
+
+    def step() -> bool:
+        """Host 2's owner: it looks for what others wrote, then polls its agents."""
+        r2.held.look()
+        r2.poll()
+        return not r2.killing() and not r2.snapshot.live
+
+    wait_for(step)
     ended = r2.store.agent(agent.id)
     assert ended is not None and ended.state == "killed", ended
     assert not r2.launcher.alive(agent.pid, agent.start_time)

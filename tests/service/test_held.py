@@ -4,14 +4,17 @@ host) are seen at its next look, and only then read again."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
-from responder.state import base as store_base
 from responder.state.held import Held
 from responder.state.store import Pause, Store
 from tests.conftest import Database
+from tests.service.test_store import swarm
 
 
 @pytest.fixture
@@ -30,7 +33,7 @@ def test_a_write_moves_its_kinds_serial_in_its_own_transaction(
     assert theirs.serials() == {}
     mine.pause("review", "authentication", "Not logged in", 1.0)
     assert mine.bumped() == {"pauses": 1} and theirs.serials() == {"pauses": 1}
-    mine.log_decision("noted", {}, 2.0)  # no held kind written: no serial moves
+    mine.log_decision("noted", {}, 2.0)  # no held table written: no serial moves
     assert mine.bumped() == {} and theirs.serials() == {"pauses": 1}
     with pytest.raises(RuntimeError), mine.spawn_guard():
         mine.resume("review")
@@ -82,28 +85,12 @@ def test_a_write_inside_a_longer_transaction_is_read_again_once_committed(
     assert [p.type for p in held.pauses()] == ["review"]
 
 
-def test_what_another_wrote_is_read_from_the_database_even_in_a_view(
-    two: tuple[Store, Store],
-) -> None:
-    """The worker's step reads through `one_view`, which sees only this process's
-    writes: the held copy must not be read again from the view's memory."""
-    mine, theirs = two
-    held = Held(mine)
-    held.pause("review", "authentication", "Not logged in", 1.0)
-    with mine.one_view():
-        held.look()
-        assert [p.type for p in mine.pauses()] == ["review"]  # now in the view's memory
-        theirs.resume("review")
-        held.look()
-        assert held.pauses() == []
-
-
 def test_firing_episodes_follow_this_process_at_once_and_others_at_the_look(
     two: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Episodes are written by many parts of the owner (the inbox, the claims, the
-    expiry), not through `Held`: a write of this process shows at the next read,
-    another's at the next look, each read once from the database."""
+    expiry) and by the webhook's threads: a write of this process shows at the next
+    read, another's at the next look, each read once from the database."""
     mine, theirs = two
     held = Held(mine)
     build = {"alertname": "BuildFailing", "severity": "critical", "component": "build"}
@@ -116,23 +103,24 @@ def test_firing_episodes_follow_this_process_at_once_and_others_at_the_look(
         return firing(store)
 
     monkeypatch.setattr(Store, "firing", counted)
-    with mine.one_view():
-        assert held.firing() == [] and reads == []
-        mine.open_episode("fp1", "t0", build, 1.0)
-        assert held.firing() == [("BuildFailing", "critical", "build")]
-        held.look()
-        assert held.firing() and len(reads) == 1, "our own write: read once, not at the look"
-        theirs.open_episode("fp2", "t0", disk, 2.0)  # another host's responder
-        assert len(held.firing()) == 1, "seen at the next look"
-        held.look()
-        assert len(reads) == 2
-        assert sorted(held.firing()) == [
-            ("BuildFailing", "critical", "build"),
-            ("DiskSpaceLow", "warning", "host"),
-        ]
-        theirs.close_episode("fp1", "t0", 3.0)
-        held.look()
-        assert held.firing() == [("DiskSpaceLow", "warning", "host")]
+    assert held.firing() == [] and len(reads) == 1
+    assert held.firing() == [] and len(reads) == 1, "nothing written: from memory"
+    mine.open_episode("fp1", "t0", build, 1.0)
+    assert held.firing() == [("BuildFailing", "critical", "build")]
+    held.look()
+    assert held.firing() and len(reads) == 2, "our own write: read once, not at the look"
+    theirs.open_episode("fp2", "t0", disk, 2.0)  # another host's responder
+    assert len(held.firing()) == 1, "seen at the next look"
+    held.look()
+    assert len(reads) == 2
+    assert sorted(held.firing()) == [
+        ("BuildFailing", "critical", "build"),
+        ("DiskSpaceLow", "warning", "host"),
+    ]
+    assert len(reads) == 3
+    theirs.close_episode("fp1", "t0", 3.0)
+    held.look()
+    assert held.firing() == [("DiskSpaceLow", "warning", "host")]
 
 
 def test_maintenance_windows_are_held_as_the_store_answers(two: tuple[Store, Store]) -> None:
@@ -140,6 +128,7 @@ def test_maintenance_windows_are_held_as_the_store_answers(two: tuple[Store, Sto
     window the owner starts (the API, on the owner) at once."""
     mine, theirs = two
     held = Held(mine)
+    assert held.maintenance_at(150.0) is None
     window = theirs.start_maintenance(100.0, 200.0)
     assert held.maintenance_at(150.0) is None, "seen at the next look"
     held.look()
@@ -152,9 +141,44 @@ def test_maintenance_windows_are_held_as_the_store_answers(two: tuple[Store, Sto
     assert held.maintenance_at(350.0) == (later, 400.0) == mine.maintenance_at(350.0)
 
 
-def test_every_kind_that_moves_a_serial_is_held(database: Database) -> None:
-    store = database.store()
-    try:
-        assert set(Held(store)._loaders) == set(store_base.HELD)
-    finally:
-        store.close()
+def test_a_held_read_is_read_again_only_when_a_table_it_read_changed(
+    two: tuple[Store, Store],
+) -> None:
+    """What the owner reads is answered from memory until this process (any of its
+    threads) writes a table it read; another process's write is seen by the
+    admission check under `spawn_guard` at once, and by the owner at its next look."""
+    mine, theirs = two
+    held = Held(mine)
+    selects: list[str] = []
+
+    def seen(*args: Any) -> None:
+        if str(args[2]).lstrip().upper().startswith("SELECT"):
+            selects.append(args[2])
+
+    event.listen(mine.engine, "before_cursor_execute", seen)
+    assert held.count_running() == 0
+    mine.log_decision("spawn", {}, 1.0)  # a table count_running does not read
+    asked = len(selects)
+    assert held.count_running() == 0
+    assert len(selects) == asked  # answered from memory
+    theirs.add_swarm(swarm("s1"), [])
+    assert held.count_running() == 0  # another process: seen at the next look...
+    with mine.spawn_guard():
+        assert held.count_running() == 1  # ...but admission reads the database
+    mine.add_swarm(swarm("s2"), [])
+    assert held.count_running() == 2  # this process wrote the table
+    ending = threading.Thread(target=mine.end_swarm, args=("s2", "succeeded", "done", 2.0))
+    ending.start()
+    ending.join()
+    assert held.count_running() == 1  # another thread of this process wrote it
+    theirs.end_swarm("s1", "succeeded", "done", 3.0)
+    assert held.count_running() == 1  # until the next look
+    held.look()
+    assert held.count_running() == 0
+    asked = len(selects)
+    held.read(mine.decisions, 5)
+    held.read(mine.decisions, 5)
+    assert len(selects) == asked + 2, "the log of decisions is not held: read each time"
+    rows = held.read(mine.swarms)
+    rows.clear()
+    assert len(held.read(mine.swarms)) == 2, "each reader has its own copy"

@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
-from responder.state import base as store_base
 from responder.state.database import ALEMBIC_MARK, head
 from responder.state.schema import ledger, metadata
 from responder.state.store import AgentRow, LedgerEntry, Store, StoreError, SwarmRow, open_store
@@ -412,49 +410,4 @@ def test_a_lease_is_held_by_one_until_it_lapses(database: Database) -> None:
     assert not a.take_lease("jobs", "r1", 60.0, 90.0)
     assert a.take_lease("other", "r1", 60.0, 90.0)
     for s in stores:
-        s.close()
-
-
-def test_a_view_reads_again_only_what_a_write_changed(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`one_view`: a repeated read is answered from memory until this process (any of
-    its threads) writes a table it reads; another process's write is seen by the
-    admission check under `spawn_guard` at once, and by the view once VIEW_SECONDS
-    passed."""
-    store, other = database.store(), database.store()  # `other`: another process
-    monkeypatch.setattr(store_base, "VIEW_SECONDS", 3600.0)
-    selects: list[str] = []
-
-    def seen(*args: Any) -> None:
-        if str(args[2]).lstrip().upper().startswith("SELECT"):
-            selects.append(args[2])
-
-    event.listen(store.engine, "before_cursor_execute", seen)
-    with store.one_view():
-        assert store.count_running() == 0
-        store.log_decision("spawn", {}, 1.0)  # a table count_running does not read
-        asked = len(selects)
-        assert store.count_running() == 0
-        assert len(selects) == asked  # answered from memory
-        other.add_swarm(swarm("s1"), [])
-        assert store.count_running() == 0  # another process: seen later...
-        with store.spawn_guard():
-            assert store.count_running() == 1  # ...but admission reads the database
-        store.add_swarm(swarm("s2"), [])
-        assert store.count_running() == 2  # this process wrote the table
-    with store.one_view():
-        assert store.count_running() == 2
-        ending = threading.Thread(target=store.end_swarm, args=("s2", "succeeded", "done", 2.0))
-        ending.start()
-        ending.join()
-        assert store.count_running() == 1  # another thread of this process wrote it
-    other.end_swarm("s1", "succeeded", "done", 3.0)
-    with store.one_view():
-        assert store.count_running() == 1  # within VIEW_SECONDS of the view's start
-    assert store.count_running() == 0  # outside a view: the database
-    monkeypatch.setattr(store_base, "VIEW_SECONDS", 0.0)
-    with store.one_view():
-        assert store.count_running() == 0
-    for s in (store, other):
         s.close()
