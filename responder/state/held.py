@@ -40,6 +40,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 Firing = list[tuple[str, str, str]]
 PAUSES = "pauses"
+ANSWERS = 256
+"""How many answers are held at most: a step asks about 40 different reads."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,9 @@ class Held:
         """Pauses written by us in a longer transaction: read again at the next look."""
         self._pauses: list[Pause] = []
         self._answers: dict[Hashable, Answer] = {}
+        """The newest asked last; past ANSWERS, the one asked longest ago goes, so
+        that those nobody asks for again (a time gone by, an inbox id done) do not
+        stay."""
         self.look(at_start=True)
 
     def look(self, at_start: bool = False) -> None:
@@ -96,8 +101,10 @@ class Held:
         if self.store.writing():
             return fn(*args, **kwargs)  # counted where it is decided: never from memory
         key = (fn.__name__, *map(_hashable, args), *sorted(kwargs.items()))
-        held = self._answers.get(key)
-        if held is None or not self._current(held):
+        held = self._answers.pop(key, None)
+        if held is not None and self._current(held):
+            self._answers[key] = held
+        else:
             before = self.store.next_mark()
             with self.store.recording() as tables:
                 value = fn(*args, **kwargs)
@@ -105,6 +112,8 @@ class Held:
                 return value  # a table no serial tells another's writes of: not held
             seen = tuple((t, self._theirs[t]) for t in sorted(tables))
             held = self._answers[key] = Answer(value, before, seen, self._looked)
+            if len(self._answers) > ANSWERS:
+                del self._answers[next(iter(self._answers))]
         kept: T = held.value
         return _own_copy(kept)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from responder.state.held import Held
+from responder.state.held import ANSWERS, Held
 from responder.state.store import Pause, Store
 from tests.conftest import Database
 from tests.service.test_store import swarm
@@ -182,3 +182,18 @@ def test_a_held_read_is_read_again_only_when_a_table_it_read_changed(
     rows = held.read(mine.swarms)
     rows.clear()
     assert len(held.read(mine.swarms)) == 2, "each reader has its own copy"
+
+
+def test_what_nobody_asks_for_again_is_let_go(two: tuple[Store, Store]) -> None:
+    """Reads with a moving argument (a time gone by, the inbox after an id) are each
+    asked once: past ANSWERS held, the one asked longest ago goes, not kept for
+    the life of the responder; one asked at every step stays."""
+    mine, _ = two
+    held = Held(mine)
+    selects: list[str] = []
+    event.listen(mine.engine, "before_cursor_execute", lambda *args: selects.append(args[2]))
+    for i in range(3 * ANSWERS):
+        held.read(mine.swarms, since=float(i))
+        held.read(mine.swarms, "running")
+    assert len(held._answers) == ANSWERS
+    assert len(selects) == 3 * ANSWERS + 1, "the one asked at every step was read once"
