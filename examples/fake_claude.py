@@ -23,8 +23,11 @@ list of key=value (all optional):
       auth:    "Not logged in · Please run /login" as the real CLI prints it, exit 1
       billing: a billing_error ("Credit balance is too low"), exit 1
       rate_limit: api_retry events, then a rate_limit error (429), exit 1
-      budget:  turns, then an error_max_budget_usd result, exit 1
-      permission: a result denied the Bash tool (permission_denials), exit 1
+      budget:  turns, then an error_max_budget_usd result whose `errors` say
+               "Reached maximum budget ($CAP)", exit 1
+      permission: a `system/permission_denied` event for the Bash tool, then a
+               success result listing it in permission_denials, exit 0 (as
+               the real CLI: its word is "success")
       crash:   dies by SIGSEGV `delay` seconds after its first line
       hang:    prints its init line, then nothing, forever (a stuck agent)
       silent:  prints nothing at all, forever (stuck spawning)
@@ -178,14 +181,18 @@ def main() -> int:
                 },
             }
         )
-    failed = mode in ("fail", "budget", "permission")
+    failed = mode in ("fail", "budget")
     subtype = {"fail": "error_during_execution", "budget": "error_max_budget_usd"}
     denied = [{"tool_name": "Bash", "tool_use_id": "toolu_1", "tool_input": {"command": "make"}}]
+    if mode == "permission":  # the real CLI goes on without the tool, then says success
+        emit({"type": "system", "subtype": "permission_denied", "session_id": session, **denied[0]})
+    errors = [f"Reached maximum budget (${cap or cost})"] if mode == "budget" else []
     emit(
         {
             "type": "result",
             "subtype": subtype.get(mode, "success"),
             "is_error": failed,
+            "errors": errors,
             "permission_denials": denied if mode == "permission" else [],
             "terminal_reason": "completed",
             "duration_ms": int((time.monotonic() - started) * 1000),

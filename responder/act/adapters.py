@@ -144,12 +144,14 @@ class ClaudeAdapter(Adapter):
         if self.error_class is None:
             return
         self.result.is_error = True  # an error subtype is a failure, whatever is_error says
-        text = obj.get("result")
+        text, errors = obj.get("result"), obj.get("errors")
         denials = obj.get("permission_denials") or []
-        if isinstance(text, str) and text:
-            self.error_text = text
-        elif denials and isinstance(denials[0], dict):
+        if self.error_class is FailureClass.PERMISSION and denials and isinstance(denials[0], dict):
             self.error_text = f"denied: {denials[0].get('tool_name', '?')}"
+        elif isinstance(errors, list) and errors and isinstance(errors[0], str):
+            self.error_text = errors[0]  # why it stopped (a budget reached), in its words
+        elif isinstance(text, str) and text:
+            self.error_text = text
 
 
 def make_adapter(kind: str) -> Adapter:

@@ -109,7 +109,9 @@ def classify_result(result: dict[str, Any], assistant_error: str | None) -> Fail
     """The class of an error result line (None if it is not an error)."""
     subtype = str(result.get("subtype", ""))
     if not result.get("is_error") and not subtype.startswith("error"):
-        return None
+        # Denied a tool it needed, the CLI carries on without it and still says
+        # "success" (exit 0): a claim, not a result (issue 28).
+        return FailureClass.PERMISSION if result.get("permission_denials") else None
     status = result.get("api_error_status")
     if assistant_error in _ASSISTANT_ERRORS:
         return _ASSISTANT_ERRORS[assistant_error]

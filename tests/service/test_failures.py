@@ -74,14 +74,41 @@ def test_the_real_clis_not_logged_in_is_authentication_with_its_words() -> None:
     assert failure.text == "Not logged in · Please run /login"
 
 
+def test_a_success_denied_a_tool_is_a_permission_failure_not_a_success() -> None:
+    """Issue 28: the real CLI (2.1.332), denied Bash outside --allowedTools, says
+    `subtype: success, is_error: false`, lists the denial and exits 0; Warden
+    recorded the run succeeded. Its word is not believed: the run failed, of the
+    permission class, its text naming the tool denied."""
+    lines, code = fake("permission")
+    assert code == 0, "as the real CLI: exit 0"
+    events = [json.loads(line) for line in lines]
+    assert {"type": "system", "subtype": "permission_denied"}.items() <= events[-2].items()
+    result = events[-1]
+    assert (result["subtype"], result["is_error"]) == ("success", False)
+    assert result["permission_denials"][0]["tool_name"] == "Bash"
+    assert classify(lines, code) == (FailureClass.PERMISSION, "denied: Bash", None)
+
+
+def test_a_budget_capped_run_says_why_in_its_own_words() -> None:
+    """Issue 28: the reason of a run that reached --max-budget-usd is in its result's
+    `errors` list; the person saw "exit code 1"."""
+    lines, code = fake("budget", "--max-budget-usd", "0.5")
+    result = json.loads(lines[-1])
+    assert result["errors"] == ["Reached maximum budget ($0.5)"]
+    assert classify(lines, code) == (
+        FailureClass.BUDGET_CAP,
+        "Reached maximum budget ($0.5)",
+        None,
+    )
+
+
 @pytest.mark.parametrize(
     ("mode", "args", "cls", "words", "retry_after"),
     [
         ("auth", (), FailureClass.AUTHENTICATION, "Not logged in", None),
         ("billing", (), FailureClass.BILLING, "Credit balance is too low", None),
         ("rate_limit", (), FailureClass.RATE_LIMITED, "429", 2.0),
-        ("budget", (), FailureClass.BUDGET_CAP, "failed", None),
-        ("permission", (), FailureClass.PERMISSION, "failed", None),
+        ("budget", (), FailureClass.BUDGET_CAP, "Reached maximum budget", None),
         ("fail", (), FailureClass.OTHER, "failed", None),
         ("crash", (), FailureClass.CRASHED, "SIGSEGV", None),
         ("succeed", ("--bogus",), FailureClass.USAGE, "unknown option '--bogus'", None),
