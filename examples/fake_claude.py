@@ -69,7 +69,13 @@ VALUED = {
     "--session-id",
 }
 VARIADIC = {"--allowedTools", "--allowed-tools", "--disallowedTools", "--disallowed-tools"}
-SWITCHES = {"-p", "--print", "--verbose", "--dangerously-skip-permissions"}
+SWITCHES = {
+    "-p",
+    "--print",
+    "--verbose",
+    "--dangerously-skip-permissions",
+    "--no-session-persistence",
+}
 PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "manual", "dontAsk", "plan")
 
 
@@ -102,6 +108,9 @@ def parse(argv: list[str]) -> dict[str, str] | str:
             f"error: option '--permission-mode <mode>' argument '{mode}' is invalid. "
             f"Allowed choices are {choices}."
         )
+    session = opts.get("--session-id")
+    if session is not None and not _is_uuid(session):
+        return "Error: Invalid session ID. Must be a valid UUID."
     printing = "-p" in opts or "--print" in opts
     if printing and opts.get("--output-format") == "stream-json" and "--verbose" not in opts:
         return "Error: When using --print, --output-format=stream-json requires --verbose"
@@ -112,6 +121,14 @@ def parse(argv: list[str]) -> dict[str, str] | str:
             "for security reasons"
         )
     return opts
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def emit(obj: dict[str, object]) -> None:
@@ -132,7 +149,7 @@ def main() -> int:
     cost = float(s.get("cost", "0.01"))
     if cap is not None:
         cost = min(cost, float(cap))
-    session = str(uuid.uuid4())
+    session = opts.get("--session-id") or str(uuid.uuid4())
     if s.get("ignore_term") == "1":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for _ in range(int(s.get("fork", "0"))):

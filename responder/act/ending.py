@@ -147,5 +147,11 @@ def record(
         failure_class=None if failure is None else str(failure.cls),
         failure_text=None if failure is None else failure.text,
         cost_refused=adapter.refused_cost,
+        session_id=_text(adapter.details.get("session_id")),
     )
     row.state = end.state
+
+
+def _text(value: object) -> str | None:
+    """A text the agent printed, or None: nothing it prints is trusted as a kind."""
+    return value if isinstance(value, str) and value else None

@@ -23,6 +23,9 @@ from warden.atomicfile import write_atomic
 from warden.config import SwarmType
 from warden.private import passage
 
+SESSIONS = uuid.UUID("6f0c8e52-5d3e-4c1b-9a47-2b8d7e0f1a93")
+"""Warden's namespace for its agents' session ids (uuid5 of the agent's id)."""
+
 
 def new_swarm(
     agents_dir: Path,
@@ -97,6 +100,12 @@ def new_agent(
     )
 
 
+def session_id(agent_id: str) -> str:
+    """The agent's id as the UUID Claude Code's --session-id asks for (the same at
+    each call: a retry is another agent, with another id)."""
+    return str(uuid.uuid5(SESSIONS, agent_id))
+
+
 def argv(stype: SwarmType, swarm: SwarmRow, agent: AgentRow) -> list[str]:
     """The type's command with its placeholders filled, one argument each."""
     values = {
@@ -105,6 +114,7 @@ def argv(stype: SwarmType, swarm: SwarmRow, agent: AgentRow) -> list[str]:
         "{budget_usd}": f"{stype.budget_usd:g}",
         "{swarm_id}": swarm.id,
         "{agent_id}": agent.id,
+        "{session_id}": session_id(agent.id),
         "{model}": stype.model,
         "{permission_mode}": stype.permission_mode,
         "{allowed_tools}": ",".join(stype.allowed_tools),

@@ -71,6 +71,8 @@ class AgentRow:
     failure_text: str | None = None
     cost_refused: str | None = None
     """What the run reported as its cost when that was not one (it was charged its cap)."""
+    session_id: str | None = None
+    """The session the run said it was (Claude Code's `system/init`): its transcript's name."""
 
 
 @dataclass(frozen=True)

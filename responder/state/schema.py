@@ -80,6 +80,7 @@ agents = Table(
     Column("failure_class", Text),
     Column("failure_text", Text),
     Column("cost_refused", Text),  # what it reported as its cost when that was not one
+    Column("session_id", Text),  # the agent CLI's session, as its first event named it
     Index("agents_state", "state"),
     Index("agents_swarm", "swarm_id"),
     Index("agents_ended", "ended_at"),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from responder.act.runtime import Runtime
+from responder.act.spawning import session_id
 from responder.model import Priority
 from tests.conftest import AGENT_USER, REPO, for_agents, wait_for, write_config
 from tests.service.test_runtime import ended, marked_processes, run_until
@@ -62,6 +63,9 @@ swarms:
         assert "Not logged in" in row.reason, row.reason
         assert len(agents) == 1, "a permanent failure is not retried"
         assert agents[0].failure_class == "authentication"
+        # Issue 28: the run is the session Warden named (the agent's id as a UUID),
+        # recorded as the CLI's first event named it.
+        assert agents[0].session_id == session_id(agents[0].id), log[-2000:]
         assert rt.store.swarm_spend(swarm.id) == 0
         wait_for(lambda: not marked_processes(rt), 10)
     finally:

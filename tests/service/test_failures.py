@@ -112,6 +112,7 @@ def test_a_budget_capped_run_says_why_in_its_own_words() -> None:
         ("fail", (), FailureClass.OTHER, "failed", None),
         ("crash", (), FailureClass.CRASHED, "SIGSEGV", None),
         ("succeed", ("--bogus",), FailureClass.USAGE, "unknown option '--bogus'", None),
+        ("succeed", ("--session-id", "s1"), FailureClass.USAGE, "Invalid session ID", None),
         (
             "succeed",
             ("--permission-mode", "yolo"),

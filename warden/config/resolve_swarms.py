@@ -21,6 +21,7 @@ PLACEHOLDERS = (
     "{budget_usd}",
     "{swarm_id}",
     "{agent_id}",
+    "{session_id}",
     "{model}",
     "{permission_mode}",
     "{allowed_tools}",

@@ -39,6 +39,9 @@ CLAUDE_COMMAND = [
     "{model}",
     "--max-budget-usd",
     "{budget_usd}",
+    "--session-id",
+    "{session_id}",
+    "--no-session-persistence",
 ]
 ALLOWED_TOOLS = [
     "Read",
@@ -77,8 +80,9 @@ class SwarmKeys(Section):
     command: Annotated[list[str], Command()] = key(
         CLAUDE_COMMAND,
         description="an argument list; an argument that is exactly a placeholder "
-        "({prompt}, {context_file}, {budget_usd}, {swarm_id}, {agent_id}, {model}, "
-        "{permission_mode}, {allowed_tools}) is replaced whole",
+        "({prompt}, {context_file}, {budget_usd}, {swarm_id}, {agent_id}, {session_id}: "
+        "the agent's id as a UUID, {model}, {permission_mode}, {allowed_tools}) is "
+        "replaced whole",
     )
     prompt: Annotated[str, Text()] = key(
         "",

@@ -139,6 +139,7 @@ def outcome(store: Store, swarm_id: str, now: float) -> dict[str, Any]:
                 "failure_text": a.failure_text,
                 "cost_usd": a.cost_usd,
                 "cost_refused": a.cost_refused,
+                "session_id": a.session_id,
                 "log": a.log_path,
             }
             for a in store.agents(row.id)
