@@ -1,6 +1,7 @@
 """Warden's own old files: agent logs and contexts, reports, recovery logs (J7, A5).
 
-J7 compacts the store and removes the folders of swarms that ended long ago;
+J7 compacts the store and removes the folders of swarms that ended long ago
+and the agents' old session transcripts;
 `warden cleanup` (DiskSpaceLow's default recovery) does the same and also
 removes old reports and recovery logs, so a full disk is first relieved of
 what Warden itself wrote, without a swarm. Only what ended before the cut
@@ -16,6 +17,11 @@ from pathlib import Path
 from responder.state.store import Store
 from warden.config import Config
 
+TRANSCRIPTS = "*/.claude/projects/*"
+"""Where Claude Code keeps a session's transcript, in the homes Warden makes for
+its agents' users: a type whose command leaves out --no-session-persistence
+writes one per run, quoting its context."""
+
 
 @dataclass(frozen=True)
 class Removed:
@@ -29,8 +35,11 @@ def remove_old(config: Config, store: Store, before: float, reports: bool = Fals
     then (with `reports`, old reports and recovery logs too)."""
     files = size = 0
     ids = store.prune(before)
-    for swarm_id in ids:
-        f, b = _remove(config.state_dir / "agents" / swarm_id)
+    old = [config.state_dir / "agents" / swarm_id for swarm_id in ids]
+    for project in (config.state_dir / "homes").glob(TRANSCRIPTS):
+        old += [p for p in _older(project, before) if p.suffix == ".jsonl"]
+    for path in old:
+        f, b = _remove(path)
         files, size = files + f, size + b
     if reports:
         for folder in (config.state_dir / "reports", config.state_dir / "recoveries"):

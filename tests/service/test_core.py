@@ -742,6 +742,23 @@ def test_j7_prunes_old_contexts_and_logs_and_keeps_the_sums(tmp_path: Path) -> N
         rt.close()
 
 
+def test_j7_removes_old_session_transcripts_from_the_agents_homes(tmp_path: Path) -> None:
+    """Issue 28: Claude Code's transcripts (they quote the context) piled up under
+    the homes Warden makes for its agents' users, and cleanup left them."""
+    svc, clock = make_service(tmp_path)
+    project = svc.config.state_dir / "homes" / "nobody" / ".claude" / "projects" / "-work"
+    project.mkdir(parents=True)
+    old, new = project / "old.jsonl", project / "new.jsonl"
+    for path, age in ((old, 8 * 86400), (new, 86400)):
+        path.write_text('{"type": "user"}\n')
+        os.utime(path, (clock.now - age, clock.now - age))
+    try:
+        svc.jobs.run_now("J7")
+        assert (old.exists(), new.exists()) == (False, True)
+    finally:
+        svc.runtime.close()
+
+
 def test_at_the_stop_tier_everything_stops_at_once_and_no_crisis_starts_more(
     tmp_path: Path,
 ) -> None:
