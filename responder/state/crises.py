@@ -17,10 +17,8 @@ class CrisisTables(StoreBase):
     def open_crisis(self, at: float) -> int:
         """The open crisis' id, opening one at `at` if none is open. Opened under the
         fleet-wide guard: responders entering a crisis together open one, and so admit
-        against one crisis budget."""
-        found = self.open_crisis_id()
-        if found is not None:
-            return found
+        against one crisis budget. The caller looked for an open one first
+        (`assess`, through what its owner holds): this looks again under the guard."""
         with self.spawn_guard(), self._tx() as db:
             row = db.execute(Q.open_crisis).first()
             if row is not None:
@@ -28,9 +26,8 @@ class CrisisTables(StoreBase):
             return int(db.execute(Q.add_crisis, {"at": at}).scalar_one())
 
     def close_crisis(self, at: float) -> float | None:
-        """End the open crisis; its duration, or None if none was open."""
-        if self.open_crisis_id() is None:
-            return None
+        """End the open crisis; its duration, or None if none was open (the caller
+        looked first, `assess`, through what its owner holds)."""
         with self._tx() as db:
             row = db.execute(Q.open_crisis).first()
             if row is None:
