@@ -25,11 +25,11 @@ from pathlib import Path
 
 from bench.common import percentile
 from exporter.collectors.typecheck import TypecheckCollector
-from exporter.runner import CommandRunner
 from tests.checked_project import edit, make_checked_project, runs
 from tests.conftest import ExporterProcess, write_config
 from tests.service.test_file_events import MYPY_LIKE, quiet, starts
 from warden.config import load_config
+from warden.runner import CommandRunner
 
 
 def runs_per_edit(edits: int) -> list[Counter[str]]:

@@ -14,12 +14,12 @@ from prometheus_client.exposition import choose_encoder
 from exporter.collectors.check import CommandCheckCollector
 from exporter.collectors.coverage import CoverageCollector
 from exporter.metrics import ExporterMetrics
-from exporter.runner import CommandRunner
 from exporter.scheduler import Scheduler
 from exporter.wiring import build_collectors
 from warden.auth import SCRAPE, Secrets
 from warden.config import Config
 from warden.gates import basic, guard
+from warden.runner import CommandRunner
 
 log = logging.getLogger(__name__)
 

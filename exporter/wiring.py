@@ -15,8 +15,8 @@ from exporter.collectors.logs import LogsCollector
 from exporter.collectors.probes import ProbesCollector
 from exporter.collectors.tests import suite_collector
 from exporter.collectors.typecheck import TypecheckCollector
-from exporter.runner import CommandRunner
 from warden.config import Config
+from warden.runner import CommandRunner
 
 
 def build_collectors(config: Config, runner: CommandRunner) -> list[Collector]:

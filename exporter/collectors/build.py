@@ -6,8 +6,8 @@ from pathlib import Path
 
 from exporter.changes import ProjectChanges
 from exporter.collectors.check import CommandCheckCollector
-from exporter.runner import CommandRunner
 from warden.config import CommandCheck
+from warden.runner import CommandRunner
 
 
 class BuildCollector(CommandCheckCollector):

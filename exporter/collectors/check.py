@@ -20,8 +20,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from exporter.changes import ProjectChanges
 from exporter.collectors import Collector
-from exporter.runner import CommandResult, CommandRunner
 from warden.config import CommandCheck
+from warden.runner import CommandResult, CommandRunner
 
 log = logging.getLogger(__name__)
 RESULTS = ("success", "failure", "timeout")

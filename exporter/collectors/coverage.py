@@ -8,13 +8,10 @@ the latest (`/api/v1/coverage`).
 
 from __future__ import annotations
 
-import json
 import os
 import threading
-import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,89 +19,10 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors import Collector
 from warden.config import CoverageSettings
+from warden.reports import PARSERS, LineCoverage, Report, detect_format
 
 FELL_FILES = 20
 """Files named in a coverage drop at most (the worst first)."""
-
-
-@dataclass(frozen=True)
-class LineCoverage:
-    covered: int
-    total: int
-
-    @property
-    def ratio(self) -> float:
-        # A project with no measurable lines is fully covered, not 0 %:
-        # 0 would set off CoverageDecreased for an empty report.
-        return self.covered / self.total if self.total else 1.0
-
-
-@dataclass(frozen=True)
-class Report:
-    total: LineCoverage
-    files: dict[str, LineCoverage]
-
-
-def detect_format(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".json"):
-        return "istanbul"
-    if name.endswith(".xml"):
-        return "cobertura"
-    if name.endswith(".info") or "lcov" in name:
-        return "lcov"
-    raise ValueError(f"cannot tell the coverage format of {path.name}; set `format`")
-
-
-def _summed(files: dict[str, LineCoverage]) -> LineCoverage:
-    return LineCoverage(
-        sum(f.covered for f in files.values()), sum(f.total for f in files.values())
-    )
-
-
-def _lines(d: dict[str, Any]) -> LineCoverage:
-    return LineCoverage(int(d["lines"]["covered"]), int(d["lines"]["total"]))
-
-
-def parse_istanbul(path: Path) -> Report:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    files = {name: _lines(v) for name, v in data.items() if name != "total"}
-    return Report(_lines(data["total"]), files)
-
-
-def parse_cobertura(path: Path) -> Report:
-    root = ET.parse(path).getroot()  # noqa: S314  (the project's own report)
-    per_file: dict[str, list[int]] = {}
-    for cls in root.iter("class"):
-        hits = per_file.setdefault(cls.attrib.get("filename", "?"), [0, 0])
-        for line in cls.iter("line"):
-            hits[1] += 1
-            hits[0] += int(line.attrib.get("hits", "0")) > 0
-    files = {name: LineCoverage(c, t) for name, (c, t) in per_file.items()}
-    if "lines-valid" in root.attrib:
-        total = LineCoverage(int(root.attrib["lines-covered"]), int(root.attrib["lines-valid"]))
-    else:
-        total = _summed(files)
-    return Report(total, files)
-
-
-def parse_lcov(path: Path) -> Report:
-    files: dict[str, LineCoverage] = {}
-    name, covered, total = "?", 0, 0
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("SF:"):
-                name, covered, total = line[3:].strip(), 0, 0
-            elif line.startswith("LF:"):
-                total = int(line[3:])
-            elif line.startswith("LH:"):
-                covered = int(line[3:])
-            elif line.startswith("end_of_record"):
-                files[name] = LineCoverage(covered, total)
-    return Report(_summed(files), files)
-
-
-PARSERS = {"istanbul": parse_istanbul, "cobertura": parse_cobertura, "lcov": parse_lcov}
 
 
 class CoverageCollector(Collector):

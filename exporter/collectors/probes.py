@@ -23,8 +23,8 @@ from pathlib import Path
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors import Collector
-from exporter.runner import CommandRunner
 from warden.config import CommandProbe, HttpProbe, ProbesSettings
+from warden.runner import CommandRunner
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,46 +12,9 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from exporter.changes import ProjectChanges
 from exporter.collectors import Collector
 from exporter.collectors.check import CommandCheckCollector
-from exporter.runner import CommandResult, CommandRunner
 from warden.config import TestsSettings
-
-FAILING_CASES = 50
-"""Failing cases named in /api/v1/checks at most (a bugfix swarm reads them first)."""
-
-
-@dataclass(frozen=True)
-class CaseCounts:
-    passed: int
-    failed: int
-    skipped: int
-    failing: tuple[tuple[str, str], ...] = ()
-    """(test id, first line of its failure message) of the first failing cases."""
-
-
-def parse_junit(path: Path) -> CaseCounts:
-    """Count test cases of a JUnit XML report (jest-junit, pytest, surefire...).
-
-    Cases are counted one by one rather than trusting the suites' totals,
-    which runners fill in inconsistently (errors vs failures, nested suites).
-    """
-    # The report is written by the project's own test runner on this host.
-    root = ET.parse(path).getroot()  # noqa: S314
-    passed = failed = skipped = 0
-    failing: list[tuple[str, str]] = []
-    for case in root.iter("testcase"):
-        tags = {child.tag for child in case}
-        if tags & {"failure", "error"}:
-            failed += 1
-            if len(failing) < FAILING_CASES:
-                bad = next(c for c in case if c.tag in ("failure", "error"))
-                message = (bad.attrib.get("message") or bad.text or bad.tag).strip()
-                name = ".".join(filter(None, (case.get("classname"), case.get("name"))))
-                failing.append((name, message.splitlines()[0][:200] if message else bad.tag))
-        elif "skipped" in tags:
-            skipped += 1
-        else:
-            passed += 1
-    return CaseCounts(passed, failed, skipped, tuple(failing))
+from warden.reports import parse_junit
+from warden.runner import CommandResult, CommandRunner
 
 
 class _ReportReader:

@@ -11,7 +11,6 @@ a disagreement with the counted lines is logged, since it means
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,31 +18,11 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.changes import ProjectChanges
 from exporter.collectors.check import CommandCheckCollector
-from exporter.runner import CommandResult, CommandRunner
 from warden.config import TypecheckSettings
+from warden.reports import ErrorCount
+from warden.runner import CommandResult, CommandRunner
 
 log = logging.getLogger(__name__)
-
-
-class ErrorCount:
-    """Counts one run's errors as its lines go by."""
-
-    def __init__(self, error: re.Pattern[str], total: re.Pattern[str]) -> None:
-        self._error = error
-        self._total = total
-        self.counted = 0
-        self.reported: int | None = None
-        """The checker's own total, from the last line that states one."""
-
-    def feed(self, line: str) -> None:
-        self.counted += len(self._error.findall(line))
-        m = self._total.search(line)
-        if m:
-            self.reported = int(next(g for g in m.groups() if g is not None))
-
-    @property
-    def errors(self) -> int:
-        return self.counted if self.reported is None else self.reported
 
 
 class TypecheckCollector(CommandCheckCollector):

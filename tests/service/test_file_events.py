@@ -9,10 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 from exporter.collectors.typecheck import TypecheckCollector
-from exporter.runner import CommandRunner
 from tests.checked_project import edit, make_checked_project, runs
 from tests.conftest import ExporterProcess, commit_all, git, sample, wait_for, write_config
 from warden.config import load_config
+from warden.runner import CommandRunner
 
 
 def starts(root: Path) -> Counter[str]:

@@ -12,11 +12,12 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector as PromCollector
 
 from exporter.collectors.build import BuildCollector
-from exporter.collectors.tests import SuiteReportCollector, parse_junit, suite_collector
+from exporter.collectors.tests import SuiteReportCollector, suite_collector
 from exporter.collectors.typecheck import TypecheckCollector
-from exporter.runner import CommandRunner
 from tests.conftest import write_config
 from warden.config import Config, load_config
+from warden.reports import parse_junit
+from warden.runner import CommandRunner
 
 
 class Fixed(PromCollector):

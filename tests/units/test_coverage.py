@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.metrics_core import Metric
 
-from exporter.collectors.coverage import CoverageCollector, detect_format
+from exporter.collectors.coverage import CoverageCollector
 from tests.units.test_checks import value
 from warden.config import CoverageSettings
+from warden.reports import detect_format
 
 ISTANBUL = {
     "total": {

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from exporter.collectors.probes import ProbesCollector
-from exporter.runner import CommandRunner
 from tests.conftest import free_port
 from tests.units.test_checks import value
 from warden.config import CommandProbe, HttpProbe, ProbesSettings
+from warden.runner import CommandRunner
 
 seen_headers: list[str] = []
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from exporter.runner import CommandRunner
+from warden.runner import CommandRunner
 
 # A command that starts a grandchild which ignores SIGTERM, writes its pid,
 # keeps stdout open, then (optionally) waits.
