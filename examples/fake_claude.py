@@ -41,6 +41,16 @@ list of key=value (all optional):
   escape=TOKEN   start a process that double-forks, calls setsid and clears its
                  environment (no mark, no parent, no group leads back to the
                  agent), then sleeps with TOKEN in its command line
+
+FAKE_CLAUDE_EDITS, a JSON list, makes it a scripted agent that edits files in
+its working folder after its turns, one tool call a turn, as the real CLI
+prints them (an `assistant` tool_use, then a `user` tool_result; a failed
+edit is an error result the agent carries on from, as the real one does):
+  {"file_path": P, "old_string": A, "new_string": B}   the Edit tool
+  {"file_path": P, "content": C}                       the Write tool
+  {"file_path": P, "delete": true}                     rm P, through Bash
+  "pause": SECONDS                                     wait after it (any edit)
+  "after": PATH                                        wait until PATH exists first
 """
 
 from __future__ import annotations
@@ -198,6 +208,11 @@ def main() -> int:
                 },
             }
         )
+    for i, edit in enumerate(json.loads(os.environ.get("FAKE_CLAUDE_EDITS", "[]"))):
+        while "after" in edit and not os.path.exists(str(edit["after"])):
+            time.sleep(0.02)
+        tool_use(session, f"toolu_edit{i}", edit)
+        time.sleep(float(edit.get("pause", 0)))
     failed = mode in ("fail", "budget")
     subtype = {"fail": "error_during_execution", "budget": "error_max_budget_usd"}
     denied = [{"tool_name": "Bash", "tool_use_id": "toolu_1", "tool_input": {"command": "make"}}]
@@ -220,6 +235,44 @@ def main() -> int:
         }
     )
     return 1 if failed else 0
+
+
+def tool_use(session: str, use_id: str, edit: dict[str, object]) -> None:
+    """One scripted edit, printed as the real CLI prints a tool call and its result."""
+    path = str(edit["file_path"])
+    if edit.get("delete"):
+        name, given = "Bash", {"command": f"rm {path}", "description": "remove"}
+    elif "content" in edit:
+        name, given = "Write", {"file_path": path, "content": edit["content"]}
+    else:
+        name = "Edit"
+        given = {k: edit[k] for k in ("file_path", "old_string", "new_string")}
+    content = [{"type": "tool_use", "id": use_id, "name": name, "input": given}]
+    emit(
+        {
+            "type": "assistant",
+            "session_id": session,
+            "message": {"role": "assistant", "content": content},
+        }
+    )
+    try:
+        if name == "Bash":
+            os.unlink(path)
+        elif name == "Write":
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(str(edit["content"]))
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+            if str(edit["old_string"]) not in text:
+                raise ValueError("String to replace not found in file.")
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text.replace(str(edit["old_string"]), str(edit["new_string"]), 1))
+        said, error = "The file has been updated.", False
+    except (OSError, ValueError) as exc:
+        said, error = f"<tool_use_error>{exc}</tool_use_error>", True
+    result = {"type": "tool_result", "tool_use_id": use_id, "content": said, "is_error": error}
+    emit({"type": "user", "session_id": session, "message": {"role": "user", "content": [result]}})
 
 
 ESCAPE = """\

@@ -37,9 +37,20 @@ class AgentState(StrEnum):
 
 class SwarmState(StrEnum):
     RUNNING = "running"
+    VERIFYING = "verifying"  # its agents ended well; the project's checks judge their work
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     KILLED = "killed"
+
+
+class Outcome(StrEnum):
+    """What the project's checks say of a swarm's work (in its own worktree)."""
+
+    VERIFIED = "verified"  # the trigger's problem is gone, nothing that passed breaks
+    NO_CHANGE = "no_change"  # nothing changed
+    REGRESSED = "regressed"  # something that passed at the base fails
+    UNVERIFIED = "unverified"  # the checks still fail
+    CONFLICT = "conflict"  # it cannot land on the watched branch as it is now
 
 
 class EndReason(StrEnum):

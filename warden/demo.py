@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pwd
 import shutil
 import stat
 import sys
 from pathlib import Path
 
 from warden.config import ConfigError, load_config
+from warden.private import give
 
 WORKSPACES = Path("/var/tmp")  # noqa: S108  (made with mkdir; used only if this user's own)
 COPIED = ("warden.yml", "examples/fake_claude.py", "alertmanager/secrets/webhook-token")
@@ -72,16 +72,8 @@ def _workspace(clone: Path) -> Path:
         shutil.copytree(clone / DEMO, project, ignore=shutil.ignore_patterns(*LEFT_OUT))
     user = load_config(folder / "warden.yml", check_programs=False).swarm_types["bugfix"].user
     if user is not None:
-        _give(project, user)
+        give(project, user)
     return folder
-
-
-def _give(project: Path, user: str) -> None:
-    """The demo project to the agents' user: a project agents work on is theirs."""
-    entry = pwd.getpwnam(user)
-    for root, folders, files in os.walk(project):
-        for name in (root, *(os.path.join(root, f) for f in folders + files)):
-            os.chown(name, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
 def _told(config: Path, why: str, workspace: Path, user: str) -> str:

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 from pathlib import Path
 
 PRIVATE_UMASK = 0o077
 PASSAGE_MODE = 0o711
-PASSAGES = ("agents", "homes")
+PASSAGES = ("agents", "homes", "worktrees")
 """The state folder's sub-folders on the way to what agents read: their context
-files (agents/SWARM/context.md, theirs) and the homes Warden makes them."""
+files (agents/SWARM/context.md, theirs), the homes Warden makes them and the
+swarms' worktrees (theirs)."""
 
 _started_with: list[int] = []
 """The umask before `own_state` set Warden's (empty: never set)."""
@@ -83,3 +85,12 @@ def _entries(folder: Path) -> list[os.DirEntry[str]]:
     with contextlib.suppress(FileNotFoundError), os.scandir(folder) as it:
         return list(it)
     return []
+
+
+def give(tree: Path, user: str) -> None:
+    """A folder and all in it to `user` (links themselves, never what they point
+    at): a tree agents work in is theirs."""
+    entry = pwd.getpwnam(user)
+    for root, folders, files in os.walk(tree):
+        for name in (root, *(os.path.join(root, f) for f in folders + files)):
+            os.chown(name, entry.pw_uid, entry.pw_gid, follow_symlinks=False)

@@ -51,12 +51,15 @@ class CommandRunner:
         tail_bytes: int = 16384,
         env: Mapping[str, str] | None = None,
         scan: Callable[[str], None] | None = None,
+        as_user: tuple[int, int] | None = None,
     ) -> CommandResult:
         """Run `args` (never through a shell); raise OSError if it cannot start.
 
         `scan` sees every line of the whole output once the command ends: what
-        is counted must not depend on how much of the output is kept."""
-        full_env = {**os.environ, **(env or {})}
+        is counted must not depend on how much of the output is kept. With
+        `as_user` (uid, gid) it runs as that user, with `env` alone: nothing of
+        Warden's own environment passes to a command run in an agent's tree."""
+        full_env = dict(env or {}) if as_user else {**os.environ, **(env or {})}
         started = time.time()
         t0 = time.monotonic()
         with tempfile.TemporaryFile() as out:
@@ -68,6 +71,9 @@ class CommandRunner:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                user=as_user[0] if as_user else None,
+                group=as_user[1] if as_user else None,
+                extra_groups=[] if as_user else None,
                 umask=project_umask(),  # what a build writes belongs to the project
             )
             with self._lock:

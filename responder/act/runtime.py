@@ -30,7 +30,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from responder.act import ending, spawning
+from responder.act import ending, orphans, spawning
+from responder.act.apart import Apart, Ends
 from responder.act.cgroups import Cgroups
 from responder.act.launcher import Launcher, Processes, Stopping, Target
 from responder.act.live import LiveAgent, PollReport, SpawnRefused
@@ -51,6 +52,7 @@ from responder.rules.failures import EXIT_CANNOT_START, Failure, FailureClass
 from responder.rules.modes import Situation, assess
 from responder.state.held import Held
 from responder.state.store import AgentRow, Store, SwarmRow, open_store
+from responder.verify.workshop import Workshop
 from warden.config import Config, SwarmType
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,10 @@ class Runtime:
         situation: Callable[[], Situation] | None = None,
         launcher: Launcher | None = None,
         held: Held | None = None,
+        isolate: bool = True,
     ) -> None:
+        """`isolate`: swarms of types with `isolation: worktree` work apart and are
+        verified (False: every swarm works in its `cwd`, the simulator's)."""
         self.config, self.clock = config, clock
         self.agents_dir = config.state_dir / "agents"
         self.store = store or open_store(config)
@@ -88,7 +93,13 @@ class Runtime:
         self.refusals: Counter[tuple[str, str]] = Counter()
         self._tallies = Tallies(self.store)
         self.snapshot: Snapshot
+        ends = Ends(self._end_swarm, self.start_swarm)
+        self.apart = (
+            Apart(config, self.store, self.held, Workshop(config), ends) if isolate else None
+        )
         self.adopt(publish=True)
+        if self.apart is not None:
+            self.apart.resume(self.owner, None)
 
     # -- admission and budget -------------------------------------------------
     def facts(self) -> Facts:
@@ -128,6 +139,7 @@ class Runtime:
         context: str,
         size: int | None = None,
         path: str = "cli",
+        retry_of: str | None = None,
     ) -> SwarmRow:
         """Start a swarm if the admission rule allows it, or raise SpawnRefused
         (counted under `path` and logged as a decision)."""
@@ -140,6 +152,7 @@ class Runtime:
             )
         n = size or stype.size
         cost = n * stype.budget_usd
+        apart = self.apart is not None and stype.isolation == "worktree"
         self.held.look()  # a pause lifted in a terminal a moment ago counts
         # Checked and written under the fleet-wide guard: responders racing at
         # the cap are admitted one at a time, each counting the one before.
@@ -158,18 +171,21 @@ class Runtime:
                     facts.period.key,
                     self.clock(),
                     self.owner,
+                    retry_of,
                 )
                 # Rows before processes: an agent's process exists only while its row
                 # says it is live, so no runtime can take it for an orphan.
                 agents = [
-                    spawning.new_agent(self.agents_dir, swarm, slot, 0, self.owner)
+                    spawning.new_agent(self.agents_dir, swarm, slot, 0, self.owner, held=apart)
                     for slot in range(n)
                 ]
                 self.store.add_swarm(swarm, agents)
         if refusal is not None:
             raise self.refuse(path, refusal, explain(facts, refusal, priority, cost), **ctx)
         self.store.log_decision("spawn", {"swarm": swarm.id, "size": n, **ctx}, swarm.created_at)
-        for a in agents:
+        if self.apart is not None and apart:
+            self.apart.begin(swarm, stype)  # its agents start once their worktree is
+        for a in [] if apart else agents:
             self._spawn(a, swarm, stype)
         # Not published yet: the step's poll publishes once what it admits still
         # runs, so no reader sees work that the same step stops.
@@ -186,9 +202,8 @@ class Runtime:
             self.store.update_agent(row.id, state=row.state, retry_at=None)
         live = LiveAgent.following(row, swarm, stype)
         try:
-            live.proc = self.launcher.start(
-                argv, stype.cwd, env, log_path, spawning.placement(stype)
-            )
+            cwd = stype.cwd if self.apart is None else self.apart.cwd(swarm, stype)
+            live.proc = self.launcher.start(argv, cwd, env, log_path, spawning.placement(stype))
         except OSError as exc:
             row.started_at = now
             missing = isinstance(exc, FileNotFoundError)
@@ -213,6 +228,8 @@ class Runtime:
             else:
                 self._watch(live, now, report)
         self._foreign = [t for t in self._foreign if not t.step()]
+        if self.apart is not None:
+            self.apart.step(now, report)
         self._start_due_retries(now, report)
         self._check_swarms(now, report)
         self._publish(self._enforce(report))
@@ -379,9 +396,13 @@ class Runtime:
                 continue
             tries = self.held.read(self.store.agents, swarm.id)
             latest = {a.slot: a.state for a in tries}  # the last try
-            if len(latest) == swarm.size and all(
-                state == AgentState.SUCCEEDED for state in latest.values()
+            if len(latest) < swarm.size or any(
+                state != AgentState.SUCCEEDED for state in latest.values()
             ):
+                continue
+            if self.apart is not None and stype is not None and swarm.worktree is not None:
+                self.apart.judge(swarm, stype, now)  # its work is judged, not its word
+            else:
                 self._end_swarm(
                     swarm.id, SwarmState.SUCCEEDED, None, "all agents succeeded", report
                 )
@@ -509,6 +530,8 @@ class Runtime:
         ]
         if orphaned:
             store.take_over(orphaned, self.owner)
+            if self.apart is not None:
+                self.apart.resume(self.owner, set(orphaned))
         taken = len(self._live)
         for row in held.read(store.agents, states=LIVE_AGENT_STATES):
             if row.id in self._live or (
@@ -534,25 +557,7 @@ class Runtime:
             self._publish()
 
     def reap_orphans(self) -> list[int]:
-        """SIGKILL processes carrying this state's mark whose agent no runtime knows as
-        live (their agent ended, yet something it started lives on).
-
-        The processes (and cgroups) are listed before the live agents are read
-        from the store: an agent's row is live before its process starts, so one
-        another runtime on this state started meanwhile is always known. When all
-        listed are this runtime's own live agents, there is nothing to read.
-        Nothing is waited for: waiting would reap this process's own children
-        behind the runtime's back."""
-        marked = self.launcher.marked(self.instance)
-        if {agent for _, agent in marked} | self.launcher.agent_cgroups() <= set(self._live):
-            return []
-        known = self.store.live_agent_ids() | set(self._live)
-        pids = [pid for pid, agent in marked if agent not in known]
-        if pids:
-            self.launcher.kill(pids)
-            self.store.log_decision("reap_orphans", {"pids": pids}, self.clock())
-        self.launcher.sweep(known)
-        return pids
+        return orphans.reap(self.launcher, self.instance, set(self._live), self.store, self.clock())
 
     def live_agents(self) -> list[AgentRow]:
         return [dataclasses.replace(lv.row) for lv in self._live.values()]
@@ -560,20 +565,12 @@ class Runtime:
     # -- snapshots --------------------------------------------------------------
     def _publish(self, facts: Facts | None = None) -> None:
         """The snapshot readers see; `facts` when the caller has them, still true."""
-        held, store, now = self.held, self.store, self.clock()
-        running = tuple(held.read(store.swarms, SwarmState.RUNNING))
-        type_of = {s.id: s.type for s in running}
-        waiting = Counter(
-            type_of.get(a.swarm_id, "")
-            for a in held.read(store.agents, states=(AgentState.WAITING,))
-        )
-        self.snapshot = Snapshot(
-            now,
+        self.snapshot = Snapshot.taken(
+            self.held,
+            self.clock(),
             facts or self.facts(),
-            tuple(self.live_agents()),
-            running,
-            dict(waiting),
-            self._tallies.published(),
+            self.live_agents(),
+            self._tallies,
             dict(self.refusals),
         )
 
@@ -590,6 +587,8 @@ class Runtime:
         and any runtime may adopt them."""
         self.wait_kills()
         self.launcher.settle()
+        if self.apart is not None:
+            self.apart.workshop.close()
         for live in self._live.values():
             live.follower.close()
         self._live.clear()

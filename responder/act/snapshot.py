@@ -14,7 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from responder.act.ending import Ending
+from responder.model import AgentState, SwarmState
 from responder.rules.admission import Facts
+from responder.state.held import Held
 from responder.state.store import AgentRow, Store, SwarmRow
 
 DURATION_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
@@ -96,6 +98,26 @@ class Snapshot:
     history: History
     refusals: dict[tuple[str, str], int]
     """(path, reason) -> refusals, since this runtime started."""
+
+    @classmethod
+    def taken(
+        cls,
+        held: Held,
+        now: float,
+        facts: Facts,
+        live: list[AgentRow],
+        tallies: Tallies,
+        refusals: dict[tuple[str, str], int],
+    ) -> Snapshot:
+        """The view after a step: what runs (on every host), what waits for a retry."""
+        store = held.store
+        running = tuple(held.read(store.swarms, SwarmState.RUNNING))
+        type_of = {s.id: s.type for s in running}
+        waiting = Counter(
+            type_of.get(a.swarm_id, "")
+            for a in held.read(store.agents, states=(AgentState.WAITING,))
+        )
+        return cls(now, facts, tuple(live), running, dict(waiting), tallies.published(), refusals)
 
 
 class Tallies:

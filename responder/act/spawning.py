@@ -38,6 +38,7 @@ def new_swarm(
     period: str,
     now: float,
     owner: str,
+    retry_of: str | None = None,
 ) -> SwarmRow:
     """A new swarm's row, its context file written and handed to the agents' user."""
     swarm_id = f"s{uuid.uuid4().hex[:10]}"
@@ -62,6 +63,7 @@ def new_swarm(
         now,
         None,
         owner,
+        retry_of=retry_of,
     )
 
 
@@ -72,11 +74,13 @@ def new_agent(
     attempt: int,
     owner: str,
     retry_at: float | None = None,
+    held: bool = False,
 ) -> AgentRow:
-    """An agent's row: spawning now, or waiting until `retry_at` (a retry)."""
+    """An agent's row: spawning now, waiting until `retry_at` (a retry), or `held`
+    until its swarm's worktree is ready (waiting, with no time yet)."""
     agent_id = f"{swarm.id}-{slot}-{attempt}"
     log_path = agents_dir / swarm.id / f"{agent_id}.log"
-    state = AgentState.WAITING if retry_at is not None else AgentState.SPAWNING
+    state = AgentState.WAITING if retry_at is not None or held else AgentState.SPAWNING
     return AgentRow(
         agent_id,
         swarm.id,

@@ -80,6 +80,7 @@ class Service:
         rng: random.Random | None = None,
         step_alert_seconds: float | None = STEP_ALERT_SECONDS,
         state_file: bool = True,
+        isolate: bool = True,
     ) -> None:
         """`rng`: the learning's exploration (seeded by the simulator, so a run repeats);
         `step_alert_seconds`: a step's time for alerts (None: STEP_ALERTS alone bound it,
@@ -87,7 +88,8 @@ class Service:
         `state_file`: keep the state file (the simulator's responder keeps none: no
         person reads it, and a simulated restart starts from the store; on its virtual
         clock a heartbeat passes almost every step, so it was rewritten at almost every
-        step, 9 % of a simulated week)."""
+        step, 9 % of a simulated week); `isolate`: swarms work in worktrees where
+        their type says (the simulator's virtual agents touch no tree)."""
         self.config = config
         self.clock = clock
         self.step_alert_seconds = step_alert_seconds
@@ -108,7 +110,13 @@ class Service:
         held = Held(store)
         self.current = CurrentSituation(config, store, held, clock, self.timetable)
         self.runtime = Runtime(
-            config, store, clock, situation=self.current.get, launcher=launcher, held=held
+            config,
+            store,
+            clock,
+            situation=self.current.get,
+            launcher=launcher,
+            held=held,
+            isolate=isolate,
         )
         log.info("agents are killed by %s", self.runtime.launcher.kill_method)
         self.state_file = config.state_dir / "state.json" if state_file else None

@@ -353,6 +353,7 @@ class _Run:
             rng=self.explore,
             step_alert_seconds=None,
             state_file=False,
+            isolate=False,
         )
 
     def step(self) -> None:

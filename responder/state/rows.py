@@ -43,6 +43,17 @@ class SwarmRow:
     owner: str = ""
     failure_class: str | None = None
     """The class of the failure that failed it (responder.rules.failures)."""
+    worktree: str | None = None
+    """Its own git worktree (swarms.isolation: worktree), once made."""
+    branch: str | None = None
+    base: str | None = None
+    """The watched branch's commit its worktree started from."""
+    outcome: str | None = None
+    """What the project's checks said of its work (model.Outcome); None: not judged."""
+    landed: str | None = None
+    """The commit its work landed as on the watched branch."""
+    retry_of: str | None = None
+    """The swarm whose outcome this one tries again."""
 
 
 @dataclass

@@ -74,6 +74,10 @@ class SwarmTables(StoreBase):
             params = {"row_id": swarm_id, "new_state": state, "new_reason": reason, "at": at}
             return db.execute(Q.end_swarm, {**params, "failure": failure}).rowcount == 1
 
+    def update_swarm(self, swarm_id: str, **fields: Any) -> None:
+        with self._tx() as db:
+            db.execute(update_by_id(t.swarms, *sorted(fields)), new_row(fields, swarm_id))
+
     # -- agents -----------------------------------------------------------
     def add_agent(self, a: AgentRow) -> None:
         with self._tx() as db:

@@ -3,6 +3,7 @@ the `swarms:` key), its placeholders known, and whom its agents run as allowed."
 
 from __future__ import annotations
 
+import dataclasses
 import grp
 import os
 import pwd
@@ -27,6 +28,8 @@ PLACEHOLDERS = (
     "{allowed_tools}",
 )
 BYPASS = "bypassPermissions"
+IDENTITY = ("user", "group", "command", "permission_mode")
+"""What decides whom a type's agents run as, and with what rights."""
 
 
 def swarm_types(
@@ -43,8 +46,20 @@ def swarm_types(
         if not NAME_RE.match(name):
             at.problems.add(key, "expected a short name of letters and digits")
         t = s.types.get(name) or written.SwarmType()
-        out[name] = _type(t, name, base, key, at, project, check)
+        out[name] = _by_name(_type(t, name, base, key, at, project, check), s, t)
     return out
+
+
+def _by_name(stype: SwarmType, s: written.Swarms, t: written.SwarmKeys) -> SwarmType:
+    """Defaults some types have of their own, where neither `swarms:` nor the type
+    sets the key: cleanup works on the live tree (its disk), review and monitor
+    may end well without a change."""
+    name, given = stype.name, s.model_fields_set | t.model_fields_set
+    if name in written.SHARED_TREE_TYPES and "isolation" not in given:
+        stype = dataclasses.replace(stype, isolation="none")
+    if name in written.NO_CHANGE_TYPES and "expects_change" not in given:
+        stype = dataclasses.replace(stype, expects_change=False)
+    return stype
 
 
 def _type(
@@ -68,12 +83,8 @@ def _type(
     command = tuple(pick("command"))
     if own("command") and check:
         at.program(f"{key}.command", command, project)
-    for i, arg in enumerate(command):
-        if arg.startswith("{") and arg.endswith("}") and arg not in PLACEHOLDERS:
-            at.problems.add(
-                f"{key}.command[{i}]",
-                f"unknown placeholder {arg} (known: {', '.join(PLACEHOLDERS)})",
-            )
+    _check_placeholders(command, key, at)
+    _check_shared(t.worktree_share, key, at)
     stype = SwarmType(
         name=name,
         prompt=(
@@ -105,15 +116,42 @@ def _type(
         group=pick("group"),
         memory_max=pick("memory_max"),
         pids_max=pick("pids_max"),
+        isolation=_isolation(pick("isolation"), project),
+        land=pick("land"),
+        expects_change=pick("expects_change") is not False,
+        worktree_setup=tuple(pick("worktree_setup") or ()),
+        worktree_share=tuple(pick("worktree_share")),
     )
-    if base is None or (stype.user, stype.group, stype.command, stype.permission_mode) != (
-        base.user,
-        base.group,
-        base.command,
-        base.permission_mode,
-    ):  # a type that changes none of these has the defaults' verdict
+    if base is None or any(getattr(stype, f) != getattr(base, f) for f in IDENTITY):
+        # a type that changes none of these has the defaults' verdict
         _check_identity(key, stype, at, check)
     return stype
+
+
+def _check_shared(shared: list[str], key: str, at: Place) -> None:
+    for i, path in enumerate(shared):
+        if Path(path).is_absolute() or ".." in Path(path).parts:
+            at.problems.add(
+                f"{key}.worktree_share[{i}]", f"expected a path inside the project, got {path!r}"
+            )
+
+
+def _check_placeholders(command: tuple[str, ...], key: str, at: Place) -> None:
+    for i, arg in enumerate(command):
+        if arg.startswith("{") and arg.endswith("}") and arg not in PLACEHOLDERS:
+            at.problems.add(
+                f"{key}.command[{i}]",
+                f"unknown placeholder {arg} (known: {', '.join(PLACEHOLDERS)})",
+            )
+
+
+def _isolation(written_as: str | None, project: Path) -> str:
+    """Worktrees by default where the project is a git work tree's top (a `.git`
+    folder or file there): a project inside another repository is not one of its
+    own, and its swarms would branch the whole repository."""
+    if written_as is not None:
+        return written_as
+    return "worktree" if (project / ".git").exists() else "none"
 
 
 def _check_identity(key: str, t: SwarmType, at: Place, starting: bool) -> None:

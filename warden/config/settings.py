@@ -281,6 +281,17 @@ class SwarmType:
     """Bytes an agent's cgroup may use (cgroup v2 memory.max), where the host allows."""
     pids_max: int | None
     """Processes an agent's cgroup may hold (pids.max), where the host allows."""
+    isolation: str
+    """worktree: each swarm in its own git worktree, its work verified before it
+    lands; none: agents work in `cwd` and their word is taken."""
+    land: str
+    """What becomes of verified work: merge (fast-forward), branch or none."""
+    expects_change: bool
+    """A swarm that changed nothing has not done its work (`no_change`)."""
+    worktree_setup: tuple[str, ...]
+    """Run once in a new worktree, before its agents (may be empty)."""
+    worktree_share: tuple[str, ...]
+    """Paths of the project linked into each worktree, never committed."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from warden.config.values import (
     Command,
     Count,
     Duration,
+    Flag,
     Size,
     Text,
     TextMap,
@@ -22,6 +23,12 @@ from warden.config.values import (
 )
 
 ADAPTERS = ("claude", "generic")
+ISOLATIONS = ("worktree", "none")
+LANDINGS = ("merge", "branch", "none")
+SHARED_TREE_TYPES = ("cleanup",)
+"""Types whose work is on the live tree itself (freeing its disk): no worktree."""
+NO_CHANGE_TYPES = ("review", "monitor")
+"""Types that may end well without changing code."""
 PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "manual", "dontAsk", "plan")
 """What Claude Code's --permission-mode accepts (2.1)."""
 CLAUDE_COMMAND = [
@@ -143,6 +150,32 @@ class SwarmKeys(Section):
     )
     pids_max: Annotated[int, Count(1)] | None = key(
         None, description="processes an agent's cgroup may hold, where the host allows"
+    )
+    isolation: Annotated[str, Choice(ISOLATIONS)] | None = key(
+        None,
+        description="worktree: each swarm works in its own git worktree and branch, and "
+        "only its verified work lands; none: in `cwd`, believed. null: worktree when "
+        "project.dir is the top of a git work tree (cleanup: none)",
+    )
+    land: Annotated[str, Choice(LANDINGS)] = key(
+        "merge",
+        description="verified work: merge (fast-forward the watched branch), branch "
+        "(leave warden/<swarm> for a person) or none",
+    )
+    expects_change: Annotated[bool, Flag()] | None = key(
+        None,
+        description="a swarm that changed nothing did not do its work; null: true but "
+        "for review and monitor",
+    )
+    worktree_setup: Annotated[list[str], Command()] | None = key(
+        None,
+        description="an argument list run once in a new worktree before its agents, "
+        "e.g. [npm, ci]; null: none",
+    )
+    worktree_share: Annotated[list[str], Texts()] = key(
+        [],
+        description="paths of the project linked into each worktree rather than "
+        "built there, e.g. [node_modules, .venv]; never committed",
     )
 
 

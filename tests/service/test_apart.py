@@ -1,0 +1,208 @@
+"""Swarms work apart, and only verified work lands (issue 28): real git
+repositories, the demo project's own checks, the fake agent editing files as a
+scripted agent, the runtime's real path."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from responder.act.runtime import Runtime
+from responder.model import Priority
+from responder.state.store import SwarmRow
+from tests.conftest import (
+    AGENT_PYTHON,
+    commit_all,
+    enterable,
+    fake_swarm_keys,
+    git,
+    make_demo_repo,
+    wait_for,
+    write_config,
+)
+from warden.config import Config, load_config
+
+BROKEN = "def broken(:\n"
+FIX: dict[str, object] = {"file_path": "src/calc.py", "old_string": BROKEN, "new_string": ""}
+TRIGGER = "alert:BuildFailing:e1:0"
+
+
+def config(tmp: Path, project: Path, edits: list[dict[str, object]], **keys: str) -> Config:
+    """The demo's checks as the shipped warden.yml runs them; the bugfix type's fake
+    agent makes `edits`."""
+    py = AGENT_PYTHON  # the checks of agents' work run as their user
+    extra = "\n".join(f"  {k}: {v}" for k, v in keys.items())
+    env = json.dumps({"FAKE_CLAUDE_EDITS": json.dumps(edits)})
+    body = f"""\
+project: {{dir: {project}}}
+state_dir: {tmp / "state"}
+modes:
+  NIGHT: {{max_swarms: 10, priorities: [CRITICAL, HIGH, MEDIUM, LOW]}}
+collectors:
+  host: {{enabled: false}}
+  build: {{command: [{py}, build.py]}}
+  tests: {{command: [{py}, run_tests.py], junit_report: {project}/reports/junit.xml}}
+  typecheck: {{command: [{py}, typecheck.py], error_pattern: 'error TS\\d+'}}
+  coverage: {{path: {project}/coverage/coverage-summary.json}}
+swarms:
+{fake_swarm_keys()}  retries: 0
+  timeout: 2m
+{extra}
+  types:
+    bugfix: {{env: {env}}}
+"""
+    return load_config(write_config(tmp / "warden.yml", textwrap.dedent(body)))
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> Path:
+    """The demo as a git project of its own whose last commit broke the build."""
+    repo = make_demo_repo(enterable(tmp_path) / "demo")
+    with (repo / "src" / "calc.py").open("a") as fh:
+        fh.write(BROKEN)
+    commit_all(repo, "a broken commit")
+    return repo
+
+
+@pytest.fixture
+def made() -> Iterator[list[Runtime]]:
+    out: list[Runtime] = []
+    yield out
+    for rt in out:
+        for s in rt.store.swarms("running"):
+            rt.kill_swarm(s.id, "test teardown")
+        rt.close()
+
+
+def run(made: list[Runtime], cfg: Config, trigger: str = TRIGGER) -> tuple[Runtime, SwarmRow]:
+    """A bugfix swarm, polled until it has ended."""
+    rt = Runtime(cfg)
+    made.append(rt)
+    swarm = rt.start_swarm("bugfix", Priority.CRITICAL, trigger, "the build fails")
+
+    def over() -> bool:
+        rt.poll()
+        row = rt.store.swarm(swarm.id)
+        return row is not None and row.state not in ("running", "verifying")
+
+    wait_for(over, 120, 0.05)
+    row = rt.store.swarm(swarm.id)
+    assert row is not None
+    return rt, row
+
+
+def test_a_fix_made_in_its_worktree_is_verified_and_lands(
+    tmp_path: Path, broken: Path, made: list[Runtime]
+) -> None:
+    before = git(broken, "rev-parse", "HEAD")
+    rt, swarm = run(made, config(tmp_path, broken, [FIX]))
+    assert (swarm.state, swarm.outcome) == ("succeeded", "verified"), swarm.reason
+    head = git(broken, "rev-parse", "HEAD")
+    assert swarm.landed == head and head != before
+    assert git(broken, "rev-parse", "HEAD~1") == before  # a fast-forward of one commit
+    assert BROKEN not in (broken / "src" / "calc.py").read_text()  # the project has the fix
+    assert git(broken, "status", "--porcelain", "--untracked-files=no") == ""
+    message = git(broken, "log", "-1", "--format=%an%n%B")
+    assert f"warden bugfix {swarm.id}" in message
+    assert f"Warden-Swarm: {swarm.id}" in message and f"Warden-Trigger: {TRIGGER}" in message
+    # The agent worked in the swarm's worktree, on its branch, from the broken commit.
+    assert swarm.worktree == str(tmp_path / "state" / "worktrees" / swarm.id)
+    assert (swarm.branch, swarm.base) == (f"warden/{swarm.id}", before)
+    [agent] = rt.store.agents(swarm.id)
+    init = json.loads(Path(agent.log_path).read_text().splitlines()[0])
+    assert init["cwd"] == swarm.worktree
+    [decision] = [d for d in rt.store.decisions() if d["kind"] == "verified"]
+    assert decision["checked"] == ["build", "tests", "typecheck", "coverage"]
+    assert decision["landed"] == head
+
+
+def test_deleting_the_failing_test_is_a_regression_and_nothing_lands(
+    tmp_path: Path, demo_repo: Path, made: list[Runtime]
+) -> None:
+    """A test that fails at the base and is deleted has not been fixed: regressed,
+    the watched branch does not move, and one retry is told why."""
+    test_file = demo_repo / "tests" / "test_calc.py"
+    test_file.write_text(test_file.read_text().replace("add(2, 3), 5", "add(2, 3), 6"))
+    before = commit_all(demo_repo, "a failing test")
+    cheat: dict[str, object] = {
+        "file_path": "tests/test_calc.py",
+        "old_string": "    def test_add(self) -> None:\n        self.assertEqual(add(2, 3), 6)\n",
+        "new_string": "",
+    }
+    rt, swarm = run(made, config(tmp_path, demo_repo, [cheat]), "alert:TestsFailing:e1:0")
+    assert (swarm.state, swarm.outcome, swarm.landed) == ("failed", "regressed", None)
+    assert "tests of the base are gone: tests.test_calc.CalcTest.test_add" in swarm.reason
+    assert git(demo_repo, "rev-parse", "HEAD") == before
+    [retry] = [s for s in rt.store.swarms() if s.retry_of == swarm.id]
+    assert "test_add" in retry.context and swarm.id in retry.context
+
+
+def test_a_swarm_that_changed_nothing_did_not_do_its_work(
+    tmp_path: Path, broken: Path, made: list[Runtime]
+) -> None:
+    before = git(broken, "rev-parse", "HEAD")
+    rt, swarm = run(made, config(tmp_path, broken, []))
+    assert (swarm.state, swarm.outcome, swarm.landed) == ("failed", "no_change", None)
+    assert git(broken, "rev-parse", "HEAD") == before
+    assert not [s for s in rt.store.swarms() if s.retry_of == swarm.id]  # nothing to retry
+
+
+def test_a_persons_uncommitted_change_is_never_overwritten(
+    tmp_path: Path, broken: Path, made: list[Runtime]
+) -> None:
+    readme = broken / "README.md"
+    readme.write_text(readme.read_text() + "\nwork in progress\n")
+    before = git(broken, "rev-parse", "HEAD")
+    _, swarm = run(made, config(tmp_path, broken, [FIX]))
+    assert (swarm.state, swarm.outcome, swarm.landed) == ("failed", "conflict", None)
+    assert "uncommitted changes" in swarm.reason
+    assert git(broken, "rev-parse", "HEAD") == before
+    assert readme.read_text().endswith("work in progress\n")
+    assert BROKEN in (broken / "src" / "calc.py").read_text()
+
+
+def test_work_verified_on_a_moved_branch_is_rebased_checked_again_and_lands(
+    tmp_path: Path, broken: Path, made: list[Runtime]
+) -> None:
+    """A person commits while the agent works: the fix lands on top of that commit."""
+    go = tmp_path / "go"
+    rt = Runtime(config(tmp_path, broken, [{**FIX, "after": str(go)}]))
+    made.append(rt)
+    swarm = rt.start_swarm("bugfix", Priority.CRITICAL, TRIGGER, "the build fails")
+
+    def based() -> bool:
+        rt.poll()
+        row = rt.store.swarm(swarm.id)
+        return row is not None and row.base is not None
+
+    wait_for(based, 60, 0.05)
+    (broken / "NOTES.md").write_text("a person's note\n")
+    moved = commit_all(broken, "a person's commit")
+    go.touch()  # the agent edits only now
+
+    def over() -> bool:
+        rt.poll()
+        row = rt.store.swarm(swarm.id)
+        return row is not None and row.state not in ("running", "verifying")
+
+    wait_for(over, 120, 0.05)
+    row = rt.store.swarm(swarm.id)
+    assert row is not None
+    assert (row.state, row.outcome) == ("succeeded", "verified"), row.reason
+    assert git(broken, "rev-parse", "HEAD~1") == moved
+    assert row.landed == git(broken, "rev-parse", "HEAD")
+    assert (broken / "NOTES.md").exists() and BROKEN not in (broken / "src" / "calc.py").read_text()
+
+
+def test_branch_leaves_verified_work_for_a_person(
+    tmp_path: Path, broken: Path, made: list[Runtime]
+) -> None:
+    before = git(broken, "rev-parse", "HEAD")
+    _, swarm = run(made, config(tmp_path, broken, [FIX], land="branch"))
+    assert (swarm.state, swarm.outcome, swarm.landed) == ("succeeded", "verified", None)
+    assert git(broken, "rev-parse", "HEAD") == before
+    assert git(broken, "rev-parse", f"warden/{swarm.id}~1") == before
