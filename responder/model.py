@@ -74,6 +74,8 @@ class EndReason(StrEnum):
 
 
 LIVE_AGENT_STATES = tuple(s.value for s in AgentState if s.live)
+LIVE_SWARM_STATES = (SwarmState.RUNNING.value, SwarmState.VERIFYING.value)
+"""A swarm not yet ended: its agents work, or the checks judge their work."""
 DEATH_REASONS = ("crashed", "killed", "error")
 """crashed: died by a signal or exited non-zero; killed: SIGTERM/SIGKILL from
 outside Warden; error: exited 0 but reported an error result."""

@@ -132,7 +132,9 @@ class Apart:
         good = done.outcome == Outcome.VERIFIED or (
             done.outcome == Outcome.NO_CHANGE and not expects
         )
-        self.store.update_swarm(swarm.id, outcome=str(done.outcome), landed=done.landed)
+        self.store.update_swarm(
+            swarm.id, outcome=str(done.outcome), landed=done.landed, verify_seconds=done.seconds
+        )
         self.store.log_decision(
             "verified",
             {

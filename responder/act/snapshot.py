@@ -20,6 +20,7 @@ from responder.state.held import Held
 from responder.state.store import AgentRow, Store, SwarmRow
 
 DURATION_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
+VERIFY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 HISTORY_RECOUNT_SECONDS = 300.0
 """How stale the tallies of ended work may get when another runtime ends work."""
 
@@ -41,6 +42,10 @@ class History:
     """(type, failure class) -> failed agent runs."""
     refused_costs: Counter[str] = field(default_factory=Counter)
     """type -> agent runs whose reported cost was not one."""
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(type, outcome) -> swarms whose work the checks judged."""
+    verified: dict[str, tuple[int, float, list[int]]] = field(default_factory=dict)
+    """type -> (swarms judged, total seconds, judged within each VERIFY_BUCKETS)."""
 
     @classmethod
     def count(cls, store: Store) -> History:
@@ -54,13 +59,19 @@ class History:
             store.spend_by_type(),
             Counter(store.failure_counts()),
             Counter(store.refused_cost_counts()),
+            Counter(store.outcome_counts()),
+            {t: (n, total, le) for t, n, total, le in store.verifications(VERIFY_BUCKETS)},
         )
 
     def add_swarm(self, swarm: SwarmRow, state: str, seconds: float) -> None:
-        n, total, le = self.finished.get((swarm.type, swarm.size, state), (0, 0.0, []))
-        le = le or [0] * len(DURATION_BUCKETS)
-        within = [v + (seconds <= b) for v, b in zip(le, DURATION_BUCKETS, strict=True)]
-        self.finished[(swarm.type, swarm.size, state)] = (n + 1, total + seconds, within)
+        key = (swarm.type, swarm.size, state)
+        self.finished[key] = _within(self.finished.get(key), seconds, DURATION_BUCKETS)
+        if swarm.outcome is not None:
+            self.outcomes[(swarm.type, swarm.outcome)] += 1
+        if swarm.verify_seconds is not None:
+            self.verified[swarm.type] = _within(
+                self.verified.get(swarm.type), swarm.verify_seconds, VERIFY_BUCKETS
+            )
 
     def add_agent(self, kind: str, amount: float, end: Ending, cost_refused: bool) -> None:
         """An agent of `kind` ended so, charged `amount`."""
@@ -82,6 +93,8 @@ class History:
             dict(self.spend_by_type),
             Counter(self.failures),
             Counter(self.refused_costs),
+            Counter(self.outcomes),
+            dict(self.verified),
         )
 
 
@@ -118,6 +131,14 @@ class Snapshot:
             for a in held.read(store.agents, states=(AgentState.WAITING,))
         )
         return cls(now, facts, tuple(live), running, dict(waiting), tallies.published(), refusals)
+
+
+def _within(
+    was: tuple[int, float, list[int]] | None, seconds: float, buckets: tuple[float, ...]
+) -> tuple[int, float, list[int]]:
+    """One more observation of a histogram kept as (count, sum, within each bucket)."""
+    n, total, le = was or (0, 0.0, [0] * len(buckets))
+    return n + 1, total + seconds, [v + (seconds <= b) for v, b in zip(le, buckets, strict=True)]
 
 
 class Tallies:

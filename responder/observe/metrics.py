@@ -17,8 +17,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from responder.act.runtime import Runtime
-from responder.act.snapshot import DURATION_BUCKETS, History, Snapshot
-from responder.model import DEATH_REASONS, AgentState, EndReason, Priority
+from responder.act.snapshot import DURATION_BUCKETS, VERIFY_BUCKETS, History, Snapshot
+from responder.model import DEATH_REASONS, AgentState, EndReason, Outcome, Priority
 from responder.rules.admission import PATHS, Facts, Refusal
 from responder.rules.failures import FailureClass
 from warden.families import Histogram, Row, build_all, counter, cumulative, gauge, one
@@ -103,6 +103,14 @@ def _durations(v: RuntimeView) -> list[tuple[tuple[str, str], list[tuple[str, fl
         for r in RESULTS:
             le, n, total = v.durations.get((t, r), ([0] * len(DURATION_BUCKETS), 0, 0.0))
             out.append(((t, r), list(cumulative(DURATION_BUCKETS, le, n)), total))
+    return out
+
+
+def _verifications(v: RuntimeView) -> list[tuple[tuple[str], list[tuple[str, float]], float]]:
+    out = []
+    for t in v.types:
+        n, total, le = v.history.verified.get(t, (0, 0.0, [0] * len(VERIFY_BUCKETS)))
+        out.append(((t,), list(cumulative(VERIFY_BUCKETS, le, n)), total))
     return out
 
 
@@ -209,6 +217,22 @@ TABLE: tuple[Row[RuntimeView], ...] = (
         "How long swarms ran, start to end.",
         ("type", "result"),
         _durations,
+    ),
+    counter(
+        "warden_swarm_outcomes",
+        "Swarms whose work the project's checks judged, by what they said "
+        "(verified, no_change, regressed, unverified, conflict).",
+        ("type", "outcome"),
+        lambda v: [
+            ((t, str(o)), v.history.outcomes.get((t, str(o)), 0)) for t in v.types for o in Outcome
+        ],
+    ),
+    Histogram(
+        "warden_swarm_verification_seconds",
+        "How long judging a swarm's work took: its commit, the checks (and the base's, "
+        "once per commit), and its landing.",
+        ("type",),
+        _verifications,
     ),
     _budget(
         "spend", "Spend in the current budget period, from the ledger.", lambda f: f.period_spend

@@ -24,6 +24,7 @@ from sqlalchemy.sql import ClauseElement, ColumnElement, Executable
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.util import find_tables
 
+from responder.model import LIVE_SWARM_STATES as LIVE_SWARMS
 from responder.state import schema as t
 
 ANY_TABLE = "*"
@@ -93,7 +94,7 @@ def _spent_by(column: ColumnElement[str]) -> Select[str, Any]:
 
 _SPENT_PER_SWARM = select(L.swarm_id, func.sum(L.amount_usd).label("spent")).group_by(L.swarm_id)
 _SPENT_PER_SWARM_Q = _SPENT_PER_SWARM.subquery()
-_OLD_CONTEXTS = (S.state != "running", S.ended_at < _param("before"), S.context_file != "")
+_OLD_CONTEXTS = (S.state.not_in(LIVE_SWARMS), S.ended_at < _param("before"), S.context_file != "")
 _THIS_EPISODE = (E.fingerprint == _param("fp"), E.starts_at == _param("starts"))
 
 
@@ -110,6 +111,11 @@ class Q:
         .where(A.state.in_(_list("states")))
     )
     end_counts = _agent_counts(A.end_reason)
+    outcome_counts = (
+        select(S.type, S.outcome, func.count())
+        .where(S.outcome.is_not(None))
+        .group_by(S.type, S.outcome)
+    )
     death_counts = _agent_counts(A.death_reason)
     failure_counts = _agent_counts(A.failure_class)
     refused_cost_counts = (
@@ -158,7 +164,9 @@ class Q:
         .where(P.type == _param("paused"), P.since == _param("paused_since"), P.told_at.is_(None))
         .values(told_at=_param("at"))
     )
-    ended_swarms = select(t.swarms).where(S.state != "running", S.ended_at >= _param("since"))
+    ended_swarms = select(t.swarms).where(
+        S.state.not_in(LIVE_SWARMS), S.ended_at >= _param("since")
+    )
     type_outcomes = select(S.created_at, S.state).where(
         S.type == _param("type"), S.state.in_(("succeeded", "failed"))
     )
@@ -188,7 +196,7 @@ class Q:
             func.coalesce(func.sum(_SPENT_PER_SWARM_Q.c.spent), 0.0),
         )
         .select_from(t.swarms.outerjoin(_SPENT_PER_SWARM_Q, _SPENT_PER_SWARM_Q.c.swarm_id == S.id))
-        .where(S.state != "running", S.created_at >= _param("since"))
+        .where(S.state.not_in(LIVE_SWARMS), S.created_at >= _param("since"))
         .group_by(S.type, S.size)
         .order_by(S.type, S.size)
     )
@@ -400,6 +408,20 @@ def budget_sums_query(windows: int) -> Select[Any]:
 
 
 @cache
+def verified_query(buckets: tuple[float, ...]) -> Select[Any]:
+    took = S.verify_seconds
+    return (
+        select(
+            S.type,
+            func.count(),
+            func.coalesce(func.sum(took), 0.0),
+            *(_count_if(took <= b) for b in buckets),
+        )
+        .where(took.is_not(None))
+        .group_by(S.type)
+    )
+
+
 def finished_query(buckets: tuple[float, ...]) -> Select[Any]:
     took = S.ended_at - S.created_at
     return (
@@ -411,7 +433,7 @@ def finished_query(buckets: tuple[float, ...]) -> Select[Any]:
             func.coalesce(func.sum(took), 0.0),
             *(_count_if(took <= b) for b in buckets),
         )
-        .where(S.state != "running")
+        .where(S.state.not_in(LIVE_SWARMS))
         .group_by(S.type, S.size, S.state)
     )
 

@@ -54,6 +54,8 @@ class SwarmRow:
     """The commit its work landed as on the watched branch."""
     retry_of: str | None = None
     """The swarm whose outcome this one tries again."""
+    verify_seconds: float | None = None
+    """How long committing, checking and landing its work took."""
 
 
 @dataclass

@@ -55,6 +55,7 @@ swarms = Table(
     Column("outcome", Text),
     Column("landed", Text),
     Column("retry_of", Text),
+    Column("verify_seconds", Float),
     Index("swarms_state", "state"),
     Index("swarms_trigger", "trigger"),
     Index("swarms_created", "created_at"),

@@ -11,7 +11,14 @@ from sqlalchemy.sql import Executable
 from responder.model import LIVE_AGENT_STATES as LIVE_STATES
 from responder.state import schema as t
 from responder.state.base import StoreBase
-from responder.state.queries import Q, filtered, finished_query, new_row, update_by_id
+from responder.state.queries import (
+    Q,
+    filtered,
+    finished_query,
+    new_row,
+    update_by_id,
+    verified_query,
+)
 from responder.state.rows import AgentRow, LedgerEntry, Pause, SwarmRow, pause_of
 
 
@@ -44,6 +51,10 @@ class SwarmTables(StoreBase):
 
     def _counts(self, query: Executable) -> dict[tuple[str, str], int]:
         return {(r[0], r[1]): int(r[2]) for r in self._rows(query)}
+
+    def outcome_counts(self) -> dict[tuple[str, str], int]:
+        """(type, outcome) -> swarms whose work the checks judged."""
+        return self._counts(Q.outcome_counts)
 
     def end_counts(self) -> dict[tuple[str, str], int]:
         """(swarm type, end reason) -> agents Warden ended so, ever."""
@@ -163,6 +174,14 @@ class SwarmTables(StoreBase):
         return [
             (r[0], int(r[1]), r[2], int(r[3]), float(r[4]), [int(v) for v in tuple(r)[5:]])
             for r in self._rows(finished_query(buckets))
+        ]
+
+    def verifications(self, buckets: tuple[float, ...]) -> list[tuple[str, int, float, list[int]]]:
+        """Judged swarms by type: count, total seconds of verification, and how many
+        took at most each bucket."""
+        return [
+            (r[0], int(r[1]), float(r[2]), [int(v) for v in tuple(r)[3:]])
+            for r in self._rows(verified_query(buckets))
         ]
 
     def type_outcomes(self, swarm_type: str) -> list[tuple[float, bool]]:

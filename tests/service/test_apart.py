@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from responder.act.runtime import Runtime
 from responder.model import Priority
+from responder.observe.metrics import RuntimeMetrics
 from responder.state.store import SwarmRow
 from tests.conftest import (
     AGENT_PYTHON,
@@ -21,6 +23,7 @@ from tests.conftest import (
     fake_swarm_keys,
     git,
     make_demo_repo,
+    run_cli,
     wait_for,
     write_config,
 )
@@ -118,6 +121,31 @@ def test_a_fix_made_in_its_worktree_is_verified_and_lands(
     [decision] = [d for d in rt.store.decisions() if d["kind"] == "verified"]
     assert decision["checked"] == ["build", "tests", "typecheck", "coverage"]
     assert decision["landed"] == head
+    registry = CollectorRegistry()
+    registry.register(RuntimeMetrics(rt))
+    outcomes = {
+        o: registry.get_sample_value(
+            "warden_swarm_outcomes_total", {"type": "bugfix", "outcome": o}
+        )
+        for o in ("verified", "regressed")
+    }
+    assert outcomes == {"verified": 1.0, "regressed": 0.0}
+    took = registry.get_sample_value("warden_swarm_verification_seconds_sum", {"type": "bugfix"})
+    assert took is not None and took > 0
+    assert took == pytest.approx(decision["seconds"], abs=0.01)
+
+
+def test_warden_swarm_run_and_list_show_the_outcome(tmp_path: Path, broken: Path) -> None:
+    cfg = config(tmp_path, broken, [FIX])
+    done = run_cli("swarm", "run", "bugfix", "-c", str(cfg.file), "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert (out["state"], out["outcome"]) == ("succeeded", "verified")
+    assert out["landed"] == git(broken, "rev-parse", "HEAD")
+    assert out["branch"] == f"warden/{out['id']}" and out["worktree"].endswith(out["id"])
+    listed = run_cli("swarm", "list", "--all", "--json", "-c", str(cfg.file))
+    [row] = json.loads(listed.stdout)
+    assert (row["outcome"], row["landed"]) == ("verified", out["landed"])
 
 
 def test_deleting_the_failing_test_is_a_regression_and_nothing_lands(
@@ -206,3 +234,23 @@ def test_branch_leaves_verified_work_for_a_person(
     assert (swarm.state, swarm.outcome, swarm.landed) == ("succeeded", "verified", None)
     assert git(broken, "rev-parse", "HEAD") == before
     assert git(broken, "rev-parse", f"warden/{swarm.id}~1") == before
+
+
+def test_cleanup_removes_ended_swarms_worktrees_and_merged_branches(
+    tmp_path: Path, broken: Path, made: list[Runtime]
+) -> None:
+    """J7 and `warden cleanup`: a landed swarm's worktree and branch go; a swarm's
+    branch the watched branch has not merged stays for a person."""
+    cfg = config(tmp_path, broken, [FIX], land="branch")
+    _, kept = run(made, cfg)
+    cfg = config(tmp_path, broken, [FIX])
+    _, landed = run(made, cfg)
+    assert landed.landed is not None and kept.worktree and landed.worktree
+    assert Path(kept.worktree).is_dir() and Path(landed.worktree).is_dir()
+    done = run_cli("cleanup", "-c", str(cfg.file))
+    assert done.returncode == 0, done.stderr
+    assert "2 worktrees of ended swarms, 1 merged branches" in done.stdout
+    assert not Path(kept.worktree).exists() and not Path(landed.worktree).exists()
+    branches = git(broken, "branch", "--format=%(refname:short)").split()
+    assert sorted(branches) == ["main", f"warden/{kept.id}"]
+    assert git(broken, "worktree", "list", "--porcelain").count("worktree ") == 1

@@ -242,6 +242,8 @@ def test_an_amount_an_earlier_release_booked_from_a_bad_report_is_charged_its_ca
         db.execute("ALTER TABLE agents DROP COLUMN session_id")  # 0008
         for column in ("worktree", "branch", "base", "outcome", "landed", "retry_of"):  # 0009
             db.execute(f"ALTER TABLE swarms DROP COLUMN {column}")
+        for column in ("verify_seconds",):
+            db.execute(f"ALTER TABLE swarms DROP COLUMN {column}")
         db.execute("UPDATE alembic_version SET version_num = '0004'")
     store = Store(path)
     assert store.spend("day:x") == pytest.approx(budget / size + 0.5)

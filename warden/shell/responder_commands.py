@@ -25,7 +25,7 @@ from rich.text import Text
 from responder.act import cleanup
 from responder.act.live import SpawnRefused
 from responder.act.runtime import Runtime
-from responder.model import LIVE_AGENT_STATES, EndReason, Priority
+from responder.model import LIVE_AGENT_STATES, LIVE_SWARM_STATES, EndReason, Priority
 from responder.observe import review
 from responder.observe.decisions import level_name, mode_name
 from responder.rules import breaker
@@ -74,7 +74,7 @@ def swarm_run(config: Config, args: argparse.Namespace) -> int:
                 if line != last and sys.stderr.isatty():
                     print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
                 last = line
-            if row.state != "running":
+            if row.state not in LIVE_SWARM_STATES:
                 # Ended from elsewhere (`warden swarm kill`): this runtime owns the
                 # agents and records their ends; wait for that before reporting.
                 _settle(runtime, swarm)
@@ -89,9 +89,10 @@ def swarm_run(config: Config, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=1, sort_keys=True))
     else:
+        landed = f"; landed {out['landed'][:12]}" if out["landed"] else ""
         print(
             f"swarm {out['id']} ({out['type']}, {out['priority']}): {out['state']}"
-            f" - {out['reason']}; spent ${out['spend_usd']:.4f}"
+            f" - {out['reason']}; spent ${out['spend_usd']:.4f}{landed}"
         )
         for a in out["agents"]:
             refused = a["cost_refused"]
@@ -124,6 +125,11 @@ def outcome(store: Store, swarm_id: str, now: float) -> dict[str, Any]:
         "state": row.state,
         "reason": row.reason,
         "failure_class": row.failure_class,
+        "outcome": row.outcome,
+        "landed": row.landed,
+        "branch": row.branch,
+        "worktree": row.worktree,
+        "retry_of": row.retry_of,
         "spend_usd": store.swarm_spend(row.id),
         "duration_seconds": (row.ended_at or now) - row.created_at,
         "agents": [
@@ -155,7 +161,11 @@ def _read_only(config: Config) -> Store:
 def swarm_list(config: Config, args: argparse.Namespace) -> int:
     store = _read_only(config)
     try:
-        swarms = store.swarms(None if args.all else "running")
+        swarms = (
+            store.swarms()
+            if args.all
+            else [s for st in LIVE_SWARM_STATES for s in store.swarms(st)]
+        )
         rows = [outcome(store, s.id, time.time()) for s in swarms]
         pauses = store.pauses()
     finally:
@@ -168,8 +178,8 @@ def swarm_list(config: Config, args: argparse.Namespace) -> int:
     for r in rows:
         print(
             f"{r['id']}  {r['type']:<11} {r['priority']:<8} {r['state']:<9} "
-            f"{r['failure_class'] or '-':<14} agents={r['size']} spent=${r['spend_usd']:.4f}"
-            f"  {r['reason']}"
+            f"{r['outcome'] or r['failure_class'] or '-':<14} agents={r['size']} "
+            f"spent=${r['spend_usd']:.4f}  {r['reason']}"
         )
     for p in pauses:
         print(f"PAUSED {p.type} ({p.cls}): {p.error}  - `warden swarm resume {p.type}`")
@@ -193,7 +203,8 @@ def cleanup_files(config: Config, args: argparse.Namespace) -> int:
         store.close()
     print(
         f"removed {removed.files} files ({removed.bytes / 1e6:.1f} MB): the logs of "
-        f"{removed.swarms} swarms, and reports and recovery logs older than {args.older_than}"
+        f"{removed.swarms} swarms, and reports and recovery logs older than {args.older_than}; "
+        f"{removed.worktrees} worktrees of ended swarms, {removed.branches} merged branches"
     )
     return 0
 
