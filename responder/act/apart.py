@@ -159,7 +159,8 @@ class Apart:
 
     def _retry(self, swarm: SwarmRow, note: str) -> None:
         """One more try of work the checks did not take, told why."""
-        context, priority = f"{swarm.context}\n\n{note}", Priority(swarm.priority)
+        context = "\n\n".join(filter(None, (swarm.context, note)))
+        priority = Priority(swarm.priority)
         with contextlib.suppress(SpawnRefused):  # refused: counted and logged
             self.ends.start(
                 swarm.type, priority, swarm.trigger, context, swarm.size, "retry", swarm.id

@@ -25,6 +25,7 @@ REASONS = (
     "swarm_type_paused",
     "alert_unresolved",
     "no_progress",
+    "work_not_landed",
 )
 
 

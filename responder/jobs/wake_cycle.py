@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from responder.act.apart import RETRIED
 from responder.act.notify import Notifier
 from responder.act.recovery import Recoveries
 from responder.act.runtime import Runtime
@@ -87,6 +88,9 @@ class WakeCycle:
         self.maintained: str | None = None
         """The maintenance window (its budget period) whose scheduled tasks ran."""
         self.progress: wake.Progress | None = None
+        self.refused_work = 0
+        """Swarms whose work the checks refused (counted when last looked)."""
+        self.refused_since = self.clock()
 
     def scheduled(self, force: bool = False) -> None:
         """The scheduler's J1: the network first, off the worker; then the decision on
@@ -120,6 +124,7 @@ class WakeCycle:
         while the Watchdog is silent) are read off the worker by the scheduler."""
         rt, sit, now = self.runtime, self.situation.get(), self.clock()
         rt.adopt()
+        self.tell_unlanded(now)
         due = self.next_wake is None or now >= self.next_wake[1]
         if not (force or due or build is not None or self.woke_for != (sit.mode, sit.escalation)):
             return
@@ -150,6 +155,29 @@ class WakeCycle:
             },
             now,
         )
+
+    def tell_unlanded(self, now: float) -> None:
+        """Work the checks refused twice (a swarm, then its retry told why): a person
+        is told once, with what failed. Looked at only when the count of refused work
+        moved."""
+        rt = self.runtime
+        history = rt.snapshot.history.outcomes
+        refused = sum(n for (_, outcome), n in history.items() if outcome in RETRIED)
+        if refused == self.refused_work:
+            return
+        since, self.refused_work, self.refused_since = self.refused_since, refused, now
+        for s in rt.store.ended_swarms(since):
+            if s.retry_of is None or s.outcome not in RETRIED:
+                continue
+            told = self.notifier.told(
+                "work_not_landed",
+                f"A {s.type} swarm's work did not land, twice ({s.trigger}).",
+                f"Swarm {s.retry_of}, then its retry {s.id}: {s.reason}. "
+                f"Its branch {s.branch} keeps the work.",
+            )
+            rt.store.log_decision(
+                "work_not_landed", {"swarm": s.id, "retry_of": s.retry_of, "action": told}, now
+            )
 
     def _act(self, decision: wake.Wake, snapshot: dict[str, Any]) -> list[str]:
         """The decision's actions, each a sentence for the decision log."""

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from responder.act.runtime import Runtime
 from responder.model import Priority
 from responder.observe.metrics import RuntimeMetrics
+from responder.service.worker import Service
 from responder.state.store import SwarmRow
 from tests.conftest import (
     AGENT_PYTHON,
@@ -40,9 +41,14 @@ def config(tmp: Path, project: Path, edits: list[dict[str, object]], **keys: str
     py = AGENT_PYTHON  # the checks of agents' work run as their user
     extra = "\n".join(f"  {k}: {v}" for k, v in keys.items())
     env = json.dumps({"FAKE_CLAUDE_EDITS": json.dumps(edits)})
+    (tmp / "token").write_text("a-token-for-the-webhook\n")
     body = f"""\
 project: {{dir: {project}}}
 state_dir: {tmp / "state"}
+responder:
+  token_file: {tmp / "token"}
+  alertmanager_url: http://127.0.0.1:1
+  prometheus_url: http://127.0.0.1:1
 modes:
   NIGHT: {{max_swarms: 10, priorities: [CRITICAL, HIGH, MEDIUM, LOW]}}
 collectors:
@@ -254,3 +260,38 @@ def test_cleanup_removes_ended_swarms_worktrees_and_merged_branches(
     branches = git(broken, "branch", "--format=%(refname:short)").split()
     assert sorted(branches) == ["main", f"warden/{kept.id}"]
     assert git(broken, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_work_the_checks_refuse_twice_is_told_to_a_person_once(
+    tmp_path: Path, demo_repo: Path
+) -> None:
+    """The swarm regressed, its retry (told why) regressed too: J1 tells a person
+    once, naming both swarms and what failed."""
+    test_file = demo_repo / "tests" / "test_calc.py"
+    test_file.write_text(test_file.read_text().replace("add(2, 3), 5", "add(2, 3), 6"))
+    commit_all(demo_repo, "a failing test")
+    cheat: dict[str, object] = {"file_path": "tests/test_calc.py", "delete": True}
+    svc = Service(config(tmp_path, demo_repo, [cheat]), state_file=False)
+    rt = svc.runtime
+    try:
+        first = rt.start_swarm("bugfix", Priority.CRITICAL, "alert:TestsFailing:e1:0", "")
+
+        def both_ended() -> bool:
+            svc.step()
+            retries = [s for s in rt.store.swarms() if s.retry_of == first.id]
+            return bool(retries) and all(s.state == "failed" for s in retries)
+
+        wait_for(both_ended, 120, 0.05)
+        [retry] = [s for s in rt.store.swarms() if s.retry_of == first.id]
+        assert [s.outcome for s in rt.store.swarms()] == ["regressed", "regressed"]
+        assert retry.context.startswith(
+            f"A swarm before you ({first.id}) did this work; regressed:"
+        )
+        for _ in range(2):
+            svc.jobs.run_now("J1")
+        told = [d for d in rt.store.decisions() if d["kind"] == "work_not_landed"]
+        assert [(d["swarm"], d["retry_of"]) for d in told] == [(retry.id, first.id)]
+        assert told[0]["action"] == "could not tell a person (work_not_landed)"  # no Alertmanager
+        assert not [s for s in rt.store.swarms() if s.retry_of == retry.id], "one retry only"
+    finally:
+        rt.close()
