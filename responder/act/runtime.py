@@ -37,7 +37,14 @@ from responder.act.launcher import Launcher, Processes, Stopping, Target
 from responder.act.live import LiveAgent, PollReport, SpawnRefused
 from responder.act.owners import closed, new_owner, on_host, owner_alive, released
 from responder.act.snapshot import Snapshot, Tallies
-from responder.model import LIVE_AGENT_STATES, AgentState, EndReason, Priority, SwarmState
+from responder.model import (
+    LIVE_AGENT_STATES,
+    LIVE_SWARM_STATES,
+    AgentState,
+    EndReason,
+    Priority,
+    SwarmState,
+)
 from responder.rules import breaker
 from responder.rules.admission import (
     PATHS,
@@ -56,7 +63,6 @@ from responder.verify.workshop import Workshop
 from warden.config import Config, SwarmType
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_SECONDS = 300.0
 
 
 class Runtime:
@@ -335,12 +341,10 @@ class Runtime:
                 failure=str(failure.cls),
             )
             return
-        delay = min(MAX_BACKOFF_SECONDS, stype.retry_backoff * 2**row.attempt)
-        delay = max(delay, min(MAX_BACKOFF_SECONDS, failure.retry_after or 0.0))
-        retry = spawning.new_agent(
-            self.agents_dir, swarm, row.slot, row.attempt + 1, self.owner, now + delay
+        at = now + failure.backoff(stype.retry_backoff, row.attempt)
+        self.store.add_agent(
+            spawning.new_agent(self.agents_dir, swarm, row.slot, row.attempt + 1, self.owner, at)
         )
-        self.store.add_agent(retry)
 
     def _start_due_retries(self, now: float, report: PollReport) -> None:
         held, store = self.held, self.store
@@ -396,16 +400,12 @@ class Runtime:
                 continue
             tries = self.held.read(self.store.agents, swarm.id)
             latest = {a.slot: a.state for a in tries}  # the last try
-            if len(latest) < swarm.size or any(
-                state != AgentState.SUCCEEDED for state in latest.values()
-            ):
+            if len(latest) < swarm.size or set(latest.values()) != {AgentState.SUCCEEDED}:
                 continue
             if self.apart is not None and stype is not None and swarm.worktree is not None:
                 self.apart.judge(swarm, stype, now)  # its work is judged, not its word
-            else:
-                self._end_swarm(
-                    swarm.id, SwarmState.SUCCEEDED, None, "all agents succeeded", report
-                )
+                continue
+            self._end_swarm(swarm.id, SwarmState.SUCCEEDED, None, "all agents succeeded", report)
         # Agents whose swarm another Warden command ended (`warden swarm kill`).
         ids = {s.id for s in running}
         over = [lv for lv in self._live.values() if lv.kill is None and lv.swarm.id not in ids]
@@ -525,7 +525,8 @@ class Runtime:
         report, held, store = PollReport(), self.held, self.store
         orphaned = [
             s.id
-            for s in held.read(store.swarms, SwarmState.RUNNING)
+            for state in LIVE_SWARM_STATES
+            for s in held.read(store.swarms, state)
             if s.owner != self.owner and not owner_alive(s.owner, self.host)
         ]
         if orphaned:

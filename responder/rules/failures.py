@@ -78,6 +78,7 @@ EXIT_CANNOT_START = 127
 
 TEXT_LIMIT = 500
 """The error text kept for a person: the first line that says what went wrong."""
+MAX_BACKOFF_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,12 @@ class Failure:
 
     def __str__(self) -> str:
         return f"{self.cls}: {self.text}" if self.text else str(self.cls)
+
+    def backoff(self, base: float, attempt: int) -> float:
+        """Seconds before the retry after `attempt`: `base` doubled at each attempt, at
+        least what the API asked to wait, at most MAX_BACKOFF_SECONDS either way."""
+        doubled = min(MAX_BACKOFF_SECONDS, base * 2.0**attempt)
+        return max(doubled, min(MAX_BACKOFF_SECONDS, self.retry_after or 0.0))
 
 
 def from_status(status: int) -> FailureClass | None:

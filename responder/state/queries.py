@@ -135,7 +135,7 @@ class Q:
     live_agent_ids = select(A.id).where(A.state.in_(_list("states")))
     end_swarm = (
         update(t.swarms)
-        .where(S.id == _param("row_id"), S.state.in_(("running", "verifying")))
+        .where(S.id == _param("row_id"), S.state.in_(LIVE_SWARMS))
         .values(
             state=_param("new_state"),
             reason=_param("new_reason"),

@@ -124,6 +124,26 @@ def changed(tree: Path, base: str) -> bool:
     return out(tree, "rev-list", "--count", f"{base}..HEAD") != "0"
 
 
+def head(tree: Path) -> str:
+    return out(tree, "rev-parse", "HEAD")
+
+
+def last_message(tree: Path) -> str:
+    return out(tree, "log", "-1", "--format=%B")
+
+
+def clean(tree: Path, keep: tuple[str, ...]) -> None:
+    """The tree back to its last commit: what the checks wrote or changed goes (but
+    what .gitignore ignores, and the shared links)."""
+    run(tree, "reset", "--hard", "--quiet")
+    run(tree, "clean", "-d", "--force", "--quiet", *(f"--exclude=/{p}" for p in keep))
+
+
+def contains(cwd: Path, commit: str, tip: str) -> bool:
+    """`tip`'s history holds `commit`."""
+    return run(cwd, "merge-base", "--is-ancestor", commit, tip, ok=(0, 1)).returncode == 0
+
+
 def rebase(tree: Path, onto: str) -> bool:
     """The worktree's commits replayed on `onto`; False (and nothing changed) on a
     conflict."""

@@ -190,12 +190,21 @@ class Workshop:
 
     def _judge_and_land(self, work: Work) -> tuple[Judgement, str | None]:
         assert work.base is not None
-        message = f"{work.type}: {work.trigger}\n\nWarden-Swarm: {work.swarm_id}\n" + (
+        message = f"{work.type}: {_line(work.trigger)}\n\n{_trailer(work)}\n" + (
             f"Warden-Trigger: {_line(work.trigger)}\n"
         )
         author = f"warden {work.type} {work.swarm_id}"
-        git.commit_all(work.tree, message, author, work.share)
+        if _trailer(work) in git.last_message(work.tree):
+            # Committed before a crash: what is new since is the checks' doing.
+            git.clean(work.tree, work.share)
+        else:
+            git.commit_all(work.tree, message, author, work.share)
         changed = git.changed(work.tree, work.base)
+        if changed and work.land == "merge":
+            with self._repo_lock():
+                mine, watched = git.head(work.tree), self.repo.head()
+            if git.contains(work.tree, mine, watched):  # landed before a crash
+                return Judgement(Outcome.VERIFIED, ()), mine
         judgement = self._judge(work, work.base, changed)
         if judgement.outcome != Outcome.VERIFIED or work.land == "none":
             return judgement, None
@@ -206,6 +215,7 @@ class Workshop:
         if not changed:
             return judge(TreeChecks(), TreeChecks(), work.trigger, changed)
         head = run_checks(self.config, work.tree, self.runner, work.hands)
+        git.clean(work.tree, work.share)  # a rebase needs it, and nothing of it is work
         return judge(self._base_checks(base, work), head, work.trigger, changed)
 
     def _land(self, work: Work) -> tuple[Judgement, str | None]:
@@ -276,6 +286,10 @@ class Workshop:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _trailer(work: Work) -> str:
+    return f"Warden-Swarm: {work.swarm_id}"
 
 
 def _line(text: str) -> str:

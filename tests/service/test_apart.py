@@ -295,3 +295,36 @@ def test_work_the_checks_refuse_twice_is_told_to_a_person_once(
         assert not [s for s in rt.store.swarms() if s.retry_of == retry.id], "one retry only"
     finally:
         rt.close()
+
+
+def test_verification_a_crash_interrupted_is_done_again_and_lands_once(
+    tmp_path: Path, broken: Path, made: list[Runtime]
+) -> None:
+    """The responder died while its swarm was being verified (its verdict never
+    recorded): the next one takes the swarm over, judges it again and records
+    the landing that happened, without landing twice."""
+    before = git(broken, "rev-parse", "HEAD")
+    cfg = config(tmp_path, broken, [FIX])
+    first = Runtime(cfg)
+    swarm = first.start_swarm("bugfix", Priority.CRITICAL, TRIGGER, "the build fails")
+
+    def verifying() -> bool:
+        first.poll()
+        return first.store.swarm(swarm.id).state == "verifying"  # type: ignore[union-attr]
+
+    wait_for(verifying, 60, 0.05)
+    workshop = first.apart.workshop  # type: ignore[union-attr]
+    first.drop()  # a SIGKILL: nothing more is written; the landing under way goes on
+    wait_for(lambda: not workshop.busy(swarm.id), 60, 0.05)
+    second = Runtime(cfg)
+    made.append(second)
+
+    def over() -> bool:
+        second.poll()
+        return second.store.swarm(swarm.id).state not in ("running", "verifying")  # type: ignore[union-attr]
+
+    wait_for(over, 60, 0.05)
+    row = second.store.swarm(swarm.id)
+    assert row is not None and (row.state, row.outcome) == ("succeeded", "verified"), row
+    assert row.landed == git(broken, "rev-parse", "HEAD")
+    assert git(broken, "rev-parse", "HEAD~1") == before, "landed once"
