@@ -88,11 +88,25 @@ def _recovery(d: Mapping[str, Any]) -> str:
     return f"recovery {d.get('recovery')} for {d.get('alert')}: {d.get('step')}{detail}"
 
 
+def _verified(d: Mapping[str, Any]) -> str:
+    """What the checks said of a swarm's work, and where it went."""
+    failed = "; ".join(str(f) for f in d.get("failed") or [])
+    landed = f", landed {str(d['landed'])[:12]}" if d.get("landed") else ""
+    why = f": {_short(failed, 60)}" if failed else ""
+    return f"swarm {d.get('swarm')} {d.get('outcome')}{why}{landed}"
+
+
 SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "alert": _alert,
     "mode": _mode,
     "spawn": _spawn,
     "swarm_end": _end,
+    "verifying": lambda d: f"swarm {d.get('swarm')} ({d.get('type')}) done: its work is checked",
+    "verified": _verified,
+    "work_not_landed": lambda d: (
+        f"swarm {d.get('swarm')}'s work and its first try's ({d.get('retry_of')}) refused: "
+        f"{_short(d.get('action', ''), 40)}"
+    ),
     "refused": _refused,
     "J1": _wake,
     "J2": lambda d: f"minimum swarms (J2): {_short(d.get('decision', ''), 70)}",

@@ -62,6 +62,25 @@ class Repo:
     def head(self) -> str:
         return out(self.top, "rev-parse", "--verify", f"{self.branch}^{{commit}}")
 
+    def start(self) -> str:
+        """Where a swarm starts: the watched branch's head, with the changes of tracked
+        files a person has not committed (a commit of its own on top), where the
+        watched branch is the one checked out: the agents see what the collectors
+        see. Nothing of the project changes (`git stash create` writes no ref)."""
+        head = self.head()
+        if not self._checked_out():
+            return head
+        dirty = out(self.top, "stash", "create")
+        if not dirty:
+            return head
+        message = "the project's uncommitted changes, as a swarm started"
+        who = ["-c", "user.name=warden", "-c", f"user.email={AUTHOR_EMAIL}"]
+        return out(self.top, *who, "commit-tree", f"{dirty}^{{tree}}", "-p", head, "-m", message)
+
+    def _checked_out(self) -> bool:
+        checked_out = run(self.top, "symbolic-ref", "-q", "HEAD", ok=(0, 1)).stdout.strip()
+        return self.branch in ("HEAD", checked_out, checked_out.removeprefix("refs/heads/"))
+
     def add_worktree(self, path: Path, branch: str | None, base: str) -> None:
         """A worktree at `path` on a new `branch` from `base` (detached without one).
         One there already, from a run that crashed, is taken as it is."""
@@ -97,8 +116,7 @@ class Repo:
         the checked-out branch moves with the project's files (`merge --ff-only`),
         another by a compare-and-swap of its ref. Returns the commit landed."""
         commit = out(self.top, "rev-parse", "--verify", f"{branch}^{{commit}}")
-        checked_out = run(self.top, "symbolic-ref", "-q", "HEAD", ok=(0, 1)).stdout.strip()
-        if self.branch in ("HEAD", checked_out, checked_out.removeprefix("refs/heads/")):
+        if self._checked_out():
             if self.head() != expected:
                 raise GitError(f"{self.branch} moved while landing")
             run(self.top, "merge", "--ff-only", "--no-edit", commit)

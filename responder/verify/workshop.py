@@ -144,7 +144,7 @@ class Workshop:
         base it started from, once recorded), its shared paths linked, its setup run."""
         try:
             with self._repo_lock():
-                base = work.base or self.repo.head()
+                base = work.base or self.repo.start()
             self._make(work.tree, work.branch, base, work)
         except (git.GitError, OSError) as exc:
             log.warning("no worktree for swarm %s: %s", work.swarm_id, exc)

@@ -328,3 +328,21 @@ def test_verification_a_crash_interrupted_is_done_again_and_lands_once(
     assert row is not None and (row.state, row.outcome) == ("succeeded", "verified"), row
     assert row.landed == git(broken, "rev-parse", "HEAD")
     assert git(broken, "rev-parse", "HEAD~1") == before, "landed once"
+
+
+def test_an_uncommitted_break_is_fixed_apart_and_left_to_its_author(
+    tmp_path: Path, demo_repo: Path, made: list[Runtime]
+) -> None:
+    """The build breaks in a change a person has not committed: the swarm starts from
+    what the collectors see (that change, as a commit of its own on the head), fixes
+    it in its worktree, and lands nothing over the person's work: conflict, the fix
+    on its branch."""
+    calc = demo_repo / "src" / "calc.py"
+    calc.write_text(calc.read_text() + BROKEN)
+    before = git(demo_repo, "rev-parse", "HEAD")
+    _, swarm = run(made, config(tmp_path, demo_repo, [FIX]))
+    assert (swarm.state, swarm.outcome, swarm.landed) == ("failed", "conflict", None)
+    assert git(demo_repo, "rev-parse", "HEAD") == before and calc.read_text().endswith(BROKEN)
+    assert git(demo_repo, "rev-parse", f"{swarm.base}~1") == before  # the snapshot's parent
+    fixed = git(demo_repo, "show", f"warden/{swarm.id}:src/calc.py")
+    assert "def broken" not in fixed and "def mean" in fixed

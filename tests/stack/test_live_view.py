@@ -106,7 +106,26 @@ def test_the_view_draws_every_part_of_the_status() -> None:
         ],
         "paused": [{"type": "review", "cls": "authentication", "error": "Not logged in"}],
         "decisions": [
+            {"kind": "verifying", "swarm": "s2", "type": "bugfix", "at": 3},
             {"kind": "swarm_end", "swarm": "s0", "state": "succeeded", "reason": "done", "at": 2},
+            {
+                "kind": "verified",
+                "swarm": "s0",
+                "outcome": "verified",
+                "failed": [],
+                "landed": "0123456789abcdef",
+                "at": 2,
+            },
+            {"kind": "verifying", "swarm": "s0", "type": "tests", "at": 2},
+            {
+                "kind": "spawn",
+                "swarm": "s2",
+                "type": "bugfix",
+                "priority": "CRITICAL",
+                "size": 1,
+                "trigger": "alert:BuildFailing:abc:x:1",
+                "at": 1,
+            },
             {
                 "kind": "spawn",
                 "swarm": "s0",
@@ -135,7 +154,9 @@ def test_the_view_draws_every_part_of_the_status() -> None:
     text = console.export_text()
     assert "exporter up (restarts 2)" in text and "firing BuildFailing" in text
     assert re.search(r"s1 +bugfix +CRITICAL +1 +running .* BuildFailing", text)
-    assert re.search(r"s0 +tests +CRITICAL +1 +succeeded .* TestsFailing", text)
+    assert re.search(r"s0 +tests +CRITICAL +1 +succeeded verified .* TestsFailing", text)
+    assert re.search(r"s2 +bugfix +CRITICAL +1 +verifying .* BuildFailing", text)
+    assert "swarm s2 (bugfix) done: its work is checked" in text
     assert "PAUSED" in text and "warden swarm resume review" in text
     assert "$180.00 of $200.00 (90%)" in text and "budget tier notify reached" in text
     assert "swarm s0 succeeded: done" in text and "snapshot" not in text

@@ -94,11 +94,14 @@ def stack_config(
     health_command: str = f"[{sys.executable}, -c, {HEALTHY}]",
     openclaw_recovery: str = 'command: ["false"]',
     probes: bool = True,
+    isolation: str = "none",
 ) -> tuple[Path, Ports]:
     """The shipped warden.yml, pointed at `project` and at free ports, its probes on
     unless `probes` is False (by default aimed at the exporter's health and a
     command that says ok); `extra`
-    replaces more of its lines."""
+    replaces more of its lines. Swarms work in the project (`isolation: none`)
+    unless asked: these fake agents do no work, which judged would all be
+    `no_change`."""
     ports = {
         "exporter": free_port(),
         "responder": free_port(),
@@ -110,6 +113,7 @@ def stack_config(
         ("../fake_claude.py", str(FAKE_CLAUDE)),
         ("examples/demo", str(project)),  # project.dir and the paths inside it
         ("state_dir: .warden", f"state_dir: {tmp_path / 'state'}"),
+        ("  isolation: null ", f"  isolation: {isolation} "),
         ("  token_file: alertmanager/secrets/webhook-token", f"  token_file: {tmp_path / 'token'}"),
         # The probes on: an endpoint that answers (the exporter's own health), and a
         # health command that prints what `openclaw health --json` prints when well.

@@ -128,9 +128,12 @@ def _swarms(status: Mapping[str, Any]) -> RenderableType:
     running = {s["id"]: s for s in status["swarms"]}
     ended: dict[str, str] = {}
     started: dict[str, Mapping[str, Any]] = {}
-    for d in status["decisions"]:
-        if d["kind"] == "swarm_end":
-            ended.setdefault(d["swarm"], str(d["state"]))
+    judged: dict[str, str] = {}
+    for d in status["decisions"]:  # the newest first
+        if d["kind"] in ("swarm_end", "verifying"):
+            ended.setdefault(d["swarm"], str(d.get("state", "verifying")))
+        elif d["kind"] == "verified":
+            judged.setdefault(d["swarm"], str(d["outcome"]))
         elif d["kind"] == "spawn":
             started.setdefault(d["swarm"], d)
     table = Table(
@@ -154,7 +157,7 @@ def _swarms(status: Mapping[str, Any]) -> RenderableType:
                 "trigger": d.get("trigger", ""),
                 "created_at": decided_at(d),
             },
-            ended.get(sid, "ended"),
+            " ".join(filter(None, (ended.get(sid, "ended"), judged.get(sid)))),
         )
         for sid, d in started.items()
         if sid not in running
