@@ -5,11 +5,15 @@ project's checks, the landing, and the crisis ending because the build passes.""
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import commit_all, enterable, git, wait_for
+from tests.conftest import FAKE_CLAUDE, commit_all, enterable, for_agents, git, wait_for
+from tests.model_server import ModelServer, Step
+from tests.service.test_claude_contract import CLAUDE_BIN
 from tests.stack.test_up import StackClock, stack_config, status, warden_up
 
 BROKEN = "def broken(:\n"
@@ -53,3 +57,55 @@ def test_a_break_is_fixed_apart_verified_and_landed_through_warden_up(
         assert "def broken" not in extra.read_text() and HALF not in extra.read_text()
         assert f"Warden-Swarm: {swarm['id']}" in git(demo_repo, "log", "-1", "--format=%B")
         assert git(demo_repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+@pytest.mark.timeout(300)
+def test_the_real_cli_fixes_a_break_apart_and_it_lands_through_warden_up(
+    tmp_path: Path, demo_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real Claude Code CLI (2.1.332), driven by the scripted model: the crisis's
+    bugfix agent reads and edits the broken file in its worktree, Warden verifies
+    and lands the fix, BuildFailing resolves and the crisis ends."""
+    claude = for_agents(CLAUDE_BIN / "claude")
+    monkeypatch.setenv("PATH", f"{claude.parent}:{os.environ['PATH']}")
+    enterable(tmp_path)
+    extra = demo_repo / "src" / "extra.py"
+    extra.write_text('"""More of the demo."""\n' + BROKEN)
+    broken = commit_all(demo_repo, "a commit that breaks the build")
+    script = [
+        Step.call("Read", file_path="{cwd}/src/extra.py"),
+        Step.call("Edit", file_path="{cwd}/src/extra.py", old_string=BROKEN, new_string=""),
+        Step.say("Fixed: src/extra.py had a broken definition."),
+    ]
+    with ModelServer(script) as model:
+        env = (
+            f"{{ANTHROPIC_BASE_URL: '{model.url}', ANTHROPIC_API_KEY: sk-scripted, "
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1'}"
+        )
+        cfg, ports = stack_config(
+            tmp_path,
+            demo_repo,
+            isolation="worktree",
+            extra=(
+                (f"  command: [python3, {FAKE_CLAUDE}, -p,", "  command: [claude, -p,"),
+                ("env: {FAKE_CLAUDE: 'mode=hang'}}\n    review", f"env: {env}}}\n    review"),
+            ),
+        )
+        with warden_up(cfg, StackClock.at_noon(tmp_path), tmp_path / "up.log"):
+            wait_for(lambda: (st := status(ports)) and st["mode"] == "CRISIS", 90)
+            wait_for(lambda: (st := status(ports)) and st["mode"] != "CRISIS", 180, 0.5)
+            assert git(demo_repo, "rev-parse", "HEAD~1") == broken
+            assert "def broken" not in extra.read_text()
+        said = json.dumps(list(model.results.values()))
+        assert "has been updated" in said and '"is_error": true' not in said, said
+    db = sqlite3.connect(tmp_path / "state" / "warden.db")
+    [(state, outcome, landed)] = db.execute(
+        "SELECT state, outcome, landed FROM swarms WHERE type = 'bugfix'"
+    ).fetchall()
+    assert (state, outcome, landed) == (
+        "succeeded",
+        "verified",
+        git(demo_repo, "rev-parse", "HEAD"),
+    )
+    [(cost,)] = db.execute("SELECT SUM(amount_usd) FROM ledger").fetchall()
+    assert 0 < cost < 0.01, "what the run reported (the scripted model's few tokens)"
