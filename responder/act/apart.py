@@ -107,7 +107,7 @@ class Apart:
     def step(self, now: float, report: PollReport) -> None:
         for done in self.workshop.done():
             swarm = self.store.swarm(done.swarm_id)
-            if swarm is None or swarm.state not in (SwarmState.RUNNING, SwarmState.VERIFYING):
+            if swarm is None or not swarm.live:
                 continue  # ended meanwhile (killed, timed out)
             if isinstance(done, Prepared):
                 self._prepared(swarm, done, now, report)

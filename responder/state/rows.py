@@ -12,6 +12,8 @@ from sqlalchemy import (
     Row,
 )
 
+from responder.model import LIVE_SWARM_STATES
+
 AnyRow = Row[*tuple[Any, ...]]
 """A result row of any width."""
 
@@ -56,6 +58,11 @@ class SwarmRow:
     """The swarm whose outcome this one tries again."""
     verify_seconds: float | None = None
     """How long committing, checking and landing its work took."""
+
+    @property
+    def live(self) -> bool:
+        """Not ended: its agents work, or the checks judge their work."""
+        return self.state in LIVE_SWARM_STATES
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,21 +87,27 @@ def made() -> Iterator[list[Runtime]]:
         rt.close()
 
 
+def polled(
+    rt: Runtime, swarm_id: str, until: Callable[[SwarmRow], bool] = lambda r: not r.live
+) -> SwarmRow:
+    """The swarm's row once `until` holds of it (by default: it ended), the runtime
+    polled meanwhile as its owner does."""
+
+    def holds() -> SwarmRow | None:
+        rt.poll()
+        row = rt.store.swarm(swarm_id)
+        return row if row is not None and until(row) else None
+
+    row: SwarmRow = wait_for(holds, 120, 0.05)
+    return row
+
+
 def run(made: list[Runtime], cfg: Config, trigger: str = TRIGGER) -> tuple[Runtime, SwarmRow]:
     """A bugfix swarm, polled until it has ended."""
     rt = Runtime(cfg)
     made.append(rt)
     swarm = rt.start_swarm("bugfix", Priority.CRITICAL, trigger, "the build fails")
-
-    def over() -> bool:
-        rt.poll()
-        row = rt.store.swarm(swarm.id)
-        return row is not None and row.state not in ("running", "verifying")
-
-    wait_for(over, 120, 0.05)
-    row = rt.store.swarm(swarm.id)
-    assert row is not None
-    return rt, row
+    return rt, polled(rt, swarm.id)
 
 
 def test_a_fix_made_in_its_worktree_is_verified_and_lands(
@@ -208,24 +214,11 @@ def test_work_verified_on_a_moved_branch_is_rebased_checked_again_and_lands(
     made.append(rt)
     swarm = rt.start_swarm("bugfix", Priority.CRITICAL, TRIGGER, "the build fails")
 
-    def based() -> bool:
-        rt.poll()
-        row = rt.store.swarm(swarm.id)
-        return row is not None and row.base is not None
-
-    wait_for(based, 60, 0.05)
+    polled(rt, swarm.id, lambda r: r.base is not None)
     (broken / "NOTES.md").write_text("a person's note\n")
     moved = commit_all(broken, "a person's commit")
     go.touch()  # the agent edits only now
-
-    def over() -> bool:
-        rt.poll()
-        row = rt.store.swarm(swarm.id)
-        return row is not None and row.state not in ("running", "verifying")
-
-    wait_for(over, 120, 0.05)
-    row = rt.store.swarm(swarm.id)
-    assert row is not None
+    row = polled(rt, swarm.id)
     assert (row.state, row.outcome) == ("succeeded", "verified"), row.reason
     assert git(broken, "rev-parse", "HEAD~1") == moved
     assert row.landed == git(broken, "rev-parse", "HEAD")
@@ -308,24 +301,14 @@ def test_verification_a_crash_interrupted_is_done_again_and_lands_once(
     first = Runtime(cfg)
     swarm = first.start_swarm("bugfix", Priority.CRITICAL, TRIGGER, "the build fails")
 
-    def verifying() -> bool:
-        first.poll()
-        return first.store.swarm(swarm.id).state == "verifying"  # type: ignore[union-attr]
-
-    wait_for(verifying, 60, 0.05)
+    polled(first, swarm.id, lambda r: r.state == "verifying")
     workshop = first.apart.workshop  # type: ignore[union-attr]
     first.drop()  # a SIGKILL: nothing more is written; the landing under way goes on
     wait_for(lambda: not workshop.busy(swarm.id), 60, 0.05)
     second = Runtime(cfg)
     made.append(second)
-
-    def over() -> bool:
-        second.poll()
-        return second.store.swarm(swarm.id).state not in ("running", "verifying")  # type: ignore[union-attr]
-
-    wait_for(over, 60, 0.05)
-    row = second.store.swarm(swarm.id)
-    assert row is not None and (row.state, row.outcome) == ("succeeded", "verified"), row
+    row = polled(second, swarm.id)
+    assert (row.state, row.outcome) == ("succeeded", "verified"), row
     assert row.landed == git(broken, "rev-parse", "HEAD")
     assert git(broken, "rev-parse", "HEAD~1") == before, "landed once"
 

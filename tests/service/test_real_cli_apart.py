@@ -11,8 +11,9 @@ import pytest
 from responder.act.runtime import Runtime
 from responder.model import Priority
 from responder.state.store import SwarmRow
-from tests.conftest import AGENT_PYTHON, AGENT_USER, commit_all, enterable, git, wait_for
+from tests.conftest import AGENT_PYTHON, AGENT_USER, commit_all, enterable, git
 from tests.model_server import ModelServer, Step
+from tests.service.test_apart import polled
 from tests.service.test_claude_contract import real_claude  # noqa: F401 (a fixture)
 from warden.config import Config, load_config
 
@@ -55,16 +56,7 @@ def failing_test(tmp_path: Path, demo_repo: Path) -> Path:
 def run(cfg: Config) -> tuple[Runtime, SwarmRow]:
     rt = Runtime(cfg)
     swarm = rt.start_swarm("tests", Priority.CRITICAL, "alert:TestsFailing:e1:0", "test_add")
-
-    def over() -> bool:
-        rt.poll()
-        row = rt.store.swarm(swarm.id)
-        return row is not None and row.state not in ("running", "verifying")
-
-    wait_for(over, 120, 0.05)
-    row = rt.store.swarm(swarm.id)
-    assert row is not None
-    return rt, row
+    return rt, polled(rt, swarm.id)
 
 
 @pytest.mark.usefixtures("real_claude")

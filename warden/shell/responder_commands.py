@@ -74,7 +74,7 @@ def swarm_run(config: Config, args: argparse.Namespace) -> int:
                 if line != last and sys.stderr.isatty():
                     print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
                 last = line
-            if row.state not in LIVE_SWARM_STATES:
+            if not row.live:
                 # Ended from elsewhere (`warden swarm kill`): this runtime owns the
                 # agents and records their ends; wait for that before reporting.
                 _settle(runtime, swarm)
