@@ -1,0 +1,126 @@
+"""A committed break to its verified fix landed, through the whole stack (`warden
+up`) with the real Claude Code CLI (2.1.332) driven by the scripted model.
+
+A copy of the demo as a git project, the shipped warden.yml with free ports,
+swarms working apart (`isolation: worktree`) and the shipped Claude Code
+command. Each trial commits a line that breaks the build, and times: the commit
+to the bugfix swarm's start (the exporter's build, Prometheus and Alertmanager),
+the swarm's start to its agent's end (its worktree, the CLI's run: read, edit,
+answer), the agent's end to the fix landed on the watched branch (Warden's
+commit, the checks here and at the base, the landing), and the commit to the
+crisis over. The anchor, timed in the same trial: the project's own build and
+tests run once, what any verification must cost; the landing's share beyond it
+is Warden's overhead.
+
+Run: .venv/bin/python -m bench.landing [--trials 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import percentile
+from tests.conftest import (
+    AGENT_PYTHON,
+    FAKE_CLAUDE,
+    commit_all,
+    enterable,
+    for_agents,
+    git,
+    make_demo_repo,
+    wait_for,
+)
+from tests.model_server import ModelServer, Step
+from tests.service.test_claude_contract import CLAUDE_BIN
+from tests.stack.test_up import StackClock, stack_config, status, warden_up
+
+BROKEN = "def broken(:\n"
+SCRIPT = [
+    Step.call("Read", file_path="{cwd}/src/extra.py"),
+    Step.call("Edit", file_path="{cwd}/src/extra.py", old_string=BROKEN, new_string=""),
+    Step.say("Fixed: src/extra.py had a broken definition."),
+]
+
+
+def checks_seconds(project: Path) -> float:
+    t0 = time.monotonic()
+    for script in ("build.py", "run_tests.py"):
+        subprocess.run([AGENT_PYTHON, script], cwd=project, capture_output=True, check=False)
+    return time.monotonic() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=5)
+    args = ap.parse_args()
+    claude = for_agents(CLAUDE_BIN / "claude")
+    os.environ["PATH"] = f"{claude.parent}:{os.environ['PATH']}"
+    rows: list[tuple[float, float, float, float, float, float]] = []
+    with tempfile.TemporaryDirectory() as t, ModelServer(SCRIPT) as model:
+        tmp = enterable(Path(t))
+        project = make_demo_repo(tmp / "demo")
+        extra = project / "src" / "extra.py"
+        extra.write_text('"""More of the demo."""\n')
+        commit_all(project, "a file the trials break")
+        env = (
+            f"{{ANTHROPIC_BASE_URL: '{model.url}', ANTHROPIC_API_KEY: sk-scripted, "
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1'}"
+        )
+        cfg, ports = stack_config(
+            tmp,
+            project,
+            isolation="worktree",
+            extra=(
+                (f"  command: [python3, {FAKE_CLAUDE}, -p,", "  command: [claude, -p,"),
+                ("env: {FAKE_CLAUDE: 'mode=hang'}}\n    review", f"env: {env}}}\n    review"),
+            ),
+        )
+        db = tmp / "state" / "warden.db"
+        with warden_up(cfg, StackClock.at_noon(tmp), tmp / "up.log"):
+            wait_for(lambda: (st := status(ports)) and st["mode"] == "ACTIVE", 90)
+            for _ in range(args.trials):
+                anchor = checks_seconds(project)
+                extra.write_text(extra.read_text() + BROKEN)
+                t0 = time.time()
+                broken = commit_all(project, "a commit that breaks the build")
+                wait_for(lambda b=broken: git(project, "rev-parse", "HEAD~1") == b, 180, 0.05)
+                landed = time.time() - t0
+                wait_for(lambda: (st := status(ports)) and st["mode"] != "CRISIS", 180, 0.2)
+                over = time.time() - t0
+                with sqlite3.connect(db) as conn:
+                    created, ended = conn.execute(
+                        "SELECT s.created_at, MAX(a.ended_at) FROM swarms s JOIN agents a "
+                        "ON a.swarm_id = s.id WHERE s.landed IS NOT NULL "
+                        "GROUP BY s.id ORDER BY s.created_at DESC LIMIT 1"
+                    ).fetchone()
+                rows.append(
+                    (created - t0, ended - created, landed - (ended - t0), landed, over, anchor)
+                )
+    print(
+        f"{args.trials} breaks committed, each fixed by the real CLI apart and landed (warden up)"
+    )
+    names = (
+        "commit -> swarm started",
+        "swarm -> agent done",
+        "agent done -> landed",
+        "commit -> fix landed",
+        "commit -> crisis over",
+        "build + tests (anchor)",
+    )
+    for i, name in enumerate(names):
+        values = [r[i] for r in rows]
+        print(f"  {name}: p50 {percentile(values, 50):.2f} s, p95 {percentile(values, 95):.2f} s")
+    landing = percentile([r[2] for r in rows], 50)
+    checks = percentile([r[5] for r in rows], 50)
+    print(f"  agent done -> landed over the build and tests: {landing / checks:.2f}x (p50s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
