@@ -55,6 +55,14 @@ def checks_seconds(project: Path) -> float:
     return time.monotonic() - t0
 
 
+def why(db: Path) -> str:
+    """The swarms and the alerts still firing: what a trial that did not end says."""
+    with sqlite3.connect(db) as conn:
+        swarms = conn.execute("SELECT id, type, trigger, state, outcome, reason FROM swarms")
+        firing = conn.execute("SELECT alertname FROM episodes WHERE resolved_at IS NULL")
+        return f"swarms: {swarms.fetchall()}\nfiring: {firing.fetchall()}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
@@ -78,21 +86,26 @@ def main() -> int:
             isolation="worktree",
             extra=(
                 (f"  command: [python3, {FAKE_CLAUDE}, -p,", "  command: [claude, -p,"),
-                ("env: {FAKE_CLAUDE: 'mode=hang'}}\n    review", f"env: {env}}}\n    review"),
+                ("  env: {}\n  prompt:", f"  env: {env}\n  prompt:"),  # every type's agents
             ),
         )
         db = tmp / "state" / "warden.db"
-        with warden_up(cfg, StackClock.at_noon(tmp), tmp / "up.log"):
+        clock = StackClock.at_noon(tmp)  # the stack's times are on its clock
+        with warden_up(cfg, clock, tmp / "up.log"):
             wait_for(lambda: (st := status(ports)) and st["mode"] == "ACTIVE", 90)
             for _ in range(args.trials):
                 anchor = checks_seconds(project)
                 extra.write_text(extra.read_text() + BROKEN)
-                t0 = time.time()
+                t0 = clock.now()
                 broken = commit_all(project, "a commit that breaks the build")
                 wait_for(lambda b=broken: git(project, "rev-parse", "HEAD~1") == b, 180, 0.05)
-                landed = time.time() - t0
-                wait_for(lambda: (st := status(ports)) and st["mode"] != "CRISIS", 180, 0.2)
-                over = time.time() - t0
+                landed = clock.now() - t0
+                try:
+                    wait_for(lambda: (st := status(ports)) and st["mode"] != "CRISIS", 180, 0.2)
+                except AssertionError:
+                    print(why(db))  # what holds the crisis, before the state goes
+                    raise
+                over = clock.now() - t0
                 with sqlite3.connect(db) as conn:
                     created, ended = conn.execute(
                         "SELECT s.created_at, MAX(a.ended_at) FROM swarms s JOIN agents a "

@@ -153,6 +153,8 @@ class Apart:
         if done.landed:
             reason += f"; landed as {done.landed[:12]}"
         state = SwarmState.SUCCEEDED if good else SwarmState.FAILED
+        if done.obsolete:  # nothing was there to do: neither its success nor its failure
+            state = SwarmState.KILLED
         self.ends.end(swarm.id, state, EndReason.SWARM_FAILED, reason, report)
         if done.outcome in RETRIED and swarm.retry_of is None:
             self._retry(swarm, f"A swarm before you ({swarm.id}) did this work; {reason}.")

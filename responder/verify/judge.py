@@ -20,6 +20,9 @@ class Judgement:
     outcome: Outcome
     reasons: tuple[str, ...]
     """What failed or broke, a line each (empty when verified)."""
+    obsolete: bool = False
+    """Nothing was there to do: its problem was gone at its base (a swarm started
+    while the alert was still on its way out)."""
 
 
 def judge(base: TreeChecks, head: TreeChecks, trigger: str, changed: bool) -> Judgement:
@@ -30,10 +33,21 @@ def judge(base: TreeChecks, head: TreeChecks, trigger: str, changed: bool) -> Ju
     broke = regressions(base, head)
     if broke:
         return Judgement(Outcome.REGRESSED, broke)
-    left = unfinished(base, head, _alert(trigger) in BUILD_BROKEN_ALERTS)
+    left = unfinished(base, head, alert_of(trigger) in BUILD_BROKEN_ALERTS)
     if left:
         return Judgement(Outcome.UNVERIFIED, left)
     return Judgement(Outcome.VERIFIED, ())
+
+
+def nothing_to_fix(base: TreeChecks, trigger: str) -> Judgement | None:
+    """A swarm sent for a broken build or failing tests that changed nothing, whose
+    base builds and fails no test: the problem was gone before it began."""
+    if alert_of(trigger) not in BUILD_BROKEN_ALERTS or (base.build, base.tests) == (None, None):
+        return None
+    if unfinished(base, base, broken_build=True):
+        return None
+    why = "nothing to fix: at its base the build passes and no test fails"
+    return Judgement(Outcome.NO_CHANGE, (why,), obsolete=True)
 
 
 def regressions(base: TreeChecks, head: TreeChecks) -> tuple[str, ...]:
@@ -80,7 +94,8 @@ def unfinished(base: TreeChecks, head: TreeChecks, broken_build: bool) -> tuple[
     return tuple(out)
 
 
-def _alert(trigger: str) -> str:
+def alert_of(trigger: str) -> str:
+    """The alertname of an alert's trigger (`alert:<name>:...`); '' for a job's."""
     parts = trigger.split(":")
     return parts[1] if len(parts) > 1 and parts[0] == "alert" else ""
 

@@ -24,10 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from responder.model import Outcome
+from responder.model import BUILD_BROKEN_ALERTS, Outcome
 from responder.verify import git
 from responder.verify.checks import Hands, TreeChecks, run_checks
-from responder.verify.judge import Judgement, judge
+from responder.verify.judge import Judgement, alert_of, judge, nothing_to_fix
 from warden.config import Config
 from warden.private import give, passage
 from warden.runner import CommandRunner
@@ -76,6 +76,8 @@ class Verdict:
     seconds: float
     checked: tuple[str, ...]
     """The checks that ran on the work (build, tests, typecheck, coverage)."""
+    obsolete: bool = False
+    """Its problem was gone at its base: there was nothing to do."""
 
 
 class Workshop:
@@ -186,7 +188,15 @@ class Workshop:
             judgement, landed = Judgement(Outcome.UNVERIFIED, (f"verification: {exc}",)), None
         checked = tuple(self._checks())
         took = time.monotonic() - t0
-        return Verdict(work.swarm_id, judgement.outcome, judgement.reasons, landed, took, checked)
+        return Verdict(
+            work.swarm_id,
+            judgement.outcome,
+            judgement.reasons,
+            landed,
+            took,
+            checked,
+            judgement.obsolete,
+        )
 
     def _judge_and_land(self, work: Work) -> tuple[Judgement, str | None]:
         assert work.base is not None
@@ -213,7 +223,10 @@ class Workshop:
 
     def _judge(self, work: Work, base: str, changed: bool) -> Judgement:
         if not changed:
-            return judge(TreeChecks(), TreeChecks(), work.trigger, changed)
+            gone = None
+            if alert_of(work.trigger) in BUILD_BROKEN_ALERTS:  # sent for a break
+                gone = nothing_to_fix(self._base_checks(base, work), work.trigger)
+            return gone or judge(TreeChecks(), TreeChecks(), work.trigger, changed)
         head = run_checks(self.config, work.tree, self.runner, work.hands)
         git.clean(work.tree, work.share)  # a rebase needs it, and nothing of it is work
         return judge(self._base_checks(base, work), head, work.trigger, changed)
@@ -227,7 +240,10 @@ class Workshop:
             if not git.rebase(work.tree, target):
                 why = f"it conflicts with {target[:12]}, where the watched branch is now"
                 return Judgement(Outcome.CONFLICT, (why,)), None
-            judgement = self._judge(work, target, git.changed(work.tree, target))
+            if not git.changed(work.tree, target):
+                why = "the watched branch already holds this change"
+                return Judgement(Outcome.VERIFIED, (why,)), None
+            judgement = self._judge(work, target, True)
             if judgement.outcome != Outcome.VERIFIED:
                 return judgement, None
         if work.land == "branch":

@@ -329,3 +329,33 @@ def test_an_uncommitted_break_is_fixed_apart_and_left_to_its_author(
     assert git(demo_repo, "rev-parse", f"{swarm.base}~1") == before  # the snapshot's parent
     fixed = git(demo_repo, "show", f"warden/{swarm.id}:src/calc.py")
     assert "def broken" not in fixed and "def mean" in fixed
+
+
+def test_a_swarm_sent_for_a_break_already_mended_had_nothing_to_do(
+    tmp_path: Path, demo_repo: Path, made: list[Runtime]
+) -> None:
+    """Started while BuildFailing was on its way out (the build passes at its base):
+    it changed nothing, which is neither a success nor a failure of its type."""
+    _, swarm = run(made, config(tmp_path, demo_repo, []))
+    assert (swarm.state, swarm.outcome) == ("killed", "no_change"), swarm.reason
+    assert "nothing to fix" in swarm.reason
+
+
+def test_the_same_fix_twice_lands_once_and_both_did_their_work(
+    tmp_path: Path, broken: Path, made: list[Runtime]
+) -> None:
+    """Two swarms on one break (BuildFailing's and TestsFailing's) make the same fix:
+    the first lands; the second's, rebased, is already on the watched branch."""
+    before = git(broken, "rev-parse", "HEAD")
+    rt = Runtime(config(tmp_path, broken, [FIX]))
+    made.append(rt)
+    ids = [
+        rt.start_swarm("bugfix", Priority.CRITICAL, f"alert:BuildFailing:e{i}:0", "").id
+        for i in range(2)
+    ]
+    rows = [polled(rt, i) for i in ids]
+    assert sorted((r.state, r.outcome) for r in rows) == [("succeeded", "verified")] * 2
+    assert [bool(r.landed) for r in rows].count(True) == 1
+    assert git(broken, "rev-parse", "HEAD~1") == before, "one commit landed"
+    [second] = [r for r in rows if not r.landed]
+    assert "already holds this change" in second.reason

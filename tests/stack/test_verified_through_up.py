@@ -88,7 +88,7 @@ def test_the_real_cli_fixes_a_break_apart_and_it_lands_through_warden_up(
             isolation="worktree",
             extra=(
                 (f"  command: [python3, {FAKE_CLAUDE}, -p,", "  command: [claude, -p,"),
-                ("env: {FAKE_CLAUDE: 'mode=hang'}}\n    review", f"env: {env}}}\n    review"),
+                ("  env: {}\n  prompt:", f"  env: {env}\n  prompt:"),  # every type's agents
             ),
         )
         with warden_up(cfg, StackClock.at_noon(tmp_path), tmp_path / "up.log"):
