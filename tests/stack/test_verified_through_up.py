@@ -99,13 +99,12 @@ def test_the_real_cli_fixes_a_break_apart_and_it_lands_through_warden_up(
         said = json.dumps(list(model.results.values()))
         assert "has been updated" in said and '"is_error": true' not in said, said
     db = sqlite3.connect(tmp_path / "state" / "warden.db")
-    [(state, outcome, landed)] = db.execute(
-        "SELECT state, outcome, landed FROM swarms WHERE type = 'bugfix'"
-    ).fetchall()
-    assert (state, outcome, landed) == (
-        "succeeded",
-        "verified",
-        git(demo_repo, "rev-parse", "HEAD"),
-    )
+    swarms = db.execute("SELECT type, state, outcome, landed FROM swarms").fetchall()
+    # BuildFailing's bugfix swarm, and TestsFailing's tests swarm where the break
+    # failed the tests too, may both make the fix: one lands it, the other's is
+    # verified as already on the branch. None failed.
+    [landed] = [s for s in swarms if s[3]]
+    assert landed[1:] == ("succeeded", "verified", git(demo_repo, "rev-parse", "HEAD")), swarms
+    assert all(s[1] in ("succeeded", "killed") for s in swarms), swarms
     [(cost,)] = db.execute("SELECT SUM(amount_usd) FROM ledger").fetchall()
     assert 0 < cost < 0.01, "what the run reported (the scripted model's few tokens)"
