@@ -28,7 +28,6 @@ from pathlib import Path
 from bench.common import percentile
 from tests.conftest import (
     AGENT_PYTHON,
-    FAKE_CLAUDE,
     commit_all,
     enterable,
     for_agents,
@@ -36,16 +35,10 @@ from tests.conftest import (
     make_demo_repo,
     wait_for,
 )
-from tests.model_server import ModelServer, Step
+from tests.model_server import ModelServer
 from tests.service.test_claude_contract import CLAUDE_BIN
-from tests.stack.test_up import StackClock, stack_config, status, warden_up
-
-BROKEN = "def broken(:\n"
-SCRIPT = [
-    Step.call("Read", file_path="{cwd}/src/extra.py"),
-    Step.call("Edit", file_path="{cwd}/src/extra.py", old_string=BROKEN, new_string=""),
-    Step.say("Fixed: src/extra.py had a broken definition."),
-]
+from tests.stack.test_up import StackClock, status, warden_up
+from tests.stack.test_verified_through_up import BROKEN, FIX_EXTRA, real_cli_stack
 
 
 def checks_seconds(project: Path) -> float:
@@ -70,25 +63,13 @@ def main() -> int:
     claude = for_agents(CLAUDE_BIN / "claude")
     os.environ["PATH"] = f"{claude.parent}:{os.environ['PATH']}"
     rows: list[tuple[float, float, float, float, float, float]] = []
-    with tempfile.TemporaryDirectory() as t, ModelServer(SCRIPT) as model:
+    with tempfile.TemporaryDirectory() as t, ModelServer(FIX_EXTRA) as model:
         tmp = enterable(Path(t))
         project = make_demo_repo(tmp / "demo")
         extra = project / "src" / "extra.py"
         extra.write_text('"""More of the demo."""\n')
         commit_all(project, "a file the trials break")
-        env = (
-            f"{{ANTHROPIC_BASE_URL: '{model.url}', ANTHROPIC_API_KEY: sk-scripted, "
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1'}"
-        )
-        cfg, ports = stack_config(
-            tmp,
-            project,
-            isolation="worktree",
-            extra=(
-                (f"  command: [python3, {FAKE_CLAUDE}, -p,", "  command: [claude, -p,"),
-                ("  env: {}\n  prompt:", f"  env: {env}\n  prompt:"),  # every type's agents
-            ),
-        )
+        cfg, ports = real_cli_stack(tmp, project, model.url)
         db = tmp / "state" / "warden.db"
         clock = StackClock.at_noon(tmp)  # the stack's times are on its clock
         with warden_up(cfg, clock, tmp / "up.log"):

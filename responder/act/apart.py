@@ -89,15 +89,14 @@ class Apart:
         self.store.log_decision("verifying", {"swarm": swarm.id, "type": swarm.type}, now)
         self.workshop.verify(self._work(swarm, stype))
 
-    def resume(self, owner: str, taken: set[str] | None) -> None:
+    def resume(self, owner: str, taken: set[str]) -> None:
         """Hand in again what a process that died left half done (each job is safe
-        twice): worktrees not made, work not judged. `taken`: the swarms just taken
-        over (None: all this owner's, at its start)."""
+        twice): worktrees not made, work not judged, of the swarms `taken` over."""
         held, store = self.held, self.store
         for state in (SwarmState.VERIFYING, SwarmState.RUNNING):
             for swarm in held.read(store.swarms, state, owner=owner):
                 stype = self.config.swarm_types.get(swarm.type)
-                if stype is None or (taken is not None and swarm.id not in taken):
+                if stype is None or swarm.id not in taken:
                     continue
                 if state == SwarmState.VERIFYING:
                     self.workshop.verify(self._work(swarm, stype))
@@ -127,36 +126,36 @@ class Apart:
                 self.store.update_agent(row.id, retry_at=now)
 
     def _verdict(self, swarm: SwarmRow, done: Verdict, now: float, report: PollReport) -> None:
-        stype = self.config.swarm_types.get(swarm.type)
+        stype, judged = self.config.swarm_types.get(swarm.type), done.judgement
         expects = stype.expects_change if stype is not None else True
-        good = done.outcome == Outcome.VERIFIED or (
-            done.outcome == Outcome.NO_CHANGE and not expects
+        good = judged.outcome == Outcome.VERIFIED or (
+            judged.outcome == Outcome.NO_CHANGE and not expects
         )
         self.store.update_swarm(
-            swarm.id, outcome=str(done.outcome), landed=done.landed, verify_seconds=done.seconds
+            swarm.id, outcome=str(judged.outcome), landed=done.landed, verify_seconds=done.seconds
         )
         self.store.log_decision(
             "verified",
             {
                 "swarm": swarm.id,
                 "type": swarm.type,
-                "outcome": str(done.outcome),
+                "outcome": str(judged.outcome),
                 "checked": list(done.checked),
-                "failed": list(done.reasons),
+                "failed": list(judged.reasons),
                 "landed": done.landed,
                 "seconds": round(done.seconds, 3),
             },
             now,
         )
-        said = "; ".join(done.reasons)
-        reason = f"{done.outcome}" + (f": {said}" if said else "")
+        said = "; ".join(judged.reasons)
+        reason = f"{judged.outcome}" + (f": {said}" if said else "")
         if done.landed:
             reason += f"; landed as {done.landed[:12]}"
         state = SwarmState.SUCCEEDED if good else SwarmState.FAILED
-        if done.obsolete:  # nothing was there to do: neither its success nor its failure
+        if judged.obsolete:  # nothing was there to do: neither its success nor its failure
             state = SwarmState.KILLED
         self.ends.end(swarm.id, state, EndReason.SWARM_FAILED, reason, report)
-        if done.outcome in RETRIED and swarm.retry_of is None:
+        if judged.outcome in RETRIED and swarm.retry_of is None:
             self._retry(swarm, f"A swarm before you ({swarm.id}) did this work; {reason}.")
 
     def _retry(self, swarm: SwarmRow, note: str) -> None:

@@ -103,9 +103,7 @@ class Runtime:
         self.apart = (
             Apart(config, self.store, self.held, Workshop(config), ends) if isolate else None
         )
-        self.adopt(publish=True)
-        if self.apart is not None:
-            self.apart.resume(self.owner, None)
+        self.adopt(publish=True)  # a new owner: what it resumes is what it takes over
 
     # -- admission and budget -------------------------------------------------
     def facts(self) -> Facts:
@@ -158,7 +156,7 @@ class Runtime:
             )
         n = size or stype.size
         cost = n * stype.budget_usd
-        apart = self.apart is not None and stype.isolation == "worktree"
+        apart = self.apart if stype.isolation == "worktree" else None
         self.held.look()  # a pause lifted in a terminal a moment ago counts
         # Checked and written under the fleet-wide guard: responders racing at
         # the cap are admitted one at a time, each counting the one before.
@@ -182,17 +180,20 @@ class Runtime:
                 # Rows before processes: an agent's process exists only while its row
                 # says it is live, so no runtime can take it for an orphan.
                 agents = [
-                    spawning.new_agent(self.agents_dir, swarm, slot, 0, self.owner, held=apart)
+                    spawning.new_agent(
+                        self.agents_dir, swarm, slot, 0, self.owner, held=apart is not None
+                    )
                     for slot in range(n)
                 ]
                 self.store.add_swarm(swarm, agents)
         if refusal is not None:
             raise self.refuse(path, refusal, explain(facts, refusal, priority, cost), **ctx)
         self.store.log_decision("spawn", {"swarm": swarm.id, "size": n, **ctx}, swarm.created_at)
-        if self.apart is not None and apart:
-            self.apart.begin(swarm, stype)  # its agents start once their worktree is
-        for a in [] if apart else agents:
-            self._spawn(a, swarm, stype)
+        if apart is not None:
+            apart.begin(swarm, stype)  # its agents start once their worktree is
+        else:
+            for a in agents:
+                self._spawn(a, swarm, stype)
         # Not published yet: the step's poll publishes once what it admits still
         # runs, so no reader sees work that the same step stops.
         return swarm

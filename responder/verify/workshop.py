@@ -70,14 +70,11 @@ class Prepared:
 @dataclass(frozen=True)
 class Verdict:
     swarm_id: str
-    outcome: Outcome
-    reasons: tuple[str, ...]
+    judgement: Judgement
     landed: str | None
     seconds: float
     checked: tuple[str, ...]
     """The checks that ran on the work (build, tests, typecheck, coverage)."""
-    obsolete: bool = False
-    """Its problem was gone at its base: there was nothing to do."""
 
 
 class Workshop:
@@ -94,6 +91,14 @@ class Workshop:
         self._bases: OrderedDict[str, TreeChecks] = OrderedDict()
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
+        named: tuple[tuple[str, object], ...] = (
+            ("build", config.build),
+            ("tests", config.tests),
+            ("typecheck", config.typecheck),
+            ("coverage", config.coverage),
+        )
+        self.checked = tuple(name for name, on in named if on is not None)
+        """The checks verification runs (those configured), for the decision log."""
 
     def tree(self, swarm_id: str) -> Path:
         return self.root / swarm_id
@@ -186,17 +191,8 @@ class Workshop:
         except (git.GitError, OSError) as exc:
             log.warning("swarm %s could not be verified: %s", work.swarm_id, exc)
             judgement, landed = Judgement(Outcome.UNVERIFIED, (f"verification: {exc}",)), None
-        checked = tuple(self._checks())
         took = time.monotonic() - t0
-        return Verdict(
-            work.swarm_id,
-            judgement.outcome,
-            judgement.reasons,
-            landed,
-            took,
-            checked,
-            judgement.obsolete,
-        )
+        return Verdict(work.swarm_id, judgement, landed, took, self.checked)
 
     def _judge_and_land(self, work: Work) -> tuple[Judgement, str | None]:
         assert work.base is not None
@@ -272,17 +268,6 @@ class Workshop:
         while len(self._bases) > BASES:
             self._bases.popitem(last=False)
         return found
-
-    def _checks(self) -> Iterator[str]:
-        c = self.config
-        for name, on in (
-            ("build", c.build),
-            ("tests", c.tests),
-            ("typecheck", c.typecheck),
-            ("coverage", c.coverage),
-        ):
-            if on is not None:
-                yield name
 
     @contextmanager
     def _repo_lock(self) -> Iterator[None]:

@@ -14,10 +14,34 @@ import pytest
 from tests.conftest import FAKE_CLAUDE, commit_all, enterable, for_agents, git, wait_for
 from tests.model_server import ModelServer, Step
 from tests.service.test_claude_contract import CLAUDE_BIN
-from tests.stack.test_up import StackClock, stack_config, status, warden_up
+from tests.stack.test_up import Ports, StackClock, stack_config, status, warden_up
 
 BROKEN = "def broken(:\n"
 HALF = "def half(:\n"
+FIX_EXTRA = [
+    Step.call("Read", file_path="{cwd}/src/extra.py"),
+    Step.call("Edit", file_path="{cwd}/src/extra.py", old_string=BROKEN, new_string=""),
+    Step.say("Fixed: src/extra.py had a broken definition."),
+]
+"""The scripted model's fix of BROKEN appended to src/extra.py."""
+
+
+def real_cli_stack(tmp: Path, project: Path, model_url: str) -> tuple[Path, Ports]:
+    """`warden up`'s config with the shipped Claude Code command (`claude` on PATH),
+    swarms working apart, and every type's agents talking to the scripted model."""
+    env = (
+        f"{{ANTHROPIC_BASE_URL: '{model_url}', ANTHROPIC_API_KEY: sk-scripted, "
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1'}"
+    )
+    return stack_config(
+        tmp,
+        project,
+        isolation="worktree",
+        extra=(
+            (f"  command: [python3, {FAKE_CLAUDE}, -p,", "  command: [claude, -p,"),
+            ("  env: {}\n  prompt:", f"  env: {env}\n  prompt:"),  # every type's agents
+        ),
+    )
 
 
 @pytest.mark.timeout(300)
@@ -72,25 +96,8 @@ def test_the_real_cli_fixes_a_break_apart_and_it_lands_through_warden_up(
     extra = demo_repo / "src" / "extra.py"
     extra.write_text('"""More of the demo."""\n' + BROKEN)
     broken = commit_all(demo_repo, "a commit that breaks the build")
-    script = [
-        Step.call("Read", file_path="{cwd}/src/extra.py"),
-        Step.call("Edit", file_path="{cwd}/src/extra.py", old_string=BROKEN, new_string=""),
-        Step.say("Fixed: src/extra.py had a broken definition."),
-    ]
-    with ModelServer(script) as model:
-        env = (
-            f"{{ANTHROPIC_BASE_URL: '{model.url}', ANTHROPIC_API_KEY: sk-scripted, "
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1'}"
-        )
-        cfg, ports = stack_config(
-            tmp_path,
-            demo_repo,
-            isolation="worktree",
-            extra=(
-                (f"  command: [python3, {FAKE_CLAUDE}, -p,", "  command: [claude, -p,"),
-                ("  env: {}\n  prompt:", f"  env: {env}\n  prompt:"),  # every type's agents
-            ),
-        )
+    with ModelServer(FIX_EXTRA) as model:
+        cfg, ports = real_cli_stack(tmp_path, demo_repo, model.url)
         with warden_up(cfg, StackClock.at_noon(tmp_path), tmp_path / "up.log"):
             wait_for(lambda: (st := status(ports)) and st["mode"] == "CRISIS", 90)
             wait_for(lambda: (st := status(ports)) and st["mode"] != "CRISIS", 180, 0.5)
