@@ -10,9 +10,15 @@ nothing else goes wrong. The responder's own core runs it under
 - 2 weeks with learning on where coverage turns bad (5 % success) at the
   start of day 8: how long until J2's starts moved away from it (the first
   start after which at most 3 of the last 10 were coverage), and the share of
-  J2's spend on coverage in each of the 2 days after.
+  J2's spend on coverage in each of the 2 days after;
+- a lying type (issue 28): improvement's agents claim success 90 % of the time
+  but the checks take 20 % of that work, against coverage's 80 % all verified,
+  at the same cost. 4 weeks with the swarms working apart (their work checked
+  on the simulated project) and learning on, then off, and with learning on but
+  the agents' word believed (`isolation: none`): per week, the share of J2's
+  spend on coverage.
 
-The runs with learning on and off go in two processes at once.
+The runs go in two processes at once.
 
 Run: .venv/bin/python -m bench.learning [--weeks 4] [--seed 1]
 """
@@ -24,6 +30,7 @@ import dataclasses
 import logging
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from responder.simulate.run import Ran, Report, simulate
@@ -38,27 +45,52 @@ SHIFT_DAY = 8
 """The day (1-based) coverage turns bad in the shifted run: halfway through 2 weeks."""
 BAD = AgentPlan((1800.0, 5400.0), (1.8, 2.2), {"succeed": 5, "fail": 95})
 MOVED_WINDOW, MOVED_AT_MOST = 10, 3
+LIAR = "improvement"
+LYING = AgentPlan((1800.0, 5400.0), (1.8, 2.2), {"succeed": 90, "fail": 10}, verifies=0.2)
+"""Claims success 90 % of the time; the checks take a fifth of that."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """Which types J2 chooses between, and how they work."""
+
+    worse: str = WORSE
+    plans: dict[str, AgentPlan] = field(default_factory=dict)
+    """Plans replacing the scenario's from the first day."""
+    apart: bool = False
+    """The swarms work apart and their work is checked (else their word is believed)."""
+
+
+LIES = Trial(LIAR, {LIAR: LYING}, apart=True)
+BELIEVED = dataclasses.replace(LIES, apart=False)
 
 
 def run(
-    learning: bool, days: float, seed: int, shift: bool = False, review: Path | None = None
+    learning: bool,
+    days: float,
+    seed: int,
+    shift: bool = False,
+    review: Path | None = None,
+    trial: Trial = Trial(),
 ) -> Report:
     """One simulated run of the learning scenario (its last week's review in `review`)."""
     logging.getLogger("responder").setLevel(logging.ERROR)
     scenario = load_scenario(SCENARIO)
+    scenario = dataclasses.replace(scenario, agents={**scenario.agents, **trial.plans})
     if shift:
         scenario = dataclasses.replace(scenario, changes=((SHIFT_DAY, {BETTER: BAD}),))
     with tempfile.TemporaryDirectory(prefix="warden-learning-") as tmp:
         folder = Path(tmp)
+        isolation = "worktree" if trial.apart else "none"
         cfg = write_config(
             folder / "warden.yml",
             f"""\
 state_dir: {folder / "unused"}
-swarms: {{retries: 0, timeout: 2h, budget_usd: 5}}
+swarms: {{retries: 0, timeout: 2h, budget_usd: 5, isolation: {isolation}}}
 learning:
   enabled: {str(learning).lower()}
   sizes: [1]
-  choices: {{{WORK}: [{WORSE}, {BETTER}]}}
+  choices: {{{WORK}: [{trial.worse}, {BETTER}]}}
 """,
         )
         # The run's own state goes to a memory-backed folder where there is one.
@@ -66,15 +98,15 @@ learning:
         return simulate(config, scenario, days, seed, review_dir=review)
 
 
-def work(report: Report) -> list[Ran]:
-    return [r for r in report.swarms if r.work == WORK and r.type in (BETTER, WORSE)]
+def work(report: Report, worse: str = WORSE) -> list[Ran]:
+    return [r for r in report.swarms if r.work == WORK and r.type in (BETTER, worse)]
 
 
-def weekly(report: Report, scenario: Scenario) -> list[tuple[float, float]]:
+def weekly(report: Report, scenario: Scenario, worse: str = WORSE) -> list[tuple[float, float]]:
     """Per week: (share of J2's spend on the better type, J2's successes per dollar)."""
     start = scenario.start.timestamp()
     weeks: dict[int, list[Ran]] = {}
-    for r in work(report):
+    for r in work(report, worse):
         weeks.setdefault(int((r.at - start) // (7 * 86400)), []).append(r)
     return [figures(weeks.get(w, [])) for w in range(max(weeks, default=-1) + 1)]
 
@@ -120,6 +152,18 @@ def runs(weeks: int, seed: int, review: Path | None = None) -> tuple[Report, Rep
         return on.result(), off.result(), shifted.result()
 
 
+def lying_runs(weeks: int, seed: int) -> dict[str, Report]:
+    """The lying type's runs: checked with learning on and off, believed with it on."""
+    days = 7.0 * weeks
+    with ProcessPoolExecutor(2) as pool:
+        started = {
+            "checked, learning on": pool.submit(run, True, days, seed, trial=LIES),
+            "checked, learning off": pool.submit(run, False, days, seed, trial=LIES),
+            "believed, learning on": pool.submit(run, True, days, seed, trial=BELIEVED),
+        }
+        return {name: done.result() for name, done in started.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weeks", type=int, default=4)
@@ -150,7 +194,23 @@ def main() -> None:
     )
     for path in on.written[:1]:
         print(f"the last week's review, learning on: {path}")
-    for report in (*reports.values(), shift):
+    lying = lying_runs(args.weeks, args.seed)
+    print(
+        f"a lying type: {LIAR} claims success 90 % and verifies 20 % of it, {BETTER} "
+        "claims 80 % and verifies all; share of J2 spend on coverage"
+    )
+    print("week | " + " | ".join(lying))
+    by_week = [weekly(r, scenario, LIAR) for r in lying.values()]
+    for w in range(max(len(b) for b in by_week)):
+        shares = (f"{b[w][0]:.1%}" if w < len(b) else "-" for b in by_week)
+        print(f"{w + 1:4} | " + " | ".join(shares))
+    for name, report in lying.items():
+        verified = sum(r.outcome == "verified" for r in work(report, LIAR))
+        print(
+            f"{name}: {verified} verified of {len(work(report, LIAR))} J2 swarms, "
+            f"{report.wall_seconds:.1f} s of wall time"
+        )
+    for report in (*reports.values(), shift, *lying.values()):
         if report.broken:
             print("BROKEN", report.broken)
 

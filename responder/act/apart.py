@@ -25,7 +25,8 @@ from responder.model import AgentState, EndReason, Outcome, Priority, SwarmState
 from responder.state.held import Held
 from responder.state.store import Store, SwarmRow
 from responder.verify.checks import Hands
-from responder.verify.workshop import BRANCH_PREFIX, Prepared, Verdict, Work, Workshop
+from responder.verify.work import BRANCH_PREFIX, Prepared, Verdict, Work
+from responder.verify.workshop import Workshop
 from warden.config import Config, SwarmType
 
 RETRIED = (Outcome.REGRESSED, Outcome.UNVERIFIED, Outcome.CONFLICT)

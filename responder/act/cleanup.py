@@ -21,7 +21,7 @@ from pathlib import Path
 from responder.model import SwarmState
 from responder.state.store import Store
 from responder.verify.git import GitError, Repo
-from responder.verify.workshop import BRANCH_PREFIX
+from responder.verify.work import BRANCH_PREFIX
 from warden.config import Config
 
 LIVE_SWARMS = (SwarmState.RUNNING, SwarmState.VERIFYING)

@@ -74,10 +74,10 @@ class Runtime:
         situation: Callable[[], Situation] | None = None,
         launcher: Launcher | None = None,
         held: Held | None = None,
-        isolate: bool = True,
+        workshop: Callable[[Config], Workshop] = Workshop.on,
     ) -> None:
-        """`isolate`: swarms of types with `isolation: worktree` work apart and are
-        verified (False: every swarm works in its `cwd`, the simulator's)."""
+        """`workshop`: where swarms of types with `isolation: worktree` work apart and
+        are verified."""
         self.config, self.clock = config, clock
         self.agents_dir = config.state_dir / "agents"
         self.store = store or open_store(config)
@@ -100,9 +100,7 @@ class Runtime:
         self._tallies = Tallies(self.store)
         self.snapshot: Snapshot
         ends = Ends(self._end_swarm, self.start_swarm)
-        self.apart = (
-            Apart(config, self.store, self.held, Workshop(config), ends) if isolate else None
-        )
+        self.apart = Apart(config, self.store, self.held, workshop(config), ends)
         self.adopt(publish=True)  # a new owner: what it resumes is what it takes over
 
     # -- admission and budget -------------------------------------------------
@@ -209,7 +207,7 @@ class Runtime:
             self.store.update_agent(row.id, state=row.state, retry_at=None)
         live = LiveAgent.following(row, swarm, stype)
         try:
-            cwd = stype.cwd if self.apart is None else self.apart.cwd(swarm, stype)
+            cwd = self.apart.cwd(swarm, stype)
             live.proc = self.launcher.start(argv, cwd, env, log_path, spawning.placement(stype))
         except OSError as exc:
             row.started_at = now
@@ -235,8 +233,7 @@ class Runtime:
             else:
                 self._watch(live, now, report)
         self._foreign = [t for t in self._foreign if not t.step()]
-        if self.apart is not None:
-            self.apart.step(now, report)
+        self.apart.step(now, report)
         self._start_due_retries(now, report)
         self._check_swarms(now, report)
         self._publish(self._enforce(report))
@@ -403,7 +400,7 @@ class Runtime:
             latest = {a.slot: a.state for a in tries}  # the last try
             if len(latest) < swarm.size or set(latest.values()) != {AgentState.SUCCEEDED}:
                 continue
-            if self.apart is not None and stype is not None and swarm.worktree is not None:
+            if stype is not None and swarm.worktree is not None:
                 self.apart.judge(swarm, stype, now)  # its work is judged, not its word
                 continue
             self._end_swarm(swarm.id, SwarmState.SUCCEEDED, None, "all agents succeeded", report)
@@ -532,8 +529,7 @@ class Runtime:
         ]
         if orphaned:
             store.take_over(orphaned, self.owner)
-            if self.apart is not None:
-                self.apart.resume(self.owner, set(orphaned))
+            self.apart.resume(self.owner, set(orphaned))
         taken = len(self._live)
         for row in held.read(store.agents, states=LIVE_AGENT_STATES):
             if row.id in self._live or (
@@ -589,8 +585,7 @@ class Runtime:
         and any runtime may adopt them."""
         self.wait_kills()
         self.launcher.settle()
-        if self.apart is not None:
-            self.apart.workshop.close()
+        self.apart.workshop.close()
         for live in self._live.values():
             live.follower.close()
         self._live.clear()

@@ -48,6 +48,7 @@ from responder.service.owner import Owner
 from responder.state.errors import StoreUnavailable
 from responder.state.held import Held
 from responder.state.store import Store, open_store
+from responder.verify.workshop import Workshop
 from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Secrets, read_secret
 from warden.config import Config
 
@@ -80,7 +81,7 @@ class Service:
         rng: random.Random | None = None,
         step_alert_seconds: float | None = STEP_ALERT_SECONDS,
         state_file: bool = True,
-        isolate: bool = True,
+        workshop: Callable[[Config], Workshop] = Workshop.on,
     ) -> None:
         """`rng`: the learning's exploration (seeded by the simulator, so a run repeats);
         `step_alert_seconds`: a step's time for alerts (None: STEP_ALERTS alone bound it,
@@ -88,8 +89,9 @@ class Service:
         `state_file`: keep the state file (the simulator's responder keeps none: no
         person reads it, and a simulated restart starts from the store; on its virtual
         clock a heartbeat passes almost every step, so it was rewritten at almost every
-        step, 9 % of a simulated week); `isolate`: swarms work in worktrees where
-        their type says (the simulator's virtual agents touch no tree)."""
+        step, 9 % of a simulated week); `workshop`: where swarms of types with
+        `isolation: worktree` work apart and are verified (the simulator's works on a
+        virtual repository)."""
         self.config = config
         self.clock = clock
         self.step_alert_seconds = step_alert_seconds
@@ -116,7 +118,7 @@ class Service:
             situation=self.current.get,
             launcher=launcher,
             held=held,
-            isolate=isolate,
+            workshop=workshop,
         )
         log.info("agents are killed by %s", self.runtime.launcher.kill_method)
         self.state_file = config.state_dir / "state.json" if state_file else None

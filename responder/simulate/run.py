@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from responder.model import Priority
 from responder.observe import review
 from responder.service.worker import Service
 from responder.simulate.agents import SimAgents, SimClock
+from responder.simulate.project import SimProject
 from responder.simulate.scenario import Fault, Scenario
 from warden.config import Config
 
@@ -52,11 +53,15 @@ class Invariants:
     """What must hold after every step; `check` returns what broke, if anything."""
 
     config: Config
+    project: SimProject
     checked: Counter[str] = field(default_factory=Counter)
     refusals_seen: int = 0
     refusals_counted_before: int = 0
     """Refusals counted by responders that crashed before (their counters died with them)."""
     last_decision: int = 0
+    moves_seen: int = 0
+    landings: dict[str, str] = field(default_factory=dict)
+    """Swarm -> the commit its work landed as, until its outcome is recorded."""
 
     @property
     def slack(self) -> float:
@@ -105,7 +110,40 @@ class Invariants:
             counted == self.refusals_seen,
             f"{self.refusals_seen} logged, {counted} counted",
         )
+        self._landed(svc, holds)
         return broken
+
+    def _landed(self, svc: Service, holds: Callable[[str, bool, str], None]) -> None:
+        """The merge queue's rules, on the virtual project: the watched branch only
+        moves forward, to a commit whose checks ran and pass; what lands is a swarm's
+        verified work, recorded as landed where it landed."""
+        project = self.project
+        for old, new, swarm in project.moves[self.moves_seen :]:
+            checks = project.checks_at(new)
+            holds(
+                "branch moves to verified commits",
+                new in project.checked and checks.tests is True and checks.build is True,
+                f"{old[-8:]} -> {new[-8:]} by {swarm}: checked {new in project.checked}, "
+                f"failing {sorted(checks.failing)}",
+            )
+            holds(
+                "branch only moves forward",
+                project.contains_commit(new, old),
+                f"{old[-8:]} -> {new[-8:]} by {swarm}",
+            )
+            self.landings[swarm] = new
+        self.moves_seen = len(project.moves)
+        for swarm, commit in list(self.landings.items()):
+            row = svc.runtime.store.swarm(swarm)
+            if row is not None and row.live:
+                continue  # its verdict is on its way to the owner
+            self.landings.pop(swarm)
+            outcome, landed = (row.outcome, row.landed) if row is not None else (None, None)
+            holds(
+                "nothing unverified lands",
+                outcome == "verified" and landed == commit,
+                f"{swarm} landed {commit[-8:]}; its record: {outcome}, landed {landed}",
+            )
 
 
 # -- the run --------------------------------------------------------------------------
@@ -119,6 +157,9 @@ class Ran:
     size: int
     state: str
     spend_usd: float
+    outcome: str | None
+    """What the checks said of its work (None: its type does not work apart)."""
+    landed: bool
 
 
 @dataclass
@@ -155,6 +196,12 @@ class Report:
         )
         lines.append(
             "swarms ended: " + ", ".join(f"{k} {v}" for k, v in sorted(self.ended.items()))
+        )
+        outcomes = Counter(r.outcome for r in self.swarms if r.outcome is not None)
+        lines.append(
+            "work checked: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none")
+            + f"; landed {sum(r.landed for r in self.swarms)}"
         )
         lines.append(f"crises: {self.crises}")
         lines.append(
@@ -327,10 +374,11 @@ class _Run:
         self.end = self.start + days * 86400
         self.clock = SimClock(self.start)
         self.agents = SimAgents(self.clock, scenario, rng)
+        self.project = SimProject(scenario, rng, self.clock)
         self.explore = random.Random(f"learning-{seed}")  # noqa: S311
         self.svc = self._responder()
         self.alerts = _Alerts(self.svc)
-        self.inv = Invariants(config)
+        self.inv = Invariants(config, self.project)
         self.events = sorted(_occurrences(scenario, self.start, self.end), key=lambda e: e[0])
         self.ending: list[tuple[float, str]] = []  # (when, what) of faults that last
         self.every = {**JOBS, **scenario.cadence}
@@ -353,7 +401,7 @@ class _Run:
             rng=self.explore,
             step_alert_seconds=None,
             state_file=False,
-            isolate=False,
+            workshop=self.project.workshop,
         )
 
     def step(self) -> None:
@@ -499,7 +547,16 @@ def _report(
         kills[why] += n
     spent = store.spend_by_swarm()
     ran = [
-        Ran(s.created_at, learning.work_of(s.trigger), s.type, s.size, s.state, spent.get(s.id, 0))
+        Ran(
+            s.created_at,
+            learning.work_of(s.trigger),
+            s.type,
+            s.size,
+            s.state,
+            spent.get(s.id, 0),
+            s.outcome,
+            s.landed is not None,
+        )
         for s in sorted(store.swarms(), key=lambda s: s.created_at)
     ]
     return Report(

@@ -9,6 +9,10 @@ killed from outside, the responder crashing, a storm of costly runs.
 `changes` give some types new plans from a day of the run on (a choice that
 worked turns bad), and `cadence` runs the jobs J1, J2, J5 and J7 at longer
 intervals than the real ones, for runs of weeks where minutes do not matter.
+Where a type works apart, its swarms' work is verified on a virtual project
+(responder.simulate.project): a plan's `verifies` is the share of claimed
+successes the checks take, and `areas` how many parts the project has (two
+swarms on one part conflict).
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class AgentPlan:
     duration: tuple[float, float]
     cost: tuple[float, float]
     outcomes: dict[str, float]
+    verifies: float = 1.0
+    """Of the swarms whose agents all claim success, the share whose work the checks
+    take (where the type works apart: `isolation: worktree`)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,9 @@ class Scenario:
     """(day of the run, 1-based; the plans that replace those of the same types then)."""
     cadence: dict[str, float] = field(default_factory=dict)
     """Job -> interval in the simulation (J1's replaces the mode's heartbeat)."""
+    areas: int = 8
+    """Parts of the virtual project a swarm's change touches one of: two swarms that
+    change the same one from the same base conflict."""
 
     def plan(self, swarm_type: str, day: int = 1) -> AgentPlan:
         """The plan of a type on a day of the run (the latest change up to that day)."""
@@ -106,6 +116,9 @@ def parse_scenario(raw: Mapping[str, Any]) -> Scenario:
                 raise ValueError(
                     f"{key}.{name}.outcomes: unknown {sorted(unknown)}; known {OUTCOMES}"
                 )
+            verifies = float(a.get("verifies", 1.0))
+            if not 0.0 <= verifies <= 1.0:
+                raise ValueError(f"{key}.{name}.verifies: expected a share from 0 to 1")
             out[str(name)] = AgentPlan(
                 (
                     seconds(a["duration"][0], f"{key}.{name}"),
@@ -113,6 +126,7 @@ def parse_scenario(raw: Mapping[str, Any]) -> Scenario:
                 ),
                 (float(a["cost"][0]), float(a["cost"][1])),
                 weights,
+                verifies,
             )
         return out
 
@@ -147,6 +161,15 @@ def parse_scenario(raw: Mapping[str, Any]) -> Scenario:
             )
         )
     start = dt.datetime.fromisoformat(str(raw.get("start", "2026-11-23T00:00:00+00:00")))
+    areas = int(raw.get("areas", 8))
+    if areas < 1:
+        raise ValueError("areas: expected an integer >= 1")
     return Scenario(
-        start, seconds(raw.get("step", "60s"), "step"), agents, tuple(faults), changes, cadence
+        start,
+        seconds(raw.get("step", "60s"), "step"),
+        agents,
+        tuple(faults),
+        changes,
+        cadence,
+        areas,
     )

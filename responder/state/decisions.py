@@ -30,7 +30,8 @@ class DecisionTables(StoreBase):
         return {str(r[0]): int(r[1]) for r in self._rows(Q.refusal_counts)}
 
     def duplicate_triggers(self) -> list[str]:
-        """Alert actions that started more than one swarm: an episode acted on twice."""
+        """Alert actions that started more than one swarm: an episode acted on twice
+        (a retry, told what the checks refused, is not a second action)."""
         return [r[0] for r in self._rows(Q.duplicate_triggers)]
 
     def decisions(self, limit: int = 100) -> list[dict[str, Any]]:

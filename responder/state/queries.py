@@ -364,9 +364,9 @@ class Q:
         select(D.detail["reason"].as_string().label("reason")).where(D.kind == "refused").subquery()
     )
     refusal_counts = select(_refusals.c.reason, func.count()).group_by(_refusals.c.reason)
-    duplicate_triggers = (
+    duplicate_triggers = (  # a retry of work the checks refused acts on it once more
         select(S.trigger)
-        .where(S.trigger.like("alert:%"))
+        .where(S.trigger.like("alert:%"), S.retry_of.is_(None))
         .group_by(S.trigger)
         .having(func.count() > 1)
     )

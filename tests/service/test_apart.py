@@ -302,7 +302,7 @@ def test_verification_a_crash_interrupted_is_done_again_and_lands_once(
     swarm = first.start_swarm("bugfix", Priority.CRITICAL, TRIGGER, "the build fails")
 
     polled(first, swarm.id, lambda r: r.state == "verifying")
-    workshop = first.apart.workshop  # type: ignore[union-attr]
+    workshop = first.apart.workshop
     first.drop()  # a SIGKILL: nothing more is written; the landing under way goes on
     wait_for(lambda: not workshop.busy(swarm.id), 60, 0.05)
     second = Runtime(cfg)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+from collections import Counter
 from pathlib import Path
+from random import Random
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -14,15 +17,20 @@ from hypothesis import strategies as st
 
 from responder.act.launcher import Placement
 from responder.simulate.agents import SimAgents, SimClock
+from responder.simulate.project import SimProject
 from responder.simulate.run import Invariants, simulate
 from responder.simulate.scenario import DEFAULT_SCENARIO, OUTCOMES, load_scenario, parse_scenario
 from responder.state.store import SwarmRow
+from responder.verify.checks import Hands
+from responder.verify.work import Work
 from tests.conftest import REPO, run_cli, wait_for, write_config
 from tests.service.test_jobs import make_service
 from tests.service.test_modes import fire
 from warden.config import load_config
 
 CONFIG = load_config(REPO / "warden.yml", check_programs=False)
+AGENT = {"duration": ["20m", "40m"], "cost": [0.01, 0.02], "outcomes": {"succeed": 1}}
+"""Agents that work a while, cost little and claim success."""
 
 
 def test_the_shipped_week_holds_every_invariant(tmp_path: Path) -> None:
@@ -54,6 +62,32 @@ def test_the_shipped_week_holds_every_invariant(tmp_path: Path) -> None:
     ]
     for _, name in charts:
         assert coloured(tmp_path / name) > 0.005, name
+
+
+def test_work_apart_is_verified_through_crashes_and_conflicts(tmp_path: Path) -> None:
+    """The shipped week's first two days with every swarm working apart, on a virtual
+    project of two areas (conflicts are common) where a third of the claimed successes
+    do not verify: the responder crashes (day 2) and every agent is killed (day 1)
+    meanwhile, and the watched branch still only moves to verified commits."""
+    week = load_scenario(DEFAULT_SCENARIO)
+    plans = {n: dataclasses.replace(p, verifies=0.66) for n, p in week.agents.items()}
+    scenario = dataclasses.replace(week, agents=plans, areas=2)
+    cfg = write_config(
+        tmp_path / "warden.yml", f"state_dir: {tmp_path}/unused\nswarms: {{isolation: worktree}}\n"
+    )
+    report = simulate(load_config(cfg, check_programs=False), scenario, 2.0, seed=5)
+    assert not report.broken, report.text()
+    outcomes = Counter(r.outcome for r in report.swarms)
+    for outcome in ("verified", "regressed", "unverified", "conflict", "no_change"):
+        assert outcomes[outcome], (outcome, outcomes)
+    landed = sum(r.landed for r in report.swarms)
+    assert all(r.outcome == "verified" for r in report.swarms if r.landed)
+    assert report.checked["branch moves to verified commits"] == landed > 0
+    assert report.checked["nothing unverified lands"] == landed
+    assert report.faults["restart"] == 1 and report.faults["kill_agents"] == 1
+    # A retry for work the checks refused, told why: the same trigger, not a second action.
+    assert report.checked["once per episode"] == report.steps
+    assert f"landed {landed}" in report.text()
 
 
 def coloured(png: Path) -> float:
@@ -119,9 +153,25 @@ def test_the_invariants_catch_what_the_core_would_never_do(tmp_path: Path) -> No
             )
             store.add_swarm(swarm, [])
         svc.runtime.poll()
-        broken = Invariants(svc.config).check(svc)
+        # Work landed behind the workshop's back: never checked, its test failing, and
+        # recorded by nobody as landed.
+        lying = {"default": {**AGENT, "verifies": 0}}
+        project = SimProject(parse_scenario({"agents": lying}), Random(0), clock)  # noqa: S311
+        base = project.start()
+        work = Work(
+            "sx0", "bugfix", "alert:BuildFailing:b1:t", tmp_path / "sx0", "warden/sx0", base,
+            None, Hands(None, {}), (), (), 60.0, "merge", True,
+        )  # fmt: skip
+        project.make(work, work.tree, work.branch, base)
+        project.commit(work, "bugfix", "warden bugfix sx0")
+        project.land(work, base)
+        broken = Invariants(svc.config, project).check(svc)
         assert any(b.startswith("R4: ") for b in broken)
         assert any(b.startswith("mode cap: ") for b in broken)
+        assert any(b.startswith("branch moves to verified commits: ") for b in broken), broken
+        store.update_swarm("sx0", state="failed", outcome="regressed")
+        broken = Invariants(svc.config, project).check(svc)
+        assert any(b.startswith("nothing unverified lands: sx0 landed") for b in broken), broken
     finally:
         svc.runtime.close()
 
@@ -188,6 +238,15 @@ def test_virtual_agents_speak_like_claude(tmp_path: Path) -> None:
             "agents: {default: {duration: [1m, 2m], cost: [0, 1], outcomes: {succeed: 1}}}\n"
             "faults: [{explode: true, daily: '10:00'}]\n",
             "faults[0]: expected alert",
+        ),
+        (
+            "agents: {default: {duration: [1m, 2m], cost: [0, 1], outcomes: {succeed: 1},"
+            " verifies: 1.5}}\n",
+            "agents.default.verifies: expected a share from 0 to 1",
+        ),
+        (
+            "areas: 0\nagents: {default: {duration: [1m, 2m], cost: [0, 1], outcomes: {}}}\n",
+            "areas: expected an integer >= 1",
         ),
     ],
 )
