@@ -76,6 +76,7 @@ class EndReason(StrEnum):
 LIVE_AGENT_STATES = tuple(s.value for s in AgentState if s.live)
 LIVE_SWARM_STATES = (SwarmState.RUNNING.value, SwarmState.VERIFYING.value)
 """A swarm not yet ended: its agents work, or the checks judge their work."""
-DEATH_REASONS = ("crashed", "killed", "error")
-"""crashed: died by a signal or exited non-zero; killed: SIGTERM/SIGKILL from
-outside Warden; error: exited 0 but reported an error result."""
+DEATH_REASONS = ("crashed", "killed")
+"""How an agent died (T3): killed by SIGTERM/SIGKILL from outside Warden, or
+crashed (another signal, or an exit without a result). A run that ended with
+its result, an error one too, is a failed run, not a death."""

@@ -35,6 +35,29 @@ AGENT_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin") or sys.ex
 may run (the virtual environment's may live in root's home)."""
 
 
+DEFAULT_TIMEOUT = 120.0
+"""pyproject's `timeout`: a test that needs longer says so with its own mark."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest tests first, dealt out to the workers in turn: xdist's worksteal
+    gives each worker a contiguous share of the collection, so the tests that take
+    minutes (through `warden up`, weeks of simulation) would otherwise queue up on
+    the last worker and decide the suite's time. A test's own timeout mark is the
+    measure of its length (the long ones all carry one); steals take the short
+    tests from a queue's end."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if workers < 2:
+        return
+
+    def length(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("timeout")
+        return float(mark.args[0]) if mark is not None and mark.args else DEFAULT_TIMEOUT
+
+    ranked = sorted(items, key=length, reverse=True)  # stable: file order among equals
+    items[:] = [item for share in range(workers) for item in ranked[share::workers]]
+
+
 AGENTS_DIR = Path(tempfile.mkdtemp(prefix="warden-agents-"))
 """Where the tests put the programs agents run: the checkout may be in a folder the
 agent user cannot enter (root's home, a `mktemp -d` folder)."""

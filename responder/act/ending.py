@@ -27,7 +27,8 @@ class Ending:
     why: EndReason | None
     """Why Warden killed it (None: it ended by itself)."""
     death: str | None
-    """How a failed run died: error, killed, crashed."""
+    """How a run that ended without its result died: killed (by a signal Warden did
+    not send), crashed; None for a run that ended with one (T3)."""
     failure: Failure | None
     error: bool
     """It printed an error result."""
@@ -62,12 +63,9 @@ def classify(
         return Ending(AgentState.KILLED, why, None, failure, error)
     if not error and (exit_code == 0 or (exit_code is None and result is not None)):
         return Ending(AgentState.SUCCEEDED, None, None, None, error)
-    if error:
-        death = "error"
-    elif exit_code is not None and exit_code in (-9, -15):
-        death = "killed"
-    else:
-        death = "crashed"
+    death: str | None = None  # it ended with its result: a failed run, not a death (T3)
+    if result is None:
+        death = "killed" if exit_code in (-9, -15) else "crashed"
     return Ending(AgentState.FAILED, None, death, adapter.failure(exit_code), error)
 
 

@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from responder.rules.budget import TIERS, scheduled_period
-from responder.rules.modes import NOT_A_CRISIS, Situation
+from responder.rules.modes import Situation
 from warden.config import Config
 
 ISSUES_WAKE_SECONDS = 120.0
@@ -112,9 +112,7 @@ def decide(
 def problems(firing: list[tuple[str, str, str]]) -> frozenset[str]:
     """The firing alerts that are issues of the project (not of the budget)."""
     return frozenset(
-        name
-        for name, sev, comp in firing
-        if sev in ("critical", "warning") and comp not in NOT_A_CRISIS
+        name for name, sev, comp in firing if sev in ("critical", "warning") and comp != "budget"
     )
 
 

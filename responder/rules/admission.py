@@ -9,7 +9,9 @@ closed set, which the metric `warden_admission_refusals_total` counts.
 The rule, in order (the first reason that applies is the answer):
 1. a paused swarm type runs nowhere;
 2. R4: while BuildFailing or TestsFailing fires, only CRITICAL work;
-3. the mode's priorities (NIGHT and CRISIS: CRITICAL and HIGH);
+3. the mode's priorities (NIGHT and CRISIS: CRITICAL and HIGH); a crisis
+   keeps running what it would not start (only R4 stops work for the project's
+   sake: its fix comes first through the priorities of what starts);
 4. the budget tier, the highest of the period's and every ceiling's
    (day, and the optional week and month): from `kill_non_critical`
    (95 %) only CRITICAL and HIGH, from `critical_only` (99 %) only
@@ -120,7 +122,9 @@ def admit(
         return Refusal.PAUSED
     if facts.build_broken and priority is not Priority.CRITICAL:
         return Refusal.BUILD_BROKEN
-    if str(priority) not in facts.mode_settings.priorities:
+    if str(priority) not in facts.mode_settings.priorities and (
+        cost is not None or facts.mode != "CRISIS"
+    ):
         return Refusal.MODE_PRIORITY
     if not tier_allows(priority, facts.tier_name):
         return Refusal.BUDGET_TIER

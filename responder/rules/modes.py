@@ -1,7 +1,10 @@
 """Operating modes (M1-M4) and escalation levels (E), from firing alerts and the clock.
 
-- CRISIS while any critical alert fires, except the budget tiers: a budget
-  running low is not a crisis of the project, and CRISIS has the largest cap.
+- CRISIS while any critical alert of the project fires (M4: the seed's "build
+  broken / critical error"), not those of Warden's own fleet: a budget running
+  low, an agent that died (AgentDied), a swarm that failed (SwarmFailed) are no
+  crisis of the project; they wake the responder and start their fix, and
+  CRISIS has the largest cap.
 - MAINTENANCE during a window started from the CLI or the API.
 - Otherwise NIGHT or ACTIVE by the project's local clock (`schedule`).
 Escalation: 3 while a critical alert (budget tiers included) fires, 2 while a
@@ -21,7 +24,8 @@ from responder.state.store import Store
 from warden.config import Config
 from warden.config.values import parse_duration
 
-NOT_A_CRISIS = ("budget",)
+NOT_A_CRISIS = ("budget", "agents", "swarms")
+"""Components of the fleet's own alerts (the budget tiers, AgentDied, SwarmFailed)."""
 LONGEST_MAINTENANCE_SECONDS = 7 * 86400.0
 """A maintenance window asked for by a person (M3) lasts a week at most: a typo
 (`99999999999h`) must not leave Warden in MAINTENANCE for good."""

@@ -82,6 +82,7 @@ class Service:
         step_alert_seconds: float | None = STEP_ALERT_SECONDS,
         state_file: bool = True,
         workshop: Callable[[Config], Workshop] = Workshop.on,
+        notifier: Notifier | None = None,
     ) -> None:
         """`rng`: the learning's exploration (seeded by the simulator, so a run repeats);
         `step_alert_seconds`: a step's time for alerts (None: STEP_ALERTS alone bound it,
@@ -91,7 +92,8 @@ class Service:
         clock a heartbeat passes almost every step, so it was rewritten at almost every
         step, 9 % of a simulated week); `workshop`: where swarms of types with
         `isolation: worktree` work apart and are verified (the simulator's works on a
-        virtual repository)."""
+        virtual repository); `notifier`: the way to a person (default: HumanNeeded
+        alerts to `responder.alertmanager_url`; the simulator's keeps what it is told)."""
         self.config = config
         self.clock = clock
         self.step_alert_seconds = step_alert_seconds
@@ -123,7 +125,7 @@ class Service:
         log.info("agents are killed by %s", self.runtime.launcher.kill_method)
         self.state_file = config.state_dir / "state.json" if state_file else None
         self.watchdog = Watchdog()
-        self._build_parts(store, rng)
+        self._build_parts(store, rng, notifier)
         self.rejected: dict[str, int] = {}
         self.failed_steps: Counter[str] = Counter()
         """Steps that did not end, by why: the database unreachable, or an error."""
@@ -136,10 +138,12 @@ class Service:
         self.view: dict[str, Any] = {}
         self._publish()
 
-    def _build_parts(self, store: Store, rng: random.Random | None) -> None:
+    def _build_parts(
+        self, store: Store, rng: random.Random | None, notifier: Notifier | None
+    ) -> None:
         """The alert path and the jobs, each part handed only what it needs."""
         config, runtime, clock, r = self.config, self.runtime, self.clock, self.config.responder
-        self.notifier = Notifier(r.alertmanager_url, self.alertmanager)
+        self.notifier = notifier or Notifier(r.alertmanager_url, self.alertmanager)
         self.claims = Claims(store, r.id, r.instance, r.claim_lease, clock)
         self.learner = Learner(config, store, rng)
         self.policies = policies_from(r.policies)

@@ -27,123 +27,25 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from responder.decide import learning
 from responder.decide.wake import PROGRESS_EVERY_SECONDS, problems
-from responder.model import Priority
 from responder.observe import review
 from responder.service.worker import Service
 from responder.simulate.agents import SimAgents, SimClock
+from responder.simulate.invariants import Invariants
 from responder.simulate.project import SimProject
 from responder.simulate.scenario import Fault, Scenario
+from responder.simulate.tally import Pager, Tally
 from warden.config import Config
 
 RESEND_SECONDS = 240.0
 """Alertmanager re-sends what still fires (the critical route's repeat_interval
 is 5 minutes; the episode expires after 12 without one)."""
-
-
-# -- invariants ---------------------------------------------------------------------
-@dataclass
-class Invariants:
-    """What must hold after every step; `check` returns what broke, if anything."""
-
-    config: Config
-    project: SimProject
-    checked: Counter[str] = field(default_factory=Counter)
-    refusals_seen: int = 0
-    refusals_counted_before: int = 0
-    """Refusals counted by responders that crashed before (their counters died with them)."""
-    last_decision: int = 0
-    moves_seen: int = 0
-    landings: dict[str, str] = field(default_factory=dict)
-    """Swarm -> the commit its work landed as, until its outcome is recorded."""
-
-    @property
-    def slack(self) -> float:
-        """One swarm's cap: what the requirements allow spend to pass a cap by."""
-        return learning.largest_swarm_usd(self.config)
-
-    def check(self, svc: Service) -> list[str]:
-        rt, broken = svc.runtime, []
-        snap = rt.snapshot
-        facts = snap.facts
-
-        def holds(name: str, ok: bool, why: str) -> None:
-            self.checked[name] += 1
-            if not ok:
-                broken.append(f"{name}: {why}")
-
-        holds(
-            "period cap",
-            facts.period_spend <= facts.period.cap_usd + self.slack + 1e-9,
-            f"{facts.period.key} spent ${facts.period_spend:.2f} of ${facts.period.cap_usd:.2f}",
-        )
-        for c in facts.ceilings:
-            holds(
-                f"{c.name} ceiling",
-                c.spend_usd <= c.cap_usd + self.slack + 1e-9,
-                f"spent ${c.spend_usd:.2f} of ${c.cap_usd:.2f}",
-            )
-        low = [s for s in snap.running if s.priority != Priority.CRITICAL]
-        holds(
-            "R4",
-            not (svc.situation.build_broken and low),
-            f"the build is broken and {[(s.type, s.priority) for s in low]} run",
-        )
-        cap = self.config.modes[svc.situation.mode].max_swarms
-        holds(
-            "mode cap", len(snap.running) <= cap, f"{len(snap.running)} run in {svc.situation.mode}"
-        )
-        twice = rt.held.read(rt.store.duplicate_triggers)
-        holds("once per episode", not twice, f"acted on twice: {twice[:3]}")
-        refused = rt.held.read(rt.store.count_decisions, "refused", self.last_decision)
-        logged, self.last_decision = refused
-        self.refusals_seen += logged
-        counted = self.refusals_counted_before + sum(rt.refusals.values())
-        holds(
-            "refusals counted",
-            counted == self.refusals_seen,
-            f"{self.refusals_seen} logged, {counted} counted",
-        )
-        self._landed(svc, holds)
-        return broken
-
-    def _landed(self, svc: Service, holds: Callable[[str, bool, str], None]) -> None:
-        """The merge queue's rules, on the virtual project: the watched branch only
-        moves forward, to a commit whose checks ran and pass; what lands is a swarm's
-        verified work, recorded as landed where it landed."""
-        project = self.project
-        for old, new, swarm in project.moves[self.moves_seen :]:
-            checks = project.checks_at(new)
-            holds(
-                "branch moves to verified commits",
-                new in project.checked and checks.tests is True and checks.build is True,
-                f"{old[-8:]} -> {new[-8:]} by {swarm}: checked {new in project.checked}, "
-                f"failing {sorted(checks.failing)}",
-            )
-            holds(
-                "branch only moves forward",
-                project.contains_commit(new, old),
-                f"{old[-8:]} -> {new[-8:]} by {swarm}",
-            )
-            self.landings[swarm] = new
-        self.moves_seen = len(project.moves)
-        for swarm, commit in list(self.landings.items()):
-            row = svc.runtime.store.swarm(swarm)
-            if row is not None and row.live:
-                continue  # its verdict is on its way to the owner
-            self.landings.pop(swarm)
-            outcome, landed = (row.outcome, row.landed) if row is not None else (None, None)
-            holds(
-                "nothing unverified lands",
-                outcome == "verified" and landed == commit,
-                f"{swarm} landed {commit[-8:]}; its record: {outcome}, landed {landed}",
-            )
 
 
 # -- the run --------------------------------------------------------------------------
@@ -178,6 +80,11 @@ class Report:
     faults: Counter[str]
     swarms: list[Ran] = field(default_factory=list)
     """Every swarm of the run, oldest first (what the learning chose, and how it went)."""
+    told: list[tuple[str, str]] = field(default_factory=list)
+    """(reason, summary) of every call to a person."""
+    refusal_rows: int = 0
+    """Rows of refusals in the decision log."""
+    tally: Tally = field(default_factory=Tally)
     written: list[Path] = field(default_factory=list)
     """The review and its charts, when one was asked for."""
 
@@ -218,6 +125,42 @@ class Report:
         )
         lines += [f"wrote {p}" for p in self.written]
         return "\n".join(lines)
+
+    def summary(self) -> dict[str, Any]:
+        """The run as one JSON object (`warden simulate --json`), for machines."""
+        outcomes = Counter(r.outcome for r in self.swarms if r.outcome is not None)
+        return {
+            "days": self.days,
+            "steps": self.steps,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "invariants": {
+                name: {
+                    "checked": n,
+                    "held": not any(b.startswith(f"{name}: ") for b in self.broken),
+                }
+                for name, n in sorted(self.checked.items())
+            },
+            "broken": list(self.broken),
+            "faults": dict(sorted(self.faults.items())),
+            "crises": self.crises,
+            "crises_by_alert": dict(sorted(self.tally.crises_by_alert.items())),
+            "people_told": {
+                "total": len(self.told),
+                "by_reason": dict(sorted(Counter(r for r, _ in self.told).items())),
+                "calls": [{"reason": r, "summary": s} for r, s in self.told],
+            },
+            "refusal_rows": self.refusal_rows,
+            "refusals": dict(sorted(self.refusals.items())),
+            "work_killed_by_crisis": dict(sorted(self.tally.killed_in_crisis.items())),
+            "agents_killed": dict(sorted(self.kills.items())),
+            "swarms_started": {f"{t} {p}": n for (t, p), n in sorted(self.started.items())},
+            "swarms_ended": dict(sorted(self.ended.items())),
+            "work_checked": dict(sorted(outcomes.items())),
+            "landed": sum(r.landed for r in self.swarms),
+            "spend_usd": round(sum(self.spend_by_day.values()), 2),
+            "spend_by_day": {d: round(v, 2) for d, v in sorted(self.spend_by_day.items())},
+            "written": [str(p) for p in self.written],
+        }
 
 
 def simulate(
@@ -342,9 +285,7 @@ def _run(
     while run.clock.now < run.end and not run.broken:
         run.step()
     svc, clock = run.svc, run.clock
-    report = _report(
-        svc, config, days, time.monotonic() - wall0, run.steps, run.inv, run.broken, run.faults
-    )
+    report = _report(svc, config, days, time.monotonic() - wall0, run)
     if review_dir is not None:
         # Virtual time: the stem names the simulated week; no Prometheus to draw from.
         report.written = review.write(
@@ -375,6 +316,8 @@ class _Run:
         self.clock = SimClock(self.start)
         self.agents = SimAgents(self.clock, scenario, rng)
         self.project = SimProject(scenario, rng, self.clock)
+        self.pager = Pager()
+        self.tally = Tally()
         self.explore = random.Random(f"learning-{seed}")  # noqa: S311
         self.svc = self._responder()
         self.alerts = _Alerts(self.svc)
@@ -402,6 +345,7 @@ class _Run:
             step_alert_seconds=None,
             state_file=False,
             workshop=self.project.workshop,
+            notifier=self.pager,
         )
 
     def step(self) -> None:
@@ -421,8 +365,10 @@ class _Run:
         self._end_faults(now)
         self.alerts.resend(now)
         self.svc.watchdog_arrived()
+        kept = self.tally.kept(self.svc)
         self._run_jobs(now)
         self.svc.step()
+        self.tally.after_step(self.svc, kept)
         # J1's progress watch runs while issues last, and once after to end the watch;
         # at the first step after it is due (steps of 30 s all week long would double
         # the steps, for a watch whose unit is 5 minutes).
@@ -517,16 +463,7 @@ def _rank(tier: str) -> int:
     return ("none", "notify", "kill_non_critical", "critical_only", "stop").index(tier)
 
 
-def _report(
-    svc: Service,
-    config: Config,
-    days: float,
-    wall: float,
-    steps: int,
-    inv: Invariants,
-    broken: list[str],
-    faults: Counter[str],
-) -> Report:
+def _report(svc: Service, config: Config, days: float, wall: float, run: _Run) -> Report:
     store = svc.runtime.store
     started: Counter[tuple[str, str]] = Counter()
     ended: Counter[str] = Counter()
@@ -562,15 +499,18 @@ def _report(
     return Report(
         days,
         wall,
-        steps,
-        inv.checked,
-        broken,
+        run.steps,
+        run.inv.checked,
+        run.broken,
         started,
         ended,
         spend,
         len(store.crisis_durations()),
         Counter(store.refusal_counts()),
         kills,
-        faults,
+        run.faults,
         ran,
+        list(run.pager.calls),
+        run.inv.refusals_seen,
+        run.tally,
     )

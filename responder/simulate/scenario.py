@@ -99,77 +99,68 @@ def load_scenario(path: Path) -> Scenario:
 
 
 def parse_scenario(raw: Mapping[str, Any]) -> Scenario:
-    def seconds(value: Any, key: str) -> float:
-        try:
-            return parse_duration(str(value))
-        except ValueError:
-            raise ValueError(
-                f"{key}: expected a duration such as 90s or 2h, got {value!r}"
-            ) from None
-
-    def plans(section: Mapping[str, Any], key: str) -> dict[str, AgentPlan]:
-        out = {}
-        for name, a in section.items():
-            weights = {str(k): float(v) for k, v in a["outcomes"].items()}
-            unknown = set(weights) - set(OUTCOMES)
-            if unknown:
-                raise ValueError(
-                    f"{key}.{name}.outcomes: unknown {sorted(unknown)}; known {OUTCOMES}"
-                )
-            verifies = float(a.get("verifies", 1.0))
-            if not 0.0 <= verifies <= 1.0:
-                raise ValueError(f"{key}.{name}.verifies: expected a share from 0 to 1")
-            out[str(name)] = AgentPlan(
-                (
-                    seconds(a["duration"][0], f"{key}.{name}"),
-                    seconds(a["duration"][1], f"{key}.{name}"),
-                ),
-                (float(a["cost"][0]), float(a["cost"][1])),
-                weights,
-                verifies,
-            )
-        return out
-
-    agents = plans(raw.get("agents") or {}, "agents")
+    agents = _plans(raw.get("agents") or {}, "agents")
     changes = tuple(
-        (int(c["day"]), plans(c["agents"], f"changes[{i}].agents"))
+        (int(c["day"]), _plans(c["agents"], f"changes[{i}].agents"))
         for i, c in enumerate(raw.get("changes") or [])
     )
     cadence = {}
     for job, every in (raw.get("cadence") or {}).items():
         if job not in CADENCE_JOBS:
             raise ValueError(f"cadence.{job}: not a simulated job's interval; known {CADENCE_JOBS}")
-        cadence[str(job)] = seconds(every, f"cadence.{job}")
+        cadence[str(job)] = _seconds(every, f"cadence.{job}")
     if "default" not in agents:
         raise ValueError("agents.default: required")
-    faults = []
-    for i, f in enumerate(raw.get("faults") or []):
-        kind = next((k for k in ("alert", "kill_agents", "restart", "cost_storm") if k in f), None)
-        if kind is None:
-            raise ValueError(f"faults[{i}]: expected alert, kill_agents, restart or cost_storm")
-        hh, mm = str(f["daily"]).split(":")
-        faults.append(
-            Fault(
-                kind,
-                int(hh) * 3600 + int(mm) * 60,
-                tuple(int(d) for d in f.get("days", ())),
-                seconds(f.get("lasts", "0s"), f"faults[{i}].lasts"),
-                str(f.get("alert", "")),
-                str(f.get("severity", "critical")),
-                str(f.get("component", "")),
-                float(f["cost_storm"]) if kind == "cost_storm" else 1.0,
-            )
-        )
+    faults = tuple(_fault(f, i) for i, f in enumerate(raw.get("faults") or []))
     start = dt.datetime.fromisoformat(str(raw.get("start", "2026-11-23T00:00:00+00:00")))
     areas = int(raw.get("areas", 8))
     if areas < 1:
         raise ValueError("areas: expected an integer >= 1")
-    return Scenario(
-        start,
-        seconds(raw.get("step", "60s"), "step"),
-        agents,
-        tuple(faults),
-        changes,
-        cadence,
-        areas,
+    step = _seconds(raw.get("step", "60s"), "step")
+    return Scenario(start, step, agents, faults, changes, cadence, areas)
+
+
+def _seconds(value: Any, key: str) -> float:
+    try:
+        return parse_duration(str(value))
+    except ValueError:
+        raise ValueError(f"{key}: expected a duration such as 90s or 2h, got {value!r}") from None
+
+
+def _plans(section: Mapping[str, Any], key: str) -> dict[str, AgentPlan]:
+    out = {}
+    for name, a in section.items():
+        weights = {str(k): float(v) for k, v in a["outcomes"].items()}
+        unknown = set(weights) - set(OUTCOMES)
+        if unknown:
+            raise ValueError(f"{key}.{name}.outcomes: unknown {sorted(unknown)}; known {OUTCOMES}")
+        verifies = float(a.get("verifies", 1.0))
+        if not 0.0 <= verifies <= 1.0:
+            raise ValueError(f"{key}.{name}.verifies: expected a share from 0 to 1")
+        out[str(name)] = AgentPlan(
+            (
+                _seconds(a["duration"][0], f"{key}.{name}"),
+                _seconds(a["duration"][1], f"{key}.{name}"),
+            ),
+            (float(a["cost"][0]), float(a["cost"][1])),
+            weights,
+            verifies,
+        )
+    return out
+
+
+def _fault(f: Mapping[str, Any], i: int) -> Fault:
+    kind = next((k for k in ("alert", "kill_agents", "restart", "cost_storm") if k in f), None)
+    if kind is None:
+        raise ValueError(f"faults[{i}]: expected alert, kill_agents, restart or cost_storm")
+    hh, mm = str(f["daily"]).split(":")
+    return Fault(
+        kind,
+        int(hh) * 3600 + int(mm) * 60,
+        tuple(int(d) for d in f.get("days", ())),
+        _seconds(f.get("lasts", "0s"), f"faults[{i}].lasts"),
+        str(f.get("alert", "")),
+        str(f.get("severity", "critical")),
+        str(f.get("component", "")),
+        float(f["cost_storm"]) if kind == "cost_storm" else 1.0,
     )

@@ -191,24 +191,27 @@ def test_admission_table(mode: str, spend: float, broken: bool, running: int, pa
         100.0: set(),
     }[spend]
     for priority in Priority:
-        expected: Refusal | None
-        if paused:
-            expected = Refusal.PAUSED
-        elif broken and priority is not Priority.CRITICAL:
-            expected = Refusal.BUILD_BROKEN
-        elif str(priority) not in MODES[mode].priorities:
-            expected = Refusal.MODE_PRIORITY
-        elif priority not in allowed_by_tier:
-            expected = Refusal.BUDGET_TIER
-        else:
-            expected = None
-        assert admit(facts, priority, "review") == expected, ("keep", priority)
-        if expected is None:
-            if running >= MODES[mode].max_swarms:
-                expected = Refusal.MODE_CAPACITY
-            elif spend + 2.0 > 100.0:
-                expected = Refusal.BUDGET_CAP
-        assert admit(facts, priority, "review", cost=2.0) == expected, ("start", priority)
+        for starting in (False, True):
+            expected: Refusal | None
+            if paused:
+                expected = Refusal.PAUSED
+            elif broken and priority is not Priority.CRITICAL:
+                expected = Refusal.BUILD_BROKEN
+            elif str(priority) not in MODES[mode].priorities and (starting or mode != "CRISIS"):
+                expected = Refusal.MODE_PRIORITY  # a crisis keeps what runs (third wave, M4)
+            elif priority not in allowed_by_tier:
+                expected = Refusal.BUDGET_TIER
+            else:
+                expected = None
+            if not starting:
+                assert admit(facts, priority, "review") == expected, ("keep", priority)
+                continue
+            if expected is None:
+                if running >= MODES[mode].max_swarms:
+                    expected = Refusal.MODE_CAPACITY
+                elif spend + 2.0 > 100.0:
+                    expected = Refusal.BUDGET_CAP
+            assert admit(facts, priority, "review", cost=2.0) == expected, ("start", priority)
 
 
 def test_a_ceiling_refuses_what_the_period_would_allow() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -151,30 +150,24 @@ def test_j8_runs_every_6_hours_at_the_learned_best_hour(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)  # about 40 s on 2 idle cores
+@pytest.mark.timeout(240)  # about 45 s on 2 idle cores
 def test_in_simulation_the_spend_goes_to_work_that_verifies() -> None:
     """Issue 28's proof: improvement's agents claim success 90 % of the time and the
     checks take a fifth of that work; coverage's claim 80 %, all of it verified, at the
-    same cost. Checked, by week 4 at least 80 % of J2's spend is on coverage; believed
-    (`isolation: none`), the liar's claims win it most of the spend by week 2."""
-    scenario = load_scenario(bench.SCENARIO)
-    with ProcessPoolExecutor(2) as pool:
-        checking = pool.submit(bench.run, True, 28.0, 1, trial=bench.LIES)
-        believing = pool.submit(bench.run, True, 14.0, 1, trial=bench.BELIEVED)
-        checked, believed = checking.result(), believing.result()
-    for report in (checked, believed):
-        assert not report.broken, report.text()
-    weeks = bench.weekly(checked, scenario, bench.LIAR)
+    same cost. Checked, by week 4 at least 80 % of J2's spend is on coverage.
+    (bench/learning.py also runs it believed, `isolation: none`: the liar wins.)"""
+    checked = bench.run(True, 28.0, 1, trial=bench.LIES)
+    assert not checked.broken, checked.text()
+    weeks = bench.weekly(checked, load_scenario(bench.SCENARIO), bench.LIAR)
     assert len(weeks) == 4 and weeks[3][0] >= 0.8, weeks
-    assert bench.weekly(believed, scenario, bench.LIAR)[1][0] < 0.5
-    # The lies were caught by the checks, and only verified work landed.
+    # The lies were caught by the checks (believed, each was a success), and only
+    # verified work landed.
     ran = bench.work(checked, bench.LIAR)
     caught = [r for r in ran if r.type == bench.LIAR and r.outcome in ("regressed", "unverified")]
     assert caught and all(r.state == "failed" for r in caught)
     assert all(r.outcome == "verified" for r in checked.swarms if r.landed)
     assert any(r.outcome == "conflict" for r in checked.swarms), "swarms on one area conflict"
     assert checked.checked["nothing unverified lands"] == sum(r.landed for r in checked.swarms)
-    assert all(r.outcome is None for r in believed.swarms)
 
 
 @pytest.mark.parametrize(

@@ -110,6 +110,12 @@ def test_crisis_lasts_while_a_critical_alert_fires(service: tuple[Service, Clock
     assert (svc.situation.mode, svc.situation.escalation) == ("ACTIVE", 3), (
         "a budget tier escalates but is not a crisis"
     )
+    # Nor are the fleet's own troubles (third wave, M4): they wake it, not a crisis.
+    fire(svc, "AgentDied", "critical", fp="d1", component="agents")
+    fire(svc, "SwarmFailed", "critical", fp="f1", component="swarms")
+    svc.step()
+    assert (svc.situation.mode, svc.situation.escalation) == ("ACTIVE", 3)
+    assert svc.runtime.store.crisis_durations() == [] and svc.situation.crisis_id is None
     fire(svc, "BuildFailing", "critical", fp="c1")
     svc.step()
     assert svc.situation.mode == "CRISIS"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -17,8 +18,9 @@ from hypothesis import strategies as st
 
 from responder.act.launcher import Placement
 from responder.simulate.agents import SimAgents, SimClock
+from responder.simulate.invariants import Invariants
 from responder.simulate.project import SimProject
-from responder.simulate.run import Invariants, simulate
+from responder.simulate.run import simulate
 from responder.simulate.scenario import DEFAULT_SCENARIO, OUTCOMES, load_scenario, parse_scenario
 from responder.state.store import SwarmRow
 from responder.verify.checks import Hands
@@ -88,6 +90,33 @@ def test_work_apart_is_verified_through_crashes_and_conflicts(tmp_path: Path) ->
     # A retry for work the checks refused, told why: the same trigger, not a second action.
     assert report.checked["once per episode"] == report.steps
     assert f"landed {landed}" in report.text()
+
+
+def test_the_summary_as_json(tmp_path: Path) -> None:
+    """`warden simulate --json`: one JSON object a machine reads (issue 29, item 9)."""
+    out = run_cli(
+        "simulate", "--days", "1", "--json", "-c", "warden.yml", "--review", str(tmp_path)
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = json.loads(out.stdout)
+    for key in (
+        "crises",
+        "crises_by_alert",
+        "people_told",
+        "refusal_rows",
+        "work_killed_by_crisis",
+        "spend_usd",
+        "invariants",
+        "wall_seconds",
+    ):
+        assert key in summary, key
+    assert summary["invariants"]["R4"]["held"] and summary["invariants"]["R4"]["checked"] > 0
+    assert all(i["held"] for i in summary["invariants"].values()) and not summary["broken"]
+    told = summary["people_told"]
+    assert told["total"] == sum(told["by_reason"].values()) == len(told["calls"])
+    assert summary["crises"] >= 1 and "BuildFailing" in summary["crises_by_alert"]
+    assert summary["refusal_rows"] == sum(summary["refusals"].values())
+    assert summary["spend_usd"] == pytest.approx(sum(summary["spend_by_day"].values()), abs=0.01)
 
 
 def coloured(png: Path) -> float:

@@ -264,7 +264,8 @@ Crisis = with_defaults(
 
 
 class Modes(Section):
-    """CRISIS lasts while a critical alert (other than a budget tier) fires;
+    """CRISIS lasts while a critical alert of the project (not a budget tier,
+    AgentDied or SwarmFailed) fires;
     MAINTENANCE is a window started from the CLI or the API; otherwise the
     schedule picks ACTIVE or NIGHT."""
 
@@ -273,7 +274,9 @@ class Modes(Section):
     MAINTENANCE: Annotated[Mode, Nested(Maintenance)] = key(
         {}, description="a window started by a person"
     )
-    CRISIS: Annotated[Mode, Nested(Crisis)] = key({}, description="while a critical alert fires")
+    CRISIS: Annotated[Mode, Nested(Crisis)] = key(
+        {}, description="while a critical alert of the project fires"
+    )
 
 
 class Caps(Section):

@@ -71,6 +71,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sim.add_argument("--scenario", help="scenario file (default: the shipped week)")
     sim.add_argument("--seed", type=int, default=0, help="random seed (0)")
     sim.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object, for machines"
+    )
+    sim.add_argument(
         "--review",
         help="folder for the review of the simulated week, with its charts "
         "(default: state_dir/reports/simulation)",

@@ -390,5 +390,5 @@ def simulate(config: Config, args: argparse.Namespace) -> int:
     logging.getLogger("responder").setLevel(logging.ERROR)
     review_dir = Path(args.review) if args.review else config.state_dir / "reports" / "simulation"
     report = run(config, scenario, args.days, args.seed, review_dir=review_dir)
-    print(report.text())
+    print(json.dumps(report.summary(), indent=2) if args.json else report.text())
     return 1 if report.broken else 0

@@ -1,0 +1,114 @@
+"""The invariants of `warden simulate`: what must hold after every step of a run
+(docs/responder.md, "Simulation"); `check` returns what broke, if anything. They
+read the responder's own state, on its owner, as the worker does, and the
+virtual project's record of the watched branch."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from responder.decide import learning
+from responder.model import Priority
+from responder.service.worker import Service
+from responder.simulate.project import SimProject
+from warden.config import Config
+
+
+@dataclass
+class Invariants:
+    """What must hold after every step; `check` returns what broke, if anything."""
+
+    config: Config
+    project: SimProject
+    checked: Counter[str] = field(default_factory=Counter)
+    refusals_seen: int = 0
+    refusals_counted_before: int = 0
+    """Refusals counted by responders that crashed before (their counters died with them)."""
+    last_decision: int = 0
+    moves_seen: int = 0
+    landings: dict[str, str] = field(default_factory=dict)
+    """Swarm -> the commit its work landed as, until its outcome is recorded."""
+
+    @property
+    def slack(self) -> float:
+        """One swarm's cap: what the requirements allow spend to pass a cap by."""
+        return learning.largest_swarm_usd(self.config)
+
+    def check(self, svc: Service) -> list[str]:
+        rt, broken = svc.runtime, []
+        snap = rt.snapshot
+        facts = snap.facts
+
+        def holds(name: str, ok: bool, why: str) -> None:
+            self.checked[name] += 1
+            if not ok:
+                broken.append(f"{name}: {why}")
+
+        holds(
+            "period cap",
+            facts.period_spend <= facts.period.cap_usd + self.slack + 1e-9,
+            f"{facts.period.key} spent ${facts.period_spend:.2f} of ${facts.period.cap_usd:.2f}",
+        )
+        for c in facts.ceilings:
+            holds(
+                f"{c.name} ceiling",
+                c.spend_usd <= c.cap_usd + self.slack + 1e-9,
+                f"spent ${c.spend_usd:.2f} of ${c.cap_usd:.2f}",
+            )
+        low = [s for s in snap.running if s.priority != Priority.CRITICAL]
+        holds(
+            "R4",
+            not (svc.situation.build_broken and low),
+            f"the build is broken and {[(s.type, s.priority) for s in low]} run",
+        )
+        cap = self.config.modes[svc.situation.mode].max_swarms
+        holds(
+            "mode cap", len(snap.running) <= cap, f"{len(snap.running)} run in {svc.situation.mode}"
+        )
+        twice = rt.held.read(rt.store.duplicate_triggers)
+        holds("once per episode", not twice, f"acted on twice: {twice[:3]}")
+        refused = rt.held.read(rt.store.count_decisions, "refused", self.last_decision)
+        logged, self.last_decision = refused
+        self.refusals_seen += logged
+        counted = self.refusals_counted_before + sum(rt.refusals.values())
+        holds(
+            "refusals counted",
+            counted == self.refusals_seen,
+            f"{self.refusals_seen} logged, {counted} counted",
+        )
+        self._landed(svc, holds)
+        return broken
+
+    def _landed(self, svc: Service, holds: Callable[[str, bool, str], None]) -> None:
+        """The merge queue's rules, on the virtual project: the watched branch only
+        moves forward, to a commit whose checks ran and pass; what lands is a swarm's
+        verified work, recorded as landed where it landed."""
+        project = self.project
+        for old, new, swarm in project.moves[self.moves_seen :]:
+            checks = project.checks_at(new)
+            holds(
+                "branch moves to verified commits",
+                new in project.checked and checks.tests is True and checks.build is True,
+                f"{old[-8:]} -> {new[-8:]} by {swarm}: checked {new in project.checked}, "
+                f"failing {sorted(checks.failing)}",
+            )
+            holds(
+                "branch only moves forward",
+                project.contains_commit(new, old),
+                f"{old[-8:]} -> {new[-8:]} by {swarm}",
+            )
+            self.landings[swarm] = new
+        self.moves_seen = len(project.moves)
+        for swarm, commit in list(self.landings.items()):
+            row = svc.runtime.store.swarm(swarm)
+            if row is not None and row.live:
+                continue  # its verdict is on its way to the owner
+            self.landings.pop(swarm)
+            outcome, landed = (row.outcome, row.landed) if row is not None else (None, None)
+            holds(
+                "nothing unverified lands",
+                outcome == "verified" and landed == commit,
+                f"{swarm} landed {commit[-8:]}; its record: {outcome}, landed {landed}",
+            )
