@@ -221,10 +221,7 @@ class Processes:
             )
 
     def start_time(self, pid: int) -> float | None:
-        try:
-            return psutil.Process(pid).create_time()
-        except psutil.Error:
-            return None
+        return process_start_time(pid)
 
     def alive(self, pid: int | None, start_time: float | None) -> bool:
         """The pid runs and is the process we started (not a reused pid)."""
@@ -300,6 +297,14 @@ def _ids(user: str, group: str | None) -> tuple[str, str]:
 
 def _own_group(user: str | None) -> int | None:
     return None if user is None else pwd.getpwnam(user).pw_gid
+
+
+def process_start_time(pid: int) -> float | None:
+    """When the process started (None: it is gone)."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
 
 
 def same_process_alive(pid: int | None, start_time: float | None) -> bool:

@@ -30,20 +30,18 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from responder.act.launcher import same_process_alive
+from responder.act.commands import Commands
+from responder.act.launcher import Process, Stopping
 from responder.act.notify import Notifier
 from responder.act.runtime import Runtime
 from responder.model import Priority
 from responder.rules.admission import admit, explain
 from responder.state.store import RecoveryRow
 from warden.config import Recovery
-from warden.private import project_umask
-from warden.proc import Termination
 
 log = logging.getLogger(__name__)
 OUTCOMES = ("succeeded", "failed", "timed_out", "refused", "joined")
@@ -55,8 +53,8 @@ TAIL_BYTES = 2000
 
 @dataclass
 class _Run:
-    proc: subprocess.Popen[bytes] | None
-    kill: Termination | None = None
+    proc: Process | None
+    kill: Stopping | None = None
 
 
 Spawn = Callable[[str, str, str, str], list[str]]
@@ -66,8 +64,10 @@ Spawn = Callable[[str, str, str, str], list[str]]
 class Recoveries:
     """The recovery commands of one responder; owned by its worker thread."""
 
-    def __init__(self, runtime: Runtime, spawn: Spawn, notifier: Notifier) -> None:
-        self.runtime = runtime
+    def __init__(
+        self, runtime: Runtime, spawn: Spawn, notifier: Notifier, commands: Commands
+    ) -> None:
+        self.runtime, self.commands = runtime, commands
         self.store, self.held = runtime.store, runtime.held
         self.config = runtime.config
         self.spawn = spawn
@@ -106,26 +106,19 @@ class Recoveries:
             self._finish(row, "refused", "refused", detail)
             return f"recovery {name} refused ({refusal}): {detail}"
         try:
-            with log_path.open("ab") as out:
-                proc = subprocess.Popen(
-                    list(recovery.command),
-                    cwd=self.config.project_dir,
-                    env={**os.environ, **recovery.env},
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    umask=project_umask(),
-                )
+            env = {**os.environ, **recovery.env}
+            started = self.commands.run(
+                name, recovery.command, self.config.project_dir, env, log_path
+            )
         except OSError as exc:
             self.store.update_recovery(row.id, log_path=str(log_path))
             self._finish(row, "escalating", "failed", f"cannot start: {exc.strerror or exc}")
             return f"recovery {name} could not start: {exc.strerror or exc}"
-        start_time = rt.launcher.start_time(proc.pid)
+        pid = started.proc.pid
         self.store.update_recovery(
-            row.id, state="running", pid=proc.pid, start_time=start_time, log_path=str(log_path)
+            row.id, state="running", pid=pid, start_time=started.start_time, log_path=str(log_path)
         )
-        self._runs[row.id] = _Run(proc)
+        self._runs[row.id] = _Run(started.proc)
         self.store.log_decision(
             "recovery", {"recovery": name, "alert": alertname, "step": "started"}, now
         )
@@ -149,7 +142,7 @@ class Recoveries:
         now = self.runtime.clock()
         run = self._runs.get(row.id)
         if run is None:  # started by a responder that died: its end was not seen
-            if not same_process_alive(row.pid, row.start_time):
+            if not self.commands.alive(row.pid, row.start_time):
                 self._finish(row, "escalating", "failed", "the responder restarted while it ran")
             return
         if run.kill is not None:
@@ -163,7 +156,7 @@ class Recoveries:
         if code is None:
             if now - row.started_at > recovery.timeout:
                 assert run.proc is not None
-                run.kill = Termination.begin([run.proc.pid], KILL_GRACE_SECONDS)
+                run.kill = self.commands.stop(run.proc.pid, KILL_GRACE_SECONDS)
             return
         # A command that exits 0 may leave a daemon behind (a gateway it started):
         # nothing it started is killed after a normal exit.

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from responder.act.commands import Commands, Processes
 from responder.act.launcher import Launcher
 from responder.act.notify import Notifier
 from responder.act.recovery import Recoveries
@@ -83,6 +84,7 @@ class Service:
         state_file: bool = True,
         workshop: Callable[[Config], Workshop] = Workshop.on,
         notifier: Notifier | None = None,
+        commands: Commands | None = None,
     ) -> None:
         """`rng`: the learning's exploration (seeded by the simulator, so a run repeats);
         `step_alert_seconds`: a step's time for alerts (None: STEP_ALERTS alone bound it,
@@ -93,7 +95,8 @@ class Service:
         step, 9 % of a simulated week); `workshop`: where swarms of types with
         `isolation: worktree` work apart and are verified (the simulator's works on a
         virtual repository); `notifier`: the way to a person (default: HumanNeeded
-        alerts to `responder.alertmanager_url`; the simulator's keeps what it is told)."""
+        alerts to `responder.alertmanager_url`; the simulator's keeps what it is told);
+        `commands`: how recovery commands run (the simulator's run none)."""
         self.config = config
         self.clock = clock
         self.step_alert_seconds = step_alert_seconds
@@ -125,7 +128,7 @@ class Service:
         log.info("agents are killed by %s", self.runtime.launcher.kill_method)
         self.state_file = config.state_dir / "state.json" if state_file else None
         self.watchdog = Watchdog()
-        self._build_parts(store, rng, notifier)
+        self._build_parts(store, rng, notifier, commands or Processes())
         self.rejected: dict[str, int] = {}
         self.failed_steps: Counter[str] = Counter()
         """Steps that did not end, by why: the database unreachable, or an error."""
@@ -139,7 +142,11 @@ class Service:
         self._publish()
 
     def _build_parts(
-        self, store: Store, rng: random.Random | None, notifier: Notifier | None
+        self,
+        store: Store,
+        rng: random.Random | None,
+        notifier: Notifier | None,
+        commands: Commands,
     ) -> None:
         """The alert path and the jobs, each part handed only what it needs."""
         config, runtime, clock, r = self.config, self.runtime, self.clock, self.config.responder
@@ -151,7 +158,7 @@ class Service:
         swarms = PolicySwarms(
             runtime, self.learner, self.claims, self.policies, self.counts.actions
         )
-        self.recoveries = Recoveries(runtime, swarms.escalate, self.notifier)
+        self.recoveries = Recoveries(runtime, swarms.escalate, self.notifier, commands)
         refill = SwarmWatchdog(config, runtime, self.learner)
         listen = config.exporter.listen
         briefing = Briefing(

@@ -21,6 +21,14 @@ from responder.simulate.scenario import Scenario
 
 PROGRESS_SECONDS = 60.0
 """A working agent prints a line this often (a turn); hang and silent ones do not."""
+REFUSED_AFTER_SECONDS = 2.0
+"""How soon a run the API refuses (logged out, out of credit) ends."""
+API_ERRORS = {
+    "auth": ("authentication_failed", "Not logged in · Please run /login"),
+    "billing": ("billing_error", "Credit balance is too low"),
+}
+"""Outcome -> the assistant event's `error` and the result's text, as Claude Code
+prints them (examples/fake_claude.py has the same)."""
 
 
 @dataclass
@@ -81,6 +89,8 @@ class SimAgents:
         now = self.clock()
         ends = None if outcome in ("hang", "silent") else now + self.rng.uniform(*plan.duration)
         cost = round(self.rng.uniform(*plan.cost) * self.cost_factor, 4)
+        if outcome in API_ERRORS:  # the API refuses it at its first turn
+            ends, cost = now + REFUSED_AFTER_SECONDS, 0.0
         self._next_pid += 1
         agent = SimAgent(self._next_pid, env.get(ENV_AGENT, ""), log, now, ends, outcome, cost)
         self.agents[agent.pid] = agent
@@ -156,6 +166,11 @@ class SimAgents:
                 a.exit_code = 0
             elif a.outcome == "fail":
                 _emit(a.log, _result(a, True))
+                a.exit_code = 1
+            elif a.outcome in API_ERRORS:
+                error, text = API_ERRORS[a.outcome]
+                _emit(a.log, {"type": "assistant", "session_id": a.agent, "error": error})
+                _emit(a.log, {**_result(a, True), "subtype": "success", "result": text})
                 a.exit_code = 1
             else:  # crash
                 a.exit_code = -11

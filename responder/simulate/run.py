@@ -37,6 +37,7 @@ from responder.decide.wake import PROGRESS_EVERY_SECONDS, problems
 from responder.observe import review
 from responder.service.worker import Service
 from responder.simulate.agents import SimAgents, SimClock
+from responder.simulate.commands import SimCommands
 from responder.simulate.invariants import Invariants
 from responder.simulate.project import SimProject
 from responder.simulate.scenario import Fault, Scenario
@@ -317,6 +318,7 @@ class _Run:
         self.agents = SimAgents(self.clock, scenario, rng)
         self.project = SimProject(scenario, rng, self.clock)
         self.pager = Pager()
+        self.commands = SimCommands(scenario, rng, self.clock)
         self.tally = Tally()
         self.explore = random.Random(f"learning-{seed}")  # noqa: S311
         self.svc = self._responder()
@@ -346,6 +348,7 @@ class _Run:
             state_file=False,
             workshop=self.project.workshop,
             notifier=self.pager,
+            commands=self.commands,
         )
 
     def step(self) -> None:
@@ -357,10 +360,11 @@ class _Run:
             + [w[1] for w in [svc.wake_cycle.next_wake] if w is not None and "J1" in looks]
             + [t for t, _ in self.events[:1]]
             + [t for t, _ in self.ending]
-            + [t for t in [self.agents.next_end()] if t is not None]
+            + [t for t in [self.agents.next_end(), self.commands.next_end()] if t is not None]
         )
         self.clock.now = now = max(self.clock.now + 1.0, nxt)
         self.agents.advance()
+        self.commands.advance()
         self._happen(now)
         self._end_faults(now)
         self.alerts.resend(now)

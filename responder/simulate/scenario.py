@@ -9,6 +9,8 @@ killed from outside, the responder crashing, a storm of costly runs.
 `changes` give some types new plans from a day of the run on (a choice that
 worked turns bad), and `cadence` runs the jobs J1, J2, J5 and J7 at longer
 intervals than the real ones, for runs of weeks where minutes do not matter.
+`recoveries` say how the recovery commands (A5) run, per recovery name or
+`default`: how long and how they end (succeed, fail, hang); none runs for real.
 Where a type works apart, its swarms' work is verified on a virtual project
 (responder.simulate.project): a plan's `verifies` is the share of claimed
 successes the checks take, and `areas` how many parts the project has (two
@@ -27,10 +29,14 @@ import yaml
 
 from warden.config.values import parse_duration
 
-OUTCOMES = ("succeed", "fail", "crash", "hang", "silent", "stubborn")
+OUTCOMES = ("succeed", "fail", "crash", "hang", "silent", "stubborn", "auth", "billing")
 """succeed: a result, exit 0; fail: an error result, exit 1; crash: dies by a
 signal with no result; hang: one line, then nothing until killed; silent:
-nothing at all; stubborn: works, and ignores SIGTERM when killed."""
+nothing at all; stubborn: works, and ignores SIGTERM when killed; auth and
+billing: refused by the API at once, as Claude Code prints it when logged out
+or out of credit ($0, exit 1): permanent failures, which the breaker pauses."""
+RECOVERY_OUTCOMES = ("succeed", "fail", "hang")
+"""How a simulated recovery command ends: exit 0, exit 1, or not until its timeout."""
 CADENCE_JOBS = ("J1", "J2", "J5", "J7")
 DEFAULT_SCENARIO = Path(__file__).with_name("scenarios") / "week.yml"
 
@@ -47,6 +53,16 @@ class AgentPlan:
     verifies: float = 1.0
     """Of the swarms whose agents all claim success, the share whose work the checks
     take (where the type works apart: `isolation: worktree`)."""
+
+
+@dataclass(frozen=True)
+class RecoveryPlan:
+    duration: tuple[float, float]
+    outcomes: dict[str, float]
+
+
+QUICK_RECOVERY = RecoveryPlan((30.0, 30.0), {"succeed": 1.0})
+"""A recovery command the scenario says nothing of: it works in 30 s."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,11 @@ class Scenario:
     areas: int = 8
     """Parts of the virtual project a swarm's change touches one of: two swarms that
     change the same one from the same base conflict."""
+    recoveries: dict[str, RecoveryPlan] = field(default_factory=dict)
+    """Recovery name (or `default`) -> how its command runs; none runs for real."""
+
+    def recovery(self, name: str) -> RecoveryPlan:
+        return self.recoveries.get(name) or self.recoveries.get("default") or QUICK_RECOVERY
 
     def plan(self, swarm_type: str, day: int = 1) -> AgentPlan:
         """The plan of a type on a day of the run (the latest change up to that day)."""
@@ -117,7 +138,20 @@ def parse_scenario(raw: Mapping[str, Any]) -> Scenario:
     if areas < 1:
         raise ValueError("areas: expected an integer >= 1")
     step = _seconds(raw.get("step", "60s"), "step")
-    return Scenario(start, step, agents, faults, changes, cadence, areas)
+    recoveries = {
+        str(name): _recovery(r, f"recoveries.{name}")
+        for name, r in (raw.get("recoveries") or {}).items()
+    }
+    return Scenario(start, step, agents, faults, changes, cadence, areas, recoveries)
+
+
+def _recovery(raw: Mapping[str, Any], key: str) -> RecoveryPlan:
+    weights = {str(k): float(v) for k, v in raw["outcomes"].items()}
+    unknown = set(weights) - set(RECOVERY_OUTCOMES)
+    if unknown:
+        raise ValueError(f"{key}.outcomes: unknown {sorted(unknown)}; known {RECOVERY_OUTCOMES}")
+    low, high = (_seconds(d, key) for d in raw["duration"])
+    return RecoveryPlan((low, high), weights)
 
 
 def _seconds(value: Any, key: str) -> float:

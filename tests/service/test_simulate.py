@@ -119,6 +119,27 @@ def test_the_summary_as_json(tmp_path: Path) -> None:
     assert summary["spend_usd"] == pytest.approx(sum(summary["spend_by_day"].values()), abs=0.01)
 
 
+def test_logged_out_agents_pause_their_types_and_a_person_is_told(tmp_path: Path) -> None:
+    """A permanent failure in a scenario (issue 29, item 5): every agent is logged out
+    (a change from the first day). Their runs fail as `authentication` at once, for $0;
+    the breaker pauses each type after `pause_after` such runs and a person is told."""
+    scenario = parse_scenario(
+        {
+            "start": "2026-11-23T10:00:00+00:00",
+            "agents": {"default": AGENT},
+            "changes": [{"day": 1, "agents": {"default": {**AGENT, "outcomes": {"auth": 1}}}}],
+            "faults": [{"alert": "BuildFailing", "component": "build", "daily": "11:00"}],
+        }
+    )
+    cfg = write_config(tmp_path / "warden.yml", f"state_dir: {tmp_path}/unused\n")
+    report = simulate(load_config(cfg, check_programs=False), scenario, 0.25, seed=2)
+    summary = report.summary()
+    assert not report.broken, report.text()
+    assert summary["people_told"]["by_reason"].get("swarm_type_paused"), summary["people_told"]
+    assert summary["refusals"].get("paused"), summary["refusals"]
+    assert summary["spend_usd"] == 0.0, "refused by the API at once: nothing spent"
+
+
 def coloured(png: Path) -> float:
     """The share of a chart's pixels in colour: axes and text are grey, data is not."""
     pixels = plt.imread(png)[..., :3]
