@@ -36,6 +36,7 @@ from responder.act.cgroups import Cgroups
 from responder.act.launcher import Launcher, Processes, Stopping, Target
 from responder.act.live import LiveAgent, PollReport, SpawnRefused
 from responder.act.owners import closed, new_owner, on_host, owner_alive, released
+from responder.act.refusals import RefusalLog
 from responder.act.snapshot import Snapshot, Tallies
 from responder.model import (
     LIVE_AGENT_STATES,
@@ -98,6 +99,7 @@ class Runtime:
         """Kills of agents another live runtime owns (`warden swarm kill`)."""
         self.refusals: Counter[tuple[str, str]] = Counter()
         self._tallies = Tallies(self.store)
+        self._refusal_log = RefusalLog(self.store, clock)
         self.snapshot: Snapshot
         ends = Ends(self._end_swarm, self.start_swarm)
         self.apart = Apart(config, self.store, self.held, workshop(config), ends)
@@ -113,11 +115,7 @@ class Runtime:
         """Count and log a refusal (every path, one metric); the caller raises or reports it."""
         assert path in PATHS, path
         self.refusals[(path, str(reason))] += 1
-        self.store.log_decision(
-            "refused",
-            {"path": path, "reason": str(reason), "detail": detail, **context},
-            self.clock(),
-        )
+        self._refusal_log.log(path, str(reason), detail, context)
         return SpawnRefused(reason, detail)
 
     def priority_refusal(

@@ -71,7 +71,8 @@ def _end(d: Mapping[str, Any]) -> str:
 
 def _refused(d: Mapping[str, Any]) -> str:
     what = d.get("type") or d.get("path")
-    return f"refused {what} ({d.get('reason')}): {_short(d.get('detail', ''), 70)}"
+    times = f" x{d['count']}" if int(d.get("count") or 1) > 1 else ""
+    return f"refused {what}{times} ({d.get('reason')}): {_short(d.get('detail', ''), 70)}"
 
 
 def _wake(d: Mapping[str, Any]) -> str:

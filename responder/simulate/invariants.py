@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from responder.act.refusals import WINDOW_SECONDS
 from responder.decide import learning
 from responder.model import Priority
 from responder.service.worker import Service
@@ -24,9 +25,11 @@ class Invariants:
     project: SimProject
     checked: Counter[str] = field(default_factory=Counter)
     refusals_seen: int = 0
+    refusals_final: int = 0
+    """Refusals of log rows whose window closed, up to row `refusals_final_id`."""
+    refusals_final_id: int = 0
     refusals_counted_before: int = 0
     """Refusals counted by responders that crashed before (their counters died with them)."""
-    last_decision: int = 0
     moves_seen: int = 0
     landings: dict[str, str] = field(default_factory=dict)
     """Swarm -> the commit its work landed as, until its outcome is recorded."""
@@ -69,10 +72,9 @@ class Invariants:
         )
         twice = rt.held.read(rt.store.duplicate_triggers)
         holds("once per episode", not twice, f"acted on twice: {twice[:3]}")
-        refused = rt.held.read(rt.store.count_decisions, "refused", self.last_decision)
-        logged, self.last_decision = refused
-        self.refusals_seen += logged
         counted = self.refusals_counted_before + sum(rt.refusals.values())
+        if counted != self.refusals_seen:  # a refusal since: the log's own count of them
+            self.refusals_seen = self._logged(svc)
         holds(
             "refusals counted",
             counted == self.refusals_seen,
@@ -80,6 +82,17 @@ class Invariants:
         )
         self._landed(svc, holds)
         return broken
+
+    def _logged(self, svc: Service) -> int:
+        """The refusals the decision log counts: its rows' counts, those whose window
+        closed added up once (J7 prunes old rows; a closed row changes no more)."""
+        rows = svc.runtime.store.refusals_after(self.refusals_final_id)
+        for row_id, since, count in rows:
+            if since > svc.clock() - WINDOW_SECONDS:
+                break
+            self.refusals_final += count
+            self.refusals_final_id = row_id
+        return self.refusals_final + sum(c for i, _, c in rows if i > self.refusals_final_id)
 
     def _landed(self, svc: Service, holds: Callable[[str, bool, str], None]) -> None:
         """The merge queue's rules, on the virtual project: the watched branch only

@@ -15,19 +15,30 @@ class DecisionTables(StoreBase):
     """The decision log and recovery records."""
 
     # -- decisions --------------------------------------------------------
-    def log_decision(self, kind: str, detail: dict[str, Any], at: float | None = None) -> None:
+    def log_decision(self, kind: str, detail: dict[str, Any], at: float | None = None) -> int:
+        """The decision's row id."""
         with self._tx() as db:
             when = time.time() if at is None else at
-            db.execute(Q.log_decision, {"at": when, "kind": kind, "detail": detail})
+            row = {"at": when, "kind": kind, "detail": detail}
+            return int(db.execute(Q.log_decision, row).scalar_one())
 
-    def count_decisions(self, kind: str, after_id: int) -> tuple[int, int]:
-        """(decisions of `kind` logged after `after_id`, the newest id of any kind)."""
-        row = self._rows(Q.count_decisions, kind=kind, after=after_id)[0]
-        return int(row[0]), int(row[1])
+    def update_decision(self, decision_id: int, detail: dict[str, Any], at: float) -> None:
+        """A decision that counts what it decides again (refusals in their window)."""
+        with self._tx() as db:
+            db.execute(Q.update_decision, new_row({"at": at, "detail": detail}, decision_id))
 
     def refusal_counts(self) -> dict[str, int]:
-        """Refusals logged, by reason, whichever responder logged them."""
+        """Refusals logged, by reason, whichever responder logged them (each row
+        counts those of its window)."""
         return {str(r[0]): int(r[1]) for r in self._rows(Q.refusal_counts)}
+
+    def refusals_after(self, after_id: int) -> list[tuple[int, float, int]]:
+        """(id, when its window began, refusals counted) of the refusal rows after
+        `after_id`, oldest first."""
+        return [
+            (int(r[0]), float(r[1]), int(r[2]))
+            for r in self._rows(Q.refusals_after, after=after_id)
+        ]
 
     def duplicate_triggers(self) -> list[str]:
         """Alert actions that started more than one swarm: an episode acted on twice

@@ -355,15 +355,32 @@ class Q:
     )
     episode_counts = select(E.alertname, func.count()).group_by(E.alertname)
     by_trigger = select(t.swarms).where(S.trigger == _param("trigger"))
-    log_decision = insert(t.decisions)
-    count_decisions = select(
-        func.coalesce(_count_if(D.kind == _param("kind")), 0),
-        func.coalesce(func.max(D.id), _param("after")),
-    ).where(D.id > _param("after"))
-    _refusals = (
-        select(D.detail["reason"].as_string().label("reason")).where(D.kind == "refused").subquery()
+    log_decision = insert(t.decisions).returning(D.id)
+    update_decision = (
+        update(t.decisions)
+        .where(D.id == _param("row_id"))
+        .values(at=_param("new_at"), detail=_param("new_detail"))
     )
-    refusal_counts = select(_refusals.c.reason, func.count()).group_by(_refusals.c.reason)
+    _refusals = (  # a row counts the refusals of its window (`count`; 1 in older rows)
+        select(
+            D.detail["reason"].as_string().label("reason"),
+            func.coalesce(D.detail["count"].as_integer(), 1).label("n"),
+        )
+        .where(D.kind == "refused")
+        .subquery()
+    )
+    refusal_counts = select(_refusals.c.reason, func.sum(_refusals.c.n)).group_by(
+        _refusals.c.reason
+    )
+    refusals_after = (
+        select(
+            D.id,
+            func.coalesce(D.detail["since"].as_float(), D.at),
+            func.coalesce(D.detail["count"].as_integer(), 1),
+        )
+        .where(D.kind == "refused", D.id > _param("after"))
+        .order_by(D.id)
+    )
     duplicate_triggers = (  # a retry of work the checks refused acts on it once more
         select(S.trigger)
         .where(S.trigger.like("alert:%"), S.retry_of.is_(None))

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import signal
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from responder.decide import wake
-from responder.model import Priority
+from responder.model import BUILD_BROKEN_ALERTS, Priority
 from responder.observe.decisions import describe
 from responder.rules.budget import scheduled_period
 from responder.rules.modes import Situation
@@ -424,14 +425,34 @@ def test_every_default_policy(tmp_path: Path, name: str) -> None:
         )
         low = svc.runtime.store.swarm(before.id)
         assert low is not None
-        # R4: a critical alert (not a budget tier) opens CRISIS, where only CRITICAL
-        # and HIGH may run: less urgent work stops at once.
-        killed = spec is not None and spec.severity == "critical" and spec.component != "budget"
-        assert (low.state == "killed") == killed
+        # R4: while the build or the tests are broken only CRITICAL work runs: less
+        # urgent work stops at once. Another crisis keeps what runs (third wave, M4).
+        assert (low.state == "killed") == (name in BUILD_BROKEN_ALERTS), low.reason
         assert any(
             d["kind"] == "alert" and d["alert"] == name for d in svc.runtime.store.decisions()
         )
     finally:
         for s in svc.runtime.store.swarms("running"):
             svc.runtime.kill_swarm(s.id)
+        svc.runtime.close()
+
+
+def test_refusals_are_counted_in_one_row_per_window(tmp_path: Path) -> None:
+    """Issue 29, item 6: with the budget spent, J2's refill is refused at every look;
+    the decision log keeps one row per path, reason and type in each 10 minutes, with
+    its count, where it kept a row per refusal (thousands a simulated week)."""
+    svc, clock = make_service(tmp_path, "budget:\n  caps: {ACTIVE: 0.01}\n")
+    try:
+        for _ in range(6):  # at 0, 2, 4, 6, 8 minutes, and 10: a new window
+            svc.jobs.run_now("J2")
+            clock.now += 120
+        refused = [d for d in svc.runtime.store.decisions() if d["kind"] == "refused"]
+        counted = sum(svc.runtime.refusals.values())
+        assert counted >= 6 and sum(d["count"] for d in refused) == counted, refused
+        windows = Counter((d["path"], d["reason"], d.get("type")) for d in refused)
+        assert set(windows.values()) == {2}, windows  # each key: its first window, then one
+        assert all(d["path"] == "J2" and d["reason"] == "budget_cap" for d in refused)
+        assert svc.runtime.store.refusal_counts() == {"budget_cap": counted}
+        assert len(refused) < counted, "counted, not written one by one"
+    finally:
         svc.runtime.close()

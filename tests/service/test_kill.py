@@ -99,13 +99,14 @@ def test_work_the_admission_rule_stops_leaves_no_survivor(
     token: str,
     runtimes: list[Runtime],  # noqa: F811
 ) -> None:
-    """A crisis begins: MEDIUM work is stopped by the runtime's own check."""
+    """The build breaks (R4): MEDIUM work is stopped by the runtime's own check."""
     cfg = escaping(tmp_path, token)
     mode = ["ACTIVE"]
     day = Period("ACTIVE", "day:test", 100.0)
 
     def now() -> Situation:
-        return Situation(mode[0], 3 if mode[0] == "CRISIS" else 1, day, None, None)
+        crisis = mode[0] == "CRISIS"
+        return Situation(mode[0], 3 if crisis else 1, day, None, None, build_broken=crisis)
 
     rt = make(runtimes, cfg, situation=now)
     swarm_id = start(rt, token)

@@ -119,10 +119,10 @@ def test_every_kind_of_row_round_trips(database: Database) -> None:
     assert store.stop_maintenance(26.0) and store.maintenance_at(27.0) is None
 
     store.log_decision("refused", {"reason": "budget_cap", "path": "J2"}, 1.0)
-    store.log_decision("refused", {"reason": "budget_cap", "path": "alert"}, 2.0)
+    counted = store.log_decision("refused", {"reason": "budget_cap", "path": "alert"}, 2.0)
+    store.update_decision(counted, {"reason": "budget_cap", "path": "alert", "count": 4}, 2.5)
     store.log_decision("mode", {"to": "CRISIS"}, 3.0)
-    assert store.refusal_counts() == {"budget_cap": 2}
-    assert store.count_decisions("refused", 0) == (2, 3)
+    assert store.refusal_counts() == {"budget_cap": 5}, "a row counts its window's refusals"
     assert store.decisions(1) == [{"at": 3.0, "kind": "mode", "to": "CRISIS"}]
     store.dead_letter(body_id, 4.0, "ValueError: x", "{}")
     assert store.dead_letter_count() == 1
