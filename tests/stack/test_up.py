@@ -284,12 +284,13 @@ def warden_up(
             out.close()  # type: ignore[union-attr]
 
 
-def check_report(folder: Path, cfg: Path) -> None:
+def check_report(folder: Path, cfg: Path, seconds: float) -> None:
     """`warden report`: the review with its charts, PNG files drawn from Prometheus'
     range queries, each shown in the Markdown."""
-    # On the real clock: Prometheus keeps the real time, and the charts cover
-    # the minutes this test ran.
-    result = run_cli("report", "-c", str(cfg), "-o", str(folder), "--period", "4m")
+    # On the real clock: Prometheus keeps the real time, and the charts cover the
+    # `seconds` the stack has run (a longer period leaves a line in a corner).
+    period = f"{int(seconds) + 1}s"
+    result = run_cli("report", "-c", str(cfg), "-o", str(folder), "--period", period)
     assert result.returncode == 0, result.stderr
     report = next(folder.glob("report-*.md"))
     # P5 comes from Prometheus: the demo's log has been followed all along.
@@ -321,6 +322,7 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
     responder = f"http://127.0.0.1:{ports['responder']}"
     clock = StackClock.at_noon(tmp_path)
     with warden_up(cfg, clock, tmp_path / "up.log") as up:
+        began = time.monotonic()
         wait_for(lambda: status(ports), 60)
         # Prometheus scrapes the exporter and sees the build pass first.
         wait_for(lambda: "warden_build_success 1.0" in metrics_text(ports, "exporter"), 60)
@@ -410,7 +412,7 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         assert run_cli("maintenance", "stop", "-c", str(cfg), env=clock.env).returncode == 0
         wait_for(lambda: status(ports)["mode"] in ("ACTIVE", "NIGHT"), 30)  # type: ignore[index]
         check_dashboard_queries(ports, cfg)
-        check_report(tmp_path / "report", cfg)
+        check_report(tmp_path / "report", cfg, time.monotonic() - began)
         print(f"crisis and the CRITICAL bugfix swarm {crisis_after:.1f} s after the break")
     log = (tmp_path / "up.log").read_text()
     assert re.search(r"exporter up 127\.0\.0\.1:\d+", log)
