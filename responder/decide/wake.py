@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from responder.rules.budget import TIERS, scheduled_period
-from responder.rules.modes import Situation
+from responder.rules.modes import NOT_A_CRISIS, Situation
 from warden.config import Config
 
 ISSUES_WAKE_SECONDS = 120.0
@@ -110,9 +110,14 @@ def decide(
 
 
 def problems(firing: list[tuple[str, str, str]]) -> frozenset[str]:
-    """The firing alerts that are issues of the project (not of the budget)."""
+    """The firing alerts that are issues of the project: not the fleet's own (the
+    budget tiers, AgentDied, SwarmFailed, SwarmsBelowMinimum, the stuck ones), which
+    J2, the retries, the stuck kills and the breaker answer, and which Warden's own
+    refusals often cause (issue 29: a person was called for them 58 times a week)."""
     return frozenset(
-        name for name, sev, comp in firing if sev in ("critical", "warning") and comp != "budget"
+        name
+        for name, sev, comp in firing
+        if sev in ("critical", "warning") and comp not in NOT_A_CRISIS
     )
 
 
@@ -128,6 +133,8 @@ class Progress:
     successes: int = 0
     steps: int = 0
     """Escalations so far: 1 a bigger swarm started, 2 a person told."""
+    told: frozenset[str] = frozenset()
+    """Problems a person was told of while they fire: told once (issue 29)."""
     checked: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -137,6 +144,7 @@ class Progress:
         """True when the watch escalates now: 5 minutes passed since the last progress
         (a problem resolved or a swarm on them succeeded) or the last escalation."""
         self.checked = now
+        self.told &= firing  # one that resolved and fires again is a new episode
         if (self.firing - firing) or successes > self.successes:
             self.since, self.steps = now, 0
         self.firing, self.successes = firing, successes

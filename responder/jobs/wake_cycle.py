@@ -345,16 +345,18 @@ class WakeCycle:
         if watch.steps == 1:
             workable = self._workable(running_ok=True)
             actions = [self._issue_swarm(workable[0], bigger=True)] if workable else []
-        elif watch.steps == 2:
+        elif watch.steps == 2 and firing - watch.told:
+            news = sorted(firing - watch.told)
+            watch.told |= firing
             actions = [
                 self.notifier.told(
                     "no_progress",
                     "Issues have lasted 10 minutes without progress.",
-                    f"Firing: {', '.join(names)}; a bigger swarm did not help.",
+                    f"Firing: {', '.join(news)}; a bigger swarm did not help.",
                 )
             ]
         else:
-            return
+            return  # told of each once while it fires: no more spend on it
         rt.store.log_decision(
             "J1",
             {

@@ -515,6 +515,6 @@ def _report(svc: Service, config: Config, days: float, wall: float, run: _Run) -
         run.faults,
         ran,
         list(run.pager.calls),
-        run.inv.refusals_seen,
+        len(store.refusals_after(0)),
         run.tally,
     )

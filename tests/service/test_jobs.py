@@ -193,6 +193,24 @@ def test_a_maintenance_window_runs_the_scheduled_tasks_once(hanging: tuple[Servi
     assert decisions(svc, "J1")[0]["decision"] == "all good", "once per window"
 
 
+def test_the_fleets_own_alerts_are_not_the_projects_issues(
+    hanging: tuple[Service, Clock],
+) -> None:
+    """Issue 29, item 2: SwarmsBelowMinimum (Warden's own refusals at night or at a
+    spent budget cause it), AgentDied and SwarmFailed are the fleet's: J2, the retries
+    and the breaker answer them. The progress watch neither grows swarms for them nor
+    calls a person (58 such calls a simulated week, with nothing else wrong)."""
+    svc, clock = hanging
+    fire(svc, "SwarmsBelowMinimum", "warning", fp="m1", component="swarms")
+    fire(svc, "AgentDied", "critical", fp="d1", component="agents")
+    svc.reassess()
+    for _ in range(30):  # 15 minutes of checks
+        clock.now += 30
+        svc.jobs.run_now("J1-progress")
+    assert not decisions(svc, "J1")
+    assert svc.wake_cycle.progress is None
+
+
 def test_issues_without_progress_escalate_to_a_bigger_swarm_then_a_person(
     hanging: tuple[Service, Clock],
 ) -> None:
@@ -226,6 +244,34 @@ def test_issues_without_progress_escalate_to_a_bigger_swarm_then_a_person(
     svc.reassess()
     svc.jobs.run_now("J1-progress")
     assert svc.wake_cycle.progress is None
+
+
+def test_a_person_is_told_of_a_problem_once_while_it_fires(
+    hanging: tuple[Service, Clock],
+) -> None:
+    """Issue 29, item 2: one call per problem episode. Two problems without progress:
+    a person is told of both; one resolves (progress: the ladder starts again); 10
+    minutes more without progress on the other: a bigger swarm, but no second call
+    for what a person was told of (it was 3 calls an hour for one long warning)."""
+    svc, clock = hanging
+    fire(svc, "CoverageDecreased", "warning", fp="e1", component="coverage")
+    fire(svc, "SlowResponse", "warning", fp="s1", component="probes")
+    svc.reassess()
+
+    def calls() -> list[dict[str, object]]:
+        return [d for d in decisions(svc, "J1") if d.get("escalation") == 2]
+
+    for _ in range(21):  # 10.5 minutes
+        clock.now += 30
+        svc.jobs.run_now("J1-progress")
+    assert len(calls()) == 1
+    fire(svc, "SlowResponse", "warning", status="resolved", fp="s1", component="probes")
+    svc.reassess()
+    for _ in range(42):  # 21 minutes more, CoverageDecreased still firing
+        clock.now += 30
+        svc.jobs.run_now("J1-progress")
+    assert len(calls()) == 1, "told of CoverageDecreased once while it fires"
+    assert len([d for d in decisions(svc, "J1") if d.get("escalation") == 1]) == 2
 
 
 def test_progress_is_a_problem_resolved_or_a_swarm_succeeded() -> None:

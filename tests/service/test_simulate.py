@@ -95,7 +95,7 @@ def test_work_apart_is_verified_through_crashes_and_conflicts(tmp_path: Path) ->
 def test_the_summary_as_json(tmp_path: Path) -> None:
     """`warden simulate --json`: one JSON object a machine reads (issue 29, item 9)."""
     out = run_cli(
-        "simulate", "--days", "1", "--json", "-c", "warden.yml", "--review", str(tmp_path)
+        "simulate", "--days", "0.5", "--json", "-c", "warden.yml", "--review", str(tmp_path)
     )
     assert out.returncode == 0, out.stdout + out.stderr
     summary = json.loads(out.stdout)
@@ -115,7 +115,7 @@ def test_the_summary_as_json(tmp_path: Path) -> None:
     told = summary["people_told"]
     assert told["total"] == sum(told["by_reason"].values()) == len(told["calls"])
     assert summary["crises"] >= 1 and "BuildFailing" in summary["crises_by_alert"]
-    assert summary["refusal_rows"] == sum(summary["refusals"].values())
+    assert 0 < summary["refusal_rows"] < sum(summary["refusals"].values()), "counted in rows"
     assert summary["spend_usd"] == pytest.approx(sum(summary["spend_by_day"].values()), abs=0.01)
 
 
