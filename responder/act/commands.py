@@ -7,14 +7,18 @@ gateway it starts outlives it), with its output appended to its log.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from responder.act.launcher import Process, Stopping, process_start_time, same_process_alive
-from warden.private import project_umask
+from responder.act.launcher import (
+    Process,
+    Stopping,
+    in_session,
+    process_start_time,
+    same_process_alive,
+)
 from warden.proc import Termination
 
 
@@ -41,23 +45,14 @@ class Commands(Protocol):
         ...
 
 
-class Processes:
+class CommandProcesses:
     """Recovery commands as real processes."""
 
     def run(
         self, name: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path
     ) -> Started:
         with log.open("ab") as out:
-            proc = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                umask=project_umask(),
-            )
+            proc = in_session(argv, cwd, env, out)
         return Started(proc, process_start_time(proc.pid))
 
     def alive(self, pid: int | None, start_time: float | None) -> bool:

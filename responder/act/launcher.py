@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 import psutil
 
@@ -191,18 +191,14 @@ class Processes:
         # Another user gets its own group and none of Warden's supplementary ones.
         with log.open("ab") as out:
             try:
-                return subprocess.Popen(
+                return in_session(
                     command,
-                    cwd=cwd,
-                    env=dict(env),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
+                    cwd,
+                    env,
+                    out,
                     user=user,
                     group=placement.group or (_own_group(user) if user else None),
                     extra_groups=[] if user else None,
-                    umask=project_umask(),  # the project's files, not Warden's private ones
                 )
             except OSError as exc:
                 out.write(f"warden: cannot start {argv[0]!r}: {exc}\n".encode())
@@ -297,6 +293,34 @@ def _ids(user: str, group: str | None) -> tuple[str, str]:
 
 def _own_group(user: str | None) -> int | None:
     return None if user is None else pwd.getpwnam(user).pw_gid
+
+
+def in_session(
+    command: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    out: BinaryIO,
+    user: str | None = None,
+    group: int | str | None = None,
+    extra_groups: list[int] | None = None,
+) -> subprocess.Popen[bytes]:
+    """A process in a session of its own (its whole group can be killed, and what it
+    starts may outlive it), no stdin, its output appended to `out`, with the
+    project's umask (the files it writes are the project's, not Warden's private
+    ones). Agents and recovery commands both start so."""
+    return subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        user=user,
+        group=group,
+        extra_groups=extra_groups,
+        umask=project_umask(),
+    )
 
 
 def process_start_time(pid: int) -> float | None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from responder.act.commands import Commands, Processes
+from responder.act.commands import CommandProcesses, Commands
 from responder.act.launcher import Launcher
 from responder.act.notify import Notifier
 from responder.act.recovery import Recoveries
@@ -128,7 +128,7 @@ class Service:
         log.info("agents are killed by %s", self.runtime.launcher.kill_method)
         self.state_file = config.state_dir / "state.json" if state_file else None
         self.watchdog = Watchdog()
-        self._build_parts(store, rng, notifier, commands or Processes())
+        self._build_parts(store, rng, notifier, commands or CommandProcesses())
         self.rejected: dict[str, int] = {}
         self.failed_steps: Counter[str] = Counter()
         """Steps that did not end, by why: the database unreachable, or an error."""

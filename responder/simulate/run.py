@@ -89,6 +89,11 @@ class Report:
     written: list[Path] = field(default_factory=list)
     """The review and its charts, when one was asked for."""
 
+    @property
+    def outcomes(self) -> Counter[str]:
+        """What the checks said of the work of the swarms that work apart."""
+        return Counter(r.outcome for r in self.swarms if r.outcome is not None)
+
     def text(self) -> str:
         lines = [
             f"simulated {self.days:g} days in {self.wall_seconds:.1f} s ({self.steps} steps)",
@@ -105,10 +110,9 @@ class Report:
         lines.append(
             "swarms ended: " + ", ".join(f"{k} {v}" for k, v in sorted(self.ended.items()))
         )
-        outcomes = Counter(r.outcome for r in self.swarms if r.outcome is not None)
         lines.append(
             "work checked: "
-            + (", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none")
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())) or "none")
             + f"; landed {sum(r.landed for r in self.swarms)}"
         )
         lines.append(f"crises: {self.crises}")
@@ -129,7 +133,6 @@ class Report:
 
     def summary(self) -> dict[str, Any]:
         """The run as one JSON object (`warden simulate --json`), for machines."""
-        outcomes = Counter(r.outcome for r in self.swarms if r.outcome is not None)
         return {
             "days": self.days,
             "steps": self.steps,
@@ -156,7 +159,7 @@ class Report:
             "agents_killed": dict(sorted(self.kills.items())),
             "swarms_started": {f"{t} {p}": n for (t, p), n in sorted(self.started.items())},
             "swarms_ended": dict(sorted(self.ended.items())),
-            "work_checked": dict(sorted(outcomes.items())),
+            "work_checked": dict(sorted(self.outcomes.items())),
             "landed": sum(r.landed for r in self.swarms),
             "spend_usd": round(sum(self.spend_by_day.values()), 2),
             "spend_by_day": {d: round(v, 2) for d, v in sorted(self.spend_by_day.items())},
