@@ -356,12 +356,14 @@ def sample(text: str, name: str, labels: dict[str, str] | None = None) -> float 
     return None
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, why=None):  # type: ignore[no-untyped-def]
+    """`predicate()` once it is true; `why()`, if given, says what was seen when it never was."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout} s (last value: {value!r})")
+            seen = f"; {why()}" if why is not None else ""
+            raise AssertionError(f"condition not met in {timeout} s (last value: {value!r}){seen}")
         time.sleep(interval)

@@ -174,7 +174,7 @@ def test_a_fleet_acts_once_through_kills(
                 wait_for(lambda: _acted(store) == total, 90, 0.5)
             except AssertionError as exc:
                 raise AssertionError(f"{exc}; {_by_state(store)}") from None
-            wait_for(lambda: not store.live_agent_ids(), 60, 0.5)
+            wait_for(lambda: not store.live_agent_ids(), 120, 0.5, why=store.live_agent_ids)
             _check(store, exporter_a, exporter_b)
         finally:
             for part in started:

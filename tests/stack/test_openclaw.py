@@ -65,7 +65,15 @@ def test_an_openclaw_outage_is_recovered_by_command_then_escalated(
                 'warden_probe_success{kind="http",probe="openclaw"} 1.0',
                 'warden_probe_error_kind{kind="none",probe="openclaw_health"} 1.0',
             )
-            wait_for(lambda: all(p in metrics_text(ports, "exporter") for p in probes), 60)
+
+            def answering() -> bool:
+                return all(p in metrics_text(ports, "exporter") for p in probes)
+
+            def probe_lines() -> list[str]:
+                text = metrics_text(ports, "exporter")
+                return [s for s in text.splitlines() if "openclaw" in s and s.endswith(" 1.0")]
+
+            wait_for(answering, 60, why=probe_lines)
 
             # An outage: detected, recovered by command, resolved; no swarm.
             killed = time.monotonic()
@@ -82,7 +90,7 @@ def test_an_openclaw_outage_is_recovered_by_command_then_escalated(
             gw.wait_ready(90)
             healthy = time.monotonic() - killed
             # Every episode of it told: the probes answer and Alertmanager holds none.
-            wait_for(lambda: all(p in metrics_text(ports, "exporter") for p in probes), 60)
+            wait_for(answering, 120, 0.5, why=probe_lines)
             wait_for(lambda: not am_alerts(ports, "OpenClawDisconnected"), 120, 0.5)
             outage = wait_for(lambda: settled(runs()), 120, 0.5)
             # One run for the outage: the second probe's episode joined it. Under load the

@@ -453,9 +453,10 @@ def test_a_crisis_mended_while_warden_was_down_is_over_when_it_comes_back(
     assert ("BuildFailing",) in names, "the premise: it was firing when Warden stopped"
     t0 = time.monotonic()
     with warden_up(cfg, clock, tmp_path / "up2.log"):
+        # Within a minute, where the expiry would take 12: the start (Prometheus,
+        # Alertmanager, the responder) is most of it, 4-10 s here and longer under load.
         wait_for(lambda: (st := status(ports)) and st["mode"] == "ACTIVE", 60)
         took = time.monotonic() - t0
-        assert took <= 10.0, f"ACTIVE {took:.1f} s after warden up"
         with sqlite3.connect(tmp_path / "state" / "warden.db") as db:
             closed = db.execute(
                 "SELECT alertname, closed_by FROM episodes"
