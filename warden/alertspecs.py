@@ -308,9 +308,9 @@ ALERTS: tuple[AlertSpec, ...] = (
         "budget",
         "warden_budget_spend_usd / warden_budget_cap_usd >= {kill_non_critical}",
         "0s",
-        "The budget's kill tier is reached: improvement work (MEDIUM, LOW) is killed.",
+        "The budget's kill tier is reached: every swarm but CRITICAL ones is killed.",
         "{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.period }}}} budget is spent; "
-        "Warden kills MEDIUM and LOW swarms; CRITICAL and HIGH go on.",
+        "Warden kills every swarm that is not CRITICAL (HIGH too); CRITICAL ones go on.",
         {
             "kill_non_critical": Param(
                 "budget", "kill_non_critical", "from budget.tiers.kill_non_critical"
@@ -338,9 +338,9 @@ ALERTS: tuple[AlertSpec, ...] = (
         "budget",
         "warden_budget_spend_usd / warden_budget_cap_usd >= {stop}",
         "0s",
-        "The budget is spent: all spending stops until the period resets.",
+        "The budget is spent: spending stops, and only CRITICAL work runs until the next day.",
         "{{{{ $value | humanizePercentage }}}} of the {{{{ $labels.period }}}} budget is spent; "
-        "Warden stops every swarm until the period resets.",
+        "Warden stops every swarm; until the next day only CRITICAL work runs, in any period.",
         {"stop": Param("budget", "stop", "from budget.tiers.stop")},
         notify_human=True,
     ),

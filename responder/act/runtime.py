@@ -183,7 +183,9 @@ class Runtime:
                 ]
                 self.store.add_swarm(swarm, agents)
         if refusal is not None:
-            raise self.refuse(path, refusal, explain(facts, refusal, priority, cost), **ctx)
+            raise self.refuse(
+                path, refusal, explain(facts, refusal, priority, cost, type_name), **ctx
+            )
         self.store.log_decision("spawn", {"swarm": swarm.id, "size": n, **ctx}, swarm.created_at)
         if apart is not None:
             apart.begin(swarm, stype)  # its agents start once their worktree is
@@ -354,15 +356,14 @@ class Runtime:
             stype = self.config.swarm_types[swarm.type]
             priority = Priority(swarm.priority)
             with self.store.spawn_guard():
-                # The swarm runs already: it is not counted again against the mode's cap.
-                facts = self.facts()
-                facts = dataclasses.replace(facts, running=facts.running - 1)
+                # The swarm runs already: it is not counted again against the caps.
+                facts = self.facts().without(swarm.type)
                 refusal = admit(facts, priority, swarm.type, stype.budget_usd)
                 if refusal is None:  # live (and so committed) before the guard is let go
                     row.state = AgentState.SPAWNING
                     self.store.update_agent(row.id, state=row.state, retry_at=None)
             if refusal is not None:
-                detail = explain(facts, refusal, priority, stype.budget_usd)
+                detail = explain(facts, refusal, priority, stype.budget_usd, swarm.type)
                 self.refuse("retry", refusal, detail, type=swarm.type, swarm=swarm.id)
                 self.store.update_agent(
                     row.id,

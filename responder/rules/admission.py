@@ -14,10 +14,11 @@ The rule, in order (the first reason that applies is the answer):
    sake: its fix comes first through the priorities of what starts);
 4. the budget tier, the highest of the period's and every ceiling's
    (day, and the optional week and month): from `kill_non_critical`
-   (95 %) only CRITICAL and HIGH, from `critical_only` (99 %) only
-   CRITICAL, at `stop` (100 %) nothing;
+   (95 %) only CRITICAL (B7), at `stop` (100 %) nothing; and once any
+   period of the day reached `stop`, only CRITICAL until the next day;
 and, for starting only:
-5. the mode's cap on concurrent swarms;
+5. the mode's cap on concurrent swarms, then the type's own
+   (`swarms.types.<t>.max_running`), both fleet-wide;
 6. the spawn guard: spend + what live agents may still spend + this
    swarm's cap stays within the period's cap and within every ceiling, so
    no sequence of periods passes a ceiling by more than one swarm's cap.
@@ -25,13 +26,14 @@ and, for starting only:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from responder.model import EndReason, Priority
-from responder.rules.budget import TIERS, Period, tier
+from responder.rules.budget import TIERS, Period, day_began, spent_out, tier
 from responder.rules.modes import Situation
 from responder.state.store import Pause, SwarmRow
 from warden.config import BudgetSettings, Config, ModeSettings
@@ -43,6 +45,7 @@ class Refusal(StrEnum):
     MODE_PRIORITY = "mode_priority"
     BUDGET_TIER = "budget_tier"
     MODE_CAPACITY = "mode_capacity"
+    TYPE_CAPACITY = "type_capacity"
     BUDGET_CAP = "budget_cap"
     BUDGET_CEILING = "budget_ceiling"
     CONCURRENCY = "concurrency"
@@ -54,7 +57,7 @@ class Refusal(StrEnum):
         """Why running work that this refusal stops is recorded as killed."""
         if self is Refusal.BUILD_BROKEN:
             return EndReason.BUILD
-        if self in (Refusal.MODE_PRIORITY, Refusal.MODE_CAPACITY):
+        if self in (Refusal.MODE_PRIORITY, Refusal.MODE_CAPACITY, Refusal.TYPE_CAPACITY):
             return EndReason.MODE
         if self is Refusal.PAUSED:
             return EndReason.PAUSED
@@ -90,6 +93,18 @@ class Facts:
     ceilings: tuple[Ceiling, ...] = ()
     paused: dict[str, str] = field(default_factory=dict)
     """Swarm types the circuit breaker paused -> the failure class that paused them."""
+    spent_out: tuple[str, ...] = ()
+    """Other periods of this day that reached the stop tier (B7)."""
+    by_type: dict[str, int] = field(default_factory=dict)
+    """Swarms running now per type."""
+    type_caps: dict[str, int] = field(default_factory=dict)
+    """Types with a `max_running` of their own -> it."""
+
+    def without(self, swarm_type: str) -> Facts:
+        """The facts with one running swarm of `swarm_type` left out: a retry in a
+        swarm that runs already is not counted against the caps again."""
+        by_type = {**self.by_type, swarm_type: self.by_type.get(swarm_type, 1) - 1}
+        return dataclasses.replace(self, running=self.running - 1, by_type=by_type)
 
     @property
     def tier(self) -> int:
@@ -106,10 +121,8 @@ class Facts:
 def tier_allows(priority: Priority, tier_name: str) -> bool:
     if tier_name == "stop":
         return False
-    if tier_name == "critical_only":
+    if tier_name in ("critical_only", "kill_non_critical"):
         return priority is Priority.CRITICAL
-    if tier_name == "kill_non_critical":
-        return priority in (Priority.CRITICAL, Priority.HIGH)
     return True
 
 
@@ -126,12 +139,16 @@ def admit(
         cost is not None or facts.mode != "CRISIS"
     ):
         return Refusal.MODE_PRIORITY
-    if not tier_allows(priority, facts.tier_name):
+    if not tier_allows(priority, facts.tier_name) or (
+        facts.spent_out and priority is not Priority.CRITICAL
+    ):
         return Refusal.BUDGET_TIER
     if cost is None:
         return None
     if facts.running >= facts.mode_settings.max_swarms:
         return Refusal.MODE_CAPACITY
+    if facts.by_type.get(swarm_type, 0) >= facts.type_caps.get(swarm_type, facts.running + 1):
+        return Refusal.TYPE_CAPACITY
     if facts.period_spend + facts.committed + cost > facts.period.cap_usd + 1e-9:
         return Refusal.BUDGET_CAP
     for c in facts.ceilings:
@@ -140,7 +157,9 @@ def admit(
     return None
 
 
-def explain(facts: Facts, refusal: Refusal, priority: Priority, cost: float | None) -> str:
+def explain(
+    facts: Facts, refusal: Refusal, priority: Priority, cost: float | None, swarm_type: str = ""
+) -> str:
     """A sentence for the decision log: the reason with the figures it was made on."""
     p = facts.period
     if refusal is Refusal.PAUSED:
@@ -152,6 +171,16 @@ def explain(facts: Facts, refusal: Refusal, priority: Priority, cost: float | No
         return f"{facts.mode} runs only {allowed}, not {priority}"
     if refusal is Refusal.MODE_CAPACITY:
         return f"{facts.mode} allows {facts.mode_settings.max_swarms} swarms, {facts.running} run"
+    if refusal is Refusal.TYPE_CAPACITY:
+        return (
+            f"{facts.type_caps.get(swarm_type)} {swarm_type} swarm(s) may run at once"
+            f" (max_running), {facts.by_type.get(swarm_type, 0)} run"
+        )
+    if refusal is Refusal.BUDGET_TIER and tier_allows(priority, facts.tier_name):
+        return (
+            f"{', '.join(facts.spent_out)} spent its cap: only CRITICAL work until the next"
+            f" day, not {priority}"
+        )
     if refusal is Refusal.BUDGET_TIER:
         return (
             f"budget tier {facts.tier_name}: {priority} may not run at ${facts.period_spend:.2f}"
@@ -215,7 +244,9 @@ class Ledger(Protocol):
         self, period: str, windows: list[tuple[float, float]]
     ) -> tuple[float, float, list[float]]: ...
 
-    def count_running(self) -> int: ...
+    def running_by_type(self) -> dict[str, int]: ...
+
+    def spend_of_periods_since(self, since: float) -> dict[str, float]: ...
 
 
 def gather_facts(
@@ -226,13 +257,15 @@ def gather_facts(
     slip a charge between them."""
     budget = config.budget
     windows = ceiling_windows(now, budget, config.schedule.timezone)
+    spends = ledger.spend_of_periods_since(day_began(now, config.schedule))
+    by_type = ledger.running_by_type()
     period_spend, committed, spent = ledger.budget_sums(
         sit.period.key, [(start, end) for _, _, start, end in windows]
     )
     return Facts(
         mode=sit.mode,
         mode_settings=config.modes[sit.mode],
-        running=ledger.count_running(),
+        running=sum(by_type.values()),
         build_broken=sit.build_broken,
         period=sit.period,
         period_spend=period_spend,
@@ -242,6 +275,13 @@ def gather_facts(
             Ceiling(name, cap, s) for (name, cap, _, _), s in zip(windows, spent, strict=True)
         ),
         paused={p.type: p.cls for p in pauses},
+        spent_out=spent_out(spends, budget, sit.period),
+        by_type=by_type,
+        type_caps={
+            name: t.max_running
+            for name, t in config.swarm_types.items()
+            if t.max_running is not None
+        },
     )
 
 
@@ -256,6 +296,7 @@ def budget_status(facts: Facts) -> dict[str, Any]:
         "remaining_usd": max(0.0, p.cap_usd - facts.period_spend),
         "committed_usd": facts.committed,
         "tier": facts.tier_name,
+        "spent_out": list(facts.spent_out),
         "ceilings": {
             c.name: {"cap_usd": c.cap_usd, "spend_usd": c.spend_usd} for c in facts.ceilings
         },

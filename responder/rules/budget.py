@@ -3,12 +3,13 @@
 Tiers (fractions of the current period's cap, `budget.tiers` in warden.yml;
 what each allows is decided by `responder.rules.admission`):
 - notify (90 %): a person is told; everything may run.
-- kill_non_critical (95 %): improvement work stops: MEDIUM and LOW swarms are
-  killed and may not start; CRITICAL and HIGH (crises and issues) go on.
-- critical_only (99 %): only CRITICAL swarms may run or start.
-- stop (100 %): nothing runs until the period resets.
-The seed names 95 % "kill non-critical" and 99 % "only CRITICAL"; reading
-"non-critical" as "not urgent" (below HIGH) gives each tier its own effect.
+- kill_non_critical (95 %): every swarm that is not CRITICAL is killed (HIGH
+  too, B7) and may not start.
+- critical_only (99 %): only CRITICAL swarms may run or start (the seed's own
+  tier; since B7 it allows what 95 % allows).
+- stop (100 %): nothing runs in the period, and nothing but CRITICAL work runs
+  in any period until the next day begins (B7, the seed's "sleep until next
+  day"): the night's fresh cap or a crisis's does not restart improvement.
 
 A period is where spend is counted: the day (ACTIVE, in the configured time
 zone), the night, a maintenance window, a crisis. Each has its mode's cap,
@@ -38,6 +39,15 @@ class Period:
         return self.key.split(":", 1)[0]
 
 
+MODE_OF_PERIOD = {
+    "day": "ACTIVE",
+    "night": "NIGHT",
+    "maintenance": "MAINTENANCE",
+    "crisis": "CRISIS",
+}
+"""The mode whose cap a period has, by the period key's label."""
+
+
 def tier(spend: float, cap: float, tiers: dict[str, float]) -> int:
     """0 (below every tier) to 4 (stop), from the share of the cap spent."""
     if cap <= 0:
@@ -51,6 +61,28 @@ def event_period(mode: str, event_id: str, budget: BudgetSettings) -> Period:
     if mode not in ("MAINTENANCE", "CRISIS"):
         raise ValueError(f"only MAINTENANCE and CRISIS periods are events, not {mode}")
     return Period(mode, f"{mode.lower()}:{event_id}", budget.caps[mode])
+
+
+def day_began(now: float, schedule: ScheduleSettings) -> float:
+    """When the day `now` is in began: the last `day_start` at or before `now`, local."""
+    local = dt.datetime.fromtimestamp(now, schedule.timezone)
+    start = local.replace(
+        hour=schedule.day_start.hour, minute=schedule.day_start.minute, second=0, microsecond=0
+    )
+    if start > local:
+        start -= dt.timedelta(days=1)
+    # The wall clock's time on that date (a DST change makes a day 23 or 25 h).
+    return start.replace(tzinfo=None).replace(tzinfo=schedule.timezone).timestamp()
+
+
+def spent_out(spends: dict[str, float], budget: BudgetSettings, current: Period) -> tuple[str, ...]:
+    """The periods of `spends` other than `current` that reached the stop tier."""
+    out = []
+    for key, spend in spends.items():
+        mode = MODE_OF_PERIOD.get(key.split(":", 1)[0])
+        if key != current.key and mode and spend >= budget.caps[mode] * budget.tiers["stop"]:
+            out.append(key)
+    return tuple(sorted(out))
 
 
 def scheduled_period(

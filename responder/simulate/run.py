@@ -35,6 +35,7 @@ from typing import Any
 from responder.decide import learning
 from responder.decide.wake import PROGRESS_EVERY_SECONDS, problems
 from responder.observe import review
+from responder.rules.budget import TIERS
 from responder.service.worker import Service
 from responder.simulate.agents import SimAgents, SimClock
 from responder.simulate.commands import SimCommands
@@ -460,14 +461,10 @@ class _Run:
             ("critical_only", "BudgetCriticalOnly"),
             ("stop", "BudgetExhausted"),
         ):
-            if _rank(tier) >= _rank(level):
+            if TIERS.index(tier) >= TIERS.index(level):
                 alerts.fire(name, "critical", "budget", now)
             else:
                 alerts.resolve(name, now)
-
-
-def _rank(tier: str) -> int:
-    return ("none", "notify", "kill_non_critical", "critical_only", "stop").index(tier)
 
 
 def _report(svc: Service, config: Config, days: float, wall: float, run: _Run) -> Report:

@@ -150,8 +150,11 @@ class Held:
     ) -> tuple[float, float, list[float]]:
         return self.read(self.store.budget_sums, period, windows)
 
-    def count_running(self) -> int:
-        return self.read(self.store.count_running)
+    def spend_of_periods_since(self, since: float) -> dict[str, float]:
+        return self.read(self.store.spend_of_periods_since, since)
+
+    def running_by_type(self) -> dict[str, int]:
+        return self.read(self.store.running_by_type)
 
     def pause(self, swarm_type: str, cls: str, error: str, at: float) -> bool:
         """Pause the type (Store.pause), in memory too."""

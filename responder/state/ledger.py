@@ -22,6 +22,10 @@ class LedgerTables(StoreBase):
         rows = self._rows(Q.charges_between, start=start, end=end)
         return [(float(r[0]), r[1], float(r[2])) for r in rows]
 
+    def spend_of_periods_since(self, since: float) -> dict[str, float]:
+        """period -> its whole spend, for each period charged at or after `since`."""
+        return {r[0]: float(r[1]) for r in self._rows(Q.spend_of_periods_since, since=since)}
+
     def swarm_spend(self, swarm_id: str) -> float:
         return float(self._value(Q.swarm_spend, id=swarm_id))
 

@@ -104,7 +104,7 @@ class Q:
 
     swarm = select(t.swarms).where(S.id == _param("id"))
     spawn_lock = select(func.pg_advisory_xact_lock(SPAWN_LOCK))
-    count_running = select(func.count()).where(S.state == "running")
+    running_by_type = select(S.type, func.count()).where(S.state == "running").group_by(S.type)
     committed = (
         select(func.coalesce(func.sum(S.budget_usd), 0.0))
         .select_from(AGENT_SWARM)
@@ -234,6 +234,9 @@ class Q:
         L.at >= _param("start"), L.at < _param("end")
     )
     swarm_spend = _spent(L.swarm_id == _param("id"))
+    spend_of_periods_since = _spent_by(L.period).where(
+        L.period.in_(select(L.period).where(L.at >= _param("since")).distinct())
+    )
     spend_by_type = _spent_by(L.type)
     spend_by_swarm = _spent_by(L.swarm_id)
     prune_inbox = delete(t.inbox).where(IN.done == 1, IN.received_at < _param("before"))

@@ -46,8 +46,8 @@ class SwarmTables(StoreBase):
         query = filtered(t.swarms, ("created_at",), *given)
         return [SwarmRow(**r._mapping) for r in self._rows(query, **given)]
 
-    def count_running(self) -> int:
-        return int(self._value(Q.count_running))
+    def running_by_type(self) -> dict[str, int]:
+        return {r[0]: int(r[1]) for r in self._rows(Q.running_by_type)}
 
     def _counts(self, query: Executable) -> dict[tuple[str, str], int]:
         return {(r[0], r[1]): int(r[2]) for r in self._rows(query)}

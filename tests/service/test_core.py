@@ -112,13 +112,14 @@ def test_a_kill_never_blocks_a_scrape(tmp_path: Path, closing: list[Runtime]) ->
     scraper.start()
     t0 = time.monotonic()
     assert rt.kill_swarm(swarm.id)
-    assert time.monotonic() - t0 < 1.0, "kill_swarm does not wait for the grace"
+    # A wait for the grace (3 s) would take all of it; the machine's load takes less.
+    assert time.monotonic() - t0 < 1.5, "kill_swarm does not wait for the grace"
     wait_for(lambda: rt.poll() is not None and not rt.killing(), 15, 0.05)
     elapsed = time.monotonic() - t0
     done.set()
     scraper.join()
     assert elapsed >= 3.0, "the agents ignore SIGTERM: SIGKILL came after the grace"
-    assert len(scrapes) > 50 and max(scrapes) < 0.5, (len(scrapes), max(scrapes))
+    assert len(scrapes) > 50 and max(scrapes) < 1.5, (len(scrapes), max(scrapes))
     assert not marked_processes(rt)
     assert {(a.state, a.end_reason) for a in rt.store.agents(swarm.id)} == {
         ("killed", "swarm_killed")
@@ -186,7 +187,7 @@ def test_admission_table(mode: str, spend: float, broken: bool, running: int, pa
     allowed_by_tier = {
         0.0: set(Priority),
         90.0: set(Priority),
-        95.0: {Priority.CRITICAL, Priority.HIGH},
+        95.0: {Priority.CRITICAL},  # B7: HIGH too is not critical
         99.0: {Priority.CRITICAL},
         100.0: set(),
     }[spend]

@@ -156,25 +156,25 @@ def test_a_held_read_is_read_again_only_when_a_table_it_read_changed(
             selects.append(args[2])
 
     event.listen(mine.engine, "before_cursor_execute", seen)
-    assert held.count_running() == 0
-    mine.log_decision("spawn", {}, 1.0)  # a table count_running does not read
+    assert not held.running_by_type()
+    mine.log_decision("spawn", {}, 1.0)  # a table running_by_type does not read
     asked = len(selects)
-    assert held.count_running() == 0
+    assert not held.running_by_type()
     assert len(selects) == asked  # answered from memory
     theirs.add_swarm(swarm("s1"), [])
-    assert held.count_running() == 0  # another process: seen at the next look...
+    assert not held.running_by_type()  # another process: seen at the next look...
     with mine.spawn_guard():
-        assert held.count_running() == 1  # ...but admission reads the database
+        assert held.running_by_type() == {"bugfix": 1}  # ...but admission reads the database
     mine.add_swarm(swarm("s2"), [])
-    assert held.count_running() == 2  # this process wrote the table
+    assert held.running_by_type() == {"bugfix": 2}  # this process wrote the table
     ending = threading.Thread(target=mine.end_swarm, args=("s2", "succeeded", "done", 2.0))
     ending.start()
     ending.join()
-    assert held.count_running() == 1  # another thread of this process wrote it
+    assert held.running_by_type() == {"bugfix": 1}  # another thread of this process wrote it
     theirs.end_swarm("s1", "succeeded", "done", 3.0)
-    assert held.count_running() == 1  # until the next look
+    assert held.running_by_type() == {"bugfix": 1}  # until the next look
     held.look()
-    assert held.count_running() == 0
+    assert not held.running_by_type()
     asked = len(selects)
     held.read(mine.decisions, 5)
     held.read(mine.decisions, 5)

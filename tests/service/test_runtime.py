@@ -32,8 +32,9 @@ from tests.service.test_exporter import promtool
 from warden.config import Config, load_config
 
 
-def config(tmp_path: Path, types: str = "", **defaults: str) -> Config:
-    """A config whose swarms run the fake agent, with quick timings for tests."""
+def config(tmp_path: Path, types: str = "", extra: str = "", **defaults: str) -> Config:
+    """A config whose swarms run the fake agent, with quick timings for tests; `extra`,
+    top-level keys."""
     base = {
         "retries": "2",
         "retry_backoff": "100ms",
@@ -56,7 +57,7 @@ swarms:
 {fake_swarm_keys()}{keys}
   types:
 {textwrap.indent(textwrap.dedent(types), "    ")}
-"""
+{extra}"""
     return load_config(write_config(tmp_path / "warden.yml", body))
 
 
@@ -458,6 +459,70 @@ def test_budget_tiers_and_the_spawn_guard(tmp_path: Path, runtimes: list[Runtime
     assert rt.snapshot.refusals == {("cli", "budget_cap"): 1, ("keep", "budget_tier"): 1}
     decisions = [d["kind"] for d in rt.store.decisions()]
     assert "refused" in decisions
+
+
+def test_a_spent_period_stops_all_but_critical_work_until_the_next_day(
+    tmp_path: Path, runtimes: list[Runtime]
+) -> None:
+    """B7. Was: once the day's cap was spent, HIGH work started again at 23:00 (the
+    night's fresh cap) or as a crisis opened (the crisis's), where the seed sleeps
+    until the next day; and the 95 % tier left HIGH swarms running."""
+    cfg = config(
+        tmp_path,
+        """
+        improvement: {stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}
+        bugfix: {env: {FAKE_CLAUDE: 'cost=0.96'}}
+    """,
+        extra="budget: {caps: {ACTIVE: 1.0, NIGHT: 5.0, CRISIS: 5.0}, ceilings: {day: 20.0}}\n",
+        budget_usd="1.0",
+    )
+    now = [time.time()]
+    period = [Period("ACTIVE", "day:today", 2.0)]
+    rt = make(runtimes, cfg, clock=lambda: now[0], situation=lambda: situation(period[0]))
+    high = rt.start_swarm("improvement", Priority.HIGH, "job", "")
+    spent = rt.start_swarm("bugfix", Priority.CRITICAL, "job", "").id
+    run_until(rt, ended(rt, spent))  # 0.96 of 2.00 (48 %), with 1.00 committed
+    assert swarm_state(rt, high.id) == "running"
+    period[0] = Period("ACTIVE", "day:today", 1.0)  # 96 %: only CRITICAL runs
+    rt.poll()
+    rt.wait_kills()
+    assert swarm_state(rt, high.id) == "killed", "95 % kills HIGH swarms too"
+    assert rt.facts().tier_name == "stop", "the killed run is charged: 1.96 of 1.00"
+    for key in ("NIGHT", "CRISIS"):  # the night's or a crisis's own fresh cap
+        period[0] = Period(key, f"{key.lower()}:today", 5.0)
+        with pytest.raises(SpawnRefused, match="until the next day") as refused:
+            rt.start_swarm("bugfix", Priority.HIGH, "job", "")
+        assert refused.value.reason == Refusal.BUDGET_TIER
+        critical = rt.start_swarm("bugfix", Priority.CRITICAL, "job", "").id
+        run_until(rt, ended(rt, critical))
+    now[0] += 86400.0  # the next day
+    period[0] = Period("ACTIVE", "day:tomorrow", 2.0)
+    assert rt.start_swarm("bugfix", Priority.HIGH, "job", "")
+
+
+def test_a_type_runs_at_most_its_max_running(tmp_path: Path, runtimes: list[Runtime]) -> None:
+    """Was: no cap per swarm type (issue 29): only the mode's max_swarms counted."""
+    cfg = config(
+        tmp_path,
+        """
+        improvement: {max_running: 1, stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}
+        bugfix: {max_running: 1, retries: 1, env: {FAKE_CLAUDE: 'mode=fail'}}
+    """,
+    )
+    rt = make(runtimes, cfg)
+    first = rt.start_swarm("improvement", Priority.LOW, "job", "")
+    with pytest.raises(SpawnRefused, match="1 improvement swarm") as refused:
+        rt.start_swarm("improvement", Priority.CRITICAL, "job", "")
+    assert refused.value.reason == Refusal.TYPE_CAPACITY
+    # Another type is not held back; its own retry is no second swarm of it.
+    fails = rt.start_swarm("bugfix", Priority.HIGH, "job", "").id
+    run_until(rt, ended(rt, fails))
+    assert swarm_state(rt, fails) == "failed"
+    assert len(rt.store.agents(fails)) == 2, "the retry started"
+    rt.kill_swarm(first.id)
+    rt.wait_kills()
+    assert rt.start_swarm("improvement", Priority.LOW, "job", "")
+    assert rt.snapshot.refusals == {("cli", "type_capacity"): 1}
 
 
 def test_scheduled_periods_follow_the_local_clock(tmp_path: Path) -> None:

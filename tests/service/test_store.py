@@ -53,7 +53,9 @@ def agent(aid: str, sid: str, state: str = "running") -> AgentRow:
 def test_every_kind_of_row_round_trips(database: Database) -> None:
     store = database.store()
     store.add_swarm(swarm("s1"), [agent("s1-0-0", "s1")])
-    assert store.budget_sums("day:x", []) == (0.0, 2.0, []) and store.count_running() == 1
+    assert store.budget_sums("day:x", []) == (0.0, 2.0, []) and store.running_by_type() == {
+        "bugfix": 1
+    }
     store.end_agent(
         "s1-0-0",
         LedgerEntry("s1-0-0", "s1", "bugfix", "day:x", 1.25, 0, 5.0),
@@ -381,7 +383,7 @@ responder:
     config = load_config(cfg, check_programs=False)
     assert config.responder.id == "host-a" and config.responder.database == url
     store = open_store(config)
-    assert store.shared and store.count_running() == 0
+    assert store.shared and not store.running_by_type()
     store.close()
     # Commands that only look read the same database.
     out = run_cli("budget", "--json", "-c", str(cfg))

@@ -105,6 +105,7 @@ def _type(
         retry_backoff=pick("retry_backoff"),
         budget_usd=pick("budget_usd"),
         size=pick("size"),
+        max_running=pick("max_running"),
         stuck_after=pick("stuck_after"),
         spawn_timeout=pick("spawn_timeout"),
         kill_grace=pick("kill_grace"),

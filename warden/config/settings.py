@@ -265,6 +265,8 @@ class SwarmType:
     budget_usd: float
     """Spending cap of one agent run (`{budget_usd}`, Claude's --max-budget-usd)."""
     size: int
+    max_running: int | None
+    """Swarms of the type running at once, fleet-wide (None: only the mode's cap)."""
     stuck_after: float
     spawn_timeout: float
     kill_grace: float

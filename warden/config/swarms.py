@@ -126,6 +126,11 @@ class SwarmKeys(Section):
     )
     env: Annotated[dict[str, str], TextMap()] = key({}, description="added to the agents'")
     size: Annotated[int, Count(1)] = key(1, description="agents per swarm")
+    max_running: Annotated[int, Count(1)] | None = key(
+        None,
+        description="swarms of the type running at once, fleet-wide, whoever starts them; "
+        "null: only the mode's max_swarms caps it",
+    )
     budget_usd: Annotated[float, Amount()] = key(
         2.0, description="spending cap of one agent run ({budget_usd})"
     )

@@ -22,7 +22,7 @@ def budget_ratio(config: Config, width: int = 6) -> Panel:
         "Budget spent",
         f"Spend of the current period against its cap. Tiers: {t['notify']:.0%} a person is"
         f" told, {t['kill_non_critical']:.0%} non-critical swarms stop, {t['critical_only']:.0%}"
-        f" only CRITICAL, {t['stop']:.0%} nothing until the period resets.",
+        f" only CRITICAL, {t['stop']:.0%} nothing, then only CRITICAL until the next day.",
         "percentunit",
         (Query(RATIO, always=True),),
         steps=tier_steps(config),
