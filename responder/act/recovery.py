@@ -9,9 +9,9 @@ admission rule admits it (path `recovery`). Then, one step at a time on the
 responder's worker, never waiting:
 
     running --exit 0--> waiting --the alert resolved--> done
-       |                   |
-       | non-zero, timeout | still firing `settle` after the exit
-       v                   v
+       |                   |          (fires again within `settle`: waiting again)
+       | non-zero, timeout | still firing `settle` after the exit: told, no swarm
+       v
     escalated: the policy's swarms start --they ended, the alert still fires--> told
        |  (none could start: told_no_swarm)                      a person, once
        +--the alert resolved--> done
@@ -20,7 +20,9 @@ Like prometheus-am-executor, but with Warden's episode dedup, admission and
 record. One alert often fires as several episodes (OpenClawDisconnected once
 per probe); an episode whose recovery is already under way for another joins
 that run instead of starting a second (two restarts would fight over the
-port), and the run is judged on all its episodes. Each run is a row in the
+port), and the run is judged on all its episodes. So does one that fires
+within `settle` of a run that succeeded: the same outage, back. A command that
+succeeded and left the alert firing calls a person rather than a swarm. Each run is a row in the
 store (its state, exit code, log under `state_dir/recoveries/`), each step a
 decision, and a restarted responder carries on from the rows (a command that
 was running when it died counts as failed: its end was not seen).
@@ -86,16 +88,11 @@ class Recoveries:
         if row is None:
             return f"recovery {name} already run for this episode"
         log_path = self.folder / f"{row.id}-{name}.log"
-        leader = next(
-            (
-                r
-                for r in self.held.read(self.store.recoveries, ("running", "waiting"))
-                if r.name == name
-            ),
-            None,
-        )
+        leader = self._leader(name, recovery, now)
         if leader is not None and leader.id != row.id:
             self.store.update_recovery(row.id, joined_to=leader.id, log_path=leader.log_path)
+            if leader.state == "done":  # it fired again within the settle: not set right
+                self._step(leader, "waiting", f"{alertname} fired again within its settle")
             self._finish(row, "joined", "joined", f"recovery #{leader.id} is under way")
             return f"recovery {name} joined #{leader.id}, under way"
         facts = rt.facts()
@@ -123,6 +120,22 @@ class Recoveries:
             "recovery", {"recovery": name, "alert": alertname, "step": "started"}, now
         )
         return f"recovery {name} started"
+
+    def _leader(self, name: str, recovery: Recovery, now: float) -> RecoveryRow | None:
+        """The run of recovery `name` a new episode joins: one under way, or one that
+        succeeded less than `settle` ago (the outage it set right is back: a flap of
+        the same outage, not a new one to run the command for again)."""
+        for r in self.held.read(self.store.recoveries, ("running", "waiting")):
+            if r.name == name:
+                return r
+        recent = [
+            r
+            for r in self.held.read(self.store.recoveries, ("done",))
+            if r.name == name
+            and r.outcome == "succeeded"
+            and now - (r.ended_at or r.started_at) < recovery.settle
+        ]
+        return max(recent, key=lambda r: r.id, default=None)
 
     def poll(self) -> None:
         """One step of every recovery under way."""
@@ -173,19 +186,30 @@ class Recoveries:
 
     def _firing(self, row: RecoveryRow) -> bool:
         """Whether any episode of this run (its own, those that joined it) still fires."""
-        episodes = [row] + [
-            r for r in self.held.read(self.store.recoveries, ("joined",)) if r.joined_to == row.id
-        ]
+        episodes = [row, *self._joined(row)]
         return any(self.store.episode_open(e.fingerprint, e.starts_at) for e in episodes)
 
+    def _joined(self, row: RecoveryRow) -> list[RecoveryRow]:
+        return [
+            r for r in self.held.read(self.store.recoveries, ("joined",)) if r.joined_to == row.id
+        ]
+
     def _wait(self, row: RecoveryRow, recovery: Recovery) -> None:
+        """After a command that succeeded: done when the alert resolves; if it still
+        fires `settle` after the command's end (or after an episode that joined it),
+        a person is told, and no swarm starts: a command that works and leaves the
+        alert firing is not something a coding swarm fixes (issue 29: a gateway that
+        flapped bought 61 bugfix swarms)."""
         if not self._firing(row):
             self._step(row, "done", "the alert resolved")
-        elif self.runtime.clock() - (row.ended_at or row.started_at) >= recovery.settle:
+            return
+        since = max([row.ended_at or row.started_at] + [r.started_at for r in self._joined(row)])
+        if self.runtime.clock() - since >= recovery.settle:
+            still = f"still firing {recovery.settle:g}s after it"
             self.store.update_recovery(
-                row.id, detail=f"{row.detail}; still firing {recovery.settle:g}s after it"
+                row.id, detail=f"{row.detail}; {still}" if row.detail else still
             )
-            self._escalate(row)
+            self._tell(row, "the command succeeded, yet the alert still fires")
 
     def _escalate(self, row: RecoveryRow) -> None:
         """The policy's swarms, with what the command did; a person if none can start."""
@@ -216,14 +240,16 @@ class Recoveries:
             self._tell(row, "its swarms ended and the alert still fires")
 
     def _tell(self, row: RecoveryRow, why: str, state: str = "told") -> None:
+        """A person, once per episode whichever path tells (N1)."""
         latest = self._latest(row)
-        self.notifier.tell(
-            "alert_unresolved",
-            f"{row.alertname} still fires: recovery {row.name} and the swarms did not fix it",
-            f"Recovery command `{row.name}` ran ({latest.outcome}: {latest.detail}); {why}. "
-            f"Its log: {row.log_path}.",
-            {"unresolved": row.alertname},
-        )
+        if self.store.tell_once([row.alertname], self.runtime.clock()):
+            self.notifier.tell(
+                "alert_unresolved",
+                f"{row.alertname} still fires: recovery {row.name} did not set it right",
+                f"Recovery command `{row.name}` ran ({latest.outcome}: {latest.detail}); {why}."
+                f" Its log: {row.log_path}.",
+                {"unresolved": row.alertname},
+            )
         self._step(row, state, why)
 
     def _finish(self, row: RecoveryRow, state: str, outcome: str, detail: str) -> None:

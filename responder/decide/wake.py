@@ -17,15 +17,15 @@ level changed:
   compaction and a LOW cleanup swarm; then the heartbeat.
 - all good: the decision is logged, J1 sleeps for the mode's heartbeat.
 
-While issues last the `Progress` watch looks every 30 s; 5 minutes without
-progress (no firing problem resolved, no swarm on them succeeded) escalates:
-first a swarm one agent bigger, then a person, once.
+While problems fire J1 looks at their ladders every 30 s (`responder.decide.ladder`):
+when the swarms on one ended and it still fires, more of the usual size, then one
+bigger, then a person once, then nothing more until it changes (N1).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -36,8 +36,6 @@ from warden.config import Config
 ISSUES_WAKE_SECONDS = 120.0
 IMPROVEMENT_WAKE_SECONDS = 300.0
 PROGRESS_EVERY_SECONDS = 30.0
-NO_PROGRESS_SECONDS = 300.0
-"""Issues without progress this long escalate: a bigger swarm, then a person."""
 IMPROVABLE = {
     "type_errors": "{:.0f} type errors",
     "errors_per_minute": "{:.1f} error lines a minute in the logs",
@@ -119,36 +117,3 @@ def problems(firing: list[tuple[str, str, str]]) -> frozenset[str]:
         for name, sev, comp in firing
         if sev in ("critical", "warning") and comp not in NOT_A_CRISIS
     )
-
-
-@dataclass
-class Progress:
-    """The watch over issues while they last; owned by the worker (J1's monitoring)."""
-
-    since: float
-    """When the issues began, last progressed or last escalated."""
-    firing: frozenset[str]
-    began: float
-    """When the watch began: swarms that succeeded since count as progress."""
-    successes: int = 0
-    steps: int = 0
-    """Escalations so far: 1 a bigger swarm started, 2 a person told."""
-    told: frozenset[str] = frozenset()
-    """Problems a person was told of while they fire: told once (issue 29)."""
-    checked: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.checked = self.since
-
-    def look(self, now: float, firing: frozenset[str], successes: int) -> bool:
-        """True when the watch escalates now: 5 minutes passed since the last progress
-        (a problem resolved or a swarm on them succeeded) or the last escalation."""
-        self.checked = now
-        self.told &= firing  # one that resolved and fires again is a new episode
-        if (self.firing - firing) or successes > self.successes:
-            self.since, self.steps = now, 0
-        self.firing, self.successes = firing, successes
-        if now - self.since < NO_PROGRESS_SECONDS:
-            return False
-        self.since, self.steps = now, self.steps + 1
-        return True

@@ -1,6 +1,6 @@
 """J1, the wake cycle (seed Q4): the quick health check at every heartbeat, its
-decision with the figures it was made on, and while issues last the watch of
-their progress (5 minutes without it: a bigger swarm, then a person).
+decision with the figures it was made on, and while problems fire the watch of
+their ladders (responder/jobs/ladders.py: more swarms, a bigger one, a person).
 
 J1's own state (its next wake, what it woke for, the progress it watches) is
 held here, on the worker; the state file reads it there. What J1 needs from
@@ -20,21 +20,20 @@ from responder.act.apart import RETRIED
 from responder.act.notify import Notifier
 from responder.act.recovery import Recoveries
 from responder.act.runtime import Runtime
-from responder.decide import learning, wake
+from responder.decide import wake
 from responder.decide.learning import Learner
 from responder.decide.situation import CurrentSituation
 from responder.intake.inbox import AlertPath
 from responder.intake.watchdog import Watchdog
 from responder.intake.webhook import Alert
-from responder.model import Priority, SwarmState
+from responder.jobs.ladders import Ladders
+from responder.model import Priority
 from responder.rules.policy import Policy
 from warden.auth import Credentials, fetch
 from warden.config import Config
 
 log = logging.getLogger(__name__)
 CRISIS_TOO_LONG_SECONDS = 1800.0
-CRISIS_RETRY_SECONDS = 300.0
-"""J1 starts another CRITICAL swarm in a crisis only if none ran for this long."""
 DIRECT_FINGERPRINT = "00000000000d1ec7"
 """The episode fingerprint of BuildFailing raised from the exporter directly."""
 PROMQL = {
@@ -87,7 +86,9 @@ class WakeCycle:
         self.full_check: float | None = None
         self.maintained: str | None = None
         """The maintenance window (its budget period) whose scheduled tasks ran."""
-        self.progress: wake.Progress | None = None
+        self.ladders = Ladders(config, runtime, learner, policies, notifier)
+        self.watching: float | None = None
+        """When J1 last looked at the firing problems' ladders (None: none fire)."""
         self.refused_work = 0
         """Swarms whose work the checks refused (counted when last looked)."""
         self.refused_since = self.clock()
@@ -106,8 +107,8 @@ class WakeCycle:
         """The next thing J1 does: its next decision, or sooner, the next progress check
         while issues last (the state file's `nextScheduledEvent`)."""
         events = [] if self.next_wake is None else [self.next_wake]
-        if self.progress is not None:
-            events.append(("PROGRESS_CHECK", self.progress.checked + wake.PROGRESS_EVERY_SECONDS))
+        if self.watching is not None:
+            events.append(("PROGRESS_CHECK", self.watching + wake.PROGRESS_EVERY_SECONDS))
         return min(events, key=lambda e: e[1]) if events else None
 
     def run(
@@ -186,7 +187,7 @@ class WakeCycle:
         if kind is wake.Kind.CRISIS:
             return self._crisis(snapshot)
         if kind is wake.Kind.ISSUES:
-            return [self._issue_swarm(name) for name in self._workable(running_ok=False)]
+            return self.ladders.look()
         if kind is wake.Kind.IMPROVEMENT:
             if any(
                 s.trigger.startswith("job:J8:wake:")
@@ -226,147 +227,43 @@ class WakeCycle:
         return []
 
     def _crisis(self, snapshot: dict[str, Any]) -> list[str]:
-        """A CRITICAL swarm when none ran for 5 minutes (unless a recovery command works
-        on it); a person told once when the crisis lasts 30 minutes."""
-        rt, sit = self.runtime, self.situation.get()
-        actions: list[str] = []
-        recent = self.clock() - CRISIS_RETRY_SECONDS
-        if self.recoveries.under_way():
-            actions.append("a recovery command works on it")
-        elif not any(
-            s.priority == "CRITICAL" for s in rt.held.read(rt.store.swarms, since=recent)
-        ) and not any(s.priority == "CRITICAL" for s in rt.held.read(rt.store.swarms, "running")):
-            actions.append(
-                self.learner.start_for_job(
-                    self.runtime,
-                    "J1",
-                    ("bugfix",),
-                    Priority.CRITICAL,
-                    "job:J1:crisis",
-                    "A crisis is on and no CRITICAL swarm works on it.",
-                )
-            )
+        """Each critical problem's ladder (a recovery command works on its own); a
+        person told once when the crisis lasts 30 minutes, unless told of each of its
+        problems already (N1: once per problem episode)."""
+        rt, sit, now = self.runtime, self.situation.get(), self.clock()
+        actions = ["a recovery command works on it"] if self.recoveries.under_way() else []
+        actions += self.ladders.look()
         crisis = rt.held.read(rt.store.last_crisis)
         if (
             sit.crisis_id is not None
             and crisis
             and crisis[1] is None
-            and self.clock() - crisis[0] > CRISIS_TOO_LONG_SECONDS
-            and rt.store.tell_once_about_crisis(sit.crisis_id, self.clock())
+            and now - crisis[0] > CRISIS_TOO_LONG_SECONDS
+            and rt.store.tell_once_about_crisis(sit.crisis_id, now)
         ):
+            critical = sorted({a[0] for a in rt.held.firing() if a[1] == "critical"})
             # Once per crisis: Alertmanager's repeat_interval reminds the person.
-            actions.append(
-                self.notifier.told(
-                    "crisis_unresolved",
-                    "A crisis has lasted 30 minutes.",
-                    f"Firing: {snapshot['firing']}",
+            if rt.store.tell_once(critical, now):
+                actions.append(
+                    self.notifier.told(
+                        "crisis_unresolved",
+                        "A crisis has lasted 30 minutes.",
+                        f"Firing: {snapshot['firing']}",
+                    )
                 )
-            )
         return actions
 
-    def _workable(self, running_ok: bool) -> list[str]:
-        """Firing problems J1 may start swarms for, critical ones first: their policy
-        spawns, is not bound to one host and runs no recovery command first; unless
-        `running_ok`, only those none of whose swarms runs now."""
-        firing = self.runtime.held.firing()
-        names = wake.problems(firing)
-        order = sorted(
-            names, key=lambda n: (not any(a[0] == n and a[1] == "critical" for a in firing), n)
-        )
-        running = [s.trigger for s in self.runtime.held.read(self.runtime.store.swarms, "running")]
-        policies = self.policies
-        return [
-            n
-            for n in order
-            if n in policies
-            and policies[n].spawn
-            and not policies[n].host_bound
-            and not policies[n].recover
-            and (running_ok or not any(t.startswith(f"alert:{n}:") for t in running))
-        ]
-
-    def _issue_swarm(self, name: str, bigger: bool = False) -> str:
-        """A swarm for a firing problem: its policy's first type, chosen by the learning
-        for the alert's work, or (`bigger`) the biggest that ran for it plus one agent."""
-        rt, now = self.runtime, self.clock()
-        spawn = self.policies[name].spawn[0]
-        trigger = f"alert:{name}:{'escalated' if bigger else 'wake'}:{int(now)}:0"
-        if not bigger:
-            return self.learner.start_for_job(
-                self.runtime,
-                "J1",
-                self.learner.types(name, (spawn.type,)),
-                spawn.priority,
-                trigger,
-                f"{name} still fires and no swarm works on it: fix its cause.",
-                name,
-            )
-        ran = [
-            s.size
-            for s in rt.held.read(rt.store.swarms, since=now - 2 * wake.NO_PROGRESS_SECONDS)
-            if s.trigger.startswith(f"alert:{name}:")
-        ]
-        choice = learning.Choice(
-            spawn.type, max([self.config.swarm_types[spawn.type].size, *ran]) + 1
-        )
-        return learning.launch(
-            rt,
-            choice,
-            f"no progress on {name} for 5 minutes",
-            spawn.priority,
-            trigger,
-            f"{name} has fired for 5 minutes without progress: a bigger swarm, fix its cause.",
-            "J1",
-        )[1]
-
     def watch_progress(self) -> None:
-        """J1's monitoring while issues last: every 30 s; 5 minutes without progress
-        escalate, first to a bigger swarm, then to a person (once)."""
-        rt, now = self.runtime, self.clock()
-        firing = (
-            wake.problems(rt.held.firing()) if self.situation.get().escalation >= 2 else frozenset()
-        )
-        if not firing:
-            self.progress = None
+        """J1's monitoring while problems fire (every 30 s): each one's ladder
+        (responder/jobs/ladders.py), logged when it acts."""
+        now = self.clock()
+        if self.situation.get().escalation < 2 or not self.ladders.problems():
+            self.watching = None
             return
-        if self.progress is None:
-            self.progress = wake.Progress(now, firing, now)
-        watch = self.progress
-        # Swarms on the problems (theirs, or J1's crisis swarms): other work's successes
-        # are no progress on them.
-        on_them = firing | {"J1"}
-        successes = sum(
-            s.state == SwarmState.SUCCEEDED and learning.work_of(s.trigger) in on_them
-            for s in rt.held.read(rt.store.ended_swarms, since=watch.began)
-        )
-        if not watch.look(now, firing, successes):
-            return
-        names = sorted(firing)
-        if watch.steps == 1:
-            workable = self._workable(running_ok=True)
-            actions = [self._issue_swarm(workable[0], bigger=True)] if workable else []
-        elif watch.steps == 2 and firing - watch.told:
-            news = sorted(firing - watch.told)
-            watch.told |= firing
-            actions = [
-                self.notifier.told(
-                    "no_progress",
-                    "Issues have lasted 10 minutes without progress.",
-                    f"Firing: {', '.join(news)}; a bigger swarm did not help.",
-                )
-            ]
-        else:
-            return  # told of each once while it fires: no more spend on it
-        rt.store.log_decision(
-            "J1",
-            {
-                "decision": "no progress for 5 minutes",
-                "firing": names,
-                "actions": actions,
-                "escalation": watch.steps,
-            },
-            now,
-        )
+        self.watching = now
+        actions = self.ladders.look()
+        if actions:
+            self.runtime.store.log_decision("J1", {"decision": "ladder", "actions": actions}, now)
 
     def read_build(self) -> dict[str, Any]:
         """The exporter's build result (`{"unreachable": True}` if it does not answer):

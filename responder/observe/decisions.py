@@ -77,9 +77,8 @@ def _refused(d: Mapping[str, Any]) -> str:
 
 def _wake(d: Mapping[str, Any]) -> str:
     actions = d.get("actions") or []
-    if "escalation" in d:  # the progress watch: what it escalated to
-        what = _short(actions[0], 70) if actions else "nothing to start"
-        return f"no progress on {', '.join(d.get('firing') or [])} (J1): {what}"
+    if d.get("decision") == "ladder":  # the watch of the problems' ladders: what it did
+        return f"ladder (J1): {_short('; '.join(actions), 80)}"
     done = f"; {len(actions)} action(s)" if actions else ""
     return f"wake (J1): {_short(d.get('decision', ''), 70)}{done}"
 

@@ -82,8 +82,8 @@ class Report:
     faults: Counter[str]
     swarms: list[Ran] = field(default_factory=list)
     """Every swarm of the run, oldest first (what the learning chose, and how it went)."""
-    told: list[tuple[str, str]] = field(default_factory=list)
-    """(reason, summary) of every call to a person."""
+    told: list[tuple[str, str, str]] = field(default_factory=list)
+    """(reason, summary, description) of every call to a person."""
     refusal_rows: int = 0
     """Rows of refusals in the decision log."""
     tally: Tally = field(default_factory=Tally)
@@ -151,8 +151,8 @@ class Report:
             "crises_by_alert": dict(sorted(self.tally.crises_by_alert.items())),
             "people_told": {
                 "total": len(self.told),
-                "by_reason": dict(sorted(Counter(r for r, _ in self.told).items())),
-                "calls": [{"reason": r, "summary": s} for r, s in self.told],
+                "by_reason": dict(sorted(Counter(r for r, _, _ in self.told).items())),
+                "calls": [{"reason": r, "summary": s, "description": d} for r, s, d in self.told],
             },
             "refusal_rows": self.refusal_rows,
             "refusals": dict(sorted(self.refusals.items())),
@@ -377,10 +377,10 @@ class _Run:
         self._run_jobs(now)
         self.svc.step()
         self.tally.after_step(self.svc, kept)
-        # J1's progress watch runs while issues last, and once after to end the watch;
+        # J1's ladder watch runs while problems fire, and once after to end the watch;
         # at the first step after it is due (steps of 30 s all week long would double
-        # the steps, for a watch whose unit is 5 minutes).
-        if problems(self.svc.view["firing"]) or self.svc.wake_cycle.progress is not None:
+        # the steps, for a watch whose unit is minutes).
+        if problems(self.svc.view["firing"]) or self.svc.wake_cycle.watching is not None:
             due.setdefault(WATCH, now + PROGRESS_EVERY_SECONDS)
         else:
             due.pop(WATCH, None)

@@ -18,13 +18,13 @@ class Pager(Notifier):
 
     def __init__(self) -> None:
         super().__init__("", None)
-        self.calls: list[tuple[str, str]] = []
-        """(reason, summary) of each call, in order."""
+        self.calls: list[tuple[str, str, str]] = []
+        """(reason, summary, description) of each call, in order."""
 
     def tell(
         self, reason: str, summary: str, description: str, labels: dict[str, str] | None = None
     ) -> bool:
-        self.calls.append((reason, summary))
+        self.calls.append((reason, summary, description))
         return True
 
 

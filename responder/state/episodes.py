@@ -160,6 +160,20 @@ class EpisodeTables(StoreBase):
         """(alertname, severity, component) of every episode not yet resolved."""
         return [(r[0], r[1], r[2]) for r in self._rows(Q.firing)]
 
+    def open_problems(self) -> dict[str, tuple[float, float | None]]:
+        """alertname -> (when its open episodes were first seen, when a person was told
+        of them, or None), for every alert not yet resolved."""
+        return {
+            r[0]: (float(r[1]), None if r[2] is None else float(r[2]))
+            for r in self._rows(Q.open_problems)
+        }
+
+    def tell_once(self, names: list[str], at: float) -> list[str]:
+        """Mark the open episodes of `names` told; the names that were not told before
+        (N1: a person is told once per episode, whichever path tells)."""
+        with self._tx() as db:
+            return sorted({r[0] for r in db.execute(Q.tell_episodes, {"names": names, "at": at})})
+
     def episode_acted(
         self,
         fingerprint: str,

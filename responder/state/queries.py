@@ -280,6 +280,17 @@ class Q:
         .values(resolved_at=_param("now"), closed_by="expired")
     )
     firing = select(E.alertname, E.severity, E.component).where(E.resolved_at.is_(None))
+    open_problems = (
+        select(E.alertname, func.min(E.first_seen), func.max(E.told_at))
+        .where(E.resolved_at.is_(None))
+        .group_by(E.alertname)
+    )
+    tell_episodes = (
+        update(t.episodes)
+        .where(E.alertname.in_(_list("names")), E.resolved_at.is_(None), E.told_at.is_(None))
+        .values(told_at=_param("at"))
+        .returning(E.alertname)
+    )
     open_crisis = select(C.id, C.started_at).where(C.ended_at.is_(None)).order_by(C.id).limit(1)
     add_crisis = insert(t.crises).values(started_at=_param("at")).returning(C.id)
     # Every open one: a database of an earlier release may hold two (opened together).

@@ -150,6 +150,7 @@ episodes = Table(
     Column("lease_until", Float, nullable=False, server_default="0"),
     _text("host", ""),  # host-bound work: the `instance` whose responder acts ("": any)
     _text("alert", ""),  # the alert as received (JSON): what a takeover acts on
+    Column("told_at", Float),  # a person was told of it (N1: once per episode)
     Index("episodes_open", "resolved_at"),
     Index("episodes_unacted", "acted", "resolved_at"),
 )

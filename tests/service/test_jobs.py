@@ -208,79 +208,115 @@ def test_the_fleets_own_alerts_are_not_the_projects_issues(
         clock.now += 30
         svc.jobs.run_now("J1-progress")
     assert not decisions(svc, "J1")
-    assert svc.wake_cycle.progress is None
+    assert svc.wake_cycle.watching is None
 
 
-def test_issues_without_progress_escalate_to_a_bigger_swarm_then_a_person(
-    hanging: tuple[Service, Clock],
-) -> None:
+def test_a_swarm_at_work_is_not_escalated_over(hanging: tuple[Service, Clock]) -> None:
+    """N1: the ladder moves when the swarms on a problem end and it still fires, never
+    on the clock while one works (the runtime kills stuck and overdue ones)."""
     svc, clock = hanging
     fire(svc, "CoverageDecreased", "warning", fp="e1", component="coverage")
     svc.reassess()
     assert running(svc) == [("coverage", "HIGH")]
     svc.jobs.run_now("J1-progress")
     assert state(svc)["nextScheduledEvent"] == f"PROGRESS_CHECK at {int((clock.now + 30) * 1000)}"
-    for _ in range(9):  # 4.5 minutes of checks: no progress, not yet 5 minutes
+    for _ in range(40):  # 20 minutes of looks
         clock.now += 30
         svc.jobs.run_now("J1-progress")
-    assert not decisions(svc, "J1")
-    clock.now += 30
-    svc.jobs.run_now("J1-progress")
-    j1 = decisions(svc, "J1")[0]
-    assert j1["decision"] == "no progress for 5 minutes" and j1["escalation"] == 1
-    sizes = sorted(s.size for s in svc.runtime.store.swarms("running") if s.type == "coverage")
-    assert sizes == [1, 2], "a swarm one agent bigger"
-    assert describe(j1).startswith("no progress on CoverageDecreased (J1): started coverage")
-    clock.now += 300
-    svc.jobs.run_now("J1-progress")
-    j1 = decisions(svc, "J1")[0]
-    assert j1["escalation"] == 2
-    assert j1["actions"] == ["could not tell a person (no_progress)"], "no Alertmanager here"
-    clock.now += 300
-    svc.jobs.run_now("J1-progress")
-    assert len(decisions(svc, "J1")) == 2, "a person is told once"
-    # Progress (the alert resolved) ends the watch.
+    assert not decisions(svc, "J1") and running(svc) == [("coverage", "HIGH")]
     fire(svc, "CoverageDecreased", "warning", status="resolved", fp="e1", component="coverage")
     svc.reassess()
     svc.jobs.run_now("J1-progress")
-    assert svc.wake_cycle.progress is None
+    assert svc.wake_cycle.watching is None
 
 
-def test_a_person_is_told_of_a_problem_once_while_it_fires(
-    hanging: tuple[Service, Clock],
-) -> None:
-    """Issue 29, item 2: one call per problem episode. Two problems without progress:
-    a person is told of both; one resolves (progress: the ladder starts again); 10
-    minutes more without progress on the other: a bigger swarm, but no second call
-    for what a person was told of (it was 3 calls an hour for one long warning)."""
-    svc, clock = hanging
-    fire(svc, "CoverageDecreased", "warning", fp="e1", component="coverage")
-    fire(svc, "SlowResponse", "warning", fp="s1", component="probes")
-    svc.reassess()
+def ladder_of(svc: Service, name: str) -> list[tuple[int, str]]:
+    """(size, state) of each swarm started for the alert `name`, in order."""
+    swarms = svc.runtime.store.swarms()
+    return [
+        (s.size, s.state)
+        for s in sorted(swarms, key=lambda s: s.created_at)
+        if s.trigger.startswith(f"alert:{name}:")
+    ]
 
-    def calls() -> list[dict[str, object]]:
-        return [d for d in decisions(svc, "J1") if d.get("escalation") == 2]
 
-    for _ in range(21):  # 10.5 minutes
-        clock.now += 30
+def told(svc: Service) -> list[str]:
+    """What J1 told a person (no Alertmanager here: it could not, and says which)."""
+    return [
+        a
+        for d in svc.runtime.store.decisions(100_000)
+        if d["kind"] == "J1"
+        for a in d.get("actions") or []
+        if "could not tell a person" in a
+    ]
+
+
+def test_a_problem_climbs_its_ladder_once_whatever_its_swarms_say(tmp_path: Path) -> None:
+    """Issue 29, item 2 (N1). Was: a build broken for 10 hours bought 31 bigger swarms
+    and 18 calls: a swarm's claim of success (the build still broken) or any alert
+    resolving reset the ladder, and J1 started a CRITICAL swarm every 5 minutes of a
+    crisis. Now: the usual swarm, one bigger, one call with what was tried and what it
+    cost, then nothing more for that episode; a new episode has a new ladder."""
+    svc, clock = make_service(tmp_path)  # every swarm says it succeeded, at once
+
+    def all_ended() -> None:
+        wait_for(lambda: svc.runtime.poll() is not None and not running(svc), 20)
+
+    try:
+        fire(svc, "BuildFailing", "critical", fp="b1")
+        svc.reassess()
+        all_ended()
+        assert ladder_of(svc, "BuildFailing") == [(1, "succeeded")]
+        for _ in range(3):  # within the grace the fix may yet resolve it
+            clock.now += 30
+            svc.jobs.run_now("J1-progress")
+        assert len(ladder_of(svc, "BuildFailing")) == 1
+        clock.now += 60
         svc.jobs.run_now("J1-progress")
-    assert len(calls()) == 1
-    fire(svc, "SlowResponse", "warning", status="resolved", fp="s1", component="probes")
-    svc.reassess()
-    for _ in range(42):  # 21 minutes more, CoverageDecreased still firing
-        clock.now += 30
+        assert [size for size, _ in ladder_of(svc, "BuildFailing")] == [1, 2], "one bigger"
+        all_ended()
+        clock.now += 150
         svc.jobs.run_now("J1-progress")
-    assert len(calls()) == 1, "told of CoverageDecreased once while it fires"
-    assert len([d for d in decisions(svc, "J1") if d.get("escalation") == 1]) == 2
+        assert told(svc) == ["could not tell a person (no_progress)"]
+        call = svc.runtime.store.decisions(100)[0]
+        assert describe(call).startswith("ladder (J1): could not tell")
+        for _ in range(120):  # 10 hours, Alertmanager repeating the alert
+            clock.now += 300
+            fire(svc, "BuildFailing", "critical", fp="b1")
+            svc.jobs.run_now("J1")
+            svc.jobs.run_now("J1-progress")
+            svc.step()
+        assert len(ladder_of(svc, "BuildFailing")) == 2, "nothing more spent on it"
+        assert len(told(svc)) == 1, "told once: no second call when the crisis lasts"
+        # It resolves, and breaks again: a new episode, a new ladder.
+        fire(svc, "BuildFailing", "critical", status="resolved", fp="b1")
+        fire(svc, "BuildFailing", "critical", fp="b2")
+        svc.reassess()
+        assert len(ladder_of(svc, "BuildFailing")) == 3
+    finally:
+        svc.runtime.close()
 
 
-def test_progress_is_a_problem_resolved_or_a_swarm_succeeded() -> None:
-    watch = wake.Progress(0.0, frozenset({"A", "B"}), 0.0)
-    assert not watch.look(290.0, frozenset({"A", "B"}), 0)
-    assert not watch.look(295.0, frozenset({"A"}), 0), "B resolved: progress"
-    assert not watch.look(590.0, frozenset({"A", "C"}), 1), "a success: progress"
-    assert watch.look(890.0, frozenset({"A", "C"}), 1)
-    assert watch.steps == 1
+def test_a_warning_that_swarms_cannot_clear_is_recorded_not_paged(tmp_path: Path) -> None:
+    """N1: a person is called for what breaks the project; a warning's ladder ends in
+    the decision log (and the review), and nothing more is spent on it."""
+    svc, clock = make_service(
+        tmp_path, "    coverage: {retries: 0, env: {FAKE_CLAUDE: 'mode=fail'}}\n"
+    )
+    try:
+        fire(svc, "CoverageDecreased", "warning", fp="c1", component="coverage")
+        svc.reassess()
+        for _ in range(20):
+            wait_for(lambda: svc.runtime.poll() is not None and not running(svc), 20)
+            clock.now += 150
+            fire(svc, "CoverageDecreased", "warning", fp="c1", component="coverage")
+            svc.jobs.run_now("J1-progress")
+        assert ladder_of(svc, "CoverageDecreased") == [(1, "failed"), (2, "failed")]
+        gave_up = [d for d in decisions(svc, "J1") if "gave up" in str(d["actions"])]
+        assert len(gave_up) == 1 and not told(svc)
+        assert "2 swarm(s), $" in str(gave_up[0]["actions"])
+    finally:
+        svc.runtime.close()
 
 
 def test_j8_improves_only_when_healthy(hanging: tuple[Service, Clock]) -> None:

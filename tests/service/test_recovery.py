@@ -54,6 +54,11 @@ def advance(svc: Service, seconds: float) -> None:
     clock.now += seconds
 
 
+def stepped(svc: Service) -> bool:
+    svc.step()
+    return True
+
+
 def swarm_types(svc: Service) -> list[str]:
     return sorted(s.type for s in svc.runtime.store.swarms())
 
@@ -90,15 +95,21 @@ def test_a_failed_recovery_brings_the_swarm_with_its_output(tmp_path: Path) -> N
         svc.runtime.close()
 
 
-def test_still_firing_after_the_settle_escalates_and_a_timeout_is_killed(tmp_path: Path) -> None:
+def test_a_command_that_works_but_leaves_it_firing_calls_a_person_not_a_swarm(
+    tmp_path: Path,
+) -> None:
+    """Issue 29, item 1. Was: a gateway that dropped every hour, with a restart that
+    worked, bought 61 bugfix swarms ($109): still firing after the settle, a run that
+    succeeded started the policy's swarms. A timeout is killed and escalates."""
     svc = service(tmp_path, [sys.executable, "-c", "pass"], settle="5m")
     try:
         fire(svc, "OpenClawDisconnected", "critical", component="openclaw")
         step_until(svc, "waiting")
         advance(svc, 301)
-        row = step_until(svc, "escalated")
+        row = step_until(svc, "told")
         assert "still firing 300s after it" in row.detail
-        assert swarm_types(svc) == ["bugfix"]
+        assert swarm_types(svc) == [], "no coding swarm for a command that worked"
+        assert str(decisions(svc, "recovery")[0]["detail"]).startswith("the command succeeded")
     finally:
         svc.runtime.close()
     (tmp_path / "hung").mkdir()
@@ -127,6 +138,35 @@ def _registry(svc: Service) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ResponderMetrics(svc))
     return registry
+
+
+def test_a_flap_within_the_settle_joins_the_run_that_set_it_right(tmp_path: Path) -> None:
+    """Issue 29, item 1: the outage back within `settle` of a restart that worked is
+    the same outage: no second run, no swarm; the alert resolving ends it again."""
+    runs = tmp_path / "runs"
+    svc = service(
+        tmp_path, [sys.executable, "-c", f"open({str(runs)!r}, 'a').write('x')"], settle="2m"
+    )
+    try:
+        fire(svc, "OpenClawDisconnected", "critical", fp="f1", component="openclaw")
+        step_until(svc, "waiting")
+        fire(svc, "OpenClawDisconnected", "critical", "resolved", fp="f1", component="openclaw")
+        step_until(svc, "done")
+        advance(svc, 60)
+        fire(svc, "OpenClawDisconnected", "critical", fp="f2", component="openclaw")
+        svc.step()
+        first, second = svc.runtime.store.recoveries()
+        assert (first.state, second.state, second.joined_to) == ("waiting", "joined", first.id)
+        fire(svc, "OpenClawDisconnected", "critical", "resolved", fp="f2", component="openclaw")
+        wait_for(lambda: stepped(svc) and svc.runtime.store.recoveries()[0].state == "done", 20)
+        assert runs.read_text() == "x", "the command ran once"
+        assert swarm_types(svc) == []
+        # Past the settle, the next outage is a new one: the command runs again.
+        advance(svc, 600)
+        fire(svc, "OpenClawDisconnected", "critical", fp="f3", component="openclaw")
+        wait_for(lambda: stepped(svc) and runs.read_text() == "xx", 20)
+    finally:
+        svc.runtime.close()
 
 
 def test_a_refused_recovery_runs_nothing(tmp_path: Path) -> None:

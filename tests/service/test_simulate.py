@@ -140,6 +140,28 @@ def test_logged_out_agents_pause_their_types_and_a_person_is_told(tmp_path: Path
     assert summary["spend_usd"] == 0.0, "refused by the API at once: nothing spent"
 
 
+def test_a_build_broken_for_ten_hours_climbs_one_ladder(tmp_path: Path) -> None:
+    """Issue 29, item 2 (N1). Was: a build broken for 10 hours gave 31 bigger swarms
+    (sizes up to 6, $150.51) and 18 calls: every swarm's claim of success reset the
+    ladder. Bugfix agents here always say they succeeded; the build stays broken."""
+    scenario = parse_scenario(
+        {
+            "start": "2026-11-23T10:00:00+00:00",
+            "agents": {"default": AGENT, "bugfix": {**AGENT, "duration": ["5m", "10m"]}},
+            "faults": [
+                {"alert": "BuildFailing", "component": "build", "daily": "11:00", "lasts": "10h"}
+            ],
+        }
+    )
+    cfg = write_config(tmp_path / "warden.yml", f"state_dir: {tmp_path}/unused\n")
+    report = simulate(load_config(cfg, check_programs=False), scenario, 0.5, seed=4)
+    assert not report.broken, report.text()
+    fixes = [r for r in report.swarms if r.work == "BuildFailing"]
+    assert [r.size for r in fixes] == [1, 2], "the usual swarm, then one bigger"
+    assert [reason for reason, _, _ in report.told] == ["no_progress"]
+    assert "2 swarm(s), $" in report.told[0][2] and "said it succeeded" in report.told[0][2]
+
+
 def coloured(png: Path) -> float:
     """The share of a chart's pixels in colour: axes and text are grey, data is not."""
     pixels = plt.imread(png)[..., :3]

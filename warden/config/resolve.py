@@ -24,6 +24,7 @@ from warden.config.settings import (
     AlertValue,
     BudgetSettings,
     Config,
+    EscalationSettings,
     ExporterSettings,
     LearningSettings,
     ModeSettings,
@@ -83,6 +84,7 @@ def resolve(f: WardenFile, at: Place, check_programs: bool) -> Config:
         },
         swarm_types=types,
         learning=_learning(f.learning, set(responder.policies), set(types), at),
+        escalation=EscalationSettings(f.escalation.attempts, f.escalation.max_size),
         warnings=(),
     )
 

@@ -17,6 +17,7 @@ from warden.config.section import Section, key
 from warden.config.sections import (
     Alerts,
     Budget,
+    Escalation,
     Exporter,
     Learning,
     Modes,
@@ -49,6 +50,9 @@ class WardenFile(Section):
     modes: Modes = key({}, description="M1-M4: how each mode runs")
     swarms: Swarms = key({}, description="what Warden starts")
     learning: Learning = key({}, description="L: how swarms' types and sizes are chosen")
+    escalation: Escalation = key(
+        {}, description="N1: a problem's bigger swarm, then a person, then no more spend"
+    )
 
 
 def json_schema() -> str:

@@ -344,6 +344,17 @@ class Learning(Section):
     )
 
 
+class Escalation(Section):
+    """N1: the ladder of one problem episode, when the swarms on it end and it still fires."""
+
+    attempts: Annotated[int, Count(1)] = key(
+        1, description="swarms of the usual size that end with the problem still firing"
+    )
+    max_size: Annotated[int, Count(1)] = key(
+        4, description="then one swarm one agent bigger than any before, at most this size"
+    )
+
+
 def _param(p: Param) -> tuple[Any, Any]:
     """An alert parameter's kind and default, as the file writes it."""
     if p.kind in ("seconds", "window"):

@@ -322,6 +322,16 @@ class LearningSettings:
 
 
 @dataclass(frozen=True)
+class EscalationSettings:
+    """N1: the ladder of one problem episode (responder/decide/ladder.py)."""
+
+    attempts: int
+    """Swarms of the usual size that may end with the problem still firing."""
+    max_size: int
+    """The bigger swarm that follows is one agent bigger than any before, at most this."""
+
+
+@dataclass(frozen=True)
 class Config:
     file: Path
     project_dir: Path
@@ -346,6 +356,7 @@ class Config:
     modes: dict[str, ModeSettings]
     swarm_types: dict[str, SwarmType]
     learning: LearningSettings
+    escalation: EscalationSettings
     warnings: tuple[str, ...]
     """What works but will not do what was meant (`warden check-config` shows them,
     every component logs them at start)."""
