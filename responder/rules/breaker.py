@@ -80,5 +80,6 @@ def message(p: Pause) -> tuple[str, str]:
         f"Swarm type {p.type} is paused: its runs keep failing ({p.cls})",
         f"Runs of {p.type} failed the same way in a row ({p.cls}): {p.error}. Nothing "
         f"starts {p.type} swarms until the cause is fixed and a person runs "
-        f"`warden swarm resume {p.type}`.",
+        f"`warden swarm resume {p.type}`. Other types that fail the same way pause too, "
+        "without a notice of their own: `warden swarm list` shows every paused type.",
     )

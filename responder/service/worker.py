@@ -311,14 +311,18 @@ class Service:
         self._write_state()
 
     def _tell_about_pauses(self) -> None:
-        """A2: a person hears once of each swarm type the circuit breaker paused,
-        through Alertmanager, with the failure class and the agent's last words."""
-        held = self.runtime.held
-        for p in held.pauses():
-            if p.told_at is not None:
+        """A2, N1: a person hears once of each cause the circuit breaker paused types
+        for (their failure class), through Alertmanager, with the agent's last words:
+        every agent logged out pauses every type, and was six notices for one cause."""
+        held, now = self.runtime.held, self.clock()
+        pauses = held.pauses()
+        told = {p.cls for p in pauses if p.told_at is not None}
+        for p in pauses:
+            if p.told_at is not None or not held.tell_once_about_pause(p.type, p.since, now):
                 continue
-            if not held.tell_once_about_pause(p.type, p.since, self.clock()):
+            if p.cls in told:  # the same cause, told already while it lasts
                 continue
+            told.add(p.cls)
             summary, description = breaker.message(p)
             labels = {"swarm_type": p.type, "failure_class": p.cls}
             self.notifier.tell("swarm_type_paused", summary, description, labels)

@@ -87,6 +87,8 @@ class Report:
     refusal_rows: int = 0
     """Rows of refusals in the decision log."""
     tally: Tally = field(default_factory=Tally)
+    paused: dict[str, str] = field(default_factory=dict)
+    """Swarm types the circuit breaker paused by the end -> why (the failure class)."""
     written: list[Path] = field(default_factory=list)
     """The review and its charts, when one was asked for."""
 
@@ -154,6 +156,7 @@ class Report:
                 "by_reason": dict(sorted(Counter(r for r, _, _ in self.told).items())),
                 "calls": [{"reason": r, "summary": s, "description": d} for r, s, d in self.told],
             },
+            "paused": dict(sorted(self.paused.items())),
             "refusal_rows": self.refusal_rows,
             "refusals": dict(sorted(self.refusals.items())),
             "work_killed_by_crisis": dict(sorted(self.tally.killed_in_crisis.items())),
@@ -517,4 +520,5 @@ def _report(svc: Service, config: Config, days: float, wall: float, run: _Run) -
         list(run.pager.calls),
         len(store.refusals_after(0)),
         run.tally,
+        {p.type: p.cls for p in store.pauses()},
     )

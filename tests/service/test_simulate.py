@@ -135,7 +135,9 @@ def test_logged_out_agents_pause_their_types_and_a_person_is_told(tmp_path: Path
     report = simulate(load_config(cfg, check_programs=False), scenario, 0.25, seed=2)
     summary = report.summary()
     assert not report.broken, report.text()
-    assert summary["people_told"]["by_reason"].get("swarm_type_paused"), summary["people_told"]
+    assert len(report.paused) >= 2 and set(report.paused.values()) == {"authentication"}
+    # One cause, one notice (issue 29: six notices for one logout).
+    assert summary["people_told"]["by_reason"].get("swarm_type_paused") == 1, summary
     assert summary["refusals"].get("paused"), summary["refusals"]
     assert summary["spend_usd"] == 0.0, "refused by the API at once: nothing spent"
 
