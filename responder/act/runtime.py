@@ -54,6 +54,7 @@ from responder.rules.admission import (
     admit,
     explain,
     gather_facts,
+    make_room,
     unwelcome,
 )
 from responder.rules.failures import EXIT_CANNOT_START, Failure, FailureClass
@@ -118,18 +119,6 @@ class Runtime:
         self._refusal_log.log(path, str(reason), detail, context)
         return SpawnRefused(reason, detail)
 
-    def priority_refusal(
-        self, priority: Priority, path: str, **context: str
-    ) -> SpawnRefused | None:
-        """The refusal no swarm of `priority` escapes, whatever its type or size (R4, the
-        mode's priorities, the budget tier), counted and logged; None if one may start.
-        Asked before the learning chooses, so a refused start costs no choice."""
-        facts = self.facts()
-        refusal = admit(facts, priority, "")
-        if refusal is None:
-            return None
-        return self.refuse(path, refusal, explain(facts, refusal, priority, None), **context)
-
     # -- starting -------------------------------------------------------------
     def start_swarm(
         self,
@@ -159,6 +148,10 @@ class Runtime:
         with self.store.spawn_guard():
             facts = self.facts()
             refusal = admit(facts, priority, type_name, cost)
+            if refusal is Refusal.MODE_CAPACITY and (room := self._make_room(priority, type_name)):
+                # Its end is in the guard's transaction, which the reads do not see yet.
+                facts = facts.without(room)
+                refusal = admit(facts, priority, type_name, cost)
             if refusal is None:
                 swarm = spawning.new_swarm(
                     self.agents_dir,
@@ -195,6 +188,15 @@ class Runtime:
         # Not published yet: the step's poll publishes once what it admits still
         # runs, so no reader sees work that the same step stops.
         return swarm
+
+    def _make_room(self, priority: Priority, type_name: str) -> str | None:
+        """At the mode's cap, end this runtime's least urgent swarm for a CRITICAL
+        start; the ended swarm's type, or None."""
+        victim = make_room(priority, self.store.swarms(SwarmState.RUNNING, owner=self.owner))
+        if victim is not None:
+            why = f"preempted by a {priority} {type_name} swarm at the mode's cap"
+            self._end_swarm(victim.id, SwarmState.KILLED, EndReason.MODE, why, PollReport())
+        return None if victim is None else victim.type
 
     def _spawn(self, row: AgentRow, swarm: SwarmRow, stype: SwarmType) -> None:
         argv = spawning.argv(stype, swarm, row)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from responder.act.live import SpawnRefused
 from responder.act.runtime import Runtime
 from responder.model import Priority
+from responder.rules.admission import admit, explain
 from responder.state.store import Store, SwarmRow
 from warden.config import Config, ScheduleSettings
 
@@ -157,9 +158,12 @@ class Learner:
         the decision log's text). What no choice escapes (R4, the mode, the budget tier)
         is asked first, so the many starts refused at night or near the cap cost no
         choice; the admission rule then decides the chosen one as any other."""
-        refused = runtime.priority_refusal(priority, path, type=types[0], trigger=trigger)
-        if refused is not None:
-            return None, f"{types[0]} refused ({refused.reason}): {refused}"
+        facts = runtime.facts()
+        refusal = admit(facts, priority, "")  # what no type or size escapes
+        if refusal is not None:
+            detail = explain(facts, refusal, priority, None)
+            runtime.refuse(path, refusal, detail, type=types[0], trigger=trigger)
+            return None, f"{types[0]} refused ({refusal}): {detail}"
         pick = self.choose(work, types)
         return launch(runtime, pick.choice, pick.why, priority, trigger, context, path)
 

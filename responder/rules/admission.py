@@ -17,8 +17,9 @@ The rule, in order (the first reason that applies is the answer):
    (95 %) only CRITICAL (B7), at `stop` (100 %) nothing; and once any
    period of the day reached `stop`, only CRITICAL until the next day;
 and, for starting only:
-5. the mode's cap on concurrent swarms, then the type's own
-   (`swarms.types.<t>.max_running`), both fleet-wide;
+5. the mode's cap on concurrent swarms (a CRITICAL start takes the place
+   of the least urgent, youngest swarm below CRITICAL: `make_room`), then the
+   type's own (`swarms.types.<t>.max_running`), both fleet-wide;
 6. the spawn guard: spend + what live agents may still spend + this
    swarm's cap stays within the period's cap and within every ceiling, so
    no sequence of periods passes a ceiling by more than one swarm's cap.
@@ -301,6 +302,16 @@ def budget_status(facts: Facts) -> dict[str, Any]:
             c.name: {"cap_usd": c.cap_usd, "spend_usd": c.spend_usd} for c in facts.ceilings
         },
     }
+
+
+def make_room(priority: Priority, running: list[SwarmRow]) -> SwarmRow | None:
+    """The swarm a CRITICAL start at the mode's cap takes the place of: the least
+    urgent and youngest of those below CRITICAL; None for any other start, or when
+    every one running is CRITICAL (issue 29: a crisis's fix comes first)."""
+    if priority is not Priority.CRITICAL:
+        return None
+    below = [s for s in running if Priority(s.priority) is not Priority.CRITICAL]
+    return max(below, key=lambda s: (Priority(s.priority).rank, s.created_at), default=None)
 
 
 def unwelcome(facts: Facts, running: list[SwarmRow]) -> list[tuple[SwarmRow, Refusal, str]]:

@@ -500,6 +500,32 @@ def test_a_spent_period_stops_all_but_critical_work_until_the_next_day(
     assert rt.start_swarm("bugfix", Priority.HIGH, "job", "")
 
 
+def test_a_critical_start_takes_capacity_from_the_least_urgent(
+    tmp_path: Path, runtimes: list[Runtime]
+) -> None:
+    """Issue 29, item 1. Was: at the mode's cap a CRITICAL fix was refused
+    (mode_capacity) while LOW work ran. Now the least urgent, youngest swarm makes
+    room for it; nothing else preempts."""
+    cfg = config(
+        tmp_path,
+        "improvement: {stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}\n",
+        extra="modes: {ACTIVE: {max_swarms: 2}}\n",
+    )
+    period = Period("ACTIVE", "day:test", 100.0)
+    rt = make(runtimes, cfg, situation=lambda: Situation("ACTIVE", 1, period, None, None))
+    low = rt.start_swarm("improvement", Priority.LOW, "job", "")
+    medium = rt.start_swarm("improvement", Priority.MEDIUM, "job", "")
+    with pytest.raises(SpawnRefused) as refused:
+        rt.start_swarm("improvement", Priority.HIGH, "job", "")
+    assert refused.value.reason == Refusal.MODE_CAPACITY, "only CRITICAL preempts"
+    fix = rt.start_swarm("improvement", Priority.CRITICAL, "job", "")
+    assert swarm_state(rt, low.id) == "killed"
+    assert swarm_state(rt, medium.id) == "running" and swarm_state(rt, fix.id) == "running"
+    rt.wait_kills()
+    assert [a.end_reason for a in rt.store.agents(low.id)] == ["mode"]
+    assert "preempted" in rt.store.swarm(low.id).reason  # type: ignore[union-attr]
+
+
 def test_a_type_runs_at_most_its_max_running(tmp_path: Path, runtimes: list[Runtime]) -> None:
     """Was: no cap per swarm type (issue 29): only the mode's max_swarms counted."""
     cfg = config(
