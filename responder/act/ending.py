@@ -117,16 +117,24 @@ def note_charge(store: Store, live: LiveAgent, paid: Charge, now: float) -> None
 
 
 def record(
-    store: Store, live: LiveAgent, end: Ending, paid: Charge, exit_code: int | None, now: float
+    store: Store,
+    live: LiveAgent,
+    end: Ending,
+    paid: Charge,
+    exit_code: int | None,
+    now: float,
+    period: str,
 ) -> None:
-    """The agent's end and its ledger entry, in one transaction."""
+    """The agent's end and its ledger entry, in one transaction. The charge is booked
+    to `period`, the one it happened in: a run that outlived the crisis it was started
+    in is paid from the period after (issue 29: an ended $12 crisis was charged $21)."""
     row, swarm, adapter = live.row, live.swarm, live.adapter
     failure, reported, cap = end.failure, paid.reported, live.type.budget_usd
     ledger = LedgerEntry(
         row.id,
         row.swarm_id,
         swarm.type,
-        swarm.period,
+        period,
         paid.amount,
         int(reported is None and paid.started),
         now,

@@ -303,7 +303,7 @@ class Runtime:
         ran = row.started_at is not None and row.pid is not None
         paid = ending.charge(live.adapter, end, ran, live.type.budget_usd)
         ending.note_charge(self.store, live, paid, now)
-        ending.record(self.store, live, end, paid, exit_code, now)
+        ending.record(self.store, live, end, paid, exit_code, now, self._situation().period.key)
         # Forgotten only once its end is written: a store that failed (a database
         # outage) leaves it watched, and the next poll ends it with what it printed.
         self._forget(live)

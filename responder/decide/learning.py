@@ -241,8 +241,12 @@ def sizes(config: Config, swarm_type: str) -> tuple[int, ...]:
 
 
 def largest_swarm_usd(config: Config) -> float:
-    """One swarm's cap at the largest size learning may choose: B's bound on overspend."""
-    return max(t.budget_usd * max(sizes(config, name)) for name, t in config.swarm_types.items())
+    """One swarm's cap at the largest size any path may start (the learning's sizes,
+    the escalation's bigger swarm): B's bound on overspend."""
+    return max(
+        t.budget_usd * max(*sizes(config, name), config.escalation.max_size)
+        for name, t in config.swarm_types.items()
+    )
 
 
 @dataclass(frozen=True)

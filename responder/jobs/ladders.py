@@ -95,22 +95,14 @@ class Ladders:
         now, usual = self.runtime.clock(), self.config.escalation.attempts
         actions = []
         for problem in self.problems():
-            if problem.told:
-                continue  # its ladder is done: nothing more until something changes
             step = rung(self.attempts(problem), now, usual)
             if step is Rung.USUAL:
                 actions.append(self._usual(problem, now))
             elif step is Rung.BIGGER:
                 actions.append(self._bigger(problem, now))
-            elif step is Rung.CALL:
+            elif step is Rung.CALL and not problem.told:  # told already: by a long crisis
                 actions.append(self._call(problem, now))
         return actions
-
-    def spent(self) -> bool:
-        """True when some problem fires and every one's ladder is done: a crisis then
-        waits for something to change rather than spend."""
-        problems = self.problems()
-        return bool(problems) and all(p.told for p in problems)
 
     def _usual(self, problem: Problem, now: float) -> str:
         return self.learner.start_for_job(

@@ -79,10 +79,16 @@ def spent_out(spends: dict[str, float], budget: BudgetSettings, current: Period)
     """The periods of `spends` other than `current` that reached the stop tier."""
     out = []
     for key, spend in spends.items():
-        mode = MODE_OF_PERIOD.get(key.split(":", 1)[0])
-        if key != current.key and mode and spend >= budget.caps[mode] * budget.tiers["stop"]:
+        cap = cap_of(key, budget)
+        if key != current.key and cap is not None and spend >= cap * budget.tiers["stop"]:
             out.append(key)
     return tuple(sorted(out))
+
+
+def cap_of(key: str, budget: BudgetSettings) -> float | None:
+    """The cap of the period `key` (`day:2026-11-26`), by its mode; None if unknown."""
+    mode = MODE_OF_PERIOD.get(key.split(":", 1)[0])
+    return None if mode is None else budget.caps[mode]
 
 
 def scheduled_period(

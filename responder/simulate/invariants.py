@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from responder.act.refusals import WINDOW_SECONDS
 from responder.decide import learning
 from responder.model import Priority
+from responder.rules.budget import cap_of
 from responder.service.worker import Service
 from responder.simulate.project import SimProject
 from warden.config import Config
@@ -31,12 +32,17 @@ class Invariants:
     refusals_counted_before: int = 0
     """Refusals counted by responders that crashed before (their counters died with them)."""
     moves_seen: int = 0
+    spent_seen: float = 0.0
+    """Spend booked up to the last look at the periods charged."""
+    periods_since: float = 0.0
+    """When the periods charged were last looked at."""
     landings: dict[str, str] = field(default_factory=dict)
     """Swarm -> the commit its work landed as, until its outcome is recorded."""
 
     @property
     def slack(self) -> float:
-        """One swarm's cap: what the requirements allow spend to pass a cap by."""
+        """One swarm's cap at the largest size any path may start: what the
+        requirements allow spend to pass a cap by."""
         return learning.largest_swarm_usd(self.config)
 
     def check(self, svc: Service) -> list[str]:
@@ -54,6 +60,16 @@ class Invariants:
             facts.period_spend <= facts.period.cap_usd + self.slack + 1e-9,
             f"{facts.period.key} spent ${facts.period_spend:.2f} of ${facts.period.cap_usd:.2f}",
         )
+        spent = sum(snap.history.spend_by_type.values())
+        if spent != self.spent_seen:  # a charge since: every period it went to
+            for key, spend in rt.store.spend_of_periods_since(self.periods_since).items():
+                cap = cap_of(key, self.config.budget)
+                holds(
+                    "every period's cap",
+                    cap is None or spend <= cap + self.slack + 1e-9,
+                    f"{key} spent ${spend:.2f} of ${cap or 0:.2f}",
+                )
+            self.spent_seen, self.periods_since = spent, svc.clock()
         for c in facts.ceilings:
             holds(
                 f"{c.name} ceiling",

@@ -89,6 +89,8 @@ class Report:
     tally: Tally = field(default_factory=Tally)
     paused: dict[str, str] = field(default_factory=dict)
     """Swarm types the circuit breaker paused by the end -> why (the failure class)."""
+    spend_by_period: dict[str, float] = field(default_factory=dict)
+    """Every period charged -> its spend (`day:...`, `night:...`, `crisis:ID`)."""
     written: list[Path] = field(default_factory=list)
     """The review and its charts, when one was asked for."""
 
@@ -167,6 +169,7 @@ class Report:
             "landed": sum(r.landed for r in self.swarms),
             "spend_usd": round(sum(self.spend_by_day.values()), 2),
             "spend_by_day": {d: round(v, 2) for d, v in sorted(self.spend_by_day.items())},
+            "spend_by_period": {p: round(v, 2) for p, v in sorted(self.spend_by_period.items())},
             "written": [str(p) for p in self.written],
         }
 
@@ -521,4 +524,5 @@ def _report(svc: Service, config: Config, days: float, wall: float, run: _Run) -
         len(store.refusals_after(0)),
         run.tally,
         {p.type: p.cls for p in store.pauses()},
+        store.spend_of_periods_since(0.0),
     )

@@ -164,6 +164,38 @@ def test_a_build_broken_for_ten_hours_climbs_one_ladder(tmp_path: Path) -> None:
     assert "2 swarm(s), $" in report.told[0][2] and "said it succeeded" in report.told[0][2]
 
 
+def test_every_period_keeps_its_cap_when_work_outlives_it(tmp_path: Path) -> None:
+    """Issue 29, item 3. Was: with a $12 crisis cap one crisis period was charged
+    $21.32: escalated bugfix swarms went on retrying after the build passed and their
+    spend was booked to the ended crisis, where the invariant, looking at the current
+    period only, never saw it. Now spend is booked to the period it happened in, and
+    the invariant looks at every period charged."""
+    failing = {"duration": ["10m", "15m"], "cost": [0.9, 1.0], "outcomes": {"fail": 1}}
+    scenario = parse_scenario(
+        {
+            "start": "2026-11-23T10:00:00+00:00",
+            "agents": {"default": AGENT, "bugfix": failing},
+            "faults": [
+                {"alert": "BuildFailing", "component": "build", "daily": "11:00", "lasts": "58m"}
+            ],
+        }
+    )
+    cfg = write_config(
+        tmp_path / "warden.yml",
+        f"state_dir: {tmp_path}/unused\n"
+        "budget: {caps: {CRISIS: 12}, ceilings: {day: 100}}\n"
+        "swarms: {budget_usd: 0.05, types: {bugfix: {size: 2, retries: 3, budget_usd: 1.0}}}\n",
+    )
+    report = simulate(load_config(cfg, check_programs=False), scenario, 0.25, seed=1)
+    assert not report.broken, report.text()
+    summary = report.summary()
+    crisis = {k: v for k, v in summary["spend_by_period"].items() if k.startswith("crisis:")}
+    assert crisis and all(v <= 12.0 + 1e-9 for v in crisis.values()), crisis
+    assert summary["invariants"]["every period's cap"]["checked"] > 0
+    day = summary["spend_by_period"]["day:2026-11-23"]
+    assert day > 12, "what the fix swarms spent after the crisis is the day's"
+
+
 def coloured(png: Path) -> float:
     """The share of a chart's pixels in colour: axes and text are grey, data is not."""
     pixels = plt.imread(png)[..., :3]
