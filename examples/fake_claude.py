@@ -34,7 +34,11 @@ list of key=value (all optional):
       chatty:  prints a line every `delay` seconds, forever
   turns=N        assistant lines before the result (3)
   delay=SECONDS  pause between lines (0.05)
-  cost=USD       total_cost_usd to report (0.01; capped by --max-budget-usd)
+  cost=USD       total_cost_usd to report (0.01); past --max-budget-usd the run
+                 ends as the real CLI's does: an error_max_budget_usd result that
+                 reports the whole cost, the cap overshot by its last turn
+  usage=IN/OUT   input and output tokens each assistant line shows (1000/200), with
+                 the message's id and model, as the real CLI's do
   fork=N         start N grandchildren that sleep (and ignore SIGTERM if asked)
   ignore_term=1  ignore SIGTERM (so do the grandchildren)
   setsid=1       the grandchildren start sessions of their own
@@ -157,8 +161,9 @@ def main() -> int:
     turns = int(s.get("turns", "3"))
     cap = opts.get("--max-budget-usd")
     cost = float(s.get("cost", "0.01"))
-    if cap is not None:
-        cost = min(cost, float(cap))
+    if cap is not None and mode == "succeed" and cost > float(cap):
+        mode = "budget"  # as the real CLI: it stops after the turn that passed the cap
+    tokens_in, tokens_out = (int(n) for n in s.get("usage", "1000/200").split("/"))
     session = opts.get("--session-id") or str(uuid.uuid4())
     if s.get("ignore_term") == "1":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -203,8 +208,16 @@ def main() -> int:
                 "type": "assistant",
                 "session_id": session,
                 "message": {
+                    "id": f"msg_{session[:8]}_{n}",
+                    "model": opts.get("--model", "fake"),
                     "role": "assistant",
                     "content": [{"type": "text", "text": f"step {n}"}],
+                    "usage": {
+                        "input_tokens": tokens_in,
+                        "output_tokens": tokens_out,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 0,
+                    },
                 },
             }
         )

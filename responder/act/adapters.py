@@ -45,6 +45,44 @@ class RunResult:
     duration_ms: int | None = None
 
 
+@dataclass(frozen=True)
+class Usage:
+    """One API answer's tokens, as an agent's stream showed them."""
+
+    model: str
+    input: int
+    output: int
+    cache_write: int
+    cache_read: int
+
+    @classmethod
+    def of(cls, message: dict[str, Any], model: str) -> Usage | None:
+        """From an `assistant` event's message; None if it shows no usage. Counts that
+        are not whole non-negative numbers count 0: a stream is a claim."""
+        usage = message.get("usage")
+        if not isinstance(usage, dict):
+            return None
+        name = message.get("model")
+        return cls(
+            name if isinstance(name, str) and name else model,
+            *(
+                _tokens(usage.get(k))
+                for k in (
+                    "input_tokens",
+                    "output_tokens",
+                    "cache_creation_input_tokens",
+                    "cache_read_input_tokens",
+                )
+            ),
+        )
+
+
+def _tokens(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return max(value, 0)
+
+
 @dataclass
 class Adapter:
     """Generic: every output line is progress; a JSON line with a cost is the result
@@ -61,6 +99,26 @@ class Adapter:
     refused_cost: str | None = None
     """What the run reported as its cost when that was not one (`reported_cost`),
     as it was printed: the run is charged as one that reported nothing."""
+    usage: dict[str, Usage] = field(default_factory=dict)
+    """Message id -> the tokens its API answer used, as the stream showed them (the
+    last event of a message holds its total)."""
+    began: bool = False
+    """The agent's stream began (Claude Code's init line): it ran as the agent."""
+
+    def usage_cost(self, prices: dict[str, tuple[float, float, float, float]]) -> float | None:
+        """What the tokens the stream showed cost at `prices` (the longest part of a
+        model's name first); 0 for a stream that began and showed no answer yet; None
+        when it cannot tell (nothing began, or a model no price names)."""
+        if not self.usage:
+            return 0.0 if self.began else None
+        total = 0.0
+        for u in self.usage.values():
+            price = next((p for part, p in prices.items() if part in u.model), None)
+            if price is None:
+                return None
+            counts = (u.input, u.output, u.cache_write, u.cache_read)
+            total += sum(n * usd for n, usd in zip(counts, price, strict=True)) / 1e6
+        return total
 
     def feed(self, line: bytes) -> bool:
         """Take one output line; True if it shows progress."""
@@ -117,6 +175,8 @@ class ClaudeAdapter(Adapter):
         kind = obj["type"]
         if kind == "system" and obj.get("subtype") == "init":
             self.details["session_id"] = obj.get("session_id")
+            self.details["model"] = obj.get("model")
+            self.began = True
         elif kind == "system" and obj.get("subtype") == "api_retry":
             # The CLI retries the API itself and says how long it was told to
             # wait; if it gives up, Warden waits at least as long.
@@ -125,12 +185,24 @@ class ClaudeAdapter(Adapter):
                 self.retry_after = float(delay) / 1000
             if isinstance(obj.get("error"), str):
                 self.assistant_error = self.assistant_error or obj["error"]
-        elif kind == "assistant" and isinstance(obj.get("error"), str):
-            self.assistant_error = obj["error"]
-            self.error_text = _message_text(obj) or self.error_text
+        elif kind == "assistant":
+            self._read_answer(obj)
         elif kind == "result":
             self._read_result(obj)
         return True
+
+    def _read_answer(self, obj: dict[str, Any]) -> None:
+        if isinstance(obj.get("error"), str):
+            self.assistant_error = obj["error"]
+            self.error_text = _message_text(obj) or self.error_text
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            return
+        model = self.details.get("model")
+        used = Usage.of(message, model if isinstance(model, str) else "")
+        if used is not None:
+            mid = message.get("id")
+            self.usage[mid if isinstance(mid, str) else f"#{self.events}"] = used
 
     def _read_result(self, obj: dict[str, Any]) -> None:
         self.result = RunResult(

@@ -3,8 +3,21 @@
 The runtime records an end in one transaction (the agent's row and its ledger
 entry), then counts it, trips the breaker or retries; what the end *is* comes
 from here: the state (killed, succeeded, failed), why Warden killed it, how it
-died, its failure class, and the charge (the run's own report if it is a cost,
-else its cap if it ran, never more than its cap).
+died, its failure class, and the charge (B6, `Charge.basis`):
+- reported: the run's own total, also past its cap (Claude Code stops after the
+  turn that reaches `--max-budget-usd`, and reports what that turn cost too);
+- set_aside: a total over `budget.report_limit` times the cap is not believed:
+  the cap is charged and a person told;
+- usage: a run that ended without its total (killed, stalled, crashed) is
+  charged the tokens its stream showed, at `budget.prices`; one whose stream
+  began and showed no answer yet, nothing (a request in flight at the kill is
+  not seen);
+- cap: a run that ran and showed neither, or reported what is not a cost;
+- none: a run that never became the agent (its program missing, its
+  arguments refused).
+Was (issue 29): every run was charged at most its cap ($6.00 reported on a $2
+cap booked $2) and every killed run its whole cap (a run stalled after its
+first line and killed four times: $8.00 for $0 spent).
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from responder.act.live import LiveAgent
 from responder.model import AgentState, EndReason
 from responder.rules.failures import Failure, FailureClass
 from responder.state.store import LedgerEntry, Store
+from warden.config import BudgetSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +51,16 @@ class Ending:
 @dataclass(frozen=True)
 class Charge:
     amount: float
-    """What the ledger books: at most the cap."""
+    """What the ledger books."""
     reported: float | None
     """What the run reported as its cost (None: nothing, or not a cost)."""
-    started: bool
-    """It became the agent: a run that never did spent nothing."""
-    clamped_from: float | None
-    """What the ledger would have booked above the cap (None: nothing was clamped)."""
+    basis: str
+    """reported, set_aside, usage, cap or none (the module's docstring)."""
+
+    @property
+    def estimated(self) -> bool:
+        """Not the run's own word: the cap, or a price of the tokens seen."""
+        return self.basis in ("set_aside", "usage", "cap")
 
 
 def classify(
@@ -69,24 +86,27 @@ def classify(
     return Ending(AgentState.FAILED, None, death, adapter.failure(exit_code), error)
 
 
-def charge(adapter: Adapter, ending: Ending, ran: bool, cap: float) -> Charge:
-    """What the run costs. A run that never became the agent (its program missing,
-    its arguments refused) spent nothing; any other run that did not report is
-    charged its cap; nothing is charged more than its cap (what the guard
-    reserved for it). `ran`: it was started and has a process."""
+def charge(
+    adapter: Adapter, ending: Ending, ran: bool, cap: float, budget: BudgetSettings
+) -> Charge:
+    """What the run costs, and on what basis. `ran`: it was started and has a process."""
     failure = ending.failure
     never_ran = failure is not None and failure.cls in (FailureClass.NOT_FOUND, FailureClass.USAGE)
-    started = ran and not never_ran
     result = adapter.result
     reported = result.cost_usd if result and result.cost_usd is not None else None
-    amount = reported if reported is not None else (cap if started else 0.0)
-    clamped_from = amount if amount > cap else None
-    return Charge(min(amount, cap), reported, started, clamped_from)
+    if reported is not None:
+        if reported > cap * budget.report_limit:
+            return Charge(cap, reported, "set_aside")
+        return Charge(reported, reported, "reported")
+    if not ran or never_ran:
+        return Charge(0.0, None, "none")
+    used = None if result is not None else adapter.usage_cost(budget.prices)
+    return Charge(cap, None, "cap") if used is None else Charge(used, None, "usage")
 
 
-def note_charge(store: Store, live: LiveAgent, paid: Charge, now: float) -> None:
-    """A cost report that is not a cost, and a charge held to the cap, are decisions
-    of their own in the log."""
+def note_charge(store: Store, live: LiveAgent, paid: Charge, now: float) -> bool:
+    """A cost report that is not a cost, and one set aside, are decisions of their own
+    in the log; True for one set aside (a person is told)."""
     agent_id, swarm_type, refused = live.row.id, live.swarm.type, live.adapter.refused_cost
     if refused is not None:
         log.warning(
@@ -107,13 +127,20 @@ def note_charge(store: Store, live: LiveAgent, paid: Charge, now: float) -> None
             },
             now,
         )
-    if paid.clamped_from is not None:
-        # A run is charged at most its cap: what the guard reserved for it.
+    if paid.basis == "set_aside":
+        log.warning(
+            "agent %s (%s) reported $%.2f, past budget.report_limit: charged its cap $%.2f",
+            agent_id,
+            swarm_type,
+            paid.reported,
+            paid.amount,
+        )
         store.log_decision(
-            "charge_clamped",
-            {"agent": agent_id, "reported_usd": paid.clamped_from, "cap_usd": paid.amount},
+            "cost_set_aside",
+            {"agent": agent_id, "reported_usd": paid.reported, "cap_usd": paid.amount},
             now,
         )
+    return paid.basis == "set_aside"
 
 
 def record(
@@ -129,16 +156,17 @@ def record(
     to `period`, the one it happened in: a run that outlived the crisis it was started
     in is paid from the period after (issue 29: an ended $12 crisis was charged $21)."""
     row, swarm, adapter = live.row, live.swarm, live.adapter
-    failure, reported, cap = end.failure, paid.reported, live.type.budget_usd
+    failure, reported = end.failure, paid.reported
     ledger = LedgerEntry(
         row.id,
         row.swarm_id,
         swarm.type,
         period,
         paid.amount,
-        int(reported is None and paid.started),
+        int(paid.estimated),
         now,
-        reported if reported is not None and reported > cap else None,
+        reported if paid.basis == "set_aside" else None,
+        paid.basis,
     )
     store.end_agent(
         row.id,

@@ -26,6 +26,7 @@ REASONS = (
     "alert_unresolved",
     "no_progress",
     "work_not_landed",
+    "cost_set_aside",
 )
 
 

@@ -99,6 +99,8 @@ class Runtime:
         self._foreign: list[Stopping] = []
         """Kills of agents another live runtime owns (`warden swarm kill`)."""
         self.refusals: Counter[tuple[str, str]] = Counter()
+        self.set_aside: list[str] = []
+        """Agents whose reported cost was set aside, for the owner to tell a person of."""
         self._tallies = Tallies(self.store)
         self._refusal_log = RefusalLog(self.store, clock)
         self.snapshot: Snapshot
@@ -301,8 +303,9 @@ class Runtime:
         swarm_over = swarm is not None and swarm.state != SwarmState.RUNNING
         end = ending.classify(live.adapter, exit_code, live.why, swarm_over)
         ran = row.started_at is not None and row.pid is not None
-        paid = ending.charge(live.adapter, end, ran, live.type.budget_usd)
-        ending.note_charge(self.store, live, paid, now)
+        paid = ending.charge(live.adapter, end, ran, live.type.budget_usd, self.config.budget)
+        if ending.note_charge(self.store, live, paid, now):
+            self.set_aside.append(row.id)
         ending.record(self.store, live, end, paid, exit_code, now, self._situation().period.key)
         # Forgotten only once its end is written: a store that failed (a database
         # outage) leaves it watched, and the next poll ends it with what it printed.

@@ -129,7 +129,7 @@ async def status(request: web.Request) -> web.Response:
         "watchdog_at": service.watchdog.at or None,
         "pipeline_silent": service.watchdog.silent(),
         "kill_method": service.runtime.launcher.kill_method,
-        "budget": budget_status(snap.facts),
+        "budget": {**budget_status(snap.facts), "by_basis": view["spend_by_basis"]},
         "swarms": [
             {
                 "id": s.id,

@@ -306,6 +306,7 @@ class Service:
         self.runtime.poll()
         self.recoveries.poll()
         self._tell_about_pauses()
+        self._tell_set_aside()
         self.heartbeat = self.clock()
         self._publish()
         self._write_state()
@@ -327,6 +328,20 @@ class Service:
             labels = {"swarm_type": p.type, "failure_class": p.cls}
             self.notifier.tell("swarm_type_paused", summary, description, labels)
 
+    def _tell_set_aside(self) -> None:
+        """B6: a cost report past `budget.report_limit` times the run's cap was not
+        believed (the cap was charged): a person hears of each."""
+        rt = self.runtime
+        while rt.set_aside:
+            agent = rt.set_aside.pop(0)
+            self.notifier.tell(
+                "cost_set_aside",
+                f"Agent {agent} reported a cost Warden set aside",
+                f"Agent {agent} reported more than budget.report_limit times its cap: it was "
+                f"charged its cap. `warden swarm list --all --json` and its log show the rest.",
+                {"agent": agent},
+            )
+
     def resume(self, swarm_type: str) -> bool:
         """Lift the circuit breaker's pause of a type (on the owner); False if not paused."""
         return breaker.resume(self.runtime.store, self.runtime.held, swarm_type, self.clock())
@@ -346,6 +361,7 @@ class Service:
             "pending": held.read(store.agents, states=("waiting",)),
             "paused": [vars(p) for p in held.pauses()],
             "recovery_counts": held.read(store.recovery_counts),
+            "spend_by_basis": held.read(store.spend_by_basis, self.situation.period.key),
         }
 
     def _write_state(self) -> None:

@@ -18,7 +18,11 @@ from typing import Any
 
 from responder.act.launcher import ENV_AGENT, Placement, Process, Target
 from responder.simulate.scenario import Scenario
+from warden.config.resolve import DEFAULT_PRICES
 
+MODEL = "claude-sonnet-simulated"
+OUTPUT_USD_PER_TOKEN = DEFAULT_PRICES["sonnet"][1] / 1e6
+"""A virtual turn's tokens are output tokens at Sonnet's list price."""
 PROGRESS_SECONDS = 60.0
 """A working agent prints a line this often (a turn); hang and silent ones do not."""
 REFUSED_AFTER_SECONDS = 2.0
@@ -156,7 +160,7 @@ class SimAgents:
                 continue
             if a.ends > now:
                 if a.killed_at is None and now - a.said_at >= PROGRESS_SECONDS:
-                    _emit(a.log, {"type": "assistant", "session_id": a.agent})  # progress
+                    _emit(a.log, _turn(a, now))  # progress, and what it used
                     a.said_at = now
                 continue
             if a.killed_at is not None:  # a stubborn agent, SIGKILLed after its grace
@@ -178,6 +182,19 @@ class SimAgents:
     def next_end(self) -> float | None:
         ends = [a.ends for a in self.agents.values() if a.exit_code is None and a.ends]
         return min(ends, default=None)
+
+
+def _turn(a: SimAgent, now: float) -> dict[str, Any]:
+    """A turn, showing the tokens of the share of the run's cost it used: a run killed
+    midway is charged about that share (B6), as a real one is from its stream."""
+    assert a.ends is not None
+    used = a.cost * (now - a.said_at) / max(a.ends - a.started, 1.0)
+    message = {
+        "id": f"{a.agent}-{now:.0f}",
+        "model": MODEL,
+        "usage": {"input_tokens": 0, "output_tokens": round(used / OUTPUT_USD_PER_TOKEN)},
+    }
+    return {"type": "assistant", "session_id": a.agent, "message": message}
 
 
 def _result(a: SimAgent, error: bool) -> dict[str, Any]:

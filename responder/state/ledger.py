@@ -26,6 +26,14 @@ class LedgerTables(StoreBase):
         """period -> its whole spend, for each period charged at or after `since`."""
         return {r[0]: float(r[1]) for r in self._rows(Q.spend_of_periods_since, since=since)}
 
+    def bases_of_swarm(self, swarm_id: str) -> dict[str, str]:
+        """agent -> what its charge was booked on (B6)."""
+        return {r[0]: r[1] for r in self._rows(Q.bases_of_swarm, id=swarm_id)}
+
+    def spend_by_basis(self, period: str) -> dict[str, float]:
+        """What the period was charged, by what each charge was booked on (B6)."""
+        return {r[0]: float(r[1]) for r in self._rows(Q.spend_by_basis, period=period)}
+
     def swarm_spend(self, swarm_id: str) -> float:
         return float(self._value(Q.swarm_spend, id=swarm_id))
 

@@ -234,6 +234,8 @@ class Q:
         L.at >= _param("start"), L.at < _param("end")
     )
     swarm_spend = _spent(L.swarm_id == _param("id"))
+    bases_of_swarm = select(L.agent_id, L.basis).where(L.swarm_id == _param("id"))
+    spend_by_basis = _spent_by(L.basis).where(L.period == _param("period"))
     spend_of_periods_since = _spent_by(L.period).where(
         L.period.in_(select(L.period).where(L.at >= _param("since")).distinct())
     )

@@ -140,7 +140,10 @@ class LedgerEntry:
     estimated: int
     at: float
     reported_usd: float | None = None
-    """What the agent reported, when that was more than its cap (it was charged the cap)."""
+    """What the agent reported, when that was set aside (it was charged the cap)."""
+    basis: str = ""
+    """What the charge was booked on (responder/act/ending.py): reported, set_aside,
+    usage, cap or none."""
 
     def __post_init__(self) -> None:
         # The tables refuse these too (a CHECK on both engines); this says which

@@ -104,6 +104,7 @@ ledger = Table(
     Column("estimated", Integer, nullable=False),
     Column("at", Float, nullable=False),
     Column("reported_usd", Float),
+    _text("basis", ""),  # reported, set_aside, usage, cap or none (responder/act/ending.py)
     # Only costs (B6): NaN is greater than any number on PostgreSQL and NULL on
     # SQLite, so the upper bound refuses it with both infinities.
     CheckConstraint("amount_usd >= 0 AND amount_usd < 1e308", name="ledger_amount_is_a_cost"),

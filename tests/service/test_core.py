@@ -493,8 +493,10 @@ def test_an_empty_or_corrupt_database_is_refused(tmp_path: Path) -> None:
         assert db.read_bytes() == content, "never replaced"
 
 
-def test_a_charge_is_at_most_the_runs_cap(tmp_path: Path, closing: list[Runtime]) -> None:
-    """Was: a reported cost of $20 from an agent capped at $1 was charged as $20."""
+def test_a_cost_past_the_report_limit_is_set_aside(tmp_path: Path, closing: list[Runtime]) -> None:
+    """Was: a reported cost of $20 from an agent capped at $1 was charged as $20. A run's
+    own total is booked past its cap (B6), but not past `budget.report_limit` (10)
+    times it: that report is set aside, the cap charged."""
     cfg = config(
         tmp_path, "tests: {env: {FAKE_CLAUDE: 'cost=20,turns=1,delay=0'}}", budget_usd="1.0"
     )
@@ -506,8 +508,8 @@ def test_a_charge_is_at_most_the_runs_cap(tmp_path: Path, closing: list[Runtime]
     swarm = rt.start_swarm("tests", Priority.HIGH, "job", "")
     wait_for(lambda: rt.poll() is not None and rt.store.swarm(swarm.id).state != "running", 20)  # type: ignore[union-attr]
     assert rt.store.swarm_spend(swarm.id) == 1.0
-    clamped = [d for d in rt.store.decisions() if d["kind"] == "charge_clamped"]
-    assert clamped and clamped[0]["reported_usd"] == 20.0
+    aside = [d for d in rt.store.decisions() if d["kind"] == "cost_set_aside"]
+    assert aside and aside[0]["reported_usd"] == 20.0
 
 
 def test_commands_that_only_look_change_nothing(tmp_path: Path) -> None:

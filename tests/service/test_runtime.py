@@ -154,14 +154,52 @@ def test_a_swarm_succeeds_and_pays_what_it_reported(
     assert not marked_processes(rt)
 
 
-def test_cost_is_capped_by_max_budget_and_placeholders_fill_whole_arguments(
+def test_spend_is_what_was_spent_and_says_on_what_basis(
     tmp_path: Path, runtimes: list[Runtime]
 ) -> None:
-    cfg = config(tmp_path, "tests: {budget_usd: 0.3, env: {FAKE_CLAUDE: 'cost=5'}}")
+    """B6, issue 29 item 3. Was: Claude Code's $6.00 on a $2 cap (it stops after the
+    turn that passes it) was booked $2, and a run killed after its first line its
+    whole cap ($8.00 for four such kills, $0 spent). Placeholders fill whole arguments."""
+    cfg = config(
+        tmp_path,
+        """
+        tests: {budget_usd: 0.3, retries: 0, env: {FAKE_CLAUDE: 'cost=0.9'}}
+        review: {budget_usd: 0.3, retries: 0, env: {FAKE_CLAUDE: 'cost=5'}}
+        monitor: {budget_usd: 0.5, stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=chatty,delay=0.02'}}
+        improvement: {budget_usd: 0.5, stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}
+    """,
+    )
     rt = make(runtimes, cfg)
-    swarm = rt.start_swarm("tests", Priority.HIGH, "job", "$(touch pwned) {prompt} `id`")
-    run_until(rt, ended(rt, swarm.id))
-    assert rt.store.swarm_spend(swarm.id) == 0.3
+    past = rt.start_swarm("tests", Priority.HIGH, "job", "$(touch pwned) {prompt} `id`")
+    liar = rt.start_swarm("review", Priority.HIGH, "job", "")
+    chatty = rt.start_swarm("monitor", Priority.HIGH, "job", "")
+    stalled = rt.start_swarm("improvement", Priority.HIGH, "job", "")
+    run_until(rt, lambda: ended(rt, past.id)() and ended(rt, liar.id)())
+    run_until(rt, lambda: all(a.state == "running" for a in rt.live_agents()))
+    [talker] = rt.store.agents(chatty.id)
+    wait_for(lambda: Path(talker.log_path).read_text().count('"type": "assistant"') >= 5, 20)
+    for s in (chatty, stalled):
+        rt.kill_swarm(s.id)
+    rt.wait_kills()
+    turns = Path(talker.log_path).read_text().count('"type": "assistant"')
+    spent = {s.type: rt.store.swarm_spend(s.id) for s in (past, liar, chatty, stalled)}
+    assert spent["tests"] == pytest.approx(0.9), "its own word, past its $0.30 cap"
+    assert spent["review"] == pytest.approx(0.3), "$5 is past 10 times the cap: set aside"
+    # Sonnet's list price for the 1,000 input and 200 output tokens of each answer.
+    assert spent["monitor"] == pytest.approx(turns * (1000 * 3 + 200 * 15) / 1e6)
+    assert spent["improvement"] == 0.0, "it began and had no answer yet"
+    bases = {
+        s.type: set(rt.store.bases_of_swarm(s.id).values()) for s in (past, liar, chatty, stalled)
+    }
+    assert bases == {
+        "tests": {"reported"},
+        "review": {"set_aside"},
+        "monitor": {"usage"},
+        "improvement": {"usage"},
+    }
+    assert swarm_state(rt, past.id) == "failed"  # error_max_budget_usd: it reached its cap
+    [aside] = [d for d in rt.store.decisions() if d["kind"] == "cost_set_aside"]
+    assert aside["reported_usd"] == 5.0 and rt.set_aside == [rt.store.agents(liar.id)[0].id]
     assert not (tmp_path / "pwned").exists()
 
 
@@ -281,8 +319,9 @@ def test_crash_and_external_kill_are_deaths_and_are_replaced(
     died = rt.store.agents(hang.id)[0]
     assert (died.state, died.death_reason) == ("failed", "killed")
     assert rt.store.death_counts() == {("bugfix", "crashed"): 1, ("monitor", "killed"): 1}
-    # An agent killed from outside ended without a result: its cap is charged.
-    assert died.cost_usd == 1.0
+    # Killed from outside without a result: charged the tokens its stream showed (B6),
+    # none: it began and had no answer yet (it was charged its cap).
+    assert died.cost_usd == 0.0
 
 
 def test_silent_and_hanging_agents_are_stuck_killed_and_replaced(
@@ -471,7 +510,7 @@ def test_a_spent_period_stops_all_but_critical_work_until_the_next_day(
         tmp_path,
         """
         improvement: {stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}
-        bugfix: {env: {FAKE_CLAUDE: 'cost=0.96'}}
+        bugfix: {env: {FAKE_CLAUDE: 'cost=1.0'}}
     """,
         extra="budget: {caps: {ACTIVE: 1.0, NIGHT: 5.0, CRISIS: 5.0}, ceilings: {day: 20.0}}\n",
         budget_usd="1.0",
@@ -481,13 +520,13 @@ def test_a_spent_period_stops_all_but_critical_work_until_the_next_day(
     rt = make(runtimes, cfg, clock=lambda: now[0], situation=lambda: situation(period[0]))
     high = rt.start_swarm("improvement", Priority.HIGH, "job", "")
     spent = rt.start_swarm("bugfix", Priority.CRITICAL, "job", "").id
-    run_until(rt, ended(rt, spent))  # 0.96 of 2.00 (48 %), with 1.00 committed
+    run_until(rt, ended(rt, spent))  # 1.00 of 2.00 (50 %), with 1.00 committed
     assert swarm_state(rt, high.id) == "running"
-    period[0] = Period("ACTIVE", "day:today", 1.0)  # 96 %: only CRITICAL runs
+    period[0] = Period("ACTIVE", "day:today", 1.04)  # 96 %: only CRITICAL runs
     rt.poll()
     rt.wait_kills()
     assert swarm_state(rt, high.id) == "killed", "95 % kills HIGH swarms too"
-    assert rt.facts().tier_name == "stop", "the killed run is charged: 1.96 of 1.00"
+    assert rt.store.spend("day:today") == 1.0, "the day's cap (1.00) is spent"
     for key in ("NIGHT", "CRISIS"):  # the night's or a crisis's own fresh cap
         period[0] = Period(key, f"{key.lower()}:today", 5.0)
         with pytest.raises(SpawnRefused, match="until the next day") as refused:

@@ -252,8 +252,8 @@ def test_an_amount_an_earlier_release_booked_from_a_bad_report_is_charged_its_ca
     assert store.spend("day:x") == pytest.approx(budget / size + 0.5)
     store.close()
     with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT agent_id, estimated, reported_usd FROM ledger").fetchall()
-    assert sorted(rows) == [("a", 1, None), ("b", 0, None)]
+        rows = db.execute("SELECT agent_id, estimated, reported_usd, basis FROM ledger").fetchall()
+    assert sorted(rows) == [("a", 1, None, "cap"), ("b", 0, None, "reported")]
 
 
 def test_the_migrations_build_exactly_the_schema_the_queries_use(database: Database) -> None:

@@ -143,6 +143,7 @@ def test_the_view_draws_every_part_of_the_status() -> None:
             "cap_usd": 200.0,
             "tier": "notify",
             "ceilings": {"day": {"spend_usd": 10.0, "cap_usd": 200.0}},
+            "by_basis": {"reported": 172.0, "cap": 8.0},
         },
     }
     firing = [{"labels": {"alertname": "BuildFailing", "severity": "critical"}}]
@@ -158,6 +159,8 @@ def test_the_view_draws_every_part_of_the_status() -> None:
     assert re.search(r"s2 +bugfix +CRITICAL +1 +verifying .* BuildFailing", text)
     assert "swarm s2 (bugfix) done: its work is checked" in text
     assert "PAUSED" in text and "warden swarm resume review" in text
+    # Was: $8.11 of a crisis's budget after four killed agents, nothing saying why.
+    assert "of it: the caps of runs that reported nothing $8.00, reported by the runs" in text
     assert "$180.00 of $200.00 (90%)" in text and "budget tier notify reached" in text
     assert "swarm s0 succeeded: done" in text and "snapshot" not in text
     assert "logs" in text and "exporter: x" in text

@@ -353,11 +353,27 @@ def _budget(b: written.Budget) -> BudgetSettings:
         value = getattr(b.ceilings, name)
         if value is not None:
             ceilings[name] = value
+    prices = {
+        **DEFAULT_PRICES,
+        **{k: (p.input, p.output, p.cache_write, p.cache_read) for k, p in b.prices.items()},
+    }
     return BudgetSettings(
         tiers={name: getattr(b.tiers, name) for name in BUDGET_TIERS},
         caps=caps,
         ceilings=ceilings,
+        report_limit=b.report_limit,
+        prices=dict(sorted(prices.items(), key=lambda kv: -len(kv[0]))),
     )
+
+
+DEFAULT_PRICES = {
+    "opus": (15.0, 75.0, 18.75, 1.5),
+    "sonnet": (3.0, 15.0, 3.75, 0.3),
+    "haiku": (1.0, 5.0, 1.25, 0.1),
+}
+"""Anthropic's list prices in USD per million tokens (input, output, 5-minute cache
+write, cache read): Opus 4 and 4.1, Sonnet 4 and 4.5, Haiku 4.5. Newer Opus models
+cost less; an estimate above the truth errs toward the budget."""
 
 
 def _alerts(a: written.Alerts) -> AlertSettings:

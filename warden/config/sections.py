@@ -317,6 +317,15 @@ def _rising(tiers: Any) -> Any:
     return tiers
 
 
+class Price(Section):
+    """USD per million tokens of the models whose name holds the key."""
+
+    input: Annotated[float, Amount()] = key(description="input tokens")
+    output: Annotated[float, Amount()] = key(description="output tokens")
+    cache_write: Annotated[float, Amount()] = key(description="tokens written to the cache")
+    cache_read: Annotated[float, Amount()] = key(description="tokens read from the cache")
+
+
 class Budget(Section):
     """B: each period has its cap; spend comes from the agents' reported totals."""
 
@@ -324,6 +333,17 @@ class Budget(Section):
     ceilings: Ceilings = key({}, description="B5: over every period of a calendar day")
     tiers: Annotated[Any, Nested(Tiers), AfterValidator(_rising)] = key(
         {}, description="what each fraction of the cap stops"
+    )
+    report_limit: Annotated[float, Amount()] = key(
+        10.0,
+        description="B6: a reported cost above this many times the run's cap is set aside "
+        "(the run is charged its cap) and a person told",
+    )
+    prices: Annotated[dict[str, Price], Mapping] = key(
+        {},
+        description="part of a model's name -> USD per million tokens: what a run that "
+        "ended without its cost is charged for the tokens its stream showed; opus, "
+        "sonnet and haiku exist without being written",
     )
 
 

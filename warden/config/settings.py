@@ -303,6 +303,11 @@ class BudgetSettings:
     """Cap per period, by the mode the period belongs to (M1-M4)."""
     ceilings: dict[str, float]
     """Caps over every period of a local calendar day, week or month (B5)."""
+    report_limit: float
+    """A reported cost above this many times the run's cap is set aside (B6)."""
+    prices: dict[str, tuple[float, float, float, float]]
+    """Part of a model's name -> USD per million (input, output, cache write, cache
+    read) tokens, the longest part first."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -117,6 +118,7 @@ def _settle(runtime: Runtime, swarm: SwarmRow) -> None:
 def outcome(store: Store, swarm_id: str, now: float) -> dict[str, Any]:
     row = store.swarm(swarm_id)
     assert row is not None
+    bases = store.bases_of_swarm(row.id)
     return {
         "id": row.id,
         "type": row.type,
@@ -144,6 +146,7 @@ def outcome(store: Store, swarm_id: str, now: float) -> dict[str, Any]:
                 "failure_class": a.failure_class,
                 "failure_text": a.failure_text,
                 "cost_usd": a.cost_usd,
+                "cost_basis": bases.get(a.id),
                 "cost_refused": a.cost_refused,
                 "session_id": a.session_id,
                 "log": a.log_path,
@@ -176,10 +179,12 @@ def swarm_list(config: Config, args: argparse.Namespace) -> int:
     if not rows:
         print("no running swarms" if not args.all else "no swarms")
     for r in rows:
+        bases = Counter(a["cost_basis"] for a in r["agents"] if a["cost_basis"])
+        basis = ", ".join(f"{b} {n}" for b, n in sorted(bases.items()))
         print(
             f"{r['id']}  {r['type']:<11} {r['priority']:<8} {r['state']:<9} "
             f"{r['outcome'] or r['failure_class'] or '-':<14} agents={r['size']} "
-            f"spent=${r['spend_usd']:.4f}  {r['reason']}"
+            f"spent=${r['spend_usd']:.4f}{f' ({basis})' if basis else ''}  {r['reason']}"
         )
     for p in pauses:
         print(f"PAUSED {p.type} ({p.cls}): {p.error}  - `warden swarm resume {p.type}`")

@@ -186,6 +186,15 @@ def _swarms(status: Mapping[str, Any]) -> RenderableType:
     return table
 
 
+BASES = {
+    "reported": "reported by the runs",
+    "usage": "priced from the tokens of runs that ended without a total",
+    "cap": "the caps of runs that reported nothing",
+    "set_aside": "the caps of runs whose reports were set aside",
+}
+"""How the view names what each charge was booked on (B6)."""
+
+
 def _bar(label: str, spend: float, cap: float) -> RenderableType:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(width=24, no_wrap=True)
@@ -207,6 +216,10 @@ def budget_bars(budget: Mapping[str, Any]) -> RenderableType:
         _bar(f"  {name} ceiling", c["spend_usd"], c["cap_usd"])
         for name, c in budget.get("ceilings", {}).items()
     ]
+    by_basis = budget.get("by_basis") or {}
+    if set(by_basis) - {"reported", "none"}:  # not all of it the agents' own word: say why
+        parts = [f"{BASES.get(b, b)} ${v:.2f}" for b, v in sorted(by_basis.items()) if v > 0]
+        bars.append(Text("  of it: " + ", ".join(parts), style="dim"))
     tier = budget.get("tier", "none")
     if tier == "none":
         bars.append(Text("  below every budget tier", style="dim"))
