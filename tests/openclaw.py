@@ -131,6 +131,12 @@ os.execvp("openclaw", ["openclaw", "gateway", "restart"])
 cannot bring back a gateway that died (OpenClaw 2026.9: "service management skipped")."""
 
 
+SETTLE_SECONDS = 30.0
+"""How long after a recovery that worked its alert may take to resolve: the start
+script exits once the gateway is healthy, so seconds do; an outage back within it is
+the same outage (it joins that run)."""
+
+
 def stack_for(
     tmp_path: Path,
     project: Path,
@@ -151,7 +157,7 @@ def stack_for(
         health_command=f"[{BIN / 'openclaw'}, health, --json]",
         openclaw_recovery=(
             f"command: [{sys.executable}, {recover}, --port, '{gw.port}', --log, {gw.log}],"
-            f" timeout: 1m, settle: 2m, env: {env}"
+            f" timeout: 1m, settle: {SETTLE_SECONDS:g}s, env: {env}"
         ),
         extra=(
             (
@@ -165,6 +171,15 @@ def stack_for(
             ("OpenClawDisconnected: {for: 30s,", f"OpenClawDisconnected: {{for: {for_},"),
         ),
     )
+
+
+def last_ended(state_dir: Path) -> float:
+    """When the last recovery command ended (0 if none has), by the stack's clock."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{state_dir / 'warden.db'}?mode=ro", uri=True) as db:
+        [(ended,)] = db.execute("SELECT MAX(ended_at) FROM recoveries")
+    return float(ended or 0.0)
 
 
 def recoveries(state_dir: Path) -> list[tuple[int, str, str, str]]:

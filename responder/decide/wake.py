@@ -82,9 +82,13 @@ def decide(
     mode = config.modes[situation.mode]
     firing = ", ".join(snapshot["firing"]) or "nothing"
     if situation.mode == "CRISIS":
-        broke_into = scheduled_period(
-            dt.datetime.fromtimestamp(now, dt.UTC), config.schedule, config.budget
-        ).mode
+        broke_into = (
+            "MAINTENANCE"  # a crisis in a maintenance window wakes at its crisis wake
+            if situation.maintenance_until is not None
+            else scheduled_period(
+                dt.datetime.fromtimestamp(now, dt.UTC), config.schedule, config.budget
+            ).mode
+        )
         wake = config.modes[broke_into].crisis_wake or mode.heartbeat
         return Wake(Kind.CRISIS, (f"a critical alert fires ({firing})",), wake)
     if situation.escalation >= 2:

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
+
+from apscheduler.triggers.cron import CronTrigger
 
 from responder.model import BUILD_BROKEN_ALERTS
 from responder.rules.budget import Period, event_period, scheduled_period
 from responder.state.store import Store
-from warden.config import Config
-from warden.config.values import parse_duration
+from warden.config import Config, ScheduleSettings
+from warden.config.values import crontab, parse_duration
 
 NOT_A_CRISIS = ("budget", "agents", "swarms")
 """Components of the fleet's own alerts (the budget tiers, AgentDied, SwarmFailed)."""
@@ -69,6 +72,8 @@ def assess(config: Config, store: Store, now: float, seen: Seen) -> Situation:
     crisis = [a for a in critical if a[2] not in NOT_A_CRISIS]
     escalation = 3 if critical else 2 if any(a[1] == "warning" for a in firing) else 1
     broken = any(a[0] in BUILD_BROKEN_ALERTS for a in firing)
+    opened = seen.maintenance_at(now)
+    window = (str(opened[0]), opened[1]) if opened else scheduled_window(now, config.schedule)
     if crisis:
         crisis_id = seen.open_crisis_id()
         if crisis_id is None and not store.read_only:
@@ -78,19 +83,37 @@ def assess(config: Config, store: Store, now: float, seen: Seen) -> Situation:
             escalation,
             event_period("CRISIS", str(crisis_id or "next"), config.budget),
             crisis_id,
-            None,
+            None if window is None else window[1],  # it broke into a maintenance window
             broken,
         )
     if not store.read_only and seen.open_crisis_id() is not None:
         store.close_crisis(now)
-    window = seen.maintenance_at(now)
     if window is not None:
-        period = event_period("MAINTENANCE", str(window[0]), config.budget)
+        period = event_period("MAINTENANCE", window[0], config.budget)
         return Situation("MAINTENANCE", escalation, period, None, window[1], broken)
     period = scheduled_period(
         dt.datetime.fromtimestamp(now, dt.UTC), config.schedule, config.budget
     )
     return Situation(period.mode, escalation, period, None, None, broken)
+
+
+def scheduled_window(now: float, schedule: ScheduleSettings) -> tuple[str, float] | None:
+    """(its id, its end) of the window of `schedule.maintenance` open at `now`, if one
+    is: the latest start of its cron within its duration before `now`. Read from the
+    clock, not written: a restarted responder, or a simulation, finds it open."""
+    for cron, duration in schedule.maintenance:
+        trigger = _trigger(cron, schedule.timezone)
+        since = dt.datetime.fromtimestamp(now - duration, schedule.timezone)
+        start = trigger.get_next_fire_time(None, since + dt.timedelta(microseconds=1))
+        if start is not None and start.timestamp() <= now:
+            began = start.timestamp()
+            return f"scheduled-{int(began)}", began + duration
+    return None
+
+
+@cache
+def _trigger(cron: str, zone: dt.tzinfo) -> CronTrigger:
+    return crontab(cron, zone)
 
 
 def maintenance_seconds(text: str) -> float:

@@ -20,7 +20,7 @@ from responder.rules.budget import scheduled_period
 from responder.rules.modes import Situation
 from responder.service.worker import Service
 from tests.alerting import build_project
-from tests.conftest import REPO, ExporterProcess, wait_for
+from tests.conftest import REPO, ExporterProcess, run_cli, wait_for, write_config
 from tests.service.test_modes import Clock, decisions, fire
 from tests.service.test_responder import responder_config
 from warden.alertspecs import ALERTS
@@ -178,6 +178,43 @@ def test_a_crisis_wakes_at_the_crisis_wake_of_the_mode_it_broke_into(
     snapshot = {"firing": ["BuildFailing"], "budget_tier": "none"}
     decided = wake.decide(config, sit, snapshot, False, now)
     assert (decided.kind, decided.sleep) == (wake.Kind.CRISIS, wake_s)
+
+
+def test_maintenance_windows_are_scheduled_and_a_crisis_in_one_wakes_at_its_wake(
+    tmp_path: Path,
+) -> None:
+    """Issue 29, item 4. Was: windows could only be opened by hand (`warden maintenance
+    start`), and MAINTENANCE's crisis wake (1 min) was never read: a crisis counted as
+    breaking into the day or the night, whatever the window."""
+    cfg = responder_config(tmp_path, hang("bugfix"))
+    with cfg.open("a") as f:
+        f.write("schedule: {maintenance: [{cron: '0 3 * * 0', duration: 2h}]}\n")
+    clock = Clock("2026-11-29T03:30:00+00:00")  # a Sunday
+    svc = Service(load_config(cfg), clock=clock)
+    try:
+        svc.reassess()
+        start = dt.datetime(2026, 11, 29, 3, tzinfo=dt.UTC).timestamp()
+        assert svc.situation.mode == "MAINTENANCE"
+        assert svc.situation.period.key == f"maintenance:scheduled-{int(start)}"
+        assert svc.situation.maintenance_until == start + 7200
+        fire(svc, "BuildFailing", "critical", fp="m1")
+        svc.reassess()
+        svc.jobs.run_now("J1")
+        assert svc.situation.mode == "CRISIS"
+        assert decisions(svc, "J1")[0]["next_wake"] == clock.now + 60, "MAINTENANCE's wake"
+        fire(svc, "BuildFailing", "critical", "resolved", fp="m1")
+        clock.set("2026-11-29T05:00:01+00:00")
+        svc.reassess()
+        assert svc.situation.mode == "NIGHT", "the window is over"
+    finally:
+        for s in svc.runtime.store.swarms("running"):
+            svc.runtime.kill_swarm(s.id, "test end")
+        svc.runtime.close()
+    bad = write_config(
+        tmp_path / "bad.yml", "schedule: {maintenance: [{cron: 'at three', duration: 2h}]}\n"
+    )
+    out = run_cli("check-config", "-c", str(bad))
+    assert out.returncode != 0 and "schedule.maintenance[0].cron" in out.stderr + out.stdout
 
 
 def test_a_maintenance_window_runs_the_scheduled_tasks_once(hanging: tuple[Service, Clock]) -> None:

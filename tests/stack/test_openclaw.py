@@ -17,7 +17,9 @@ from tests.conftest import wait_for
 from tests.openclaw import (
     RECOVER_BY_RESTART,
     RECOVER_BY_START,
+    SETTLE_SECONDS,
     Gateway,
+    last_ended,
     recoveries,
     stack_for,
 )
@@ -59,7 +61,8 @@ def test_an_openclaw_outage_is_recovered_by_command_then_escalated(
 
     try:
         gw.start()
-        with warden_up(cfg, StackClock.at_noon(tmp_path), tmp_path / "up.log"):
+        clock = StackClock.at_noon(tmp_path)
+        with warden_up(cfg, clock, tmp_path / "up.log"):
             wait_for(lambda: status(ports), 60)
             probes = (
                 'warden_probe_success{kind="http",probe="openclaw"} 1.0',
@@ -100,8 +103,11 @@ def test_an_openclaw_outage_is_recovered_by_command_then_escalated(
             assert not (status(ports) or {}).get("swarms"), "the command sufficed"
             print(f"outage: alert at the responder {alerted:.1f} s, healthy {healthy:.1f} s")
 
-            # A recovery that cannot: the swarm, then a person.
+            # A recovery that cannot: the swarm, then a person. A new outage, not the
+            # last one back within its settle (that would join the run that set it right).
             recover.write_text(RECOVER_BY_RESTART)
+            state = tmp_path / "state"
+            wait_for(lambda: clock.now() - last_ended(state) > SETTLE_SECONDS, 60, 0.5)
             gw.kill()
             second = wait_for(
                 lambda: [r for r in runs()[len(outage) :] if r[1] != "joined"], 90, 0.5

@@ -318,7 +318,10 @@ def health_pid(url: str) -> int | None:
 
 @pytest.mark.timeout(300)
 def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
-    cfg, ports = stack_config(tmp_path, demo_repo)
+    # The bugfix agent works (two turns a second, their tokens shown) until it is killed:
+    # a run killed is charged what its stream showed (B6), which the charts draw.
+    working = "mode=chatty,delay=0.5,usage=100000/10000"
+    cfg, ports = stack_config(tmp_path, demo_repo, bugfix=working)
     responder = f"http://127.0.0.1:{ports['responder']}"
     clock = StackClock.at_noon(tmp_path)
     with warden_up(cfg, clock, tmp_path / "up.log") as up:
@@ -411,6 +414,15 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         wait_for(lambda: status(ports)["mode"] == "MAINTENANCE", 30)  # type: ignore[index]
         assert run_cli("maintenance", "stop", "-c", str(cfg), env=clock.env).returncode == 0
         wait_for(lambda: status(ports)["mode"] in ("ACTIVE", "NIGHT"), 30)  # type: ignore[index]
+        # A chart draws a line through two points 15 s apart (the report's least step):
+        # two coverage reports (the collector looks every 30 s), and the day's budget
+        # scraped (every 5 s) for 30 s since the crisis ended; the dashboards' queries
+        # then see every series of the responder that restarted.
+        for drawn in (
+            "count_over_time(warden_coverage_lines_ratio[10m]) >= 2",
+            'count_over_time(warden_budget_spend_usd{period="day"}[32s]) >= 6',
+        ):
+            wait_for(lambda q=drawn: prom_query(ports, q), 90, 1.0)
         check_dashboard_queries(ports, cfg)
         check_report(tmp_path / "report", cfg, time.monotonic() - began)
         print(f"crisis and the CRITICAL bugfix swarm {crisis_after:.1f} s after the break")

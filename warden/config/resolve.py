@@ -75,7 +75,10 @@ def resolve(f: WardenFile, at: Place, check_programs: bool) -> Config:
         budget=_budget(f.budget),
         alerts=_alerts(f.alerts),
         schedule=ScheduleSettings(
-            f.schedule.timezone, f.schedule.night_start, f.schedule.day_start
+            f.schedule.timezone,
+            f.schedule.night_start,
+            f.schedule.day_start,
+            tuple((w.cron, w.duration) for w in f.schedule.maintenance),
         ),
         modes={
             mode: ModeSettings(m.heartbeat, m.crisis_wake, m.max_swarms, tuple(m.priorities))

@@ -25,6 +25,7 @@ from warden.config.values import (
     Command,
     Count,
     Counts,
+    Cron,
     Duration,
     Flag,
     Nested,
@@ -190,12 +191,28 @@ class Stack(Section):
     )
 
 
+class Window(Section):
+    """A maintenance window that recurs (M3)."""
+
+    cron: Annotated[str, Cron()] = key(
+        description="when it begins, in schedule.timezone: minute hour day month weekday"
+    )
+    duration: Annotated[float, Duration(minimum=60.0, maximum=7 * 86400.0)] = key(
+        description="how long it lasts (1m to 7d)"
+    )
+
+
 class Schedule(Section):
     """The project's day: NIGHT runs from night_start to day_start, ACTIVE the rest."""
 
     timezone: Annotated[Any, TimeZone()] = key("UTC", description="an IANA name")
     night_start: Annotated[Any, ClockTime()] = key("23:00", description="local time")
     day_start: Annotated[Any, ClockTime()] = key("07:00", description="local time")
+    maintenance: Annotated[list[Window], EMPTY_LIST] = key(
+        [],
+        description="M3: maintenance windows that recur, e.g. [{cron: '0 3 * * 0', "
+        "duration: 2h}]; `warden maintenance start` opens one now",
+    )
 
 
 @dataclass(frozen=True)

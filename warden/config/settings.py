@@ -238,6 +238,8 @@ class ScheduleSettings:
     timezone: ZoneInfo
     night_start: dt.time
     day_start: dt.time
+    maintenance: tuple[tuple[str, float], ...] = ()
+    """Maintenance windows that recur: (cron expression, seconds) (M3)."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -404,6 +405,59 @@ class ClockTime(Kind):
 
     def json(self) -> JsonSchemaValue:
         return {"type": "string", "pattern": r"^[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"}
+
+
+CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def crontab(expression: str, zone: dt.tzinfo) -> CronTrigger:
+    """The trigger of a standard crontab expression, weekday 0 and 7 being Sunday.
+    APScheduler 3's own `from_crontab` takes 0 for Monday (its issue #286, fixed only
+    in 4.0): '0 3 * * 0' would fire on Mondays. Numbers are given it as day names."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(fields)}")
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_weekdays(weekday),
+        timezone=zone,
+    )
+
+
+def _weekdays(field: str) -> str:
+    if not any(c.isdigit() for c in field):
+        return field  # *, or names: as APScheduler reads them
+    days: set[int] = set()
+    for term in field.split(","):
+        span, _, step = term.partition("/")
+        first, _, last = ("0-6" if span == "*" else span).partition("-")
+        low, high = int(first), int(last or (6 if step else first))
+        if not (0 <= low <= 7 and 0 <= high <= 7 and low <= high):
+            raise ValueError(f"weekday {term!r}: expected 0-7 (0 and 7: Sunday)")
+        days |= {d % 7 for d in range(low, high + 1, int(step or 1))}
+    return ",".join(CRON_DAYS[d] for d in sorted(days))
+
+
+@dataclass(frozen=True)
+class Cron(Kind):
+    """A crontab expression (minute hour day month weekday), kept as written."""
+
+    expected = "a cron expression"
+
+    def check(self, value: Any) -> str:
+        written = text(value)
+        try:
+            crontab(written, dt.UTC)
+        except ValueError as exc:
+            refuse(f"expected a cron expression like '0 3 * * 0', got {written!r} ({exc})")
+        return written
+
+    def json(self) -> JsonSchemaValue:
+        return {"type": "string"}
 
 
 @dataclass(frozen=True)
