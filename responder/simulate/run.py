@@ -202,7 +202,8 @@ def _fast_tmp() -> str | None:
 
 
 def _sim_config(config: Config, work: Path) -> Config:
-    """The config with its state, token and peers moved where nothing real is reached."""
+    """The config with its state, secrets, token and peers moved where nothing real is
+    reached."""
     token = work / "token"
     token.write_text("simulated-webhook-token\n", encoding="utf-8")
     nowhere = "http://127.0.0.1:9"  # discard: refused at once
@@ -212,8 +213,14 @@ def _sim_config(config: Config, work: Path) -> Config:
     exporter = dataclasses.replace(
         config.exporter, listen=dataclasses.replace(config.exporter.listen, port=9)
     )
+    # The secrets too: a responder makes the missing ones, and those of the config's
+    # folder are the real stack's (a fresh clone's simulation wrote .warden/secrets).
     return dataclasses.replace(
-        config, state_dir=work / "state", responder=responder, exporter=exporter
+        config,
+        state_dir=work / "state",
+        secrets_dir=work / "secrets",
+        responder=responder,
+        exporter=exporter,
     )
 
 
