@@ -11,6 +11,10 @@ nothing else goes wrong. The responder's own core runs it under
   start of day 8: how long until J2's starts moved away from it (the first
   start after which at most 3 of the last 10 were coverage), and the share of
   J2's spend on coverage in each of the 2 days after;
+- three types whose best changes twice (issue 29): coverage is best, then
+  review from day 3, then improvement from day 5 (80 % success against 20 %, at
+  one cost), each type at two sizes: the active hours (the day's, when J2
+  refills) from each change until 7 of 10 of J2's starts go to the new best;
 - a lying type (issue 28): improvement's agents claim success 90 % of the time
   but the checks take 20 % of that work, against coverage's 80 % all verified,
   at the same cost. 4 weeks with the swarms working apart (their work checked
@@ -61,6 +65,12 @@ class Trial:
     """The swarms work apart and their work is checked (else their word is believed)."""
 
 
+GOOD = AgentPlan((1800.0, 5400.0), (1.8, 2.2), {"succeed": 80, "fail": 20})
+POOR = AgentPlan((1800.0, 5400.0), (1.8, 2.2), {"succeed": 20, "fail": 80})
+THREE = ("coverage", "review", "improvement")
+CHANGES = ((3, {"coverage": POOR, "review": GOOD}), (5, {"review": POOR, "improvement": GOOD}))
+"""The best of THREE changes at the start of day 3 and of day 5."""
+FOLLOWED_WINDOW, FOLLOWED_AT_LEAST = 10, 7
 LIES = Trial(LIAR, {LIAR: LYING}, apart=True)
 BELIEVED = dataclasses.replace(LIES, apart=False)
 
@@ -96,6 +106,61 @@ learning:
         # The run's own state goes to a memory-backed folder where there is one.
         config = load_config(cfg, check_programs=False)
         return simulate(config, scenario, days, seed, review_dir=review)
+
+
+def changing(seed: int, days: float = 7.0) -> Report:
+    """The three types whose best changes twice, each at two sizes (the learning's
+    default: its configured size and one more)."""
+    logging.getLogger("responder").setLevel(logging.ERROR)
+    scenario = load_scenario(SCENARIO)
+    plans = {"coverage": GOOD, "review": POOR, "improvement": POOR}
+    scenario = dataclasses.replace(scenario, agents={**scenario.agents, **plans}, changes=CHANGES)
+    with tempfile.TemporaryDirectory(prefix="warden-learning-") as tmp:
+        folder = Path(tmp)
+        cfg = write_config(
+            folder / "warden.yml",
+            f"""state_dir: {folder / "unused"}
+swarms: {{retries: 0, timeout: 2h, budget_usd: 5, isolation: none}}
+learning: {{choices: {{{WORK}: [{", ".join(THREE)}]}}}}
+""",
+        )
+        return simulate(load_config(cfg, check_programs=False), scenario, days, seed)
+
+
+def active_hours(start: float, end: float, scenario: Scenario) -> float:
+    """Hours of the day (07:00 to 23:00 by the scenario's clock, when J2 refills) in
+    [start, end)."""
+    del scenario  # the learning scenario's clock is UTC, with the shipped schedule
+    hours, t = 0.0, start
+    while t < end:
+        day = t - t % 86400
+        lo, hi = max(t, day + 7 * 3600), min(end, day + 23 * 3600)
+        hours += max(0.0, hi - lo) / 3600
+        t = day + 86400
+    return hours
+
+
+def followed(report: Report, scenario: Scenario) -> list[float | None]:
+    """Per change: the active hours until 7 of 10 of J2's starts (from one on) went to
+    the new best; None if that never happened before the next change."""
+    ran = [r for r in report.swarms if r.work == WORK]
+    start = scenario.start.timestamp()
+    out: list[float | None] = []
+    for i, (day, plans) in enumerate(CHANGES):
+        change = start + (day - 1) * 86400
+        end = start + (CHANGES[i + 1][0] - 1) * 86400 if i + 1 < len(CHANGES) else float("inf")
+        best = next(t for t, p in plans.items() if p is GOOD)
+        after = [r for r in ran if change <= r.at < end]
+        hit = next(
+            (
+                r
+                for j, r in enumerate(after)
+                if sum(x.type == best for x in after[j : j + FOLLOWED_WINDOW]) >= FOLLOWED_AT_LEAST
+            ),
+            None,
+        )
+        out.append(None if hit is None else active_hours(change, hit.at, scenario))
+    return out
 
 
 def work(report: Report, worse: str = WORSE) -> list[Ran]:
@@ -194,6 +259,13 @@ def main() -> None:
     )
     for path in on.written[:1]:
         print(f"the last week's review, learning on: {path}")
+    three = changing(args.seed)
+    print(
+        f"three types, the best changing on days {CHANGES[0][0]} and {CHANGES[1][0]}: active "
+        "hours until 7 of 10 J2 starts went to the new best: "
+        + ", ".join("never" if h is None else f"{h:.1f}" for h in followed(three, scenario))
+        + f" ({three.wall_seconds:.1f} s of wall time)"
+    )
     lying = lying_runs(args.weeks, args.seed)
     print(
         f"a lying type: {LIAR} claims success 90 % and verifies 20 % of it, {BETTER} "
@@ -210,7 +282,7 @@ def main() -> None:
             f"{name}: {verified} verified of {len(work(report, LIAR))} J2 swarms, "
             f"{report.wall_seconds:.1f} s of wall time"
         )
-    for report in (*reports.values(), shift, *lying.values()):
+    for report in (*reports.values(), shift, three, *lying.values()):
         if report.broken:
             print("BROKEN", report.broken)
 

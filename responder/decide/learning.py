@@ -2,12 +2,14 @@
 
 For each kind of work (the alert or the job that asks for a swarm) the
 `Learner` chooses the swarm's type and size by measured successes per dollar,
-with Thompson sampling over the latest `learning.window` runs of each choice:
-a choice never tried is tried first; after that each choice is taken with the
-chance that it is the best, so a worse one is still tried now and then, and
-one that stops working loses its place within `window` runs, since older runs
-no longer count. Swarms Warden killed (mode, budget, a broken build) are
-left out: they say nothing of the choice.
+with Thompson sampling over the latest `learning.window` runs of each type: a
+type never tried is tried first (at its configured size); after that each
+choice is taken with the chance that it is the best, so a worse one is still
+tried now and then. A run's weight halves every `learning.half_life`, and the
+runs of every size of a type are pooled into the rate its sizes start from, so
+a type that stops (or starts) working loses (or takes) its place within hours
+(issue 29). Swarms Warden killed (mode, budget, a broken build) are left out:
+they say nothing of the choice.
 
 The figures come from the store (swarms, their triggers, the ledger); the
 daily and weekly reports read them too (`stats`, `best_hour`).
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from responder.act.live import SpawnRefused
@@ -29,6 +33,8 @@ from warden.config import Config, ScheduleSettings
 
 MIN_COST_USD = 0.01
 """A run that reported no cost is counted at this, so successes per dollar stay finite."""
+PRIOR_RUNS = 2.0
+"""How many runs a type's pooled success rate counts as in each of its sizes' figures."""
 PERIOD_HOURS = 6
 """J8's rhythm: it runs every 6 hours, at the learned best hour and 6, 12, 18 after."""
 
@@ -44,21 +50,42 @@ class Choice:
 
 @dataclass(frozen=True)
 class Record:
-    """One choice's latest runs (at most the window)."""
+    """One choice's runs in the window, and what its type's runs say of it."""
 
     choice: Choice
     runs: int
     succeeded: int
     spend_usd: float
+    weight: float = 0.0
+    """Its runs, each weighed by age (a run's weight halves every `learning.half_life`)."""
+    won: float = 0.0
+    """Its successes, weighed so."""
+    prior: float = 0.5
+    """Its type's success rate, all sizes pooled and weighed: what a size not yet run
+    is believed to do, and what a few runs of one size are drawn toward."""
+    agent_cost: float = MIN_COST_USD
+    """Its type's spend per agent run, all sizes pooled."""
 
     @property
     def cost_per_run(self) -> float:
-        return max(self.spend_usd / self.runs, MIN_COST_USD) if self.runs else MIN_COST_USD
+        if self.runs:
+            return max(self.spend_usd / self.runs, MIN_COST_USD)
+        return max(self.agent_cost * self.choice.size, MIN_COST_USD)
+
+    @property
+    def beta(self) -> tuple[float, float]:
+        """The success rate's Beta posterior: the weighed runs over the type's rate
+        counted as PRIOR_RUNS runs."""
+        return (
+            self.won + PRIOR_RUNS * self.prior,
+            self.weight - self.won + PRIOR_RUNS * (1.0 - self.prior),
+        )
 
     @property
     def expected(self) -> float:
-        """Successes per dollar expected (the mean of the success rate's Beta posterior)."""
-        return (self.succeeded + 1) / (self.runs + 2) / self.cost_per_run
+        """Successes per dollar expected (the mean of the success rate's posterior)."""
+        a, b = self.beta
+        return a / (a + b) / self.cost_per_run
 
     def text(self) -> str:
         per = (
@@ -96,9 +123,16 @@ class Learner:
     """Chooses swarms for kinds of work; owned by the responder's worker (it keeps the
     last pick per work and the count of picks, which the metrics read as snapshots)."""
 
-    def __init__(self, config: Config, store: Store, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config
         self.store = store
+        self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311  (exploration, not a secret)
         self._latest: dict[str, Pick] = {}
         self._picks: Counter[tuple[str, str]] = Counter()
@@ -182,27 +216,49 @@ class Learner:
         return self.start(runtime, work or job, types, priority, trigger, context, job)[1]
 
     def _sample(self, work: str, options: list[Choice]) -> Pick:
-        runs: dict[Choice, list[tuple[bool, float]]] = {c: [] for c in options}
-        for type_, size, ok, spend in self.store.work_results(work, self.config.learning.window):
-            got = runs.get(Choice(type_, size))
-            if got is not None:
-                got.append((ok, spend))
-        records = tuple(
-            Record(c, len(r), sum(ok for ok, _ in r), sum(s for _, s in r)) for c, r in runs.items()
-        )
-        # Never started (one that runs now is tried, though it has not ended yet).
-        tried = self.store.work_tried(work)
-        untried = [c for c in options if (c.type, c.size) not in tried]
+        records = self.records(work, options)
+        # Never started (one that runs now is tried, though it has not ended yet): each
+        # type once, at its configured size; its other sizes start from what it did.
+        tried = {t for t, _ in self.store.work_tried(work)}
+        untried = [c for c in options if c.type not in tried]
         if untried:
             return Pick(work, untried[0], "untried", records)
         best = max(records, key=lambda r: r.expected)
-        drawn = max(
-            records,
-            key=lambda r: (
-                self.rng.betavariate(r.succeeded + 1, r.runs - r.succeeded + 1) / r.cost_per_run
-            ),
-        )
+        drawn = max(records, key=lambda r: self.rng.betavariate(*r.beta) / r.cost_per_run)
         return Pick(work, drawn.choice, "best" if drawn is best else "explore", records)
+
+    def records(self, work: str, options: list[Choice]) -> tuple[Record, ...]:
+        """Each option's figures from the latest `learning.window` runs of each type for
+        `work`, weighed by age and pooled across its sizes (issue 29: per type and size,
+        and with a window of the latest runs alone, moving to the type that turned good
+        took 15-70 simulated hours)."""
+        now, half_life = self.clock(), self.config.learning.half_life
+        per: dict[Choice, list[tuple[bool, float, float]]] = {c: [] for c in options}
+        pooled: dict[str, list[float]] = {}  # type -> [weight, won, spend, agents]
+        for type_, size, ok, spend, ended in self.store.work_results(
+            work, self.config.learning.window
+        ):
+            w = 0.5 ** (max(now - ended, 0.0) / half_life)
+            per.setdefault(Choice(type_, size), []).append((ok, spend, w))
+            t = pooled.setdefault(type_, [0.0, 0.0, 0.0, 0.0])
+            t[0], t[1], t[2], t[3] = t[0] + w, t[1] + w * ok, t[2] + spend, t[3] + size
+        out = []
+        for c in options:
+            runs = per[c]
+            weight, won, spend, agents = pooled.get(c.type, [0.0, 0.0, 0.0, 0.0])
+            out.append(
+                Record(
+                    c,
+                    len(runs),
+                    sum(ok for ok, _, _ in runs),
+                    sum(s for _, s, _ in runs),
+                    sum(w for _, _, w in runs),
+                    sum(w * ok for ok, _, w in runs),
+                    (won + 1.0) / (weight + 2.0),
+                    spend / agents if agents else MIN_COST_USD,
+                )
+            )
+        return tuple(out)
 
 
 def launch(

@@ -152,7 +152,7 @@ class Service:
         config, runtime, clock, r = self.config, self.runtime, self.clock, self.config.responder
         self.notifier = notifier or Notifier(r.alertmanager_url, self.alertmanager)
         self.claims = Claims(store, r.id, r.instance, r.claim_lease, clock)
-        self.learner = Learner(config, store, rng)
+        self.learner = Learner(config, store, rng, clock)
         self.policies = policies_from(r.policies)
         self.counts = AlertCounts()
         swarms = PolicySwarms(

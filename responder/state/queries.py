@@ -206,8 +206,9 @@ class Q:
             S.size,
             S.state,
             func.coalesce(_SPENT_PER_SWARM_Q.c.spent, 0.0).label("spent"),
+            S.ended_at,
             func.row_number()
-            .over(partition_by=(S.type, S.size), order_by=(S.ended_at.desc(), S.id))
+            .over(partition_by=(S.type,), order_by=(S.ended_at.desc(), S.id))
             .label("newest"),
         )
         .select_from(t.swarms.outerjoin(_SPENT_PER_SWARM_Q, _SPENT_PER_SWARM_Q.c.swarm_id == S.id))
@@ -227,6 +228,7 @@ class Q:
         _latest_of_work.c.size,
         _latest_of_work.c.state,
         _latest_of_work.c.spent,
+        _latest_of_work.c.ended_at,
     ).where(_latest_of_work.c.newest <= _param("window"))
     spend = _spent(L.period == _param("period"))
     spend_between = _spent(L.at >= _param("start"), L.at < _param("end"))

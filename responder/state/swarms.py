@@ -210,15 +210,15 @@ class SwarmTables(StoreBase):
         rows = self._rows(Q.swarm_results, since=since)
         return [(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
 
-    def work_results(self, work: str, window: int) -> list[tuple[str, int, bool, float]]:
-        """(type, size, succeeded, spend) of the latest `window` swarms of each type and
-        size that did one kind of work (started for the alert or the job `work`) and
-        succeeded or failed; swarms Warden killed (mode, budget, a broken build) say
-        nothing of the choice."""
+    def work_results(self, work: str, window: int) -> list[tuple[str, int, bool, float, float]]:
+        """(type, size, succeeded, spend, ended) of the latest `window` swarms of each type,
+        any size, that did one kind of work (started for the alert or the job `work`)
+        and succeeded or failed; swarms Warden killed (mode, budget, a broken build)
+        say nothing of the choice."""
         rows = self._rows(
             Q.work_results, alert=f"alert:{work}:%", job=f"job:{work}:%", window=window
         )
-        return [(r[0], int(r[1]), r[2] == "succeeded", float(r[3])) for r in rows]
+        return [(r[0], int(r[1]), r[2] == "succeeded", float(r[3]), float(r[4])) for r in rows]
 
     def work_tried(self, work: str) -> set[tuple[str, int]]:
         """(type, size) of every swarm ever started for `work`, running ones included."""

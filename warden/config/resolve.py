@@ -253,6 +253,7 @@ def _learning(
     return LearningSettings(
         enabled=r.enabled,
         window=r.window,
+        half_life=r.half_life,
         sizes=tuple(sorted(set(r.sizes or ()))),
         choices={work: tuple(chosen) for work, chosen in r.choices.items()},
     )

@@ -371,7 +371,10 @@ class Learning(Section):
         True, description="false: configured sizes; several types taken in turn"
     )
     window: Annotated[int, Count(1)] = key(
-        6, description="the latest runs of each choice that count"
+        12, description="the latest runs of each type that count, all its sizes"
+    )
+    half_life: Annotated[float, Duration(minimum=60.0)] = key(
+        "6h", description="a run's weight halves every this long: the choice follows a change"
     )
     sizes: Annotated[tuple[int, ...], Counts(1)] | None = key(
         None, description="sizes any type may take; null: its size and one more"

@@ -319,8 +319,10 @@ class LearningSettings:
     enabled: bool
     """False: every swarm takes its configured type and size (J2 takes its types in turn)."""
     window: int
-    """The latest runs of each choice that count: older ones are forgotten, so a choice
-    that stopped working is abandoned within `window` runs."""
+    """The latest runs of each type that count, all its sizes."""
+    half_life: float
+    """Seconds in which a run's weight halves: old runs fade, so the choice follows a
+    change within hours."""
     sizes: tuple[int, ...]
     """Sizes any type may take; (): its configured size and one more."""
     choices: dict[str, tuple[str, ...]]
