@@ -31,6 +31,9 @@ MODES = {"day": "ACTIVE", "night": "NIGHT", "maintenance": "MAINTENANCE", "crisi
 """The budget period's label -> the mode it was spent in."""
 OUTCOMES = ("succeeded", "failed", "killed")
 TOP_CRISES = 10
+FIX_GRACE = 120.0
+"""Seconds after verified work lands in which the crisis it fixes may end (its alerts
+resolve after a build run, an evaluation and a notification)."""
 
 
 def title(seconds: float) -> str:
@@ -46,8 +49,8 @@ class Figures:
     start: float
     end: float
     ended: tuple[SwarmRow, ...]
-    spend: tuple[tuple[float, str, float], ...]
-    """(at, mode, amount) of every charge."""
+    spend: tuple[tuple[float, str, float, str], ...]
+    """(at, mode, amount, swarm type) of every charge."""
     crises: tuple[tuple[float, float | None], ...]
     """(started, ended or None) of the crises that began in the period."""
     started: tuple[SwarmRow, ...]
@@ -63,7 +66,7 @@ class Figures:
 
     @property
     def total_usd(self) -> float:
-        return sum(a for _, _, a in self.spend)
+        return sum(a for _, _, a, _ in self.spend)
 
     def p(self) -> dict[str, float | None]:
         """The P figures (P1, P2, P3, P6), None where nothing happened to measure."""
@@ -84,9 +87,26 @@ class Figures:
 
     def by_mode(self) -> dict[str, float]:
         out: dict[str, float] = {}
-        for _, mode, amount in self.spend:
+        for _, mode, amount, _ in self.spend:
             out[mode] = out.get(mode, 0.0) + amount
         return out
+
+    def by_type(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for _, _, amount, swarm_type in self.spend:
+            out[swarm_type] = out.get(swarm_type, 0.0) + amount
+        return out
+
+    @property
+    def landed(self) -> tuple[float, ...]:
+        """When work the project's checks verified landed (a fix, not a claim of one)."""
+        return tuple(s.ended_at or 0.0 for s in self.ended if s.outcome == "verified" and s.landed)
+
+    def fixed(self, crisis: tuple[float, float | None]) -> bool:
+        """A crisis is fixed by verified work landed while it lasted (or within the grace
+        its alerts take to resolve after); one that resolved otherwise was not fixed."""
+        began, ended = crisis
+        return ended is not None and any(began <= t <= ended + FIX_GRACE for t in self.landed)
 
     def choices(self) -> dict[str, Counter[str]]:
         """Per kind of work, the swarms started by choice (type and size)."""
@@ -104,8 +124,8 @@ def figures(store: Store, start: float, end: float) -> Figures:
         end,
         tuple(s for s in store.ended_swarms(start) if (s.ended_at or 0) < end),
         tuple(
-            (at, MODES.get(period.split(":", 1)[0], "?"), amount)
-            for at, period, amount in store.charges_between(start, end)
+            (at, MODES.get(period.split(":", 1)[0], "?"), amount, swarm_type)
+            for at, period, amount, swarm_type in store.charges_between(start, end)
         ),
         tuple(store.crises_between(start, end)),
         tuple(s for s in store.swarms(since=start) if s.created_at < end),
@@ -229,7 +249,7 @@ def text(
         lines.append(
             f"| {mode} | ${modes_now.get(mode, 0):.2f} | ${modes_before.get(mode, 0):.2f} |"
         )
-    lines += ["", "## Crises", "", *_crises(now.crises, stamp)]
+    lines += ["", "## Crises", "", *_crises(now, stamp)]
     lines += [
         "",
         "## Learning (L)",
@@ -255,34 +275,43 @@ def text(
     return "\n".join(lines) + "\n"
 
 
-def _crises(
-    crises: tuple[tuple[float, float | None], ...], stamp: Callable[[float], str]
-) -> list[str]:
-    """How many, how fast they were fixed, and the longest ones (a week may have 100)."""
+def _crises(now: Figures, stamp: Callable[[float], str]) -> list[str]:
+    """How many, how many verified work fixed, how long, and the longest ones (a week may
+    have 100). Issue 29: every crisis that ended was called fixed, one that resolved on
+    its own too."""
+    crises = now.crises
     if not crises:
         return ["None."]
-    fixed = sorted((e - s) / 60 for s, e in crises if e is not None)
-    open_ = len(crises) - len(fixed)
+    over = sorted((e - s) / 60 for s, e in crises if e is not None)
+    fixed = sum(now.fixed(c) for c in crises)
+    open_ = len(crises) - len(over)
     lines = [
-        f"{len(crises)} crises, {len(fixed)} fixed"
+        f"{len(crises)} crises: {fixed} fixed by verified work, {len(over) - fixed} resolved"
+        " without a fix"
+        + (f"; {open_} not over yet" if open_ else "")
         + (
-            f": median {fixed[len(fixed) // 2]:.1f} min, longest {fixed[-1]:.1f} min"
-            if fixed
+            f". Over in a median {over[len(over) // 2]:.1f} min, the longest {over[-1]:.1f} min"
+            if over
             else ""
         )
-        + (f"; {open_} not over yet" if open_ else "")
         + ".",
         "",
         f"The {min(len(crises), TOP_CRISES)} longest:",
         "",
     ]
     longest = sorted(crises, key=lambda c: -((c[1] or float("inf")) - c[0]))[:TOP_CRISES]
-    lines += [
-        f"- {stamp(s)}: "
-        + (f"fixed in {(e - s) / 60:.1f} min" if e is not None else "not over yet")
-        for s, e in sorted(longest)
-    ]
+    lines += [f"- {stamp(c[0])}: {_how_it_ended(now, c)}" for c in sorted(longest)]
     return lines
+
+
+def _how_it_ended(now: Figures, crisis: tuple[float, float | None]) -> str:
+    began, ended = crisis
+    if ended is None:
+        return "not over yet"
+    minutes = (ended - began) / 60
+    if now.fixed(crisis):
+        return f"fixed by verified work in {minutes:.1f} min"
+    return f"resolved without a fix after {minutes:.1f} min"
 
 
 def _changes(now: dict[str, Counter[str]], before: dict[str, Counter[str]]) -> list[str]:
@@ -309,15 +338,21 @@ def _stamper(config: Config) -> Callable[[float], str]:
 def draw_store_charts(
     config: Config, store: Store, start: float, end: float, folder: Path, stem: str
 ) -> list[tuple[str, Path]]:
-    """The period's figures from the store, per day (per hour for a day or less), as PNG
-    files beside the review: spend by mode, outcomes, successes per dollar, crises."""
-    bucket = DAY if end - start > 2 * DAY else HOUR
+    """The period's figures from the store, per day (per hour up to 2 days, per 5
+    minutes up to 2 hours), as PNG files beside the review: spend by mode, outcomes,
+    successes per dollar, spend by swarm type, the longest crises."""
+    # Bars a report's length can show: 12 of 5 minutes in an hour (a single bar of an
+    # hour put 03:23's events in a bar drawn from 02:46), hours up to 2 days, then days.
+    length = end - start
+    bucket = DAY if length > 2 * DAY else HOUR if length > 2 * HOUR else 300.0
     marks = [start + i * bucket for i in range(int((end - start) // bucket) or 1)]
     per = [figures(store, t, min(t + bucket, end)) for t in marks]
     centres = [t + bucket / 2 for t in marks]
 
     def series(name: str, values: list[float]) -> charts.Series:
         return charts.Series(name, centres, values)
+
+    types = sorted({t for f in per for t in f.by_type()})
 
     drawn = [
         (
@@ -333,8 +368,13 @@ def draw_store_charts(
             [series("successes per $", [f.p()["successes_per_usd"] or 0.0 for f in per])],
         ),
         (
-            _panel("bars", "Crisis time to fix (minutes)", "short"),
-            [series("mean", [(f.p()["recovery_seconds"] or 0.0) / 60 for f in per])],
+            _panel("bars", "Spend by swarm type", "currencyUSD"),
+            [series(t, [f.by_type().get(t, 0.0) for f in per]) for t in types],
+        ),
+        (
+            # The longest, not the mean: one crisis of 600 minutes was averaged away.
+            _panel("bars", "Longest crisis (minutes)", "short"),
+            [series("longest", [_longest_minutes(f) for f in per])],
         ),
     ]
     out = []
@@ -343,6 +383,12 @@ def draw_store_charts(
         write_atomic(path, charts.draw(panel, data, start, end, config.schedule.timezone))
         out.append((panel.title, path))
     return out
+
+
+def _longest_minutes(f: Figures) -> float:
+    """The longest crisis that began in the bucket, in minutes (those not over yet: so
+    far)."""
+    return max(((e or f.end) - s for s, e in f.crises), default=0.0) / 60
 
 
 def _panel(kind: Kind, title_: str, unit: str) -> Panel:

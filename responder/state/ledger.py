@@ -17,10 +17,11 @@ class LedgerTables(StoreBase):
         """Everything charged in [start, end): a day's, week's or month's ceiling."""
         return float(self._value(Q.spend_between, start=start, end=end))
 
-    def charges_between(self, start: float, end: float) -> list[tuple[float, str, float]]:
-        """(at, period, amount) of every charge in [start, end): the reviews' spend."""
+    def charges_between(self, start: float, end: float) -> list[tuple[float, str, float, str]]:
+        """(at, period, amount, swarm type) of every charge in [start, end): the reviews'
+        spend."""
         rows = self._rows(Q.charges_between, start=start, end=end)
-        return [(float(r[0]), r[1], float(r[2])) for r in rows]
+        return [(float(r[0]), r[1], float(r[2]), r[3]) for r in rows]
 
     def spend_of_periods_since(self, since: float) -> dict[str, float]:
         """period -> its whole spend, for each period charged at or after `since`."""

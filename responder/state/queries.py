@@ -232,7 +232,7 @@ class Q:
     ).where(_latest_of_work.c.newest <= _param("window"))
     spend = _spent(L.period == _param("period"))
     spend_between = _spent(L.at >= _param("start"), L.at < _param("end"))
-    charges_between = select(L.at, L.period, L.amount_usd).where(
+    charges_between = select(L.at, L.period, L.amount_usd, L.type).where(
         L.at >= _param("start"), L.at < _param("end")
     )
     swarm_spend = _spent(L.swarm_id == _param("id"))

@@ -53,6 +53,11 @@ def test_the_shipped_week_holds_every_invariant(tmp_path: Path) -> None:
     for section in ("## Spend by mode", "## Crises", "## Learning (L)", "## Patterns"):
         assert section in review
     assert re.search(r"\| CRISIS \| \$[1-9]", review), "crises spent from their own cap"
+    # Issue 29, item 8: the shipped demo's swarms work in its tree, believed: no crisis
+    # was fixed by verified work (every one that ended was "fixed" before).
+    assert re.search(
+        r"^\d+ crises: 0 fixed by verified work, \d+ resolved without a fix", review, re.M
+    )
     assert re.search(r"^- J2: \w+ swarms of \d, \d+% of \d+ starts", review, re.M)
     assert re.search(r"Recurring alerts \(firing episodes that began\): .*AgentDied \d+", review)
     charts = re.findall(r"!\[([^]]+)\]\(([^)]+)\)", review)
@@ -60,7 +65,8 @@ def test_the_shipped_week_holds_every_invariant(tmp_path: Path) -> None:
         "Spend by mode",
         "Swarms ended by outcome",
         "Successes per dollar",
-        "Crisis time to fix (minutes)",
+        "Spend by swarm type",
+        "Longest crisis (minutes)",
     ]
     for _, name in charts:
         assert coloured(tmp_path / name) > 0.005, name
@@ -194,6 +200,24 @@ def test_every_period_keeps_its_cap_when_work_outlives_it(tmp_path: Path) -> Non
     assert summary["invariants"]["every period's cap"]["checked"] > 0
     day = summary["spend_by_period"]["day:2026-11-23"]
     assert day > 12, "what the fix swarms spent after the crisis is the day's"
+
+
+def test_a_crisis_is_fixed_only_by_verified_work_landed_while_it_lasted() -> None:
+    from responder.observe.review import Figures
+    from tests.service.test_store import swarm
+
+    def ended(sid: str, at: float, outcome: str, landed: str | None) -> SwarmRow:
+        return dataclasses.replace(
+            swarm(sid, "succeeded"), ended_at=at, outcome=outcome, landed=landed
+        )
+
+    landed = (ended("a", 150.0, "verified", "abc123"), ended("b", 700.0, "verified", None))
+    claimed = ended("c", 900.0, "regressed", None)
+    f = Figures(0.0, 1000.0, (*landed, claimed), (), ((100.0, 200.0), (600.0, 800.0)), ())
+    assert f.fixed((100.0, 200.0)), "verified work landed while it lasted"
+    assert not f.fixed((600.0, 800.0)), "verified, but it did not land"
+    assert not f.fixed((850.0, 950.0)), "a claim of success the checks refused"
+    assert not f.fixed((300.0, None)), "not over yet"
 
 
 def coloured(png: Path) -> float:

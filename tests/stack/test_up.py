@@ -300,7 +300,7 @@ def check_report(folder: Path, cfg: Path, seconds: float) -> None:
     # at them), then the dashboards' panels from Prometheus.
     panels = [p.title for _, p in chart_panels(load_config(cfg, check_programs=False))]
     assert [t for t, _ in images][-len(panels) :] == panels
-    assert len(images) == len(panels) + 4
+    assert len(images) == len(panels) + 5
     for _, name in images[-len(panels) :]:
         assert (folder / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
         pixels = plt.imread(folder / name)[..., :3]
