@@ -101,7 +101,13 @@ class Notifier:
             credentials=self.credentials,
         )
 
-    def told(self, reason: str, summary: str, description: str) -> str:
+    def told(
+        self,
+        reason: str,
+        summary: str,
+        description: str,
+        labels: dict[str, str] | None = None,
+    ) -> str:
         """Tell a person, as a sentence for the decision log."""
-        sent = self.tell(reason, summary, description)
+        sent = self.tell(reason, summary, description, labels)
         return f"told a person ({reason})" if sent else f"could not tell a person ({reason})"

@@ -27,6 +27,7 @@ from responder.intake.inbox import AlertPath
 from responder.intake.watchdog import Watchdog
 from responder.intake.webhook import Alert
 from responder.jobs.ladders import Ladders
+from responder.jobs.memory import MemoryWatch
 from responder.model import Priority
 from responder.rules.policy import Policy
 from warden.auth import Credentials, fetch
@@ -87,6 +88,7 @@ class WakeCycle:
         self.maintained: str | None = None
         """The maintenance window (its budget period) whose scheduled tasks ran."""
         self.ladders = Ladders(config, runtime, learner, policies, notifier)
+        self.memory = MemoryWatch(runtime, notifier)
         self.watching: float | None = None
         """When J1 last looked at the firing problems' ladders (None: none fire)."""
         self.refused_work = 0
@@ -255,13 +257,14 @@ class WakeCycle:
 
     def watch_progress(self) -> None:
         """J1's monitoring while problems fire (every 30 s): each one's ladder
-        (responder/jobs/ladders.py), logged when it acts."""
-        now = self.clock()
-        if self.situation.get().escalation < 2 or not self.ladders.problems():
+        (responder/jobs/ladders.py) and MemoryHigh's steps (responder/jobs/memory.py),
+        logged when they act."""
+        now, sit = self.clock(), self.situation.get()
+        if sit.escalation < 2 or not (self.ladders.problems() or sit.memory_high):
             self.watching = None
             return
         self.watching = now
-        actions = self.ladders.look()
+        actions = self.memory.look() + self.ladders.look()
         if actions:
             self.runtime.store.log_decision("J1", {"decision": "ladder", "actions": actions}, now)
 

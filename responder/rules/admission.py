@@ -96,6 +96,8 @@ class Facts:
     """Swarm types the circuit breaker paused -> the failure class that paused them."""
     spent_out: tuple[str, ...] = ()
     """Other periods of this day that reached the stop tier (B7)."""
+    memory_high: bool = False
+    """MemoryHigh fires: the mode's cap is halved (W2)."""
     by_type: dict[str, int] = field(default_factory=dict)
     """Swarms running now per type."""
     type_caps: dict[str, int] = field(default_factory=dict)
@@ -106,6 +108,13 @@ class Facts:
         swarm that runs already is not counted against the caps again."""
         by_type = {**self.by_type, swarm_type: self.by_type.get(swarm_type, 1) - 1}
         return dataclasses.replace(self, running=self.running - 1, by_type=by_type)
+
+    @property
+    def max_swarms(self) -> int:
+        """The mode's cap on running swarms; half of it (at least 1) while MemoryHigh
+        fires: fewer agents, less memory, most urgent kept."""
+        cap = self.mode_settings.max_swarms
+        return max(1, cap // 2) if self.memory_high else cap
 
     @property
     def tier(self) -> int:
@@ -146,7 +155,7 @@ def admit(
         return Refusal.BUDGET_TIER
     if cost is None:
         return None
-    if facts.running >= facts.mode_settings.max_swarms:
+    if facts.running >= facts.max_swarms:
         return Refusal.MODE_CAPACITY
     if facts.by_type.get(swarm_type, 0) >= facts.type_caps.get(swarm_type, facts.running + 1):
         return Refusal.TYPE_CAPACITY
@@ -171,7 +180,8 @@ def explain(
         allowed = ", ".join(facts.mode_settings.priorities)
         return f"{facts.mode} runs only {allowed}, not {priority}"
     if refusal is Refusal.MODE_CAPACITY:
-        return f"{facts.mode} allows {facts.mode_settings.max_swarms} swarms, {facts.running} run"
+        halved = " (half its cap while MemoryHigh fires)" if facts.memory_high else ""
+        return f"{facts.mode} allows {facts.max_swarms} swarms{halved}, {facts.running} run"
     if refusal is Refusal.TYPE_CAPACITY:
         return (
             f"{facts.type_caps.get(swarm_type)} {swarm_type} swarm(s) may run at once"
@@ -268,6 +278,7 @@ def gather_facts(
         mode_settings=config.modes[sit.mode],
         running=sum(by_type.values()),
         build_broken=sit.build_broken,
+        memory_high=sit.memory_high,
         period=sit.period,
         period_spend=period_spend,
         committed=committed,
@@ -327,7 +338,7 @@ def unwelcome(facts: Facts, running: list[SwarmRow]) -> list[tuple[SwarmRow, Ref
             kept.append(swarm)
         else:
             stop.append((swarm, refusal, explain(facts, refusal, priority, None)))
-    excess = facts.running - (len(running) - len(kept)) - facts.mode_settings.max_swarms
+    excess = facts.running - (len(running) - len(kept)) - facts.max_swarms
     by_urgency = sorted(kept, key=lambda s: (Priority(s.priority).rank, s.created_at))
     for swarm in by_urgency[len(by_urgency) - max(0, excess) :]:
         detail = explain(facts, Refusal.MODE_CAPACITY, Priority(swarm.priority), None)

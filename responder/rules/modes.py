@@ -46,6 +46,8 @@ class Situation:
     maintenance_until: float | None
     build_broken: bool = False
     """BuildFailing or TestsFailing fires: only CRITICAL work (R4)."""
+    memory_high: bool = False
+    """MemoryHigh fires: the mode's cap on running swarms is halved (W2)."""
 
 
 class Seen(Protocol):
@@ -72,6 +74,7 @@ def assess(config: Config, store: Store, now: float, seen: Seen) -> Situation:
     crisis = [a for a in critical if a[2] not in NOT_A_CRISIS]
     escalation = 3 if critical else 2 if any(a[1] == "warning" for a in firing) else 1
     broken = any(a[0] in BUILD_BROKEN_ALERTS for a in firing)
+    memory = any(a[0] == "MemoryHigh" for a in firing)
     opened = seen.maintenance_at(now)
     window = (str(opened[0]), opened[1]) if opened else scheduled_window(now, config.schedule)
     if crisis:
@@ -85,16 +88,17 @@ def assess(config: Config, store: Store, now: float, seen: Seen) -> Situation:
             crisis_id,
             None if window is None else window[1],  # it broke into a maintenance window
             broken,
+            memory,
         )
     if not store.read_only and seen.open_crisis_id() is not None:
         store.close_crisis(now)
     if window is not None:
         period = event_period("MAINTENANCE", window[0], config.budget)
-        return Situation("MAINTENANCE", escalation, period, None, window[1], broken)
+        return Situation("MAINTENANCE", escalation, period, None, window[1], broken, memory)
     period = scheduled_period(
         dt.datetime.fromtimestamp(now, dt.UTC), config.schedule, config.budget
     )
-    return Situation(period.mode, escalation, period, None, None, broken)
+    return Situation(period.mode, escalation, period, None, None, broken, memory)
 
 
 def scheduled_window(now: float, schedule: ScheduleSettings) -> tuple[str, float] | None:

@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from responder.act.launcher import ENV_AGENT, ENV_RUNTIME
+from responder.act.live import SpawnRefused
 from responder.decide import wake
 from responder.model import BUILD_BROKEN_ALERTS, Priority
 from responder.observe.decisions import describe
@@ -215,6 +219,49 @@ def test_maintenance_windows_are_scheduled_and_a_crisis_in_one_wakes_at_its_wake
     )
     out = run_cli("check-config", "-c", str(bad))
     assert out.returncode != 0 and "schedule.maintenance[0].cron" in out.stderr + out.stdout
+
+
+def test_memory_high_reaps_orphans_halves_the_swarms_and_then_tells_a_person(
+    tmp_path: Path,
+) -> None:
+    """Issue 29, item 4 (W2). Was: MemoryHigh fired and nothing acted, though its
+    runbook said Warden kills orphaned agents and runs fewer swarms."""
+    cfg = responder_config(tmp_path, hang("improvement"))
+    cfg.write_text(
+        cfg.read_text().replace("ACTIVE: {max_swarms: 10000}", "ACTIVE: {max_swarms: 4}")
+    )
+    clock = Clock("2026-11-26T12:00:00+00:00")
+    svc = Service(load_config(cfg), clock=clock)
+    rt = svc.runtime
+    try:
+        low = [rt.start_swarm("improvement", Priority.LOW, "job", "") for _ in range(2)]
+        high = [rt.start_swarm("improvement", Priority.HIGH, "job", "") for _ in range(2)]
+        env = {**os.environ, ENV_RUNTIME: rt.instance, ENV_AGENT: "s0-0-0"}
+        stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+        fire(svc, "MemoryHigh", "warning", fp="mem1", component="memory")
+        svc.reassess()
+        svc.step()
+        rt.wait_kills()
+        assert sorted(s.id for s in rt.store.swarms("running")) == sorted(s.id for s in high)
+        assert {rt.store.swarm(s.id).state for s in low} == {"killed"}  # type: ignore[union-attr]
+        with pytest.raises(SpawnRefused, match="half its cap while MemoryHigh fires"):
+            rt.start_swarm("improvement", Priority.HIGH, "job", "")
+        svc.jobs.run_now("J1-progress")
+        assert stray.wait(10) == -9, "the orphan is reaped"
+        assert "1 orphaned agent process(es) reaped" in str(decisions(svc, "J1")[0]["actions"])
+        for _ in range(21):  # 10.5 minutes of looks
+            clock.now += 30
+            fire(svc, "MemoryHigh", "warning", fp="mem1", component="memory")
+            svc.jobs.run_now("J1-progress")
+        told = [a for d in decisions(svc, "J1") for a in d["actions"] if "person" in a]  # type: ignore[attr-defined]
+        assert told == ["could not tell a person (alert_unresolved)"], "once, no Alertmanager"
+        fire(svc, "MemoryHigh", "warning", "resolved", fp="mem1", component="memory")
+        svc.reassess()
+        assert rt.start_swarm("improvement", Priority.HIGH, "job", ""), "the whole cap again"
+    finally:
+        for s in rt.store.swarms("running"):
+            rt.kill_swarm(s.id, "test end")
+        rt.close()
 
 
 def test_a_maintenance_window_runs_the_scheduled_tasks_once(hanging: tuple[Service, Clock]) -> None:
