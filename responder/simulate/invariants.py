@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from responder.act.refusals import WINDOW_SECONDS
 from responder.decide import learning
 from responder.model import Priority
+from responder.rules.admission import ceiling_windows
 from responder.rules.budget import cap_of
 from responder.service.worker import Service
 from responder.simulate.project import SimProject
@@ -45,37 +46,43 @@ class Invariants:
         requirements allow spend to pass a cap by."""
         return learning.largest_swarm_usd(self.config)
 
+    def _caps(self, svc: Service, holds: Callable[[str, bool, str], None]) -> None:
+        """B, B5: every period charged since the last look, and every ceiling, within its
+        cap and the slack; what runs reported past their own caps (B6: booked as spent,
+        but beyond what the spawn guard reserves for a run) is counted apart."""
+        store, facts = svc.runtime.store, svc.runtime.snapshot.facts
+        past = store.past_caps_of_periods_since(self.periods_since)
+        for key, spend in store.spend_of_periods_since(self.periods_since).items():
+            cap = cap_of(key, self.config.budget)
+            guarded = spend - past.get(key, 0.0)
+            holds(
+                "period cap",
+                cap is None or guarded <= cap + self.slack + 1e-9,
+                f"{key} spent ${guarded:.2f} of ${cap or 0:.2f} (and ${past.get(key, 0.0):.2f}"
+                " reported past the runs' caps)",
+            )
+        windows = ceiling_windows(svc.clock(), self.config.budget, self.config.schedule.timezone)
+        for c, (_, _, start, end) in zip(facts.ceilings, windows, strict=True):
+            guarded = c.spend_usd - store.past_caps_between(start, end)
+            holds(
+                f"{c.name} ceiling",
+                guarded <= c.cap_usd + self.slack + 1e-9,
+                f"spent ${guarded:.2f} of ${c.cap_usd:.2f}",
+            )
+
     def check(self, svc: Service) -> list[str]:
         rt, broken = svc.runtime, []
         snap = rt.snapshot
-        facts = snap.facts
 
         def holds(name: str, ok: bool, why: str) -> None:
             self.checked[name] += 1
             if not ok:
                 broken.append(f"{name}: {why}")
 
-        holds(
-            "period cap",
-            facts.period_spend <= facts.period.cap_usd + self.slack + 1e-9,
-            f"{facts.period.key} spent ${facts.period_spend:.2f} of ${facts.period.cap_usd:.2f}",
-        )
         spent = sum(snap.history.spend_by_type.values())
-        if spent != self.spent_seen:  # a charge since: every period it went to
-            for key, spend in rt.store.spend_of_periods_since(self.periods_since).items():
-                cap = cap_of(key, self.config.budget)
-                holds(
-                    "every period's cap",
-                    cap is None or spend <= cap + self.slack + 1e-9,
-                    f"{key} spent ${spend:.2f} of ${cap or 0:.2f}",
-                )
+        if spent != self.spent_seen:  # a charge since: every period and ceiling it went to
+            self._caps(svc, holds)
             self.spent_seen, self.periods_since = spent, svc.clock()
-        for c in facts.ceilings:
-            holds(
-                f"{c.name} ceiling",
-                c.spend_usd <= c.cap_usd + self.slack + 1e-9,
-                f"spent ${c.spend_usd:.2f} of ${c.cap_usd:.2f}",
-            )
         low = [s for s in snap.running if s.priority != Priority.CRITICAL]
         holds(
             "R4",

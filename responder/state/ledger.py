@@ -35,6 +35,16 @@ class LedgerTables(StoreBase):
         """What the period was charged, by what each charge was booked on (B6)."""
         return {r[0]: float(r[1]) for r in self._rows(Q.spend_by_basis, period=period)}
 
+    def past_caps_of_periods_since(self, since: float) -> dict[str, float]:
+        """period -> what its runs reported past their own caps (B6: booked, and beyond
+        what the spawn guard reserves), for each period charged at or after `since`."""
+        rows = self._rows(Q.past_caps_of_periods_since, since=since)
+        return {r[0]: float(r[1]) for r in rows}
+
+    def past_caps_between(self, start: float, end: float) -> float:
+        """What runs charged in [start, end) reported past their own caps."""
+        return float(self._value(Q.past_caps_between, start=start, end=end))
+
     def swarm_spend(self, swarm_id: str) -> float:
         return float(self._value(Q.swarm_spend, id=swarm_id))
 

@@ -241,6 +241,27 @@ class Q:
     spend_of_periods_since = _spent_by(L.period).where(
         L.period.in_(select(L.period).where(L.at >= _param("since")).distinct())
     )
+    past_caps_of_periods_since = (
+        select(
+            L.period,
+            func.sum(case((L.amount_usd > S.budget_usd, L.amount_usd - S.budget_usd), else_=0.0)),
+        )
+        .select_from(t.ledger.join(t.swarms, S.id == L.swarm_id))
+        .where(L.period.in_(select(L.period).where(L.at >= _param("since")).distinct()))
+        .group_by(L.period)
+    )
+    past_caps_between = (
+        select(
+            func.coalesce(
+                func.sum(
+                    case((L.amount_usd > S.budget_usd, L.amount_usd - S.budget_usd), else_=0.0)
+                ),
+                0.0,
+            )
+        )
+        .select_from(t.ledger.join(t.swarms, S.id == L.swarm_id))
+        .where(L.at >= _param("start"), L.at < _param("end"))
+    )
     spend_by_type = _spent_by(L.type)
     spend_by_swarm = _spent_by(L.swarm_id)
     prune_inbox = delete(t.inbox).where(IN.done == 1, IN.received_at < _param("before"))
