@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import json
+import math
 import re
 import urllib.parse
 from collections.abc import Sequence
@@ -180,6 +182,17 @@ def _bars(ax: Any, series: Sequence[Series]) -> None:
             bottoms[t] = bottoms.get(t, 0.0) + v
 
 
+def money_places(ticks: Sequence[float]) -> int:
+    """Decimal places that tell every tick of a dollar axis apart: 2, or more for
+    cents' fractions (issue 29: $0.02, $0.02, $0.01 on a spend axis)."""
+    steps = [b - a for a, b in itertools.pairwise(ticks) if b > a]
+    if not steps:
+        return 2
+    step = min(steps)
+    # The fewest places that write the ticks' step exactly (0.0025: 4), 6 at most.
+    return next((p for p in range(2, 7) if math.isclose(round(step, p), step)), 6)
+
+
 def _value_axis(ax: Any, panel: Panel, legend: bool) -> None:
     """The thresholds as dashed lines, the unit on the value axis, the legend."""
     from matplotlib.ticker import FuncFormatter, PercentFormatter
@@ -190,7 +203,8 @@ def _value_axis(ax: Any, panel: Panel, legend: bool) -> None:
     if panel.unit == "percentunit":
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     elif panel.unit == "currencyUSD":
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:,.2f}"))
+        places = money_places(list(ax.get_yticks()))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:,.{places}f}"))
     elif panel.unit == "s":
         ax.set_ylabel("seconds")
     if legend:

@@ -364,8 +364,12 @@ def draw_store_charts(
             [series(o, [float(sum(s.state == o for s in f.ended)) for f in per]) for o in OUTCOMES],
         ),
         (
+            # Nothing spent in any bar: "no data", not an empty plot (issue 29).
             _panel("series", "Successes per dollar", "short"),
-            [series("successes per $", [f.p()["successes_per_usd"] or 0.0 for f in per])],
+            [
+                series("successes per $", [f.p()["successes_per_usd"] or 0.0 for f in per])
+                for _ in range(any(f.p()["successes_per_usd"] is not None for f in per))
+            ],
         ),
         (
             _panel("bars", "Spend by swarm type", "currencyUSD"),
