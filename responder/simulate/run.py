@@ -282,8 +282,8 @@ def _occurrences(scenario: Scenario, start: float, end: float) -> Iterator[tuple
 
 JOBS = {"J2": 120.0, "J5": 300.0, "J7": 1800.0}
 """The jobs' real intervals (a scenario's `cadence` may lengthen them); J1 follows the
-mode's heartbeat (deciding at its decisions' wakes), its progress watch runs every
-30 s while issues last, and J8 follows the learned hours (`learning.improvement_hours`)."""
+mode's heartbeat (deciding at its decisions' wakes), its ladders' watch runs every
+30 s while problems fire, and J8 follows the learned hours (`learning.improvement_hours`)."""
 
 
 WATCH = "J1-progress"
@@ -292,7 +292,7 @@ LOOKS = ("J1", WATCH)
 own: J1's looks between its decisions (a step is made for each decision's wake, see
 `responder.decide.wake`; a look only takes over the agents of dead runtimes, which one
 simulated responder never leaves) unless the scenario sets J1's cadence, and the
-progress watch (its unit is 5 minutes)."""
+ladders' watch (its steps wait minutes: a swarm's end, then a 2-minute grace)."""
 
 
 def _run(
