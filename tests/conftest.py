@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
 import pytest
 
 from responder.state.store import Store
@@ -318,6 +320,18 @@ class ResponderProcess(ServiceProcess):
         self.proc.kill()
         self.proc.wait()
 
+    def end_agents(self) -> None:
+        """Kill what its state's agents left running: a responder leaves them for the
+        next one to adopt (R1), so a test's hang on (a review agent that hangs was left
+        by every suite run)."""
+        folder = str(self.config.parent.resolve())
+        if not folder.startswith(tempfile.gettempdir() + os.sep):
+            return  # a test's own folder only: never one a pytest worker's command names
+        for p in psutil.process_iter(["cmdline"]):
+            if p.pid != os.getpid() and folder in " ".join(p.info["cmdline"] or []):
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+
 
 def _factory(kind: type[ServiceProcess]) -> Iterator[type[ServiceProcess]]:
     """A subclass of `kind` whose processes are stopped when the test ends."""
@@ -331,6 +345,8 @@ def _factory(kind: type[ServiceProcess]) -> Iterator[type[ServiceProcess]]:
     yield Factory
     for e in started:
         e.stop()
+        if isinstance(e, ResponderProcess):
+            e.end_agents()
 
 
 @pytest.fixture
