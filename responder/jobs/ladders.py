@@ -90,16 +90,18 @@ class Ladders:
             if s.trigger.startswith(prefix)
         ]
 
-    def look(self) -> list[str]:
-        """Each firing problem's next rung, acted on: the decision log's sentences."""
+    def look(self, problems: list[Problem] | None = None) -> list[str]:
+        """Each firing problem's (`problems`, if the caller has them) next rung, acted on:
+        the decision log's sentences."""
         now, usual = self.runtime.clock(), self.config.escalation.attempts
         actions = []
-        for problem in self.problems():
-            step = rung(self.attempts(problem), now, usual)
+        for problem in self.problems() if problems is None else problems:
+            attempts = self.attempts(problem)
+            step = rung(attempts, now, usual)
             if step is Rung.USUAL:
                 actions.append(self._usual(problem, now))
             elif step is Rung.BIGGER:
-                actions.append(self._bigger(problem, now))
+                actions.append(self._bigger(problem, attempts, now))
             elif step is Rung.CALL and not problem.told:  # told already: by a long crisis
                 actions.append(self._call(problem, now))
         return actions
@@ -115,8 +117,8 @@ class Ladders:
             problem.name,
         )
 
-    def _bigger(self, problem: Problem, now: float) -> str:
-        ran = [a.size for a in self.attempts(problem)]
+    def _bigger(self, problem: Problem, attempts: list[Attempt], now: float) -> str:
+        ran = [a.size for a in attempts]
         configured = self.config.swarm_types[problem.spawn.type].size
         size = min(max([configured, *ran]) + 1, self.config.escalation.max_size)
         return learning.launch(

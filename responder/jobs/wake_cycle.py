@@ -260,11 +260,12 @@ class WakeCycle:
         (responder/jobs/ladders.py) and MemoryHigh's steps (responder/jobs/memory.py),
         logged when they act."""
         now, sit = self.clock(), self.situation.get()
-        if sit.escalation < 2 or not (self.ladders.problems() or sit.memory_high):
+        problems = self.ladders.problems() if sit.escalation >= 2 else []
+        if sit.escalation < 2 or not (problems or sit.memory_high):
             self.watching = None
             return
         self.watching = now
-        actions = self.memory.look() + self.ladders.look()
+        actions = self.memory.look() + self.ladders.look(problems)
         if actions:
             self.runtime.store.log_decision("J1", {"decision": "ladder", "actions": actions}, now)
 

@@ -34,7 +34,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from responder.model import EndReason, Priority
-from responder.rules.budget import TIERS, Period, day_began, spent_out, tier
+from responder.rules.budget import TIERS, Period, day_began, spent_out, tier, wall_clock
 from responder.rules.modes import Situation
 from responder.state.store import Pause, SwarmRow
 from warden.config import BudgetSettings, Config, ModeSettings
@@ -238,12 +238,8 @@ def ceiling_windows(
     for name, cap in budget.ceilings.items():
         start, end = starts[name]
         # Midnight by the wall clock of that date (a DST change makes a day 23 or 25 h).
-        out.append((name, cap, _local_ts(start, zone), _local_ts(end, zone)))
+        out.append((name, cap, wall_clock(start, zone), wall_clock(end, zone)))
     return out
-
-
-def _local_ts(naive_or_local: dt.datetime, zone: dt.tzinfo) -> float:
-    return naive_or_local.replace(tzinfo=None).replace(tzinfo=zone).timestamp()
 
 
 class Ledger(Protocol):

@@ -71,8 +71,13 @@ def day_began(now: float, schedule: ScheduleSettings) -> float:
     )
     if start > local:
         start -= dt.timedelta(days=1)
-    # The wall clock's time on that date (a DST change makes a day 23 or 25 h).
-    return start.replace(tzinfo=None).replace(tzinfo=schedule.timezone).timestamp()
+    return wall_clock(start, schedule.timezone)
+
+
+def wall_clock(moment: dt.datetime, zone: dt.tzinfo) -> float:
+    """The instant `moment`'s wall-clock time names in `zone` on its date: a day's start
+    after `timedelta` arithmetic across a DST change (a day has 23 or 25 hours)."""
+    return moment.replace(tzinfo=None).replace(tzinfo=zone).timestamp()
 
 
 def spent_out(spends: dict[str, float], budget: BudgetSettings, current: Period) -> tuple[str, ...]:

@@ -94,6 +94,11 @@ def _spent_by(column: ColumnElement[str]) -> Select[str, Any]:
 
 _SPENT_PER_SWARM = select(L.swarm_id, func.sum(L.amount_usd).label("spent")).group_by(L.swarm_id)
 _SPENT_PER_SWARM_Q = _SPENT_PER_SWARM.subquery()
+_CHARGED_SINCE = L.period.in_(select(L.period).where(L.at >= _param("since")).distinct())
+"""The periods charged at or after `since`."""
+_CHARGES_OF_SWARMS = t.ledger.join(t.swarms, S.id == L.swarm_id)
+_PAST_CAP = case((L.amount_usd > S.budget_usd, L.amount_usd - S.budget_usd), else_=0.0)
+"""What a charge is past its run's cap (B6: booked, beyond what the spawn guard reserved)."""
 _OLD_CONTEXTS = (S.state.not_in(LIVE_SWARMS), S.ended_at < _param("before"), S.context_file != "")
 _THIS_EPISODE = (E.fingerprint == _param("fp"), E.starts_at == _param("starts"))
 
@@ -238,28 +243,16 @@ class Q:
     swarm_spend = _spent(L.swarm_id == _param("id"))
     bases_of_swarm = select(L.agent_id, L.basis).where(L.swarm_id == _param("id"))
     spend_by_basis = _spent_by(L.basis).where(L.period == _param("period"))
-    spend_of_periods_since = _spent_by(L.period).where(
-        L.period.in_(select(L.period).where(L.at >= _param("since")).distinct())
-    )
+    spend_of_periods_since = _spent_by(L.period).where(_CHARGED_SINCE)
     past_caps_of_periods_since = (
-        select(
-            L.period,
-            func.sum(case((L.amount_usd > S.budget_usd, L.amount_usd - S.budget_usd), else_=0.0)),
-        )
-        .select_from(t.ledger.join(t.swarms, S.id == L.swarm_id))
-        .where(L.period.in_(select(L.period).where(L.at >= _param("since")).distinct()))
+        select(L.period, func.sum(_PAST_CAP))
+        .select_from(_CHARGES_OF_SWARMS)
+        .where(_CHARGED_SINCE)
         .group_by(L.period)
     )
     past_caps_between = (
-        select(
-            func.coalesce(
-                func.sum(
-                    case((L.amount_usd > S.budget_usd, L.amount_usd - S.budget_usd), else_=0.0)
-                ),
-                0.0,
-            )
-        )
-        .select_from(t.ledger.join(t.swarms, S.id == L.swarm_id))
+        select(func.coalesce(func.sum(_PAST_CAP), 0.0))
+        .select_from(_CHARGES_OF_SWARMS)
         .where(L.at >= _param("start"), L.at < _param("end"))
     )
     spend_by_type = _spent_by(L.type)

@@ -20,7 +20,6 @@ import psutil
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from responder.act.launcher import ENV_AGENT, ENV_RUNTIME
 from responder.act.runtime import Runtime
 from responder.model import BUILD_BROKEN_ALERTS, Priority
 from responder.observe.metrics import RuntimeMetrics
@@ -34,7 +33,7 @@ from tests.service.test_jobs import make_service
 from tests.service.test_modes import decisions, fire
 from tests.service.test_responder import alert, body, post, responder_config
 from tests.service.test_rules import rendered_alerts
-from tests.service.test_runtime import config, marked_processes
+from tests.service.test_runtime import config, marked_processes, marked_stray
 from warden.config import ModeSettings, load_config
 from warden.config.sections import Modes
 from warden.supervise import Supervisor
@@ -81,8 +80,7 @@ def test_reaping_never_kills_agents_another_runtime_started(
         "running",
     }
     # A real orphan (its agent is not live anywhere) is still reaped.
-    env = {**os.environ, ENV_RUNTIME: responder.instance, ENV_AGENT: "s0-0-0"}
-    stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    stray = marked_stray(responder.instance)
     wait_for(lambda: stray.pid in [p.pid for p in marked_processes(responder)], 10)
     assert responder.reap_orphans() == [stray.pid]
     assert stray.wait(10) == -9

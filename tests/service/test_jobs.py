@@ -6,8 +6,6 @@ import datetime as dt
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from responder.act.launcher import ENV_AGENT, ENV_RUNTIME
 from responder.act.live import SpawnRefused
 from responder.decide import wake
 from responder.model import BUILD_BROKEN_ALERTS, Priority
@@ -27,6 +24,7 @@ from tests.alerting import build_project
 from tests.conftest import REPO, ExporterProcess, run_cli, wait_for, write_config
 from tests.service.test_modes import Clock, decisions, fire
 from tests.service.test_responder import responder_config
+from tests.service.test_runtime import marked_stray
 from warden.alertspecs import ALERTS
 from warden.config import load_config
 
@@ -236,8 +234,7 @@ def test_memory_high_reaps_orphans_halves_the_swarms_and_then_tells_a_person(
     try:
         low = [rt.start_swarm("improvement", Priority.LOW, "job", "") for _ in range(2)]
         high = [rt.start_swarm("improvement", Priority.HIGH, "job", "") for _ in range(2)]
-        env = {**os.environ, ENV_RUNTIME: rt.instance, ENV_AGENT: "s0-0-0"}
-        stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+        stray = marked_stray(rt.instance)
         fire(svc, "MemoryHigh", "warning", fp="mem1", component="memory")
         svc.reassess()
         svc.step()

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from responder.act.launcher import ENV_RUNTIME
+from responder.act.launcher import ENV_AGENT, ENV_RUNTIME
 from responder.act.live import SpawnRefused
 from responder.act.runtime import Runtime
 from responder.model import Priority
@@ -116,6 +117,13 @@ def swarm_state(rt: Runtime, swarm_id: str) -> str:
 
 def ended(rt: Runtime, swarm_id: str) -> Callable[[], bool]:
     return lambda: swarm_state(rt, swarm_id) != "running"
+
+
+def marked_stray(instance: str, agent: str = "s0-0-0", **popen: Any) -> subprocess.Popen[bytes]:
+    """A process carrying the mark of runtime `instance`, as its agents do, that no
+    runtime knows as live: an orphan, alive until it is reaped (60 s at most)."""
+    env = {**os.environ, ENV_RUNTIME: instance, ENV_AGENT: agent}
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env, **popen)
 
 
 def marked_processes(rt: Runtime) -> list[psutil.Process]:
@@ -438,15 +446,8 @@ def test_orphans_of_this_runtime_are_reaped_at_start(
     cfg = config(tmp_path)
     rt = make(runtimes, cfg)
     rt.close()
-    env = {**os.environ, ENV_RUNTIME: rt.instance, "WARDEN_AGENT_ID": "s-gone-0-0"}
-    stray = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"], env=env, start_new_session=True
-    )
-    other = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"],
-        env={**env, ENV_RUNTIME: "another-warden"},
-        start_new_session=True,
-    )
+    stray = marked_stray(rt.instance, "s-gone-0-0", start_new_session=True)
+    other = marked_stray("another-warden", "s-gone-0-0", start_new_session=True)
     try:
         time.sleep(0.2)
         again = make(runtimes, cfg)
