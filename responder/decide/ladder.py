@@ -18,11 +18,13 @@ swarm's claim of success, or any other alert resolving, reset it: a build broken
 for 10 hours bought 31 bigger swarms and 18 calls (issue 29). Now a swarm's own
 word moves the ladder on like a failure does (the problem still fires), and what
 resets it is what changes the problem: it resolves and fires again (a new
-episode), or verified work on it lands (attempts before a verified one no longer
-count). Swarms Warden stopped itself (the mode, the budget, R4, a pause, a
-person's kill) are no attempts: a shortfall of Warden's own making never calls a
-person, and a swarm still at work is never escalated over, however long it takes
-(the runtime kills stuck and overdue ones, which then count as failed).
+episode), verified work on it lands (attempts before a verified one no longer
+count), or a person asks for another try (`warden retry ALERTNAME`: what was tried
+before no longer counts, and the person may be called again). Swarms Warden
+stopped itself (the mode, the budget, R4, a pause, a person's kill) are no
+attempts: a shortfall of Warden's own making never calls a person, and a swarm
+still at work is never escalated over, however long it takes (the runtime kills
+stuck and overdue ones, which then count as failed).
 """
 
 from __future__ import annotations
@@ -69,24 +71,21 @@ class Attempt:
         return "said it succeeded" if self.state == "succeeded" else self.state
 
 
-def counted(attempts: Sequence[Attempt]) -> list[Attempt]:
+def counted(attempts: Sequence[Attempt], retried: float | None = None) -> list[Attempt]:
     """The attempts that move the ladder: ended by their own word or failure, after
-    the last verified one."""
+    the last verified one and after a person's `warden retry` (at `retried`)."""
     last_verified = max((a.ended_at or 0.0 for a in attempts if a.verified), default=None)
+    since = max(last_verified or 0.0, retried or 0.0)
     return [
-        a
-        for a in attempts
-        if a.state in TRIED
-        and not a.verified
-        and (last_verified is None or (a.ended_at or 0.0) > last_verified)
+        a for a in attempts if a.state in TRIED and not a.verified and (a.ended_at or 0.0) >= since
     ]
 
 
-def rung(attempts: Sequence[Attempt], now: float, usual: int) -> Rung:
+def rung(attempts: Sequence[Attempt], now: float, usual: int, retried: float | None = None) -> Rung:
     """Where the ladder of a problem that still fires stands, from its attempts."""
     if any(a.ended_at is None for a in attempts):
         return Rung.WORKING
-    tried = counted(attempts)
+    tried = counted(attempts, retried)
     if tried and now - max(a.ended_at or 0.0 for a in tried) < GRACE_SECONDS:
         return Rung.WORKING
     if any(a.bigger for a in tried):

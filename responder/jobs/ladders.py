@@ -35,6 +35,8 @@ class Problem:
     critical: bool
     began: float
     told: bool
+    retried: float | None
+    """A person asked for another try then: what was tried before no longer counts."""
     spawn: Spawn
 
 
@@ -68,8 +70,9 @@ class Ladders:
             else:
                 spawn = None
             if spawn is not None and name in open_:
-                began, told = open_[name]
-                out.append(Problem(name, name in critical, began, told is not None, spawn))
+                o = open_[name]
+                told = o.told_at is not None
+                out.append(Problem(name, name in critical, o.began, told, o.retried_at, spawn))
         return out
 
     def attempts(self, problem: Problem, spend: bool = False) -> list[Attempt]:
@@ -97,7 +100,7 @@ class Ladders:
         actions = []
         for problem in self.problems() if problems is None else problems:
             attempts = self.attempts(problem)
-            step = rung(attempts, now, usual)
+            step = rung(attempts, now, usual, problem.retried)
             if step is Rung.USUAL:
                 actions.append(self._usual(problem, now))
             elif step is Rung.BIGGER:
@@ -137,8 +140,14 @@ class Ladders:
         it cost, and that nothing more is spent on it; a warning is recorded."""
         if not self.runtime.store.tell_once([problem.name], now):
             return f"{problem.name}: a person was told already"
-        tried = what_was_tried(self.attempts(problem, spend=True))
-        stop = "Warden spends nothing more on it until it resolves, or verified work lands."
+        since = problem.retried or 0.0
+        tried = what_was_tried(
+            [a for a in self.attempts(problem, spend=True) if (a.ended_at or 0.0) >= since]
+        )
+        stop = (
+            "Warden spends nothing more on it until it resolves, verified work lands, or"
+            f" `warden retry {problem.name}` asks for another try."
+        )
         if not problem.critical:
             return f"{problem.name} still fires after {tried}; gave up. {stop}"
         return self.notifier.told(

@@ -31,7 +31,7 @@ class MemoryWatch:
         episode = rt.held.read(rt.store.open_problems).get(ALERT)
         if episode is None:
             return []
-        began, told = episode
+        began, told = episode.began, episode.told_at
         actions = []
         if self._reaped_for != began:
             self._reaped_for = began

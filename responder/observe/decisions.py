@@ -114,6 +114,7 @@ SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "J9": lambda d: f"mode switch (J9): {mode_name(str(d.get('mode')))}",
     "paused": lambda d: f"paused {d.get('type')} ({d.get('class')}): {_short(d.get('error'), 60)}",
     "resumed": lambda d: f"resumed {d.get('type')} (was {d.get('class')})",
+    "retried": lambda d: f"a person asked to try {d.get('alertname')} again",
     "recovery": _recovery,
     "agent_stuck": lambda d: f"agent {d.get('agent')} stuck: {_short(d.get('why', ''), 60)}",
     "cost_refused": lambda d: (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from responder.state.base import StoreBase
 from responder.state.queries import Q
+from responder.state.rows import float_or_none
 
 
 class CrisisTables(StoreBase):
@@ -46,7 +47,7 @@ class CrisisTables(StoreBase):
     def crises_between(self, start: float, end: float) -> list[tuple[float, float | None]]:
         """(started, ended or None) of the crises that began in [start, end)."""
         rows = self._rows(Q.crises_between, start=start, end=end)
-        return [(float(r[0]), None if r[1] is None else float(r[1])) for r in rows]
+        return [(float(r[0]), float_or_none(r[1])) for r in rows]
 
     def last_crisis(self) -> tuple[float, float | None] | None:
         rows = self._rows(Q.last_crisis)

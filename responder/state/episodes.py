@@ -14,7 +14,7 @@ from responder.state.queries import (
     TAKE_LEASE,
     Q,
 )
-from responder.state.rows import ClaimState, SwarmRow
+from responder.state.rows import ClaimState, OpenProblem, SwarmRow, float_or_none
 from warden.rfc3339 import instant
 
 log = logging.getLogger(__name__)
@@ -160,13 +160,19 @@ class EpisodeTables(StoreBase):
         """(alertname, severity, component) of every episode not yet resolved."""
         return [(r[0], r[1], r[2]) for r in self._rows(Q.firing)]
 
-    def open_problems(self) -> dict[str, tuple[float, float | None]]:
-        """alertname -> (when its open episodes were first seen, when a person was told
-        of them, or None), for every alert not yet resolved."""
+    def open_problems(self) -> dict[str, OpenProblem]:
+        """Every alert not yet resolved, by alertname."""
         return {
-            r[0]: (float(r[1]), None if r[2] is None else float(r[2]))
+            r[0]: OpenProblem(float(r[1]), float_or_none(r[2]), float_or_none(r[3]))
             for r in self._rows(Q.open_problems)
         }
+
+    def retry_problem(self, name: str, at: float) -> bool:
+        """A person's action (N1): the ladder of `name`'s open episode starts again,
+        from what is tried after `at`, and a person may be called again. False if
+        no episode of it is open."""
+        with self._tx() as db:
+            return db.execute(Q.retry_episodes, {"name": name, "at": at}).rowcount > 0
 
     def tell_once(self, names: list[str], at: float) -> list[str]:
         """Mark the open episodes of `names` told; the names that were not told before

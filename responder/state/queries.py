@@ -299,7 +299,7 @@ class Q:
     )
     firing = select(E.alertname, E.severity, E.component).where(E.resolved_at.is_(None))
     open_problems = (
-        select(E.alertname, func.min(E.first_seen), func.max(E.told_at))
+        select(E.alertname, func.min(E.first_seen), func.max(E.told_at), func.max(E.retried_at))
         .where(E.resolved_at.is_(None))
         .group_by(E.alertname)
     )
@@ -308,6 +308,11 @@ class Q:
         .where(E.alertname.in_(_list("names")), E.resolved_at.is_(None), E.told_at.is_(None))
         .values(told_at=_param("at"))
         .returning(E.alertname)
+    )
+    retry_episodes = (
+        update(t.episodes)
+        .where(E.alertname == _param("name"), E.resolved_at.is_(None))
+        .values(retried_at=_param("at"), told_at=None)
     )
     open_crisis = select(C.id, C.started_at).where(C.ended_at.is_(None)).order_by(C.id).limit(1)
     add_crisis = insert(t.crises).values(started_at=_param("at")).returning(C.id)

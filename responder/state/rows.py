@@ -120,6 +120,17 @@ class RecoveryRow:
 
 
 @dataclass(frozen=True)
+class OpenProblem:
+    """An alert not yet resolved, over its open episodes (one per fingerprint)."""
+
+    began: float
+    told_at: float | None
+    """A person was told of it (N1: once per episode)."""
+    retried_at: float | None
+    """A person asked for another try (`warden retry`): the ladder counts from here."""
+
+
+@dataclass(frozen=True)
 class Pause:
     """A swarm type the circuit breaker stopped, and why."""
 
@@ -157,3 +168,8 @@ class LedgerEntry:
 def pause_of(row: AnyRow) -> Pause:
     m = row._mapping
     return Pause(m["type"], m["class"], m["error"], m["since"], m["told_at"])
+
+
+def float_or_none(value: Any) -> float | None:
+    """A nullable REAL column's value."""
+    return None if value is None else float(value)

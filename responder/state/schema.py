@@ -152,6 +152,7 @@ episodes = Table(
     _text("host", ""),  # host-bound work: the `instance` whose responder acts ("": any)
     _text("alert", ""),  # the alert as received (JSON): what a takeover acts on
     Column("told_at", Float),  # a person was told of it (N1: once per episode)
+    Column("retried_at", Float),  # a person asked for another try (`warden retry`)
     Index("episodes_open", "resolved_at"),
     Index("episodes_unacted", "acted", "resolved_at"),
 )

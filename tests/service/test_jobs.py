@@ -337,7 +337,8 @@ def test_a_problem_climbs_its_ladder_once_whatever_its_swarms_say(tmp_path: Path
     and 18 calls: a swarm's claim of success (the build still broken) or any alert
     resolving reset the ladder, and J1 started a CRITICAL swarm every 5 minutes of a
     crisis. Now: the usual swarm, one bigger, one call with what was tried and what it
-    cost, then nothing more for that episode; a new episode has a new ladder."""
+    cost, then nothing more for that episode, until a person asks for another try
+    (`warden retry`) or the problem resolves and fires again (a new ladder)."""
     svc, clock = make_service(tmp_path)  # every swarm says it succeeded, at once
 
     def all_ended() -> None:
@@ -369,11 +370,27 @@ def test_a_problem_climbs_its_ladder_once_whatever_its_swarms_say(tmp_path: Path
             svc.step()
         assert len(ladder_of(svc, "BuildFailing")) == 2, "nothing more spent on it"
         assert len(told(svc)) == 1, "told once: no second call when the crisis lasts"
+        # A person's action: the ladder starts again, and may call them again.
+        cfg = str(svc.config.file)
+        nope = run_cli("retry", "TestsFailing", "-c", cfg)
+        assert nope.returncode == 1 and "TestsFailing is not firing" in nope.stderr
+        again = run_cli("retry", "BuildFailing", "-c", cfg)
+        assert again.returncode == 0, again.stderr
+        assert describe(svc.runtime.store.decisions(1)[0]).endswith("try BuildFailing again")
+        svc.runtime.store.retry_problem("BuildFailing", clock.now)  # on the test's clock
+        svc.jobs.run_now("J1-progress")
+        assert len(ladder_of(svc, "BuildFailing")) == 3, "the usual swarm (the size learnt)"
+        for _ in range(10):
+            all_ended()
+            clock.now += 150
+            svc.jobs.run_now("J1-progress")
+        assert [size for size, _ in ladder_of(svc, "BuildFailing")][3:] == [3], "one bigger"
+        assert len(told(svc)) == 2, "called again, once, for what was tried since"
         # It resolves, and breaks again: a new episode, a new ladder.
         fire(svc, "BuildFailing", "critical", status="resolved", fp="b1")
         fire(svc, "BuildFailing", "critical", fp="b2")
         svc.reassess()
-        assert len(ladder_of(svc, "BuildFailing")) == 3
+        assert len(ladder_of(svc, "BuildFailing")) == 5
     finally:
         svc.runtime.close()
 

@@ -247,6 +247,7 @@ def test_an_amount_an_earlier_release_booked_from_a_bad_report_is_charged_its_ca
         for column in ("verify_seconds",):
             db.execute(f"ALTER TABLE swarms DROP COLUMN {column}")
         db.execute("ALTER TABLE episodes DROP COLUMN told_at")  # 0010
+        db.execute("ALTER TABLE episodes DROP COLUMN retried_at")  # 0012
         db.execute("UPDATE alembic_version SET version_num = '0004'")
     store = Store(path)
     assert store.spend("day:x") == pytest.approx(budget / size + 0.5)

@@ -1,5 +1,5 @@
 """The `warden` commands of the responder's side (`swarm`, `budget`, `status`,
-`maintenance`, `report`, `simulate`, `cleanup`): their arguments only.
+`retry`, `maintenance`, `report`, `simulate`, `cleanup`): their arguments only.
 
 Every `warden` invocation builds the whole parser, so this module stays light:
 a command's code (`warden.shell.responder_commands`, with the runtime, the store, SQLAlchemy)
@@ -48,6 +48,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     res = swarm_sub.add_parser("resume", help="lift the circuit breaker's pause of a swarm type")
     res.add_argument("type")
     res.set_defaults(runtime_func=_lazy("swarm_resume"), starts_no_agents=True)
+    again = sub.add_parser(
+        "retry", help="try a problem Warden gave up on again: its escalation ladder restarts"
+    )
+    again.add_argument("alertname", help="the firing alert, as `warden status` names it")
+    again.set_defaults(runtime_func=_lazy("retry"), starts_no_agents=True)
     bud = sub.add_parser("budget", help="the current period's spend and cap")
     bud.add_argument("--json", action="store_true")
     bud.set_defaults(runtime_func=_lazy("budget"), starts_no_agents=True)
@@ -83,5 +88,5 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     clean = sub.add_parser("cleanup", help="remove Warden's own old agent logs and reports")
     clean.add_argument("--older-than", default="1w", help="what ended before this long ago (1w)")
     clean.set_defaults(runtime_func=_lazy("cleanup_files"), starts_no_agents=True)
-    for p in (swarm, run, lst, kill, res, bud, st, mt, rep, sim, clean):
+    for p in (swarm, run, lst, kill, res, again, bud, st, mt, rep, sim, clean):
         p.add_argument("-c", "--config", default="warden.yml", help="config file (warden.yml)")

@@ -229,6 +229,25 @@ def swarm_resume(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def retry(config: Config, args: argparse.Namespace) -> int:
+    """A person's action on a problem (N1): after the ladder's call Warden spends
+    nothing more on it; this makes what was tried before count no more, so its
+    ladder starts again at the usual swarm (the responder sees it at its next look)."""
+    store = open_store(config)
+    try:
+        now = time.time()
+        retried = store.retry_problem(args.alertname, now)
+        if retried:
+            store.log_decision("retried", {"alertname": args.alertname}, now)
+    finally:
+        store.close()
+    if not retried:
+        print(f"{args.alertname} is not firing: no open episode to try again", file=sys.stderr)
+        return 1
+    print(f"{args.alertname}: its ladder starts again at the next look (within 30 s)")
+    return 0
+
+
 def swarm_kill(config: Config, args: argparse.Namespace) -> int:
     runtime = Runtime(config)
     killed = runtime.kill_swarm(args.id, "killed from the command line", wait=True)
