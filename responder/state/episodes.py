@@ -167,6 +167,10 @@ class EpisodeTables(StoreBase):
             for r in self._rows(Q.open_problems)
         }
 
+    def problems_between(self, start: float, end: float) -> list[tuple[str, float]]:
+        """(alertname, first seen) of the episodes open at some time in [start, end)."""
+        return [(r[0], float(r[1])) for r in self._rows(Q.problems_between, start=start, end=end)]
+
     def retry_problem(self, name: str, at: float) -> bool:
         """A person's action (N1): the ladder of `name`'s open episode starts again,
         from what is tried after `at`, and a person may be called again. False if

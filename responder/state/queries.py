@@ -309,6 +309,10 @@ class Q:
         .values(told_at=_param("at"))
         .returning(E.alertname)
     )
+    problems_between = select(E.alertname, E.first_seen).where(
+        E.first_seen < _param("end"),
+        or_(E.resolved_at.is_(None), E.resolved_at >= _param("start")),
+    )
     retry_episodes = (
         update(t.episodes)
         .where(E.alertname == _param("name"), E.resolved_at.is_(None))

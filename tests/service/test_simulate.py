@@ -220,6 +220,42 @@ def test_a_crisis_is_fixed_only_by_verified_work_landed_while_it_lasted() -> Non
     assert not f.fixed((300.0, None)), "not over yet"
 
 
+def test_time_to_fix_runs_from_the_alert_to_verified_work_landed() -> None:
+    """Issue 29, item 8: P2 was the bugfix swarms' own run time (0 s with the fake
+    agents, and a claim of success counted); now it is from the problem's first sight
+    to verified work on it landing, whichever type fixed it."""
+    from responder.observe.review import Figures
+    from tests.service.test_store import swarm
+
+    def ended(sid: str, trigger: str, began: float, at: float, outcome: str) -> SwarmRow:
+        return dataclasses.replace(
+            swarm(sid, "succeeded"),
+            trigger=trigger,
+            created_at=began,
+            ended_at=at,
+            outcome=outcome,
+            landed="abc123" if outcome == "verified" else None,
+        )
+
+    runs = (
+        ended("a", "alert:BuildFailing:b1:0", 130.0, 160.0, "verified"),
+        ended("b", "alert:TestsFailing:t1:0", 500.0, 510.0, "regressed"),  # a claim
+        ended("c", "alert:CoverageDecreased:c1:0", 700.0, 760.0, "verified"),
+        ended("d", "J2:improvement", 800.0, 900.0, "verified"),  # no problem to fix
+    )
+    problems: tuple[tuple[str, float], ...] = (
+        ("BuildFailing", 40.0),
+        ("BuildFailing", 10.0),
+        ("TestsFailing", 450.0),
+        ("CoverageDecreased", 600.0),
+        ("CoverageDecreased", 720.0),
+    )
+    f = Figures(0.0, 1000.0, runs, (), (), (), problems)
+    assert sorted(f.fix_times()) == [120.0, 160.0]
+    assert f.p()["fix_seconds"] == 140.0
+    assert Figures(0.0, 1000.0, runs[1:2], (), (), (), problems).p()["fix_seconds"] is None
+
+
 def coloured(png: Path) -> float:
     """The share of a chart's pixels in colour: axes and text are grey, data is not."""
     pixels = plt.imread(png)[..., :3]
