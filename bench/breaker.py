@@ -57,7 +57,7 @@ def main() -> None:
             bugfix="mode=auth",
             extra=(
                 (f"  command: [python3, {FAKE}", f"  command: [{command}"),
-                ("  env: {}\n  size: 1", "  env: {FAKE_CLAUDE: 'mode=auth'}\n  size: 1"),
+                ("  env: {}\n  prompt:", "  env: {FAKE_CLAUDE: 'mode=auth'}\n  prompt:"),
                 ("    review: {stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}", ""),
             ),
         )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import http.client
+import subprocess
+import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.alerting import TOKEN
@@ -31,6 +35,22 @@ swarms:
 {fake_swarm_keys()}{textwrap.indent(textwrap.dedent(swarms), indent)}
 {textwrap.dedent(rest)}""",
     )
+
+
+@contextmanager
+def cpu_load(n: int) -> Iterator[None]:
+    """`n` processes that keep a core busy each while the bench runs: a machine that
+    does other work beside Warden."""
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+        for _ in range(n)
+    ]
+    try:
+        yield
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
 
 
 def percentile(values: list[float], q: float) -> float:

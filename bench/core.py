@@ -33,7 +33,7 @@ from tests.service.test_responder import alert, body, post
 from warden.config import load_config
 
 
-def config(work: Path) -> Path:
+def config(work: Path, grace: float = 10.0) -> Path:
     return fake_agent_config(
         work,
         """\
@@ -42,13 +42,13 @@ def config(work: Path) -> Path:
         policies:
           CleanupAlert: {spawn: [{type: cleanup, priority: LOW}]}
         """,
-        """\
+        f"""\
         budget_usd: 0.01
-        env: {FAKE_CLAUDE: 'turns=1,delay=0,cost=0.001'}
+        env: {{FAKE_CLAUDE: 'turns=1,delay=0,cost=0.001'}}
         types:
-          cleanup: {size: 10, kill_grace: 10s, stuck_after: 1h,
-                    env: {FAKE_CLAUDE: 'mode=hang,ignore_term=1'}}
-          bugfix: {stuck_after: 1h, env: {FAKE_CLAUDE: 'mode=hang'}}
+          cleanup: {{size: 10, kill_grace: {grace:g}s, stuck_after: 1h,
+                    env: {{FAKE_CLAUDE: 'mode=hang,ignore_term=1'}}}}
+          bugfix: {{stuck_after: 1h, env: {{FAKE_CLAUDE: 'mode=hang'}}}}
         """,
         """\
         exporter:
@@ -87,8 +87,8 @@ def agents_running(work: Path, swarm_type: str = "cleanup") -> int:
         return int(db.execute(query, (swarm_type,)).fetchone()[0])
 
 
-def bench_kill(work: Path) -> None:
-    resp = ResponderProcess(config(work))
+def bench_kill(work: Path, grace: float) -> None:
+    resp = ResponderProcess(config(work, grace))
     try:
         baseline: list[float] = []
         stop = threading.Event()
@@ -115,7 +115,7 @@ def bench_kill(work: Path) -> None:
         stop.set()
         for t in threads:
             t.join()
-        print(f"kill: 10 SIGTERM-ignoring agents, kill_grace 10 s, gone after {took:.1f} s")
+        print(f"kill: 10 SIGTERM-ignoring agents, kill_grace {grace:g} s, gone after {took:.1f} s")
         print(f"  /metrics while nothing is killed: {ms(baseline)}")
         print(f"  /metrics during the kill:         {ms(scrapes)}")
         print(f"  /api/v1/status during the kill:   {ms(statuses)}")
@@ -225,11 +225,11 @@ def bench_history(base: Path, n: int, scrapes_n: int = 1000) -> None:
     print(f"history: with {n:,} ended swarms, scrape p99 x{s1 / s0:.2f}, spawn p99 x{p1 / p0:.2f}")
 
 
-def bench_idle(work: Path, seconds: float) -> None:
+def bench_idle(work: Path, seconds: float, warmup: float) -> None:
     resp = ResponderProcess(config(work))
     try:
         proc = psutil.Process(resp.proc.pid)
-        time.sleep(10)
+        time.sleep(warmup)
         c0, t0 = proc.cpu_times(), time.monotonic()
         time.sleep(seconds)
         c1, t1 = proc.cpu_times(), time.monotonic()
@@ -242,7 +242,10 @@ def bench_idle(work: Path, seconds: float) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--history", type=int, default=100_000)
-    ap.add_argument("--idle", type=float, default=60.0)
+    ap.add_argument("--scrapes", type=int, default=1000, help="per history size (1000)")
+    ap.add_argument("--idle", type=float, default=60.0, help="seconds of the idle window")
+    ap.add_argument("--warmup", type=float, default=10.0, help="seconds before it (10)")
+    ap.add_argument("--grace", type=float, default=10.0, help="the killed type's kill_grace")
     ap.add_argument("--only", choices=["kill", "history", "idle"], help="one part only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="warden-bench-core-") as tmp:
@@ -250,11 +253,11 @@ def main() -> None:
         for name in ("kill", "idle"):
             (base / name).mkdir()
         if args.only in (None, "kill"):
-            bench_kill(base / "kill")
+            bench_kill(base / "kill", args.grace)
         if args.only in (None, "history"):
-            bench_history(base, args.history)
+            bench_history(base, args.history, args.scrapes)
         if args.only in (None, "idle"):
-            bench_idle(base / "idle", args.idle)
+            bench_idle(base / "idle", args.idle, args.warmup)
 
 
 if __name__ == "__main__":

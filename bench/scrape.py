@@ -94,6 +94,9 @@ def main() -> None:
         "    patterns: [{name: claude, match: '(^|[/ ])claude( |$)'}]\n"
         f"  logs:\n    sources:\n{sources}\n"
     )
+    # The exporter asks for its scrape password, as `warden up` makes it.
+    cli = [sys.executable, "-m", "warden.shell.cli"]
+    subprocess.run([*cli, "secrets", "-c", str(config)], check=True, capture_output=True)
     agents = start_agents(args.agents)
     stop = threading.Event()
     writer = threading.Thread(target=write_logs, args=(logs, stop), daemon=True)
@@ -101,9 +104,7 @@ def main() -> None:
     port, node_port = free_port(), free_port()
     exporter = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "warden.shell.cli",
+            *cli,
             "--log-level",
             "WARNING",
             "exporter",

@@ -41,6 +41,8 @@ def runtime(work: Path) -> Runtime:
         state_dir: {work / "state"}
         modes:
           ACTIVE: {{max_swarms: 100000}}  # the bench measures the runtime, not the mode's cap
+        budget:
+          ceilings: {{day: null}}  # nor the day's ceiling (B7): chatty agents show tokens
         swarms:
 {textwrap.indent(fake_swarm_keys(), "        ")}          budget_usd: 0.01
           stuck_after: 1h

@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Prometheus (with promtool) and Alertmanager (with amtool) from Debian's packages.
+# Prometheus (with promtool) and Alertmanager (with amtool) from Debian's packages;
+# node_exporter is bench/scrape.py's anchor (its smoke test runs in the suite).
 ./scripts/debian-packages.sh prometheus:prometheus promtool:prometheus \
-    amtool:prometheus-alertmanager git:git
+    amtool:prometheus-alertmanager git:git \
+    prometheus-node-exporter:prometheus-node-exporter
 # PostgreSQL for the tests of the shared store (Debian keeps its programs off
 # PATH, in /usr/lib/postgresql/VERSION/bin; tests/pgserver.py finds them there).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null ||
