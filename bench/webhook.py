@@ -5,10 +5,16 @@ store (SQLite, or with `--database postgresql` a real PostgreSQL server this
 bench starts, durable as in production) and real agents
 (examples/fake_claude.py); this process is the load.
 
+- anchor: the same storm to `bench/minimal_receiver.py` (token checked, JSON
+  parsed, each body committed to SQLite in WAL mode before the 200, nothing
+  else): its alerts accepted a second, POST p99 and CPU per body.
 - storm: 2,000 webhook bodies of 5 alerts each (10,000 alerts) over one
   kept-alive connection, drawn from 200 firing episodes, so most alerts are
   repeats. Prints the POST latency p50/p99 and alerts accepted per second,
-  then checks that exactly one swarm was started per episode.
+  then checks that exactly one swarm was started per episode. The accept
+  path's CPU per body is the responder's CPU less its worker's
+  (`warden_responder_worker_cpu_seconds_total`), over the storm and its
+  handling; its ratio to the anchor's is printed.
 - decision: 20 new episodes, one at a time: from the webhook being sent to
   the swarm's agent process started (its `started_at` in the store).
 
@@ -28,6 +34,8 @@ import argparse
 import http.client
 import json
 import random
+import subprocess
+import sys
 import tempfile
 import textwrap
 import threading
@@ -36,12 +44,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy import Connection, text
 
 from bench.common import fake_agent_config, percentile
 from responder.state.store import Store
 from tests.alerting import TOKEN
-from tests.conftest import ResponderProcess, wait_for
+from tests.conftest import ResponderProcess, free_port, sample, wait_for
 from tests.pgserver import PostgresServer
 
 
@@ -123,6 +132,48 @@ def storm(conns: list[http.client.HTTPConnection], bodies: list[bytes]) -> list[
     return latencies
 
 
+def cpu(pid: int) -> float:
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
+def anchor(work: Path, bodies: list[bytes]) -> float:
+    """The storm to the minimal receiver: prints its figures, returns its CPU a body."""
+    port, token = free_port(), str(work / "r0" / "token")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.minimal_receiver", str(port), str(work / "anchor.db"), token]
+    )
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        wait_for(lambda: _answers(port), 30, 0.05)
+        before = cpu(proc.pid)
+        t0 = time.perf_counter()
+        latencies = storm([conn], bodies)
+        wall = time.perf_counter() - t0
+        per_body = (cpu(proc.pid) - before) / len(bodies)
+    finally:
+        proc.terminate()
+        proc.wait()
+    alerts = sum(len(json.loads(b)["alerts"]) for b in bodies)
+    print(
+        f"anchor (bench/minimal_receiver.py): POST p99={percentile(latencies, 99) * 1000:.1f} ms, "
+        f"{alerts / wall:,.0f} alerts/s accepted, CPU {per_body * 1000:.2f} ms a body"
+    )
+    return per_body
+
+
+def _answers(port: int) -> bool:
+    try:
+        http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/")
+    except OSError:
+        return False
+    return True
+
+
+def worker_cpu(r: ResponderProcess) -> float:
+    return sample(r.metrics(), "warden_responder_worker_cpu_seconds_total") or 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bodies", type=int, default=2000)
@@ -157,8 +208,11 @@ def main() -> None:
             pool = [f"{i:x}" for i in range(args.episodes)]
             picks = [rng.sample(pool, 5) for _ in range(args.bodies)]
             sent = {fp for fps in picks for fp in fps}
+            bodies = [body("StormAlert", fps) for fps in picks]
+            anchor_cpu = anchor(work, bodies)
+            cpu0 = [(cpu(r.proc.pid), worker_cpu(r)) for r in fleet]
             t0 = time.perf_counter()
-            latencies = storm(conns, [body("StormAlert", fps) for fps in picks])
+            latencies = storm(conns, bodies)
             wall = time.perf_counter() - t0
             alerts = args.bodies * 5
             print(
@@ -168,7 +222,13 @@ def main() -> None:
                 f"{alerts / wall:,.0f} alerts/s accepted (by each)"
             )
             t1 = time.perf_counter()
-            wait_for(lambda: one(db, "SELECT COUNT(*) FROM inbox WHERE done = 0") == 0, 600, 0.2)
+            wait_for(lambda: one(db, "SELECT COUNT(*) FROM inbox WHERE done = 0") == 0, 600, 0.02)
+            handled = time.perf_counter() - t1 + wall
+            worker = [worker_cpu(r) - w for r, (_, w) in zip(fleet, cpu0, strict=True)]
+            accept_cpu = [
+                cpu(r.proc.pid) - c - busy
+                for r, (c, _), busy in zip(fleet, cpu0, worker, strict=True)
+            ]
             triggers = [
                 t
                 for (t,) in db.execute(
@@ -181,13 +241,18 @@ def main() -> None:
             db.rollback()
             episodes = {t.split(":")[2] for t in triggers}
             once = len(triggers) == len(episodes) == len(sent)
-            handled = time.perf_counter() - t1 + wall
             print(
                 f"       handled {handled:.1f} s after the first POST "
                 f"({alerts / handled:,.0f} alerts/s handled); "
                 f"swarms started: {len(triggers)} for {len(sent)} episodes "
                 f"({'exactly one each' if once else 'MISMATCH'}); "
                 f"acted on by: {', '.join(f'{k} {v}' for k, v in sorted(claimers.items()))}"
+            )
+            per_body = sum(accept_cpu) / len(fleet) / args.bodies
+            print(
+                f"       accept path CPU {per_body * 1000:.2f} ms a body (the responder's less"
+                f" its worker's), {per_body / anchor_cpu:.2f}x the anchor's; the worker"
+                f" {sum(worker) / len(fleet) / args.bodies * 1000:.2f} ms a body"
             )
 
             decisions = []

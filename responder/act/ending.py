@@ -182,6 +182,8 @@ def record(
         failure_text=None if failure is None else failure.text,
         cost_refused=adapter.refused_cost,
         session_id=_text(adapter.details.get("session_id")),
+        first_output_at=row.first_output_at,
+        last_progress_at=row.last_progress_at,
     )
     row.state = end.state
 

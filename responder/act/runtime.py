@@ -177,11 +177,12 @@ class Runtime:
                     for slot in range(n)
                 ]
                 self.store.add_swarm(swarm, agents)
+                detail = {"swarm": swarm.id, "size": n, **ctx}
+                self.store.log_decision("spawn", detail, swarm.created_at)  # in the guard's
         if refusal is not None:
             raise self.refuse(
                 path, refusal, explain(facts, refusal, priority, cost, type_name), **ctx
             )
-        self.store.log_decision("spawn", {"swarm": swarm.id, "size": n, **ctx}, swarm.created_at)
         if apart is not None:
             apart.begin(swarm, stype)  # its agents start once their worktree is
         else:
@@ -256,12 +257,13 @@ class Runtime:
             if row.state != AgentState.RUNNING:
                 row.state = AgentState.RUNNING
                 row.first_output_at = row.first_output_at or now
-                self.store.update_agent(
-                    row.id,
-                    state=row.state,
-                    last_progress_at=now,
-                    first_output_at=row.first_output_at,
-                )
+                if not gone:  # one that ended too has them written with its end
+                    self.store.update_agent(
+                        row.id,
+                        state=row.state,
+                        last_progress_at=now,
+                        first_output_at=row.first_output_at,
+                    )
         if gone:
             for line in live.follower.poll():  # what it printed last
                 live.adapter.feed(line)
@@ -439,10 +441,7 @@ class Runtime:
         # The swarm's end is written first: a runtime in another process that
         # sees one of its agents die then knows it was killed, not a death.
         now = self.clock()
-        if self.store.end_swarm(swarm_id, state, reason, now, failure):
-            self.store.log_decision(
-                "swarm_end", {"swarm": swarm_id, "state": str(state), "reason": reason}, now
-            )
+        if self.store.end_swarm(swarm_id, str(state), reason, now, failure, logged=True):
             report.swarms_ended.append((swarm_id, state))
             swarm = self.store.swarm(swarm_id)
             assert swarm is not None

@@ -46,7 +46,7 @@ def new_swarm(
     passage(agents_dir)  # made private (umask 077) if it was not there
     passage(folder)
     context_file = folder / "context.md"
-    write_atomic(context_file, fence(context).encode())
+    write_atomic(context_file, fence(context).encode(), durable=False)  # its agents' input
     hand_over(context_file, stype)
     return SwarmRow(
         swarm_id,

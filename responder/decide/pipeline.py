@@ -39,6 +39,7 @@ from responder.decide.stages import (
 from responder.intake.claims import Claims
 from responder.intake.webhook import Alert
 from responder.rules.policy import Policy
+from responder.state.held import Held
 from responder.state.store import Store
 
 
@@ -65,6 +66,7 @@ class Chain:
 
 def alert_path(
     store: Store,
+    held: Held,
     clock: Callable[[], float],
     claims: Claims,
     situation: CurrentSituation,
@@ -78,7 +80,7 @@ def alert_path(
     """The chain every alert takes. `jobs`: what a policy may run (`run_jobs`)."""
     return Chain(
         (
-            ("episode", Episode(store, clock, counts)),
+            ("episode", Episode(store, held, clock, counts)),
             ("policy", WithPolicy(policies)),
             ("record", Record(store, clock)),
             ("claim", Claim(claims, counts)),

@@ -23,6 +23,7 @@ from responder.intake.claims import Claims
 from responder.intake.webhook import Alert
 from responder.rules.policy import Policy
 from responder.state.errors import StoreUnavailable
+from responder.state.held import Held
 from responder.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -85,15 +86,24 @@ class AlertCounts:
 
 class Episode:
     """Count the alert and name its episode: one name whichever replica of a Prometheus
-    pair set startsAt. A resolved alert closes its episode and goes no further."""
+    pair set startsAt. A resolved alert closes its episode and goes no further; a
+    re-send of an episode acted on goes no further either, told from what the owner
+    holds (most of a storm: Alertmanager re-sends every firing alert of a group)."""
 
-    def __init__(self, store: Store, clock: Callable[[], float], counts: AlertCounts) -> None:
-        self.store, self.clock, self.counts = store, clock, counts
+    def __init__(
+        self, store: Store, held: Held, clock: Callable[[], float], counts: AlertCounts
+    ) -> None:
+        self.store, self.held, self.clock, self.counts = store, held, clock, counts
 
     def __call__(self, work: Work, rest: Rest) -> None:
         alert = work.alert
         if work.taken_from is None:
             self.counts.received[alert.status] += 1
+            if alert.status == "firing" and self.held.acted_lately(
+                alert.fingerprint, alert.starts_at, self.clock()
+            ):
+                self.counts.duplicates += 1
+                return
         starts = self.store.same_episode(alert.fingerprint, alert.starts_at)
         if starts != alert.starts_at:
             work.alert = alert = dataclasses.replace(alert, starts_at=starts)

@@ -54,6 +54,8 @@ class Claims:
         self.lease = lease
         self.clock = clock
         self._held: set[tuple[str, str]] = set()
+        self._recorded: tuple[str, str] | None = None
+        """The episode `record` just inserted as ours: `take` needs no claim."""
         self._renewed_at = 0.0
         self._looked_at = float("-inf")
         self.taken_over = 0
@@ -68,21 +70,34 @@ class Claims:
 
     def record(self, alert: Alert, host: str) -> None:
         """Remember the episode (with what a takeover needs), reserved for us for one
-        lease: takeovers leave it alone while we are about to claim it."""
-        now = self.clock()
-        self.store.open_episode(
-            alert.fingerprint,
-            alert.starts_at,
-            alert.labels,
-            now,
-            host=host,
-            alert=json.dumps(dataclasses.asdict(alert), sort_keys=True),
-            reserved_until=now + self.lease,
-        )
+        lease: takeovers leave it alone while we are about to claim it. An episode new
+        to the store, that we may act on, is ours from its first write: of responders
+        racing to record it, one inserts it."""
+        now, self._recorded = self.clock(), None
+        mine = host in ("", self.instance)
+        if (
+            self.store.open_episode(
+                alert.fingerprint,
+                alert.starts_at,
+                alert.labels,
+                now,
+                host=host,
+                alert=json.dumps(dataclasses.asdict(alert), sort_keys=True),
+                reserved_until=now + self.lease,
+                claimed_by=self.me if mine else "",
+            )
+            and mine
+        ):
+            self._recorded = alert.episode
 
     def take(self, fingerprint: str, starts_at: str) -> bool:
         """Claim the episode; True if we are to act on it. A read first: a re-send of
-        an episode acted on, or held by a live claimer, costs no write."""
+        an episode acted on, or held by a live claimer, costs no write; one we have
+        just recorded is ours already."""
+        if self._recorded == (fingerprint, starts_at):
+            self._recorded = None
+            self._held.add((fingerprint, starts_at))
+            return True
         state = self.store.claim_state(fingerprint, starts_at)
         now = self.clock()
         if state is None or state.acted or state.resolved_at is not None:

@@ -19,6 +19,9 @@ from typing import Any
 from warden.rfc3339 import instant
 
 _FINGERPRINT = re.compile(r"^[0-9a-f]{1,64}$")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""How a surrogate reaches a parsed string: JSON's escape (the UTF-8 decoder refuses
+an encoded one). A body without one needs no look at each string."""
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
@@ -59,20 +62,21 @@ def parse_body(raw: bytes) -> list[Alert]:
     alerts = body.get("alerts")
     if not isinstance(alerts, list):
         raise BadBody("`alerts` must be a list")
-    return [_alert(a, i) for i, a in enumerate(alerts)]
+    unicode = _SURROGATE_ESCAPE.search(raw) is not None
+    return [_alert(a, i, unicode) for i, a in enumerate(alerts)]
 
 
-def _alert(a: Any, i: int) -> Alert:
+def _alert(a: Any, i: int, unicode: bool) -> Alert:
     where = f"alerts[{i}]"
     if not isinstance(a, dict):
         raise BadBody(f"{where} must be an object")
     status = a.get("status")
     if status not in ("firing", "resolved"):
         raise BadBody(f"{where}.status must be firing or resolved, got {status!r}")
-    labels = _string_map(a.get("labels"), f"{where}.labels", names=True)
+    labels = _string_map(a.get("labels"), f"{where}.labels", True, unicode)
     if not labels.get("alertname"):
         raise BadBody(f"{where}.labels.alertname is missing")
-    annotations = _string_map(a.get("annotations", {}), f"{where}.annotations", names=False)
+    annotations = _string_map(a.get("annotations", {}), f"{where}.annotations", False, unicode)
     fingerprint = a.get("fingerprint")
     if not isinstance(fingerprint, str) or not _FINGERPRINT.fullmatch(fingerprint):
         raise BadBody(f"{where}.fingerprint must be a hex string, got {fingerprint!r}")
@@ -82,13 +86,14 @@ def _alert(a: Any, i: int) -> Alert:
     return Alert(fingerprint, status, labels, annotations, starts)
 
 
-def _string_map(value: Any, where: str, names: bool) -> dict[str, str]:
+def _string_map(value: Any, where: str, names: bool, unicode: bool) -> dict[str, str]:
+    """`unicode`: the body escapes a surrogate somewhere, so each string is looked at."""
     if not isinstance(value, dict):
         raise BadBody(f"{where} must be an object of strings")
     for k, v in value.items():
         if not isinstance(v, str) or (names and not _LABEL_NAME.fullmatch(k)):
             raise BadBody(f"{where}.{k} must be a string with a valid name")
-        if not (_utf8(k) and _utf8(v)):
+        if unicode and not (_utf8(k) and _utf8(v)):
             raise BadBody(f"{where}.{k!a} is not valid Unicode (a lone surrogate)")
     return dict(value)
 

@@ -134,6 +134,13 @@ TABLE: tuple[Row[Service], ...] = (
         lambda s: one(s.counts.duplicates),
     ),
     counter(
+        "warden_responder_worker_cpu_seconds",
+        "CPU time of the worker, the thread that owns the state: it is saturated when"
+        " this grows at one second a second (the webhook's threads are not in it).",
+        (),
+        lambda s: one(s.worker_cpu),
+    ),
+    counter(
         "warden_responder_episode_takeovers",
         "Firing episodes this responder acted on after their claimer's lease lapsed.",
         (),

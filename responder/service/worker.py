@@ -134,6 +134,8 @@ class Service:
         """Steps that did not end, by why: the database unreachable, or an error."""
         self.heartbeat = 0.0
         """When the worker last completed a step (0 until the first): it proves progress."""
+        self.worker_cpu = 0.0
+        """CPU seconds of the worker thread, as of its last step."""
         self.human: list[dict[str, Any]] = []
         self._stop = False
         self._state_written: tuple[dict[str, Any], float] = ({}, 0.0)
@@ -169,6 +171,7 @@ class Service:
         )
         self.alerts = alert_path(
             store,
+            self.runtime.held,
             clock,
             self.claims,
             self.current,
@@ -280,6 +283,7 @@ class Service:
                         time.monotonic() - outage_since,
                     )
                     outage_since = None
+            self.worker_cpu = time.thread_time()
             self.owner.wait(self._idle_wait() if wait is None else wait)
         self.owner.run_commands()  # none is left waiting on a stopped worker
 

@@ -107,6 +107,8 @@ class StoreBase:
         self._outages = 0
         """Outages seen: a connection opened before the latest is opened again."""
         self._opened: list[Connection] = []
+        self._sql: dict[int, tuple[str, tuple[str, ...]]] = {}
+        """Statements compiled for the driver (`_compiled`), by the statement's id."""
         self._opened_lock = threading.Lock()  # held only to list a new connection
 
     def close(self) -> None:
@@ -183,6 +185,39 @@ class StoreBase:
                     self._own_bumps[kind].append(serial)
         for name in writing:
             self._written[name] = self.last_write = next(self._marks)
+
+    def _insert_alone(self, statement: Insert, **params: Any) -> Any:
+        """One INSERT ... RETURNING in a transaction of its own; its first column.
+
+        On SQLite it goes through the driver: the webhook's one write (a body
+        accepted) cost 330 us of CPU through SQLAlchemy's execution against 140 us
+        through the driver, the commit included. The statement is compiled once,
+        from the same Core statement the other engine runs."""
+        conn = self._connection("write")
+        if self.shared or conn.in_transaction():
+            with self._tx() as db:
+                return db.execute(statement, params).scalar_one()
+        sql, names = self._compiled(statement)
+        raw = conn.connection.driver_connection
+        assert raw is not None  # an open connection has its driver's
+        with self._writer:
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                value = raw.execute(sql, tuple(params[n] for n in names)).fetchone()[0]
+                raw.execute("COMMIT")
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+        self._written[statement.table.name] = self.last_write = next(self._marks)
+        return value
+
+    def _compiled(self, statement: Insert) -> tuple[str, tuple[str, ...]]:
+        """The statement's SQL for this engine's driver, and its parameters' order."""
+        known = self._sql.get(id(statement))
+        if known is None:
+            compiled = statement.compile(dialect=self.engine.dialect)
+            known = self._sql[id(statement)] = (str(compiled), tuple(compiled.positiontup or ()))
+        return known
 
     def _note_write(self, conn: Connection, clause: Any, *_: Any) -> None:
         """What a write transaction writes, by table (its statements' `table`); a

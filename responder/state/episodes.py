@@ -47,9 +47,7 @@ class EpisodeTables(StoreBase):
     # -- webhook inbox and firing episodes ---------------------------------
     def add_inbox(self, body: bytes, at: float, responder: str) -> int:
         """Keep an accepted webhook body; it is answered 2xx only after this returns."""
-        with self._tx() as db:
-            values = {"at": at, "body": body, "responder": responder}
-            return int(db.execute(Q.add_inbox, values).scalar_one())
+        return int(self._insert_alone(Q.add_inbox, at=at, body=body, responder=responder))
 
     def pending_inbox(
         self, responder: str, limit: int | None = None, after: int = 0
@@ -92,12 +90,14 @@ class EpisodeTables(StoreBase):
         host: str = "",
         alert: str = "",
         reserved_until: float = 0.0,
+        claimed_by: str = "",
     ) -> bool:
         """Remember a firing episode; True the first time it is seen. Re-sends move
         its `last_seen` (what expiry goes by), at most once a minute: a storm of
         repeats costs reads, not a write each. `host` binds its work to one
         responder; `alert` is what a takeover acts on; until `reserved_until` no
-        takeover claims it (its receiver is about to)."""
+        takeover claims it (its receiver is about to); `claimed_by`: a new episode is
+        that responder's claim from the start (no second write to claim it)."""
         this = {"fp": fingerprint, "starts": starts_at}
         seen = self._rows(Q.last_seen, **this)
         if seen and seen[0][1] in GUESSED_CLOSES:
@@ -122,10 +122,15 @@ class EpisodeTables(StoreBase):
                 host=host,
                 alert=alert,
                 lease_until=reserved_until,
+                claimed_by=claimed_by,
             )
             if not new:
                 db.execute(Q.see_again, {**this, "at": at})
             return new
+
+    def acted_open(self) -> dict[tuple[str, str], float]:
+        """(fingerprint, startsAt) -> last seen, of the episodes acted on and not resolved."""
+        return {(r[0], r[1]): float(r[2]) for r in self._rows(Q.acted_open)}
 
     def open_episodes_seen(self) -> list[tuple[str, str, str, float]]:
         """(fingerprint, startsAt, severity, last seen) of every episode not resolved."""

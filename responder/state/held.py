@@ -33,6 +33,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, ParamSpec, TypeVar
 
 from responder.state.base import HELD
+from responder.state.queries import LAST_SEEN_EVERY
 from responder.state.rows import Pause
 from responder.state.store import Store
 
@@ -133,6 +134,13 @@ class Held:
     def firing(self) -> Firing:
         """(alertname, severity, component) of every episode not yet resolved."""
         return self.read(self.store.firing)
+
+    def acted_lately(self, fingerprint: str, starts_at: str, at: float) -> bool:
+        """A re-send of an episode acted on and not resolved, whose last sight the store
+        has from less than LAST_SEEN_EVERY ago: a duplicate with nothing to write,
+        told from memory (a storm of re-sends read the store three times each)."""
+        seen = self.read(self.store.acted_open).get((fingerprint, starts_at))
+        return seen is not None and at - seen < LAST_SEEN_EVERY
 
     def open_episodes_seen(self) -> list[tuple[str, str, str, float]]:
         return self.read(self.store.open_episodes_seen)

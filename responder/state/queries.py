@@ -288,6 +288,9 @@ class Q:
         .where(*_THIS_EPISODE, E.closed_by.in_(GUESSED_CLOSES))
         .values(resolved_at=None, closed_by=None, last_seen=_param("at"))
     )
+    acted_open = select(E.fingerprint, E.starts_at, E.last_seen).where(
+        E.resolved_at.is_(None), E.acted == 1
+    )
     see_again = update(t.episodes).where(*_THIS_EPISODE).values(last_seen=_param("at"))
     open_episodes = select(E.fingerprint, E.starts_at, E.severity, E.last_seen).where(
         E.resolved_at.is_(None)

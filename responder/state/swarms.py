@@ -78,12 +78,24 @@ class SwarmTables(StoreBase):
         return {r[0] for r in self._rows(Q.live_agent_ids, states=list(LIVE_STATES))}
 
     def end_swarm(
-        self, swarm_id: str, state: str, reason: str, at: float, failure: str | None = None
+        self,
+        swarm_id: str,
+        state: str,
+        reason: str,
+        at: float,
+        failure: str | None = None,
+        logged: bool = False,
     ) -> bool:
-        """Mark a running swarm ended; False if it had already ended (idempotent)."""
+        """Mark a running swarm ended; False if it had already ended (idempotent). With
+        `logged`, its `swarm_end` decision is written in the same transaction."""
         with self._tx() as db:
             params = {"row_id": swarm_id, "new_state": state, "new_reason": reason, "at": at}
-            return db.execute(Q.end_swarm, {**params, "failure": failure}).rowcount == 1
+            if db.execute(Q.end_swarm, {**params, "failure": failure}).rowcount != 1:
+                return False
+            if logged:
+                detail = {"swarm": swarm_id, "state": state, "reason": reason}
+                db.execute(Q.log_decision, {"at": at, "kind": "swarm_end", "detail": detail})
+            return True
 
     def update_swarm(self, swarm_id: str, **fields: Any) -> None:
         with self._tx() as db:

@@ -636,3 +636,38 @@ def test_refusals_are_counted_in_one_row_per_window(tmp_path: Path) -> None:
         assert len(refused) < counted, "counted, not written one by one"
     finally:
         svc.runtime.close()
+
+
+def test_a_storm_of_resends_is_told_from_memory(tmp_path: Path) -> None:
+    """Issue 30, item 1: a re-send of an episode acted on read the store three times
+    (its episode's name, its last sight, its claim) to find it had nothing to do:
+    most of a storm, where Alertmanager re-sends each firing alert of a group. Now
+    the owner holds the episodes acted on; a re-send reads nothing, and one whose
+    last sight is older than a minute still moves it (what expiry goes by)."""
+    from sqlalchemy import event
+
+    svc, clock = make_service(tmp_path, hang("coverage"))
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    try:
+        fire(svc, "CoverageDecreased", "warning", fp="c1", component="coverage")
+        assert running(svc) == [("coverage", "HIGH")]
+        svc.step()
+        event.listen(svc.runtime.store.engine, "before_cursor_execute", count)
+        for _ in range(100):
+            fire(svc, "CoverageDecreased", "warning", fp="c1", component="coverage")
+        event.remove(svc.runtime.store.engine, "before_cursor_execute", count)
+        assert len(statements) <= 1, statements  # the held episodes, read once
+        assert svc.counts.duplicates == 100
+        clock.now += 61  # a minute on: the re-send moves its last sight
+        before = svc.runtime.store.open_episodes_seen()[0][3]
+        fire(svc, "CoverageDecreased", "warning", fp="c1", component="coverage")
+        assert svc.runtime.store.open_episodes_seen()[0][3] == before + 61
+        assert svc.counts.duplicates == 101 and running(svc) == [("coverage", "HIGH")]
+    finally:
+        for s in svc.runtime.store.swarms("running"):
+            svc.runtime.kill_swarm(s.id, "test end")
+        svc.runtime.close()
