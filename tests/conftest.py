@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
@@ -383,3 +383,32 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, why=None):
             seen = f"; {why()}" if why is not None else ""
             raise AssertionError(f"condition not met in {timeout} s (last value: {value!r}){seen}")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def statements_run(store: Store) -> Iterator[list[str]]:
+    """The SQL of each statement `store` runs within: through SQLAlchemy (its
+    `before_cursor_execute` event), and the reads that go through the driver
+    (responder/state/driver.py), which pass no SQLAlchemy event."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def note(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    original = store._rows
+
+    def rows(query: Any, **params: Any) -> Any:
+        plan = None if store.shared else store._read_plan(query)
+        if plan is not None:
+            seen.append(plan.sql)
+        return original(query, **params)
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    setattr(store, "_rows", rows)  # noqa: B010  (an instance's method, for this block)
+    try:
+        yield seen
+    finally:
+        delattr(store, "_rows")
+        event.remove(store.engine, "before_cursor_execute", note)

@@ -527,7 +527,9 @@ def _report(svc: Service, config: Config, days: float, wall: float, run: _Run) -
         kills,
         run.faults,
         ran,
-        list(run.pager.calls),
+        # The run's folder is a new temporary one each time: named alike in the report,
+        # so that the same seed gives the same report.
+        [(r, s, d.replace(str(config.state_dir), "<state>")) for r, s, d in run.pager.calls],
         len(store.refusals_after(0)),
         run.tally,
         {p.type: p.cls for p in store.pauses()},

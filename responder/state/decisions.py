@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from typing import Any
 
@@ -47,7 +49,7 @@ class DecisionTables(StoreBase):
 
     def decisions(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._rows(Q.decisions, limit=limit)
-        return [{"at": r.at, "kind": r.kind, **r.detail} for r in rows]
+        return [{"at": r[0], "kind": r[1], **detail_of(r[2])} for r in rows]
 
     # -- recoveries -----------------------------------------------------------
     def add_recovery(
@@ -95,3 +97,11 @@ class DecisionTables(StoreBase):
         given = {} if states is None else {"states": list(states)}
         query = filtered(t.recoveries, ("id",), *given)
         return [RecoveryRow(**r._mapping) for r in self._rows(query, **given)]
+
+
+@functools.lru_cache(maxsize=1024)
+def detail_of(text: str) -> dict[str, Any]:
+    """A decision's detail from its JSON text, decoded once: the latest 20 are read
+    at every step of the worker (the status view), and were decoded each time."""
+    detail: dict[str, Any] = json.loads(text)
+    return detail

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BindParameter,
     Select,
     Table,
+    Text,
     Update,
     bindparam,
     case,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ClauseElement, ColumnElement, Executable
 from sqlalchemy.sql.dml import Insert
@@ -213,7 +215,7 @@ class Q:
             func.coalesce(_SPENT_PER_SWARM_Q.c.spent, 0.0).label("spent"),
             S.ended_at,
             func.row_number()
-            .over(partition_by=(S.type,), order_by=(S.ended_at.desc(), S.id))
+            .over(partition_by=(S.type,), order_by=(S.ended_at.desc(), S.created_at.desc(), S.id))
             .label("newest"),
         )
         .select_from(t.swarms.outerjoin(_SPENT_PER_SWARM_Q, _SPENT_PER_SWARM_Q.c.swarm_id == S.id))
@@ -431,7 +433,13 @@ class Q:
         .group_by(S.trigger)
         .having(func.count() > 1)
     )
-    decisions = select(D.at, D.kind, D.detail).order_by(D.id.desc()).limit(_param("limit"))
+    # The detail as its JSON text: decoded once per text (`decisions.detail_of`), not at
+    # each read of the latest (the status view reads them at every step).
+    decisions = (
+        select(D.at, D.kind, sql_cast(D.detail, Text).label("detail"))
+        .order_by(D.id.desc())
+        .limit(_param("limit"))
+    )
 
 
 @cache

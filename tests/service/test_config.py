@@ -313,6 +313,7 @@ COMMANDS = [
     ["swarm", "list"],
     ["swarm", "kill", "s-1"],
     ["swarm", "resume", "bugfix"],
+    ["retry", "BuildFailing"],
     ["budget"],
     ["status"],
     ["maintenance", "start"],

@@ -4,16 +4,15 @@ host) are seen at its next look, and only then read again."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from responder.state.held import ANSWERS, Held
 from responder.state.store import Pause, Store
-from tests.conftest import Database
+from tests.conftest import Database, statements_run
 from tests.service.test_store import swarm
 
 
@@ -142,25 +141,23 @@ def test_maintenance_windows_are_held_as_the_store_answers(two: tuple[Store, Sto
 
 
 def test_a_held_read_is_read_again_only_when_a_table_it_read_changed(
-    two: tuple[Store, Store],
+    two: tuple[Store, Store], exits: contextlib.ExitStack
 ) -> None:
     """What the owner reads is answered from memory until this process (any of its
     threads) writes a table it read; another process's write is seen by the
     admission check under `spawn_guard` at once, and by the owner at its next look."""
     mine, theirs = two
     held = Held(mine)
-    selects: list[str] = []
+    run = exits.enter_context(statements_run(mine))
 
-    def seen(*args: Any) -> None:
-        if str(args[2]).lstrip().upper().startswith("SELECT"):
-            selects.append(args[2])
+    def selects() -> int:
+        return sum(1 for sql in run if sql.lstrip().upper().startswith("SELECT"))
 
-    event.listen(mine.engine, "before_cursor_execute", seen)
     assert not held.running_by_type()
     mine.log_decision("spawn", {}, 1.0)  # a table running_by_type does not read
-    asked = len(selects)
+    asked = selects()
     assert not held.running_by_type()
-    assert len(selects) == asked  # answered from memory
+    assert selects() == asked  # answered from memory
     theirs.add_swarm(swarm("s1"), [])
     assert not held.running_by_type()  # another process: seen at the next look...
     with mine.spawn_guard():
@@ -175,25 +172,32 @@ def test_a_held_read_is_read_again_only_when_a_table_it_read_changed(
     assert held.running_by_type() == {"bugfix": 1}  # until the next look
     held.look()
     assert not held.running_by_type()
-    asked = len(selects)
+    asked = selects()
     held.read(mine.decisions, 5)
     held.read(mine.decisions, 5)
-    assert len(selects) == asked + 2, "the log of decisions is not held: read each time"
+    assert selects() == asked + 2, "the log of decisions is not held: read each time"
     rows = held.read(mine.swarms)
     rows.clear()
     assert len(held.read(mine.swarms)) == 2, "each reader has its own copy"
 
 
-def test_what_nobody_asks_for_again_is_let_go(two: tuple[Store, Store]) -> None:
+def test_what_nobody_asks_for_again_is_let_go(
+    two: tuple[Store, Store], exits: contextlib.ExitStack
+) -> None:
     """Reads with a moving argument (a time gone by, the inbox after an id) are each
     asked once: past ANSWERS held, the one asked longest ago goes, not kept for
     the life of the responder; one asked at every step stays."""
     mine, _ = two
     held = Held(mine)
-    selects: list[str] = []
-    event.listen(mine.engine, "before_cursor_execute", lambda *args: selects.append(args[2]))
+    selects = exits.enter_context(statements_run(mine))
     for i in range(3 * ANSWERS):
         held.read(mine.swarms, since=float(i))
         held.read(mine.swarms, "running")
     assert len(held._answers) == ANSWERS
     assert len(selects) == 3 * ANSWERS + 1, "the one asked at every step was read once"
+
+
+@pytest.fixture
+def exits() -> Iterator[contextlib.ExitStack]:
+    with contextlib.ExitStack() as stack:
+        yield stack

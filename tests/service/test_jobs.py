@@ -21,7 +21,14 @@ from responder.rules.budget import scheduled_period
 from responder.rules.modes import Situation
 from responder.service.worker import Service
 from tests.alerting import build_project
-from tests.conftest import REPO, ExporterProcess, run_cli, wait_for, write_config
+from tests.conftest import (
+    REPO,
+    ExporterProcess,
+    run_cli,
+    statements_run,
+    wait_for,
+    write_config,
+)
 from tests.service.test_modes import Clock, decisions, fire
 from tests.service.test_responder import responder_config
 from tests.service.test_runtime import marked_stray
@@ -644,22 +651,14 @@ def test_a_storm_of_resends_is_told_from_memory(tmp_path: Path) -> None:
     most of a storm, where Alertmanager re-sends each firing alert of a group. Now
     the owner holds the episodes acted on; a re-send reads nothing, and one whose
     last sight is older than a minute still moves it (what expiry goes by)."""
-    from sqlalchemy import event
-
     svc, clock = make_service(tmp_path, hang("coverage"))
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
     try:
         fire(svc, "CoverageDecreased", "warning", fp="c1", component="coverage")
         assert running(svc) == [("coverage", "HIGH")]
         svc.step()
-        event.listen(svc.runtime.store.engine, "before_cursor_execute", count)
-        for _ in range(100):
-            fire(svc, "CoverageDecreased", "warning", fp="c1", component="coverage")
-        event.remove(svc.runtime.store.engine, "before_cursor_execute", count)
+        with statements_run(svc.runtime.store) as statements:
+            for _ in range(100):
+                fire(svc, "CoverageDecreased", "warning", fp="c1", component="coverage")
         assert len(statements) <= 1, statements  # the held episodes, read once
         assert svc.counts.duplicates == 100
         clock.now += 61  # a minute on: the re-send moves its last sight
