@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from bench.common import percentile, scrape_latencies, series_count
 from tests.conftest import free_port, http_get, sample, stack_auth
 
@@ -78,6 +80,7 @@ def main() -> None:
     ap.add_argument("--logs", type=int, default=20)
     ap.add_argument("--scrapes", type=int, default=2000)
     ap.add_argument("--pace", type=float, default=0.01, help="seconds between scrape starts")
+    ap.add_argument("--quiet", type=float, default=20.0, help="seconds without scrapes (20)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="warden-bench-"))
@@ -122,6 +125,15 @@ def main() -> None:
             f"host: {os.cpu_count()} CPUs; {args.agents} agent processes; "
             f"{args.logs} logs written at ~50 lines/s each; agents rescanned every 2 s; "
             f"a scrape every {args.pace * 1000:.0f} ms"
+        )
+        me = psutil.Process(exporter.pid)
+        cpu0, t0 = me.cpu_times(), time.monotonic()
+        time.sleep(args.quiet)
+        cpu1, wall = me.cpu_times(), time.monotonic() - t0
+        used = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+        print(
+            f"exporter CPU with no scrape, over {wall:.0f} s: {used / wall:.2%} of a core "
+            f"({args.agents} agents rescanned every 2 s, the logs followed, the host read)"
         )
         lat, body = scrape_latencies(port, args.scrapes, args.pace, credentials=stack_auth(config))
         w_p50, w_series = report("warden", lat, body)

@@ -16,25 +16,13 @@ import math
 import os
 from collections.abc import Sequence
 
-import psutil
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.collectors import Collector
+from exporter.proctable import ProcessTable
 from warden.config import AgentsSettings
 
 STATES = ("running", "sleeping", "stopped", "zombie")
-_STATE_OF = {
-    psutil.STATUS_RUNNING: "running",
-    psutil.STATUS_SLEEPING: "sleeping",
-    psutil.STATUS_DISK_SLEEP: "sleeping",
-    psutil.STATUS_IDLE: "sleeping",
-    psutil.STATUS_WAKING: "running",
-    psutil.STATUS_STOPPED: "stopped",
-    psutil.STATUS_TRACING_STOP: "stopped",
-    psutil.STATUS_ZOMBIE: "zombie",
-    psutil.STATUS_DEAD: "zombie",
-}
-_ATTRS = ["pid", "ppid", "name", "cmdline", "status", "memory_info", "cpu_times", "create_time"]
 
 
 class AgentsCollector(Collector):
@@ -44,21 +32,14 @@ class AgentsCollector(Collector):
         self.settings = settings
         self.interval = settings.interval
         self._own_pid = os.getpid()
-        self._cpu_seen: dict[str, dict[tuple[int, float], float]] = {
+        self.table = ProcessTable()
+        self._cpu_seen: dict[str, dict[tuple[int, int], float]] = {
             p.name: {} for p in settings.patterns
         }
         self._cpu_gone: dict[str, float] = {p.name: 0.0 for p in settings.patterns}
 
     def collect(self) -> Sequence[Metric]:
-        procs: dict[int, dict[str, object]] = {}
-        for proc in psutil.process_iter(_ATTRS):
-            info = proc.info
-            if info["pid"] == self._own_pid:
-                continue
-            cmdline = info.get("cmdline") or []
-            info["text"] = " ".join([str(info.get("name") or ""), *map(str, cmdline)])
-            procs[info["pid"]] = info
-
+        procs = {p.pid: p for p in self.table.scan(skip=self._own_pid)}
         count = GaugeMetricFamily(
             "warden_agents", "Agent processes on the host, by state.", labels=["agent", "state"]
         )
@@ -79,26 +60,20 @@ class AgentsCollector(Collector):
         )
         for pattern in self.settings.patterns:
             match = pattern.match.search
-            matched = {pid for pid, info in procs.items() if match(str(info["text"]))}
+            matched = {pid for pid, p in procs.items() if match(p.text)}
             by_state = dict.fromkeys(STATES, 0)
             n_orphans = 0
             rss = 0
-            cpu_now: dict[tuple[int, float], float] = {}
+            cpu_now: dict[tuple[int, int], float] = {}
             for pid in matched:
-                info = procs[pid]
-                ppid = info["ppid"]
-                if ppid in matched:
+                proc = procs[pid]
+                if proc.ppid in matched:
                     continue
-                by_state[_STATE_OF.get(str(info["status"]), "sleeping")] += 1
-                if ppid in (0, 1):
+                by_state[proc.state] += 1
+                if proc.ppid in (0, 1):
                     n_orphans += 1
-                mem = info.get("memory_info")
-                rss += getattr(mem, "rss", 0)
-                times = info.get("cpu_times")
-                if times is not None:
-                    created = info.get("create_time")
-                    key = (pid, float(created) if isinstance(created, int | float) else 0.0)
-                    cpu_now[key] = float(getattr(times, "user", 0) + getattr(times, "system", 0))
+                rss += proc.rss_bytes
+                cpu_now[(pid, proc.start)] = proc.cpu_seconds
             seen = self._cpu_seen[pattern.name]
             self._cpu_gone[pattern.name] += sum(v for k, v in seen.items() if k not in cpu_now)
             self._cpu_seen[pattern.name] = cpu_now
