@@ -223,7 +223,10 @@ def _hashable(value: object) -> object:
 def _own_copy(value: T) -> T:
     """A copy the caller may change without changing what is held. The store's
     rows are records of values; most are frozen, the agents' are not (a live
-    agent's row changes in place), and those are copied one by one."""
+    agent's row changes in place), and those are copied one by one. An answer
+    that cannot change (a number, a tuple) is its own copy: most asks, each step."""
+    if value is None or type(value) in _UNCHANGING:
+        return value
     fresh = copy.copy(value)
     if isinstance(fresh, list) and fresh:
         kind: type[object] = type(fresh[0])
@@ -232,8 +235,19 @@ def _own_copy(value: T) -> T:
     return fresh
 
 
+_UNCHANGING = frozenset({tuple, str, int, float, bool, frozenset})
+"""What copy.copy gives back as it is: asked about first, without its dispatch."""
+
+
 def _mutable(kind: type[object]) -> bool:
-    params = getattr(kind, "__dataclass_params__", None)
-    if params is not None:
-        return not params.frozen
-    return kind not in (tuple, str, int, float, bool)
+    known = _MUTABLE.get(kind)
+    if known is None:
+        params = getattr(kind, "__dataclass_params__", None)
+        known = _MUTABLE[kind] = (
+            not params.frozen if params is not None else kind not in (tuple, str, int, float, bool)
+        )
+    return known
+
+
+_MUTABLE: dict[type[object], bool] = {}
+"""Whether rows of a kind change in place, told once per kind."""
