@@ -56,6 +56,18 @@ def why(db: Path) -> str:
         return f"swarms: {swarms.fetchall()}\nfiring: {firing.fetchall()}"
 
 
+def landed_swarm(db: Path, since: float) -> tuple[float, float] | None:
+    """(created, its agents' last end) of the newest swarm whose work landed since `since`."""
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT s.created_at, MAX(a.ended_at) FROM swarms s JOIN agents a "
+            "ON a.swarm_id = s.id WHERE s.landed IS NOT NULL AND s.created_at >= ? "
+            "GROUP BY s.id ORDER BY s.created_at DESC LIMIT 1",
+            (since,),
+        ).fetchone()
+    return None if row is None else (float(row[0]), float(row[1]))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
@@ -87,12 +99,9 @@ def main() -> int:
                     print(why(db))  # what holds the crisis, before the state goes
                     raise
                 over = clock.now() - t0
-                with sqlite3.connect(db) as conn:
-                    created, ended = conn.execute(
-                        "SELECT s.created_at, MAX(a.ended_at) FROM swarms s JOIN agents a "
-                        "ON a.swarm_id = s.id WHERE s.landed IS NOT NULL "
-                        "GROUP BY s.id ORDER BY s.created_at DESC LIMIT 1"
-                    ).fetchone()
+                # The branch moves before the landing is written to the store: wait for it
+                # (read once, it was missing in one CI run of the smoke test).
+                created, ended = wait_for(lambda t=t0: landed_swarm(db, t), 60, 0.05)
                 rows.append(
                     (created - t0, ended - created, landed - (ended - t0), landed, over, anchor)
                 )
