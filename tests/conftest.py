@@ -400,7 +400,7 @@ def statements_run(store: Store) -> Iterator[list[str]]:
     original = store._rows
 
     def rows(query: Any, **params: Any) -> Any:
-        plan = None if store.shared else store._read_plan(query)
+        plan = store._read_plan(query)
         if plan is not None:
             seen.append(plan.sql)
         return original(query, **params)

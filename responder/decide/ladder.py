@@ -76,9 +76,13 @@ def counted(attempts: Sequence[Attempt], retried: float | None = None) -> list[A
     the last verified one and after a person's `warden retry` (at `retried`)."""
     last_verified = max((a.ended_at or 0.0 for a in attempts if a.verified), default=None)
     since = max(last_verified or 0.0, retried or 0.0)
-    return [
-        a for a in attempts if a.state in TRIED and not a.verified and (a.ended_at or 0.0) >= since
-    ]
+    return [a for a in ended_since(attempts, since) if a.state in TRIED and not a.verified]
+
+
+def ended_since(attempts: Sequence[Attempt], moment: float | None) -> list[Attempt]:
+    """The attempts that ended at or after `moment` (all, if None): what counts after a
+    verified landing or a person's `warden retry`."""
+    return [a for a in attempts if (a.ended_at or 0.0) >= (moment or 0.0)]
 
 
 def rung(attempts: Sequence[Attempt], now: float, usual: int, retried: float | None = None) -> Rung:

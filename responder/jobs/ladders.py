@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from responder.act.notify import Notifier
 from responder.act.runtime import Runtime
 from responder.decide import learning, wake
-from responder.decide.ladder import Attempt, Rung, rung, what_was_tried
+from responder.decide.ladder import Attempt, Rung, ended_since, rung, what_was_tried
 from responder.decide.learning import Learner
 from responder.model import Priority
 from responder.rules.policy import Policy, Spawn
@@ -140,10 +140,7 @@ class Ladders:
         it cost, and that nothing more is spent on it; a warning is recorded."""
         if not self.runtime.store.tell_once([problem.name], now):
             return f"{problem.name}: a person was told already"
-        since = problem.retried or 0.0
-        tried = what_was_tried(
-            [a for a in self.attempts(problem, spend=True) if (a.ended_at or 0.0) >= since]
-        )
+        tried = what_was_tried(ended_since(self.attempts(problem, spend=True), problem.retried))
         stop = (
             "Warden spends nothing more on it until it resolves, verified work lands, or"
             f" `warden retry {problem.name}` asks for another try."

@@ -86,15 +86,17 @@ class Figures:
         }
 
     def by_mode(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for _, mode, amount, _ in self.spend:
-            out[mode] = out.get(mode, 0.0) + amount
-        return out
+        return self._spend_by(1)
 
     def by_type(self) -> dict[str, float]:
+        return self._spend_by(3)
+
+    def _spend_by(self, field: int) -> dict[str, float]:
+        """The spend summed by one field of the charges (1: the mode, 3: the type)."""
         out: dict[str, float] = {}
-        for _, _, amount, swarm_type in self.spend:
-            out[swarm_type] = out.get(swarm_type, 0.0) + amount
+        for charge in self.spend:
+            key = str(charge[field])
+            out[key] = out.get(key, 0.0) + charge[2]
         return out
 
     @property

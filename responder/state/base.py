@@ -31,7 +31,7 @@ from responder.state.database import (
     migrate,
     unusable,
 )
-from responder.state.driver import DriverRead
+from responder.state.driver import DriverStatement
 from responder.state.errors import StoreError, StoreUnavailable
 from responder.state.queries import (
     ANY_TABLE,
@@ -108,10 +108,8 @@ class StoreBase:
         self._outages = 0
         """Outages seen: a connection opened before the latest is opened again."""
         self._opened: list[Connection] = []
-        self._sql: dict[int, tuple[str, tuple[str, ...]]] = {}
-        self._plans: dict[int, DriverRead | None] = {}
-        """Reads planned for the driver (`_read_plan`), by the statement's id."""
-        """Statements compiled for the driver (`_compiled`), by the statement's id."""
+        self._plans: dict[int, DriverStatement | None] = {}
+        """Statements planned for the driver (`_plan`), by the statement's id."""
         self._opened_lock = threading.Lock()  # held only to list a new connection
 
     def close(self) -> None:
@@ -194,33 +192,23 @@ class StoreBase:
 
         On SQLite it goes through the driver: the webhook's one write (a body
         accepted) cost 330 us of CPU through SQLAlchemy's execution against 140 us
-        through the driver, the commit included. The statement is compiled once,
-        from the same Core statement the other engine runs."""
-        conn = self._connection("write")
-        if self.shared or conn.in_transaction():
+        through the driver, the commit included (`_plan`)."""
+        conn, plan = self._connection("write"), self._plan(statement)
+        if plan is None or conn.in_transaction():
             with self._tx() as db:
                 return db.execute(statement, params).scalar_one()
-        sql, names = self._compiled(statement)
         raw = conn.connection.driver_connection
         assert raw is not None  # an open connection has its driver's
         with self._writer:
             raw.execute("BEGIN IMMEDIATE")
             try:
-                value = raw.execute(sql, tuple(params[n] for n in names)).fetchone()[0]
+                value = plan.run(raw, params)[0][0]
                 raw.execute("COMMIT")
             except BaseException:
                 raw.execute("ROLLBACK")
                 raise
         self._written[statement.table.name] = self.last_write = next(self._marks)
         return value
-
-    def _compiled(self, statement: Insert) -> tuple[str, tuple[str, ...]]:
-        """The statement's SQL for this engine's driver, and its parameters' order."""
-        known = self._sql.get(id(statement))
-        if known is None:
-            compiled = statement.compile(dialect=self.engine.dialect)
-            known = self._sql[id(statement)] = (str(compiled), tuple(compiled.positiontup or ()))
-        return known
 
     def _note_write(self, conn: Connection, clause: Any, *_: Any) -> None:
         """What a write transaction writes, by table (its statements' `table`); a
@@ -302,7 +290,7 @@ class StoreBase:
         recording: set[str] | None = getattr(self._local, "recording", None)
         if recording is not None:
             recording.update(tables_read(query))
-        plan = None if self.shared else self._read_plan(query)
+        plan = self._read_plan(query)
         with self._reaching("read") as conn:
             if plan is None:
                 return list(conn.execute(query, params))
@@ -310,14 +298,22 @@ class StoreBase:
             assert raw is not None  # an open connection has its driver's
             return plan.run(raw, params)
 
-    def _read_plan(self, query: Executable) -> DriverRead | None:
-        """How `query` runs through the driver, or None if only SQLAlchemy can run it
-        (a list parameter, a column it converts, such as JSON). On SQLite a read
-        through SQLAlchemy's execution cost about 100 us of CPU more than through
+    def _read_plan(self, query: Executable) -> DriverStatement | None:
+        """How the read `query` runs through the driver, or None: only SELECTs are run
+        on the read connection that way (writes go through a transaction). On SQLite a
+        read through SQLAlchemy's execution cost about 100 us of CPU more than through
         the driver: most of a simulated step, and of the webhook's worker."""
-        key = id(query)
+        return self._plan(query) if isinstance(query, Select) else None
+
+    def _plan(self, statement: Executable) -> DriverStatement | None:
+        """How `statement` runs through SQLite's driver, planned once; None on PostgreSQL
+        (SQLAlchemy's execution tells a lost server) or if only SQLAlchemy can run it
+        (a list parameter, a column it converts, such as JSON)."""
+        if self.shared:
+            return None
+        key = id(statement)
         if key not in self._plans:
-            self._plans[key] = DriverRead.of(query, self.engine.dialect)
+            self._plans[key] = DriverStatement.of(statement, self.engine.dialect)
         return self._plans[key]
 
     def _value(self, query: Executable, **params: Any) -> Any:

@@ -1,10 +1,11 @@
-"""Reads through the database driver, planned once from a Core statement.
+"""Statements through the database driver, planned once from a Core statement.
 
 SQLAlchemy's execution of a compiled, cached statement still costs about 100 us
 of CPU a read on this machine (an execution context, parameters built, a result
 wrapped) against 10-20 us for the driver itself: in a simulated week, whose
-130,000 reads were most of its time, and in the webhook's worker. A statement
-that needs nothing of SQLAlchemy at run time (no list parameter expanded at
+130,000 reads were most of its time, in the webhook's worker, and in the
+webhook's one write (a body accepted). A statement that needs nothing of
+SQLAlchemy at run time (no list parameter expanded at
 execution, no column type that converts its values, such as JSON) is compiled
 once for the engine's dialect and run through the driver, with the same SQL,
 the same parameter conversions and rows that read like SQLAlchemy's.
@@ -16,9 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 
@@ -39,7 +39,7 @@ class DriverRow(tuple[Any, ...]):
 
 
 @dataclass(frozen=True)
-class DriverRead:
+class DriverStatement:
     sql: str
     names: tuple[str, ...]
     """The parameters in the order the SQL takes them."""
@@ -50,10 +50,10 @@ class DriverRead:
     row: type[DriverRow]
 
     @staticmethod
-    def of(query: Executable, dialect: Dialect) -> DriverRead | None:
-        if not isinstance(query, Select):
-            return None  # reads only: writes go through a transaction
-        compiled = query.compile(dialect=dialect)
+    def of(statement: Executable, dialect: Dialect) -> DriverStatement | None:
+        if not isinstance(statement, ClauseElement):
+            return None
+        compiled = statement.compile(dialect=dialect)
         if not isinstance(compiled, SQLCompiler):
             return None
         if compiled.post_compile_params or compiled.literal_execute_params:
@@ -66,7 +66,7 @@ class DriverRead:
         row = type(
             "Row", (DriverRow,), {"keys": tuple(c.keyname for c in compiled._result_columns)}
         )
-        return DriverRead(str(compiled), names, fixed, convert, row)
+        return DriverStatement(str(compiled), names, fixed, convert, row)
 
     def run(self, driver: Any, params: Mapping[str, Any]) -> list[Any]:
         values = [params[n] if n in params else self.fixed[n] for n in self.names]

@@ -244,7 +244,7 @@ def _mutable(kind: type[object]) -> bool:
     if known is None:
         params = getattr(kind, "__dataclass_params__", None)
         known = _MUTABLE[kind] = (
-            not params.frozen if params is not None else kind not in (tuple, str, int, float, bool)
+            not params.frozen if params is not None else kind not in _UNCHANGING
         )
     return known
 
