@@ -219,7 +219,7 @@ class Learner:
         records = self.records(work, options)
         # Never started (one that runs now is tried, though it has not ended yet): each
         # type once, at its configured size; its other sizes start from what it did.
-        tried = {t for t, _ in self.store.work_tried(work)}
+        tried = self.store.work_tried(work, [c.type for c in options])
         untried = [c for c in options if c.type not in tried]
         if untried:
             return Pick(work, untried[0], "untried", records)
@@ -236,7 +236,7 @@ class Learner:
         per: dict[Choice, list[tuple[bool, float, float]]] = {c: [] for c in options}
         pooled: dict[str, list[float]] = {}  # type -> [weight, won, spend, agents]
         for type_, size, ok, spend, ended in self.store.work_results(
-            work, self.config.learning.window
+            work, [c.type for c in options], self.config.learning.window
         ):
             w = 0.5 ** (max(now - ended, 0.0) / half_life)
             per.setdefault(Choice(type_, size), []).append((ok, spend, w))

@@ -76,6 +76,8 @@ class SimAgents:
     def __init__(self, clock: SimClock, scenario: Scenario, rng: random.Random) -> None:
         self.clock, self.scenario, self.rng = clock, scenario, rng
         self.agents: dict[int, SimAgent] = {}
+        self.live: dict[int, SimAgent] = {}
+        """The agents not known to have ended: a month's history is not walked each step."""
         self.cost_factor = 1.0
         self._next_pid = 1 << 22  # above any real pid: never mistaken for one
 
@@ -97,7 +99,7 @@ class SimAgents:
             ends, cost = now + REFUSED_AFTER_SECONDS, 0.0
         self._next_pid += 1
         agent = SimAgent(self._next_pid, env.get(ENV_AGENT, ""), log, now, ends, outcome, cost)
-        self.agents[agent.pid] = agent
+        self.agents[agent.pid] = self.live[agent.pid] = agent
         if outcome != "silent":
             _emit(log, {"type": "system", "subtype": "init", "session_id": agent.agent})
             agent.said_at = now
@@ -147,7 +149,7 @@ class SimAgents:
 
     def kill_all(self) -> int:
         """Every live agent dies at once, from outside (the seed's "all swarms die")."""
-        live = [a for a in self.agents.values() if a.exit_code is None]
+        live = [a for a in self.live.values() if a.exit_code is None]
         for a in live:
             a.exit_code = -9
         return len(live)
@@ -155,7 +157,8 @@ class SimAgents:
     def advance(self) -> None:
         """Agents whose time came end: their last lines, then their exit."""
         now = self.clock()
-        for a in self.agents.values():
+        self.live = {pid: a for pid, a in self.live.items() if a.exit_code is None}
+        for a in self.live.values():
             if a.exit_code is not None or a.ends is None:
                 continue
             if a.ends > now:
@@ -180,7 +183,7 @@ class SimAgents:
                 a.exit_code = -11
 
     def next_end(self) -> float | None:
-        ends = [a.ends for a in self.agents.values() if a.exit_code is None and a.ends]
+        ends = [a.ends for a in self.live.values() if a.exit_code is None and a.ends]
         return min(ends, default=None)
 
 

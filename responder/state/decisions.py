@@ -42,10 +42,12 @@ class DecisionTables(StoreBase):
             for r in self._rows(Q.refusals_after, after=after_id)
         ]
 
-    def duplicate_triggers(self) -> list[str]:
-        """Alert actions that started more than one swarm: an episode acted on twice
-        (a retry, told what the checks refused, is not a second action)."""
-        return [r[0] for r in self._rows(Q.duplicate_triggers)]
+    def duplicate_triggers(self, since: float = 0.0) -> list[str]:
+        """Alert actions that started more than one swarm, one of them at `since` or
+        later: an episode acted on twice (a retry, told what the checks refused, is not
+        a second action). The simulation's invariant asks after each step for the
+        swarms of that step alone."""
+        return [r[0] for r in self._rows(Q.duplicate_triggers, since=since)]
 
     def decisions(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._rows(Q.decisions, limit=limit)

@@ -18,6 +18,12 @@ AnyRow = Row[*tuple[Any, ...]]
 """A result row of any width."""
 
 
+def work_of(trigger: str) -> str:
+    """The work a trigger names: the alert of `alert:NAME:...`, the job of `job:NAME:...`."""
+    kind, _, rest = trigger.partition(":")
+    return rest.partition(":")[0] if kind in ("alert", "job") else ""
+
+
 @dataclass(frozen=True)
 class ClaimState:
     acted: int
@@ -58,6 +64,14 @@ class SwarmRow:
     """The swarm whose outcome this one tries again."""
     verify_seconds: float | None = None
     """How long committing, checking and landing its work took."""
+    work: str = ""
+    """The work it was started for (`work_of` its trigger): kept in a column of its
+    own, indexed, so the learning reads a work's latest runs without walking every
+    swarm's trigger (a `LIKE` no index serves)."""
+
+    def __post_init__(self) -> None:
+        if not self.work:
+            object.__setattr__(self, "work", work_of(self.trigger))
 
     @property
     def live(self) -> bool:

@@ -56,9 +56,12 @@ swarms = Table(
     Column("landed", Text),
     Column("retry_of", Text),
     Column("verify_seconds", Float),
+    _text("work", ""),
     Index("swarms_state", "state"),
     Index("swarms_trigger", "trigger"),
     Index("swarms_created", "created_at"),
+    Index("swarms_ended", "ended_at"),
+    Index("swarms_work", "work", "type", "ended_at"),
 )
 
 agents = Table(
@@ -155,6 +158,8 @@ episodes = Table(
     Column("retried_at", Float),  # a person asked for another try (`warden retry`)
     Index("episodes_open", "resolved_at"),
     Index("episodes_unacted", "acted", "resolved_at"),
+    Index("episodes_alert_open", "fingerprint", "resolved_at"),
+    Index("episodes_alertname", "alertname"),
 )
 
 crises = Table(

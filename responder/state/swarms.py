@@ -4,6 +4,7 @@ and the reviews read from them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.sql import Executable
@@ -222,17 +223,20 @@ class SwarmTables(StoreBase):
         rows = self._rows(Q.swarm_results, since=since)
         return [(r[0], int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
 
-    def work_results(self, work: str, window: int) -> list[tuple[str, int, bool, float, float]]:
-        """(type, size, succeeded, spend, ended) of the latest `window` swarms of each type,
-        any size, that did one kind of work (started for the alert or the job `work`)
-        and succeeded or failed; swarms Warden killed (mode, budget, a broken build)
-        say nothing of the choice."""
-        rows = self._rows(
-            Q.work_results, alert=f"alert:{work}:%", job=f"job:{work}:%", window=window
-        )
-        return [(r[0], int(r[1]), r[2] == "succeeded", float(r[3]), float(r[4])) for r in rows]
+    def work_results(
+        self, work: str, types: Iterable[str], window: int
+    ) -> list[tuple[str, int, bool, float, float]]:
+        """(type, size, succeeded, spend, ended) of the latest `window` swarms of each of
+        `types`, any size, that did one kind of work (started for the alert or the job
+        `work`) and succeeded or failed; swarms Warden killed (mode, budget, a broken
+        build) say nothing of the choice. One indexed read a type, of as many rows as
+        it returns: the cost does not grow with the history."""
+        return [
+            (r[0], int(r[1]), r[2] == "succeeded", float(r[3]), float(r[4]))
+            for type_ in dict.fromkeys(types)
+            for r in self._rows(Q.work_results, work=work, type=type_, window=window)
+        ]
 
-    def work_tried(self, work: str) -> set[tuple[str, int]]:
-        """(type, size) of every swarm ever started for `work`, running ones included."""
-        rows = self._rows(Q.work_tried, alert=f"alert:{work}:%", job=f"job:{work}:%")
-        return {(r[0], int(r[1])) for r in rows}
+    def work_tried(self, work: str, types: Iterable[str]) -> set[str]:
+        """Those of `types` ever started for `work`, running ones included."""
+        return {t for t in types if self._rows(Q.work_tried, work=work, type=t)}

@@ -248,6 +248,9 @@ def test_an_amount_an_earlier_release_booked_from_a_bad_report_is_charged_its_ca
             db.execute(f"ALTER TABLE swarms DROP COLUMN {column}")
         db.execute("ALTER TABLE episodes DROP COLUMN told_at")  # 0010
         db.execute("ALTER TABLE episodes DROP COLUMN retried_at")  # 0012
+        for index in ("swarms_ended", "swarms_work", "episodes_alert_open", "episodes_alertname"):
+            db.execute(f"DROP INDEX {index}")  # 0013
+        db.execute("ALTER TABLE swarms DROP COLUMN work")
         db.execute("UPDATE alembic_version SET version_num = '0004'")
     store = Store(path)
     assert store.spend("day:x") == pytest.approx(budget / size + 0.5)
