@@ -39,6 +39,10 @@ class Invariants:
     """When the periods charged were last looked at."""
     started_since: float = 0.0
     """When swarms were last looked at for an episode acted on twice."""
+    swarms_mark: tuple[int, int] = (0, 0)
+    """The store and its swarms' write mark at that look."""
+    twice: list[str] = field(default_factory=list)
+    """What that look found acted on twice."""
     landings: dict[str, str] = field(default_factory=dict)
     """Swarm -> the commit its work landed as, until its outcome is recorded."""
 
@@ -95,10 +99,14 @@ class Invariants:
         holds(
             "mode cap", len(snap.running) <= cap, f"{len(snap.running)} run in {svc.situation.mode}"
         )
-        # Of the swarms started since the last look: a step's read does not walk a month.
-        twice = rt.store.duplicate_triggers(self.started_since)
-        self.started_since = svc.clock()
-        holds("once per episode", not twice, f"acted on twice: {twice[:3]}")
+        # Of the swarms started since the last look, if any was written (a new
+        # responder's store has marks of its own): a step's read does not walk a month.
+        # Unwritten since, the swarms give the answer they gave.
+        mark = (id(rt.store), rt.store.write_mark("swarms"))
+        if mark != self.swarms_mark:
+            self.twice = rt.store.duplicate_triggers(self.started_since)
+            self.started_since, self.swarms_mark = svc.clock(), mark
+        holds("once per episode", not self.twice, f"acted on twice: {self.twice[:3]}")
         counted = self.refusals_counted_before + sum(rt.refusals.values())
         if counted != self.refusals_seen:  # a refusal since: the log's own count of them
             self.refusals_seen = self._logged(svc)

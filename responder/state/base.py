@@ -31,7 +31,7 @@ from responder.state.database import (
     migrate,
     unusable,
 )
-from responder.state.driver import DriverStatement
+from responder.state.driver import DriverStatement, Tx
 from responder.state.errors import StoreError, StoreUnavailable
 from responder.state.queries import (
     ANY_TABLE,
@@ -46,6 +46,8 @@ from responder.state.queries import (
 from responder.state.rows import AnyRow
 from responder.state.schema import metadata
 
+Keys = tuple[str, ...] | None
+"""The parameters a write names (None: a read, planned whatever it is given)."""
 OWN = ("inbox",)
 """Tables whose rows only their responder's process writes (its webhook stores the
 bodies it is sent, its owner works them off): an owner holds what it read of them
@@ -108,8 +110,10 @@ class StoreBase:
         self._outages = 0
         """Outages seen: a connection opened before the latest is opened again."""
         self._opened: list[Connection] = []
-        self._plans: dict[int, DriverStatement | None] = {}
-        """Statements planned for the driver (`_plan`), by the statement's id."""
+        self._plans: dict[tuple[int, Keys], tuple[Executable, DriverStatement | None]] = {}
+        """Statements planned for the driver (`_plan`), by the statement's id and the
+        parameters named, with the statement itself: the id of one built for a call
+        and gone may be another's later."""
         self._opened_lock = threading.Lock()  # held only to list a new connection
 
     def close(self) -> None:
@@ -165,20 +169,21 @@ class StoreBase:
             raise
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def _tx(self) -> Iterator[Tx]:
         """One atomic write transaction; rolled back whole if anything in it fails.
         Inside `spawn_guard` (on the same thread) it joins the guard's transaction."""
         with self._reaching("write") as conn:
+            tx = Tx(conn, self._plan, self._note_write)
             if conn.in_transaction():
                 self._local.bumped = {}  # the outer transaction moves the serials, at its end
-                yield conn
+                yield tx
                 return
             writing: set[str] = set()
             self._local.writing = writing
             with self._writer, conn.begin():
-                yield conn
+                yield tx
                 self._local.bumped = {
-                    kind: int(conn.execute(BUMP[self._dialect], {"kind": kind}).scalar_one())
+                    kind: int(tx.execute(BUMP[self._dialect], {"kind": kind}).scalar_one())
                     for kind in HELD
                     if (kind in writing or ANY_TABLE in writing) and kind not in OWN
                 }
@@ -305,16 +310,21 @@ class StoreBase:
         the driver: most of a simulated step, and of the webhook's worker."""
         return self._plan(query) if isinstance(query, Select) else None
 
-    def _plan(self, statement: Executable) -> DriverStatement | None:
-        """How `statement` runs through SQLite's driver, planned once; None on PostgreSQL
+    def _plan(self, statement: Executable, keys: Keys = None) -> DriverStatement | None:
+        """How `statement` runs through SQLite's driver with the parameters named `keys`
+        (None: a read, whatever it is given), planned once; None on PostgreSQL
         (SQLAlchemy's execution tells a lost server) or if only SQLAlchemy can run it
         (a list parameter, a column it converts, such as JSON)."""
         if self.shared:
             return None
-        key = id(statement)
-        if key not in self._plans:
-            self._plans[key] = DriverStatement.of(statement, self.engine.dialect)
-        return self._plans[key]
+        key = (id(statement), keys)
+        planned = self._plans.get(key)
+        if planned is None or planned[0] is not statement:
+            planned = self._plans[key] = (
+                statement,
+                DriverStatement.of(statement, self.engine.dialect, keys),
+            )
+        return planned[1]
 
     def _value(self, query: Executable, **params: Any) -> Any:
         rows = self._rows(query, **params)
@@ -327,7 +337,7 @@ class StoreBase:
             return insert_ignore_pg(table)
         return insert_ignore_sqlite(table)
 
-    def _insert_new(self, db: Connection, table: Table, **values: Any) -> bool:
+    def _insert_new(self, db: Tx, table: Table, **values: Any) -> bool:
         """Insert a row unless its key exists; True if it was new. Told by RETURNING:
         drivers do not all count the rows of an INSERT."""
         return db.execute(self._insert_ignore(table), values).first() is not None
