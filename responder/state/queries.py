@@ -262,6 +262,8 @@ class Q:
     )
     old_contexts = select(S.id).where(*_OLD_CONTEXTS)
     drop_contexts = update(t.swarms).where(*_OLD_CONTEXTS).values(context="", context_file="")
+    add_swarm = insert(t.swarms)
+    add_agent = insert(t.agents)
     add_inbox = (
         insert(t.inbox)
         .values(received_at=_param("at"), body=_param("body"), responder=_param("responder"))
@@ -496,6 +498,7 @@ def verified_query(buckets: tuple[float, ...]) -> Select[Any]:
     )
 
 
+@cache
 def finished_query(buckets: tuple[float, ...]) -> Select[Any]:
     took = S.ended_at - S.created_at
     return (

@@ -30,9 +30,9 @@ class SwarmTables(StoreBase):
     def add_swarm(self, swarm: SwarmRow, agents: list[AgentRow]) -> None:
         """A swarm and its first agents appear together or not at all."""
         with self._tx() as db:
-            db.execute(t.swarms.insert(), vars(swarm))
-            if agents:
-                db.execute(t.agents.insert(), [vars(a) for a in agents])
+            db.execute(Q.add_swarm, vars(swarm))
+            for a in agents:  # one by one, each through the driver's plan
+                db.execute(Q.add_agent, vars(a))
 
     def swarm(self, swarm_id: str) -> SwarmRow | None:
         rows = self._rows(Q.swarm, id=swarm_id)
@@ -105,7 +105,7 @@ class SwarmTables(StoreBase):
     # -- agents -----------------------------------------------------------
     def add_agent(self, a: AgentRow) -> None:
         with self._tx() as db:
-            db.execute(t.agents.insert(), vars(a))
+            db.execute(Q.add_agent, vars(a))
 
     def agent(self, agent_id: str) -> AgentRow | None:
         rows = self._rows(Q.agent, id=agent_id)
