@@ -31,6 +31,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
 
 from responder.model import EndReason, Priority
@@ -221,8 +222,16 @@ def ceiling_windows(
 ) -> list[tuple[str, float, float, float]]:
     """(name, cap, start, end) of each configured ceiling around `now`, in the project's
     local calendar: the day from midnight, the week from Monday, the month from the 1st."""
-    local = dt.datetime.fromtimestamp(now, zone)
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    day = dt.datetime.fromtimestamp(now, zone).date()
+    return list(_windows_of(day, zone, tuple(budget.ceilings.items())))
+
+
+@lru_cache(maxsize=16)
+def _windows_of(
+    date: dt.date, zone: dt.tzinfo, ceilings: tuple[tuple[str, float], ...]
+) -> tuple[tuple[str, float, float, float], ...]:
+    """The windows of a date: the same all day (each admission asks, twice a step)."""
+    day = dt.datetime(date.year, date.month, date.day)
     starts = {
         "day": (day, day + dt.timedelta(days=1)),
         "week": (
@@ -234,12 +243,11 @@ def ceiling_windows(
             (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1),
         ),
     }
-    out = []
-    for name, cap in budget.ceilings.items():
-        start, end = starts[name]
-        # Midnight by the wall clock of that date (a DST change makes a day 23 or 25 h).
-        out.append((name, cap, wall_clock(start, zone), wall_clock(end, zone)))
-    return out
+    # Midnight by the wall clock of that date (a DST change makes a day 23 or 25 h).
+    return tuple(
+        (name, cap, wall_clock(starts[name][0], zone), wall_clock(starts[name][1], zone))
+        for name, cap in ceilings
+    )
 
 
 class Ledger(Protocol):

@@ -63,6 +63,8 @@ class Held:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._serials: dict[str, int] = {}
+        self._last: dict[str, int] = {}
+        """The serials the last look read."""
         self._theirs = dict.fromkeys(HELD, 0)
         """Per table, how many changes of other writers the looks have seen."""
         self._looked = 0
@@ -83,6 +85,9 @@ class Held:
         in between is in what is read and moves the serial past the one kept, so
         the next look drops it once more (never too little, at worst once more)."""
         serials = self.store.serials()
+        if serials == self._last and not at_start and not self._stale:
+            return  # nothing written by anyone since (a write moves a serial): most steps
+        self._last = serials
         for table in HELD:
             known, now = self._serials.get(table, 0), serials.get(table, 0)
             ours = [s for s in self.store.take_own_bumps(table) if s > known]
