@@ -174,13 +174,13 @@ class StoreBase:
         Inside `spawn_guard` (on the same thread) it joins the guard's transaction."""
         with self._reaching("write") as conn:
             tx = Tx(conn, self._plan, self._note_write)
-            if conn.in_transaction():
+            if self._in_transaction(conn):
                 self._local.bumped = {}  # the outer transaction moves the serials, at its end
                 yield tx
                 return
             writing: set[str] = set()
             self._local.writing = writing
-            with self._writer, conn.begin():
+            with self._writer, self._transaction(conn):
                 yield tx
                 self._local.bumped = {
                     kind: int(tx.execute(BUMP[self._dialect], {"kind": kind}).scalar_one())
@@ -192,28 +192,41 @@ class StoreBase:
         for name in writing:
             self._written[name] = self.last_write = next(self._marks)
 
-    def _insert_alone(self, statement: Insert, **params: Any) -> Any:
-        """One INSERT ... RETURNING in a transaction of its own; its first column.
-
-        On SQLite it goes through the driver: the webhook's one write (a body
-        accepted) cost 330 us of CPU through SQLAlchemy's execution against 140 us
-        through the driver, the commit included (`_plan`)."""
-        conn, plan = self._connection("write"), self._plan(statement)
-        if plan is None or conn.in_transaction():
-            with self._tx() as db:
-                return db.execute(statement, params).scalar_one()
+    @contextmanager
+    def _transaction(self, conn: Connection) -> Iterator[None]:
+        """A transaction on the write connection. On SQLite it is begun and ended
+        through the driver, as its statements run (SQLAlchemy's transaction cost more
+        than SQLite's BEGIN and COMMIT; the webhook's accepted body is one); a statement
+        SQLAlchemy runs in it joins it (database.py's `begin`)."""
+        if self.shared:
+            with conn.begin():
+                yield
+            return
         raw = conn.connection.driver_connection
         assert raw is not None  # an open connection has its driver's
-        with self._writer:
-            raw.execute("BEGIN IMMEDIATE")
-            try:
-                value = plan.run(raw, params)[0][0]
-                raw.execute("COMMIT")
-            except BaseException:
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            raw.execute("COMMIT")
+        except BaseException:
+            if raw.in_transaction:
                 raw.execute("ROLLBACK")
-                raise
-        self._written[statement.table.name] = self.last_write = next(self._marks)
-        return value
+            if conn.in_transaction():
+                conn.rollback()  # SQLAlchemy's record of the transaction it joined
+            raise
+        if conn.in_transaction():
+            conn.commit()  # the same; the driver's transaction is committed already
+
+    def _in_transaction(self, conn: Connection) -> bool:
+        if self.shared:
+            return conn.in_transaction()
+        raw = conn.connection.driver_connection
+        return raw is not None and bool(raw.in_transaction)
+
+    def _insert_alone(self, statement: Insert, **params: Any) -> Any:
+        """One INSERT ... RETURNING in a transaction of its own; its first column."""
+        with self._tx() as db:
+            return db.execute(statement, params).scalar_one()
 
     def _note_write(self, conn: Connection, clause: Any, *_: Any) -> None:
         """What a write transaction writes, by table (its statements' `table`); a
@@ -272,7 +285,7 @@ class StoreBase:
     def writing(self) -> bool:
         """This thread is inside a write transaction (reads there see its writes)."""
         writer: Connection | None = getattr(self._local, "write", None)
-        return writer is not None and writer.in_transaction()
+        return writer is not None and not writer.closed and self._in_transaction(writer)
 
     def next_mark(self) -> int:
         """A mark below every write mark of a commit still to come."""

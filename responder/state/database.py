@@ -105,11 +105,13 @@ def _sqlite(path: Path, read_only: bool) -> Engine:
     def begin(conn: Connection) -> None:
         # Reads run each statement on its own (autocommit): a read transaction
         # left open would pin an old snapshot of the file.
-        # Through the driver: SQLAlchemy's execution of it cost more than SQLite's.
+        # The store begins its write transactions through the driver (base.py's
+        # `_transaction`): a statement SQLAlchemy runs there joins the one begun.
         if conn.get_execution_options().get("write", False):
             driver = conn.connection.driver_connection
             assert driver is not None  # an open connection has its driver's
-            driver.execute("BEGIN IMMEDIATE")
+            if not driver.in_transaction:
+                driver.execute("BEGIN IMMEDIATE")
 
     return engine
 
