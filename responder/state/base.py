@@ -173,20 +173,24 @@ class StoreBase:
         """One atomic write transaction; rolled back whole if anything in it fails.
         Inside `spawn_guard` (on the same thread) it joins the guard's transaction."""
         with self._reaching("write") as conn:
-            tx = Tx(conn, self._plan, self._note_write)
-            if self._in_transaction(conn):
+            tx = Tx(conn, None if self.shared else self._driver(conn), self._plan, self._note_write)
+            if self.writing():
                 self._local.bumped = {}  # the outer transaction moves the serials, at its end
                 yield tx
                 return
             writing: set[str] = set()
             self._local.writing = writing
             with self._writer, self._transaction(conn):
-                yield tx
-                self._local.bumped = {
-                    kind: int(tx.execute(BUMP[self._dialect], {"kind": kind}).scalar_one())
-                    for kind in HELD
-                    if (kind in writing or ANY_TABLE in writing) and kind not in OWN
-                }
+                self._local.open = True
+                try:
+                    yield tx
+                    self._local.bumped = {
+                        kind: int(tx.execute(BUMP[self._dialect], {"kind": kind}).scalar_one())
+                        for kind in HELD
+                        if (kind in writing or ANY_TABLE in writing) and kind not in OWN
+                    }
+                finally:
+                    self._local.open = False
                 for kind, serial in self._local.bumped.items():
                     self._own_bumps[kind].append(serial)
         for name in writing:
@@ -202,8 +206,7 @@ class StoreBase:
             with conn.begin():
                 yield
             return
-        raw = conn.connection.driver_connection
-        assert raw is not None  # an open connection has its driver's
+        raw = self._driver(conn)
         raw.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -216,12 +219,6 @@ class StoreBase:
             raise
         if conn.in_transaction():
             conn.commit()  # the same; the driver's transaction is committed already
-
-    def _in_transaction(self, conn: Connection) -> bool:
-        if self.shared:
-            return conn.in_transaction()
-        raw = conn.connection.driver_connection
-        return raw is not None and bool(raw.in_transaction)
 
     def _insert_alone(self, statement: Insert, **params: Any) -> Any:
         """One INSERT ... RETURNING in a transaction of its own; its first column."""
@@ -283,9 +280,9 @@ class StoreBase:
         return float(row[0]), float(row[1]), [float(v) for v in tuple(row)[2:]]
 
     def writing(self) -> bool:
-        """This thread is inside a write transaction (reads there see its writes)."""
-        writer: Connection | None = getattr(self._local, "write", None)
-        return writer is not None and not writer.closed and self._in_transaction(writer)
+        """This thread is inside a write transaction (reads there see its writes):
+        one `_tx` opened and not yet ended (asked at every held read)."""
+        return bool(getattr(self._local, "open", False))
 
     def next_mark(self) -> int:
         """A mark below every write mark of a commit still to come."""
@@ -309,12 +306,21 @@ class StoreBase:
         if recording is not None:
             recording.update(tables_read(query))
         plan = self._read_plan(query)
+        if plan is not None:  # SQLite: no lost server to tell (`_reaching`)
+            return plan.run(self._driver(self._connection("read")), params)
         with self._reaching("read") as conn:
-            if plan is None:
-                return list(conn.execute(query, params))
+            return list(conn.execute(query, params))
+
+    def _driver(self, conn: Connection) -> Any:
+        """SQLite's own connection under `conn`, looked up once for it (through
+        SQLAlchemy's pool, a lookup cost a tenth of a read)."""
+        drivers: dict[int, tuple[Connection, Any]] = self._local.__dict__.setdefault("drivers", {})
+        known = drivers.get(id(conn))
+        if known is None or known[0] is not conn:
             raw = conn.connection.driver_connection
             assert raw is not None  # an open connection has its driver's
-            return plan.run(raw, params)
+            known = drivers[id(conn)] = (conn, raw)
+        return known[1]
 
     def _read_plan(self, query: Executable) -> DriverStatement | None:
         """How the read `query` runs through the driver, or None: only SELECTs are run

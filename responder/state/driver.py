@@ -140,9 +140,14 @@ class Tx:
     writes was a fifth of the time), else through SQLAlchemy's execution."""
 
     def __init__(
-        self, conn: Connection, plan: Planner, note: Callable[[Connection, Executable], None]
+        self,
+        conn: Connection,
+        driver: Any,
+        plan: Planner,
+        note: Callable[[Connection, Executable], None],
     ) -> None:
-        self.conn, self._plan, self._note = conn, plan, note
+        """`driver`: SQLite's connection under `conn` (None: nothing is planned)."""
+        self.conn, self.driver, self._plan, self._note = conn, driver, plan, note
 
     def execute(
         self,
@@ -154,6 +159,5 @@ class Tx:
             plan = self._plan(statement, tuple(sorted(given)))
             if plan is not None:
                 self._note(self.conn, statement)  # as SQLAlchemy's before_execute does
-                driver = self.conn.connection.driver_connection
-                return plan.execute(driver, given)
+                return plan.execute(self.driver, given)
         return self.conn.execute(statement, params)
