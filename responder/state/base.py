@@ -6,6 +6,7 @@ read and written through it (`responder.state.store` composes them).
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -115,6 +116,9 @@ class StoreBase:
         parameters named, with the statement itself: the id of one built for a call
         and gone may be another's later."""
         self._opened_lock = threading.Lock()  # held only to list a new connection
+        self._contexts_dropped_before = -math.inf
+        """The contexts of swarms that ended before this were dropped (`prune`); none
+        yet in this process: its first prune looks at every swarm."""
 
     def close(self) -> None:
         with self._opened_lock:

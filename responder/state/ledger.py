@@ -5,6 +5,9 @@ from __future__ import annotations
 from responder.state.base import StoreBase
 from responder.state.queries import Q
 
+CONTEXTS_OVERLAP = 86400.0
+"""How far before the last prune's bound a prune looks again for contexts to drop."""
+
 
 class LedgerTables(StoreBase):
     """The spend ledger."""
@@ -58,9 +61,14 @@ class LedgerTables(StoreBase):
         """J7: drop handled webhook bodies, old decisions (keeping the newest) and the
         contexts of swarms that ended before `before`; returns those swarms' ids, whose
         files may go too. Rows and the ledger stay: every sum is still exact."""
+        # Swarms that ended before the last prune's `before` had theirs dropped then
+        # (a day's overlap for an end recorded late): each prune reads the swarms that
+        # ended since, not every swarm ever (issue 30: the cost grew with the history).
+        ended = {"since": self._contexts_dropped_before - CONTEXTS_OVERLAP, "before": before}
         with self._tx() as db:
             db.execute(Q.prune_inbox, {"before": before})
             db.execute(Q.prune_decisions, {"before": before, "keep": keep_decisions})
-            ids = [r[0] for r in db.execute(Q.old_contexts, {"before": before})]
-            db.execute(Q.drop_contexts, {"before": before})
+            ids = [r[0] for r in db.execute(Q.old_contexts, ended)]
+            db.execute(Q.drop_contexts, ended)
+        self._contexts_dropped_before = max(self._contexts_dropped_before, before)
         return ids

@@ -115,7 +115,12 @@ _NEWEST_DECISIONS = select(D.id).order_by(D.id.desc())
 _CHARGES_OF_SWARMS = t.ledger.join(t.swarms, S.id == L.swarm_id)
 _PAST_CAP = case((L.amount_usd > S.budget_usd, L.amount_usd - S.budget_usd), else_=0.0)
 """What a charge is past its run's cap (B6: booked, beyond what the spawn guard reserved)."""
-_OLD_CONTEXTS = (S.state.not_in(LIVE_SWARMS), S.ended_at < _param("before"), S.context_file != "")
+_OLD_CONTEXTS = (
+    S.state.not_in(LIVE_SWARMS),
+    S.ended_at >= _param("since"),
+    S.ended_at < _param("before"),
+    S.context_file != "",
+)
 _THIS_EPISODE = (E.fingerprint == _param("fp"), E.starts_at == _param("starts"))
 
 
