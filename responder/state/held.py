@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable, Hashable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from responder.state.base import HELD
 from responder.state.queries import LAST_SEEN_EVERY
@@ -126,9 +126,10 @@ class Held:
     def _current(self, held: Answer) -> bool:
         if self.store.last_write < held.before and self._looked == held.looked:
             return True  # nothing written anywhere since it was read
-        return all(
-            self._theirs[t] == n and self.store.write_mark(t) < held.before for t, n in held.seen
-        )
+        for t, n in held.seen:  # a loop, not all() over a generator: asked 30 times a step
+            if self._theirs[t] != n or self.store.write_mark(t) >= held.before:
+                return False
+        return True
 
     def _load_pauses(self) -> None:
         self._pauses = self.store.pauses()
@@ -232,11 +233,21 @@ def _own_copy(value: T) -> T:
     that cannot change (a number, a tuple) is its own copy: most asks, each step."""
     if value is None or type(value) in _UNCHANGING:
         return value
-    fresh = copy.copy(value)
-    if isinstance(fresh, list) and fresh:
-        kind: type[object] = type(fresh[0])
-        if _mutable(kind):
-            fresh[:] = [copy.copy(v) for v in fresh]
+    if not isinstance(value, list):
+        return copy.copy(value)
+    rows: list[object] = value
+    if rows and _mutable(type(rows[0])):
+        return cast(T, [_copy_row(v) for v in rows])
+    return cast(T, rows[:])
+
+
+def _copy_row(row: object) -> object:
+    """copy.copy of a row; of a dataclass's without its dispatch (a live agent's row is
+    copied at each ask of the agents, five a step)."""
+    if not dataclasses.is_dataclass(row) or not hasattr(row, "__dict__"):
+        return copy.copy(row)
+    fresh = object.__new__(type(row))
+    vars(fresh).update(vars(row))
     return fresh
 
 

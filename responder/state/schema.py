@@ -128,7 +128,7 @@ inbox = Table(
     Column("body", LargeBinary, nullable=False),
     Column("done", Integer, nullable=False, server_default="0"),
     _text("responder", ""),  # the responder that received it handles it
-    Index("inbox_pending", "done"),
+    Index("inbox_pending", "done", "received_at"),
     sqlite_autoincrement=True,
 )
 
@@ -189,6 +189,7 @@ decisions = Table(
     _text("kind"),
     # JSON, so "refusals by reason" is one query on either engine.
     Column("detail", JSON, nullable=False),
+    Index("decisions_at", "at"),
     sqlite_autoincrement=True,
 )
 

@@ -1,7 +1,8 @@
 """Reads whose cost grew with the history (issue 30: a simulated step cost 1.4 ms on
 day 1 and 2.7 ms on day 23) served by indexes: a swarm's work in a column of its
 own (the learning's latest runs of a work read its trigger with a `LIKE` no index
-serves), swarms by end, an alert's open episodes, episodes by alert.
+serves), swarms by end, an alert's open episodes, episodes by alert; J7's prune
+reads the decisions and handled bodies older than its bound, not every one kept.
 
 Revision ID: 0013
 """
@@ -27,3 +28,6 @@ def upgrade() -> None:
     op.create_index("swarms_work", "swarms", ["work", "type", "ended_at"])
     op.create_index("episodes_alert_open", "episodes", ["fingerprint", "resolved_at"])
     op.create_index("episodes_alertname", "episodes", ["alertname"])
+    op.create_index("decisions_at", "decisions", ["at"])
+    op.drop_index("inbox_pending", "inbox")
+    op.create_index("inbox_pending", "inbox", ["done", "received_at"])
