@@ -25,7 +25,7 @@ from responder.observe.metrics import RuntimeMetrics
 from responder.rules.admission import budget_status
 from responder.rules.modes import maintenance_seconds
 from responder.service.metrics import ResponderMetrics
-from responder.service.worker import Service
+from responder.service.worker import RECENT_DECISIONS, Service
 from responder.state.errors import StoreUnavailable
 from warden.gates import Failure, basic, bearer, guard
 from warden.serve import read_body
@@ -119,9 +119,13 @@ async def human(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    """From the worker's published view and the runtime's snapshot: never waits on it."""
+    """From the worker's published view and the runtime's snapshot, and the decision log
+    read here: never waits on the worker."""
     service = request.app[SERVICE]
     snap, view = service.runtime.snapshot, service.view
+    decisions = await asyncio.get_running_loop().run_in_executor(
+        None, service.runtime.store.decisions, RECENT_DECISIONS
+    )
     body = {
         "mode": service.situation.mode,
         "escalation": service.situation.escalation,
@@ -142,7 +146,7 @@ async def status(request: web.Request) -> web.Response:
             for s in snap.running
         ],
         "paused": view["paused"],
-        "decisions": view["decisions"],
+        "decisions": decisions,
         "dead_letters": {"count": view["dead_letter_count"], "recent": view["dead_letters"]},
         "for_a_person": service.human[-20:],
     }

@@ -60,6 +60,8 @@ STEP_ALERT_SECONDS = 0.5
 """Alerts one step handles at most, and for how long: a backlog (a storm, or one
 body of thousands of alerts) is worked through step by step, so agents are
 watched meanwhile and the heartbeat shows progress, not a hang."""
+RECENT_DECISIONS = 20
+"""The decisions the state file and the status API show, newest first."""
 IDLE_WAKE_SECONDS = 5.0
 OUTAGE_RETRY_SECONDS = 1.0
 """How often a worker whose database is unreachable tries again."""
@@ -354,8 +356,9 @@ class Service:
         """The view the status API and the metrics read, replaced whole at every step;
         only what a write changed is read again."""
         store, held = self.runtime.store, self.runtime.held
+        # Not the decisions: read by who shows them (the status API, the state file), as
+        # a simulated week's every step read them for no one.
         self.view = {
-            "decisions": held.read(store.decisions, 20),
             "crisis_durations": held.read(store.crisis_durations),
             "episode_counts": held.read(store.episode_counts),
             "dead_letters": held.read(store.dead_letters, 5),
@@ -372,11 +375,12 @@ class Service:
         """The state file, when its content changed or a heartbeat passed, never more."""
         if self.state_file is None:
             return
+        store, held = self.runtime.store, self.runtime.held
         state = statefile.build(
             self.config,
             self.situation,
             self.runtime.snapshot,
-            self.view,
+            {**self.view, "decisions": held.read(store.decisions, RECENT_DECISIONS)},
             self.wake_cycle.full_check,
             self.wake_cycle.next_event(),
             self.heartbeat,
