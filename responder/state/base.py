@@ -34,6 +34,7 @@ from responder.state.database import (
 )
 from responder.state.driver import DriverStatement, Tx
 from responder.state.errors import StoreError, StoreUnavailable
+from responder.state.fairlock import FairLock
 from responder.state.queries import (
     ANY_TABLE,
     BUMP,
@@ -102,12 +103,11 @@ class StoreBase:
             raise
         self._dialect = self.engine.dialect.name
         self._local = threading.local()
-        # SQLite has one writer at a time: this process's writers queue here and
-        # are woken at once, instead of polling the file lock in SQLite's busy
-        # handler (which sleeps up to 100 ms between tries). PostgreSQL locks rows.
-        self._writer: AbstractContextManager[Any] = (
-            nullcontext() if self.shared else threading.Lock()
-        )
+        # SQLite has one writer at a time: this process's writers queue here, in
+        # the order they came (fairlock.py), and are woken at once, instead of
+        # polling the file lock in SQLite's busy handler (which sleeps up to 100 ms
+        # between tries). PostgreSQL locks rows.
+        self._writer: AbstractContextManager[Any] = nullcontext() if self.shared else FairLock()
         self._outages = 0
         """Outages seen: a connection opened before the latest is opened again."""
         self._opened: list[Connection] = []
