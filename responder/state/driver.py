@@ -1,14 +1,16 @@
 """Statements through the database driver, planned once from a Core statement.
 
 SQLAlchemy's execution of a compiled, cached statement still costs about 100 us
-of CPU a read on this machine (an execution context, parameters built, a result
+of CPU on this machine (an execution context, parameters built, a result
 wrapped) against 10-20 us for the driver itself: in a simulated week, whose
-130,000 reads were most of its time, in the webhook's worker, and in the
-webhook's one write (a body accepted). A statement that needs nothing of
-SQLAlchemy at run time (no list parameter expanded at
-execution, no column type that converts its values, such as JSON) is compiled
-once for the engine's dialect and run through the driver, with the same SQL,
-the same parameter conversions and rows that read like SQLAlchemy's.
+reads and writes were most of its time, and in the webhook's worker and its
+accepted bodies. A statement that needs nothing of SQLAlchemy at run time (no
+column type that converts the values it returns, such as JSON; no default it
+computes at each execution) is compiled once for the engine's dialect and the
+parameters it is given, and run through the driver, with the same SQL, the same
+parameter conversions, list parameters expanded as SQLAlchemy expands them, and
+rows that read like SQLAlchemy's. Reads use it (`StoreBase._rows`), and so do
+the statements of a write transaction (`Tx`).
 """
 
 from __future__ import annotations
