@@ -16,7 +16,9 @@ from types import TracebackType
 
 
 class FairLock:
-    """First come, first served; not reentrant."""
+    """First come, first served; not reentrant. A waiter interrupted (an exception
+    while it waits, as Ctrl-C in a command) gives its turn up, rather than holding
+    up every later one."""
 
     def __init__(self) -> None:
         self._turns = threading.Condition(threading.Lock())
@@ -24,12 +26,19 @@ class FairLock:
         """The ticket the next to come takes."""
         self._serving = 0
         """The ticket whose holder may enter."""
+        self._given_up: set[int] = set()
+        """Tickets of waiters that left before their turn."""
 
     def __enter__(self) -> None:
         with self._turns:
             ticket = self._next
             self._next += 1
-            self._turns.wait_for(lambda: self._serving == ticket)
+            try:
+                self._turns.wait_for(lambda: self._serving == ticket)
+            except BaseException:
+                self._given_up.add(ticket)
+                self._pass_on()  # its turn may have come meanwhile
+                raise
 
     def __exit__(
         self,
@@ -39,4 +48,11 @@ class FairLock:
     ) -> None:
         with self._turns:
             self._serving += 1
-            self._turns.notify_all()
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        """The turn to the next waiter still waiting; called holding `_turns`."""
+        while self._serving in self._given_up:
+            self._given_up.discard(self._serving)
+            self._serving += 1
+        self._turns.notify_all()

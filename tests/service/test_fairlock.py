@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import pytest
+
 from responder.state.fairlock import FairLock
 from tests.conftest import wait_for
 
@@ -46,6 +48,31 @@ def test_an_error_inside_lets_the_next_in() -> None:
             done.set()
 
     t = threading.Thread(target=next_writer)
+    t.start()
+    assert done.wait(10)
+    t.join(10)
+
+
+def test_a_waiter_interrupted_gives_its_turn_up() -> None:
+    """As Ctrl-C while a command waits for the store: the writers after it still get in."""
+    lock = FairLock()
+
+    def interrupted(predicate: Callable[[], bool]) -> bool:
+        raise KeyboardInterrupt
+
+    with lock:
+        waiting = lock._turns.wait_for
+        setattr(lock._turns, "wait_for", interrupted)  # noqa: B010  (this one wait only)
+        with pytest.raises(KeyboardInterrupt):
+            lock.__enter__()
+        setattr(lock._turns, "wait_for", waiting)  # noqa: B010
+    done = threading.Event()
+
+    def next_writer() -> None:
+        with lock:
+            done.set()
+
+    t = threading.Thread(target=next_writer, daemon=True)  # stuck forever if the turn is lost
     t.start()
     assert done.wait(10)
     t.join(10)
