@@ -281,13 +281,6 @@ def launch(
     return swarm, f"started {choice.type} {swarm.id} (size {choice.size}; {why})"
 
 
-def work_of(trigger: str) -> str:
-    """The kind of work a swarm was started for, from its trigger (`alert:NAME:...`,
-    `job:J2:...`): the alertname or the job."""
-    kind, _, rest = trigger.partition(":")
-    return rest.split(":", 1)[0] if kind in ("alert", "job") else kind
-
-
 def sizes(config: Config, swarm_type: str) -> tuple[int, ...]:
     """The sizes a type may take: `learning.sizes`, or its configured size and one more."""
     configured = config.swarm_types[swarm_type].size

@@ -128,9 +128,7 @@ class Figures:
         """Per kind of work, the swarms started by choice (type and size)."""
         out: dict[str, Counter[str]] = {}
         for s in self.started:
-            out.setdefault(learning.work_of(s.trigger), Counter())[
-                str(learning.Choice(s.type, s.size))
-            ] += 1
+            out.setdefault(s.work, Counter())[str(learning.Choice(s.type, s.size))] += 1
         return out
 
 

@@ -503,7 +503,7 @@ def _report(svc: Service, config: Config, days: float, wall: float, run: _Run) -
     ran = [
         Ran(
             s.created_at,
-            learning.work_of(s.trigger),
+            s.work,
             s.type,
             s.size,
             s.state,

@@ -183,9 +183,8 @@ class StoreBase:
                 yield tx
                 return
             writing: set[str] = set()
-            self._local.writing = writing
             with self._writer, self._transaction(conn):
-                self._local.open = True
+                self._local.writing = writing
                 try:
                     yield tx
                     self._local.bumped = {
@@ -194,7 +193,7 @@ class StoreBase:
                         if (kind in writing or ANY_TABLE in writing) and kind not in OWN
                     }
                 finally:
-                    self._local.open = False
+                    self._local.writing = None  # no transaction open (`writing`)
                 for kind, serial in self._local.bumped.items():
                     self._own_bumps[kind].append(serial)
         for name in writing:
@@ -286,7 +285,7 @@ class StoreBase:
     def writing(self) -> bool:
         """This thread is inside a write transaction (reads there see its writes):
         one `_tx` opened and not yet ended (asked at every held read)."""
-        return bool(getattr(self._local, "open", False))
+        return getattr(self._local, "writing", None) is not None
 
     def next_mark(self) -> int:
         """A mark below every write mark of a commit still to come."""
@@ -337,7 +336,7 @@ class StoreBase:
         """How `statement` runs through SQLite's driver with the parameters named `keys`
         (None: a read, whatever it is given), planned once; None on PostgreSQL
         (SQLAlchemy's execution tells a lost server) or if only SQLAlchemy can run it
-        (a list parameter, a column it converts, such as JSON)."""
+        (a column it converts, such as JSON; a default it computes)."""
         if self.shared:
             return None
         key = (id(statement), keys)

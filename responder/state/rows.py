@@ -19,9 +19,10 @@ AnyRow = Row[*tuple[Any, ...]]
 
 
 def work_of(trigger: str) -> str:
-    """The work a trigger names: the alert of `alert:NAME:...`, the job of `job:NAME:...`."""
+    """The kind of work a swarm was started for, from its trigger (`alert:NAME:...`,
+    `job:J2:...`): the alertname or the job; another trigger's first part."""
     kind, _, rest = trigger.partition(":")
-    return rest.partition(":")[0] if kind in ("alert", "job") else ""
+    return rest.partition(":")[0] if kind in ("alert", "job") else kind
 
 
 @dataclass(frozen=True)
