@@ -9,7 +9,6 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
 from exporter.collectors.check import CommandCheckCollector
 from exporter.collectors.coverage import CoverageCollector
@@ -18,16 +17,18 @@ from exporter.scheduler import Scheduler
 from exporter.wiring import build_collectors
 from warden.auth import SCRAPE, Secrets
 from warden.config import Config
+from warden.exposition import Pages
 from warden.gates import basic, guard
 from warden.runner import CommandRunner
 
 log = logging.getLogger(__name__)
 
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler", Scheduler)
-REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
-PAGES: web.AppKey[dict[str, tuple[int, bytes]]] = web.AppKey("pages", dict)
-"""content type -> (scheduler version, encoded page): collectors do not run
-during a scrape, so the page changes only when a run ends."""
+PAGES: web.AppKey[Pages] = web.AppKey("pages", Pages)
+LAST: web.AppKey[dict[str, tuple[int, bytes, str]]] = web.AppKey("last", dict)
+"""Accept -> (scheduler version, page, its content type): collectors do not run during a
+scrape, so the page changes only when a run ends (and then only the families
+of what ran are encoded again)."""
 
 
 def make_app(config: Config) -> web.Application:
@@ -42,8 +43,7 @@ def make_app(config: Config) -> web.Application:
         middlewares=[guard({"/healthz": None}, basic(secrets.credentials(SCRAPE)))]
     )
     app[SCHEDULER] = scheduler
-    app[REGISTRY] = registry
-    app[PAGES] = {}
+    app[PAGES] = Pages(registry, lambda: scheduler.version)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await scheduler.start()
@@ -61,13 +61,8 @@ def make_app(config: Config) -> web.Application:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    version = request.app[SCHEDULER].version
-    cached = request.app[PAGES].get(content_type)
-    if cached is None or cached[0] != version:
-        cached = (version, encoder(request.app[REGISTRY]))
-        request.app[PAGES][content_type] = cached
-    return web.Response(body=cached[1], headers={"Content-Type": content_type})
+    body, content_type = request.app[PAGES].page(request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def healthz(request: web.Request) -> web.Response:

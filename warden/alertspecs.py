@@ -42,6 +42,12 @@ class AlertSpec:
     params: dict[str, Param] = field(default_factory=dict)
     notify_human: bool = False
     """Also route to the `human` receiver: a person must see it."""
+    every_second: bool = False
+    """A critical alert evaluated every second, not every 5 s: its signal is fresh
+    within a second (a build, a test run, a log line; the exporter is scraped every
+    second) and a CRITICAL swarm waits on it. The others read signals refreshed every
+    5 s (the responder's scrape) or slower (host and probe collectors, 15 s), so
+    evaluating them every second cost Prometheus CPU and gained nothing."""
 
     @property
     def anchor(self) -> str:
@@ -62,6 +68,7 @@ ALERTS: tuple[AlertSpec, ...] = (
         "The build command failed {{{{ $value }}}} time(s) in a row on {{{{ $labels.instance }}}}. "
         "Its output is at /api/v1/checks of the exporter.",
         {"failures": Param("number", 1, "failed builds in a row that count as broken")},
+        every_second=True,
     ),
     AlertSpec(
         "TestsFailing",
@@ -75,6 +82,7 @@ ALERTS: tuple[AlertSpec, ...] = (
         "{{{{ $value }}}} failing test case(s) or failed test run(s) on "
         "{{{{ $labels.instance }}}}.",
         {"failed_cases": Param("number", 1, "failed test cases that count as failing")},
+        every_second=True,
     ),
     AlertSpec(
         "AgentDied",
@@ -128,6 +136,7 @@ ALERTS: tuple[AlertSpec, ...] = (
             "lines_per_minute": Param("number", 10, "error lines per minute, all sources"),
             "window": Param("window", "1m", "rate window"),
         },
+        every_second=True,
     ),
     AlertSpec(
         "OpenClawDisconnected",

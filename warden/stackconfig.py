@@ -58,11 +58,8 @@ def prometheus_config(
     prom["rule_files"] = [str(rules)]
     manager = prom["alerting"]["alertmanagers"][0]
     manager["static_configs"][0]["targets"] = addresses.alertmanagers
-    itself = addresses.prometheus
     if replica is not None:
         prom["global"]["external_labels"] = {"replica": replica}
-        if replica != "a" and addresses.prometheus_b:
-            itself = addresses.prometheus_b
     for holder in [manager, *prom["scrape_configs"]]:
         if "basic_auth" in holder:
             name = Path(holder["basic_auth"]["password_file"]).name
@@ -70,7 +67,6 @@ def prometheus_config(
     targets = {
         "warden-exporter": [addresses.exporter, *addresses.other_exporters],
         "warden-responder": addresses.responders,
-        "prometheus": [itself],
     }
     for job in prom["scrape_configs"]:
         job["static_configs"][0]["targets"] = targets[job["job_name"]]

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
 from responder.intake.webhook import BadBody, parse_body
 from responder.observe.metrics import RuntimeMetrics
@@ -27,6 +26,7 @@ from responder.rules.modes import maintenance_seconds
 from responder.service.metrics import ResponderMetrics
 from responder.service.worker import RECENT_DECISIONS, Service
 from responder.state.errors import StoreUnavailable
+from warden.exposition import Pages
 from warden.gates import Failure, basic, bearer, guard
 from warden.serve import read_body
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 SERVICE: web.AppKey[Service] = web.AppKey("service", Service)
-REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+PAGES: web.AppKey[Pages] = web.AppKey("pages", Pages)
 
 
 def make_app(service: Service) -> web.Application:
@@ -62,7 +62,7 @@ def make_app(service: Service) -> web.Application:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeMetrics(service.runtime))
     registry.register(ResponderMetrics(service))
-    app[REGISTRY] = registry
+    app[PAGES] = Pages(registry)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         service.start()
@@ -195,9 +195,9 @@ async def resume(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     loop = asyncio.get_running_loop()
-    body = await loop.run_in_executor(None, encoder, request.app[REGISTRY])
+    accept = request.headers.get("Accept", "")
+    body, content_type = await loop.run_in_executor(None, request.app[PAGES].page, accept)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

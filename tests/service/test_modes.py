@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry
 from responder.intake.webhook import Alert
 from responder.model import Priority
 from responder.service.metrics import ResponderMetrics
-from responder.service.worker import Service
-from tests.conftest import run_cli
+from responder.service.worker import QUIET_POLL_SECONDS, QUIET_SECONDS, Service
+from tests.conftest import run_cli, wait_for
 from tests.service.test_responder import responder_config
 
 
@@ -238,3 +238,47 @@ def test_an_episode_no_longer_re_sent_expires(service: tuple[Service, Clock]) ->
     clock.now += 2 * 60
     svc.step()
     assert svc.situation.mode == "ACTIVE", "13 minutes without a re-send: resolved unseen"
+
+
+def test_quiet_agents_are_looked_at_every_second_a_kill_brings_the_poll_back(
+    tmp_path: Path,
+) -> None:
+    """Issue 30, item 3: a live agent that printed nothing for QUIET_SECONDS is looked
+    at every QUIET_POLL_SECONDS, not every poll_interval (one hanging agent cost the
+    idle responder 0.45 % of a core); a new agent or a kill brings poll_interval back."""
+    from warden.config import load_config
+
+    clock = Clock("2026-11-26T12:00:00+00:00")
+    hang = "    coverage: {env: {FAKE_CLAUDE: 'mode=hang'}, stuck_after: 1h}\n"
+    svc = Service(load_config(responder_config(tmp_path, hang)), clock=clock)
+    every = svc.config.responder.poll_interval
+    try:
+        fire(svc, "CommitsAwaitingReview", "warning", fp="r1", component="git")  # hangs
+        wait_for(lambda: heard(svc, 1), 30)  # its one line (init) read: quiet from here
+        assert svc._idle_wait() == every  # it has just started
+        clock.now += QUIET_SECONDS - 1
+        svc.step()
+        assert svc._idle_wait() == every
+        clock.now += 2
+        svc.step()
+        assert svc._idle_wait() == QUIET_POLL_SECONDS
+        fire(svc, "CoverageDecreased", "warning", fp="c1", component="coverage")
+        wait_for(lambda: heard(svc, 2), 30)
+        assert svc._idle_wait() == every  # the new one
+        clock.now += QUIET_SECONDS + 1
+        svc.step()
+        assert svc._idle_wait() == QUIET_POLL_SECONDS
+        for s in svc.runtime.store.swarms("running"):
+            svc.runtime.kill_swarm(s.id, "test end")
+        assert svc._idle_wait() == every  # the kills are watched at poll_interval
+    finally:
+        for s in svc.runtime.store.swarms("running"):
+            svc.runtime.kill_swarm(s.id, "test end")
+        svc.runtime.close()
+
+
+def heard(svc: Service, n: int) -> bool:
+    """After a step: `n` agents live, each of them heard from (its first line read)."""
+    svc.step()
+    live = svc.runtime.snapshot.live
+    return len(live) == n and all(a.first_output_at is not None for a in live)

@@ -43,7 +43,7 @@ BENCHES: dict[str, tuple[tuple[str, ...], str]] = {
         ("--held", "5", "--deliveries", "5", "--alerts", "60"),
         r"longest gap [\d.]+ s as one body, [\d.]+ s as one alert a body \(x[\d.]+\)",
     ),
-    "idle": (("--seconds", "2", "--warmup", "1"), r"total\s+[\d.]+%"),
+    "idle": (("--runs", "1", "--seconds", "2", "--warmup", "1"), r"total\s+[\d.]+%"),
     "landing": (
         (
             "--trials",

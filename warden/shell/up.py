@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -226,6 +228,11 @@ class Up:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a part exited: look now
+        with Wakeup() as self._wakeup:
+            return self._run(console)
+
+    def _run(self, console: Console | None) -> int:
         console = console or Console()
         if not console.is_terminal:  # a pipe or a log file: no wrapping at 80 columns
             console = Console(width=PIPE_COLUMNS, file=console.file)
@@ -255,7 +262,8 @@ class Up:
     ) -> None:
         """Look `every` seconds, draw when what is seen changed (or, on a
         terminal, every `redraw_after` s for the ages); restart a part that
-        exited at once, and ask the parts' health every CHECK_SECONDS."""
+        exited at once (its SIGCHLD ends the wait), and ask the parts' health
+        every CHECK_SECONDS."""
         last_key, drawn_at, checked_at = "", 0.0, time.monotonic()
         while not self._stopping:
             scene = self.scene()
@@ -263,9 +271,7 @@ class Up:
             if key != last_key or (redraw_after and now - drawn_at >= redraw_after):
                 show(scene)
                 last_key, drawn_at = key, now
-            deadline = now + every
-            while not self._stopping and time.monotonic() < deadline:
-                time.sleep(0.1)
+            self._wakeup.wait(every)
             # A part that exited is restarted at once; health is asked less often.
             health_due = time.monotonic() - checked_at >= CHECK_SECONDS
             if health_due:
@@ -397,6 +403,39 @@ def gossip_address(listen: str) -> str:
     """Where an Alertmanager of a cluster gossips: its web port + 1, as 9093/9094."""
     host, _, port = listen.rpartition(":")
     return f"{host}:{int(port) + 1}"
+
+
+class Wakeup:
+    """Waits until a timeout or a signal, whose handler has run when `wait` returns.
+
+    Why not time.sleep: a sleep is resumed after the handler (PEP 475), so a
+    Ctrl-C would wait for the rest of the view's period; the 0.1 s naps that
+    watched for it instead woke `warden up` ten times a second, most of its
+    idle CPU. Python writes each signal's number to the wakeup fd, which ends
+    the `select`."""
+
+    def __init__(self) -> None:
+        self._read, self._write = socket.socketpair()
+        for end in (self._read, self._write):
+            end.setblocking(False)
+        self._previous = -1
+
+    def __enter__(self) -> Wakeup:
+        self._previous = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.set_wakeup_fd(self._previous)
+        self._read.close()
+        self._write.close()
+
+    def wait(self, seconds: float) -> None:
+        if select.select([self._read], [], [], seconds)[0]:
+            while True:  # the signals told so far; later ones wake the next wait
+                try:
+                    self._read.recv(4096)
+                except BlockingIOError:
+                    break
 
 
 def _get_json(url: str, credentials: Credentials) -> Any:
