@@ -44,8 +44,9 @@ class AlertSpec:
     """Also route to the `human` receiver: a person must see it."""
     every_second: bool = False
     """A critical alert evaluated every second, not every 5 s: its signal is fresh
-    within a second (a build, a test run, a log line; the exporter is scraped every
-    second) and a CRITICAL swarm waits on it. The others read signals refreshed every
+    within a second (a build's or a test run's result; the exporter is scraped every
+    second) and a CRITICAL swarm waits on it. ErrorLogSpike is not: a rate over a
+    minute gains little from a look every second. The others read signals refreshed every
     5 s (the responder's scrape) or slower (host and probe collectors, 15 s), so
     evaluating them every second cost Prometheus CPU and gained nothing."""
 
@@ -136,7 +137,6 @@ ALERTS: tuple[AlertSpec, ...] = (
             "lines_per_minute": Param("number", 10, "error lines per minute, all sources"),
             "window": Param("window", "1m", "rate window"),
         },
-        every_second=True,
     ),
     AlertSpec(
         "OpenClawDisconnected",

@@ -29,7 +29,8 @@ HEADER = """\
 # agent ran p95 1.95 s in one run and 2.46 s in another (the phase between
 # scrape and evaluation is fixed per stack); with 1 s, p95 1.43 s. The other
 # critical alerts read the responder (scraped every 5 s) or 15 s collectors:
-# every 5 s, which halved the rules' share of an idle Prometheus.
+# every 5 s, which halved the rules' share of an idle Prometheus. So is
+# ErrorLogSpike, a rate over a minute.
 GROUPS: tuple[tuple[str, str, Callable[[AlertSpec], bool]], ...] = (
     ("warden-critical", "1s", lambda s: s.severity == "critical" and s.every_second),
     ("warden-critical-5s", "5s", lambda s: s.severity == "critical" and not s.every_second),

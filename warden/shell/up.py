@@ -45,7 +45,7 @@ from warden.supervise import Supervisor
 log = logging.getLogger(__name__)
 INSTALL = "apt-get install prometheus prometheus-alertmanager"
 VIEW_SECONDS = 2.0
-PIPE_VIEW_SECONDS = 5.0
+PIPE_VIEW_SECONDS = 10.0
 """Without a terminal the view is a log of changes: looking less often costs less."""
 CHECK_SECONDS = 10.0
 PIPE_COLUMNS = 160
