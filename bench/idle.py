@@ -61,7 +61,6 @@ class Run:
     rss: dict[str, float]
     exporter_itself: float
     """The exporter's own share, without the commands it ran."""
-    seconds: float
 
 
 def one_run(seconds: float, warmup: float, probes: bool) -> Run:
@@ -99,7 +98,7 @@ def one_run(seconds: float, warmup: float, probes: bool) -> Run:
             up.send_signal(signal.SIGTERM)
             up.wait(timeout=60)
     shares = {n: (after[n] - before[n]) / elapsed for n in procs}
-    return Run(shares, rss, own / elapsed, elapsed)
+    return Run(shares, rss, own / elapsed)
 
 
 def main() -> None:

@@ -25,10 +25,9 @@ log = logging.getLogger(__name__)
 
 SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler", Scheduler)
 PAGES: web.AppKey[Pages] = web.AppKey("pages", Pages)
-LAST: web.AppKey[dict[str, tuple[int, bytes, str]]] = web.AppKey("last", dict)
-"""Accept -> (scheduler version, page, its content type): collectors do not run during a
-scrape, so the page changes only when a run ends (and then only the families
-of what ran are encoded again)."""
+"""Collectors do not run during a scrape, so the page changes only when a run ends
+(the scheduler's version), and then only the families of what ran are encoded
+again."""
 
 
 def make_app(config: Config) -> web.Application:
