@@ -128,7 +128,8 @@ inbox = Table(
     Column("body", LargeBinary, nullable=False),
     Column("done", Integer, nullable=False, server_default="0"),
     _text("responder", ""),  # the responder that received it handles it
-    Index("inbox_pending", "done", "received_at"),
+    Index("inbox_next", "done", "id"),  # the worker's next body, oldest first
+    Index("inbox_aged", "done", "received_at"),  # J7's prune of handled bodies
     sqlite_autoincrement=True,
 )
 

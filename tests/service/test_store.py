@@ -251,7 +251,8 @@ def test_an_amount_an_earlier_release_booked_from_a_bad_report_is_charged_its_ca
         for index in ("swarms_ended", "swarms_work", "episodes_alert_open", "episodes_alertname"):
             db.execute(f"DROP INDEX {index}")  # 0013
         db.execute("DROP INDEX decisions_at")
-        db.execute("DROP INDEX inbox_pending")
+        db.execute("DROP INDEX inbox_next")  # 0014
+        db.execute("DROP INDEX inbox_aged")
         db.execute("CREATE INDEX inbox_pending ON inbox (done)")
         db.execute("ALTER TABLE swarms DROP COLUMN work")
         db.execute("UPDATE alembic_version SET version_num = '0004'")
