@@ -46,8 +46,13 @@ import yaml
 
 from bench.common import cpu_load, percentile
 from tests.conftest import REPO, enterable, make_demo_repo, wait_for
-from tests.stack.test_up import Ports, stack_config, status
+from tests.stack.test_up import Ports, scrape_to_evaluation, stack_config, status
 from warden.auth import Credentials, fetch
+from warden.phase import WINDOW
+
+SLOW_SECONDS = 3.0
+"""A trial whose build exit -> agent took longer is printed with what was decided."""
+NOT_SENT = ("prometheus_notifications_dropped_total", "prometheus_notifications_errors_total")
 
 
 def defaults_configs(tmp: Path, cfg: Path) -> None:
@@ -144,10 +149,16 @@ def run(defaults: bool, n: int, keep: Path) -> Trials:
                 60,
             )
             wait_for(lambda: _passing_seen(ports), 60, 0.5)  # Prometheus has the passing build
+            if not defaults:  # `warden up` has aligned the rules with the scrape (warden/phase.py)
+                aligned = wait_for(lambda: _aligned(ports), 60, 0.5)
+                print(f"  {out.label}: scrape to evaluation {aligned:.3f} s")
             db = sqlite3.connect(tmp / "state" / "warden.db")
             calc = project / "src" / "calc.py"
             good = calc.read_text()
             for i in range(n):
+                # From a quiet state: the last trial's bugfix swarm has ended (one bugfix
+                # swarm per alert at a time: a break while it works waits for its end).
+                wait_for(lambda: not _bugfix_running(db), timeout, 0.1)
                 time.sleep(rng.uniform(0, 4))  # random phases of the 2 s cycles
                 _trial(out, i, db, calc, good, ports, timeout, tmp, keep)
             db.close()
@@ -155,6 +166,22 @@ def run(defaults: bool, n: int, keep: Path) -> Trials:
             up.send_signal(signal.SIGTERM)
             up.wait(timeout=60)
     return out
+
+
+def _aligned(ports: Ports) -> float | None:
+    """The scrape-to-evaluation delay once `warden up` aligned the rules and Prometheus,
+    reloaded, knows its Alertmanager again (for up to 5 s after a reload it knows none,
+    and an alert that fires then waits for the 10 s resend: prometheus#13064)."""
+    delay = scrape_to_evaluation(ports)
+    if delay is None or not WINDOW[0] <= delay < WINDOW[1] + 0.01:
+        return None
+    code, text = ports.http("prometheus", "/api/v1/alertmanagers")
+    return delay if code == 200 and json.loads(text)["data"]["activeAlertmanagers"] else None
+
+
+def _bugfix_running(db: sqlite3.Connection) -> bool:
+    row = db.execute("SELECT COUNT(*) FROM swarms WHERE type = 'bugfix' AND state = 'running'")
+    return bool(row.fetchone()[0])
 
 
 def _passing_seen(ports: Ports) -> bool:
@@ -192,11 +219,16 @@ def _trial(
         out.lost.append(_keep_lost(out.label, i, db, ports, tmp, keep, timeout))
         print(f"  trial {i + 1:3d}: LOST: {out.lost[-1]}", flush=True)
         started = None
+    slow = ""
     if started is not None:
         failure = json.loads(ports.http("exporter", checks)[1])["build"]["last_failure"]
         exited = failure["started_at"] + failure["duration_seconds"]
         out.exit_to_agent.append(started - exited)
         out.save_to_agent.append(started - saved - failure["duration_seconds"])
+        if failure["started_at"] < saved:
+            slow = "; the failing build started before the save (its save->agent is no latency)"
+        if started - exited > SLOW_SECONDS:
+            slow += "; " + _why_slow(db, ports, saved)
     mended = time.time()
     calc.write_text(good)
 
@@ -210,10 +242,24 @@ def _trial(
         print(
             f"  {out.label} trial {i + 1:3d}: exit->agent {out.exit_to_agent[-1]:5.2f} s, "
             f"save->agent {out.save_to_agent[-1]:5.2f} s + run, "
-            f"fix->pass {out.fix_to_pass[-1]:5.2f} s + run",
+            f"fix->pass {out.fix_to_pass[-1]:5.2f} s + run{slow}",
             flush=True,
         )
     wait_for(lambda: (s := status(ports)) and s["mode"] != "CRISIS", timeout, 0.2)
+
+
+def _why_slow(db: sqlite3.Connection, ports: Ports, since: float) -> str:
+    """What a slow trial's responder decided since the break, and what Prometheus
+    failed to send to Alertmanager so far (it re-sends after its resend delay)."""
+    decided = [
+        f"{at - since:.2f}s {kind} {detail[:120]}"
+        for at, kind, detail in db.execute(
+            "SELECT at, kind, detail FROM decisions WHERE at >= ? ORDER BY id", (since,)
+        )
+    ]
+    text = ports.http("prometheus", "/metrics")[1]
+    sent = [line for line in text.splitlines() if line.startswith(NOT_SENT)]
+    return f"SLOW: decided {decided}; Prometheus {sent}"
 
 
 def _keep_lost(

@@ -48,6 +48,9 @@ from warden.config import load_config
 from warden.dashboards import boards
 from warden.dashboards.render import ANNOTATIONS
 from warden.dashboards.spec import at_all
+from warden.phase import WINDOW, behind, exporter_scrape, group_phase
+from warden.rfc3339 import instant
+from warden.rules import FAST_GROUP
 
 HEALTHY = "import json; print(json.dumps(dict(ok=True)))"
 """What `openclaw health --json` prints when all is well, in short."""
@@ -173,6 +176,22 @@ def prom_query(ports: Ports, expr: str) -> list[dict[str, Any]]:
     assert code == 200, (expr, text)
     result: list[dict[str, Any]] = json.loads(text)["data"]["result"]
     return result
+
+
+def scrape_to_evaluation(ports: Ports) -> float | None:
+    """Seconds from the start of the exporter's scrape to the evaluation of the build's
+    alerts, as the live Prometheus reports both (None before both ran). Checks on the
+    way that the group is evaluated where warden/phase.py computes (its hash)."""
+    targets = json.loads(ports.http("prometheus", "/api/v1/targets?state=active")[1])
+    groups = json.loads(ports.http("prometheus", "/api/v1/rules?type=alert")[1])["data"]["groups"]
+    scrape = exporter_scrape(targets, f"127.0.0.1:{ports['exporter']}")
+    fast = [g for g in groups if g["name"].split("-phase")[0] == FAST_GROUP]
+    evaluated = instant(fast[0]["lastEvaluation"]) if fast else None
+    if scrape is None or evaluated is None or evaluated <= 0:
+        return None
+    predicted = group_phase(fast[0]["name"], fast[0]["file"], scrape.interval)
+    assert behind(evaluated % scrape.interval, predicted, scrape.interval) < 0.05, fast[0]
+    return behind(evaluated % scrape.interval, scrape.phase, scrape.interval)
 
 
 def outcome_of(ports: Ports, fp: str) -> str | None:
@@ -329,6 +348,14 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         wait_for(lambda: status(ports), 60)
         # Prometheus scrapes the exporter and sees the build pass first.
         wait_for(lambda: "warden_build_success 1.0" in metrics_text(ports, "exporter"), 60)
+        # The build's alerts are evaluated just after the scrape (warden/phase.py); on
+        # the code before, anywhere up to a second after it.
+        wait_for(
+            lambda: WINDOW[0] <= (scrape_to_evaluation(ports) or -1) < WINDOW[1] + 0.01,
+            30,
+            0.5,
+            lambda: f"scrape to evaluation {scrape_to_evaluation(ports)} s",
+        )
         # Every metric a rule or a dashboard names is served live (coverage once the tests wrote
         # their first report: the coverage collector looks every 30 s).
         wait_for(lambda: not unserved_metrics(ports, cfg), 90, 1.0)

@@ -31,6 +31,8 @@ from rich.text import Text
 
 from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Credentials, Secrets, fetch, make_secret
 from warden.config import Config
+from warden.phase import align, exporter_scrape
+from warden.rules import FAST_GROUP
 from warden.rules import render as render_rules
 from warden.shell.view import Part, Scene, render
 from warden.stackconfig import (
@@ -48,6 +50,8 @@ VIEW_SECONDS = 2.0
 PIPE_VIEW_SECONDS = 10.0
 """Without a terminal the view is a log of changes: looking less often costs less."""
 CHECK_SECONDS = 10.0
+ALIGN_LOOK_SECONDS = 0.5
+"""How often to look for the exporter's first scrape, until the rules are aligned."""
 PIPE_COLUMNS = 160
 LOG_PANE_LINES = 8
 STOP_GRACE_SECONDS = 10.0
@@ -72,6 +76,7 @@ class Up:
         self.verbose = verbose
         self.folder = config.state_dir / "stack"
         self.logs = config.state_dir / "logs"
+        self.rules = self.folder / "prometheus" / "warden.rules.yml"
         s = config.stack
         self.addresses = Addresses(
             str(config.exporter.listen),
@@ -104,7 +109,7 @@ class Up:
             "alertmanager": stack_secrets.credentials(ALERTMANAGER),
             "responder": stack_secrets.credentials(SCRAPE),
         }
-        rules = self.folder / "prometheus" / "warden.rules.yml"
+        rules = self.rules
         rules.parent.mkdir(parents=True, exist_ok=True)
         rules.write_text(render_rules(c), encoding="utf-8")  # the thresholds of this config
         am_cfg = self.folder / "alertmanager" / "alertmanager.yml"
@@ -265,13 +270,15 @@ class Up:
         exited at once (its SIGCHLD ends the wait), and ask the parts' health
         every CHECK_SECONDS."""
         last_key, drawn_at, checked_at = "", 0.0, time.monotonic()
+        aligned = False
         while not self._stopping:
             scene = self.scene()
             key, now = scene.key(), time.monotonic()
             if key != last_key or (redraw_after and now - drawn_at >= redraw_after):
                 show(scene)
                 last_key, drawn_at = key, now
-            self._wakeup.wait(every)
+            aligned = aligned or self._align_phase()
+            self._wakeup.wait(every if aligned else ALIGN_LOOK_SECONDS)
             # A part that exited is restarted at once; health is asked less often.
             health_due = time.monotonic() - checked_at >= CHECK_SECONDS
             if health_due:
@@ -279,6 +286,23 @@ class Up:
             for s in self.supervisors:
                 if not self._stopping and (health_due or s.exited()):
                     s.check()
+
+    def _align_phase(self) -> bool:
+        """Once Prometheus scraped the exporter, evaluate the build's alerts just after
+        the scrape (warden/phase.py); True once done, or when there is nothing to do."""
+        prometheus = next((s for s in self.supervisors if s.name == "prometheus"), None)
+        if prometheus is None or prometheus.proc is None:
+            return True
+        url = f"http://{self.addresses.prometheus}/api/v1/targets?state=active"
+        scrape = exporter_scrape(
+            _get_json(url, self.credentials["prometheus"]), self.addresses.exporter
+        )
+        if scrape is None:
+            return False
+        if align(self.rules, FAST_GROUP, scrape):
+            prometheus.proc.send_signal(signal.SIGHUP)
+            log.info("rules renamed so the build's alerts follow the exporter's scrape")
+        return True
 
     def scene(self) -> Scene:
         a = self.addresses
