@@ -66,7 +66,12 @@ class Timetable:
         seconds = self.config.modes[new].heartbeat
         self.aps.reschedule_job("J1", trigger="interval", seconds=seconds)
         if old == "NIGHT" and new != "CRISIS":
-            self.aps.modify_job("J2", next_run_time=dt.datetime.now(dt.UTC))
+            self.bring_forward("J2")
+
+    def bring_forward(self, job: str) -> None:
+        """Run `job` at once, its interval kept from then on."""
+        if self.aps.running:
+            self.aps.modify_job(job, next_run_time=dt.datetime.now(dt.UTC))
 
 
 class Jobs:

@@ -323,7 +323,10 @@ class Service:
         self.inbox.take_over()
         self.claims.lead()
         self.current.reassess()
-        self.runtime.poll()
+        if self.runtime.poll().swarms_ended and self.current.get().mode == "CRISIS":
+            # A crisis episode refused while another swarm of its alert ran (the
+            # policy's max_running) is J1's to start: now, not at its next 10 s beat.
+            self.timetable.bring_forward("J1")
         self.recoveries.poll()
         self._tell_about_pauses()
         self._tell_set_aside()

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -193,6 +194,48 @@ def test_one_action_per_firing_episode(
     assert (
         sample(text, "warden_responder_actions_total", {"action": "spawn", "outcome": "done"}) == 3
     )
+
+
+def test_a_break_refused_while_the_last_fix_worked_gets_its_swarm_when_that_ends(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    """The crisis bench's 10 s tail (issue 30, item 2): the build broke again while the
+    last break's bugfix swarm still worked. BuildFailing's max_running (1) refused the
+    new episode, and J1 started its swarm at its next beat, up to 10 s later in a crisis.
+    Now the end of a swarm in a crisis brings J1 forward."""
+    working = "    bugfix: {env: {FAKE_CLAUDE: 'turns=30,delay=0.1'}}\n"
+    resp = responder_factory(responder_config(tmp_path, working))
+    later = "2026-11-26T21:00:00Z"
+    crisis = {"severity": "critical", "component": "build"}
+    assert post(resp.url, body(alert("BuildFailing", fp="b1", **crisis)))[0] == 200
+    wait_for(lambda: [s[:3] for s in swarms(tmp_path)] == [("bugfix", "CRITICAL", "running")])
+    with db(tmp_path) as conn:
+        [(created,)] = conn.execute("SELECT created_at FROM swarms")
+    # Mended and broken again 1.5 s into the fix's 3 s of work: a new episode whose
+    # problem began after that swarm (J1's ladder counts swarms from then on).
+    wait_for(lambda: time.time() > created + 1.5, 10, 0.05)
+    fixed_and_broken = body(
+        alert("BuildFailing", status="resolved", fp="b1", **crisis),
+        alert("BuildFailing", fp="b1", starts=later, **crisis),
+    )
+    assert post(resp.url, fixed_and_broken)[0] == 200
+
+    def decided(kind: str) -> list[tuple[float, str]]:
+        with db(tmp_path) as conn:
+            rows = conn.execute(
+                "SELECT at, detail FROM decisions WHERE kind = ? ORDER BY id", (kind,)
+            )
+            return list(rows)
+
+    refused = wait_for(lambda: [d for d in decided("alert") if "max_running" in d[1]])
+    assert later in refused[0][1]
+    with db(tmp_path) as conn:
+        [(ended,)] = wait_for(
+            lambda: list(conn.execute("SELECT ended_at FROM swarms WHERE ended_at IS NOT NULL"))
+        )
+    spawns = wait_for(lambda: decided("spawn")[1:], 20, 0.1, lambda: decided("J1"))
+    assert spawns[0][0] - ended < 2.0, f"the second bugfix {spawns[0][0] - ended:.1f} s after"
+    assert [s[:2] for s in swarms(tmp_path)] == [("bugfix", "CRITICAL")] * 2
 
 
 def test_a_prometheus_pairs_startsat_skew_is_one_episode(
