@@ -24,6 +24,7 @@ from types import FrameType
 
 from warden.auth import Credentials, fetch
 from warden.proc import kill_group
+from warden.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 # R1 asks a hang to be seen within 2 minutes: a minute without a healthy
@@ -151,10 +152,11 @@ class Supervisor:
         signal.signal(signal.SIGINT, on_signal)
         self.start()
         try:
-            while not self._stopping:
-                time.sleep(self.check_interval)
-                if not self._stopping:
-                    self.check()
+            with Wakeup() as wakeup:
+                while not self._stopping:
+                    wakeup.wait(self.check_interval)
+                    if not self._stopping:
+                        self.check()
         finally:
             self.stop()
         return 0

@@ -139,3 +139,25 @@ def test_a_slow_start_is_not_a_hang(tmp_path: Path) -> None:
         assert time.monotonic() - since >= 3.0
     finally:
         sup.stop()
+
+
+def test_sigterm_stops_the_supervisor_at_once_not_after_its_check_interval(
+    tmp_path: Path,
+) -> None:
+    """Was: `warden supervise` slept its check interval in time.sleep, which a signal
+    handler does not end (PEP 475): a SIGTERM waited out the rest of it."""
+    port = free_port()
+    cfg = responder_config(tmp_path, responder_extra=f"  listen: 127.0.0.1:{port}")
+    argv = ["supervise", "responder", "-c", str(cfg), "--check-interval", "5m"]
+    sup = subprocess.Popen([sys.executable, "-m", "warden.shell.cli", *argv], cwd=REPO)
+    try:
+        child = wait_for(lambda: pid_other_than(f"http://127.0.0.1:{port}", None), 30)
+        since = time.monotonic()
+        sup.send_signal(signal.SIGTERM)
+        assert sup.wait(timeout=60) == 0
+        took = time.monotonic() - since
+        assert took < 15, f"stopped {took:.1f} s after SIGTERM"
+        assert not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie"
+    finally:
+        sup.kill()
+        sup.wait()

@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import select
 import shutil
 import signal
-import socket
 import sys
 import threading
 import time
@@ -43,6 +41,7 @@ from warden.stackconfig import (
     write_yaml,
 )
 from warden.supervise import Supervisor
+from warden.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 INSTALL = "apt-get install prometheus prometheus-alertmanager"
@@ -427,39 +426,6 @@ def gossip_address(listen: str) -> str:
     """Where an Alertmanager of a cluster gossips: its web port + 1, as 9093/9094."""
     host, _, port = listen.rpartition(":")
     return f"{host}:{int(port) + 1}"
-
-
-class Wakeup:
-    """Waits until a timeout or a signal, whose handler has run when `wait` returns.
-
-    Why not time.sleep: a sleep is resumed after the handler (PEP 475), so a
-    Ctrl-C would wait for the rest of the view's period; the 0.1 s naps that
-    watched for it instead woke `warden up` ten times a second, most of its
-    idle CPU. Python writes each signal's number to the wakeup fd, which ends
-    the `select`."""
-
-    def __init__(self) -> None:
-        self._read, self._write = socket.socketpair()
-        for end in (self._read, self._write):
-            end.setblocking(False)
-        self._previous = -1
-
-    def __enter__(self) -> Wakeup:
-        self._previous = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        signal.set_wakeup_fd(self._previous)
-        self._read.close()
-        self._write.close()
-
-    def wait(self, seconds: float) -> None:
-        if select.select([self._read], [], [], seconds)[0]:
-            while True:  # the signals told so far; later ones wake the next wait
-                try:
-                    self._read.recv(4096)
-                except BlockingIOError:
-                    break
 
 
 def _get_json(url: str, credentials: Credentials) -> Any:
