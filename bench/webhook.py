@@ -14,7 +14,10 @@ bench starts, durable as in production) and real agents
   then checks that exactly one swarm was started per episode. The accept
   path's CPU per body is the responder's CPU less its worker's
   (`warden_responder_worker_cpu_seconds_total`), over the storm and its
-  handling; its ratio to the anchor's is printed.
+  handling; its ratio to the anchor's is printed. So is what else the machine
+  did meanwhile: how busy its cores were, and the CPU of the swarms' agents
+  (200 Python start-ups of the fake Claude, which share the two cores with
+  the responder and the sender).
 - decision: 20 new episodes, one at a time: from the webhook being sent to
   the swarm's agent process started (its `started_at` in the store).
 
@@ -170,6 +173,19 @@ def _answers(port: int) -> bool:
     return True
 
 
+def agents_cpu(pid: int) -> float:
+    """The CPU of the responder's children it has reaped: the agents that ended."""
+    t = psutil.Process(pid).cpu_times()
+    return t.children_user + t.children_system
+
+
+def busy_share(before: Any, after: Any) -> float:
+    """The machine's busy share between two `psutil.cpu_times()` (all cores)."""
+    idle = (after.idle + after.iowait) - (before.idle + before.iowait)
+    total = sum(after) - sum(before)
+    return 1.0 - idle / total if total > 0 else 0.0
+
+
 def worker_cpu(r: ResponderProcess) -> float:
     return sample(r.metrics(), "warden_responder_worker_cpu_seconds_total") or 0.0
 
@@ -211,6 +227,7 @@ def main() -> None:
             bodies = [body("StormAlert", fps) for fps in picks]
             anchor_cpu = anchor(work, bodies)
             cpu0 = [(cpu(r.proc.pid), worker_cpu(r)) for r in fleet]
+            agents0, machine0 = sum(agents_cpu(r.proc.pid) for r in fleet), psutil.cpu_times()
             t0 = time.perf_counter()
             latencies = storm(conns, bodies)
             wall = time.perf_counter() - t0
@@ -224,6 +241,8 @@ def main() -> None:
             t1 = time.perf_counter()
             wait_for(lambda: one(db, "SELECT COUNT(*) FROM inbox WHERE done = 0") == 0, 600, 0.02)
             handled = time.perf_counter() - t1 + wall
+            agents = sum(agents_cpu(r.proc.pid) for r in fleet) - agents0
+            busy = busy_share(machine0, psutil.cpu_times())
             worker = [worker_cpu(r) - w for r, (_, w) in zip(fleet, cpu0, strict=True)]
             accept_cpu = [
                 cpu(r.proc.pid) - c - busy
@@ -247,6 +266,11 @@ def main() -> None:
                 f"swarms started: {len(triggers)} for {len(sent)} episodes "
                 f"({'exactly one each' if once else 'MISMATCH'}); "
                 f"acted on by: {', '.join(f'{k} {v}' for k, v in sorted(claimers.items()))}"
+            )
+            print(
+                f"       the machine's {psutil.cpu_count()} cores {busy:.0%} busy meanwhile; the"
+                f" swarms' agents (ended) took {agents:.1f} s of CPU of it"
+                f" ({agents / max(1, len(triggers)) * 1000:.0f} ms each)"
             )
             per_body = sum(accept_cpu) / len(fleet) / args.bodies
             print(

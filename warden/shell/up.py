@@ -50,7 +50,10 @@ PIPE_VIEW_SECONDS = 10.0
 """Without a terminal the view is a log of changes: looking less often costs less."""
 CHECK_SECONDS = 10.0
 ALIGN_LOOK_SECONDS = 0.5
-"""How often to look for the exporter's first scrape, until the rules are aligned."""
+ALIGN_EAGER_SECONDS = 60.0
+"""How often, and for how long after the start, to look for the exporter's first
+scrape until the rules are aligned; later (an exporter that never came up) at the
+view's own pace."""
 PIPE_COLUMNS = 160
 LOG_PANE_LINES = 8
 STOP_GRACE_SECONDS = 10.0
@@ -266,10 +269,11 @@ class Up:
     ) -> None:
         """Look `every` seconds, draw when what is seen changed (or, on a
         terminal, every `redraw_after` s for the ages); restart a part that
-        exited at once (its SIGCHLD ends the wait), and ask the parts' health
-        every CHECK_SECONDS."""
+        exited at once (its SIGCHLD ends the wait), ask the parts' health
+        every CHECK_SECONDS, and align the build's alerts with the exporter's
+        scrape once Prometheus has scraped it."""
         last_key, drawn_at, checked_at = "", 0.0, time.monotonic()
-        aligned = False
+        aligned, started = False, checked_at
         while not self._stopping:
             scene = self.scene()
             key, now = scene.key(), time.monotonic()
@@ -277,7 +281,8 @@ class Up:
                 show(scene)
                 last_key, drawn_at = key, now
             aligned = aligned or self._align_phase()
-            self._wakeup.wait(every if aligned else ALIGN_LOOK_SECONDS)
+            eager = not aligned and now - started < ALIGN_EAGER_SECONDS
+            self._wakeup.wait(ALIGN_LOOK_SECONDS if eager else every)
             # A part that exited is restarted at once; health is asked less often.
             health_due = time.monotonic() - checked_at >= CHECK_SECONDS
             if health_due:
