@@ -1,7 +1,8 @@
 """Crisis response through the whole stack (`warden up`): from the broken file
 being saved, and from the build command exiting non-zero, to the CRITICAL
-bugfix swarm's agent process running; and from the fix being saved to the
-exporter publishing the passing build.
+bugfix swarm's agent process running (BuildFailing's: a bugfix swarm that
+ErrorLogSpike starts when the repeated breaks fill the logs does not count);
+and from the fix being saved to the exporter publishing the passing build.
 
 A copy of the demo project in a git repository, the shipped warden.yml with
 free ports and a fake agent that keeps running, and `warden up` with the
@@ -209,6 +210,7 @@ def _trial(
         row = db.execute(
             "SELECT s.id, a.started_at FROM swarms s JOIN agents a ON a.swarm_id"
             " = s.id WHERE s.priority = 'CRITICAL' AND s.type = 'bugfix' AND"
+            " s.trigger LIKE 'alert:BuildFailing:%' AND"  # by the alert, or J1 for it
             " a.started_at IS NOT NULL ORDER BY a.started_at DESC LIMIT 1"
         ).fetchone()
         return float(row[1]) if row and row[0] not in seen else None
