@@ -20,6 +20,8 @@ carried by no alert, so nothing downstream sees the change.
 
 from __future__ import annotations
 
+import json
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +40,83 @@ TRIES = 1000
 _SEP = b"\xff"
 
 
+def labels_hash(labels: dict[str, str]) -> int:
+    """Go's labels.Hash: xxhash64 of each name and value, sorted by name, each
+    followed by 0xff."""
+    pairs = sorted(labels.items())
+    return xxhash.xxh64_intdigest(b"".join(n.encode() + _SEP + v.encode() + _SEP for n, v in pairs))
+
+
+def fnv1a64(data: bytes) -> int:
+    """Go's hash/fnv New64a, which Prometheus hashes targets and its jitter seed with."""
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
 def group_phase(name: str, file: str, interval: float) -> float:
     """Seconds into each interval at which Prometheus evaluates the group `name` of the
-    rules file `file` (as given in `rule_files`): Go's labels.Hash of the labels
-    {file, name}, sorted by name, modulo the interval in nanoseconds."""
-    data = b"file" + _SEP + file.encode() + _SEP + b"name" + _SEP + name.encode() + _SEP
-    return xxhash.xxh64_intdigest(data) % round(interval * 1e9) / 1e9
+    rules file `file` (as given in `rule_files`): the hash of the labels {file, name}
+    modulo the interval in nanoseconds."""
+    return labels_hash({"file": file, "name": name}) % round(interval * 1e9) / 1e9
+
+
+def scrape_phase(
+    address: str, job: str, interval: str, timeout: str, external: dict[str, str], host: str
+) -> float:
+    """Seconds into each interval at which Prometheus scrapes `http://address/metrics` of
+    `job` (its scrape_interval and scrape_timeout as Go prints them: "1s"): the target's
+    hash (its labels after relabelling, and its URL) XOR the server's jitter seed (the
+    host's name as Go resolves it, and the external labels)."""
+    labels = {
+        "__address__": address,
+        "__metrics_path__": "/metrics",
+        "__scheme__": "http",
+        "__scrape_interval__": interval,
+        "__scrape_timeout__": timeout,
+        "instance": address,
+        "job": job,
+    }
+    target = fnv1a64(f"{labels_hash(labels):016d}http://{address}/metrics".encode())
+    shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(external.items()))
+    seed = fnv1a64(f"{host}{{{shown}}}".encode())
+    seconds = instant_duration(interval) or 0.0
+    return (target ^ seed) % round(seconds * 1e9) / 1e9
+
+
+def go_fqdn() -> str:
+    """The host's name as Prometheus' jitter seed has it (Go's osutil.GetFQDN): the name
+    of the first IPv4 address the host name resolves to, else the host name."""
+    host = socket.gethostname()
+    try:
+        found = socket.getaddrinfo(host, None, socket.AF_INET)
+    except OSError:
+        return host
+    for ip in dict.fromkeys(str(a[4][0]) for a in found):
+        try:
+            return socket.gethostbyaddr(ip)[0].rstrip(".")
+        except OSError:
+            continue
+    return host
+
+
+def predicted_scrape(prometheus: dict[str, Any], exporter: str) -> Scrape | None:
+    """The exporter's scrape as a Prometheus with this config will run it, before it
+    starts (None when its job is not the plain one this computes: its own interval
+    and timeout, no params, relabelling, scheme or path of its own)."""
+    external = prometheus.get("global", {}).get("external_labels") or {}
+    plain = ("job_name", "scrape_interval", "scrape_timeout", "static_configs", "basic_auth")
+    for job in prometheus.get("scrape_configs", []):
+        if exporter not in job.get("static_configs", [{}])[0].get("targets", []):
+            continue
+        interval, timeout = str(job.get("scrape_interval")), str(job.get("scrape_timeout"))
+        seconds = instant_duration(interval)
+        if set(job) - set(plain) or seconds is None or instant_duration(timeout) is None:
+            return None
+        phase = scrape_phase(exporter, job["job_name"], interval, timeout, external, go_fqdn())
+        return Scrape(seconds, phase)
+    return None
 
 
 def behind(later: float, earlier: float, interval: float) -> float:

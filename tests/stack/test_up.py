@@ -356,6 +356,8 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
             0.5,
             lambda: f"scrape to evaluation {scrape_to_evaluation(ports)} s",
         )
+        # Foreseen before Prometheus started: no reload was needed.
+        assert "not as foreseen" not in (tmp_path / "state" / "logs" / "up.log").read_text()
         # Every metric a rule or a dashboard names is served live (coverage once the tests wrote
         # their first report: the coverage collector looks every 30 s).
         wait_for(lambda: not unserved_metrics(ports, cfg), 90, 1.0)

@@ -16,8 +16,10 @@ from warden.phase import (
     aligned_name,
     behind,
     exporter_scrape,
+    fnv1a64,
     group_phase,
     instant_duration,
+    predicted_scrape,
 )
 
 FILE = "/var/lib/warden/stack/prometheus/warden.rules.yml"
@@ -76,3 +78,28 @@ def test_align_renames_only_the_fast_group_and_only_when_needed(tmp_path: Path) 
     assert not align(rules, "warden-critical", scrape)
     # A scrape of another interval than the group's (Prometheus' defaults): left alone.
     assert not align(rules, "warden-critical", Scrape(60.0, 12.0))
+
+
+def test_the_hashes_are_gos() -> None:
+    """FNV-1a 64 (Go's hash/fnv) on its reference vectors; the phases' agreement with
+    the real Prometheus is the stack test's."""
+    assert fnv1a64(b"") == 0xCBF29CE484222325
+    assert fnv1a64(b"a") == 0xAF63DC4C8601EC8C
+    assert fnv1a64(b"foobar") == 0x85944171F73967E8
+
+
+def test_a_scrape_is_foreseen_only_for_the_plain_job() -> None:
+    job = {
+        "job_name": "warden-exporter",
+        "scrape_interval": "1s",
+        "scrape_timeout": "1s",
+        "static_configs": [{"targets": ["127.0.0.1:9"]}],
+    }
+    config = {"global": {"external_labels": {"replica": "a"}}, "scrape_configs": [job]}
+    scrape = predicted_scrape(config, "127.0.0.1:9")
+    assert scrape is not None and scrape.interval == 1.0 and 0 <= scrape.phase < 1
+    other = predicted_scrape({"scrape_configs": [job]}, "127.0.0.1:9")
+    assert other is not None and other.phase != scrape.phase, "the external labels count"
+    assert predicted_scrape(config, "127.0.0.1:10") is None
+    for unusual in ({"params": {"x": ["1"]}}, {"metrics_path": "/m"}, {"scrape_timeout": None}):
+        assert predicted_scrape({"scrape_configs": [{**job, **unusual}]}, "127.0.0.1:9") is None

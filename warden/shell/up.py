@@ -23,13 +23,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
 from warden.auth import ALERTMANAGER, PROMETHEUS, SCRAPE, Credentials, Secrets, fetch, make_secret
 from warden.config import Config
-from warden.phase import align, exporter_scrape
+from warden.phase import align, exporter_scrape, predicted_scrape
 from warden.rules import FAST_GROUP
 from warden.rules import render as render_rules
 from warden.shell.view import Part, Scene, render
@@ -130,6 +131,13 @@ class Up:
         ]
         for s in self.supervisors:
             s.log_path = self.logs / f"{s.name}.log"  # never into the view
+        # The build's alerts evaluated just after the exporter's scrape, its phase
+        # computed as Prometheus will (warden/phase.py); checked once it scraped.
+        prom_cfg = self.folder / "prometheus" / "prometheus.yml"
+        if prom_cfg.exists():
+            scrape = predicted_scrape(yaml.safe_load(prom_cfg.read_text()), self.addresses.exporter)
+            if scrape is not None:
+                align(rules, FAST_GROUP, scrape)
 
     def _warden_parts(self) -> list[Supervisor]:
         """The exporter and the responder, each a `warden` process of this config."""
@@ -292,8 +300,10 @@ class Up:
                     s.check()
 
     def _align_phase(self) -> bool:
-        """Once Prometheus scraped the exporter, evaluate the build's alerts just after
-        the scrape (warden/phase.py); True once done, or when there is nothing to do."""
+        """Once Prometheus scraped the exporter, check that the build's alerts are
+        evaluated just after the scrape, and if not (a phase `prepare` could not
+        foresee) rename their group and reload Prometheus (warden/phase.py); True once
+        done, or when there is nothing to do."""
         prometheus = next((s for s in self.supervisors if s.name == "prometheus"), None)
         if prometheus is None or prometheus.proc is None:
             return True
@@ -305,7 +315,11 @@ class Up:
             return False
         if align(self.rules, FAST_GROUP, scrape):
             prometheus.proc.send_signal(signal.SIGHUP)
-            log.info("rules renamed so the build's alerts follow the exporter's scrape")
+            log.warning(
+                "the exporter's scrape runs at %.3f s of each second, not as foreseen: the"
+                " build's alerts renamed to follow it, Prometheus reloaded",
+                scrape.phase,
+            )
         return True
 
     def scene(self) -> Scene:
