@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import signal
 import subprocess
 import sys
 import textwrap
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from tests.alerting import TOKEN
 from tests.conftest import enterable, fake_swarm_keys, write_config
@@ -45,9 +47,15 @@ def cpu_load(n: int) -> Iterator[None]:
         subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
         for _ in range(n)
     ]
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)  # the busy processes are killed on the way out
+
+    before = signal.signal(signal.SIGTERM, stop)  # a bench stopped with `kill`
     try:
         yield
     finally:
+        signal.signal(signal.SIGTERM, before)
         for p in busy:
             p.kill()
             p.wait()

@@ -14,10 +14,12 @@ configs they would run on are checked in `test_the_defaults_anchor_is_the_tools_
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -136,3 +138,18 @@ def test_the_defaults_anchor_is_the_tools_defaults(tmp_path: Path) -> None:
     am = yaml.safe_load((tmp_path / "alertmanager.yml").read_text())
     timed = [r for r in [am["route"], *am["route"]["routes"]] if "group_wait" in r]
     assert all('alertname="Watchdog"' in r["matchers"] for r in timed), timed
+
+
+def test_a_bench_stopped_with_sigterm_leaves_no_busy_process() -> None:
+    """`--load`'s busy processes run in sessions of their own; a bench stopped with
+    `kill` used to die without killing them (a core stayed busy after the run)."""
+    script = "import time\nfrom bench.common import cpu_load\nwith cpu_load(1):\n"
+    script += "    print('busy', flush=True)\n    time.sleep(120)\n"
+    bench = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    assert bench.stdout is not None and bench.stdout.readline().strip() == "busy"
+    [busy] = psutil.Process(bench.pid).children()
+    bench.send_signal(signal.SIGTERM)
+    assert bench.wait(timeout=30) == 128 + signal.SIGTERM
+    assert not psutil.pid_exists(busy.pid)
