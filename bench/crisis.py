@@ -47,9 +47,8 @@ import yaml
 
 from bench.common import cpu_load, percentile
 from tests.conftest import REPO, enterable, make_demo_repo, wait_for
-from tests.stack.test_up import Ports, scrape_to_evaluation, stack_config, status
+from tests.stack.test_up import Ports, aligned_delay, stack_config, status
 from warden.auth import Credentials, fetch
-from warden.phase import WINDOW
 
 SLOW_SECONDS = 3.0
 """A trial whose build exit -> agent took longer is printed with what was decided."""
@@ -150,7 +149,7 @@ def run(defaults: bool, n: int, keep: Path) -> Trials:
                 60,
             )
             wait_for(lambda: _passing_seen(ports), 60, 0.5)  # Prometheus has the passing build
-            if not defaults:  # `warden up` has aligned the rules with the scrape (warden/phase.py)
+            if not defaults:  # `warden up` aligned the rules with the scrape (warden/phase.py)
                 aligned = wait_for(lambda: _aligned(ports), 60, 0.5)
                 print(f"  {out.label}: scrape to evaluation {aligned:.3f} s")
             db = sqlite3.connect(tmp / "state" / "warden.db")
@@ -170,11 +169,11 @@ def run(defaults: bool, n: int, keep: Path) -> Trials:
 
 
 def _aligned(ports: Ports) -> float | None:
-    """The scrape-to-evaluation delay once `warden up` aligned the rules and Prometheus,
-    reloaded, knows its Alertmanager again (for up to 5 s after a reload it knows none,
-    and an alert that fires then waits for the 10 s resend: prometheus#13064)."""
-    delay = scrape_to_evaluation(ports)
-    if delay is None or not WINDOW[0] <= delay < WINDOW[1] + 0.01:
+    """The scrape-to-evaluation delay once the rules are aligned and Prometheus knows
+    its Alertmanager (for up to 5 s after its start or a reload it knows none, and an
+    alert that fires then waits for the 10 s resend: prometheus#13064)."""
+    delay = aligned_delay(ports)
+    if delay is None:
         return None
     code, text = ports.http("prometheus", "/api/v1/alertmanagers")
     return delay if code == 200 and json.loads(text)["data"]["activeAlertmanagers"] else None

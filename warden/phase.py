@@ -9,13 +9,14 @@ anywhere from 0 to 1 s: one stack's crisis p95 was 1.24 s, another's 1.84 s
 (bench/crisis.py, 200 trials each). Shortening both intervals would cost idle
 CPU that the 1 % budget does not have.
 
-So `warden up` reads the scrape's phase from Prometheus once it has scraped the
-exporter, and gives the fast group the first name (`warden-critical`, then
-`warden-critical-phase1`, ...) whose hashed phase falls WINDOW after it;
-Prometheus reloads its rules on SIGHUP. The group's hash is computed here as
-Prometheus 2.42 computes it (xxhash64 of its `file` and `name` labels); the
-stack test reads both phases back from the real Prometheus. A group's name is
-carried by no alert, so nothing downstream sees the change.
+So `warden up` computes, before Prometheus starts, the scrape's phase as
+Prometheus 2.42 will (`predicted_scrape`), and gives the fast group the first
+name (`warden-critical`, then `warden-critical-phase1`, ...) whose hashed phase
+(xxhash64 of its `file` and `name` labels) falls WINDOW after it. Once
+Prometheus has scraped, it reads the phase back (`exporter_scrape`); if it
+differs, it renames the group to follow it and Prometheus reloads its rules on
+SIGHUP. The stack test reads both phases back from the real Prometheus. A
+group's name is carried by no alert, so nothing downstream sees the change.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import xxhash
 import yaml
 
+from warden.config.values import parse_duration
 from warden.rfc3339 import instant
 
 WINDOW = (0.05, 0.15)
@@ -81,7 +83,7 @@ def scrape_phase(
     target = fnv1a64(f"{labels_hash(labels):016d}http://{address}/metrics".encode())
     shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(external.items()))
     seed = fnv1a64(f"{host}{{{shown}}}".encode())
-    seconds = instant_duration(interval) or 0.0
+    seconds = duration(interval) or 0.0
     return (target ^ seed) % round(seconds * 1e9) / 1e9
 
 
@@ -111,8 +113,8 @@ def predicted_scrape(prometheus: dict[str, Any], exporter: str) -> Scrape | None
         if exporter not in job.get("static_configs", [{}])[0].get("targets", []):
             continue
         interval, timeout = str(job.get("scrape_interval")), str(job.get("scrape_timeout"))
-        seconds = instant_duration(interval)
-        if set(job) - set(plain) or seconds is None or instant_duration(timeout) is None:
+        seconds = duration(interval)
+        if set(job) - set(plain) or seconds is None or duration(timeout) is None:
             return None
         phase = scrape_phase(exporter, job["job_name"], interval, timeout, external, go_fqdn())
         return Scrape(seconds, phase)
@@ -124,12 +126,12 @@ def behind(later: float, earlier: float, interval: float) -> float:
     return (later - earlier) % interval
 
 
-def aligned_name(base: str, file: str, interval: float, scrape_phase: float) -> str:
-    """The first of `base`, `base-phase1`, ... evaluated WINDOW after the scrape; `base`
-    if none of TRIES is."""
+def aligned_name(base: str, file: str, interval: float, scrape_at: float) -> str:
+    """The first of `base`, `base-phase1`, ... evaluated WINDOW after a scrape at phase
+    `scrape_at`; `base` if none of TRIES is."""
     for k in range(TRIES):
         name = base if k == 0 else f"{base}-phase{k}"
-        after = behind(group_phase(name, file, interval), scrape_phase, interval)
+        after = behind(group_phase(name, file, interval), scrape_at, interval)
         if WINDOW[0] <= after < WINDOW[1]:
             return name
     return base
@@ -155,21 +157,19 @@ def exporter_scrape(targets: Any, exporter: str) -> Scrape | None:
         if t.get("labels", {}).get("instance") != exporter:
             continue
         at = instant(str(t.get("lastScrape", "")))
-        interval = instant_duration(str(t.get("scrapeInterval", "")))
+        interval = duration(str(t.get("scrapeInterval", "")))
         if at is None or at <= 0 or interval is None:
             return None
         return Scrape(interval, at % interval)
     return None
 
 
-def instant_duration(text: str) -> float | None:
-    """A whole-second or millisecond Prometheus duration ("1s", "500ms", "1m"); None
-    for any other form."""
-    for unit, size in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
-        number = text.removesuffix(unit)
-        if number != text and number.isdigit():
-            return int(number) * size
-    return None
+def duration(text: str) -> float | None:
+    """A Prometheus duration in seconds (`parse_duration`); None if it is not one."""
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return None
 
 
 def align(rules: Path, base: str, scrape: Scrape) -> bool:
@@ -181,7 +181,7 @@ def align(rules: Path, base: str, scrape: Scrape) -> bool:
         name = str(group["name"])
         if name != base and not name.startswith(f"{base}-phase"):
             continue
-        if instant_duration(str(group.get("interval", ""))) != scrape.interval:
+        if duration(str(group.get("interval", ""))) != scrape.interval:
             return False
         wanted = aligned_name(base, str(rules), scrape.interval, scrape.phase)
         if wanted == name:

@@ -69,8 +69,8 @@ QUIET_POLL_SECONDS = 2.0
 QUIET_POLL_SECONDS instead of every `responder.poll_interval`: a step costs about
 0.9 ms of CPU when it comes every 200 ms (0.2 ms back to back: the caches are
 cold), so one hanging agent cost the idle responder 0.45 % of a core; a quiet
-agent's exit is seen within QUIET_POLL_SECONDS. An agent
-that prints, starts or is being killed brings the poll_interval back at once."""
+agent's exit is seen within QUIET_POLL_SECONDS. An agent that prints, starts or
+is being killed brings the poll_interval back at once."""
 OUTAGE_RETRY_SECONDS = 1.0
 """How often a worker whose database is unreachable tries again."""
 

@@ -143,10 +143,15 @@ def test_the_defaults_anchor_is_the_tools_defaults(tmp_path: Path) -> None:
 def test_a_bench_stopped_with_sigterm_leaves_no_busy_process() -> None:
     """`--load`'s busy processes run in sessions of their own; a bench stopped with
     `kill` used to die without killing them (a core stayed busy after the run)."""
-    script = "import time\nfrom bench.common import cpu_load\nwith cpu_load(1):\n"
-    script += "    print('busy', flush=True)\n    time.sleep(120)\n"
+    # The bench works until its input ends, which only its kill ends here.
+    script = "import sys\nfrom bench.common import cpu_load\nwith cpu_load(1):\n"
+    script += "    print('busy', flush=True)\n    sys.stdin.read()\n"
     bench = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert bench.stdout is not None and bench.stdout.readline().strip() == "busy"
     [busy] = psutil.Process(bench.pid).children()

@@ -194,6 +194,13 @@ def scrape_to_evaluation(ports: Ports) -> float | None:
     return behind(evaluated % scrape.interval, scrape.phase, scrape.interval)
 
 
+def aligned_delay(ports: Ports) -> float | None:
+    """`scrape_to_evaluation` once it is in warden/phase.py's WINDOW (10 ms of the
+    scheduler's lateness allowed), else None."""
+    delay = scrape_to_evaluation(ports)
+    return delay if delay is not None and WINDOW[0] <= delay < WINDOW[1] + 0.01 else None
+
+
 def outcome_of(ports: Ports, fp: str) -> str | None:
     """What the responder did about the alert with fingerprint `fp`, once it has."""
     st = status(ports)
@@ -351,7 +358,7 @@ def test_r4_through_warden_up(tmp_path: Path, demo_repo: Path) -> None:
         # The build's alerts are evaluated just after the scrape (warden/phase.py); on
         # the code before, anywhere up to a second after it.
         wait_for(
-            lambda: WINDOW[0] <= (scrape_to_evaluation(ports) or -1) < WINDOW[1] + 0.01,
+            lambda: aligned_delay(ports),
             30,
             0.5,
             lambda: f"scrape to evaluation {scrape_to_evaluation(ports)} s",

@@ -15,10 +15,10 @@ from warden.phase import (
     align,
     aligned_name,
     behind,
+    duration,
     exporter_scrape,
     fnv1a64,
     group_phase,
-    instant_duration,
     predicted_scrape,
 )
 
@@ -50,7 +50,7 @@ def test_the_targets_api_gives_the_exporters_phase_and_interval() -> None:
     never = {"labels": {"instance": "127.0.0.1:1"}, "lastScrape": "0001-01-01T00:00:00Z"}
     assert exporter_scrape({"data": {"activeTargets": [never]}}, "127.0.0.1:1") is None
     assert exporter_scrape(None, "127.0.0.1:1") is None
-    assert [instant_duration(t) for t in ("1s", "500ms", "2m", "1.5s", "")] == [
+    assert [duration(t) for t in ("1s", "500ms", "2m", "1.5s", "")] == [
         1.0,
         0.5,
         120.0,

@@ -23,7 +23,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
@@ -131,13 +130,6 @@ class Up:
         ]
         for s in self.supervisors:
             s.log_path = self.logs / f"{s.name}.log"  # never into the view
-        # The build's alerts evaluated just after the exporter's scrape, its phase
-        # computed as Prometheus will (warden/phase.py); checked once it scraped.
-        prom_cfg = self.folder / "prometheus" / "prometheus.yml"
-        if prom_cfg.exists():
-            scrape = predicted_scrape(yaml.safe_load(prom_cfg.read_text()), self.addresses.exporter)
-            if scrape is not None:
-                align(rules, FAST_GROUP, scrape)
 
     def _warden_parts(self) -> list[Supervisor]:
         """The exporter and the responder, each a `warden` process of this config."""
@@ -160,7 +152,8 @@ class Up:
         ]
 
     def _prometheuses(self, binary: str, rules: Path, web: Path) -> list[Supervisor]:
-        """One Prometheus, or a pair: replicas a and b, same rules and targets."""
+        """One Prometheus, or a pair: replicas a and b, same rules and targets; the
+        rules' fast group named for the first one's scrape of the exporter."""
         c, a, out = self.config, self.addresses, list[Supervisor]()
         pair = a.prometheus_b is not None
         for name, listen, replica in (
@@ -171,10 +164,13 @@ class Up:
                 continue
             folder = self.folder / name
             prom_cfg = folder / "prometheus.yml"
-            write_yaml(
-                prom_cfg,
-                prometheus_config(c.stack.prometheus_config, a, rules, c.secrets_dir, replica),
-            )
+            prom = prometheus_config(c.stack.prometheus_config, a, rules, c.secrets_dir, replica)
+            write_yaml(prom_cfg, prom)
+            if name == "prometheus" and (scrape := predicted_scrape(prom, a.exporter)):
+                # The build's alerts evaluated just after the exporter's scrape, its
+                # phase computed as this Prometheus will (warden/phase.py); checked
+                # once it scraped (`_align_phase`).
+                align(rules, FAST_GROUP, scrape)
             out.append(
                 Supervisor(
                     name,
