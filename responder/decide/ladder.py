@@ -90,7 +90,10 @@ def rung(attempts: Sequence[Attempt], now: float, usual: int, retried: float | N
     if any(a.ended_at is None for a in attempts):
         return Rung.WORKING
     tried = counted(attempts, retried)
-    if tried and now - max(a.ended_at or 0.0 for a in tried) < GRACE_SECONDS:
+    # A verified landing is the attempt most likely to resolve it: the grace after it too.
+    landed = [a for a in ended_since(attempts, retried) if a.verified]
+    settling = [a.ended_at or 0.0 for a in (*tried, *landed)]
+    if settling and now - max(settling) < GRACE_SECONDS:
         return Rung.WORKING
     if any(a.bigger for a in tried):
         return Rung.CALL
