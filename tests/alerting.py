@@ -108,10 +108,13 @@ class Stack:
         defaults: bool = False,
         secrets: Path | None = None,
         critical_repeat: str | None = None,
+        responder_port: int | None = None,
     ) -> None:
         """`secrets`: the secrets_dir of the exporter it scrapes (its scrape password);
         `critical_repeat`: the critical route's repeat_interval instead of the shipped
-        one (5m), so that a test sees Alertmanager deliver an alert again."""
+        one (5m), so that a test sees Alertmanager deliver an alert again;
+        `responder_port`: a real responder to scrape (by default a port nobody
+        listens on, so that the rules' ResponderHeartbeatMissing fires)."""
         if PROMETHEUS is None or ALERTMANAGER is None:
             raise RuntimeError(
                 "prometheus and prometheus-alertmanager are needed: "
@@ -127,7 +130,7 @@ class Stack:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.prometheus_flags = [] if defaults else list(PROMETHEUS_FLAGS)
         self._write_alertmanager(webhook_port, defaults, critical_repeat)
-        self._write_prometheus(exporter_port, defaults)
+        self._write_prometheus(exporter_port, responder_port or free_port(), defaults)
 
     def _write_alertmanager(
         self, webhook_port: int, defaults: bool, critical_repeat: str | None
@@ -147,12 +150,12 @@ class Stack:
                 route["repeat_interval"] = critical_repeat
         write_yaml(self.work / "am" / "alertmanager.yml", am)
 
-    def _write_prometheus(self, exporter_port: int, defaults: bool) -> None:
+    def _write_prometheus(self, exporter_port: int, responder_port: int, defaults: bool) -> None:
         rules = self.work / "prom" / "rules" / "warden.rules.yml"
         rule_doc = yaml.safe_load((REPO / "prometheus" / "rules" / "warden.rules.yml").read_text())
         addresses = Addresses(
             f"127.0.0.1:{exporter_port}",
-            f"127.0.0.1:{free_port()}",
+            f"127.0.0.1:{responder_port}",
             f"127.0.0.1:{self.prom_port}",
             f"127.0.0.1:{self.am_port}",
         )
