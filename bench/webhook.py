@@ -2,8 +2,13 @@
 
 The responder runs as its own process (`warden responder`), with its real
 store (SQLite, or with `--database postgresql` a real PostgreSQL server this
-bench starts, durable as in production) and real agents
-(examples/fake_claude.py); this process is the load.
+bench starts, durable as in production) and real agent processes, started as
+the agents' user (in cgroups of their own where the host has them); this
+process is the load. The storm's agents are bench/storm_agent.sh, a shell that
+prints the CLI's stream for a one-turn run (2 ms of CPU): with the fake Claude
+(a Python start-up, 50 ms each) the storm's 200 agents took more of the two
+cores than the responder did, and the bench measured them. The decision trials
+run the fake Claude (examples/fake_claude.py), which checks its flags.
 
 - anchor: the same storm to `bench/minimal_receiver.py` (token checked, JSON
   parsed, each body committed to SQLite in WAL mode before the 200, nothing
@@ -16,8 +21,8 @@ bench starts, durable as in production) and real agents
   (`warden_responder_worker_cpu_seconds_total`), over the storm and its
   handling; its ratio to the anchor's is printed. So is what else the machine
   did meanwhile: how busy its cores were, and the CPU of the swarms' agents
-  (200 Python start-ups of the fake Claude, which share the two cores with
-  the responder and the sender).
+  (their launch included: the switch to their user, the cgroup's first step),
+  which share the two cores with the responder and the sender.
 - decision: 20 new episodes, one at a time: from the webhook being sent to
   the swarm's agent process started (its `started_at` in the store).
 
@@ -53,8 +58,11 @@ from sqlalchemy import Connection, text
 from bench.common import fake_agent_config, percentile
 from responder.state.store import Store
 from tests.alerting import TOKEN
-from tests.conftest import ResponderProcess, free_port, sample, wait_for
+from tests.conftest import ResponderProcess, for_agents, free_port, sample, wait_for
 from tests.pgserver import PostgresServer
+
+STORM_AGENT = for_agents(Path(__file__).resolve().with_name("storm_agent.sh"))
+"""Where the agents' user can read it (the clone may be in a folder only root enters)."""
 
 
 def config(work: Path, database: str = "", rid: str = "r0") -> Path:
@@ -68,9 +76,11 @@ def config(work: Path, database: str = "", rid: str = "r0") -> Path:
           StormAlert: {spawn: [{type: tests, priority: LOW}], max_running: 100000}
           DecisionAlert: {spawn: [{type: bugfix, priority: CRITICAL}], max_running: 100000}
         """,
-        """\
+        f"""\
         budget_usd: 0.0001
-        env: {FAKE_CLAUDE: 'turns=1,delay=0,cost=0.0001'}
+        env: {{FAKE_CLAUDE: 'turns=1,delay=0,cost=0.0001'}}
+        types:
+          tests: {{command: [/bin/sh, {STORM_AGENT}, -p, "{{prompt}}"]}}
         """,
         """\
         modes:

@@ -71,6 +71,37 @@ def test_an_agent_gets_an_allow_listed_environment(tmp_path: Path) -> None:
     assert extra <= {"LC_CTYPE"}, extra
 
 
+@pytest.mark.skipif(not AS_ROOT, reason="only root starts agents as another user")
+def test_the_agents_user_finds_its_program_on_path_as_it_would_itself(tmp_path: Path) -> None:
+    """The program is looked up on the agent's PATH as its user would: a folder only
+    root may enter is passed over (the pyenv shims in /root/.pyenv, first on a root
+    shell's PATH), as execvp passes it for that user. Was, with setpriv's own
+    search (it keeps root's capabilities until its exec): the shim found, and the
+    agent dead past its exec with "Permission denied"."""
+    hidden, shown = tmp_path / "hidden", tmp_path / "shown"
+    for folder, says in ((hidden, "root's"), (shown, "the user's")):
+        folder.mkdir(mode=0o700 if folder == hidden else 0o755)
+        program = folder / "which-one"
+        program.write_text(f"#!/bin/sh\necho {says!r} $(id -un)\n")
+        program.chmod(0o755)
+    cfg = write_config(
+        tmp_path / "warden.yml",
+        f"""\
+project: {{dir: {tmp_path}}}
+state_dir: {tmp_path / "state"}
+swarms:
+  command: [which-one]
+  adapter: generic
+  user: {AGENT_USER}
+""",
+    )
+    path = {"PATH": f"{hidden}:{shown}:{os.environ['PATH']}"}  # Warden's, so the agent's
+    out = run_cli("swarm", "run", "review", "-c", str(cfg), "--json", env=path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [agent] = json.loads(out.stdout)["agents"]
+    assert Path(agent["log"]).read_text().split() == ["the", "user's", AGENT_USER]
+
+
 READ_ALL = """\
 import json, os, sys
 opened = []
