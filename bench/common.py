@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import http.client
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -39,12 +42,34 @@ swarms:
     )
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def dies_with_me() -> Callable[[], None]:
+    """A `preexec_fn` that has the child killed when this process dies, however it
+    dies (a SIGKILL, a test's timeout): a bench's helpers run in sessions of their
+    own, which nothing sent to the bench's group reaches, and outlived it (a
+    killed bench/scrape.py left its 20 sleepers, and every later run counted 40)."""
+    return functools.partial(_die_with, os.getpid())
+
+
+def _die_with(parent: int) -> None:
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+
 @contextmanager
 def cpu_load(n: int) -> Iterator[None]:
     """`n` processes that keep a core busy each while the bench runs: a machine that
     does other work beside Warden."""
     busy = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+        subprocess.Popen(
+            [sys.executable, "-c", "while True: pass"],
+            start_new_session=True,
+            preexec_fn=dies_with_me(),
+        )
         for _ in range(n)
     ]
 

@@ -20,16 +20,27 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import percentile, scrape_latencies, series_count
+from bench.common import dies_with_me, percentile, scrape_latencies, series_count
 from tests.conftest import free_port, http_get, sample, stack_auth
+
+RUN = f"0.{os.getpid():09d}"
+"""In the look-alikes' command line and the exporter's pattern: what another run left
+(or runs beside this one) is not counted as this run's agents. A number, because
+`sleep` reads it (it adds a few ms to the hour): this process's id after `0.`."""
 
 
 def start_agents(n: int) -> list[subprocess.Popen[bytes]]:
-    """`sleep` processes whose command line reads `claude 3600`: cheap look-alikes."""
+    """`sleep` processes whose command line reads `claude 3600 RUN`: cheap look-alikes,
+    killed with the bench however it ends."""
     sleep = shutil.which("sleep")
     assert sleep
     return [
-        subprocess.Popen(["claude", "3600"], executable=sleep, start_new_session=True)
+        subprocess.Popen(
+            ["claude", "3600", RUN],
+            executable=sleep,
+            start_new_session=True,
+            preexec_fn=dies_with_me(),
+        )
         for _ in range(n)
     ]
 
@@ -94,16 +105,13 @@ def main() -> None:
         "collectors:\n"
         "  host: {interval: 1s}\n"
         "  agents:\n    interval: 2s\n"
-        "    patterns: [{name: claude, match: '(^|[/ ])claude( |$)'}]\n"
+        f"    patterns: [{{name: claude, match: '(^|[/ ])claude 3600 {RUN}( |$)'}}]\n"
         f"  logs:\n    sources:\n{sources}\n"
     )
     # The exporter asks for its scrape password, as `warden up` makes it.
     cli = [sys.executable, "-m", "warden.shell.cli"]
     subprocess.run([*cli, "secrets", "-c", str(config)], check=True, capture_output=True)
     agents = start_agents(args.agents)
-    stop = threading.Event()
-    writer = threading.Thread(target=write_logs, args=(logs, stop), daemon=True)
-    writer.start()
     port, node_port = free_port(), free_port()
     exporter = subprocess.Popen(
         [
@@ -115,8 +123,12 @@ def main() -> None:
             str(config),
             "--listen",
             f"127.0.0.1:{port}",
-        ]
+        ],
+        preexec_fn=dies_with_me(),  # before the writer's thread: no other thread forks
     )
+    stop = threading.Event()
+    writer = threading.Thread(target=write_logs, args=(logs, stop), daemon=True)
+    writer.start()
     node = None
     node_bin = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     try:

@@ -23,7 +23,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 
 BENCHES: dict[str, tuple[tuple[str, ...], str]] = {
     "alert_latency": (("--trials", "1", "--default-trials", "0"), r"shipped : n=1 p50="),
@@ -158,3 +158,31 @@ def test_a_bench_stopped_with_sigterm_leaves_no_busy_process() -> None:
     bench.send_signal(signal.SIGTERM)
     assert bench.wait(timeout=30) == 128 + signal.SIGTERM
     assert not psutil.pid_exists(busy.pid)
+
+
+def test_a_bench_killed_outright_leaves_none_of_its_processes() -> None:
+    """bench/scrape.py's look-alike agents run in sessions of their own: a run killed
+    by a test's timeout (SIGKILL, no cleanup) left them, and every later run on the
+    machine counted them with its own and failed ("exporter never reported 20
+    agents"). They now die with the bench, and a run counts only its own."""
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "bench.scrape", "--agents", "5", "--logs", "1", "--quiet", "60"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    mark = f"0.{bench.pid:09d}"  # bench/scrape.py's RUN
+
+    def its_agents() -> list[int]:
+        return [
+            p.pid for p in psutil.process_iter(["cmdline"]) if mark in (p.info["cmdline"] or [])
+        ]
+
+    try:
+        wait_for(lambda: len(its_agents()) == 5, 60)
+        children = psutil.Process(bench.pid).children()  # the exporter among them
+    finally:
+        bench.kill()
+        bench.wait()
+    wait_for(lambda: not its_agents(), 30)
+    wait_for(lambda: not any(c.is_running() for c in children), 30)
