@@ -89,6 +89,13 @@ TABLE: tuple[Row[Service], ...] = (
         lambda s: one(s.heartbeat),
     ),
     counter(
+        "warden_responder_steps",
+        "Worker steps begun: about one a webhook when they come slower than steps,"
+        " fewer in a storm (a step takes the bodies that came while it was paced).",
+        (),
+        lambda s: one(s.steps),
+    ),
+    counter(
         "warden_responder_steps_failed",
         "Worker steps that did not end, by why: the database unreachable, or an error.",
         ("reason",),

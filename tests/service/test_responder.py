@@ -479,3 +479,34 @@ def fuzz_responder(tmp_path_factory: pytest.TempPathFactory) -> Any:
     yield resp
     assert resp.proc.poll() is None
     resp.stop()
+
+
+def test_a_storm_of_resends_takes_fewer_steps_than_bodies(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    """Issue 30, item 1: every webhook body woke a worker step of its own, whose fixed
+    part (the situation, the agents, the view, the state file) cost more than the
+    body, so in a storm of re-sends the worker held the interpreter half the time for
+    one body a step and the webhook's threads waited on it. Now a step woken sooner
+    than four times its own cost waits (at most 20 ms more), and takes the bodies
+    that came meanwhile. Over one kept-alive connection, as Alertmanager sends."""
+    resp = responder_factory(responder_config(tmp_path))
+    data = body(*(alert("StormAlert", fp=f"{k:x}") for k in range(5)))
+    assert post(resp.url, data)[0] == 200  # the five episodes, acted on once
+    # Their agents end: a live agent has the worker look every poll_interval besides.
+    wait_for(lambda: [s[2] != "running" for s in swarms(tmp_path)] == [True] * 5, 60)
+    steps, dups = "warden_responder_steps_total", "warden_responder_alerts_deduplicated_total"
+    text = resp.metrics()
+    before, seen = sample(text, steps) or 0.0, sample(text, dups) or 0.0
+    conn = http.client.HTTPConnection("127.0.0.1", resp.port, timeout=10)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    for _ in range(300):
+        conn.request("POST", "/api/v1/alerts", body=data, headers=headers)
+        reply = conn.getresponse()
+        reply.read()
+        assert reply.status == 200
+    conn.close()
+    text = resp.wait_until(lambda t: (sample(t, dups) or 0.0) - seen == 1500, 60)
+    taken = (sample(text, steps) or 0.0) - before
+    assert taken < 150, f"{taken:.0f} steps for 300 bodies"
+    assert len(swarms(tmp_path)) == 5, "re-sends start nothing"
