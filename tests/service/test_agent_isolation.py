@@ -102,6 +102,17 @@ swarms:
     assert Path(agent["log"]).read_text().split() == ["the", "user's", AGENT_USER]
 
 
+@pytest.mark.skipif(not AS_ROOT, reason="only root starts agents as another user")
+def test_without_setpriv_the_agents_user_is_refused_first(tmp_path: Path) -> None:
+    """setpriv (util-linux) switches an agent to its user; a host without it is told
+    by check-config, naming the key, not by every agent failing to start."""
+    (tmp_path / "bin").mkdir()
+    out = run_cli("check-config", "-c", str(_config(tmp_path)), env={"PATH": str(tmp_path / "bin")})
+    assert out.returncode != 0, out.stdout
+    assert f"swarms.user: agents run as {AGENT_USER}, and setpriv" in out.stderr, out.stderr
+    assert "setpriv (util-linux)" in out.stderr, out.stderr
+
+
 READ_ALL = """\
 import json, os, sys
 opened = []

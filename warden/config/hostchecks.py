@@ -53,6 +53,13 @@ def _check_agents_reach(problems: Problems, config: Config) -> None:
             user = User.named(t.user or "")
         except KeyError:
             continue  # no user, or one this host does not know (said already)
+        if shutil.which("setpriv") is None and (user.name, Path("setpriv"), "x") not in told:
+            told.add((user.name, Path("setpriv"), "x"))
+            problems.add(
+                f"{_key_of(config, name, t)}.user",
+                f"agents run as {user.name}, and setpriv (util-linux), which switches "
+                "to that user, is on no folder of PATH",
+            )
         program = t.command[0]
         if (
             "/" not in program
