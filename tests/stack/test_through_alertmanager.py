@@ -227,7 +227,8 @@ def test_a_rogue_alertmanager_cannot_join_the_cluster_nor_silence_it(tmp_path: P
     started by a local user (no certificate, or one of its own CA) on the gossip
     port is not let in, and a silence of every alert posted to its open API never
     becomes active on the cluster, while the members' own silences do spread."""
-    web = [_gossiping_port(), _gossiping_port()]
+    ports = _gossiping_ports(4)
+    web, rogue_ports = ports[:2], ports[2:]
     cfg = write_config(
         tmp_path / "warden.yml",
         f"project: {{dir: {tmp_path}}}\nstate_dir: {tmp_path / 'state'}\n"
@@ -243,7 +244,7 @@ def test_a_rogue_alertmanager_cannot_join_the_cluster_nor_silence_it(tmp_path: P
     own_ca = clustertls.ensure(tmp_path / "rogue-certs")  # a certificate, of another CA
     rogues = []
     for i, tls in enumerate(([], [f"--cluster.tls-config={own_ca}"])):
-        port = _gossiping_port()
+        port = rogue_ports[i]
         argv = [
             shutil.which("prometheus-alertmanager") or "alertmanager",
             f"--config.file={tmp_path / 'rogue.yml'}",
@@ -265,7 +266,18 @@ def test_a_rogue_alertmanager_cannot_join_the_cluster_nor_silence_it(tmp_path: P
                 return 0
 
         for port in web:
-            wait_for(lambda p=port: peers(p, am_auth) == 2, 60)
+            wait_for(
+                lambda p=port: peers(p, am_auth) == 2,
+                60,
+                why=lambda: (
+                    f"peers seen: {[peers(p, am_auth) for p in web]}; logs: "
+                    + " | ".join(
+                        s.log_path.read_text()[-1500:]
+                        for s in members
+                        if s.log_path and s.log_path.exists()
+                    )
+                ),
+            )
         for port, _ in rogues:
             wait_for(lambda p=port: peers(p, None) == 1, 30)
             assert post(f"http://127.0.0.1:{port}/api/v2/silences", _silence("rogue"), None) == 200
@@ -294,16 +306,23 @@ def test_a_rogue_alertmanager_cannot_join_the_cluster_nor_silence_it(tmp_path: P
             s.stop()
 
 
-def _gossiping_port() -> int:
-    """A free web port whose gossip port (the next one) is free too."""
-    while True:
+def _gossiping_ports(n: int) -> list[int]:
+    """`n` free web ports whose gossip ports (the next ones) are free too, none of them
+    the other's: the members' and the rogues' ports were drawn one at a time, and a
+    rogue's web port could be a member's gossip port, free until the member binds it
+    (the cluster then never formed: CI, once)."""
+    ports: list[int] = []
+    while len(ports) < n:
         port = free_port()
+        if {port, port + 1} & {q + i for q in ports for i in (0, 1)}:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port + 1))
             except OSError:
                 continue
-        return port
+        ports.append(port)
+    return ports
 
 
 def _am_json(port: int, path: str, credentials: Credentials | None) -> Any:
