@@ -23,6 +23,9 @@ run the fake Claude (examples/fake_claude.py), which checks its flags.
   did meanwhile: how busy its cores were, and the CPU of the swarms' agents
   (their launch included: the switch to their user, the cgroup's first step),
   which share the two cores with the responder and the sender.
+- re-sends: the same bodies again once the storm is handled, every alert a
+  duplicate (what most of a real storm is: Alertmanager repeats each firing
+  alert of a group): alerts accepted and handled a second, the worker's CPU.
 - decision: 20 new episodes, one at a time: from the webhook being sent to
   the swarm's agent process started (its `started_at` in the store).
 
@@ -200,6 +203,23 @@ def worker_cpu(r: ResponderProcess) -> float:
     return sample(r.metrics(), "warden_responder_worker_cpu_seconds_total") or 0.0
 
 
+def resend(
+    fleet: list[ResponderProcess],
+    conns: list[http.client.HTTPConnection],
+    bodies: list[bytes],
+    db: Connection,
+) -> tuple[float, float, float]:
+    """The storm's bodies once more, after it was handled: (seconds to accept them,
+    seconds until every inbox is worked off, the workers' CPU meanwhile)."""
+    worker0 = sum(worker_cpu(r) for r in fleet)
+    t0 = time.perf_counter()
+    storm(conns, bodies)
+    accepted = time.perf_counter() - t0
+    wait_for(lambda: one(db, "SELECT COUNT(*) FROM inbox WHERE done = 0") == 0, 600, 0.02)
+    handled = time.perf_counter() - t0
+    return accepted, handled, sum(worker_cpu(r) for r in fleet) - worker0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bodies", type=int, default=2000)
@@ -287,6 +307,14 @@ def main() -> None:
                 f"       accept path CPU {per_body * 1000:.2f} ms a body (the responder's less"
                 f" its worker's), {per_body / anchor_cpu:.2f}x the anchor's; the worker"
                 f" {sum(worker) / len(fleet) / args.bodies * 1000:.2f} ms a body"
+            )
+
+            resent = resend(fleet, conns, bodies, db)
+            print(
+                f"re-sends: the same bodies again (every alert a duplicate, as Alertmanager's"
+                f" repeats): {alerts / resent[0]:,.0f} alerts/s accepted,"
+                f" {alerts / resent[1]:,.0f}/s handled; the worker"
+                f" {resent[2] / len(fleet) / args.bodies * 1000:.2f} ms a body"
             )
 
             decisions = []
