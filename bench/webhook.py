@@ -203,6 +203,11 @@ def worker_cpu(r: ResponderProcess) -> float:
     return sample(r.metrics(), "warden_responder_worker_cpu_seconds_total") or 0.0
 
 
+def worked_off(db: Connection) -> None:
+    """Until every responder's inbox is worked off (each body marked done)."""
+    wait_for(lambda: one(db, "SELECT COUNT(*) FROM inbox WHERE done = 0") == 0, 600, 0.02)
+
+
 def resend(
     fleet: list[ResponderProcess],
     conns: list[http.client.HTTPConnection],
@@ -215,7 +220,7 @@ def resend(
     t0 = time.perf_counter()
     storm(conns, bodies)
     accepted = time.perf_counter() - t0
-    wait_for(lambda: one(db, "SELECT COUNT(*) FROM inbox WHERE done = 0") == 0, 600, 0.02)
+    worked_off(db)
     handled = time.perf_counter() - t0
     return accepted, handled, sum(worker_cpu(r) for r in fleet) - worker0
 
@@ -269,7 +274,7 @@ def main() -> None:
                 f"{alerts / wall:,.0f} alerts/s accepted (by each)"
             )
             t1 = time.perf_counter()
-            wait_for(lambda: one(db, "SELECT COUNT(*) FROM inbox WHERE done = 0") == 0, 600, 0.02)
+            worked_off(db)
             handled = time.perf_counter() - t1 + wall
             agents = sum(agents_cpu(r.proc.pid) for r in fleet) - agents0
             busy = busy_share(machine0, psutil.cpu_times())

@@ -319,7 +319,8 @@ class Service:
             self.worker_cpu = time.thread_time()
             took = time.monotonic() - began
             self.owner.wait(self._idle_wait() if wait is None else wait)
-            time.sleep(step_pause(took, time.monotonic() - began, self._backlog))
+            if pause := step_pause(took, time.monotonic() - began, self._backlog):
+                time.sleep(pause)
         self.owner.run_commands()  # none is left waiting on a stopped worker
 
     def _idle_wait(self) -> float:

@@ -48,12 +48,13 @@ def _check_agents_reach(problems: Problems, config: Config) -> None:
     if os.geteuid() != 0:
         return
     told: set[tuple[str, Path, str]] = set()
+    no_setpriv = shutil.which("setpriv") is None  # it switches each agent to its user
     for name, t in config.swarm_types.items():
         try:
             user = User.named(t.user or "")
         except KeyError:
             continue  # no user, or one this host does not know (said already)
-        if shutil.which("setpriv") is None and (user.name, Path("setpriv"), "x") not in told:
+        if no_setpriv and (user.name, Path("setpriv"), "x") not in told:
             told.add((user.name, Path("setpriv"), "x"))
             problems.add(
                 f"{_key_of(config, name, t)}.user",
