@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import http.client
 import os
@@ -19,6 +18,7 @@ from types import FrameType
 from tests.alerting import TOKEN
 from tests.conftest import enterable, fake_swarm_keys, write_config
 from warden.auth import Credentials
+from warden.parentdeath import die_with
 
 
 def fake_agent_config(work: Path, responder: str, swarms: str, rest: str = "") -> Path:
@@ -42,22 +42,12 @@ swarms:
     )
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG = 1
-
-
 def dies_with_me() -> Callable[[], None]:
     """A `preexec_fn` that has the child killed when this process dies, however it
     dies (a SIGKILL, a test's timeout): a bench's helpers run in sessions of their
     own, which nothing sent to the bench's group reaches, and outlived it (a
     killed bench/scrape.py left its 20 sleepers, and every later run counted 40)."""
-    return functools.partial(_die_with, os.getpid())
-
-
-def _die_with(parent: int) -> None:
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # it died before the line above
-        os._exit(1)
+    return functools.partial(die_with, os.getpid())
 
 
 @contextmanager

@@ -17,15 +17,18 @@ run the fake Claude (examples/fake_claude.py), which checks its flags.
   kept-alive connection, drawn from 200 firing episodes, so most alerts are
   repeats. Prints the POST latency p50/p99 and alerts accepted per second,
   then checks that exactly one swarm was started per episode. The accept
-  path's CPU per body is the responder's CPU less its worker's
-  (`warden_responder_worker_cpu_seconds_total`), over the storm and its
-  handling; its ratio to the anchor's is printed. So is what else the machine
+  path's CPU per body is its receiver's (the process that answers the
+  webhooks, responder/service/receiver.py) and the responder's own process's
+  less its worker's (`warden_responder_worker_cpu_seconds_total`: what is left
+  is the receiver's notes relayed to the worker, and the jobs), over the storm
+  and its handling; its ratio to the anchor's is printed. So is what else the machine
   did meanwhile: how busy its cores were, and the CPU of the swarms' agents
   (their launch included: the switch to their user, the cgroup's first step),
   which share the two cores with the responder and the sender.
 - re-sends: the same bodies again once the storm is handled, every alert a
   duplicate (what most of a real storm is: Alertmanager repeats each firing
-  alert of a group): alerts accepted and handled a second, the worker's CPU.
+  alert of a group): alerts accepted and handled a second, the worker's and
+  the receiver's CPU.
 - decision: 20 new episodes, one at a time: from the webhook being sent to
   the swarm's agent process started (its `started_at` in the store).
 
@@ -153,6 +156,14 @@ def cpu(pid: int) -> float:
     return t.user + t.system
 
 
+def receiver(pid: int) -> int:
+    """The responder's receiver: the process of its accept path."""
+    for child in psutil.Process(pid).children():
+        if "responder.service.receiver" in child.cmdline():
+            return child.pid
+    raise RuntimeError(f"responder {pid} has no receiver")
+
+
 def anchor(work: Path, bodies: list[bytes]) -> float:
     """The storm to the minimal receiver: prints its figures, returns its CPU a body."""
     port, token = free_port(), str(work / "r0" / "token")
@@ -213,16 +224,19 @@ def resend(
     conns: list[http.client.HTTPConnection],
     bodies: list[bytes],
     db: Connection,
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """The storm's bodies once more, after it was handled: (seconds to accept them,
-    seconds until every inbox is worked off, the workers' CPU meanwhile)."""
+    seconds until every inbox is worked off, the workers' CPU meanwhile, the
+    receivers')."""
     worker0 = sum(worker_cpu(r) for r in fleet)
+    front0 = sum(cpu(receiver(r.proc.pid)) for r in fleet)
     t0 = time.perf_counter()
     storm(conns, bodies)
     accepted = time.perf_counter() - t0
     worked_off(db)
     handled = time.perf_counter() - t0
-    return accepted, handled, sum(worker_cpu(r) for r in fleet) - worker0
+    front = sum(cpu(receiver(r.proc.pid)) for r in fleet) - front0
+    return accepted, handled, sum(worker_cpu(r) for r in fleet) - worker0, front
 
 
 def main() -> None:
@@ -261,7 +275,11 @@ def main() -> None:
             sent = {fp for fps in picks for fp in fps}
             bodies = [body("StormAlert", fps) for fps in picks]
             anchor_cpu = anchor(work, bodies)
-            cpu0 = [(cpu(r.proc.pid), worker_cpu(r)) for r in fleet]
+            receivers = [receiver(r.proc.pid) for r in fleet]
+            cpu0 = [
+                (cpu(r.proc.pid), worker_cpu(r), cpu(f))
+                for r, f in zip(fleet, receivers, strict=True)
+            ]
             agents0, machine0 = sum(agents_cpu(r.proc.pid) for r in fleet), psutil.cpu_times()
             t0 = time.perf_counter()
             latencies = storm(conns, bodies)
@@ -278,11 +296,12 @@ def main() -> None:
             handled = time.perf_counter() - t1 + wall
             agents = sum(agents_cpu(r.proc.pid) for r in fleet) - agents0
             busy = busy_share(machine0, psutil.cpu_times())
-            worker = [worker_cpu(r) - w for r, (_, w) in zip(fleet, cpu0, strict=True)]
-            accept_cpu = [
+            worker = [worker_cpu(r) - w for r, (_, w, _) in zip(fleet, cpu0, strict=True)]
+            rest = [
                 cpu(r.proc.pid) - c - busy
-                for r, (c, _), busy in zip(fleet, cpu0, worker, strict=True)
+                for r, (c, _, _), busy in zip(fleet, cpu0, worker, strict=True)
             ]
+            front = [cpu(f) - c for f, (_, _, c) in zip(receivers, cpu0, strict=True)]
             triggers = [
                 t
                 for (t,) in db.execute(
@@ -307,11 +326,13 @@ def main() -> None:
                 f" swarms' agents (ended) took {agents:.1f} s of CPU of it"
                 f" ({agents / max(1, len(triggers)) * 1000:.0f} ms each)"
             )
-            per_body = sum(accept_cpu) / len(fleet) / args.bodies
+            per_body = (sum(front) + sum(rest)) / len(fleet) / args.bodies
             print(
-                f"       accept path CPU {per_body * 1000:.2f} ms a body (the responder's less"
-                f" its worker's), {per_body / anchor_cpu:.2f}x the anchor's; the worker"
-                f" {sum(worker) / len(fleet) / args.bodies * 1000:.2f} ms a body"
+                f"       accept path CPU {per_body * 1000:.2f} ms a body, "
+                f"{per_body / anchor_cpu:.2f}x the anchor's (the receiver"
+                f" {sum(front) / len(fleet) / args.bodies * 1000:.2f} ms, the responder's"
+                f" process less its worker {sum(rest) / len(fleet) / args.bodies * 1000:.2f} ms);"
+                f" the worker {sum(worker) / len(fleet) / args.bodies * 1000:.2f} ms a body"
             )
 
             resent = resend(fleet, conns, bodies, db)
@@ -319,7 +340,8 @@ def main() -> None:
                 f"re-sends: the same bodies again (every alert a duplicate, as Alertmanager's"
                 f" repeats): {alerts / resent[0]:,.0f} alerts/s accepted,"
                 f" {alerts / resent[1]:,.0f}/s handled; the worker"
-                f" {resent[2] / len(fleet) / args.bodies * 1000:.2f} ms a body"
+                f" {resent[2] / len(fleet) / args.bodies * 1000:.2f} ms a body, the receiver"
+                f" {resent[3] / len(fleet) / args.bodies * 1000:.2f} ms"
             )
 
             decisions = []

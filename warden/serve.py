@@ -26,8 +26,9 @@ import asyncio
 import hmac
 import logging
 import signal
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -186,14 +187,18 @@ class MalformedRequests(logging.Filter):
         return True
 
 
-def run(app: web.Application, host: str, port: int, limits: Limits) -> None:
+Where = tuple[str, int] | Sequence[socket.socket]
+"""A host and port to listen on, or sockets already listening (bound by a parent)."""
+
+
+def run(app: web.Application, limits: Limits, where: Where) -> None:
     """Serve until SIGINT or SIGTERM, then clean the app up (its cleanup contexts run)."""
     app[LIMITS] = limits
     logging.getLogger("aiohttp.server").addFilter(MalformedRequests())
-    asyncio.run(_serve(app, host, port, limits))
+    asyncio.run(_serve(app, limits, where))
 
 
-async def _serve(app: web.Application, host: str, port: int, limits: Limits) -> None:
+async def _serve(app: web.Application, limits: Limits, where: Where) -> None:
     connections = app[CONNECTIONS] = Connections(limits.max_connections)
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.header_timeout)
     await runner.setup()
@@ -209,16 +214,21 @@ async def _serve(app: web.Application, host: str, port: int, limits: Limits) -> 
         return _Counted(handler, connections)
 
     loop = asyncio.get_running_loop()
-    listener = await loop.create_server(factory, host, port, reuse_address=True)
+    if isinstance(where, tuple):
+        listeners = [await loop.create_server(factory, *where, reuse_address=True)]
+    else:
+        listeners = [await loop.create_server(factory, sock=s) for s in where]
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:
-        listener.close()
+        for listener in listeners:
+            listener.close()
         await runner.cleanup()
-        await listener.wait_closed()
+        for listener in listeners:
+            await listener.wait_closed()
 
 
 def authorized(request: web.Request, expected: Credentials) -> bool:
@@ -234,10 +244,16 @@ def authorization_is(request: web.Request, expected: str) -> bool:
     given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
     if not hmac.compare_digest(given, expected.encode()):
         return False
+    trust(request)
+    return True
+
+
+def trust(request: web.Request) -> None:
+    """The request showed credentials: its connection no longer gives way to
+    newcomers (`Connections.trust`)."""
     connections = request.app.get(CONNECTIONS)
     if connections is not None:
         connections.trust(request.protocol)
-    return True
 
 
 def refused() -> web.Response:

@@ -1,10 +1,11 @@
-"""The responder's HTTP routes: Alertmanager's webhooks in, metrics and status out.
+"""The responder's own HTTP routes: what reads or changes the worker's state.
 
-A webhook is answered at once: authenticated (bearer token, compared in
-constant time), size-limited (413), parsed (400 with the reason, nothing
-stored), then stored in the database and only then acknowledged, so an
-acknowledged alert survives a crash. The worker (`responder.service.worker`)
-does everything else; nothing blocking runs on the event loop.
+Metrics, status, health, the Watchdog's and a person's webhooks, and the
+commands (maintenance, resume). They are served on the responder's private
+socket, behind the receiver (`responder.service.receiver`), which answers
+Alertmanager's alert webhooks itself and forwards every other request here as
+it came: each route's gate is checked here. Nothing blocking runs on the
+event loop.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ PAGES: web.AppKey[Pages] = web.AppKey("pages", Pages)
 def make_app(service: Service) -> web.Application:
     sender, reader = bearer(service.token), basic(service.scrape)
     gates = {
-        "/api/v1/alerts": sender,
         "/api/v1/watchdog": sender,
         "/api/v1/human": sender,
         "/api/v1/maintenance": sender,
@@ -70,7 +70,6 @@ def make_app(service: Service) -> web.Application:
         await asyncio.get_running_loop().run_in_executor(None, service.stop)
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_post("/api/v1/alerts", alerts)
     app.router.add_post("/api/v1/watchdog", watchdog)
     app.router.add_post("/api/v1/human", human)
     app.router.add_get("/api/v1/status", status)
@@ -80,18 +79,6 @@ def make_app(service: Service) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     return app
-
-
-async def alerts(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    raw = await read_body(request)
-    parsed = parse_body(raw)
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(
-        None, service.runtime.store.add_inbox, raw, time.time(), service.config.responder.id
-    )
-    service.wake()
-    return web.json_response({"accepted": len(parsed)})
 
 
 async def watchdog(request: web.Request) -> web.Response:

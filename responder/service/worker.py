@@ -281,7 +281,9 @@ class Service:
         self.owner.join(timeout=60)
         self.runtime.close()
 
-    def wake(self) -> None:
+    def inbox_added(self) -> None:
+        """The receiver stored a body: the worker reads the inbox again, now."""
+        self.runtime.store.inbox_added()
         self.owner.wake()
 
     def on_owner(self, fn: Callable[[], T], timeout: float | None = 120.0) -> T:

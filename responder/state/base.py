@@ -34,7 +34,7 @@ from responder.state.database import (
 )
 from responder.state.driver import DriverStatement, Tx
 from responder.state.errors import StoreError, StoreUnavailable
-from responder.state.fairlock import FairLock
+from responder.state.fairlock import WriterLock
 from responder.state.queries import (
     ANY_TABLE,
     BUMP,
@@ -51,9 +51,9 @@ from responder.state.schema import metadata
 Keys = tuple[str, ...] | None
 """The parameters a write names (None: a read, planned whatever it is given)."""
 OWN = ("inbox",)
-"""Tables whose rows only their responder's process writes (its webhook stores the
-bodies it is sent, its owner works them off): an owner holds what it read of them
-with no serial, its own write marks tell it every change."""
+"""Tables whose rows only their responder writes (its receiver stores the bodies it
+is sent and tells it, `inbox_added`; its owner works them off): an owner holds what
+it read of them with no serial, its own write marks tell it every change."""
 HELD = tuple(name for name in metadata.tables if name not in ("changes", "decisions", "leases"))
 """The tables an owner holds what it read of (responder/state/held.py). Each write of
 one (but those in OWN) moves its serial in the `changes` table, in the writer's
@@ -104,10 +104,11 @@ class StoreBase:
         self._dialect = self.engine.dialect.name
         self._local = threading.local()
         # SQLite has one writer at a time: this process's writers queue here, in
-        # the order they came (fairlock.py), and are woken at once, instead of
-        # polling the file lock in SQLite's busy handler (which sleeps up to 100 ms
-        # between tries). PostgreSQL locks rows.
-        self._writer: AbstractContextManager[Any] = nullcontext() if self.shared else FairLock()
+        # the order they came, then on a file lock with the responder's other
+        # process (fairlock.py), and are woken at once, instead of polling the
+        # file lock in SQLite's busy handler (which sleeps up to 100 ms between
+        # tries). PostgreSQL locks rows.
+        self._writer = None if self.shared or read_only else WriterLock(Path(target))
         self._outages = 0
         """Outages seen: a connection opened before the latest is opened again."""
         self._opened: list[Connection] = []
@@ -126,6 +127,13 @@ class StoreBase:
         for conn in opened:
             conn.close()
         self.engine.dispose()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def _writing(self) -> AbstractContextManager[None]:
+        """A write transaction's turn: PostgreSQL locks rows, and needs none."""
+        return nullcontext() if self._writer is None else self._writer.held()
 
     def _connection(self, kind: str) -> Connection:
         """This thread's connection for `kind` ("read" or "write"), opened on first use,
@@ -183,7 +191,7 @@ class StoreBase:
                 yield tx
                 return
             writing: set[str] = set()
-            with self._writer, self._transaction(conn):
+            with self._writing(), self._transaction(conn):
                 self._local.writing = writing
                 try:
                     yield tx

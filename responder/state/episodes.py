@@ -49,6 +49,12 @@ class EpisodeTables(StoreBase):
         """Keep an accepted webhook body; it is answered 2xx only after this returns."""
         return int(self._insert_alone(Q.add_inbox, at=at, body=body, responder=responder))
 
+    def inbox_added(self) -> None:
+        """This responder's receiver (another process) committed a body: the inbox
+        counts as written here, so an owner holding what it read of it reads it
+        again (`OWN`: no serial tells another process's writes of it)."""
+        self._written["inbox"] = self.last_write = next(self._marks)
+
     def pending_inbox(
         self, responder: str, limit: int | None = None, after: int = 0
     ) -> list[tuple[int, bytes]]:

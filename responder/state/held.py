@@ -5,9 +5,10 @@ holds what it reads of the store: each answer is kept until something it read
 may have changed, and only then read again. A change is known two ways, both
 exact:
 
-- a write of this process (any thread: the owner, the webhook's handlers)
-  marks the tables it wrote when it commits (`Store.write_mark`); an answer
-  read from a table written since is read again at its next use;
+- a write of this process (any thread: the owner, the HTTP handlers) marks
+  the tables it wrote when it commits (`Store.write_mark`), and so does a
+  body the responder's receiver stored (`Store.inbox_added`); an answer read
+  from a table written since is read again at its next use;
 - a write of another process or host (`warden swarm resume` in a terminal, a
   responder of another host sharing the database) moves the serials of the
   tables it wrote, in its own transaction (the `changes` table); `look`, at

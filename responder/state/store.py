@@ -15,6 +15,8 @@ open the store read-only and can change nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from responder.state.crises import CrisisTables
 from responder.state.decisions import DecisionTables
 from responder.state.episodes import EpisodeTables
@@ -46,9 +48,16 @@ class Store(SwarmTables, EpisodeTables, LedgerTables, CrisisTables, DecisionTabl
 
 def open_store(config: Config, read_only: bool = False) -> Store:
     """The store `config` names: `responder.database` (PostgreSQL), else SQLite in state_dir."""
+    target, password = store_target(config)
+    return Store(target, read_only, password)
+
+
+def store_target(config: Config) -> tuple[Path | str, str | None]:
+    """The database `config` names (a SQLite file or a PostgreSQL URL) and its
+    password, read from `responder.database_password_file` (None: libpq's own ways)."""
     r = config.responder
     if r.database is None:
-        return Store(config.state_dir / "warden.db", read_only)
+        return config.state_dir / "warden.db", None
     password = None
     if r.database_password_file is not None:
         try:
@@ -57,4 +66,4 @@ def open_store(config: Config, read_only: bool = False) -> Store:
             raise StoreError(
                 f"responder.database_password_file {r.database_password_file}: {exc.strerror}"
             ) from exc
-    return Store(r.database, read_only, password)
+    return r.database, password

@@ -83,7 +83,7 @@ BENCHES: dict[str, tuple[tuple[str, ...], str]] = {
     "verified": (("--swarms", "2", "--pause", "0.1"), r"\(ratio [\d.]+\)"),
     "webhook": (
         ("--bodies", "50", "--episodes", "10", "--decisions", "5"),
-        r"accept path CPU [\d.]+ ms a body .* [\d.]+x the anchor's",
+        r"accept path CPU [\d.]+ ms a body, [\d.]+x the anchor's",
     ),
 }
 

@@ -71,27 +71,25 @@ def _serve(args: argparse.Namespace, component: str) -> int:
         except ValueError as exc:
             print(f"warden {component}: --listen: {exc}", file=sys.stderr)
             return 2
-    if component == "exporter":
-        from exporter.app import make_app as make_exporter
-
-        app = make_exporter(config)
-    else:
-        from responder.service.routes import make_app as make_responder
-        from responder.service.worker import Service
-
-        try:
-            service = Service(config)
-        except StoreError as exc:
-            print(f"warden responder: refusing to start: {exc}", file=sys.stderr)
-            return 2
-        app = make_responder(service)
     from warden.serve import Limits, run
 
     r = config.responder
     limits = Limits(r.max_connections, r.header_timeout, r.body_timeout)
     logging.getLogger(__name__).info("%s listening on http://%s/", component, listen)
-    run(app, listen.host, listen.port, limits)
-    return 0
+    if component == "exporter":
+        from exporter.app import make_app as make_exporter
+
+        run(make_exporter(config), limits, (listen.host, listen.port))
+        return 0
+    from responder.service import serve
+    from responder.service.worker import Service
+
+    try:
+        service = Service(config)
+    except StoreError as exc:
+        print(f"warden responder: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    return serve.run(service, listen, limits, args.log_level)
 
 
 def cmd_exporter(args: argparse.Namespace) -> int:
