@@ -614,6 +614,16 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
         changes = [{"at": at, **json.loads(detail)} for at, detail in rows]
         return next((c for c in changes if c["to"] == to), None)
 
+    def what_happened() -> str:
+        """The mode changes and the alerts that fired, when the day did not begin as
+        it should (stop 40's CI: it came from CRISIS; the log was gone)."""
+        with sqlite3.connect(db_path) as db:
+            modes = db.execute("SELECT at, detail FROM decisions WHERE kind = 'mode'").fetchall()
+            fired = db.execute(
+                "SELECT alertname, severity, first_seen, resolved_at, closed_by FROM episodes"
+            ).fetchall()
+        return f"day at {day}; mode changes {modes}; episodes {fired}"
+
     def swarms_of(types: list[str], other_than: set[str]) -> list[dict[str, Any]] | None:
         swarms = running()
         fresh = [s for s in swarms if s["id"] not in other_than]
@@ -646,7 +656,7 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
         # swarm would be 8 hours old after it, and past its timeout.)
         day = clock.set(6, 59, 50)
         to_day = wait_for(lambda: mode_change("ACTIVE"), 60)
-        assert to_day["from"] == "NIGHT" and day <= to_day["at"] < day + 40
+        assert to_day["from"] == "NIGHT" and day <= to_day["at"] < day + 40, what_happened()
 
         # X2 from the start: no swarm runs, SwarmsBelowMinimum fires after its
         # `for` and J2 refills the minimum with work swarms (none died).
