@@ -148,6 +148,10 @@ class _Busy(asyncio.Protocol):
 
 async def read_body(request: web.Request) -> bytes:
     """The request's body, or 408 when the client sends it slower than the limit."""
+    if request.content.is_eof():
+        # All of it came with the headers (a webhook's body, mostly): nothing to wait
+        # for, and no timer to arm and cancel (7 % of the receiver's CPU a body).
+        return await request.read()
     limits = request.app.get(LIMITS, Limits())
     try:
         async with asyncio.timeout(limits.body_timeout):
