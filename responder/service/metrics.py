@@ -143,7 +143,8 @@ TABLE: tuple[Row[Service], ...] = (
     counter(
         "warden_responder_worker_cpu_seconds",
         "CPU time of the worker, the thread that owns the state: it is saturated when"
-        " this grows at one second a second (the webhook's threads are not in it).",
+        " this grows at one second a second (accepting webhooks is the receiver's, a"
+        " process apart).",
         (),
         lambda s: one(s.worker_cpu),
     ),

@@ -51,7 +51,11 @@ def run(service: Service, listen: Listen, limits: Limits, log_level: str) -> int
 
 async def _run(service: Service, listen: Listen, limits: Limits, log_level: str) -> int:
     loop = asyncio.get_running_loop()
-    sockets = await _bind(listen)
+    try:
+        sockets = await _bind(listen)
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", listen, exc.strerror or exc)
+        return 1
     folder = Path(tempfile.mkdtemp(prefix="warden-responder-"))
     upstream = folder / "http.sock"
     app = make_app(service)

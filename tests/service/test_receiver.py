@@ -7,6 +7,8 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -95,3 +97,29 @@ def test_refusals_of_the_receiver_are_counted_and_other_routes_keep_their_gates(
     assert sample(text, rejected, {"reason": "unauthorized"}) == 4
     assert sample(text, rejected, {"reason": "bad_body"}) == 1
     assert resp.get("/api/v1/status")[0] == 200
+
+
+def test_a_port_taken_stops_the_start_with_the_address_named(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config, listen = str(responder_config(tmp_path)), f"127.0.0.1:{port}"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "warden.shell.cli",
+                "responder",
+                "-c",
+                config,
+                "--listen",
+                listen,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: " in done.stderr
+    assert "address already in use" in done.stderr.lower()
+    assert "Traceback" not in done.stderr
