@@ -9,8 +9,8 @@ Here the accept path runs apart (`warden responder` starts it,
 answers `POST /api/v1/alerts` itself: authenticated, size-limited, parsed
 (400 with the reason, nothing stored), stored in the database and only then
 acknowledged, as before. Every other request is forwarded as it came to the
-responder's own process, over a Unix socket in a folder only its user
-enters, and answered with what that process answers: those routes read or
+responder's own process, over a Unix socket only processes of its user may
+use, and answered with what that process answers: those routes read or
 change the worker's state, which has one owner.
 
 It tells the responder what it did through a pipe, a byte a note (`NOTES`):

@@ -4,10 +4,11 @@ This process binds the responder's port and hands it to the receiver
 (`responder.service.receiver`, a process of its own: the webhook's accept
 path no longer takes turns with the worker on one interpreter lock), and
 serves its own routes (status, metrics, commands, health: they read or
-change the worker's state) on a Unix socket in a folder only its user enters,
-which the receiver forwards to. The receiver's notes arrive on a pipe, read
-on the event loop: a body stored marks the inbox written and wakes the
-worker; a refusal is counted.
+change the worker's state) on a Unix socket in the abstract namespace (no
+file: nothing left behind by a kill), where a request from another user's
+process is refused (its peer's credentials), which the receiver forwards
+to. The receiver's notes arrive on a pipe, read on the event loop: a body
+stored marks the inbox written and wakes the worker; a refusal is counted.
 
 The two live and die together. The receiver is killed by the kernel when
 this process dies (its parent-death signal); when the receiver ends (a
@@ -22,15 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
+import secrets
 import signal
 import socket
+import struct
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from responder.service.receiver import NOTES, STORED, Settings
 from responder.service.routes import make_app
@@ -40,6 +41,8 @@ from warden.config.listen import Listen
 from warden.serve import LIMITS, Limits
 
 log = logging.getLogger(__name__)
+_UCRED = struct.Struct("3i")
+"""struct ucred: the pid, uid and gid of a Unix socket's peer (SO_PEERCRED)."""
 RECEIVER_STOP_SECONDS = 10.0
 """How long the receiver may take to answer what it is answering when stopped."""
 
@@ -56,9 +59,9 @@ async def _run(service: Service, listen: Listen, limits: Limits, log_level: str)
     except OSError as exc:
         log.error("cannot listen on %s: %s", listen, exc.strerror or exc)
         return 1
-    folder = Path(tempfile.mkdtemp(prefix="warden-responder-"))
-    upstream = folder / "http.sock"
+    upstream = f"\0warden-responder-{os.getpid()}-{secrets.token_hex(8)}"
     app = make_app(service)
+    app.middlewares.append(_own_user_only)
     app[LIMITS] = limits
     runner = web.AppRunner(app, access_log=None)
     receiver: subprocess.Popen[bytes] | None = None
@@ -69,7 +72,7 @@ async def _run(service: Service, listen: Listen, limits: Limits, log_level: str)
     notes, told = os.pipe()
     try:
         await runner.setup()  # the worker starts (the app's lifecycle)
-        await web.UnixSite(runner, str(upstream)).start()
+        await web.UnixSite(runner, upstream).start()
         target, password = store_target(service.config)
         r = service.config.responder
         settings = Settings(
@@ -79,7 +82,7 @@ async def _run(service: Service, listen: Listen, limits: Limits, log_level: str)
             str(target),
             password,
             r.id,
-            str(upstream),
+            upstream,
             log_level,
         )
         receiver = _start_receiver(settings, told, sockets)
@@ -112,7 +115,20 @@ async def _run(service: Service, listen: Listen, limits: Limits, log_level: str)
         if told >= 0:
             os.close(told)
         await runner.cleanup()  # the worker stops
-        shutil.rmtree(folder, ignore_errors=True)
+
+
+@web.middleware
+async def _own_user_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Only a process of this user (the receiver) may reach the worker's routes: a
+    socket in the abstract namespace has no file whose mode would say so (and none
+    left behind by a responder killed outright)."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is None:
+        return web.json_response({"error": "not the receiver"}, status=403)
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    if _UCRED.unpack(creds)[1] != os.getuid():
+        return web.json_response({"error": "not the receiver"}, status=403)
+    return await handler(request)
 
 
 async def _bind(listen: Listen) -> list[socket.socket]:

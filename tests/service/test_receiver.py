@@ -123,3 +123,29 @@ def test_a_port_taken_stops_the_start_with_the_address_named(tmp_path: Path) -> 
     assert f"cannot listen on 127.0.0.1:{port}: " in done.stderr
     assert "address already in use" in done.stderr.lower()
     assert "Traceback" not in done.stderr
+
+
+def test_the_worker_routes_answer_only_processes_of_the_responders_user(
+    tmp_path: Path, responder_factory: type[ResponderProcess]
+) -> None:
+    """Its socket is in the abstract namespace (no file, no mode): anyone on the
+    host may connect, and a request of another user's process is refused."""
+    resp = responder_factory(responder_config(tmp_path))
+    tag = f"@warden-responder-{resp.proc.pid}-"
+    names = [w for line in Path("/proc/net/unix").read_text().splitlines() for w in line.split()]
+    name = next(n for n in names if n.startswith(tag))
+    ask = (
+        "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect('\\0' + sys.argv[1]);"
+        "s.sendall(b'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n');"
+        "print(s.recv(100).split(b'\\r\\n')[0].decode())"
+    )
+    address = name[1:]  # without the "@" /proc shows for the namespace's NUL
+    mine = subprocess.run([sys.executable, "-c", ask, address], capture_output=True, text=True)
+    assert mine.stdout.strip() == "HTTP/1.1 200 OK", mine
+    if os.getuid() != 0:
+        pytest.skip("another user's process needs root to start")
+    nobody = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
+    theirs = subprocess.run(
+        [*nobody, "/usr/bin/python3", "-I", "-c", ask, address], capture_output=True, text=True
+    )
+    assert theirs.stdout.strip() == "HTTP/1.1 403 Forbidden", theirs
