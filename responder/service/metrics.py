@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
+import psutil
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -16,7 +17,16 @@ from responder.act.recovery import ESCALATIONS
 from responder.act.recovery import OUTCOMES as RECOVERY_OUTCOMES
 from responder.service.worker import Service
 from warden.alertspecs import ALERTS
-from warden.families import Histogram, Row, build_all, counter, cumulative, gauge, one
+from warden.families import (
+    Histogram,
+    Row,
+    Samples,
+    build_all,
+    counter,
+    cumulative,
+    gauge,
+    one,
+)
 
 CRISIS_BUCKETS = (30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0)
 KNOWN_ALERTS = frozenset(a.name for a in ALERTS)
@@ -149,6 +159,13 @@ TABLE: tuple[Row[Service], ...] = (
         lambda s: one(s.worker_cpu),
     ),
     counter(
+        "warden_responder_receiver_cpu_seconds",
+        "CPU time of the receiver, the process in front that accepts the webhooks and"
+        " forwards the rest (process_cpu_seconds_total is this process's alone).",
+        (),
+        lambda s: _cpu_of(s.receiver),
+    ),
+    counter(
         "warden_responder_episode_takeovers",
         "Firing episodes this responder acted on after their claimer's lease lapsed.",
         (),
@@ -237,6 +254,17 @@ TABLE: tuple[Row[Service], ...] = (
         _hours,
     ),
 )
+
+
+def _cpu_of(pid: int | None) -> Samples:
+    """A process's CPU seconds from /proc; none before it starts or after it ended."""
+    if pid is None:
+        return []
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return []
+    return one(times.user + times.system)
 
 
 class ResponderMetrics(Collector):

@@ -86,6 +86,7 @@ async def _run(service: Service, listen: Listen, limits: Limits, log_level: str)
             log_level,
         )
         receiver = _start_receiver(settings, told, sockets)
+        service.receiver = receiver.pid
         os.close(told)  # the receiver's alone: its end is the pipe's end
         told = -1
         for s in sockets:

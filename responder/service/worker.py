@@ -168,6 +168,9 @@ class Service:
         self.worker_cpu = 0.0
         """CPU seconds of the worker thread, as of its last step."""
         self.human: list[dict[str, Any]] = []
+        self.receiver: int | None = None
+        """The pid of the receiver in front of this process (`serve.py`), for its
+        CPU in the metrics; None without one (the simulator, before it starts)."""
         self._stop = False
         self._state_written: tuple[dict[str, Any], float] = ({}, 0.0)
         self._backlog = False

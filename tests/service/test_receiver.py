@@ -96,6 +96,7 @@ def test_refusals_of_the_receiver_are_counted_and_other_routes_keep_their_gates(
     rejected = "warden_responder_webhooks_rejected_total"
     assert sample(text, rejected, {"reason": "unauthorized"}) == 4
     assert sample(text, rejected, {"reason": "bad_body"}) == 1
+    assert (sample(text, "warden_responder_receiver_cpu_seconds_total") or 0) > 0
     assert resp.get("/api/v1/status")[0] == 200
 
 
