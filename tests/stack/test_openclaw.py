@@ -124,7 +124,7 @@ def test_an_openclaw_outage_is_recovered_by_command_then_escalated(
             # The swarm ran and ended (read from the store: the status API shows only the
             # last 20 decisions, and the ladder and the refusals add theirs). The person
             # is told when the swarms started, not when they end: on a busy machine one
-            # was still running at the alert (stop 40's CI).
+            # was still running at the alert (a CI run of 2026-12-07).
             ended = wait_for(
                 lambda: (s := swarm_states(state)) and not set(s) & set(LIVE_SWARM_STATES) and s,
                 90,

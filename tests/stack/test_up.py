@@ -616,7 +616,7 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
 
     def what_happened() -> str:
         """The mode changes and the alerts that fired, when the day did not begin as
-        it should (stop 40's CI: it came from CRISIS; the log was gone)."""
+        it should (a CI run of 2026-12-07: it came from CRISIS; the log was gone)."""
         with sqlite3.connect(db_path) as db:
             modes = db.execute("SELECT at, detail FROM decisions WHERE kind = 'mode'").fetchall()
             fired = db.execute(
