@@ -50,9 +50,10 @@ NOTES = {b"u": "unauthorized", b"b": "bad_body", b"t": "too_large"}
 its reason (the responder's `warden_responder_webhooks_rejected`)."""
 REFUSED = {reason: note for note, reason in NOTES.items()}
 FORWARD_SECONDS = 60.0
-"""How long a forwarded request may take the responder: longer than any of its
-routes (a command waits on the worker at most 120 s; a frozen worker is the
-supervisor's to see, and its health check gives up after 5 s)."""
+"""How long a forwarded request may take the responder before it is answered 502:
+a command (maintenance, resume) waits for the worker's next step, seconds at
+most; one that waits longer waits on a frozen worker, which is the supervisor's
+to see (its health check gives up after 5 s), and the connection is freed."""
 HOP_BY_HOP = frozenset(
     ("connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te")
 )
