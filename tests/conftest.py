@@ -155,10 +155,21 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     return Database(server.database(), server.password, server.password_file)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now and not handed out before in this process. Nothing holds a
+    port between its draw and its use, and the kernel may give a port closed a
+    moment ago again: a stack's responder and its second Alertmanager once got
+    the same one (the responder could not listen, and the test timed out)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def git(cwd: Path, *args: str, date: int | None = None) -> str:
