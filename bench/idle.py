@@ -32,7 +32,7 @@ from statistics import median
 
 import psutil
 
-from tests.conftest import enterable, make_demo_repo, wait_for
+from tests.conftest import enterable, make_demo_repo, receiver_of, wait_for
 from tests.stack.test_up import stack_config, status
 
 COMPONENTS = ("exporter", "responder", "prometheus", "alertmanager")
@@ -84,9 +84,7 @@ def one_run(seconds: float, warmup: float, probes: bool) -> Run:
                 name = component_of(child)
                 if name:
                     procs[name] = child
-            for child in procs["responder"].children():
-                if "responder.service.receiver" in child.cmdline():
-                    procs["receiver"] = child  # the responder's front, a process apart
+            procs["receiver"] = receiver_of(procs["responder"].pid)  # a process apart
             assert set(procs) == {"warden up", "receiver", *COMPONENTS}, sorted(procs)
 
             def sample() -> dict[str, float]:

@@ -64,7 +64,14 @@ from sqlalchemy import Connection, text
 from bench.common import fake_agent_config, percentile
 from responder.state.store import Store
 from tests.alerting import TOKEN
-from tests.conftest import ResponderProcess, for_agents, free_port, sample, wait_for
+from tests.conftest import (
+    ResponderProcess,
+    for_agents,
+    free_port,
+    receiver_of,
+    sample,
+    wait_for,
+)
 from tests.pgserver import PostgresServer
 
 STORM_AGENT = for_agents(Path(__file__).resolve().with_name("storm_agent.sh"))
@@ -156,14 +163,6 @@ def cpu(pid: int) -> float:
     return t.user + t.system
 
 
-def receiver(pid: int) -> int:
-    """The responder's receiver: the process of its accept path."""
-    for child in psutil.Process(pid).children():
-        if "responder.service.receiver" in child.cmdline():
-            return child.pid
-    raise RuntimeError(f"responder {pid} has no receiver")
-
-
 def anchor(work: Path, bodies: list[bytes]) -> float:
     """The storm to the minimal receiver: prints its figures, returns its CPU a body."""
     port, token = free_port(), str(work / "r0" / "token")
@@ -229,13 +228,13 @@ def resend(
     seconds until every inbox is worked off, the workers' CPU meanwhile, the
     receivers')."""
     worker0 = sum(worker_cpu(r) for r in fleet)
-    front0 = sum(cpu(receiver(r.proc.pid)) for r in fleet)
+    front0 = sum(cpu(receiver_of(r.proc.pid).pid) for r in fleet)
     t0 = time.perf_counter()
     storm(conns, bodies)
     accepted = time.perf_counter() - t0
     worked_off(db)
     handled = time.perf_counter() - t0
-    front = sum(cpu(receiver(r.proc.pid)) for r in fleet) - front0
+    front = sum(cpu(receiver_of(r.proc.pid).pid) for r in fleet) - front0
     return accepted, handled, sum(worker_cpu(r) for r in fleet) - worker0, front
 
 
@@ -275,7 +274,7 @@ def main() -> None:
             sent = {fp for fps in picks for fp in fps}
             bodies = [body("StormAlert", fps) for fps in picks]
             anchor_cpu = anchor(work, bodies)
-            receivers = [receiver(r.proc.pid) for r in fleet]
+            receivers = [receiver_of(r.proc.pid).pid for r in fleet]
             cpu0 = [
                 (cpu(r.proc.pid), worker_cpu(r), cpu(f))
                 for r, f in zip(fleet, receivers, strict=True)

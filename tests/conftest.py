@@ -344,6 +344,15 @@ class ResponderProcess(ServiceProcess):
                     p.kill()
 
 
+def receiver_of(responder: int) -> psutil.Process:
+    """The receiver of the responder with pid `responder` (its one child running
+    `responder.service.receiver`)."""
+    children = psutil.Process(responder).children()
+    found = [c for c in children if "responder.service.receiver" in c.cmdline()]
+    assert len(found) == 1, [c.cmdline() for c in children]
+    return found[0]
+
+
 def _factory(kind: type[ServiceProcess]) -> Iterator[type[ServiceProcess]]:
     """A subclass of `kind` whose processes are stopped when the test ends."""
     started: list[ServiceProcess] = []

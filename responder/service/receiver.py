@@ -39,6 +39,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, UnixConnector, we
 from responder.intake.webhook import BadBody, parse_body
 from responder.state.errors import StoreUnavailable
 from responder.state.store import Store
+from warden import logsetup
 from warden.gates import Failure, bearer, guard
 from warden.parentdeath import die_with
 from warden.serve import Limits, read_body, run, trust
@@ -169,17 +170,20 @@ NOTES_KEY: web.AppKey[Notes] = web.AppKey("notes", Notes)
 UPSTREAM: web.AppKey[ClientSession] = web.AppKey("upstream", ClientSession)
 
 
+FAILURES: dict[type[Exception], Failure] = {
+    BadBody: Failure(400, "bad_body"),
+    web.HTTPRequestEntityTooLarge: Failure(413, "too_large", "body too large"),
+    # Nothing was recorded: a sender that retries (Alertmanager) loses nothing.
+    StoreUnavailable: Failure(503),
+}
+"""How the responder's handlers' failures are answered, in both its processes."""
+
+
 def make_app(settings: Settings, writer: Writer, notes: Notes) -> web.Application:
-    failures: dict[type[Exception], Failure] = {
-        BadBody: Failure(400, "bad_body"),
-        web.HTTPRequestEntityTooLarge: Failure(413, "too_large", "body too large"),
-        # Nothing was recorded: a sender that retries (Alertmanager) loses nothing.
-        StoreUnavailable: Failure(503),
-    }
     gates = {"/api/v1/alerts": bearer(settings.token)}
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[guard(gates, None, failures, notes.refused)],
+        middlewares=[guard(gates, None, FAILURES, notes.refused)],
     )
     app[WRITER], app[NOTES_KEY] = writer, notes
 
@@ -235,12 +239,7 @@ def main() -> None:
     parent, notes_fd, *listening = map(int, sys.argv[1:])
     die_with(parent)
     settings = Settings.decode(sys.stdin.buffer.read())
-    logging.basicConfig(
-        level=settings.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logsetup.configure(settings.log_level)
     sockets = [socket.socket(fileno=fd) for fd in listening]
     store = Store(settings.database, password=settings.database_password)
     writer = Writer(store, settings.responder)

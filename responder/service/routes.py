@@ -20,15 +20,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from responder.intake.webhook import BadBody, parse_body
+from responder.intake.webhook import parse_body
 from responder.observe.metrics import RuntimeMetrics
 from responder.rules.admission import budget_status
 from responder.rules.modes import maintenance_seconds
 from responder.service.metrics import ResponderMetrics
+from responder.service.receiver import FAILURES
 from responder.service.worker import RECENT_DECISIONS, Service
-from responder.state.errors import StoreUnavailable
 from warden.exposition import Pages
-from warden.gates import Failure, basic, bearer, guard
+from warden.gates import basic, bearer, guard
 from warden.serve import read_body
 
 log = logging.getLogger(__name__)
@@ -48,15 +48,9 @@ def make_app(service: Service) -> web.Application:
         "/api/v1/status": reader,
         "/metrics": reader,
     }
-    failures: dict[type[Exception], Failure] = {
-        BadBody: Failure(400, "bad_body"),
-        web.HTTPRequestEntityTooLarge: Failure(413, "too_large", "body too large"),
-        # Nothing was recorded: a sender that retries (Alertmanager) loses nothing.
-        StoreUnavailable: Failure(503),
-    }
     app = web.Application(
         client_max_size=service.config.responder.max_body_bytes,
-        middlewares=[guard(gates, None, failures, service.reject)],
+        middlewares=[guard(gates, None, FAILURES, service.reject)],
     )
     app[SERVICE] = service
     registry = CollectorRegistry(auto_describe=False)

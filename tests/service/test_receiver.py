@@ -11,18 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.conftest import ResponderProcess, http_get, sample, wait_for
+from tests.conftest import ResponderProcess, http_get, receiver_of, sample, wait_for
 from tests.service.test_responder import alert, body, post, responder_config, swarms
-
-
-def receiver_of(resp: ResponderProcess) -> psutil.Process:
-    children = psutil.Process(resp.proc.pid).children()
-    found = [c for c in children if "responder.service.receiver" in c.cmdline()]
-    assert len(found) == 1, [c.cmdline() for c in children]
-    return found[0]
 
 
 def inbox(tmp_path: Path) -> int:
@@ -37,7 +29,7 @@ def test_bodies_are_accepted_while_the_worker_process_is_stopped_and_worked_off_
     the worker's process is stopped (SIGSTOP), which forwarded requests wait for;
     the worker takes the body when it runs again."""
     resp = responder_factory(responder_config(tmp_path))
-    receiver = receiver_of(resp)
+    receiver = receiver_of(resp.proc.pid)
     assert receiver.ppid() == resp.proc.pid
     os.kill(resp.proc.pid, signal.SIGSTOP)
     try:
@@ -57,7 +49,7 @@ def test_the_responder_stops_when_its_receiver_dies_so_its_supervisor_starts_bot
     tmp_path: Path, responder_factory: type[ResponderProcess]
 ) -> None:
     resp = responder_factory(responder_config(tmp_path))
-    receiver_of(resp).kill()
+    receiver_of(resp.proc.pid).kill()
     assert resp.proc.wait(timeout=30) == 1
     assert "the webhook receiver" in resp.log.read_text()
     assert "ended with status -9" in resp.log.read_text()
@@ -70,14 +62,14 @@ def test_the_receiver_dies_with_the_responder_and_leaves_the_port_free(
     (its parent-death signal), and a responder started again gets the port."""
     config = responder_config(tmp_path)
     resp = responder_factory(config)
-    receiver = receiver_of(resp)
+    receiver = receiver_of(resp.proc.pid)
     resp.kill()
     receiver.wait(timeout=30)
     with socket.create_server(("127.0.0.1", resp.port)):
         pass
     again = responder_factory(config, resp.port)
     assert post(again.url, body(alert("StormAlert", fp="f2")))[0] == 200
-    stopped = receiver_of(again)
+    stopped = receiver_of(again.proc.pid)
     assert again.stop() == 0, "a SIGTERM stops both, cleanly"
     assert not stopped.is_running()
 

@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 
 from responder.state.errors import StoreError
-from warden import private
+from warden import logsetup, private
 from warden.atomicfile import write_atomic
 from warden.config import Config, ConfigError, load_config, parse_listen
 from warden.supervise import HANG_AFTER_SECONDS, Supervisor
 
 RULES_FILE = "prometheus/rules/warden.rules.yml"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _load(
@@ -144,7 +143,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     # Warden up's own log lines go to a file: the terminal is the live view's.
     logs = config.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(filename=logs / "up.log", format=LOG_FORMAT, force=True)
+    logging.basicConfig(filename=logs / "up.log", format=logsetup.LOG_FORMAT, force=True)
     return Up(config, Path(args.config), verbose=args.verbose).run()
 
 
@@ -296,17 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Libraries that log at INFO what they load or schedule, at every start (Alembic:
-    # its implementation and plugins), or count without saying what (watchfiles' "N
-    # changes detected": each check's run names the paths that started it). Their
-    # warnings show; a schema upgrade is logged by the store itself.
-    for noisy in ("apscheduler", "alembic", "watchfiles"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format=LOG_FORMAT,
-    )
+    logsetup.configure(args.log_level)
     if hasattr(args, "runtime_func"):
         config = _load(
             args.config,
