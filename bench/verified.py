@@ -92,6 +92,16 @@ swarms:
     return Runtime(load_config(cfg), situation=lambda: sit), project
 
 
+def _read(path: Path) -> str | None:
+    """The file's text, or None in the moment it is not there: git replaces a file it
+    checks out (unlink, then create), so a read while a landing moves the checked-out
+    branch can find nothing."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
 def compiles(path: Path) -> bool:
     try:
         compile(path.read_text(), str(path), "exec")
@@ -104,6 +114,7 @@ def compiles(path: Path) -> bool:
 class Trial:
     reads: int
     half_edited: int
+    absent: int
     outcomes: dict[str, int]
     states: dict[str, int]
     retries: int
@@ -125,12 +136,14 @@ def trial(isolation: str, swarms: int, pause: float) -> Trial:
                 rt.start_swarm(f"fix{i}", Priority.CRITICAL, TRIGGER, "the build fails")
                 for i in range(swarms)
             ]
-            reads = half = 0
+            reads = half = absent = 0
             t0 = time.monotonic()
             while time.monotonic() - t0 < 600:
                 rt.poll()
                 reads += 1
-                half += HALF in watched.read_text()
+                seen = _read(watched)
+                absent += seen is None
+                half += seen is not None and HALF in seen
                 rows = rt.store.swarms()
                 if len(rows) >= len(started) and all(
                     r.state not in ("running", "verifying") for r in rows
@@ -145,6 +158,7 @@ def trial(isolation: str, swarms: int, pause: float) -> Trial:
             return Trial(
                 reads,
                 half,
+                absent,
                 dict(Counter(str(r.outcome) for r in rows)),
                 dict(Counter(r.state for r in rows)),
                 sum(r.retry_of is not None for r in rows),
@@ -193,7 +207,8 @@ def main() -> int:
     print(f"{args.swarms} swarms edit src/extra.py at once, a half-done edit held {args.pause} s")
     for name, r in (("apart (worktree)", apart), ("together (none, the anchor)", together)):
         print(
-            f"  {name}: the watched file half-edited in {r.half_edited} of {r.reads} reads; "
+            f"  {name}: the watched file half-edited in {r.half_edited} of {r.reads} reads "
+            f"(absent in {r.absent}); "
             f"outcomes {r.outcomes}, states {r.states}, retries {r.retries}, "
             f"landed {r.landed} (each builds: {r.landed_build_passes}), "
             f"the watched file compiles at the end: {r.watched_compiles}; {r.seconds:.1f} s"
