@@ -32,11 +32,19 @@ run the fake Claude (examples/fake_claude.py), which checks its flags.
 - decision: 20 new episodes, one at a time: from the webhook being sent to
   the swarm's agent process started (its `started_at` in the store).
 
+- backlog: the storm again with new episodes, stored while every worker's
+  process is stopped (SIGSTOP), then worked off by all at once: the fleet's
+  work alone, without the receipt every responder repeats; with the workers'
+  CPU, the database server's and how busy the cores were.
+
 With `--responders N` (PostgreSQL), N responders share the database and
 each receives every body, as Alertmanager sends every alert to every
-responder of a fleet (one connection and sending thread per responder);
-"handled" is then the storm's alerts over the time until every inbox is
-worked off, and each episode must still start exactly one swarm.
+responder of a fleet: one connection and sending thread per responder, each
+body sent to all at once (a barrier per body), so that the fleet stores it
+once and one worker works it. "Handled" is then the storm's alerts over the
+time until the inbox is worked off, and each episode must still start
+exactly one swarm. On one machine the N receivers share its cores, which
+separate hosts would not: the backlog shows what grows with responders.
 
 Run: .venv/bin/python -m bench.webhook [--bodies 2000] [--episodes 200]
      [--database sqlite|postgresql] [--responders 1]
@@ -48,6 +56,7 @@ import argparse
 import http.client
 import json
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,11 +150,15 @@ def one(db: Connection, sql: str, **params: Any) -> Any:
 
 
 def storm(conns: list[http.client.HTTPConnection], bodies: list[bytes]) -> list[float]:
-    """Every body to every responder, one thread per responder; the POST latencies."""
+    """Every body to every responder, one thread per responder, each body to all at
+    once (as Alertmanager sends a notification to each webhook of its receiver); the
+    POST latencies."""
     latencies: list[float] = []
+    together = threading.Barrier(len(conns))
 
     def send(conn: http.client.HTTPConnection) -> None:
         for data in bodies:
+            together.wait()
             s = time.perf_counter()
             post(conn, data)
             latencies.append(time.perf_counter() - s)
@@ -236,6 +249,67 @@ def resend(
     handled = time.perf_counter() - t0
     front = sum(cpu(receiver_of(r.proc.pid).pid) for r in fleet) - front0
     return accepted, handled, sum(worker_cpu(r) for r in fleet) - worker0, front
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU of a process and its children alive now (the database server's backends)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in (root, *root.children(recursive=True)):
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def backlog(
+    fleet: list[ResponderProcess],
+    conns: list[http.client.HTTPConnection],
+    bodies: list[bytes],
+    db: Connection,
+    server: PostgresServer | None,
+) -> None:
+    """The storm again with new episodes, stored by the receivers while every worker's
+    process is stopped (SIGSTOP), then worked off by all at once: the fleet's work
+    alone, without the receipt that every responder repeats (on separate hosts it
+    runs on each host's own cores; here it shares the two)."""
+    first = one(db, "SELECT COALESCE(MAX(id), 0) FROM inbox")
+    for r in fleet:
+        r.proc.send_signal(signal.SIGSTOP)
+    try:
+        storm(conns, bodies)
+    finally:
+        for r in fleet:
+            r.proc.send_signal(signal.SIGCONT)
+    server_pid = server.proc.pid if server is not None and server.proc is not None else None
+    server0 = 0.0 if server_pid is None else tree_cpu(server_pid)
+    t0, worker0 = time.perf_counter(), sum(worker_cpu(r) for r in fleet)
+    machine0 = psutil.cpu_times()
+    worked_off(db)
+    took = time.perf_counter() - t0
+    busy = busy_share(machine0, psutil.cpu_times())
+    worked = sum(worker_cpu(r) for r in fleet) - worker0
+    served = (
+        ""
+        if server_pid is None
+        else f", the server {(tree_cpu(server_pid) - server0) / len(bodies) * 1000:.2f} ms"
+    )
+    rows = db.execute(
+        text("SELECT claimed_by, COUNT(*) FROM inbox WHERE id > :first GROUP BY claimed_by"),
+        {"first": first},
+    )
+    split = ", ".join(f"{who or 'its own'} {n}" for who, n in sorted(rows))
+    db.rollback()
+    sent = [a["fingerprint"] for b in bodies for a in json.loads(b)["alerts"]]
+    alerts = len(sent)
+    print(
+        f"backlog: the storm with {len(set(sent))} new episodes stored while the workers"
+        f" were stopped, worked off in {took:.1f} s ({alerts / took:,.0f} alerts/s handled); bodies"
+        f" worked by: {split}; the workers {worked / len(bodies) * 1000:.2f} ms a body in"
+        f" all{served}; the machine's cores {busy:.0%} busy"
+    )
 
 
 def main() -> None:
@@ -342,6 +416,9 @@ def main() -> None:
                 f" {resent[2] / len(fleet) / args.bodies * 1000:.2f} ms a body, the receiver"
                 f" {resent[3] / len(fleet) / args.bodies * 1000:.2f} ms"
             )
+
+            renamed = [body("StormAlert", [f"b{fp}" for fp in fps]) for fps in picks]
+            backlog(fleet, conns, renamed, db, server)
 
             decisions = []
             for i in range(args.decisions):

@@ -108,7 +108,9 @@ class Episode:
         if starts != alert.starts_at:
             work.alert = alert = dataclasses.replace(alert, starts_at=starts)
         if alert.status == "resolved":
-            if not self.store.close_episode(alert.fingerprint, starts, self.clock()):
+            if not self.store.close_episode(
+                alert.fingerprint, starts, self.clock(), labels=alert.labels
+            ):
                 self.counts.duplicates += 1
             return
         rest(work)
@@ -170,10 +172,13 @@ class Claim:
         if not claims.take(*alert.episode):
             self.counts.duplicates += work.taken_from is None
             return
-        if work.taken_from is not None:
+        # A re-send may come after its claimer died: claimed over its lapsed lease, it
+        # is a takeover as much as one found by the look for dropped claims.
+        former = work.taken_from or claims.former
+        if former:
             claims.taken_over += 1
-            work.done.append(f"taken over from {work.taken_from}")
-            log.info("took over %s %s from %s", alert.name, alert.episode, work.taken_from)
+            work.done.append(f"taken over from {former}")
+            log.info("took over %s %s from %s", alert.name, alert.episode, former)
         try:
             rest(work)
         finally:

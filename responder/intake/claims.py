@@ -1,13 +1,18 @@
 """Many responders, one action per firing episode: the claim and its lease.
 
 Alertmanager sends every alert to every responder of a fleet (and a
-Prometheus pair sends each alert twice). Each responder records the episode,
-then claims it in the shared store with one conditional UPDATE: the database
-lets one claimer through, and only it acts. The claim carries a lease; the
+Prometheus pair sends each alert twice); the fleet stores a body once and one
+responder works it (responder/intake/inbox.py), but a body may still reach
+two (two Alertmanagers that both sent it, a copy that came after the first
+was worked off). A responder working an alert records the episode, then
+claims it in the shared store with one conditional UPDATE: the database lets
+one claimer through, and only it acts. The claim carries a lease; the
 claimer renews it while it works, and lets it lapse only by dying. Then any
 other responder allowed to act on the episode (any, for project-wide work;
 the one of the alert's host, for host-bound work) takes it over from the
-alert kept with the episode. A responder alone on its database claims too:
+alert kept with the episode. Host-bound work another responder recorded is
+not reserved: its host's responder takes it at its next look for dropped
+claims (within TAKEOVER_EVERY). A responder alone on its database claims too:
 after a crash between its claim and its action, it takes its own work over.
 
 The scheduled jobs that spawn or report for everyone (J1, J2, J5, J6, J8,
@@ -56,6 +61,8 @@ class Claims:
         self._held: set[tuple[str, str]] = set()
         self._recorded: tuple[str, str] | None = None
         """The episode `record` just inserted as ours: `take` needs no claim."""
+        self.former = ""
+        """Whose lapsed claim the last `take` claimed over ("": nobody's)."""
         self._renewed_at = 0.0
         self._looked_at = float("-inf")
         self.taken_over = 0
@@ -69,10 +76,11 @@ class Claims:
         return alert.labels.get("instance", "") if host_bound else ""
 
     def record(self, alert: Alert, host: str) -> None:
-        """Remember the episode (with what a takeover needs), reserved for us for one
-        lease: takeovers leave it alone while we are about to claim it. An episode new
-        to the store, that we may act on, is ours from its first write: of responders
-        racing to record it, one inserts it."""
+        """Remember the episode (with what a takeover needs). One we may act on is
+        reserved for us for one lease: takeovers leave it alone while we are about to
+        claim it; an episode new to the store is ours from its first write (of
+        responders racing to record it, one inserts it). Another host's work is not
+        reserved: its responder, which may not have received it, takes it over."""
         now, self._recorded = self.clock(), None
         mine = host in ("", self.instance)
         if (
@@ -83,7 +91,7 @@ class Claims:
                 now,
                 host=host,
                 alert=json.dumps(dataclasses.asdict(alert), sort_keys=True),
-                reserved_until=now + self.lease,
+                reserved_until=now + self.lease if mine else 0.0,
                 claimed_by=self.me if mine else "",
             )
             and mine
@@ -94,6 +102,7 @@ class Claims:
         """Claim the episode; True if we are to act on it. A read first: a re-send of
         an episode acted on, or held by a live claimer, costs no write; one we have
         just recorded is ours already."""
+        self.former = ""
         if self._recorded == (fingerprint, starts_at):
             self._recorded = None
             self._held.add((fingerprint, starts_at))
@@ -110,6 +119,7 @@ class Claims:
             fingerprint, starts_at, self.me, self.instance, now, now + self.lease
         ):
             return False
+        self.former = "" if state.claimed_by == self.me else state.claimed_by
         self._held.add((fingerprint, starts_at))
         return True
 

@@ -13,6 +13,16 @@ done:
 An alert whose handling raises is set aside as a dead letter with its error
 (counted, shown by `warden status`) and the next one is handled: one poison
 alert never blocks the line.
+
+A fleet (a shared store) works each body once, not once per responder: the
+receivers store one copy of a body Alertmanager sent every responder (its
+digest is unique among the waiting bodies), and each worker claims the oldest
+bodies nobody works, CLAIM_BODIES at a time, under a lease (`claim_lease`) it
+renews while it holds them; a body of a responder that died is taken over
+when the lease lapses. So the workers of a fleet work side by side, and a body
+may be worked before an older one: each alert's record is what makes that
+harmless (an episode resolved before its firing is worked is recorded over,
+`Store.close_episode`).
 """
 
 from __future__ import annotations
@@ -30,6 +40,10 @@ from responder.state.held import Held
 from responder.state.store import Store
 
 log = logging.getLogger(__name__)
+
+CLAIM_BODIES = 4
+"""Bodies a worker of a fleet claims at once: one write for a few, and few enough
+that the others find work in a storm's tail."""
 
 
 class AlertPath(Protocol):
@@ -50,6 +64,10 @@ class Inbox:
         self.clock = clock
         self._body: tuple[int, list[Alert], int] | None = None
         """The body a step cut short: its id, its alerts, the next to handle."""
+        self._claimed: list[tuple[int, bytes]] = []
+        """On a shared store, the bodies claimed and not yet begun, oldest first."""
+        self._claimed_at = 0.0
+        """When their lease (and that of `_body`) was last taken or moved."""
 
     def process(self, max_alerts: int, seconds: float | None = None) -> bool:
         """Handle stored bodies alert by alert, oldest first, until `max_alerts` were
@@ -62,6 +80,7 @@ class Inbox:
         which the episode and trigger records make harmless."""
         until = None if seconds is None else time.monotonic() + seconds
         handled, done = 0, list[int]()
+        self._renew()
 
         def spent() -> bool:
             late = until is not None and time.monotonic() > until
@@ -87,6 +106,7 @@ class Inbox:
                 handled += not alerts  # an empty body is work too: a flood of them ends
         except BaseException:
             self._body = None  # handled again from its start: harmless
+            self._claimed = []  # still ours: claimed again at the next call
             raise
         finally:
             if done:
@@ -108,7 +128,14 @@ class Inbox:
     def _next_body(self, done: list[int]) -> tuple[int, list[Alert], int] | None:
         """The oldest pending body after those `done` this call (not yet marked so)."""
         after = done[-1] if done else 0
-        page = self.held.read(self.store.pending_inbox, self.claims.me, 1, after=after)
+        if not self.store.shared:
+            page = self.held.read(self.store.pending_inbox, self.claims.me, 1, after=after)
+        elif not self._claimed:
+            now, me = self.clock(), self.claims.me
+            page = self.store.claim_inbox(me, now, now + self.claims.lease, CLAIM_BODIES, after)
+            self._claimed, self._claimed_at = page[1:], now
+        else:
+            page = [self._claimed.pop(0)]
         if not page:
             return None
         inbox_id, raw = page[0]
@@ -117,6 +144,15 @@ class Inbox:
         except BadBody as exc:  # refused before storing; only a changed parser lands here
             self._set_aside(inbox_id, exc, raw.decode("utf-8", "replace")[:2000])
             return inbox_id, [], 0
+
+    def _renew(self) -> None:
+        """Move the leases of the bodies claimed and not worked off, once a third of a
+        lease passed: a body of thousands of alerts takes many steps."""
+        now = self.clock()
+        held = self._claimed or self._body is not None
+        if held and now - self._claimed_at >= self.claims.lease / 3:
+            self.store.renew_inbox(self.claims.me, now + self.claims.lease)
+            self._claimed_at = now
 
     def _handle_stored(self, inbox_id: int, alert: Alert) -> None:
         try:

@@ -178,6 +178,13 @@ TABLE: tuple[Row[Service], ...] = (
         lambda s: [((r,), s.rejected.get(r, 0)) for r in REJECTIONS],
     ),
     counter(
+        "warden_responder_webhook_copies",
+        "Webhook bodies accepted and not stored, a copy of each still waiting: the"
+        " copies Alertmanager sends every responder of a fleet are stored once.",
+        (),
+        lambda s: one(s.copies),
+    ),
+    counter(
         "warden_responder_actions",
         "Actions taken on alerts, by action and outcome.",
         ("action", "outcome"),

@@ -46,9 +46,11 @@ from warden.serve import Limits, read_body, run, trust
 
 log = logging.getLogger(__name__)
 STORED = b"s"
+COPY = b"c"
 NOTES = {b"u": "unauthorized", b"b": "bad_body", b"t": "too_large"}
-"""The receiver's notes to the responder, a byte each: `STORED`, or a refusal by
-its reason (the responder's `warden_responder_webhooks_rejected`)."""
+"""The receiver's notes to the responder, a byte each: `STORED`, `COPY` (accepted,
+not stored: a copy of it still waits, `warden_responder_webhook_copies_total`), or
+a refusal by its reason (the responder's `warden_responder_webhooks_rejected`)."""
 REFUSED = {reason: note for note, reason in NOTES.items()}
 FORWARD_SECONDS = 60.0
 """How long a forwarded request may take the responder before it is answered 502:
@@ -122,7 +124,7 @@ class Writer:
 
     def __init__(self, store: Store, responder: str) -> None:
         self.store, self.responder = store, responder
-        self._bodies: queue.SimpleQueue[tuple[bytes, asyncio.Future[None]] | None] = (
+        self._bodies: queue.SimpleQueue[tuple[bytes, asyncio.Future[bool]] | None] = (
             queue.SimpleQueue()
         )
         self._thread: threading.Thread | None = None
@@ -130,25 +132,28 @@ class Writer:
             self._thread = threading.Thread(target=self._write, name="receiver-writer")
             self._thread.start()
 
-    async def add(self, body: bytes) -> None:
-        """Once the body is committed (raises what the store raised)."""
+    async def add(self, body: bytes) -> bool:
+        """Once the body is committed (raises what the store raised); False if a copy
+        of it still waits, stored by this receiver or another of the fleet."""
         if self._thread is None:
-            self.store.add_inbox(body, time.time(), self.responder)
-            return
-        done = asyncio.get_running_loop().create_future()
+            return self._store(body)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._bodies.put((body, done))
-        await done
+        return await done
+
+    def _store(self, body: bytes) -> bool:
+        return self.store.add_inbox(body, time.time(), self.responder) is not None
 
     def _write(self) -> None:
         while (item := self._bodies.get()) is not None:
             body, done = item
             loop = done.get_loop()
             try:
-                self.store.add_inbox(body, time.time(), self.responder)
+                stored = self._store(body)
             except Exception as exc:
                 loop.call_soon_threadsafe(_settle, done, exc)
             else:
-                loop.call_soon_threadsafe(_settle, done, None)
+                loop.call_soon_threadsafe(_settle, done, stored)
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -156,13 +161,13 @@ class Writer:
             self._thread.join()
 
 
-def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
+def _settle(done: asyncio.Future[bool], outcome: bool | Exception) -> None:
     if done.cancelled():
         return  # its client went away; the body is stored all the same
-    if error is None:
-        done.set_result(None)
+    if isinstance(outcome, Exception):
+        done.set_exception(outcome)
     else:
-        done.set_exception(error)
+        done.set_result(outcome)
 
 
 WRITER: web.AppKey[Writer] = web.AppKey("writer", Writer)
@@ -205,8 +210,8 @@ def make_app(settings: Settings, writer: Writer, notes: Notes) -> web.Applicatio
 async def alerts(request: web.Request) -> web.Response:
     raw = await read_body(request)
     parsed = parse_body(raw)
-    await request.app[WRITER].add(raw)
-    request.app[NOTES_KEY].tell(STORED)
+    stored = await request.app[WRITER].add(raw)
+    request.app[NOTES_KEY].tell(STORED if stored else COPY)  # a copy wakes nobody
     return web.json_response({"accepted": len(parsed)})
 
 

@@ -33,7 +33,7 @@ import sys
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from responder.service.receiver import NOTES, STORED, Settings
+from responder.service.receiver import COPY, NOTES, STORED, Settings
 from responder.service.routes import make_app
 from responder.service.worker import Service
 from responder.state.store import store_target
@@ -174,6 +174,8 @@ def _relay(notes: int, service: Service, ended: asyncio.Event) -> None:
         note = data[i : i + 1]
         if note == STORED:
             stored = True
+        elif note == COPY:
+            service.copies += 1
         elif note in NOTES:
             service.reject(NOTES[note])
         else:

@@ -159,6 +159,8 @@ class Service:
         self.watchdog = Watchdog()
         self._build_parts(store, rng, notifier, commands or CommandProcesses())
         self.rejected: dict[str, int] = {}
+        self.copies = 0
+        """Bodies accepted and not stored: a copy of each still waited (the receiver's)."""
         self.failed_steps: Counter[str] = Counter()
         """Steps that did not end, by why: the database unreachable, or an error."""
         self.steps = 0

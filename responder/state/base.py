@@ -35,18 +35,10 @@ from responder.state.database import (
 from responder.state.driver import DriverStatement, Tx
 from responder.state.errors import StoreError, StoreUnavailable
 from responder.state.fairlock import WriterLock
-from responder.state.queries import (
-    ANY_TABLE,
-    BUMP,
-    SERIALS,
-    Q,
-    budget_sums_query,
-    insert_ignore_pg,
-    insert_ignore_sqlite,
-    tables_read,
-)
+from responder.state.queries import ANY_TABLE, SERIALS, Q, budget_sums_query, tables_read
 from responder.state.rows import AnyRow
 from responder.state.schema import metadata
+from responder.state.upserts import BUMP, insert_ignore_pg, insert_ignore_sqlite
 
 Keys = tuple[str, ...] | None
 """The parameters a write names (None: a read, planned whatever it is given)."""
@@ -181,9 +173,12 @@ class StoreBase:
             raise
 
     @contextmanager
-    def _tx(self) -> Iterator[Tx]:
+    def _tx(self, flushed: bool = True) -> Iterator[Tx]:
         """One atomic write transaction; rolled back whole if anything in it fails.
-        Inside `spawn_guard` (on the same thread) it joins the guard's transaction."""
+        Inside `spawn_guard` (on the same thread) it joins the guard's transaction.
+        Not `flushed`: on PostgreSQL its commit does not wait for the disk (a server
+        crash may lose it, never half of it): for writes whose loss costs only work
+        done again (a claim of bodies, bodies marked worked off)."""
         with self._reaching("write") as conn:
             tx = Tx(conn, None if self.shared else self._driver(conn), self._plan, self._note_write)
             if self.writing():
@@ -193,6 +188,8 @@ class StoreBase:
             writing: set[str] = set()
             with self._writing(), self._transaction(conn):
                 self._local.writing = writing
+                if not flushed and self.shared:
+                    tx.execute(Q.unflushed, {})
                 try:
                     yield tx
                     self._local.bumped = {
@@ -230,11 +227,6 @@ class StoreBase:
             raise
         if conn.in_transaction():
             conn.commit()  # the same; the driver's transaction is committed already
-
-    def _insert_alone(self, statement: Insert, **params: Any) -> Any:
-        """One INSERT ... RETURNING in a transaction of its own; its first column."""
-        with self._tx() as db:
-            return db.execute(statement, params).scalar_one()
 
     def _note_write(self, conn: Connection, clause: Any, *_: Any) -> None:
         """What a write transaction writes, by table (its statements' `table`); a

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
 from responder.state import schema as t
 from responder.state.base import StoreBase
-from responder.state.queries import (
-    EPISODE_SKEW_SECONDS,
-    GUESSED_CLOSES,
-    LAST_SEEN_EVERY,
-    TAKE_LEASE,
-    Q,
-)
+from responder.state.queries import EPISODE_SKEW_SECONDS, GUESSED_CLOSES, LAST_SEEN_EVERY, Q
 from responder.state.rows import ClaimState, OpenProblem, SwarmRow, float_or_none
+from responder.state.upserts import ADD_INBOX, TAKE_LEASE
 from warden.rfc3339 import instant
 
 log = logging.getLogger(__name__)
@@ -45,9 +41,15 @@ class EpisodeTables(StoreBase):
         return bool(self._rows(Q.episode_open, fp=fingerprint, starts=starts_at))
 
     # -- webhook inbox and firing episodes ---------------------------------
-    def add_inbox(self, body: bytes, at: float, responder: str) -> int:
-        """Keep an accepted webhook body; it is answered 2xx only after this returns."""
-        return int(self._insert_alone(Q.add_inbox, at=at, body=body, responder=responder))
+    def add_inbox(self, body: bytes, at: float, responder: str) -> int | None:
+        """Keep an accepted webhook body; it is answered 2xx only after this returns.
+        None: a copy of it still waits (stored by this responder's receiver or by
+        another's of the fleet), and is all the fleet needs."""
+        digest = hashlib.sha256(body).hexdigest()
+        with self._tx() as db:
+            params = {"at": at, "body": body, "responder": responder, "digest": digest}
+            row = db.execute(ADD_INBOX[self._dialect], params).first()
+        return None if row is None else int(row[0])
 
     def inbox_added(self) -> None:
         """This responder's receiver (another process) committed a body: the inbox
@@ -59,14 +61,30 @@ class EpisodeTables(StoreBase):
         self, responder: str, limit: int | None = None, after: int = 0
     ) -> list[tuple[int, bytes]]:
         """The oldest bodies `responder` received and has not yet handled, at most
-        `limit` (None: all) of those after the body `after`. Each responder of a fleet
-        handles what reached it: Alertmanager sends every alert to each, and the
-        episode claim picks one."""
+        `limit` (None: all) of those after the body `after`: a responder alone on its
+        store (a fleet's workers claim theirs, `claim_inbox`)."""
         if limit is None:
             rows = self._rows(Q.all_pending_inbox, responder=responder)
         else:
             rows = self._rows(Q.pending_inbox, responder=responder, limit=limit, after=after)
         return [(r[0], bytes(r[1])) for r in rows]
+
+    def claim_inbox(
+        self, me: str, now: float, until: float, limit: int, after: int = 0
+    ) -> list[tuple[int, bytes]]:
+        """On a shared store: take the oldest waiting bodies (after the body `after`, at
+        most `limit`) that nobody works, whose worker's lease lapsed (it died), or that
+        are already `me`'s, for `me` until `until`. Of responders racing, each gets
+        others: a body is worked by one responder of the fleet."""
+        params = {"me": me, "now": now, "until": until, "limit": limit, "after": after}
+        with self._tx(flushed=False) as db:  # a claim lost in a crash is claimed again
+            rows = list(db.execute(Q.claim_inbox, params))
+        return sorted((int(r[0]), bytes(r[1])) for r in rows)
+
+    def renew_inbox(self, me: str, until: float) -> None:
+        """Move the leases of the bodies `me` claimed and has not yet worked off."""
+        with self._tx(flushed=False) as db:
+            db.execute(Q.renew_inbox, {"me": me, "until": until})
 
     def dead_letter(self, inbox_id: int, at: float, error: str, alert: str) -> None:
         """Set aside an alert whose handling raised, with the error, so the next goes on."""
@@ -82,8 +100,9 @@ class EpisodeTables(StoreBase):
 
     def inbox_done(self, inbox_ids: list[int]) -> None:
         """Mark bodies handled, a batch in one transaction: a crash before it handles
-        them again, which the episode and trigger records make harmless."""
-        with self._tx() as db:
+        them again, which the episode and trigger records make harmless (so, on
+        PostgreSQL, its commit does not wait for the disk either)."""
+        with self._tx(flushed=False) as db:
             db.execute(Q.inbox_done, {"ids": inbox_ids})
 
     def open_episode(
@@ -118,13 +137,7 @@ class EpisodeTables(StoreBase):
             new = self._insert_new(
                 db,
                 t.episodes,
-                fingerprint=fingerprint,
-                starts_at=starts_at,
-                alertname=labels["alertname"],
-                severity=labels.get("severity", ""),
-                component=labels.get("component", ""),
-                first_seen=at,
-                last_seen=at,
+                **_episode(fingerprint, starts_at, labels, at),
                 host=host,
                 alert=alert,
                 lease_until=reserved_until,
@@ -252,14 +265,29 @@ class EpisodeTables(StoreBase):
         return [(r[0], r[1]) for r in rows]
 
     def close_episode(
-        self, fingerprint: str, starts_at: str, at: float, by: str = "resolved"
+        self,
+        fingerprint: str,
+        starts_at: str,
+        at: float,
+        by: str = "resolved",
+        labels: dict[str, str] | None = None,
     ) -> bool:
         """Mark an episode ended; True only the first time. `by`: its resolved
         notification, or "reconciled" (Alertmanager no longer holds it), a guess that
-        a firing delivery of it undoes (`open_episode`)."""
+        a firing delivery of it undoes (`open_episode`).
+
+        A resolution with the alert's `labels`, of an episode never recorded, records
+        it ended: the workers of a fleet work bodies side by side, so a body that
+        resolves an episode may be worked before an older one where it fires, which
+        must then find it over (not act, and leave it open till it expires)."""
         with self._tx() as db:
             params = {"fp": fingerprint, "starts": starts_at, "at": at, "by": by}
-            return db.execute(Q.close_episode, params).rowcount == 1
+            if db.execute(Q.close_episode, params).rowcount == 1:
+                return True
+            if labels is not None:
+                episode = _episode(fingerprint, starts_at, labels, at)
+                self._insert_new(db, t.episodes, **episode, resolved_at=at, closed_by=by)
+            return False
 
     def open_episodes(self) -> list[tuple[str, str]]:
         """(fingerprint, startsAt) of every episode not yet ended."""
@@ -271,3 +299,16 @@ class EpisodeTables(StoreBase):
 
     def swarms_by_trigger(self, trigger: str) -> list[SwarmRow]:
         return [SwarmRow(**r._mapping) for r in self._rows(Q.by_trigger, trigger=trigger)]
+
+
+def _episode(fingerprint: str, starts_at: str, labels: dict[str, str], at: float) -> dict[str, Any]:
+    """An episode's row as first seen at `at`."""
+    return {
+        "fingerprint": fingerprint,
+        "starts_at": starts_at,
+        "alertname": labels["alertname"],
+        "severity": labels.get("severity", ""),
+        "component": labels.get("component", ""),
+        "first_seen": at,
+        "last_seen": at,
+    }

@@ -21,9 +21,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ClauseElement, ColumnElement, Executable
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.util import find_tables
 
 from responder.model import LIVE_SWARM_STATES as LIVE_SWARMS
@@ -50,6 +48,7 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 S, A, L, IN, E = t.swarms.c, t.agents.c, t.ledger.c, t.inbox.c, t.episodes.c
 C, M, D, P, R = t.crises.c, t.maintenance.c, t.decisions.c, t.pauses.c, t.recoveries.c
 AGENT_SWARM = t.agents.join(t.swarms, A.swarm_id == S.id)
+_PICK = t.inbox.alias("pick")
 
 
 def _param(name: str) -> BindParameter[Any]:
@@ -130,6 +129,8 @@ class Q:
 
     swarm = select(t.swarms).where(S.id == _param("id"))
     spawn_lock = select(func.pg_advisory_xact_lock(SPAWN_LOCK))
+    # PostgreSQL: this transaction's commit does not wait for its WAL to reach the disk.
+    unflushed = select(func.set_config("synchronous_commit", "off", True))
     running_by_type = select(S.type, func.count()).where(S.state == "running").group_by(S.type)
     committed = (
         select(func.coalesce(func.sum(S.budget_usd), 0.0))
@@ -269,11 +270,6 @@ class Q:
     drop_contexts = update(t.swarms).where(*_OLD_CONTEXTS).values(context="", context_file="")
     add_swarm = insert(t.swarms)
     add_agent = insert(t.agents)
-    add_inbox = (
-        insert(t.inbox)
-        .values(received_at=_param("at"), body=_param("body"), responder=_param("responder"))
-        .returning(IN.id)
-    )
     # Bodies of an earlier release have no responder: whoever comes first handles them.
     all_pending_inbox = (
         select(IN.id, IN.body)
@@ -287,6 +283,43 @@ class Q:
     )
     dead_letter_count = select(func.count()).select_from(t.dead_letters)
     inbox_done = update(t.inbox).where(IN.id.in_(_list("ids"))).values(done=1, body=b"")
+    # On a shared store, the oldest waiting bodies nobody works, whose worker's lease
+    # lapsed, or ours (a restart of ours): SKIP LOCKED, so that workers racing for
+    # them each take others, and none waits for another's transaction.
+    _claimable_body = (
+        IN.done == 0,
+        or_(IN.claimed_by.in_(("", _param("me"))), IN.lease_until < _param("now")),
+    )
+    # The pick is a MATERIALIZED CTE: as a subquery of the UPDATE, PostgreSQL may run
+    # it again for each row, and with SKIP LOCKED each run picks others (a claim of
+    # one took two).
+    _picked = (
+        select(_PICK.c.id)
+        .where(
+            _PICK.c.done == 0,
+            _PICK.c.id > _param("after"),
+            or_(
+                _PICK.c.claimed_by.in_(("", _param("me"))),
+                _PICK.c.lease_until < _param("now"),
+            ),
+        )
+        .order_by(_PICK.c.id)
+        .limit(_param("limit"))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
+    )
+    claim_inbox = (
+        update(t.inbox)
+        .where(*_claimable_body, IN.id.in_(select(_picked.c.id)))
+        .values(claimed_by=_param("me"), lease_until=_param("until"))
+        .returning(IN.id, IN.body)
+    )
+    renew_inbox = (
+        update(t.inbox)
+        .where(IN.claimed_by == _param("me"), IN.done == 0)
+        .values(lease_until=_param("until"))
+    )
     last_seen = select(E.last_seen, E.closed_by).where(*_THIS_EPISODE)
     reopen = (
         update(t.episodes)
@@ -520,41 +553,4 @@ def finished_query(buckets: tuple[float, ...]) -> Select[Any]:
     )
 
 
-@cache
-def insert_ignore_pg(table: Table) -> Insert:
-    return postgresql.insert(table).on_conflict_do_nothing().returning(*table.primary_key)
-
-
-@cache
-def insert_ignore_sqlite(table: Table) -> Insert:
-    return sqlite.insert(table).on_conflict_do_nothing().returning(*table.primary_key)
-
-
-def _take_lease(dialect: Any) -> Insert:
-    """Take or renew a lease: a new row, or the existing one if it is ours or lapsed
-    (an upsert whose update is conditional; RETURNING says whether it happened)."""
-    stmt = dialect.insert(t.leases).values(
-        name=_param("name"), holder=_param("me"), until=_param("until")
-    )
-    upsert: Insert = stmt.on_conflict_do_update(
-        index_elements=[t.leases.c.name],
-        set_={"holder": stmt.excluded.holder, "until": stmt.excluded.until},
-        where=or_(t.leases.c.holder == _param("me"), t.leases.c.until < _param("now")),
-    ).returning(t.leases.c.holder)
-    return upsert
-
-
-TAKE_LEASE = {"postgresql": _take_lease(postgresql), "sqlite": _take_lease(sqlite)}
-
-
-def _bump(dialect: Any) -> Insert:
-    """Move a kind's serial by one (its first write makes it 1); RETURNING the new one."""
-    stmt = dialect.insert(t.changes).values(kind=_param("kind"), serial=1)
-    upsert: Insert = stmt.on_conflict_do_update(
-        index_elements=[t.changes.c.kind], set_={"serial": t.changes.c.serial + 1}
-    ).returning(t.changes.c.serial)
-    return upsert
-
-
-BUMP = {"postgresql": _bump(postgresql), "sqlite": _bump(sqlite)}
 SERIALS = select(t.changes.c.kind, t.changes.c.serial)

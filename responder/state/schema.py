@@ -21,9 +21,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
+
+INBOX_WAITING = text("done = 0 AND digest <> ''")
+"""The bodies still to work, of this release (older ones have no digest): one of each."""
 
 
 def _text(name: str, default: str | None = None) -> Column[str]:
@@ -127,9 +131,19 @@ inbox = Table(
     Column("received_at", Float, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("done", Integer, nullable=False, server_default="0"),
-    _text("responder", ""),  # the responder that received it handles it
+    _text("responder", ""),  # the responder whose receiver stored it
+    _text("digest", ""),  # SHA-256 of the body: a copy of one still waiting is not stored
+    _text("claimed_by", ""),  # on a shared store, the responder working it ...
+    Column("lease_until", Float, nullable=False, server_default="0"),  # ... until then
     Index("inbox_next", "done", "id"),  # the worker's next body, oldest first
     Index("inbox_aged", "done", "received_at"),  # J7's prune of handled bodies
+    Index(
+        "inbox_waiting",
+        "digest",
+        unique=True,
+        sqlite_where=INBOX_WAITING,
+        postgresql_where=INBOX_WAITING,
+    ),
     sqlite_autoincrement=True,
 )
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from responder.intake.webhook import parse_body
 from responder.service.worker import Service
@@ -68,6 +69,15 @@ swarms:
         for i, svc in enumerate(self.services):
             if to is None or i in to:
                 svc.runtime.store.add_inbox(raw, self.clock(), svc.config.responder.id)
+
+    def stored(self, waiting: bool = False) -> int:
+        """Bodies in the fleet's inbox (`waiting`: those not yet worked off)."""
+        sql = "SELECT COUNT(*) FROM inbox WHERE done = 0 OR NOT :waiting"
+        with self.services[0].runtime.store.engine.connect() as db:
+            return int(db.execute(text(sql), {"waiting": waiting}).scalar_one())
+
+    def waiting(self) -> int:
+        return self.stored(waiting=True)
 
     def step_together(self, which: list[int] | None = None) -> None:
         chosen = [s for i, s in enumerate(self.services) if which is None or i in which]
@@ -125,11 +135,15 @@ def fleet(tmp_path: Path, shared: Database) -> Iterator[Fleet]:
 
 def test_every_responder_gets_every_alert_and_one_acts(fleet: Fleet) -> None:
     """Three responders receive the same bodies (and a Prometheus pair's repeat)
-    and step at once: each episode is acted on once; host-bound ones by the
-    responder of the alert's instance, and its swarm runs on that host."""
+    and step at once: the fleet stores each body once and one worker works it (5
+    alerts handled, not 15); each episode is acted on once; host-bound ones by the
+    responder of the alert's instance, within a look for dropped claims of the
+    worker that recorded them, and its swarm runs on that host."""
     fleet.deliver(body(BUILD, DISK, MEMORY))
     fleet.deliver(body(BUILD, DISK))
+    assert fleet.stored() == 2, "one copy of each body, whoever received it"
     fleet.step_together()
+    fleet.clock.now += 1  # TAKEOVER_EVERY: the hosts look for their work
     fleet.step_together()
     acted = fleet.acted()
     assert sorted(acted) == ["BuildFailing", "DiskSpaceLow", "MemoryHigh"], acted
@@ -143,8 +157,42 @@ def test_every_responder_gets_every_alert_and_one_acts(fleet: Fleet) -> None:
         if (state := fleet.services[0].runtime.store.claim_state(fp, BUILD["startsAt"]))
     }
     assert claims["d2"] == "r2" and claims["a1"] == "r1", claims
-    dupes = sum(s.counts.duplicates for s in fleet.services)
-    assert dupes == 3 * 5 - 3, "each of the 15 deliveries but the 3 actions is a duplicate"
+    received = sum(sum(s.counts.received.values()) for s in fleet.services)
+    assert received == 5, "each alert of the two bodies worked by one responder"
+
+
+def test_a_dead_workers_body_is_worked_by_another_after_its_lease(fleet: Fleet) -> None:
+    """r0's worker claims the fleet's one body and dies before working it (SIGKILL:
+    nothing written after the claim): the others leave it while the lease holds,
+    then one of them works it, once."""
+    fleet.deliver(body(BUILD))
+    now = fleet.clock()
+    assert len(fleet.services[0].runtime.store.claim_inbox("r0", now, now + 30, 4)) == 1
+    fleet.kill(0)
+    fleet.step_together([1, 2])
+    assert fleet.acted(1) == {} and fleet.waiting() == 1, "r0's lease holds"
+    fleet.clock.now += 31
+    fleet.step_together([1, 2])
+    acted = fleet.acted(1)
+    assert len(acted["BuildFailing"]) == 1, acted
+    assert fleet.waiting() == 0
+
+
+def test_a_resolution_worked_before_its_firing_leaves_nothing_to_do(fleet: Fleet) -> None:
+    """Workers of a fleet work bodies side by side: r1 works the body that resolves
+    BuildFailing before r0 works the older one where it fires. The episode is over
+    when r0 comes to it: nobody acts, and nothing is left open to expire."""
+    r0, r1, _ = fleet.services
+    fleet.deliver(body(BUILD))
+    fleet.deliver(body({**BUILD, "status": "resolved"}))
+    now = fleet.clock()
+    assert len(r0.runtime.store.claim_inbox("r0", now, now + 30, 1)) == 1  # the older
+    r1.step()  # the older is r0's: r1 claims and works the resolution
+    assert fleet.waiting() == 1
+    r0.step()
+    assert fleet.waiting() == 0
+    assert fleet.acted() == {} and fleet.swarms() == []
+    assert r0.runtime.store.open_episodes() == []
 
 
 def test_a_dead_claimers_work_is_taken_over_after_its_lease(fleet: Fleet) -> None:
@@ -165,6 +213,24 @@ def test_a_dead_claimers_work_is_taken_over_after_its_lease(fleet: Fleet) -> Non
     assert len(acted["BuildFailing"]) == 1, acted
     assert acted["BuildFailing"][0].startswith("taken over from r0; started bugfix")
     assert r1.claims.taken_over + r2.claims.taken_over == 1
+
+
+def test_a_resend_claimed_over_a_dead_claimers_lease_says_whose_it_was(fleet: Fleet) -> None:
+    """r0 claims BuildFailing and dies; after its lease, a re-send of the alert reaches
+    r1, whose worker claims the episode over the lapsed lease on its way through the
+    alert path (before any look for dropped claims): the decision log says whose work
+    it took over, as a takeover by the look does (the fleet test counts on it)."""
+    r0, r1, _ = fleet.services
+    (build,) = parse_body(body(BUILD))
+    r0.claims.record(build, "")
+    assert r0.claims.take(*build.episode)
+    fleet.kill(0)
+    fleet.clock.now += 31
+    fleet.deliver(body(BUILD), to=[1])
+    r1.step()
+    [outcome] = fleet.acted(1)["BuildFailing"]
+    assert outcome.startswith("taken over from r0; started bugfix"), outcome
+    assert r1.claims.taken_over == 1
 
 
 def test_host_bound_work_waits_for_its_host(fleet: Fleet) -> None:

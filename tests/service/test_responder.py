@@ -186,7 +186,10 @@ def test_one_action_per_firing_episode(
     post(resp.url, body(alert("CoverageDecreased", fp="c1", starts="2026-11-26T21:00:00Z")))
     wait_for(lambda: len(swarms(tmp_path)) == 3, 20)
     text = resp.get("/metrics")[1]
-    assert sample(text, "warden_responder_alerts_deduplicated_total") == 3
+    # Each repeat is either a copy of the body still waiting (not stored) or, once that
+    # was worked off, a duplicate of its episode; the resolution that never fired is one.
+    repeats = sample(text, "warden_responder_alerts_deduplicated_total") or 0
+    assert repeats + (sample(text, "warden_responder_webhook_copies_total") or 0) == 3
     assert (
         sample(text, "warden_responder_alert_episodes_total", {"alertname": "CoverageDecreased"})
         == 2
@@ -256,11 +259,15 @@ def test_a_prometheus_pairs_startsat_skew_is_one_episode(
     # ...and the next firing, minutes later, is a new one.
     post(resp.url, body(alert("CoverageDecreased", fp="c9", starts="2026-11-26T20:10:00Z")))
     wait_for(lambda: len(swarms(tmp_path)) == 2, 20)
-    # Every body handled (4 firing, 1 resolved), and still the two.
-    received = "warden_responder_alerts_received_total"
+    # Every body handled (4 firing, 1 resolved; the second `earlier` may have come
+    # while the first still waited: a copy, not stored), and still the two.
+    received, copies = (
+        "warden_responder_alerts_received_total",
+        "warden_responder_webhook_copies_total",
+    )
     text = resp.wait_until(
         lambda t: (
-            sample(t, received, {"status": "firing"}) == 4
+            (sample(t, received, {"status": "firing"}) or 0) + (sample(t, copies) or 0) == 4
             and sample(t, received, {"status": "resolved"}) == 1
         )
     )
@@ -489,9 +496,11 @@ def test_a_storm_of_resends_takes_fewer_steps_than_bodies(
     body, so in a storm of re-sends the worker held the interpreter half the time for
     one body a step and the webhook's threads waited on it. Now a step woken sooner
     than four times its own cost waits (at most 20 ms more), and takes the bodies
-    that came meanwhile. Over one kept-alive connection, as Alertmanager sends."""
+    that came meanwhile. Over one kept-alive connection, as Alertmanager sends; each
+    body's bytes differ (its group key), since a copy of a waiting body is not stored."""
     resp = responder_factory(responder_config(tmp_path))
-    data = body(*(alert("StormAlert", fp=f"{k:x}") for k in range(5)))
+    alerts = [alert("StormAlert", fp=f"{k:x}") for k in range(5)]
+    data = body(*alerts)
     assert post(resp.url, data)[0] == 200  # the five episodes, acted on once
     # Their agents end: a live agent has the worker look every poll_interval besides.
     wait_for(lambda: [s[2] != "running" for s in swarms(tmp_path)] == [True] * 5, 60)
@@ -500,8 +509,9 @@ def test_a_storm_of_resends_takes_fewer_steps_than_bodies(
     before, seen = sample(text, steps) or 0.0, sample(text, dups) or 0.0
     conn = http.client.HTTPConnection("127.0.0.1", resp.port, timeout=10)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    for _ in range(300):
-        conn.request("POST", "/api/v1/alerts", body=data, headers=headers)
+    for i in range(300):
+        resent = json.dumps({**json.loads(body(*alerts)), "groupKey": str(i)}).encode()
+        conn.request("POST", "/api/v1/alerts", body=resent, headers=headers)
         reply = conn.getresponse()
         reply.read()
         assert reply.status == 200

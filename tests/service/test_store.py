@@ -73,10 +73,15 @@ def test_every_kind_of_row_round_trips(database: Database) -> None:
     assert store.last_runs("bugfix", 3) == [("succeeded", None, None)]
 
     body_id = store.add_inbox(b'{"alerts": []}', 1.0, "r1")
+    assert body_id is not None
     assert store.add_inbox(b"{}", 1.0, "r2") != body_id
+    assert store.add_inbox(b'{"alerts": []}', 1.5, "r1") is None, "a copy of a waiting body"
     assert store.pending_inbox("r1", 5) == [(body_id, b'{"alerts": []}')]
     store.inbox_done([body_id])
     assert store.pending_inbox("r1") == []
+    again = store.add_inbox(b'{"alerts": []}', 2.0, "r1")
+    assert again is not None and again > body_id, "a copy of a body worked off is a re-send"
+    store.inbox_done([again])
 
     labels = {"alertname": "BuildFailing", "severity": "critical"}
     assert store.open_episode("fp", "t0", labels, 1.0, alert='{"a": 1}', reserved_until=31.0)
@@ -251,6 +256,9 @@ def test_an_amount_an_earlier_release_booked_from_a_bad_report_is_charged_its_ca
         for index in ("swarms_ended", "swarms_work", "episodes_alert_open", "episodes_alertname"):
             db.execute(f"DROP INDEX {index}")  # 0013
         db.execute("DROP INDEX decisions_at")
+        db.execute("DROP INDEX inbox_waiting")  # 0015
+        for column in ("digest", "claimed_by", "lease_until"):
+            db.execute(f"ALTER TABLE inbox DROP COLUMN {column}")
         db.execute("DROP INDEX inbox_next")  # 0014
         db.execute("DROP INDEX inbox_aged")
         db.execute("CREATE INDEX inbox_pending ON inbox (done)")

@@ -14,7 +14,9 @@ within the crisis cap plus one swarm's cap.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,15 @@ _STORM_EPISODES = select(_E.fingerprint, _E.alertname, _E.acted, _E.claimed_by, 
 STORM = 24  # project-wide alerts
 HOST_STORM = 4  # host-bound alerts per host
 MONITOR = "{type: monitor, priority: CRITICAL}"
+
+
+def _worker_process(cfg: Path) -> int:
+    """The pid of the responder `warden up` runs with `cfg` (not its receiver)."""
+    for p in psutil.process_iter(["cmdline"]):
+        args = p.info["cmdline"] or []
+        if "responder" in args and str(cfg) in args and "responder.service.receiver" not in args:
+            return int(p.pid)
+    raise AssertionError(f"no responder runs {cfg}")
 
 
 def _kill_listening_on(port: int) -> None:
@@ -150,12 +161,21 @@ def test_a_fleet_acts_once_through_kills(
             first = [_alert("FleetStorm", i, exporter_a) for i in range(half)]
             first += [_alert("HostStorm", i, exporter_a) for i in range(HOST_STORM // 2)]
             first += [_alert("HostStorm", 100 + i, exporter_b) for i in range(HOST_STORM // 2)]
-            _post(ports, first)
-            store = Store(url, read_only=True, password=postgres.password)
-            started.append(store)
-            # r2 dies mid-storm, holding claims of its own.
-            wait_for(lambda: any(r.claimed_by == "r2" for r in _episodes(store)), 60, 0.1)
-            r2.kill()
+            # r2 dies mid-storm, holding claims of its own: bodies and episodes. The
+            # fleet's workers claim the bodies they work, so the others' are stopped
+            # until r2 holds some (their receivers store the bodies meanwhile).
+            others = [_worker_process(cfg), r1.proc.pid]
+            for pid in others:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                _post(ports, first)
+                store = Store(url, read_only=True, password=postgres.password)
+                started.append(store)
+                wait_for(lambda: any(r.claimed_by == "r2" for r in _episodes(store)), 60, 0.1)
+                r2.kill()
+            finally:
+                for pid in others:
+                    os.kill(pid, signal.SIGCONT)
             _kill_listening_on(p_am_b)
             _kill_listening_on(p_prom_b)
             second = [_alert("FleetStorm", i, exporter_a) for i in range(half, STORM)]
