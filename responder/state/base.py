@@ -43,9 +43,10 @@ from responder.state.upserts import BUMP, insert_ignore_pg, insert_ignore_sqlite
 Keys = tuple[str, ...] | None
 """The parameters a write names (None: a read, planned whatever it is given)."""
 OWN = ("inbox",)
-"""Tables whose rows only their responder writes (its receiver stores the bodies it
-is sent and tells it, `inbox_added`; its owner works them off): an owner holds what
-it read of them with no serial, its own write marks tell it every change."""
+"""Tables an owner holds what it read of with no serial, its own write marks telling
+it every change: alone on its store, only its responder writes the inbox (its
+receiver stores the bodies it is sent and tells it, `inbox_added`; its owner works
+them off); in a fleet the workers claim bodies with a write, never from memory."""
 HELD = tuple(name for name in metadata.tables if name not in ("changes", "decisions", "leases"))
 """The tables an owner holds what it read of (responder/state/held.py). Each write of
 one (but those in OWN) moves its serial in the `changes` table, in the writer's
