@@ -178,6 +178,25 @@ def test_a_dead_workers_body_is_worked_by_another_after_its_lease(fleet: Fleet) 
     assert fleet.waiting() == 0
 
 
+def test_a_long_body_keeps_its_worker(fleet: Fleet) -> None:
+    """A body of 500 alerts takes r0 several steps (200 alerts a step at most): r0
+    moves its lease while it holds the body, so the others do not take it over
+    meanwhile, however long past the first lease it works."""
+    r0, r1, _ = fleet.services
+    fleet.deliver(body(*(alert("Unknown", fp=f"{i:x}") for i in range(500))))
+    r0.step()
+    assert fleet.waiting() == 1, "cut short"
+    rounds = 0
+    while fleet.waiting() and rounds < 10:
+        fleet.clock.now += 20  # past a third of the 30 s lease each time: moved
+        r1.step()  # nothing to take: r0's lease holds
+        r0.step()
+        rounds += 1
+    assert fleet.waiting() == 0 and rounds >= 2, rounds
+    received = [sum(s.counts.received.values()) for s in fleet.services]
+    assert received == [500, 0, 0], received
+
+
 def test_a_resolution_worked_before_its_firing_leaves_nothing_to_do(fleet: Fleet) -> None:
     """Workers of a fleet work bodies side by side: r1 works the body that resolves
     BuildFailing before r0 works the older one where it fires. The episode is over
