@@ -27,13 +27,15 @@ def test_bodies_are_accepted_while_the_worker_process_is_stopped_and_worked_off_
 ) -> None:
     """The receiver answers on its own: a webhook is stored and acknowledged while
     the worker's process is stopped (SIGSTOP), which forwarded requests wait for;
-    the worker takes the body when it runs again."""
+    the worker takes the body when it runs again. The same bytes again while the
+    first still waits are accepted and not stored: a copy, counted."""
     resp = responder_factory(responder_config(tmp_path))
     receiver = receiver_of(resp.proc.pid)
     assert receiver.ppid() == resp.proc.pid
     os.kill(resp.proc.pid, signal.SIGSTOP)
     try:
-        assert post(resp.url, body(alert("StormAlert", fp="f1"))) == (200, {"accepted": 1})
+        for _ in range(2):
+            assert post(resp.url, body(alert("StormAlert", fp="f1"))) == (200, {"accepted": 1})
         assert inbox(tmp_path) == 1
         with pytest.raises(TimeoutError):
             http_get(resp.url + "/healthz", timeout=1)  # forwarded: the worker's to answer
@@ -41,7 +43,7 @@ def test_bodies_are_accepted_while_the_worker_process_is_stopped_and_worked_off_
         os.kill(resp.proc.pid, signal.SIGCONT)
     trigger = "alert:StormAlert:f1:2026-11-26T20:00:00Z:0"
     wait_for(lambda: [s[3] for s in swarms(tmp_path)] == [trigger])
-    text = resp.metrics()
+    text = resp.wait_until(lambda t: sample(t, "warden_responder_webhook_copies_total") == 1)
     assert sample(text, "warden_responder_alerts_received_total", {"status": "firing"}) == 1
 
 
