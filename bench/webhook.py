@@ -172,7 +172,11 @@ def storm(conns: list[http.client.HTTPConnection], bodies: list[bytes]) -> list[
 
 
 def cpu(pid: int) -> float:
-    t = psutil.Process(pid).cpu_times()
+    return _seconds(psutil.Process(pid))
+
+
+def _seconds(process: psutil.Process) -> float:
+    t = process.cpu_times()
     return t.user + t.system
 
 
@@ -257,10 +261,9 @@ def tree_cpu(pid: int) -> float:
     total = 0.0
     for p in (root, *root.children(recursive=True)):
         try:
-            t = p.cpu_times()
+            total += _seconds(p)
         except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system
+            continue  # a backend that ended since it was listed
     return total
 
 

@@ -45,8 +45,8 @@ class EpisodeTables(StoreBase):
         """Keep an accepted webhook body; it is answered 2xx only after this returns.
         None: a copy of it still waits (stored by this responder's receiver or by
         another's of the fleet), and is all the fleet needs."""
-        params = {"at": at, "body": body, "responder": responder}
-        params["digest"] = hashlib.sha256(body).hexdigest()
+        digest = hashlib.sha256(body).hexdigest()
+        params = {"at": at, "body": body, "responder": responder, "digest": digest}
         if self.shared:
             # One statement committed on its own (autocommit): one round trip to the
             # server, where a transaction around it took three (BEGIN, it, COMMIT).

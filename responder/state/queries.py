@@ -285,14 +285,11 @@ class Q:
     inbox_done = update(t.inbox).where(IN.id.in_(_list("ids"))).values(done=1, body=b"")
     # On a shared store, the oldest waiting bodies nobody works, whose worker's lease
     # lapsed, or ours (a restart of ours): SKIP LOCKED, so that workers racing for
-    # them each take others, and none waits for another's transaction.
-    _claimable_body = (
-        IN.done == 0,
-        or_(IN.claimed_by.in_(("", _param("me"))), IN.lease_until < _param("now")),
-    )
-    # The pick is a MATERIALIZED CTE: as a subquery of the UPDATE, PostgreSQL may run
-    # it again for each row, and with SKIP LOCKED each run picks others (a claim of
-    # one took two).
+    # them each take others, and none waits for another's transaction; the pick locks
+    # what it picks (checked again on a row's newest version), so the UPDATE needs no
+    # condition of its own. The pick is a MATERIALIZED CTE: as a subquery of the
+    # UPDATE, PostgreSQL may run it again for each row, and with SKIP LOCKED each run
+    # picks others (a claim of one took two).
     _picked = (
         select(_PICK.c.id)
         .where(
@@ -311,7 +308,7 @@ class Q:
     )
     claim_inbox = (
         update(t.inbox)
-        .where(*_claimable_body, IN.id.in_(select(_picked.c.id)))
+        .where(IN.id.in_(select(_picked.c.id)))
         .values(claimed_by=_param("me"), lease_until=_param("until"))
         .returning(IN.id, IN.body)
     )
