@@ -614,11 +614,14 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
             )
             return [r[0] for r in rows]
 
-    def mode_change(to: str) -> dict[str, Any] | None:
+    def mode_change(to: str, since: float = 0.0) -> dict[str, Any] | None:
+        """The first change to `to` from `since` on: a start-up's own changes (a
+        CRISIS the stack's first evaluation opened and closed, then ACTIVE) are
+        not the day's."""
         with sqlite3.connect(db_path) as db:
             rows = db.execute("SELECT at, detail FROM decisions WHERE kind = 'mode'").fetchall()
         changes = [{"at": at, **json.loads(detail)} for at, detail in rows]
-        return next((c for c in changes if c["to"] == to), None)
+        return next((c for c in changes if c["to"] == to and c["at"] >= since), None)
 
     def what_happened() -> str:
         """The mode changes and the alerts that fired, when the day did not begin as
@@ -661,7 +664,7 @@ def test_night_day_recovery_and_a_frozen_responder_through_warden_up(
         # M1: the day begins at 07:00. (The clock jumps while nothing runs: a
         # swarm would be 8 hours old after it, and past its timeout.)
         day = clock.set(6, 59, 50)
-        to_day = wait_for(lambda: mode_change("ACTIVE"), 60)
+        to_day = wait_for(lambda: mode_change("ACTIVE", since=to_night["at"]), 60)
         assert to_day["from"] == "NIGHT" and day <= to_day["at"] < day + 40, what_happened()
 
         # X2 from the start: no swarm runs, SwarmsBelowMinimum fires after its
