@@ -45,9 +45,13 @@ once and one worker works it. "Handled" is then the storm's alerts over the
 time until the inbox is worked off, and each episode must still start
 exactly one swarm. On one machine the N receivers share its cores, which
 separate hosts would not: the backlog shows what grows with responders.
+With `--cores-each C` each responder (its processes and its agents) is held to
+C cores by a CPU quota of its own (bench/cpu_quota.py), as on a host of its
+own with C cores; the database server and the sender are not held, and the
+cores' busy share shows whether the quotas and they still fit the machine.
 
 Run: .venv/bin/python -m bench.webhook [--bodies 2000] [--episodes 200]
-     [--database sqlite|postgresql] [--responders 1]
+     [--database sqlite|postgresql] [--responders 1] [--cores-each C]
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ import psutil
 from sqlalchemy import Connection, text
 
 from bench.common import fake_agent_config, percentile
+from bench.cpu_quota import CpuQuota, NoQuota
 from responder.state.store import Store
 from tests.alerting import TOKEN
 from tests.conftest import (
@@ -322,9 +327,18 @@ def main() -> None:
     ap.add_argument("--decisions", type=int, default=20)
     ap.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--responders", type=int, default=1)
+    ap.add_argument(
+        "--cores-each",
+        type=float,
+        metavar="CORES",
+        help="hold each responder (its processes and agents) to this many cores, as a host"
+        " of its own would (bench/cpu_quota.py); the database server and the sender unheld",
+    )
     args = ap.parse_args()
     if args.responders > 1 and args.database != "postgresql":
         ap.error("--responders above 1 needs --database postgresql")
+    if args.cores_each is not None and not args.cores_each > 0:
+        ap.error(f"--cores-each must be above 0, not {args.cores_each}")
     rng = random.Random(7)  # noqa: S311  (a repeatable load, not a secret)
     server = PostgresServer.start(durable=True) if args.database == "postgresql" else None
     with tempfile.TemporaryDirectory(prefix="warden-bench-webhook-") as tmp:
@@ -338,13 +352,21 @@ def main() -> None:
             store = Store(url, password=server.password)
         else:
             store = Store(work / "r0" / "state" / "warden.db")
-        fleet = []
-        for i in range(args.responders):
-            (work / f"r{i}").mkdir(exist_ok=True)
-            fleet.append(ResponderProcess(config(work / f"r{i}", keys, f"r{i}")))
+        fleet, quotas = [], []
         db = store.engine.connect()
-        print(f"store: {args.database}, responders: {args.responders}")
         try:
+            for i in range(args.responders):
+                (work / f"r{i}").mkdir(exist_ok=True)
+                fleet.append(ResponderProcess(config(work / f"r{i}", keys, f"r{i}")))
+                if args.cores_each is not None:
+                    quotas.append(CpuQuota(f"r{i}", args.cores_each))
+                    quotas[-1].hold(fleet[-1].proc.pid)
+            held = (
+                ""
+                if args.cores_each is None
+                else f", each held to {args.cores_each:g} cores (a host of its own)"
+            )
+            print(f"store: {args.database}, responders: {args.responders}{held}")
             conns = [http.client.HTTPConnection("127.0.0.1", r.port, timeout=30) for r in fleet]
             pool = [f"{i:x}" for i in range(args.episodes)]
             picks = [rng.sample(pool, 5) for _ in range(args.bodies)]
@@ -441,16 +463,21 @@ def main() -> None:
 
                 decisions.append(wait_for(started, 30, 0.005) - s)
                 time.sleep(0.2)
-            print(
-                f"decision: webhook sent to agent process started, {args.decisions} trials: "
-                f"p50={percentile(decisions, 50) * 1000:.1f} ms "
-                f"p99={percentile(decisions, 99) * 1000:.1f} ms"
-            )
+            if decisions:
+                print(
+                    f"decision: webhook sent to agent process started, {args.decisions} trials: "
+                    f"p50={percentile(decisions, 50) * 1000:.1f} ms "
+                    f"p99={percentile(decisions, 99) * 1000:.1f} ms"
+                )
+        except NoQuota as exc:
+            ap.error(str(exc))
         finally:
             db.close()
             store.close()
             for r in fleet:
                 r.stop()
+            for quota in quotas:
+                quota.remove()
             if server is not None:
                 server.stop()
 

@@ -89,7 +89,8 @@ BENCHES: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def test_every_bench_has_a_smoke_test() -> None:
-    helpers = {"__init__", "common", "minimal_receiver"}  # the last: bench/webhook.py's anchor
+    # bench/webhook.py's anchor and its hosts of their own
+    helpers = {"__init__", "common", "minimal_receiver", "cpu_quota"}
     shipped = {p.stem for p in (REPO / "bench").glob("*.py")} - helpers
     assert shipped == set(BENCHES), "a bench without its smoke test, or the reverse"
 
@@ -186,3 +187,33 @@ def test_a_bench_killed_outright_leaves_none_of_its_processes() -> None:
         bench.wait()
     wait_for(lambda: not its_agents(), 30)
     wait_for(lambda: not any(c.is_running() for c in children), 30)
+
+
+def test_a_cpu_quota_holds_a_process_tree_and_is_removed() -> None:
+    """bench/webhook.py's `--cores-each`: a responder and what it started are held to
+    their quota (a host of their own), and nothing is left once they end."""
+    from bench.cpu_quota import PERIOD_US, CpuQuota, NoQuota
+
+    try:
+        quota = CpuQuota("test", 0.25)
+    except NoQuota as exc:
+        pytest.skip(str(exc))
+    parent = subprocess.Popen(["/bin/sh", "-c", "sleep 60 & wait"])
+    try:
+        child = wait_for(lambda: next(iter(psutil.Process(parent.pid).children()), None), 10)
+        quota.hold(parent.pid)
+        held = set((quota.path / "cgroup.procs").read_text().split())
+        assert {str(parent.pid), str(child.pid)} <= held
+        limit = (
+            (quota.path / "cpu.max").read_text().split()[0]
+            if (quota.path / "cpu.max").exists()
+            else (quota.path / "cpu.cfs_quota_us").read_text().strip()
+        )
+        assert int(limit) == PERIOD_US // 4
+    finally:
+        for p in psutil.Process(parent.pid).children():
+            p.kill()
+        parent.kill()
+        parent.wait()
+        quota.remove()
+    assert not quota.path.exists()
