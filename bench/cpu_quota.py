@@ -19,7 +19,9 @@ responder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import time
 from pathlib import Path
 
 import psutil
@@ -70,10 +72,23 @@ class CpuQuota:
             with contextlib.suppress(ProcessLookupError):
                 (self.path / "cgroup.procs").write_text(str(p.pid))
 
-    def remove(self) -> None:
-        """The cgroup, once what it held ended (what is left goes back to the root's)."""
+    def remove(self, timeout: float = 10.0) -> None:
+        """The cgroup, once it holds nothing: what is still alive goes back to the
+        parent's. A process just killed holds it until it has finished exiting (a
+        CI run's rmdir found it busy), so the removal is tried until `timeout`."""
         parent = self.path.parent / "cgroup.procs"
-        for pid in (self.path / "cgroup.procs").read_text().split():
-            with contextlib.suppress(ProcessLookupError):
-                parent.write_text(pid)
-        self.path.rmdir()
+        deadline = time.monotonic() + timeout
+        while True:
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    parent.write_text(pid)
+            try:
+                self.path.rmdir()
+                return
+            except OSError as exc:
+                if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                    held = (self.path / "cgroup.procs").read_text().split()
+                    raise RuntimeError(
+                        f"cannot remove {self.path} (holding {held}): {exc}"
+                    ) from exc
+            time.sleep(0.01)

@@ -235,6 +235,10 @@ def worker_cpu(r: ResponderProcess) -> float:
     return sample(r.metrics(), "warden_responder_worker_cpu_seconds_total") or 0.0
 
 
+def steps(r: ResponderProcess) -> float:
+    return sample(r.metrics(), "warden_responder_steps_total") or 0.0
+
+
 def worked_off(db: Connection) -> None:
     """Until every responder's inbox is worked off (each body marked done)."""
     wait_for(lambda: one(db, "SELECT COUNT(*) FROM inbox WHERE done = 0") == 0, 600, 0.02)
@@ -378,6 +382,7 @@ def main() -> None:
                 (cpu(r.proc.pid), worker_cpu(r), cpu(f))
                 for r, f in zip(fleet, receivers, strict=True)
             ]
+            steps0 = [steps(r) for r in fleet]
             agents0, machine0 = sum(agents_cpu(r.proc.pid) for r in fleet), psutil.cpu_times()
             t0 = time.perf_counter()
             latencies = storm(conns, bodies)
@@ -395,6 +400,7 @@ def main() -> None:
             agents = sum(agents_cpu(r.proc.pid) for r in fleet) - agents0
             busy = busy_share(machine0, psutil.cpu_times())
             worker = [worker_cpu(r) - w for r, (_, w, _) in zip(fleet, cpu0, strict=True)]
+            stepped = [steps(r) - n for r, n in zip(fleet, steps0, strict=True)]
             rest = [
                 cpu(r.proc.pid) - c - busy
                 for r, (c, _, _), busy in zip(fleet, cpu0, worker, strict=True)
@@ -431,6 +437,8 @@ def main() -> None:
                 f" {sum(front) / len(fleet) / args.bodies * 1000:.2f} ms, the responder's"
                 f" process less its worker {sum(rest) / len(fleet) / args.bodies * 1000:.2f} ms);"
                 f" the worker {sum(worker) / len(fleet) / args.bodies * 1000:.2f} ms a body"
+                f" ({sum(stepped) / args.bodies:.2f} steps a body in all, each"
+                f" {sum(worker) / max(1.0, sum(stepped)) * 1000:.2f} ms)"
             )
 
             resent = resend(fleet, conns, bodies, db)
@@ -477,7 +485,10 @@ def main() -> None:
             for r in fleet:
                 r.stop()
             for quota in quotas:
-                quota.remove()
+                try:
+                    quota.remove()
+                except RuntimeError as exc:
+                    print(f"left behind: {exc}", file=sys.stderr)
             if server is not None:
                 server.stop()
 
