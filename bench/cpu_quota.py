@@ -49,16 +49,21 @@ def _hierarchy() -> tuple[Path, bool]:
     )
 
 
+def checked(cores: float) -> float:
+    """`cores` if a quota can be that many cores (above 0); else ValueError saying so."""
+    if not cores > 0:
+        raise ValueError(f"a CPU quota must be above 0 cores, not {cores:g}")
+    return cores
+
+
 class CpuQuota:
     """One cgroup holding the processes put in it (and what they start) to `cores`."""
 
     def __init__(self, name: str, cores: float) -> None:
-        if not cores > 0:
-            raise ValueError(f"a CPU quota must be above 0 cores, not {cores}")
+        quota = max(1_000, round(checked(cores) * PERIOD_US))  # the kernel's least: 1 ms
         base, self._v2 = _hierarchy()
         self.path = base / f"warden-bench-{os.getpid()}-{name}"
         self.path.mkdir()
-        quota = max(1_000, round(cores * PERIOD_US))
         if self._v2:
             (self.path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
         else:

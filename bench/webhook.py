@@ -75,7 +75,7 @@ import psutil
 from sqlalchemy import Connection, text
 
 from bench.common import fake_agent_config, percentile
-from bench.cpu_quota import CpuQuota, NoQuota
+from bench.cpu_quota import CpuQuota, NoQuota, checked
 from responder.state.store import Store
 from tests.alerting import TOKEN
 from tests.conftest import (
@@ -341,8 +341,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.responders > 1 and args.database != "postgresql":
         ap.error("--responders above 1 needs --database postgresql")
-    if args.cores_each is not None and not args.cores_each > 0:
-        ap.error(f"--cores-each must be above 0, not {args.cores_each}")
+    if args.cores_each is not None:
+        try:
+            checked(args.cores_each)
+        except ValueError as exc:
+            ap.error(f"--cores-each: {exc}")
     rng = random.Random(7)  # noqa: S311  (a repeatable load, not a secret)
     server = PostgresServer.start(durable=True) if args.database == "postgresql" else None
     with tempfile.TemporaryDirectory(prefix="warden-bench-webhook-") as tmp:
